@@ -1,0 +1,232 @@
+"""`[tool.hatch.build.targets.zipapp]`: one validated property per option.
+
+Every error names the full key, the bad value and what would fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.config import BuilderConfig
+
+from hatch_zipapp.errors import ConfigError, LockError
+
+__all__ = ["OPTIONS", "ZipappBuilderConfig"]
+
+#: The options of this target, with their defaults as the docs show them (docs/configuration.md is checked against it).
+OPTIONS: dict[str, str] = {
+    "lock": "`pylock.toml`, else `requirements.txt`",
+    "entry-point": "the project's only `[project.scripts]` entry",
+    "shebang": "`/usr/bin/env python3`",
+    "index-url": "the lock's `--index-url`, else `https://pypi.org/simple/`",
+    "extra-index-urls": "`[]`",
+    "wheel-dirs": "`[]`",
+}
+
+#: Keys hatchling itself reads from any target table; they keep their hatchling meaning.
+_HATCHLING_TARGET_KEYS = frozenset(
+    {"dependencies", "directory", "hooks", "require-runtime-dependencies", "require-runtime-features", "versions"}
+)
+#: File-selection keys: the .pyz embeds the project's wheel, so these belong to the wheel target.
+_WHEEL_KEYS = frozenset(
+    {
+        "artifacts",
+        "dev-mode-dirs",
+        "dev-mode-exact",
+        "exclude",
+        "force-include",
+        "ignore-vcs",
+        "include",
+        "only-include",
+        "only-packages",
+        "packages",
+        "reproducible",
+        "skip-excluded-dirs",
+        "sources",
+    }
+)
+
+DEFAULT_SHEBANG = "/usr/bin/env python3"
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+_LOCK_CANDIDATES = ("pylock.toml", "requirements.txt")
+_BINPRM_BUF_SIZE = 128
+
+
+class ZipappBuilderConfig(BuilderConfig):
+    """The zipapp target's configuration."""
+
+    @property
+    def _key(self) -> str:
+        return f"tool.hatch.build.targets.{self.plugin_name}"
+
+    def _option(self, name: str) -> str:
+        return f"`{self._key}.{name}`"
+
+    def validate_keys(self) -> None:
+        """Unknown keys are errors, with a did-you-mean; wheel-only keys say where they belong."""
+        for key in sorted(self.target_config):
+            if key in OPTIONS or key in _HATCHLING_TARGET_KEYS:
+                continue
+            if key in _WHEEL_KEYS:
+                message = (
+                    f"Field `{self._key}.{key}` has no effect: the .pyz embeds the project's wheel, "
+                    f"so set `tool.hatch.build.targets.wheel.{key}` instead"
+                )
+                raise ConfigError(message)
+            known = sorted(OPTIONS.keys() | _HATCHLING_TARGET_KEYS)
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known options: {', '.join(known)}"
+            message = f"Unknown field `{self._key}.{key}`: {hint}"
+            raise ConfigError(message)
+
+    # -- options -----------------------------------------------------------------------------------------------
+
+    @cached_property
+    def lock(self) -> Path:
+        """The lock file, absolute."""
+        value = self.target_config.get("lock")
+        if value is None:
+            for candidate in _LOCK_CANDIDATES:
+                path = Path(self.root, candidate)
+                if path.is_file():
+                    return path
+            message = (
+                f"No lock file found in {self.root}: looked for {' and '.join(_LOCK_CANDIDATES)}. "
+                f"Create one with `uv pip compile --universal --generate-hashes -o pylock.toml pyproject.toml` "
+                f"(or `pip-compile --generate-hashes -o requirements.txt pyproject.toml`), "
+                f"or point {self._option('lock')} at yours"
+            )
+            raise LockError(message)
+        if not isinstance(value, str) or not value:
+            message = f"Field {self._option('lock')} must be a non-empty string (a path), got {value!r}"
+            raise ConfigError(message)
+        path = Path(self.root, value)
+        if not path.is_file():
+            message = f"Lock file {value!r} from field {self._option('lock')} does not exist (looked at {path})"
+            raise LockError(message)
+        return path
+
+    @cached_property
+    def entry_point(self) -> str:
+        """``module:function`` to run; a `[project.scripts]` name is resolved to its target."""
+        scripts: dict[str, str] = dict(self.builder.metadata.core.scripts)
+        value = self.target_config.get("entry-point")
+        if value is None:
+            if len(scripts) == 1:
+                return _check_entry_point(next(iter(scripts.values())), f"`project.scripts.{next(iter(scripts))}`")
+            listed = f"it has {len(scripts)}: {', '.join(sorted(scripts))}" if scripts else "it has none"
+            message = (
+                f"Field {self._option('entry-point')} is needed: the default is the project's only "
+                f"`[project.scripts]` entry and {listed}; set it to `module:function` or to one script's name"
+            )
+            raise ConfigError(message)
+        if not isinstance(value, str) or not value:
+            message = f"Field {self._option('entry-point')} must be a non-empty string, got {value!r}"
+            raise ConfigError(message)
+        if ":" not in value:
+            if value in scripts:
+                return _check_entry_point(scripts[value], f"`project.scripts.{value}`")
+            close = difflib.get_close_matches(value, list(scripts), n=1)
+            hint = f"; did you mean the script `{close[0]}`?" if close else ""
+            message = (
+                f"Field {self._option('entry-point')} must be `module:function` or the name of a "
+                f"`[project.scripts]` entry ({', '.join(sorted(scripts)) or 'none defined'}), got {value!r}{hint}"
+            )
+            raise ConfigError(message)
+        return _check_entry_point(value, f"field {self._option('entry-point')}")
+
+    @cached_property
+    def shebang(self) -> str:
+        value = self.target_config.get("shebang", DEFAULT_SHEBANG)
+        if not isinstance(value, str) or not value.strip():
+            message = f"Field {self._option('shebang')} must be a non-empty string, got {value!r}"
+            raise ConfigError(message)
+        if value.startswith("#!"):
+            value = value[2:]
+        if "\n" in value or "\r" in value:
+            message = f"Field {self._option('shebang')} must be one line, got {value!r}"
+            raise ConfigError(message)
+        if not value.startswith("/"):
+            message = (
+                f"Field {self._option('shebang')} must be an absolute interpreter path such as "
+                f"{DEFAULT_SHEBANG!r} or '/usr/bin/python3.12', got {value!r}"
+            )
+            raise ConfigError(message)
+        if len(value) + 3 > _BINPRM_BUF_SIZE:
+            message = (
+                f"Field {self._option('shebang')} is {len(value)} characters long; Linux reads at most "
+                f"{_BINPRM_BUF_SIZE - 3} of a shebang line: use a shorter path or `/usr/bin/env python3`"
+            )
+            raise ConfigError(message)
+        return value
+
+    @cached_property
+    def index_url(self) -> str | None:
+        value = self.target_config.get("index-url")
+        if value is None:
+            return None
+        return _check_url(value, f"Field {self._option('index-url')}")
+
+    @cached_property
+    def extra_index_urls(self) -> list[str]:
+        values = self._string_list("extra-index-urls", "URL")
+        return [_check_url(url, f"URL #{i} in field {self._option('extra-index-urls')}") for i, url in values]
+
+    @cached_property
+    def wheel_dirs(self) -> list[Path]:
+        paths = []
+        for i, value in self._string_list("wheel-dirs", "directory"):
+            path = Path(self.root, os.path.expanduser(value))
+            if not path.is_dir():
+                message = (
+                    f"Directory #{i} in field {self._option('wheel-dirs')} does not exist: {value!r} (looked at {path})"
+                )
+                raise ConfigError(message)
+            paths.append(path)
+        return paths
+
+    def _string_list(self, name: str, what: str) -> list[tuple[int, str]]:
+        values: Any = self.target_config.get(name, [])
+        if not isinstance(values, list):
+            message = f"Field {self._option(name)} must be an array of strings, got {values!r}"
+            raise ConfigError(message)
+        for i, value in enumerate(values, 1):
+            if not isinstance(value, str) or not value:
+                message = (
+                    f"{what.capitalize()} #{i} in field {self._option(name)} must be a non-empty string, got {value!r}"
+                )
+                raise ConfigError(message)
+        return list(enumerate(values, 1))
+
+
+def _check_entry_point(value: str, where: str) -> str:
+    module, sep, function = value.partition(":")
+    module, function = module.strip(), function.strip()
+    if "[" in function:  # `pkg.mod:func [extra]` in [project.scripts]
+        function = function.split("[", 1)[0].strip()
+    if not (
+        sep
+        and module
+        and function
+        and all(part.isidentifier() for part in module.split("."))
+        and all(part.isidentifier() for part in function.split("."))
+    ):
+        message = f"Entry point {value!r} in {where} is not of the form `module:function` (e.g. `mysite.cli:main`)"
+        raise ConfigError(message)
+    return f"{module}:{function}"
+
+
+def _check_url(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        message = f"{where} must be a non-empty string, got {value!r}"
+        raise ConfigError(message)
+    if not value.startswith(("https://", "http://", "file://")):
+        from hatch_zipapp.fetch import redact
+
+        message = f"{where} must be an http(s):// or file:// URL, got {redact(value)!r}"
+        raise ConfigError(message)
+    return value

@@ -1,0 +1,56 @@
+"""Every error hatch-zipapp raises on purpose.
+
+Bad input (configuration, lock files, hashes, entry points) raises a subclass of both
+:class:`ZipappError` and :class:`ValueError`, so callers that only know hatchling's
+conventions still see a ``ValueError``. Messages say what is wrong, where, and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EntryPointError",
+    "FetchError",
+    "HashMismatchError",
+    "LockError",
+    "NoMatchingFileError",
+    "StaleLockError",
+    "UnsafeWheelError",
+    "ZipappError",
+]
+
+
+class ZipappError(Exception):
+    """Base class of hatch-zipapp's own errors."""
+
+
+class ConfigError(ZipappError, ValueError):
+    """A `[tool.hatch.build.targets.zipapp]` option is missing, mistyped or of the wrong type."""
+
+
+class LockError(ZipappError, ValueError):
+    """The lock file is missing, unreadable, or locks a package in a way that cannot be built."""
+
+
+class StaleLockError(LockError):
+    """`[project] dependencies` asks for something that the lock does not satisfy."""
+
+
+class NoMatchingFileError(LockError):
+    """A locked package has no file that fits the target."""
+
+
+class FetchError(ZipappError, OSError):
+    """A file could not be fetched (index unreachable, HTTP error)."""
+
+
+class HashMismatchError(ZipappError, ValueError):
+    """A downloaded, local or cached file does not have the sha256 that the lock records."""
+
+
+class UnsafeWheelError(ZipappError, ValueError):
+    """A wheel tries to write outside the staging root."""
+
+
+class EntryPointError(ZipappError, ValueError):
+    """The entry point does not exist in the staged packages."""

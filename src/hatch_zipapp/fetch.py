@@ -1,0 +1,429 @@
+"""Getting every locked file, verified, through a download cache keyed by sha256.
+
+Where a file comes from, in order: the cache; a local wheel directory; the URL the lock or an index gives.
+Every byte is checked against the lock's sha256 before it is used or cached. Credentials in URLs are sent
+as HTTP basic auth to their own host and never appear in a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import posixpath
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Protocol
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from hatch_zipapp import __version__
+from hatch_zipapp.errors import FetchError, HashMismatchError, NoMatchingFileError
+from hatch_zipapp.lock import LockedFile, Pin
+from hatch_zipapp.target import Target
+
+__all__ = ["CACHE_ENV", "Cache", "Fetcher", "IndexSource", "LocalDirectory", "WheelSource", "redact"]
+
+CACHE_ENV = "HATCH_ZIPAPP_CACHE_DIR"
+_TIMEOUT = 60
+_RETRIES = 2
+_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+
+
+def redact(url: str) -> str:
+    """``https://user:secret@host/x`` → ``https://user:****@host/x`` (a lone token becomes ``****``)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, sep, _ = userinfo.partition(":")
+    shown = f"{user}:****" if sep else "****"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{shown}@{host}"))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class Cache:
+    """Files by sha256, and the file names indexes gave for each sha256 (so warm builds need no index)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def default(cls) -> Cache:
+        """``$HATCH_ZIPAPP_CACHE_DIR``, else ``$XDG_CACHE_HOME/hatch-zipapp``, else ``~/.cache/hatch-zipapp``."""
+        explicit = os.environ.get(CACHE_ENV)
+        if explicit:
+            return cls(Path(explicit).expanduser())
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return cls(Path(base, "hatch-zipapp"))
+
+    def _file(self, sha256: str) -> Path:
+        return self.root / "files" / "sha256" / sha256[:2] / sha256
+
+    def _name(self, sha256: str) -> Path:
+        return self.root / "names" / "sha256" / sha256[:2] / sha256
+
+    def read(self, sha256: str) -> bytes | None:
+        path = self._file(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        actual = sha256_hex(data)
+        if actual != sha256:
+            message = (
+                f"Cached file {path} has sha256 {actual}, not the {sha256} it is stored under: the download cache "
+                f"was changed behind hatch-zipapp's back. Delete that file (or the whole cache, {self.root}) and "
+                f"build again"
+            )
+            raise HashMismatchError(message)
+        return data
+
+    def write(self, sha256: str, data: bytes) -> None:
+        try:
+            _atomic_write(self._file(sha256), data)
+        except OSError:
+            pass  # a read-only or full cache only costs a download next time
+
+    def filename(self, sha256: str) -> str | None:
+        try:
+            return self._name(sha256).read_text(encoding="utf-8").strip() or None
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+
+    def remember_filename(self, sha256: str, filename: str) -> None:
+        if self.filename(sha256) == filename:
+            return
+        try:
+            _atomic_write(self._name(sha256), filename.encode())
+        except OSError:
+            pass
+
+
+class WheelSource(Protocol):
+    """Somewhere that lists the files of a package version, each with its sha256."""
+
+    def files(self, name: NormalizedName, version: Version) -> list[LockedFile]: ...
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    netloc: str
+    header: str
+
+
+class Http:
+    """urllib with proxies from the environment, retries, and basic auth for the hosts whose URLs carried it."""
+
+    def __init__(self) -> None:
+        self._opener = urllib.request.build_opener()  # ProxyHandler reads http(s)_proxy / no_proxy
+        self._auth: dict[str, str] = {}
+
+    def register(self, url: str) -> str:
+        """Remember the credentials in ``url`` for its host; return the URL without them."""
+        parts = urllib.parse.urlsplit(url)
+        if "@" not in parts.netloc:
+            return url
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        token = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+        self._auth[host] = "Basic " + base64.b64encode(token.encode()).decode("ascii")
+        return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+    def get(self, url: str, *, accept: str | None = None, what: str) -> tuple[bytes, str, str]:
+        """Body, content type and final URL of ``url``; a :class:`FetchError` naming ``what`` otherwise."""
+        clean = self.register(url)
+        parts = urllib.parse.urlsplit(clean)
+        if parts.scheme == "file":
+            return self._get_file(clean, what)
+        request = urllib.request.Request(clean, headers={"User-Agent": f"hatch-zipapp/{__version__}"})  # noqa: S310
+        if accept:
+            request.add_header("Accept", accept)
+        if parts.netloc in self._auth:
+            request.add_unredirected_header("Authorization", self._auth[parts.netloc])
+        last: Exception | None = None
+        for attempt in range(_RETRIES + 1):
+            try:
+                with self._opener.open(request, timeout=_TIMEOUT) as response:
+                    return response.read(), response.headers.get("Content-Type", ""), response.geturl()
+            except urllib.error.HTTPError as e:
+                last = e
+                if e.code < 500:
+                    break
+            except (urllib.error.URLError, OSError) as e:
+                last = e
+            if attempt < _RETRIES:
+                time.sleep(0.5 * (attempt + 1))
+        reason = getattr(last, "reason", None) or last
+        message = (
+            f"Could not fetch {what} from {redact(url)}: {reason}. Check the URL and your network or proxy "
+            f"(https_proxy), or fill the download cache (${CACHE_ENV}) on a machine that can reach it"
+        )
+        raise FetchError(message) from None
+
+    @staticmethod
+    def _get_file(url: str, what: str) -> tuple[bytes, str, str]:
+        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+        if path.is_dir():
+            path = path / "index.html"
+        try:
+            return path.read_bytes(), "text/html", url
+        except OSError as e:
+            message = f"Could not read {what} from {url}: {e.strerror or e}"
+            raise FetchError(message) from None
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href = dict(attrs).get("href")
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, "".join(self._text).strip()))
+            self._href = None
+
+
+def _version_of(filename: str) -> tuple[NormalizedName, Version] | None:
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+            return name, version
+        return parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+
+
+class IndexSource:
+    """A PEP 503 / PEP 691 simple index."""
+
+    def __init__(self, url: str, http: Http) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self._http = http
+        self._pages: dict[NormalizedName, list[LockedFile]] = {}
+
+    def files(self, name: NormalizedName, version: Version) -> list[LockedFile]:
+        if name not in self._pages:
+            self._pages[name] = self._read_page(name)
+        found = []
+        for locked in self._pages[name]:
+            parsed = _version_of(locked.filename)
+            if parsed is not None and parsed[0] == name and parsed[1] == version:
+                found.append(locked)
+        return found
+
+    def _read_page(self, name: NormalizedName) -> list[LockedFile]:
+        page_url = urllib.parse.urljoin(self.url, f"{name}/")
+        try:
+            body, content_type, final_url = self._http.get(page_url, accept=_ACCEPT, what=f"the index page of {name}")
+        except FetchError as e:
+            if "HTTP Error 404" in str(e):
+                return []
+            raise
+        files = []
+        if "json" in content_type:
+            for entry in json.loads(body).get("files", []):
+                sha = (entry.get("hashes") or {}).get("sha256")
+                if sha:
+                    url = urllib.parse.urljoin(final_url, entry["url"])
+                    files.append(LockedFile(entry["filename"], sha.lower(), url=url))
+            return files
+        parser = _Anchors()
+        parser.feed(body.decode("utf-8", "replace"))
+        for href, text in parser.links:
+            url = urllib.parse.urljoin(final_url, href)
+            parts = urllib.parse.urlsplit(url)
+            fragment = urllib.parse.parse_qs(parts.fragment)
+            sha = (fragment.get("sha256") or [""])[0]
+            filename = text or urllib.parse.unquote(posixpath.basename(parts.path))
+            if len(sha) == 64:
+                files.append(LockedFile(filename, sha.lower(), url=urllib.parse.urlunsplit(parts._replace(fragment=""))))
+        return files
+
+
+class LocalDirectory:
+    """A directory of wheels (``wheel-dirs``, ``--find-links``): files are hashed when first asked for."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._listing: list[str] | None = None
+        self._hashes: dict[str, str] = {}
+
+    def _names(self) -> list[str]:
+        if self._listing is None:
+            try:
+                self._listing = sorted(os.listdir(self.path))
+            except OSError:
+                self._listing = []
+        return self._listing
+
+    def files(self, name: NormalizedName, version: Version) -> list[LockedFile]:
+        found = []
+        for filename in self._names():
+            parsed = _version_of(filename)
+            if parsed is None or parsed != (name, version):
+                continue
+            found.append(self._locked(filename))
+        return found
+
+    def by_filename(self, filename: str) -> LockedFile | None:
+        return self._locked(filename) if filename in self._names() else None
+
+    def _locked(self, filename: str) -> LockedFile:
+        path = self.path / filename
+        if filename not in self._hashes:
+            self._hashes[filename] = sha256_hex(path.read_bytes())
+        return LockedFile(filename, self._hashes[filename], path=path)
+
+
+class Fetcher:
+    """Chooses the file of each pin for a target, and fetches it, verified."""
+
+    def __init__(self, cache: Cache, *, index_urls: Sequence[str], wheel_dirs: Iterable[Path]) -> None:
+        self.cache = cache
+        self.http = Http()
+        self.index_urls = [self.http.register(url) for url in index_urls]
+        self.shown_index_urls = [redact(url) for url in index_urls]
+        self.indexes = [IndexSource(url, self.http) for url in self.index_urls]
+        self.directories = [LocalDirectory(path) for path in wheel_dirs]
+        self.downloaded = 0
+
+    def choose(self, pin: Pin, target: Target) -> LockedFile:
+        """The best file for ``target`` among those whose sha256 the lock records."""
+        if pin.files:
+            candidates = {locked.sha256: locked for locked in pin.files if locked.sha256 in pin.hashes}
+        else:
+            candidates = self._candidates(pin)
+        wheels = [c for c in candidates.values() if c.filename.endswith(".whl")]
+        ranked = sorted(
+            ((rank, locked.filename, locked) for locked in wheels if (rank := target.rank(locked.filename)) is not None),
+            key=lambda item: (item[0], item[1]),
+        )
+        if ranked:
+            return ranked[0][2]
+        offered = ", ".join(sorted(c.filename for c in candidates.values())) or "no file at all"
+        tried = ", ".join(str(tag) for tag in target.tags[:3])
+        where = ", ".join(self.shown_index_urls + [str(d.path) for d in self.directories])
+        message = (
+            f"Package {pin.name} {pin.version} ({pin.origin}) has no wheel that fits {target.describe()}. "
+            f"Best tags tried: {tried}, ... ({len(target.tags)} in all). Files with a locked hash "
+            f"(looked in {where or 'the lock'}): {offered}. Lock a version with a wheel for this platform, or build "
+            f"one (`pip wheel --no-deps {pin.name}=={pin.version}`) and add its directory to `wheel-dirs`"
+        )
+        raise NoMatchingFileError(message)
+
+    def _candidates(self, pin: Pin) -> dict[str, LockedFile]:
+        known: dict[str, LockedFile] = {}
+        for sha in pin.hashes:
+            filename = self.cache.filename(sha)
+            if filename is not None:
+                known[sha] = LockedFile(filename, sha)
+        for directory in self.directories:
+            for locked in directory.files(pin.name, pin.version):
+                if locked.sha256 in pin.hashes:
+                    known[locked.sha256] = locked
+        if known.keys() >= pin.hashes:
+            return known
+        for index in self.indexes:
+            for locked in index.files(pin.name, pin.version):
+                if locked.sha256 in pin.hashes:
+                    self.cache.remember_filename(locked.sha256, locked.filename)
+                    if locked.sha256 not in known or known[locked.sha256].path is None:
+                        known[locked.sha256] = locked
+            if known.keys() >= pin.hashes:
+                break
+        return known
+
+    def fetch(self, locked: LockedFile, pin: Pin) -> bytes:
+        """The bytes of ``locked``, whose sha256 is checked against the lock."""
+        cached = self.cache.read(locked.sha256)
+        if cached is not None:
+            return cached
+        local = locked.path
+        if local is None:
+            for directory in self.directories:
+                found = directory.by_filename(locked.filename)
+                if found is not None and found.sha256 == locked.sha256:
+                    local = found.path
+                    break
+        if local is not None:
+            try:
+                data = local.read_bytes()
+            except OSError as e:
+                message = f"Could not read {locked.filename} for {pin.name} ({pin.origin}) from {local}: {e.strerror}"
+                raise FetchError(message) from None
+            self._verify(data, locked, pin, str(local))
+            return data
+        url = locked.url or self._url_from_indexes(locked, pin)
+        data, _, _ = self.http.get(url, what=f"{locked.filename} ({pin.name} {pin.version})")
+        self._verify(data, locked, pin, redact(url))
+        self.downloaded += 1
+        self.cache.write(locked.sha256, data)
+        self.cache.remember_filename(locked.sha256, locked.filename)
+        return data
+
+    def _url_from_indexes(self, locked: LockedFile, pin: Pin) -> str:
+        for index in self.indexes:
+            for candidate in index.files(pin.name, pin.version):
+                if candidate.sha256 == locked.sha256 and candidate.url:
+                    return candidate.url
+        message = (
+            f"File {locked.filename} of {pin.name} {pin.version} ({pin.origin}) is not in the download cache and no "
+            f"index lists it (looked in {', '.join(self.shown_index_urls) or 'no index'}); add the index that serves it "
+            f"with `index-url` / `extra-index-urls`, or its directory with `wheel-dirs`"
+        )
+        raise FetchError(message)
+
+    @staticmethod
+    def _verify(data: bytes, locked: LockedFile, pin: Pin, where: str) -> None:
+        actual = sha256_hex(data)
+        if actual != locked.sha256:
+            message = (
+                f"Hash mismatch for {locked.filename} ({pin.name} {pin.version}, {pin.origin}) from {where}: "
+                f"got sha256 {actual}, the lock records {locked.sha256}. The file was not used. If the lock is "
+                f"right, the source serves a different file than was locked (possible tampering); if the package "
+                f"was legitimately re-published, refresh the lock"
+            )
+            raise HashMismatchError(message)

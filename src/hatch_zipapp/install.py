@@ -1,0 +1,185 @@
+"""Installing wheels into the staging tree with pypa `installer`.
+
+The staging tree is held in memory, path by path, under one root (``site-packages/`` and its ``bin/``):
+it is what the archive stage writes, in sorted order. Nothing is written to disk, and no wheel can put a
+file outside the root: absolute paths and ``..`` are refused before anything is staged.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import posixpath
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from installer import install
+from installer.destinations import WheelDestination
+from installer.records import Hash, RecordEntry
+from installer.scripts import Script
+from installer.sources import WheelFile
+from installer.utils import Scheme, construct_record_file, fix_shebang
+
+from hatch_zipapp.errors import EntryPointError, UnsafeWheelError, ZipappError
+
+__all__ = ["SITE_PACKAGES", "StagedFile", "StagingTree", "install_wheel"]
+
+SITE_PACKAGES = "site-packages"
+_SCHEMES: dict[str, str] = {
+    "purelib": SITE_PACKAGES,
+    "platlib": SITE_PACKAGES,
+    "data": SITE_PACKAGES,
+    "scripts": f"{SITE_PACKAGES}/bin",
+    "headers": f"{SITE_PACKAGES}/include",
+}
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    data: bytes
+    executable: bool
+    owner: str
+
+
+@dataclass
+class StagingTree:
+    """Files by their POSIX path below the staging root."""
+
+    files: dict[str, StagedFile] = field(default_factory=dict)
+
+    def add(self, path: str, data: bytes, *, executable: bool, owner: str) -> None:
+        existing = self.files.get(path)
+        if existing is not None and existing.data != data:
+            message = (
+                f"{existing.owner} and {owner} both install {path} with different contents; "
+                f"only one of them can be embedded: remove one from the lock"
+            )
+            raise ZipappError(message)
+        self.files[path] = StagedFile(data, executable, owner)
+
+    def check_entry_point(self, entry_point: str) -> None:
+        """The module exists in the staged packages and (for Python source) defines the function."""
+        module, _, function = entry_point.partition(":")
+        base = f"{SITE_PACKAGES}/{module.replace('.', '/')}"
+        source = self.files.get(f"{base}.py") or self.files.get(f"{base}/__init__.py")
+        if source is None:
+            prefix = f"{SITE_PACKAGES}/{module.replace('.', '/')}."
+            extension = any(path.startswith(prefix) and path.endswith((".so", ".pyd")) for path in self.files)
+            if extension:
+                return
+            message = (
+                f"Entry point {entry_point!r}: module {module!r} is not in the project or any locked package "
+                f"(no {base.removeprefix(SITE_PACKAGES + '/')}.py). Check `entry-point` / `[project.scripts]`, "
+                f"and that the wheel target packages the module"
+            )
+            raise EntryPointError(message)
+        first = function.split(".", 1)[0]
+        if not _defines(source.data, first):
+            message = (
+                f"Entry point {entry_point!r}: module {module!r} (from {source.owner}) defines no {first!r}. "
+                f"Check `entry-point` / `[project.scripts]`"
+            )
+            raise EntryPointError(message)
+
+
+def _defines(source: bytes, name: str) -> bool:
+    """Whether a module's top level binds ``name`` (or may, through ``*`` imports or a module ``__getattr__``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return True  # not ours to judge here; importing it will tell
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name in {name, "__getattr__"}:
+                return True
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target)):
+                    return True
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*" or (alias.asname or alias.name.split(".")[0]) == name:
+                    return True
+        elif isinstance(node, ast.If | ast.Try | ast.With):
+            inner = ast.Module(body=list(ast.iter_child_nodes(node)), type_ignores=[])  # type: ignore[arg-type]
+            if _defines(ast.unparse(inner).encode(), name):
+                return True
+    return False
+
+
+class StagingDestination(WheelDestination):  # type: ignore[misc]
+    """An installer destination that writes into a :class:`StagingTree`."""
+
+    def __init__(self, tree: StagingTree, *, interpreter: str, wheel: str) -> None:
+        self.tree = tree
+        self.interpreter = interpreter
+        self.wheel = wheel
+
+    def _target(self, scheme: Scheme, path: str) -> str:
+        raw = str(path)
+        parts = raw.replace("\\", "/").split("/")
+        if raw.startswith(("/", "\\")) or (len(raw) > 1 and raw[1] == ":") or ".." in parts:
+            message = f"Wheel {self.wheel} tries to write {raw!r} outside the staging root; refusing to install it"
+            raise UnsafeWheelError(message)
+        root = _SCHEMES[scheme]
+        target = posixpath.normpath(posixpath.join(root, *parts))
+        if not (target == root or target.startswith(root + "/")):
+            message = f"Wheel {self.wheel} tries to write {raw!r} outside the staging root; refusing to install it"
+            raise UnsafeWheelError(message)
+        return target
+
+    def _write(self, scheme: Scheme, path: str, data: bytes, executable: bool) -> RecordEntry:
+        self.tree.add(self._target(scheme, path), data, executable=executable, owner=self.wheel)
+        return RecordEntry(path, Hash("sha256", _record_hash(data)), len(data))
+
+    def write_file(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
+        if scheme == "scripts":
+            with fix_shebang(stream, self.interpreter) as fixed:
+                return self._write(scheme, path, fixed.read(), is_executable)
+        return self._write(scheme, path, stream.read(), is_executable)
+
+    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+        script_name, data = Script(name, module, attr, section).generate(self.interpreter, "posix")
+        return self._write(Scheme("scripts"), script_name, data, True)
+
+    def finalize_installation(
+        self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
+    ) -> None:
+        root = _SCHEMES[scheme]
+
+        def prefix_for_scheme(file_scheme: str) -> str | None:
+            other = _SCHEMES[file_scheme]
+            return None if other == root else posixpath.relpath(other, root) + "/"
+
+        with construct_record_file(list(records), prefix_for_scheme) as record_stream:
+            self._write(scheme, record_file_path, record_stream.read(), False)
+
+
+def _record_hash(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii").rstrip("=")
+
+
+def install_wheel(tree: StagingTree, filename: str, data: bytes, *, interpreter: str) -> None:
+    """Install one wheel (its bytes, already verified) into ``tree``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.filename = filename
+        for name in archive.namelist():
+            parts = name.split("/")
+            if name.startswith("/") or ".." in parts or "\\" in name:
+                message = f"Wheel {filename} has a member {name!r} that escapes the staging root; refusing to install it"
+                raise UnsafeWheelError(message)
+        source = WheelFile(archive)
+        destination = StagingDestination(tree, interpreter=interpreter, wheel=filename)
+        try:
+            install(source, destination, additional_metadata={})
+        except (UnsafeWheelError, ZipappError):
+            raise
+        except Exception as e:
+            message = f"Wheel {filename} cannot be installed: {e}"
+            raise ZipappError(message) from e

@@ -1,0 +1,363 @@
+"""Reading the locked dependency set: PEP 751 `pylock.toml` and pip-compile `--generate-hashes` requirements.
+
+A lock gives, for one :class:`~hatch_zipapp.target.Target`, the list of :class:`Pin` to embed: one exact
+version per package with the sha256 of every file it may come from. Nothing outside the lock is ever added.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from hatch_zipapp.errors import LockError, NoMatchingFileError, StaleLockError
+from hatch_zipapp.target import Target
+
+__all__ = ["Lock", "LockedFile", "Pin", "PylockFile", "RequirementsFile", "check_not_stale", "load_lock"]
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    """One file a lock names: its name, its sha256 and where it may be fetched from."""
+
+    filename: str
+    sha256: str
+    url: str | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One locked package selected for a target."""
+
+    name: NormalizedName
+    version: Version
+    origin: str
+    hashes: frozenset[str]
+    #: The file the lock itself selects (pylock, direct URLs); empty when it must be found on an index.
+    files: tuple[LockedFile, ...] = field(default=())
+
+
+class Lock(Protocol):
+    """What the builder needs of a lock file, whatever its format."""
+
+    path: Path
+    refresh_command: str
+    index_urls: list[str]
+    wheel_dirs: list[Path]
+
+    def select(self, target: Target, project_name: NormalizedName) -> list[Pin]: ...
+
+
+def load_lock(path: Path) -> Lock:
+    """Read a lock file, choosing the format from its name."""
+    if path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml"):
+        return PylockFile(path)
+    if path.suffix == ".lock" and path.name == "uv.lock":
+        message = (
+            f"Lock file {path} is a uv.lock; export it first with "
+            f"`uv export --format pylock.toml --frozen --no-emit-project -o pylock.toml`"
+        )
+        raise LockError(message)
+    return RequirementsFile(path)
+
+
+def check_not_stale(
+    dependencies: Iterable[str], pins: Sequence[Pin], target: Target, lock: Lock, *, project_name: str
+) -> None:
+    """Every `[project] dependencies` entry that applies to the target is satisfied by a pin."""
+    pinned = {pin.name: pin for pin in pins}
+    environment = {**target.environment, "extra": ""}
+    for text in dependencies:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
+        name = canonicalize_name(requirement.name)
+        pin = pinned.get(name)
+        if pin is None:
+            problem = f"the lock has no {name!r} for {target.describe()}"
+        elif requirement.specifier and not requirement.specifier.contains(pin.version, prereleases=True):
+            problem = f"the lock pins {name} {pin.version} ({pin.origin})"
+        else:
+            continue
+        message = (
+            f"Lock file {lock.path.name} is stale: `[project] dependencies` of {project_name} asks for "
+            f"{text!r} but {problem}. Refresh the lock: `{lock.refresh_command}`"
+        )
+        raise StaleLockError(message)
+
+
+def _sha256_of(hashes: object, where: str, path: Path, fix: str) -> str:
+    if isinstance(hashes, dict):
+        value = hashes.get("sha256")
+        if isinstance(value, str) and len(value) == 64:
+            return value.lower()
+    message = f"Lock file {path.name}: {where} has no sha256 hash; every locked file needs one. {fix}"
+    raise LockError(message)
+
+
+class PylockFile:
+    """A PEP 751 lock, selected per target through :meth:`packaging.pylock.Pylock.select`."""
+
+    def __init__(self, path: Path) -> None:
+        from packaging.pylock import Pylock, PylockValidationError
+
+        self.path = path
+        self.refresh_command = f"uv pip compile --universal --generate-hashes -o {path.name} pyproject.toml"
+        self.index_urls: list[str] = []
+        self.wheel_dirs: list[Path] = []
+        try:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            message = f"Lock file {path} cannot be read: {e}"
+            raise LockError(message) from e
+        try:
+            self._lock = Pylock.from_dict(data)
+        except PylockValidationError as e:
+            text = str(e)
+            fix = f"Regenerate it with hashes: `{self.refresh_command}`" if "hashes" in text else ""
+            message = f"Lock file {path} is not a valid PEP 751 lock: {text}. {fix}".rstrip(". ") + "."
+            raise LockError(message) from e
+
+    def select(self, target: Target, project_name: NormalizedName) -> list[Pin]:
+        from packaging.pylock import (
+            PackageArchive,
+            PackageDirectory,
+            PackageSdist,
+            PackageVcs,
+            PackageWheel,
+            PylockSelectError,
+        )
+
+        try:
+            selected = list(self._lock.select(environment=dict(target.environment), tags=list(target.tags)))
+        except PylockSelectError as e:
+            self._explain_no_match(target)
+            message = f"Lock file {self.path.name} cannot be used for {target.describe()}: {e}"
+            raise LockError(message) from e
+
+        fix = f"Regenerate it with hashes: `{self.refresh_command}`"
+        pins = []
+        for package, dist in selected:
+            index = self._lock.packages.index(package)
+            origin = f"{self.path.name} packages[{index}]"
+            if package.name == project_name:
+                continue  # the project itself is built from source, not taken from the lock
+            if isinstance(dist, PackageVcs | PackageDirectory):
+                kind = "a VCS checkout" if isinstance(dist, PackageVcs) else "a local directory"
+                message = (
+                    f"Package {package.name!r} at {origin} is locked as {kind}, which has no hash to verify: "
+                    f"lock a released version, or build a wheel of it and lock that file"
+                )
+                raise LockError(message)
+            if package.version is None:
+                message = f"Package {package.name!r} at {origin} has no version; {fix}"
+                raise LockError(message)
+            if isinstance(dist, PackageArchive):
+                filename = Path(dist.path or dist.url or "").name
+                if not filename.endswith(".whl"):
+                    raise self._sdist_error(package.name, package.version, filename, target)
+            elif isinstance(dist, PackageSdist):
+                raise self._sdist_error(package.name, package.version, dist.filename, target)
+            else:
+                assert isinstance(dist, PackageWheel)
+                filename = dist.filename
+            sha256 = _sha256_of(dist.hashes, f"{origin} ({filename})", self.path, fix)
+            local = Path(self.path.parent, dist.path) if dist.path else None
+            locked = LockedFile(filename=filename, sha256=sha256, url=dist.url, path=local)
+            pins.append(Pin(package.name, package.version, origin, frozenset({sha256}), (locked,)))
+        return pins
+
+    def _sdist_error(self, name: str, version: Version, filename: str, target: Target) -> NoMatchingFileError:
+        message = (
+            f"Package {name} {version} has no wheel for {target.describe()}: the lock {self.path.name} offers "
+            f"only the source distribution {filename}, and hatch-zipapp embeds wheels. Build one "
+            f"(`pip wheel --no-deps {name}=={version} -w wheels/` on a machine of the target's platform) and add "
+            f"its directory to `wheel-dirs`, or lock a version that ships a wheel for this platform"
+        )
+        return NoMatchingFileError(message)
+
+    def _explain_no_match(self, target: Target) -> None:
+        """Turn packaging's 'No wheel found' into an error naming the package, the target and the files offered."""
+        environment = {
+            **target.environment,
+            "extras": frozenset(),
+            "dependency_groups": frozenset(self._lock.default_groups or ()),
+        }
+        for index, package in enumerate(self._lock.packages):
+            if package.marker is not None and not package.marker.evaluate(environment, context="lock_file"):
+                continue
+            if not package.wheels or package.sdist is not None:
+                continue
+            if any(target.rank(wheel.filename) is not None for wheel in package.wheels):
+                continue
+            offered = ", ".join(wheel.filename for wheel in package.wheels)
+            tried = ", ".join(str(tag) for tag in target.tags[:3])
+            message = (
+                f"Package {package.name} {package.version} (at {self.path.name} packages[{index}]) has no file "
+                f"that fits {target.describe()}. Best tags tried: {tried}, ... ({len(target.tags)} in all). "
+                f"The lock offers: {offered}. Lock a version with a wheel for this platform, or build on a "
+                f"machine of the platform the lock was made for"
+            )
+            raise NoMatchingFileError(message)
+
+
+class RequirementsFile:
+    """A pip-compile `--generate-hashes` output: `name==version` lines with markers and `--hash` options."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.refresh_command = f"pip-compile --generate-hashes --output-file={path.name} pyproject.toml"
+        self.index_urls = []
+        self.wheel_dirs = []
+        self._entries: list[tuple[int, Requirement, frozenset[str]]] = []
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            message = f"Lock file {path} cannot be read: {e}"
+            raise LockError(message) from e
+        for number, line in _logical_lines(text):
+            self._parse_line(number, line)
+
+    def _where(self, number: int) -> str:
+        return f"{self.path.name} line {number}"
+
+    def _parse_line(self, number: int, line: str) -> None:
+        try:
+            words = shlex.split(line, posix=True)
+        except ValueError as e:
+            message = f"Lock file {self._where(number)} cannot be parsed: {e}"
+            raise LockError(message) from e
+        if words[0].startswith("-"):
+            self._parse_option(number, words)
+            return
+        requirement_words: list[str] = []
+        hashes: set[str] = set()
+        iterator = iter(words)
+        for word in iterator:
+            if word.startswith("--hash"):
+                value = word.partition("=")[2] if "=" in word else next(iterator, "")
+                algorithm, _, digest = value.partition(":")
+                if algorithm == "sha256" and len(digest) == 64:
+                    hashes.add(digest.lower())
+            elif word.startswith("-"):
+                continue  # per-requirement options pip-compile may add; hashes are what matter
+            else:
+                requirement_words.append(word)
+        text = " ".join(requirement_words)
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as e:
+            message = f"Lock file {self._where(number)}: {text!r} is not a valid requirement: {e}"
+            raise LockError(message) from e
+        fix = f"Regenerate it with `{self.refresh_command}`"
+        if requirement.url is None:
+            specifiers = list(requirement.specifier)
+            if len(specifiers) != 1 or specifiers[0].operator not in {"==", "==="} or "*" in specifiers[0].version:
+                message = (
+                    f"Lock file {self._where(number)}: {text!r} is not pinned to one version "
+                    f"(a lock pins `name==version`). {fix}"
+                )
+                raise LockError(message)
+        if not hashes:
+            message = (
+                f"Lock file {self._where(number)}: {requirement.name} has no `--hash=sha256:...`; "
+                f"every locked package needs the hashes of its files. {fix}"
+            )
+            raise LockError(message)
+        self._entries.append((number, requirement, frozenset(hashes)))
+
+    def _parse_option(self, number: int, words: list[str]) -> None:
+        option, _, value = words[0].partition("=")
+        if not value and len(words) > 1:
+            value = words[1]
+        if option in {"-i", "--index-url"}:
+            self.index_urls.insert(0, value)
+        elif option == "--extra-index-url":
+            self.index_urls.append(value)
+        elif option in {"-f", "--find-links"}:
+            if "://" not in value or value.startswith("file://"):
+                self.wheel_dirs.append(Path(self.path.parent, value.removeprefix("file://")))
+        elif option in {"-e", "--editable"}:
+            return  # `-e .`: the project itself, which is built from source
+        elif option in {"-r", "--requirement", "-c", "--constraint"}:
+            message = (
+                f"Lock file {self._where(number)}: {' '.join(words)!r} includes another file; "
+                f"give hatch-zipapp one complete, compiled lock"
+            )
+            raise LockError(message)
+        # Other options (--trusted-host, --no-binary, --pre, ...) do not change which files are locked.
+
+    def select(self, target: Target, project_name: NormalizedName) -> list[Pin]:
+        environment = {**target.environment, "extra": ""}
+        pins: dict[NormalizedName, Pin] = {}
+        for number, requirement, hashes in self._entries:
+            if requirement.marker is not None and not _evaluate(requirement.marker, environment):
+                continue
+            name = canonicalize_name(requirement.name)
+            if name == project_name:
+                continue
+            if name in pins:
+                message = (
+                    f"Lock file {self._where(number)} pins {name} again (also at {pins[name].origin}) "
+                    f"for {target.describe()}; a lock pins each package once"
+                )
+                raise LockError(message)
+            files: tuple[LockedFile, ...] = ()
+            if requirement.url is not None:
+                filename = requirement.url.rsplit("/", 1)[-1].split("#", 1)[0]
+                version = _version_from_filename(filename, self._where(number))
+                files = tuple(LockedFile(filename, sha, url=requirement.url) for sha in sorted(hashes))
+            else:
+                version = Version(next(iter(requirement.specifier)).version)
+            pins[name] = Pin(name, version, self._where(number), hashes, files)
+        return list(pins.values())
+
+
+def _evaluate(marker: Marker, environment: dict[str, str]) -> bool:
+    return marker.evaluate(environment)
+
+
+def _version_from_filename(filename: str, where: str) -> Version:
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    try:
+        return parse_wheel_filename(filename)[1]
+    except (InvalidWheelFilename, InvalidVersion) as e:
+        message = f"Lock file {where}: direct URL {filename!r} is not a wheel; lock a wheel file"
+        raise LockError(message) from e
+
+
+def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
+    """Lines with `\\` continuations joined and comments removed, each with its first physical line number."""
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw
+        if line.lstrip().startswith("#"):
+            line = ""
+        elif " #" in line:
+            line = line.split(" #", 1)[0]
+        if not pending:
+            start = number
+        if line.rstrip().endswith("\\"):
+            pending.append(line.rstrip()[:-1])
+            continue
+        pending.append(line)
+        joined = " ".join(part.strip() for part in pending).strip()
+        pending = []
+        if joined:
+            yield start, joined
+    if pending:
+        joined = " ".join(part.strip() for part in pending).strip()
+        if joined:
+            yield start, joined

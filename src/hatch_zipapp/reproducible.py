@@ -1,0 +1,78 @@
+"""Everything that makes two builds of the same inputs give the same bytes.
+
+- one timestamp for every entry: ``SOURCE_DATE_EPOCH`` (validated), clamped to what zip can store;
+- modes forced to 0644 / 0755 whatever the umask or the wheel said;
+- a fixed ``create_system`` (Unix), compression method and level;
+- entries written in sorted order (by the caller, through :func:`sorted_entries`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+from collections.abc import Iterable, Mapping
+
+from hatch_zipapp.errors import ConfigError
+
+__all__ = [
+    "COMPRESSION",
+    "COMPRESS_LEVEL",
+    "DEFAULT_EPOCH",
+    "sorted_entries",
+    "source_date_epoch",
+    "zip_date_time",
+    "zip_info",
+]
+
+#: hatchling's own default, so the project wheel and the .pyz agree when SOURCE_DATE_EPOCH is unset.
+DEFAULT_EPOCH = 1580601600
+#: 1980-01-01T00:00:00Z and 2107-12-31T23:59:58Z: the range of a zip (DOS) timestamp.
+_ZIP_MIN_EPOCH = 315532800
+_ZIP_MAX_EPOCH = 4354819198
+
+COMPRESSION = zipfile.ZIP_DEFLATED
+COMPRESS_LEVEL = 6
+_UNIX = 3
+_FILE_MODE = 0o100644
+_EXEC_MODE = 0o100755
+
+
+def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
+    """The build's timestamp: ``SOURCE_DATE_EPOCH`` if set, hatchling's default otherwise, clamped to zip's range."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        epoch = DEFAULT_EPOCH
+    else:
+        try:
+            epoch = int(raw)
+        except ValueError:
+            message = (
+                f"Environment variable SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01 UTC, "
+                f"got {raw!r}; set it with e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) or unset it"
+            )
+            raise ConfigError(message) from None
+        if epoch < 0:
+            message = f"Environment variable SOURCE_DATE_EPOCH must not be negative, got {raw!r}"
+            raise ConfigError(message)
+    return min(max(epoch, _ZIP_MIN_EPOCH), _ZIP_MAX_EPOCH)
+
+
+def zip_date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
+    """The zip timestamp of ``epoch`` in UTC (never the build machine's time zone)."""
+    return time.gmtime(epoch)[:6]
+
+
+def zip_info(name: str, date_time: tuple[int, int, int, int, int, int], *, executable: bool = False) -> zipfile.ZipInfo:
+    """A :class:`zipfile.ZipInfo` with nothing of the build machine in it."""
+    info = zipfile.ZipInfo(name, date_time=date_time)
+    info.create_system = _UNIX
+    info.external_attr = (_EXEC_MODE if executable else _FILE_MODE) << 16
+    info.compress_type = COMPRESSION
+    return info
+
+
+def sorted_entries(names: Iterable[str]) -> list[str]:
+    """Archive order: plain code-point order of the POSIX path, independent of the file system's listing order."""
+    return sorted(names)
