@@ -60,6 +60,10 @@ class ZipappBuilderConfig(BuilderConfig):
     """The zipapp target's configuration."""
 
     @property
+    def root_path(self) -> Path:
+        return Path(self.root)
+
+    @property
     def _key(self) -> str:
         return f"tool.hatch.build.targets.{self.plugin_name}"
 

@@ -43,6 +43,13 @@ class NoMatchingFileError(LockError):
 class FetchError(ZipappError, OSError):
     """A file could not be fetched (index unreachable, HTTP error)."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
 
 class HashMismatchError(ZipappError, ValueError):
     """A downloaded, local or cached file does not have the sha256 that the lock records."""

@@ -18,7 +18,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Protocol
@@ -38,7 +37,7 @@ from hatch_zipapp.errors import FetchError, HashMismatchError, NoMatchingFileErr
 from hatch_zipapp.lock import LockedFile, Pin
 from hatch_zipapp.target import Target
 
-__all__ = ["CACHE_ENV", "Cache", "Fetcher", "IndexSource", "LocalDirectory", "WheelSource", "redact"]
+__all__ = ["CACHE_ENV", "Cache", "Fetcher", "Http", "IndexSource", "LocalDirectory", "WheelSource", "redact"]
 
 CACHE_ENV = "HATCH_ZIPAPP_CACHE_DIR"
 _TIMEOUT = 60
@@ -137,18 +136,13 @@ class WheelSource(Protocol):
     def files(self, name: NormalizedName, version: Version) -> list[LockedFile]: ...
 
 
-@dataclass(frozen=True)
-class _Credentials:
-    netloc: str
-    header: str
-
-
 class Http:
     """urllib with proxies from the environment, retries, and basic auth for the hosts whose URLs carried it."""
 
     def __init__(self) -> None:
         self._opener = urllib.request.build_opener()  # ProxyHandler reads http(s)_proxy / no_proxy
         self._auth: dict[str, str] = {}
+        self._users: dict[str, str] = {}
 
     def register(self, url: str) -> str:
         """Remember the credentials in ``url`` for its host; return the URL without them."""
@@ -159,7 +153,15 @@ class Http:
         user, _, password = userinfo.partition(":")
         token = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
         self._auth[host] = "Basic " + base64.b64encode(token.encode()).decode("ascii")
+        self._users[host] = f"{user}:****" if password else "****"
         return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+    def shown(self, url: str) -> str:
+        """``url`` for messages: credentials redacted, and marked where this host is sent some."""
+        parts = urllib.parse.urlsplit(redact(url))
+        if "@" in parts.netloc or parts.netloc not in self._users:
+            return urllib.parse.urlunsplit(parts)
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{self._users[parts.netloc]}@{parts.netloc}"))
 
     def get(self, url: str, *, accept: str | None = None, what: str) -> tuple[bytes, str, str]:
         """Body, content type and final URL of ``url``; a :class:`FetchError` naming ``what`` otherwise."""
@@ -185,12 +187,20 @@ class Http:
                 last = e
             if attempt < _RETRIES:
                 time.sleep(0.5 * (attempt + 1))
-        reason = getattr(last, "reason", None) or last
-        message = (
-            f"Could not fetch {what} from {redact(url)}: {reason}. Check the URL and your network or proxy "
-            f"(https_proxy), or fill the download cache (${CACHE_ENV}) on a machine that can reach it"
-        )
-        raise FetchError(message) from None
+        status = last.code if isinstance(last, urllib.error.HTTPError) else None
+        if status is not None:
+            reason = f"HTTP {status} {getattr(last, 'reason', '')}".rstrip()
+        else:
+            reason = str(getattr(last, "reason", None) or last)
+        if status in {401, 403}:
+            fix = "Check the credentials in the index URL (`https://user:token@host/simple/`)"
+        else:
+            fix = (
+                f"Check the URL and your network or proxy (https_proxy), or fill the download cache "
+                f"(${CACHE_ENV}) on a machine that can reach it"
+            )
+        message = f"Could not fetch {what} from {self.shown(url)}: {reason}. {fix}"
+        raise FetchError(message, status=status) from None
 
     @staticmethod
     def _get_file(url: str, what: str) -> tuple[bytes, str, str]:
@@ -259,8 +269,8 @@ class IndexSource:
         try:
             body, content_type, final_url = self._http.get(page_url, accept=_ACCEPT, what=f"the index page of {name}")
         except FetchError as e:
-            if "HTTP Error 404" in str(e):
-                return []
+            if e.status == 404:
+                return []  # this index does not have the project; another may
             raise
         files = []
         if "json" in content_type:
@@ -398,7 +408,7 @@ class Fetcher:
             return data
         url = locked.url or self._url_from_indexes(locked, pin)
         data, _, _ = self.http.get(url, what=f"{locked.filename} ({pin.name} {pin.version})")
-        self._verify(data, locked, pin, redact(url))
+        self._verify(data, locked, pin, self.http.shown(url))
         self.downloaded += 1
         self.cache.write(locked.sha256, data)
         self.cache.remember_filename(locked.sha256, locked.filename)

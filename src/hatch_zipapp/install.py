@@ -137,9 +137,9 @@ class StagingDestination(WheelDestination):  # type: ignore[misc]
         return RecordEntry(path, Hash("sha256", _record_hash(data)), len(data))
 
     def write_file(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
-        if scheme == "scripts":
+        if scheme == "scripts":  # as pip does: every script is executable, `#!python` becomes the shebang
             with fix_shebang(stream, self.interpreter) as fixed:
-                return self._write(scheme, path, fixed.read(), is_executable)
+                return self._write(scheme, path, fixed.read(), True)
         return self._write(scheme, path, stream.read(), is_executable)
 
     def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:

@@ -6,14 +6,12 @@ version per package with the sha256 of every file it may come from. Nothing outs
 
 from __future__ import annotations
 
-import shlex
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -232,28 +230,21 @@ class RequirementsFile:
         return f"{self.path.name} line {number}"
 
     def _parse_line(self, number: int, line: str) -> None:
-        try:
-            words = shlex.split(line, posix=True)
-        except ValueError as e:
-            message = f"Lock file {self._where(number)} cannot be parsed: {e}"
-            raise LockError(message) from e
+        words = line.split()
         if words[0].startswith("-"):
             self._parse_option(number, words)
             return
-        requirement_words: list[str] = []
+        # The requirement (markers keep their quotes) runs up to the first option, as pip reads it.
+        first_option = next((i for i, word in enumerate(words) if word.startswith("-")), len(words))
+        text = " ".join(words[:first_option])
         hashes: set[str] = set()
-        iterator = iter(words)
-        for word in iterator:
+        options = iter(words[first_option:])
+        for word in options:
             if word.startswith("--hash"):
-                value = word.partition("=")[2] if "=" in word else next(iterator, "")
+                value = word.partition("=")[2] if "=" in word else next(options, "")
                 algorithm, _, digest = value.partition(":")
                 if algorithm == "sha256" and len(digest) == 64:
                     hashes.add(digest.lower())
-            elif word.startswith("-"):
-                continue  # per-requirement options pip-compile may add; hashes are what matter
-            else:
-                requirement_words.append(word)
-        text = " ".join(requirement_words)
         try:
             requirement = Requirement(text)
         except InvalidRequirement as e:
@@ -301,7 +292,7 @@ class RequirementsFile:
         environment = {**target.environment, "extra": ""}
         pins: dict[NormalizedName, Pin] = {}
         for number, requirement, hashes in self._entries:
-            if requirement.marker is not None and not _evaluate(requirement.marker, environment):
+            if requirement.marker is not None and not requirement.marker.evaluate(environment):
                 continue
             name = canonicalize_name(requirement.name)
             if name == project_name:
@@ -321,10 +312,6 @@ class RequirementsFile:
                 version = Version(next(iter(requirement.specifier)).version)
             pins[name] = Pin(name, version, self._where(number), hashes, files)
         return list(pins.values())
-
-
-def _evaluate(marker: Marker, environment: dict[str, str]) -> bool:
-    return marker.evaluate(environment)
 
 
 def _version_from_filename(filename: str, where: str) -> Version:

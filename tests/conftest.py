@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import IndexServer
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own download cache and extraction root, and no proxy from the machine."""
+    monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(tmp_path / "cache"))
+    monkeypatch.setenv("SHIV_ROOT", os.fspath(tmp_path / "shiv-root"))
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture
+def wheelhouse(tmp_path: Path) -> Path:
+    path = tmp_path / "wheelhouse"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def index(wheelhouse: Path) -> Iterator[IndexServer]:
+    server = IndexServer(wheelhouse)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,208 @@
+"""Building a .pyz in-process from a generated project, lock and index, then running it for real."""
+
+from __future__ import annotations
+
+import os
+import socket
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hatch_zipapp.errors import EntryPointError, NoMatchingFileError, UnsafeWheelError
+from tests.helpers import (
+    IndexServer,
+    build,
+    make_project,
+    make_wheel,
+    pylock_text,
+    requirements_text,
+    run_pyz,
+    snapshot,
+)
+
+
+@pytest.fixture
+def locked_project(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
+    """`app` depending on alpha and beta, locked in pylock.toml against the local index."""
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    beta = make_wheel(wheelhouse, "beta", "2.0")
+    project = make_project(tmp_path / "project", dependencies=["alpha>=1", "beta"])
+    (project / "pylock.toml").write_text(pylock_text([[alpha], [beta]], base_url=index.url))
+    return project
+
+
+class TestBuild:
+    def test_pyz_runs_entry_point_with_every_locked_dependency(self, locked_project: Path) -> None:
+        pyz = build(locked_project)
+        assert pyz.name == "app-1.0-py3-none-any.pyz"
+        assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+        assert os.access(pyz, os.X_OK)
+        out = run_pyz(pyz, "alpha", "beta")
+        assert out.splitlines() == ["alpha: alpha 1.0 from site-packages", "beta: beta 2.0 from site-packages", "app ok"]
+
+    def test_project_wheel_written_beside_the_pyz(self, locked_project: Path) -> None:
+        pyz = build(locked_project)
+        assert sorted(p.name for p in pyz.parent.iterdir()) == ["app-1.0-py3-none-any.pyz", "app-1.0-py3-none-any.whl"]
+        with zipfile.ZipFile(pyz.parent / "app-1.0-py3-none-any.whl") as wheel:
+            assert "app/cli.py" in wheel.namelist()
+
+    def test_layout_is_shiv_compatible(self, locked_project: Path) -> None:
+        pyz = build(locked_project)
+        with zipfile.ZipFile(pyz) as archive:
+            names = archive.namelist()
+            environment = archive.read("environment.json").decode()
+        assert names == sorted(names)
+        assert "__main__.py" in names and "_bootstrap/__init__.py" in names
+        assert "site-packages/alpha/__init__.py" in names
+        assert "site-packages/app/cli.py" in names
+        assert "site-packages/bin/app" in names
+        assert '"entry_point": "app.cli:main"' in environment
+        assert not any(name.endswith("direct_url.json") or name.endswith("/INSTALLER") for name in names)
+
+    def test_shiv_runtime_variables_keep_working(self, locked_project: Path, tmp_path: Path) -> None:
+        pyz = build(locked_project)
+        root = tmp_path / "custom-root"
+        env = {**os.environ, "SHIV_ROOT": os.fspath(root)}
+        run_pyz(pyz, "alpha", env=env)
+        assert [p.name.split("_")[0] for p in root.iterdir() if not p.name.startswith(".")] == [pyz.name]
+        # SHIV_MODULE / SHIV_ENTRY_POINT replace the entry point, as with any shiv app.
+        (root.parent / "probe.py").write_text("def main():\n    print('probe ran')\n")
+        env = {**env, "SHIV_ENTRY_POINT": "probe:main", "SHIV_PREPEND_PYTHONPATH": os.fspath(root.parent)}
+        assert run_pyz(pyz, env=env) == "probe ran\n"
+
+    def test_dependency_markers_are_evaluated_for_the_target(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        windows_only = make_wheel(wheelhouse, "winonly", "1.0", marker='sys_platform == "win32"')
+        project = make_project(tmp_path / "p", dependencies=["alpha", 'winonly; sys_platform == "win32"'])
+        (project / "pylock.toml").write_text(pylock_text([[alpha], [windows_only]], base_url=index.url))
+        with zipfile.ZipFile(build(project)) as archive:
+            names = archive.namelist()
+        assert "site-packages/alpha/__init__.py" in names
+        assert not any("winonly" in name for name in names)
+
+    def test_best_wheel_for_the_host_is_chosen(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        from packaging.tags import sys_tags
+
+        host = next(iter(sys_tags()))
+        native = make_wheel(wheelhouse / "n", "fast", "1.0", tag=str(host), files={"fast/__init__.py": 'VALUE = "native"\n'})
+        pure = make_wheel(wheelhouse / "p", "fast", "1.0", files={"fast/__init__.py": 'VALUE = "pure"\n'})
+        windows = make_wheel(wheelhouse / "w", "fast", "1.0", tag="cp311-cp311-win_amd64")
+        for wheel in (native, pure, windows):
+            wheel.path.rename(wheelhouse / wheel.filename)
+        wheels = [w.__class__(wheelhouse / w.filename, w.name, w.version) for w in (windows, pure, native)]
+        project = make_project(tmp_path / "p", dependencies=["fast"])
+        (project / "pylock.toml").write_text(pylock_text([wheels], base_url=index.url))
+        pyz = build(project)
+        assert run_pyz(pyz, "fast").startswith("fast: native")
+        assert pyz.name == f"app-1.0-{host.interpreter}-{host.abi}-{host.platform}.pyz"
+
+    def test_requirements_txt_lock_resolved_through_the_index(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        other = make_wheel(wheelhouse, "alpha", "0.9")  # listed by the index, not locked
+        assert other.path.exists()
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "requirements.txt").write_text(requirements_text([[alpha]], index_url=index.simple))
+        assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
+
+    def test_html_only_index(self, tmp_path: Path, wheelhouse: Path) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        server = IndexServer(wheelhouse, json_api=False)
+        try:
+            project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp=f'index-url = "{server.simple}"')
+            (project / "requirements.txt").write_text(requirements_text([[alpha]]))
+            assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
+        finally:
+            server.stop()
+
+    def test_local_wheel_directory(self, tmp_path: Path) -> None:
+        wheels = tmp_path / "wheels"
+        alpha = make_wheel(wheels, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp='wheel-dirs = ["../wheels"]')
+        # No index at all: the index URL points at a closed port and is never asked.
+        (project / "requirements.txt").write_text(requirements_text([[alpha]], index_url=f"http://127.0.0.1:{_closed_port()}/simple/"))
+        assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
+
+    def test_pylock_with_relative_paths(self, tmp_path: Path) -> None:
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        alpha = make_wheel(project / "vendor", "alpha", "1.0")
+        text = pylock_text([[alpha]], base_url=None).replace(os.fspath(alpha.path), "vendor/" + alpha.filename)
+        (project / "pylock.toml").write_text(text)
+        assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
+
+    def test_the_project_itself_in_the_lock_is_built_from_source(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        stale_self = make_wheel(wheelhouse, "app", "0.1", files={"app/cli.py": "def main():\n    print('old')\n"})
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha], [stale_self]], base_url=index.url))
+        assert run_pyz(build(project), "alpha").endswith("app ok\n")
+
+    def test_clean_removes_what_it_built(self, locked_project: Path) -> None:
+        from hatch_zipapp.builder import ZipappBuilder
+
+        pyz = build(locked_project)
+        (pyz.parent / "keep.txt").write_text("not ours")
+        ZipappBuilder(os.fspath(locked_project)).clean(os.fspath(pyz.parent), ["standard"])
+        assert sorted(p.name for p in pyz.parent.iterdir()) == ["keep.txt"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TestBadInputLeavesDistUnchanged:
+    """Each bad input: a clear error, and `dist/` exactly as it was (no partial artifact, no temp file)."""
+
+    @staticmethod
+    def _fails(project: Path, error: type[Exception], *fragments: str) -> str:
+        dist = project / "dist"
+        dist.mkdir(exist_ok=True)
+        (dist / "previous.pyz").write_bytes(b"an earlier build")
+        before = snapshot(dist)
+        with pytest.raises(error) as info:
+            build(project)
+        assert snapshot(dist) == before
+        message = str(info.value)
+        for fragment in fragments:
+            assert fragment in message
+        return message
+
+    def test_entry_point_module_missing(self, locked_project: Path) -> None:
+        text = (locked_project / "pyproject.toml").read_text()
+        (locked_project / "pyproject.toml").write_text(text + 'entry-point = "app.nope:main"\n')
+        self._fails(locked_project, EntryPointError, "'app.nope:main'", "module 'app.nope'")
+
+    def test_entry_point_function_missing(self, locked_project: Path) -> None:
+        text = (locked_project / "pyproject.toml").read_text()
+        (locked_project / "pyproject.toml").write_text(text + 'entry-point = "app.cli:mian"\n')
+        self._fails(locked_project, EntryPointError, "defines no 'mian'")
+
+    def test_no_file_fits_the_host(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        windows = make_wheel(wheelhouse, "winlib", "3.1", tag="cp311-cp311-win_amd64")
+        project = make_project(tmp_path / "p", dependencies=["winlib"])
+        (project / "pylock.toml").write_text(pylock_text([[windows]], base_url=index.url))
+        self._fails(project, NoMatchingFileError, "winlib 3.1", "(the build host)", windows.filename, "Best tags tried")
+
+    def test_no_file_fits_the_host_requirements(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        windows = make_wheel(wheelhouse, "winlib", "3.1", tag="cp311-cp311-win_amd64")
+        project = make_project(tmp_path / "p", dependencies=["winlib"])
+        (project / "requirements.txt").write_text(requirements_text([[windows]], index_url=index.simple))
+        self._fails(project, NoMatchingFileError, "winlib 3.1", "requirements.txt line", windows.filename)
+
+    def test_wheel_escaping_the_staging_root(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        evil = make_wheel(wheelhouse, "evil", "1.0", members={"../../escaped.py": "print('owned')\n"})
+        project = make_project(tmp_path / "p", dependencies=["evil"])
+        (project / "pylock.toml").write_text(pylock_text([[evil]], base_url=index.url))
+        self._fails(project, UnsafeWheelError, evil.filename, "../../escaped.py")
+        assert not list(tmp_path.rglob("escaped.py"))
+
+    def test_wheel_data_escaping_the_staging_root(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        evil = make_wheel(wheelhouse, "evil", "1.0", members={"evil-1.0.data/purelib/../../../../escaped.py": "x = 1\n"})
+        project = make_project(tmp_path / "p", dependencies=["evil"])
+        (project / "pylock.toml").write_text(pylock_text([[evil]], base_url=index.url))
+        self._fails(project, UnsafeWheelError, "escaped.py")
+        assert not list(tmp_path.rglob("escaped.py"))

@@ -1,0 +1,194 @@
+"""`[tool.hatch.build.targets.zipapp]`: one class per option; errors name the full key, the value and the fix."""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+
+from hatch_zipapp.builder import ZipappBuilder
+from hatch_zipapp.config import DEFAULT_SHEBANG, OPTIONS, ZipappBuilderConfig
+from hatch_zipapp.errors import ConfigError, LockError
+from tests.helpers import make_project
+
+DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"
+
+
+def config_for(tmp_path: Path, zipapp: str = "", scripts: str = 'app = "app.cli:main"') -> ZipappBuilderConfig:
+    project = make_project(tmp_path / "p", zipapp=zipapp, scripts=scripts)
+    builder = ZipappBuilder(os.fspath(project))
+    config = builder.config
+    assert isinstance(config, ZipappBuilderConfig)
+    return config
+
+
+class TestUnknownKeys:
+    def test_typo_gets_did_you_mean(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, 'entrypoint = "app.cli:main"')
+        with pytest.raises(ConfigError, match=r"Unknown field `tool.hatch.build.targets.zipapp.entrypoint`: did you mean `entry-point`\?"):
+            config.validate_keys()
+
+    def test_unrelated_key_lists_the_options(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, "zzz = 1")
+        with pytest.raises(ConfigError, match="known options: .*entry-point.*shebang"):
+            config.validate_keys()
+
+    def test_wheel_key_points_at_the_wheel_target(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, 'packages = ["src/app"]')
+        with pytest.raises(ConfigError, match=r"set `tool.hatch.build.targets.wheel.packages` instead"):
+            config.validate_keys()
+
+    def test_hatchling_keys_are_accepted(self, tmp_path: Path) -> None:
+        config_for(tmp_path, 'versions = ["standard"]\ndependencies = []').validate_keys()
+
+
+class TestLock:
+    def test_default_prefers_pylock(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path)
+        (config.root_path / "requirements.txt").write_text("")
+        (config.root_path / "pylock.toml").write_text("")
+        assert config.lock.name == "pylock.toml"
+
+    def test_default_falls_back_to_requirements(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path)
+        (config.root_path / "requirements.txt").write_text("")
+        assert config.lock.name == "requirements.txt"
+
+    def test_none_found(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path)
+        with pytest.raises(LockError, match=r"No lock file found in .*pylock.toml and requirements.txt.*uv pip compile"):
+            _ = config.lock
+
+    def test_explicit(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, 'lock = "locks/prod.txt"')
+        (config.root_path / "locks").mkdir()
+        (config.root_path / "locks" / "prod.txt").write_text("")
+        assert config.lock == config.root_path / "locks" / "prod.txt"
+
+    def test_missing(self, tmp_path: Path) -> None:
+        with pytest.raises(LockError, match=r"Lock file 'prod.txt' from field `tool.hatch.build.targets.zipapp.lock` does not exist"):
+            _ = config_for(tmp_path, 'lock = "prod.txt"').lock
+
+    def test_not_a_string(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"Field `tool.hatch.build.targets.zipapp.lock` must be a non-empty string \(a path\), got 3"):
+            _ = config_for(tmp_path, "lock = 3").lock
+
+
+class TestEntryPoint:
+    def test_default_is_the_only_script(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path).entry_point == "app.cli:main"
+
+    def test_default_with_several_scripts(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, scripts='a = "app.cli:main"\nb = "app.cli:other"')
+        with pytest.raises(ConfigError, match=r"`tool.hatch.build.targets.zipapp.entry-point` is needed.*it has 2: a, b"):
+            _ = config.entry_point
+
+    def test_default_without_scripts(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="it has none"):
+            _ = config_for(tmp_path, scripts="").entry_point
+
+    def test_script_name(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, 'entry-point = "b"', scripts='a = "app.cli:main"\nb = "app.cli:other"')
+        assert config.entry_point == "app.cli:other"
+
+    def test_module_function(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path, 'entry-point = "app.server:run.forever"').entry_point == "app.server:run.forever"
+
+    def test_unknown_script_name(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="did you mean the script `app`"):
+            _ = config_for(tmp_path, 'entry-point = "ap"').entry_point
+
+    @pytest.mark.parametrize("value", ["app.cli:", ":main", "app-cli:main", "app.cli:ma in"])
+    def test_malformed(self, tmp_path: Path, value: str) -> None:
+        with pytest.raises(ConfigError, match="not of the form `module:function`"):
+            _ = config_for(tmp_path, f'entry-point = "{value}"').entry_point
+
+    def test_not_a_string(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"`tool.hatch.build.targets.zipapp.entry-point` must be a non-empty string, got \['a'\]"):
+            _ = config_for(tmp_path, 'entry-point = ["a"]').entry_point
+
+
+class TestShebang:
+    def test_default(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path).shebang == DEFAULT_SHEBANG == "/usr/bin/env python3"
+
+    def test_explicit_with_or_without_hash_bang(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path, 'shebang = "/usr/bin/python3.12"').shebang == "/usr/bin/python3.12"
+        assert config_for(tmp_path / "2", 'shebang = "#!/opt/py/bin/python"').shebang == "/opt/py/bin/python"
+
+    def test_relative(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="must be an absolute interpreter path"):
+            _ = config_for(tmp_path, 'shebang = "python3"').shebang
+
+    def test_too_long(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="Linux reads at most 125"):
+            _ = config_for(tmp_path, f'shebang = "/{"x" * 130}"').shebang
+
+    def test_multi_line(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="must be one line"):
+            _ = config_for(tmp_path, 'shebang = "/usr/bin/python3\\nrm -rf /"').shebang
+
+    def test_not_a_string(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="must be a non-empty string, got True"):
+            _ = config_for(tmp_path, "shebang = true").shebang
+
+
+class TestIndexUrl:
+    def test_default(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path).index_url is None
+
+    def test_explicit(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path, 'index-url = "https://pypi.example/simple/"').index_url == "https://pypi.example/simple/"
+
+    def test_not_a_url_is_shown_redacted(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"must be an http\(s\):// or file:// URL, got 'ftp://u:\*\*\*\*@host/'"):
+            _ = config_for(tmp_path, 'index-url = "ftp://u:pw@host/"').index_url
+
+
+class TestExtraIndexUrls:
+    def test_default(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path).extra_index_urls == []
+
+    def test_explicit(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, 'extra-index-urls = ["https://a.example/simple/", "file:///srv/simple"]')
+        assert config.extra_index_urls == ["https://a.example/simple/", "file:///srv/simple"]
+
+    def test_not_an_array(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="`tool.hatch.build.targets.zipapp.extra-index-urls` must be an array of strings"):
+            _ = config_for(tmp_path, 'extra-index-urls = "https://a.example/simple/"').extra_index_urls
+
+    def test_bad_item(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="URL #2 in field `tool.hatch.build.targets.zipapp.extra-index-urls`"):
+            _ = config_for(tmp_path, 'extra-index-urls = ["https://a.example/", "nope"]').extra_index_urls
+
+
+class TestWheelDirs:
+    def test_default(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path).wheel_dirs == []
+
+    def test_relative_to_the_project(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, 'wheel-dirs = ["wheels"]')
+        (config.root_path / "wheels").mkdir()
+        assert config.wheel_dirs == [config.root_path / "wheels"]
+
+    def test_missing(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"Directory #1 in field `tool.hatch.build.targets.zipapp.wheel-dirs` does not exist: 'wheels'"):
+            _ = config_for(tmp_path, 'wheel-dirs = ["wheels"]').wheel_dirs
+
+    def test_bad_item(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="Directory #1 .* must be a non-empty string, got 1"):
+            _ = config_for(tmp_path, "wheel-dirs = [1]").wheel_dirs
+
+
+class TestDocs:
+    def test_options_table_matches_the_config(self) -> None:
+        """docs/configuration.md lists exactly the options, with the defaults the code documents."""
+        rows = re.findall(r"^\| `([a-z-]+)` \| (.+?) \| .+ \|$", DOCS.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        assert dict(rows) == OPTIONS
+
+    def test_every_option_has_a_validated_property(self) -> None:
+        for option in OPTIONS:
+            assert isinstance(getattr(ZipappBuilderConfig, option.replace("-", "_"), None), cached_property), option
