@@ -7,6 +7,7 @@ orders them, reports progress, and makes sure a failed build leaves nothing new 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from hatch_zipapp.archive import write_pyz
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
+from hatch_zipapp.errors import ZipappError
 from hatch_zipapp.fetch import Cache, Fetcher
 from hatch_zipapp.install import StagingTree, install_wheel
 from hatch_zipapp.lock import check_not_stale, load_lock
@@ -48,6 +50,14 @@ class ZipappBuilder(BuilderInterface):  # type: ignore[misc]
                 path.unlink()
 
     def build_standard(self, directory: str, **build_data: Any) -> str:  # noqa: ARG002
+        try:
+            return self._build(Path(directory))
+        except ZipappError as e:
+            if _run_by_hatchling_cli() and self.app.verbosity < 1:
+                self.app.abort(f"hatch-zipapp: {e}")  # the message alone; `hatch -v build` shows the traceback
+            raise
+
+    def _build(self, output: Path) -> str:
         config: ZipappBuilderConfig = self.config
         config.validate_keys()
         epoch = source_date_epoch()
@@ -74,7 +84,6 @@ class ZipappBuilder(BuilderInterface):  # type: ignore[misc]
         if fetcher.downloaded:
             self.app.display_info(f"Downloaded {fetcher.downloaded} of {len(pins)} files into {fetcher.cache.root}")
 
-        output = Path(directory)
         with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging:
             wheel = self._build_project_wheel(staging)
             install_wheel(tree, wheel.name, wheel.read_bytes(), interpreter=shebang)
@@ -97,6 +106,13 @@ class ZipappBuilder(BuilderInterface):  # type: ignore[misc]
 
         builder = WheelBuilder(self.root, plugin_manager=self.plugin_manager, metadata=self.metadata, app=self.app)
         return Path(next(iter(builder.build(directory=directory, versions=["standard"]))))
+
+
+def _run_by_hatchling_cli() -> bool:
+    """Whether this process is `hatchling build` (as `hatch build` runs it), not a library call."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return (spec is not None and spec.name.startswith("hatchling")) or Path(sys.argv[0]).name == "hatchling"
 
 
 def _move_into(source: Path, destination: Path) -> None:

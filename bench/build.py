@@ -1,0 +1,181 @@
+"""Benchmark: a warm rebuild of the example site with hatch-zipapp, shiv and pex, from the same lock, and the floor.
+
+One command, from the repository root:
+
+    python bench/build.py            # or: python bench/build.py --fixture fixtures/hello --runs 7
+
+It makes its own virtualenv (.bench/venv) with hatch-zipapp from this checkout, shiv and pex; fills a wheelhouse
+with exactly the files the lock selects for this machine (so shiv and pex install the same bytes, offline); then
+times, after one warm-up run each:
+
+- hatch-zipapp: `python -m hatchling build -t zipapp` (what `hatch build -t zipapp` runs in its build env);
+- shiv:  `shiv --reproducible --no-index --find-links WHEELHOUSE -r pins.txt PROJECT`;
+- pex:   `pex --no-pypi -f WHEELHOUSE -r pins.txt PROJECT` (warm pex cache);
+- floor: zipping the same staged files (the .pyz's site-packages, extracted) with zipfile, deflate level 6.
+
+It prints medians, sizes, and the ratios the targets are stated in (docs/performance.md records a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".bench"
+VENV = WORK / "venv"
+BIN = VENV / "bin"
+
+FLOOR = """
+import os, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+    for root, dirs, files in os.walk(src):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            z.write(path, os.path.relpath(path, src))
+"""
+
+
+def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    result = subprocess.run([os.fspath(a) for a in args], env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode:
+        sys.exit(f"bench: {' '.join(map(os.fspath, args))} failed:\n{result.stdout}{result.stderr}")
+
+
+def timed(runs: int, *args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None, before: object = None) -> float:
+    samples = []
+    for i in range(runs + 1):
+        if callable(before):
+            before()
+        start = time.perf_counter()
+        run(*args, env=env, cwd=cwd)
+        elapsed = time.perf_counter() - start
+        if i:  # the first run warms the caches
+            samples.append(elapsed)
+    return statistics.median(samples)
+
+
+def setup() -> None:
+    if not (BIN / "python").exists():
+        WORK.mkdir(exist_ok=True)
+        run(sys.executable, "-m", "venv", VENV)
+    wheels = WORK / "checkout"
+    shutil.rmtree(wheels, ignore_errors=True)
+    run(BIN / "python", "-m", "pip", "install", "-q", "hatchling", "shiv", "pex")
+    run(BIN / "python", "-m", "hatchling", "build", "-t", "wheel", "-d", wheels, cwd=ROOT)
+    run(BIN / "python", "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", *wheels.glob("*.whl"))
+    run(BIN / "python", "-m", "pip", "install", "-q", *wheels.glob("*.whl"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fixture", default="fixtures/mysite", help="the project to build (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up (default: %(default)s)")
+    options = parser.parse_args()
+
+    setup()
+    with tempfile.TemporaryDirectory(prefix="hatch-zipapp-bench-") as temp_name:
+        temp = Path(temp_name)
+        project = temp / "project"
+        shutil.copytree(ROOT / options.fixture, project, ignore=shutil.ignore_patterns("dist"))
+        env = {**os.environ, "HATCH_ZIPAPP_CACHE_DIR": os.fspath(WORK / "cache"), "PEX_ROOT": os.fspath(WORK / "pex-root")}
+        env.pop("PIP_FIND_LINKS", None)
+
+        # The files the lock selects for this machine, for shiv and pex to install offline.
+        ours = temp / "ours"
+        run(BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", ours, cwd=project, env=env)
+        pyz = next(ours.glob("*.pyz"))
+        wheelhouse, pins = temp / "wheelhouse", temp / "pins.txt"
+        wheelhouse.mkdir()
+        script = (
+            "import sys, shutil; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+            "from hatch_zipapp.lock import load_lock; from hatch_zipapp.fetch import Cache, Fetcher;"
+            "from hatch_zipapp.target import Target; from packaging.utils import canonicalize_name as c;"
+            "t = Target.host(); lock = load_lock(Path(sys.argv[2]) / 'pylock.toml');"
+            "pins = lock.select(t, c(sys.argv[4])); f = Fetcher(Cache.default(), index_urls=[], wheel_dirs=[]);"
+            "lines = [];"
+            "[ (Path(sys.argv[3], f.choose(p, t).filename).write_bytes(f.fetch(f.choose(p, t), p)), lines.append(f'{p.name}=={p.version}')) for p in pins ];"
+            "Path(sys.argv[5]).write_text(chr(10).join(lines) + chr(10))"
+        )
+        name = project.name if not (project / "pyproject.toml").exists() else _project_name(project)
+        run(BIN / "python", "-c", script, ROOT / "src", project, wheelhouse, name, pins, env=env)
+        run(BIN / "python", "-m", "pip", "download", "-q", "-d", wheelhouse, "hatchling", "wheel==0.37.1", "setuptools<71", env=env)  # pex pip 20.3 needs these
+        for wheel in (WORK / "checkout").glob("*.whl"):  # the fixture's build backend needs hatch-zipapp too
+            shutil.copy(wheel, wheelhouse)
+        for wheel in (WORK / "checkout").glob("*.whl"):
+            run(BIN / "python", "-m", "pip", "download", "-q", "-d", wheelhouse, wheel, env=env)
+
+        entry = _entry_point(project)
+        results: dict[str, float] = {}
+        sizes: dict[str, int] = {}
+        results["hatch-zipapp"] = timed(options.runs, BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", ours, cwd=project, env=env)
+        sizes["hatch-zipapp"] = pyz.stat().st_size
+
+        shiv_out = temp / "shiv.pyz"
+        results["shiv"] = timed(
+            options.runs, BIN / "shiv", "--reproducible", "-o", shiv_out, "-e", entry, "--no-index", "--find-links", wheelhouse,
+            "-r", pins, project, env=env,
+        )
+        sizes["shiv"] = shiv_out.stat().st_size
+
+        pex_out = temp / "app.pex"
+        results["pex"] = timed(
+            options.runs, BIN / "pex", "--no-pypi", "-f", wheelhouse, "-r", pins, project, "-e", entry, "-o", pex_out, env=env,
+        )
+        sizes["pex"] = pex_out.stat().st_size
+
+        staged = temp / "staged"
+        with zipfile.ZipFile(pyz) as archive:
+            archive.extractall(staged, [n for n in archive.namelist() if n.startswith("site-packages/")])
+        files = len(zipfile.ZipFile(pyz).namelist())
+        floor_out = temp / "floor.zip"
+        results["floor (zipfile)"] = timed(options.runs, BIN / "python", "-c", FLOOR, staged, floor_out)
+        sizes["floor (zipfile)"] = floor_out.stat().st_size
+
+    print(f"fixture: {options.fixture} ({files} files in the .pyz), Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"warm rebuild, median of {options.runs} after one warm-up")
+    print(f"{'tool':<18}{'time (s)':>10}{'size (bytes)':>16}")
+    for tool, seconds in results.items():
+        print(f"{tool:<18}{seconds:>10.3f}{sizes[tool]:>16,}")
+    ours_t, ours_s = results["hatch-zipapp"], sizes["hatch-zipapp"]
+    ratios = {
+        "time / shiv": (ours_t / results["shiv"], 0.3),
+        "time / pex": (ours_t / results["pex"], None),
+        "time / floor": (ours_t / results["floor (zipfile)"], 2.0),
+        "size / shiv": (ours_s / sizes["shiv"], 1.0),
+        "size / pex": (ours_s / sizes["pex"], None),
+    }
+    for label, (ratio, target) in ratios.items():
+        verdict = "" if target is None else f"  target <= {target}: {'met' if ratio <= target else 'MISSED'}"
+        print(f"{label:<18}{ratio:>10.3f}{verdict}")
+    return 0
+
+
+def _project_name(project: Path) -> str:
+    import tomllib
+
+    return str(tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"])
+
+
+def _entry_point(project: Path) -> str:
+    import tomllib
+
+    data = tomllib.loads((project / "pyproject.toml").read_text())
+    configured = data.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("zipapp", {}).get("entry-point")
+    scripts = data["project"].get("scripts", {})
+    value = configured if configured and ":" in configured else scripts.get(configured) if configured else next(iter(scripts.values()))
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
