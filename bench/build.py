@@ -47,12 +47,19 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
 
 
 def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
-    result = subprocess.run([os.fspath(a) for a in args], env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    command = [os.fspath(a) for a in args]
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode:
-        sys.exit(f"bench: {' '.join(map(os.fspath, args))} failed:\n{result.stdout}{result.stderr}")
+        sys.exit(f"bench: {' '.join(command)} failed:\n{result.stdout}{result.stderr}")
 
 
-def timed(runs: int, *args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None, before: object = None) -> float:
+def timed(
+    runs: int,
+    *args: str | os.PathLike[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    before: object = None,
+) -> float:
     samples = []
     for i in range(runs + 1):
         if callable(before):
@@ -88,7 +95,11 @@ def main() -> int:
         temp = Path(temp_name)
         project = temp / "project"
         shutil.copytree(ROOT / options.fixture, project, ignore=shutil.ignore_patterns("dist"))
-        env = {**os.environ, "HATCH_ZIPAPP_CACHE_DIR": os.fspath(WORK / "cache"), "PEX_ROOT": os.fspath(WORK / "pex-root")}
+        env = {
+            **os.environ,
+            "HATCH_ZIPAPP_CACHE_DIR": os.fspath(WORK / "cache"),
+            "PEX_ROOT": os.fspath(WORK / "pex-root"),
+        }
         env.pop("PIP_FIND_LINKS", None)
 
         # The files the lock selects for this machine, for shiv and pex to install offline.
@@ -97,19 +108,20 @@ def main() -> int:
         pyz = next(ours.glob("*.pyz"))
         wheelhouse, pins = temp / "wheelhouse", temp / "pins.txt"
         wheelhouse.mkdir()
-        script = (
-            "import sys, shutil; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-            "from hatch_zipapp.lock import load_lock; from hatch_zipapp.fetch import Cache, Fetcher;"
-            "from hatch_zipapp.target import Target; from packaging.utils import canonicalize_name as c;"
-            "t = Target.host(); lock = load_lock(Path(sys.argv[2]) / 'pylock.toml');"
-            "pins = lock.select(t, c(sys.argv[4])); f = Fetcher(Cache.default(), index_urls=[], wheel_dirs=[]);"
-            "lines = [];"
-            "[ (Path(sys.argv[3], f.choose(p, t).filename).write_bytes(f.fetch(f.choose(p, t), p)), lines.append(f'{p.name}=={p.version}')) for p in pins ];"
-            "Path(sys.argv[5]).write_text(chr(10).join(lines) + chr(10))"
-        )
-        name = project.name if not (project / "pyproject.toml").exists() else _project_name(project)
-        run(BIN / "python", "-c", script, ROOT / "src", project, wheelhouse, name, pins, env=env)
-        run(BIN / "python", "-m", "pip", "download", "-q", "-d", wheelhouse, "hatchling", "wheel==0.37.1", "setuptools<71", env=env)  # pex pip 20.3 needs these
+        run(BIN / "python", ROOT / "bench" / "wheelhouse.py", project, wheelhouse, pins, env=env)
+        run(
+            BIN / "python",
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "-d",
+            wheelhouse,
+            "hatchling",
+            "wheel==0.37.1",
+            "setuptools<71",
+            env=env,
+        )  # pex pip 20.3 needs these
         for wheel in (WORK / "checkout").glob("*.whl"):  # the fixture's build backend needs hatch-zipapp too
             shutil.copy(wheel, wheelhouse)
         for wheel in (WORK / "checkout").glob("*.whl"):
@@ -118,19 +130,45 @@ def main() -> int:
         entry = _entry_point(project)
         results: dict[str, float] = {}
         sizes: dict[str, int] = {}
-        results["hatch-zipapp"] = timed(options.runs, BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", ours, cwd=project, env=env)
+        results["hatch-zipapp"] = timed(
+            options.runs, BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", ours, cwd=project, env=env
+        )
         sizes["hatch-zipapp"] = pyz.stat().st_size
 
         shiv_out = temp / "shiv.pyz"
         results["shiv"] = timed(
-            options.runs, BIN / "shiv", "--reproducible", "-o", shiv_out, "-e", entry, "--no-index", "--find-links", wheelhouse,
-            "-r", pins, project, env=env,
+            options.runs,
+            BIN / "shiv",
+            "--reproducible",
+            "-o",
+            shiv_out,
+            "-e",
+            entry,
+            "--no-index",
+            "--find-links",
+            wheelhouse,
+            "-r",
+            pins,
+            project,
+            env=env,
         )
         sizes["shiv"] = shiv_out.stat().st_size
 
         pex_out = temp / "app.pex"
         results["pex"] = timed(
-            options.runs, BIN / "pex", "--no-pypi", "-f", wheelhouse, "-r", pins, project, "-e", entry, "-o", pex_out, env=env,
+            options.runs,
+            BIN / "pex",
+            "--no-pypi",
+            "-f",
+            wheelhouse,
+            "-r",
+            pins,
+            project,
+            "-e",
+            entry,
+            "-o",
+            pex_out,
+            env=env,
         )
         sizes["pex"] = pex_out.stat().st_size
 
@@ -142,7 +180,8 @@ def main() -> int:
         results["floor (zipfile)"] = timed(options.runs, BIN / "python", "-c", FLOOR, staged, floor_out)
         sizes["floor (zipfile)"] = floor_out.stat().st_size
 
-    print(f"fixture: {options.fixture} ({files} files in the .pyz), Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    python = sys.version.split()[0]
+    print(f"fixture: {options.fixture} ({files} files in the .pyz), Python {python}, {os.cpu_count()} CPUs")
     print(f"warm rebuild, median of {options.runs} after one warm-up")
     print(f"{'tool':<18}{'time (s)':>10}{'size (bytes)':>16}")
     for tool, seconds in results.items():
@@ -161,19 +200,21 @@ def main() -> int:
     return 0
 
 
-def _project_name(project: Path) -> str:
-    import tomllib
-
-    return str(tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"])
-
-
 def _entry_point(project: Path) -> str:
     import tomllib
 
     data = tomllib.loads((project / "pyproject.toml").read_text())
-    configured = data.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("zipapp", {}).get("entry-point")
+    configured = (
+        data.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("zipapp", {}).get("entry-point")
+    )
     scripts = data["project"].get("scripts", {})
-    value = configured if configured and ":" in configured else scripts.get(configured) if configured else next(iter(scripts.values()))
+    value = (
+        configured
+        if configured and ":" in configured
+        else scripts.get(configured)
+        if configured
+        else next(iter(scripts.values()))
+    )
     return str(value)
 
 

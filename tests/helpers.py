@@ -83,18 +83,20 @@ def make_wheel(
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
     contents[f"{dist}.dist-info/METADATA"] = metadata.encode()
     is_pure = tag.endswith("-none-any")
-    wheel_meta = f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: {'true' if is_pure else 'false'}\nTag: {tag}\n"
+    wheel_meta = (
+        f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: {'true' if is_pure else 'false'}\nTag: {tag}\n"
+    )
     contents[f"{dist}.dist-info/WHEEL"] = wheel_meta.encode()
     for path, data in (members or {}).items():
         contents[path] = data.encode() if isinstance(data, str) else data
     record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in contents.items())
     record += f"{dist}.dist-info/RECORD,,\n"
-    path = directory / f"{dist}-{tag}.whl"
-    with zipfile.ZipFile(path, "w") as archive:
+    wheel_path = directory / f"{dist}-{tag}.whl"
+    with zipfile.ZipFile(wheel_path, "w") as archive:
         for member, data in contents.items():
             archive.writestr(zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0)), data)
         archive.writestr(zipfile.ZipInfo(f"{dist}.dist-info/RECORD", date_time=(2020, 1, 1, 0, 0, 0)), record)
-    return Wheel(path, name, version, marker)
+    return Wheel(wheel_path, name, version, marker)
 
 
 def _toml_string(value: str) -> str:
@@ -318,7 +320,8 @@ def main():
     names = sys.argv[1:] or []
     for name in names:
         module = importlib.import_module(name)
-        print(f"{name}: {module.VALUE} from {'site-packages' if 'site-packages' in module.__file__ else module.__file__}")
+        where = "site-packages" if "site-packages" in module.__file__ else module.__file__
+        print(f"{name}: {module.VALUE} from {where}")
     print("app ok")
     return 0
 '''
@@ -389,7 +392,9 @@ def snapshot(directory: Path) -> dict[str, str]:
     if not directory.exists():
         return {}
     return {
-        os.fspath(path.relative_to(directory)): sha256_file(path) for path in sorted(directory.rglob("*")) if path.is_file()
+        os.fspath(path.relative_to(directory)): sha256_file(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
     }
 
 

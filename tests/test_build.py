@@ -39,7 +39,11 @@ class TestBuild:
         assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
         assert os.access(pyz, os.X_OK)
         out = run_pyz(pyz, "alpha", "beta")
-        assert out.splitlines() == ["alpha: alpha 1.0 from site-packages", "beta: beta 2.0 from site-packages", "app ok"]
+        assert out.splitlines() == [
+            "alpha: alpha 1.0 from site-packages",
+            "beta: beta 2.0 from site-packages",
+            "app ok",
+        ]
 
     def test_project_wheel_written_beside_the_pyz(self, locked_project: Path) -> None:
         pyz = build(locked_project)
@@ -58,7 +62,7 @@ class TestBuild:
         assert "site-packages/app/cli.py" in names
         assert "site-packages/bin/app" in names
         assert '"entry_point": "app.cli:main"' in environment
-        assert not any(name.endswith("direct_url.json") or name.endswith("/INSTALLER") for name in names)
+        assert not any(name.endswith(("direct_url.json", "/INSTALLER")) for name in names)
 
     def test_shiv_runtime_variables_keep_working(self, locked_project: Path, tmp_path: Path) -> None:
         pyz = build(locked_project)
@@ -71,7 +75,9 @@ class TestBuild:
         env = {**env, "SHIV_ENTRY_POINT": "probe:main", "SHIV_PREPEND_PYTHONPATH": os.fspath(root.parent)}
         assert run_pyz(pyz, env=env) == "probe ran\n"
 
-    def test_dependency_markers_are_evaluated_for_the_target(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+    def test_dependency_markers_are_evaluated_for_the_target(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         windows_only = make_wheel(wheelhouse, "winonly", "1.0", marker='sys_platform == "win32"')
         project = make_project(tmp_path / "p", dependencies=["alpha", 'winonly; sys_platform == "win32"'])
@@ -85,7 +91,9 @@ class TestBuild:
         from packaging.tags import sys_tags
 
         host = next(iter(sys_tags()))
-        native = make_wheel(wheelhouse / "n", "fast", "1.0", tag=str(host), files={"fast/__init__.py": 'VALUE = "native"\n'})
+        native = make_wheel(
+            wheelhouse / "n", "fast", "1.0", tag=str(host), files={"fast/__init__.py": 'VALUE = "native"\n'}
+        )
         pure = make_wheel(wheelhouse / "p", "fast", "1.0", files={"fast/__init__.py": 'VALUE = "pure"\n'})
         windows = make_wheel(wheelhouse / "w", "fast", "1.0", tag="cp311-cp311-win_amd64")
         for wheel in (native, pure, windows):
@@ -122,7 +130,9 @@ class TestBuild:
         alpha = make_wheel(wheels, "alpha", "1.0")
         project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp='wheel-dirs = ["../wheels"]')
         # No index at all: the index URL points at a closed port and is never asked.
-        (project / "requirements.txt").write_text(requirements_text([[alpha]], index_url=f"http://127.0.0.1:{_closed_port()}/simple/"))
+        (project / "requirements.txt").write_text(
+            requirements_text([[alpha]], index_url=f"http://127.0.0.1:{_closed_port()}/simple/")
+        )
         assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
 
     def test_pylock_with_relative_paths(self, tmp_path: Path) -> None:
@@ -132,7 +142,9 @@ class TestBuild:
         (project / "pylock.toml").write_text(text)
         assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
 
-    def test_the_project_itself_in_the_lock_is_built_from_source(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+    def test_the_project_itself_in_the_lock_is_built_from_source(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         stale_self = make_wheel(wheelhouse, "app", "0.1", files={"app/cli.py": "def main():\n    print('old')\n"})
         project = make_project(tmp_path / "p", dependencies=["alpha"])
@@ -201,7 +213,9 @@ class TestBadInputLeavesDistUnchanged:
         assert not list(tmp_path.rglob("escaped.py"))
 
     def test_wheel_data_escaping_the_staging_root(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
-        evil = make_wheel(wheelhouse, "evil", "1.0", members={"evil-1.0.data/purelib/../../../../escaped.py": "x = 1\n"})
+        evil = make_wheel(
+            wheelhouse, "evil", "1.0", members={"evil-1.0.data/purelib/../../../../escaped.py": "x = 1\n"}
+        )
         project = make_project(tmp_path / "p", dependencies=["evil"])
         (project / "pylock.toml").write_text(pylock_text([[evil]], base_url=index.url))
         self._fails(project, UnsafeWheelError, "escaped.py")

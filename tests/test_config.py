@@ -28,12 +28,15 @@ def config_for(tmp_path: Path, zipapp: str = "", scripts: str = 'app = "app.cli:
 class TestUnknownKeys:
     def test_typo_gets_did_you_mean(self, tmp_path: Path) -> None:
         config = config_for(tmp_path, 'entrypoint = "app.cli:main"')
-        with pytest.raises(ConfigError, match=r"Unknown field `tool.hatch.build.targets.zipapp.entrypoint`: did you mean `entry-point`\?"):
+        with pytest.raises(
+            ConfigError,
+            match=r"Unknown field `tool.hatch.build.targets.zipapp.entrypoint`: did you mean `entry-point`\?",
+        ):
             config.validate_keys()
 
     def test_unrelated_key_lists_the_options(self, tmp_path: Path) -> None:
         config = config_for(tmp_path, "zzz = 1")
-        with pytest.raises(ConfigError, match="known options: .*entry-point.*shebang"):
+        with pytest.raises(ConfigError, match=r"known options: .*entry-point.*shebang"):
             config.validate_keys()
 
     def test_wheel_key_points_at_the_wheel_target(self, tmp_path: Path) -> None:
@@ -59,7 +62,9 @@ class TestLock:
 
     def test_none_found(self, tmp_path: Path) -> None:
         config = config_for(tmp_path)
-        with pytest.raises(LockError, match=r"No lock file found in .*pylock.toml and requirements.txt.*uv pip compile"):
+        with pytest.raises(
+            LockError, match=r"No lock file found in .*pylock.toml and requirements.txt.*uv pip compile"
+        ):
             _ = config.lock
 
     def test_explicit(self, tmp_path: Path) -> None:
@@ -69,11 +74,16 @@ class TestLock:
         assert config.lock == config.root_path / "locks" / "prod.txt"
 
     def test_missing(self, tmp_path: Path) -> None:
-        with pytest.raises(LockError, match=r"Lock file 'prod.txt' from field `tool.hatch.build.targets.zipapp.lock` does not exist"):
+        with pytest.raises(
+            LockError, match=r"Lock file 'prod.txt' from field `tool.hatch.build.targets.zipapp.lock` does not exist"
+        ):
             _ = config_for(tmp_path, 'lock = "prod.txt"').lock
 
     def test_not_a_string(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match=r"Field `tool.hatch.build.targets.zipapp.lock` must be a non-empty string \(a path\), got 3"):
+        with pytest.raises(
+            ConfigError,
+            match=r"Field `tool.hatch.build.targets.zipapp.lock` must be a non-empty string \(a path\), got 3",
+        ):
             _ = config_for(tmp_path, "lock = 3").lock
 
 
@@ -83,11 +93,13 @@ class TestEntryPoint:
 
     def test_default_with_several_scripts(self, tmp_path: Path) -> None:
         config = config_for(tmp_path, scripts='a = "app.cli:main"\nb = "app.cli:other"')
-        with pytest.raises(ConfigError, match=r"`tool.hatch.build.targets.zipapp.entry-point` is needed.*it has 2: a, b"):
+        with pytest.raises(
+            ConfigError, match=r"`tool.hatch.build.targets.zipapp.entry-point` is needed.*it has 2: a, b"
+        ):
             _ = config.entry_point
 
     def test_default_without_scripts(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="it has none"):
+        with pytest.raises(ConfigError, match=r"it has none"):
             _ = config_for(tmp_path, scripts="").entry_point
 
     def test_script_name(self, tmp_path: Path) -> None:
@@ -98,16 +110,18 @@ class TestEntryPoint:
         assert config_for(tmp_path, 'entry-point = "app.server:run.forever"').entry_point == "app.server:run.forever"
 
     def test_unknown_script_name(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="did you mean the script `app`"):
+        with pytest.raises(ConfigError, match=r"did you mean the script `app`"):
             _ = config_for(tmp_path, 'entry-point = "ap"').entry_point
 
     @pytest.mark.parametrize("value", ["app.cli:", ":main", "app-cli:main", "app.cli:ma in"])
     def test_malformed(self, tmp_path: Path, value: str) -> None:
-        with pytest.raises(ConfigError, match="not of the form `module:function`"):
+        with pytest.raises(ConfigError, match=r"not of the form `module:function`"):
             _ = config_for(tmp_path, f'entry-point = "{value}"').entry_point
 
     def test_not_a_string(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match=r"`tool.hatch.build.targets.zipapp.entry-point` must be a non-empty string, got \['a'\]"):
+        with pytest.raises(
+            ConfigError, match=r"`tool.hatch.build.targets.zipapp.entry-point` must be a non-empty string, got \['a'\]"
+        ):
             _ = config_for(tmp_path, 'entry-point = ["a"]').entry_point
 
 
@@ -120,19 +134,19 @@ class TestShebang:
         assert config_for(tmp_path / "2", 'shebang = "#!/opt/py/bin/python"').shebang == "/opt/py/bin/python"
 
     def test_relative(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="must be an absolute interpreter path"):
+        with pytest.raises(ConfigError, match=r"must be an absolute interpreter path"):
             _ = config_for(tmp_path, 'shebang = "python3"').shebang
 
     def test_too_long(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="Linux reads at most 125"):
+        with pytest.raises(ConfigError, match=r"Linux reads at most 125"):
             _ = config_for(tmp_path, f'shebang = "/{"x" * 130}"').shebang
 
     def test_multi_line(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="must be one line"):
+        with pytest.raises(ConfigError, match=r"must be one line"):
             _ = config_for(tmp_path, 'shebang = "/usr/bin/python3\\nrm -rf /"').shebang
 
     def test_not_a_string(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="must be a non-empty string, got True"):
+        with pytest.raises(ConfigError, match=r"must be a non-empty string, got True"):
             _ = config_for(tmp_path, "shebang = true").shebang
 
 
@@ -141,7 +155,10 @@ class TestIndexUrl:
         assert config_for(tmp_path).index_url is None
 
     def test_explicit(self, tmp_path: Path) -> None:
-        assert config_for(tmp_path, 'index-url = "https://pypi.example/simple/"').index_url == "https://pypi.example/simple/"
+        assert (
+            config_for(tmp_path, 'index-url = "https://pypi.example/simple/"').index_url
+            == "https://pypi.example/simple/"
+        )
 
     def test_not_a_url_is_shown_redacted(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"must be an http\(s\):// or file:// URL, got 'ftp://u:\*\*\*\*@host/'"):
@@ -157,11 +174,13 @@ class TestExtraIndexUrls:
         assert config.extra_index_urls == ["https://a.example/simple/", "file:///srv/simple"]
 
     def test_not_an_array(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="`tool.hatch.build.targets.zipapp.extra-index-urls` must be an array of strings"):
+        with pytest.raises(
+            ConfigError, match=r"`tool.hatch.build.targets.zipapp.extra-index-urls` must be an array of strings"
+        ):
             _ = config_for(tmp_path, 'extra-index-urls = "https://a.example/simple/"').extra_index_urls
 
     def test_bad_item(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="URL #2 in field `tool.hatch.build.targets.zipapp.extra-index-urls`"):
+        with pytest.raises(ConfigError, match=r"URL #2 in field `tool.hatch.build.targets.zipapp.extra-index-urls`"):
             _ = config_for(tmp_path, 'extra-index-urls = ["https://a.example/", "nope"]').extra_index_urls
 
 
@@ -175,11 +194,14 @@ class TestWheelDirs:
         assert config.wheel_dirs == [config.root_path / "wheels"]
 
     def test_missing(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match=r"Directory #1 in field `tool.hatch.build.targets.zipapp.wheel-dirs` does not exist: 'wheels'"):
+        with pytest.raises(
+            ConfigError,
+            match=r"Directory #1 in field `tool.hatch.build.targets.zipapp.wheel-dirs` does not exist: 'wheels'",
+        ):
             _ = config_for(tmp_path, 'wheel-dirs = ["wheels"]').wheel_dirs
 
     def test_bad_item(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match="Directory #1 .* must be a non-empty string, got 1"):
+        with pytest.raises(ConfigError, match=r"Directory #1 .* must be a non-empty string, got 1"):
             _ = config_for(tmp_path, "wheel-dirs = [1]").wheel_dirs
 
 

@@ -36,10 +36,12 @@ def _fails(project: Path, error: type[Exception]) -> str:
 
 class TestCache:
     @pytest.mark.parametrize("lock", ["pylock.toml", "requirements.txt"])
-    def test_second_build_downloads_nothing_and_works_offline(self, tmp_path: Path, wheelhouse: Path, lock: str) -> None:
+    def test_second_build_downloads_nothing_and_works_offline(
+        self, tmp_path: Path, wheelhouse: Path, lock: str
+    ) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
-        make_wheel(wheelhouse, "alpha", "1.0", tag="cp311-cp311-win_amd64")  # another locked file, never chosen here
-        both = [alpha, *[w for w in [make_wheel(wheelhouse, "alpha", "1.0", tag="cp311-cp311-win_amd64")]]]
+        windows = make_wheel(wheelhouse, "alpha", "1.0", tag="cp311-cp311-win_amd64")  # locked, never chosen here
+        both = [alpha, windows]
         server = IndexServer(wheelhouse)
         project = make_project(tmp_path / "p", dependencies=["alpha"])
         text = (
@@ -60,13 +62,17 @@ class TestCache:
         assert sha256_file(first) == sha256_file(second) == sha256_file(third)
         assert run_pyz(third, "alpha").startswith("alpha: alpha 1.0")
 
-    def test_cache_location_from_the_environment(self, tmp_path: Path, wheelhouse: Path, index: IndexServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_cache_location_from_the_environment(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         project = make_project(tmp_path / "p", dependencies=["alpha"])
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
         monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(tmp_path / "elsewhere"))
         build(project)
-        assert (tmp_path / "elsewhere" / "files" / "sha256" / alpha.sha256[:2] / alpha.sha256).read_bytes() == alpha.path.read_bytes()
+        assert (
+            tmp_path / "elsewhere" / "files" / "sha256" / alpha.sha256[:2] / alpha.sha256
+        ).read_bytes() == alpha.path.read_bytes()
 
     def test_tampered_cache_entry_is_an_error(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
@@ -80,7 +86,9 @@ class TestCache:
 
 
 class TestIntegrity:
-    def test_served_file_with_another_hash_is_refused(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+    def test_served_file_with_another_hash_is_refused(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         project = make_project(tmp_path / "p", dependencies=["alpha"])
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
@@ -136,13 +144,17 @@ class TestIndexAccess:
         finally:
             server.stop()
 
-    def test_proxy_from_the_environment(self, tmp_path: Path, wheelhouse: Path, index: IndexServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_proxy_from_the_environment(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         proxy = Proxy({"index.invalid": f"127.0.0.1:{index.port}"})
         try:
             monkeypatch.setenv("http_proxy", proxy.url)
             project = make_project(tmp_path / "p", dependencies=["alpha"])
-            (project / "requirements.txt").write_text(requirements_text([[alpha]], index_url="http://index.invalid/simple/"))
+            (project / "requirements.txt").write_text(
+                requirements_text([[alpha]], index_url="http://index.invalid/simple/")
+            )
             assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
             assert "http://index.invalid/simple/alpha/" in proxy.seen
         finally:

@@ -40,7 +40,9 @@ def installer_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("uv-cache")
 
 
-def hatch_build(project: Path, checkout_wheel: Path, cache: Path, data_dir: Path, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
+def hatch_build(
+    project: Path, checkout_wheel: Path, cache: Path, data_dir: Path, umask: int = 0o022
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "HATCH_DATA_DIR": os.fspath(data_dir),  # the build virtualenv lives below this
@@ -58,7 +60,7 @@ def hatch_build(project: Path, checkout_wheel: Path, cache: Path, data_dir: Path
         text=True,
         timeout=600,
         check=False,
-        preexec_fn=lambda: os.umask(umask),  # noqa: PLW1509
+        preexec_fn=lambda: os.umask(umask),
     )
 
 
@@ -73,10 +75,15 @@ def project(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Iterator[Pa
     yield project
 
 
-def test_hatch_build_zipapp_then_run(project: Path, checkout_wheel: Path, installer_cache: Path, tmp_path: Path) -> None:
+def test_hatch_build_zipapp_then_run(
+    project: Path, checkout_wheel: Path, installer_cache: Path, tmp_path: Path
+) -> None:
     result = hatch_build(project, checkout_wheel, installer_cache, tmp_path / "hatch-data")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (project / "dist").iterdir()) == ["app-1.0-py3-none-any.pyz", "app-1.0-py3-none-any.whl"]
+    assert sorted(p.name for p in (project / "dist").iterdir()) == [
+        "app-1.0-py3-none-any.pyz",
+        "app-1.0-py3-none-any.whl",
+    ]
     assert "dist/app-1.0-py3-none-any.pyz" in result.stdout + result.stderr
     out = run_pyz(project / "dist" / "app-1.0-py3-none-any.pyz", "alpha", "beta")
     assert out.splitlines() == ["alpha: alpha 1.0 from site-packages", "beta: beta 2.0 from site-packages", "app ok"]
@@ -97,7 +104,9 @@ def test_same_bytes_from_another_directory_umask_time_and_build_virtualenv(
     assert sha256_file(project / "dist" / name) == sha256_file(other / "dist" / name)
 
 
-def test_bad_input_is_a_message_not_a_traceback(project: Path, checkout_wheel: Path, installer_cache: Path, tmp_path: Path) -> None:
+def test_bad_input_is_a_message_not_a_traceback(
+    project: Path, checkout_wheel: Path, installer_cache: Path, tmp_path: Path
+) -> None:
     text = (project / "pyproject.toml").read_text().replace('"beta>=2"', '"beta>=3"')
     (project / "pyproject.toml").write_text(text)
     (project / "dist").mkdir()

@@ -57,25 +57,27 @@ class TestRequirementsFile:
     def test_missing_hash(self, tmp_path: Path) -> None:
         path = tmp_path / "requirements.txt"
         path.write_text("alpha==1.0\n")
-        with pytest.raises(LockError, match=r"requirements.txt line 1: alpha has no `--hash=sha256:...`.*pip-compile --generate-hashes"):
+        with pytest.raises(
+            LockError, match=r"requirements.txt line 1: alpha has no `--hash=sha256:...`.*pip-compile --generate-hashes"
+        ):
             RequirementsFile(path)
 
     def test_unpinned(self, tmp_path: Path) -> None:
         path = tmp_path / "requirements.txt"
         path.write_text("alpha>=1.0 --hash=sha256:" + "a" * 64 + "\n")
-        with pytest.raises(LockError, match="line 1: 'alpha>=1.0' is not pinned"):
+        with pytest.raises(LockError, match=r"line 1: 'alpha>=1.0' is not pinned"):
             RequirementsFile(path)
 
     def test_invalid_requirement(self, tmp_path: Path) -> None:
         path = tmp_path / "requirements.txt"
         path.write_text("\n\nalpha==1.0 ; nonsense --hash=sha256:" + "a" * 64 + "\n")
-        with pytest.raises(LockError, match="line 3"):
+        with pytest.raises(LockError, match=r"line 3"):
             RequirementsFile(path)
 
     def test_nested_file_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "requirements.txt"
         path.write_text("-r base.txt\n")
-        with pytest.raises(LockError, match="includes another file"):
+        with pytest.raises(LockError, match=r"includes another file"):
             RequirementsFile(path)
 
 
@@ -84,19 +86,21 @@ class TestPylockFile:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         path = tmp_path / "pylock.toml"
         path.write_text(pylock_text([[alpha]], base_url="https://example.invalid", hashes=False))
-        with pytest.raises(LockError, match=r"packages\[0\]\.wheels\[0\]\.hashes.*uv pip compile --universal --generate-hashes"):
+        with pytest.raises(
+            LockError, match=r"packages\[0\]\.wheels\[0\]\.hashes.*uv pip compile --universal --generate-hashes"
+        ):
             PylockFile(path)
 
     def test_not_toml(self, tmp_path: Path) -> None:
         path = tmp_path / "pylock.toml"
         path.write_text("lock-version = \n")
-        with pytest.raises(LockError, match="cannot be read"):
+        with pytest.raises(LockError, match=r"cannot be read"):
             load_lock(path)
 
     def test_uv_lock_is_explained(self, tmp_path: Path) -> None:
         path = tmp_path / "uv.lock"
         path.write_text("version = 1\n")
-        with pytest.raises(LockError, match="uv export --format pylock.toml"):
+        with pytest.raises(LockError, match=r"uv export --format pylock.toml"):
             load_lock(path)
 
     def test_markers_and_python_version(self, tmp_path: Path, wheelhouse: Path) -> None:
@@ -114,11 +118,11 @@ class TestPylockFile:
         path = tmp_path / "pylock.toml"
         path.write_text(
             'lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\nname = "legacy"\nversion = "0.3"\n'
-            'sdist = { url = "https://example.invalid/legacy-0.3.tar.gz", hashes = { sha256 = "'
-            + "e" * 64
-            + '" } }\n'
+            'sdist = { url = "https://example.invalid/legacy-0.3.tar.gz", hashes = { sha256 = "' + "e" * 64 + '" } }\n'
         )
-        with pytest.raises(LockError, match=r"legacy 0.3 has no wheel .* only the source distribution legacy-0.3.tar.gz.*wheel-dirs"):
+        with pytest.raises(
+            LockError, match=r"legacy 0.3 has no wheel .* only the source distribution legacy-0.3.tar.gz.*wheel-dirs"
+        ):
             PylockFile(path).select(HOST, project_name="app")  # type: ignore[arg-type]
 
     def test_vcs_is_refused(self, tmp_path: Path) -> None:
@@ -127,7 +131,7 @@ class TestPylockFile:
             'lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\nname = "gitdep"\n'
             'vcs = { type = "git", url = "https://example.invalid/gitdep.git", commit-id = "abc" }\n'
         )
-        with pytest.raises(LockError, match="gitdep.*VCS checkout"):
+        with pytest.raises(LockError, match=r"gitdep.*VCS checkout"):
             PylockFile(path).select(HOST, project_name="app")  # type: ignore[arg-type]
 
 
@@ -136,7 +140,11 @@ class TestStaleLock:
     def test_missing_dependency(self, tmp_path: Path, wheelhouse: Path, index: IndexServer, lock_name: str) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         project = make_project(tmp_path / "p", dependencies=["alpha", "gamma>=2"])
-        text = pylock_text([[alpha]], base_url=index.url) if lock_name == "pylock.toml" else requirements_text([[alpha]], index_url=index.simple)
+        text = (
+            pylock_text([[alpha]], base_url=index.url)
+            if lock_name == "pylock.toml"
+            else requirements_text([[alpha]], index_url=index.simple)
+        )
         (project / lock_name).write_text(text)
         before = snapshot(project)
         with pytest.raises(StaleLockError) as info:
@@ -144,7 +152,11 @@ class TestStaleLock:
         message = str(info.value)
         assert f"Lock file {lock_name} is stale" in message
         assert "'gamma>=2'" in message and "no 'gamma'" in message
-        fix = "uv pip compile --universal --generate-hashes -o pylock.toml" if lock_name == "pylock.toml" else "pip-compile --generate-hashes"
+        fix = (
+            "uv pip compile --universal --generate-hashes -o pylock.toml"
+            if lock_name == "pylock.toml"
+            else "pip-compile --generate-hashes"
+        )
         assert fix in message
         assert snapshot(project) == before
 
@@ -152,10 +164,14 @@ class TestStaleLock:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         project = make_project(tmp_path / "p", dependencies=["Alpha>=2,<3"])
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
-        with pytest.raises(StaleLockError, match=r"asks for 'alpha<3,>=2' but the lock pins alpha 1.0 \(pylock.toml packages\[0\]\)"):
+        with pytest.raises(
+            StaleLockError, match=r"asks for 'alpha<3,>=2' but the lock pins alpha 1.0 \(pylock.toml packages\[0\]\)"
+        ):
             build(project)
 
-    def test_dependency_for_another_platform_is_not_required(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+    def test_dependency_for_another_platform_is_not_required(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         project = make_project(tmp_path / "p", dependencies=["alpha", 'pywin32; sys_platform == "win32"'])
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))

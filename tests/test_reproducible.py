@@ -33,7 +33,9 @@ def project(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
 
 
 class TestSameBytes:
-    def test_other_directory_umask_and_time(self, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_other_directory_umask_and_time(
+        self, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         first = build(project)
         with umask(0o077):
             other = copy_tree(project, tmp_path / "elsewhere" / "a-much-longer-directory-name" / "project")
@@ -45,7 +47,9 @@ class TestSameBytes:
         assert first.name == second.name
         assert sha256_file(first) == sha256_file(second)
 
-    def test_source_date_epoch_is_honoured(self, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_source_date_epoch_is_honoured(
+        self, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         default = build(project, tmp_path / "out-default")
         monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
         dated = build(project, tmp_path / "out-dated")

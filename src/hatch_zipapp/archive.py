@@ -22,7 +22,7 @@ from pathlib import Path
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_date_time, zip_info
 
-__all__ = ["build_id", "bootstrap_files", "write_pyz"]
+__all__ = ["bootstrap_files", "build_id", "write_pyz"]
 
 _MAIN = b"# -*- coding: utf-8 -*-\nimport _bootstrap\n_bootstrap.bootstrap()\n"
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -78,7 +78,10 @@ def write_pyz(
     identifier = build_id(files)
     entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
     entries.update({name: (data, False) for name, data in bootstrap_files().items()})
-    entries["environment.json"] = (_environment_json(entry_point=entry_point, identifier=identifier, epoch=epoch), False)
+    entries["environment.json"] = (
+        _environment_json(entry_point=entry_point, identifier=identifier, epoch=epoch),
+        False,
+    )
     entries["__main__.py"] = (_MAIN, False)
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in {"environment.json", "__main__.py"}):

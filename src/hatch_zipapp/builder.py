@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
+from hatchling.plugin.manager import PluginManager
 from packaging.utils import canonicalize_name
 
 from hatch_zipapp.archive import write_pyz
@@ -28,7 +29,7 @@ from hatch_zipapp.target import Target
 __all__ = ["ZipappBuilder"]
 
 
-class ZipappBuilder(BuilderInterface):  # type: ignore[misc]
+class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
     """Build a .pyz of the project and its locked dependencies (and the project's wheel beside it)."""
 
     PLUGIN_NAME = "zipapp"
@@ -43,13 +44,13 @@ class ZipappBuilder(BuilderInterface):  # type: ignore[misc]
     def get_default_versions(self) -> list[str]:
         return ["standard"]
 
-    def clean(self, directory: str, versions: list[str]) -> None:  # noqa: ARG002
+    def clean(self, directory: str, versions: list[str]) -> None:
         prefix = f"{self.normalize_file_name_component(self.metadata.core.name)}-"
         for path in Path(directory).glob(f"{prefix}*"):
             if path.suffix in {".pyz", ".whl"} and path.is_file():
                 path.unlink()
 
-    def build_standard(self, directory: str, **build_data: Any) -> str:  # noqa: ARG002
+    def build_standard(self, directory: str, **build_data: Any) -> str:
         try:
             return self._build(Path(directory))
         except ZipappError as e:

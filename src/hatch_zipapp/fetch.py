@@ -8,6 +8,7 @@ as HTTP basic auth to their own host and never appear in a message.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +27,6 @@ from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
-    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -110,10 +110,8 @@ class Cache:
         return data
 
     def write(self, sha256: str, data: bytes) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a read-only or full cache only costs a download next time
             _atomic_write(self._file(sha256), data)
-        except OSError:
-            pass  # a read-only or full cache only costs a download next time
 
     def filename(self, sha256: str) -> str | None:
         try:
@@ -124,10 +122,8 @@ class Cache:
     def remember_filename(self, sha256: str, filename: str) -> None:
         if self.filename(sha256) == filename:
             return
-        try:
+        with contextlib.suppress(OSError):
             _atomic_write(self._name(sha256), filename.encode())
-        except OSError:
-            pass
 
 
 class WheelSource(Protocol):
@@ -289,7 +285,9 @@ class IndexSource:
             sha = (fragment.get("sha256") or [""])[0]
             filename = text or urllib.parse.unquote(posixpath.basename(parts.path))
             if len(sha) == 64:
-                files.append(LockedFile(filename, sha.lower(), url=urllib.parse.urlunsplit(parts._replace(fragment=""))))
+                files.append(
+                    LockedFile(filename, sha.lower(), url=urllib.parse.urlunsplit(parts._replace(fragment="")))
+                )
         return files
 
 
@@ -348,7 +346,11 @@ class Fetcher:
             candidates = self._candidates(pin)
         wheels = [c for c in candidates.values() if c.filename.endswith(".whl")]
         ranked = sorted(
-            ((rank, locked.filename, locked) for locked in wheels if (rank := target.rank(locked.filename)) is not None),
+            (
+                (rank, locked.filename, locked)
+                for locked in wheels
+                if (rank := target.rank(locked.filename)) is not None
+            ),
             key=lambda item: (item[0], item[1]),
         )
         if ranked:
@@ -421,8 +423,8 @@ class Fetcher:
                     return candidate.url
         message = (
             f"File {locked.filename} of {pin.name} {pin.version} ({pin.origin}) is not in the download cache and no "
-            f"index lists it (looked in {', '.join(self.shown_index_urls) or 'no index'}); add the index that serves it "
-            f"with `index-url` / `extra-index-urls`, or its directory with `wheel-dirs`"
+            f"index lists it (looked in {', '.join(self.shown_index_urls) or 'no index'}); add the index that serves "
+            f"it with `index-url` / `extra-index-urls`, or its directory with `wheel-dirs`"
         )
         raise FetchError(message)
 

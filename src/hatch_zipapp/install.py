@@ -10,11 +10,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import io
+import os
 import posixpath
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from installer import install
 from installer.destinations import WheelDestination
@@ -24,6 +25,9 @@ from installer.sources import WheelFile
 from installer.utils import Scheme, construct_record_file, fix_shebang
 
 from hatch_zipapp.errors import EntryPointError, UnsafeWheelError, ZipappError
+
+if TYPE_CHECKING:
+    from installer.scripts import ScriptSection
 
 __all__ = ["SITE_PACKAGES", "StagedFile", "StagingTree", "install_wheel"]
 
@@ -111,7 +115,7 @@ def _defines(source: bytes, name: str) -> bool:
     return False
 
 
-class StagingDestination(WheelDestination):  # type: ignore[misc]
+class StagingDestination(WheelDestination):
     """An installer destination that writes into a :class:`StagingTree`."""
 
     def __init__(self, tree: StagingTree, *, interpreter: str, wheel: str) -> None:
@@ -136,13 +140,16 @@ class StagingDestination(WheelDestination):  # type: ignore[misc]
         self.tree.add(self._target(scheme, path), data, executable=executable, owner=self.wheel)
         return RecordEntry(path, Hash("sha256", _record_hash(data)), len(data))
 
-    def write_file(self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool) -> RecordEntry:
+    def write_file(
+        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        path = os.fspath(path)
         if scheme == "scripts":  # as pip does: every script is executable, `#!python` becomes the shebang
             with fix_shebang(stream, self.interpreter) as fixed:
                 return self._write(scheme, path, fixed.read(), True)
         return self._write(scheme, path, stream.read(), is_executable)
 
-    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+    def write_script(self, name: str, module: str, attr: str, section: ScriptSection) -> RecordEntry:
         script_name, data = Script(name, module, attr, section).generate(self.interpreter, "posix")
         return self._write(Scheme("scripts"), script_name, data, True)
 
@@ -172,7 +179,9 @@ def install_wheel(tree: StagingTree, filename: str, data: bytes, *, interpreter:
         for name in archive.namelist():
             parts = name.split("/")
             if name.startswith("/") or ".." in parts or "\\" in name:
-                message = f"Wheel {filename} has a member {name!r} that escapes the staging root; refusing to install it"
+                message = (
+                    f"Wheel {filename} has a member {name!r} that escapes the staging root; refusing to install it"
+                )
                 raise UnsafeWheelError(message)
         source = WheelFile(archive)
         destination = StagingDestination(tree, interpreter=interpreter, wheel=filename)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -18,6 +19,9 @@ from packaging.version import InvalidVersion, Version
 
 from hatch_zipapp.errors import LockError, NoMatchingFileError, StaleLockError
 from hatch_zipapp.target import Target
+
+if TYPE_CHECKING:
+    from packaging.markers import Environment
 
 __all__ = ["Lock", "LockedFile", "Pin", "PylockFile", "RequirementsFile", "check_not_stale", "load_lock"]
 
@@ -137,7 +141,8 @@ class PylockFile:
         )
 
         try:
-            selected = list(self._lock.select(environment=dict(target.environment), tags=list(target.tags)))
+            environment = cast("Environment", dict(target.environment))
+            selected = list(self._lock.select(environment=environment, tags=list(target.tags)))
         except PylockSelectError as e:
             self._explain_no_match(target)
             message = f"Lock file {self.path.name} cannot be used for {target.describe()}: {e}"
@@ -186,7 +191,7 @@ class PylockFile:
 
     def _explain_no_match(self, target: Target) -> None:
         """Turn packaging's 'No wheel found' into an error naming the package, the target and the files offered."""
-        environment = {
+        environment: dict[str, str | AbstractSet[str]] = {
             **target.environment,
             "extras": frozenset(),
             "dependency_groups": frozenset(self._lock.default_groups or ()),
@@ -215,8 +220,8 @@ class RequirementsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.refresh_command = f"pip-compile --generate-hashes --output-file={path.name} pyproject.toml"
-        self.index_urls = []
-        self.wheel_dirs = []
+        self.index_urls: list[str] = []
+        self.wheel_dirs: list[Path] = []
         self._entries: list[tuple[int, Requirement, frozenset[str]]] = []
         try:
             text = path.read_text(encoding="utf-8")

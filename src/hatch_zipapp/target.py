@@ -18,7 +18,11 @@ from packaging.utils import parse_wheel_filename
 __all__ = ["Target"]
 
 #: PEP 600 names of the legacy manylinux aliases.
-_LEGACY_MANYLINUX = {"manylinux1": "manylinux_2_5", "manylinux2010": "manylinux_2_12", "manylinux2014": "manylinux_2_17"}
+_LEGACY_MANYLINUX = {
+    "manylinux1": "manylinux_2_5",
+    "manylinux2010": "manylinux_2_12",
+    "manylinux2014": "manylinux_2_17",
+}
 
 
 def _modern_platform(platform: str) -> str:
@@ -42,7 +46,7 @@ class Target:
     def host(cls) -> Target:
         """The interpreter running the build."""
         tags = tuple(sys_tags())
-        environment = dict(default_environment())
+        environment = {key: str(value) for key, value in default_environment().items()}
         return cls(
             python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
             implementation=sys.implementation.name,
