@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_zipapp.errors import EntryPointError, NoMatchingFileError, UnsafeWheelError
+from hatch_zipapp.errors import ConfigError, EntryPointError, LockError, NoMatchingFileError, UnsafeWheelError
 from tests.helpers import (
     IndexServer,
     build,
@@ -182,6 +182,35 @@ class TestBadInputLeavesDistUnchanged:
         for fragment in fragments:
             assert fragment in message
         return message
+
+    def test_no_lock_file(self, locked_project: Path) -> None:
+        (locked_project / "pylock.toml").unlink()
+        self._fails(
+            locked_project, LockError, "No lock file found", "pylock.toml and requirements.txt", "uv pip compile"
+        )
+
+    @pytest.mark.parametrize("lock_name", ["pylock.toml", "requirements.txt"])
+    def test_lock_entry_without_hashes(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, lock_name: str
+    ) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        if lock_name == "pylock.toml":
+            text = pylock_text([[alpha]], base_url=index.url, hashes=False)
+        else:
+            text = requirements_text([[alpha]], index_url=index.simple, hashes=False)
+        (project / lock_name).write_text(text)
+        self._fails(project, LockError, lock_name, "hashes", "--generate-hashes")
+
+    def test_mistyped_option(self, locked_project: Path) -> None:
+        text = (locked_project / "pyproject.toml").read_text()
+        (locked_project / "pyproject.toml").write_text(text + 'shebnag = "/usr/bin/python3"\n')
+        self._fails(locked_project, ConfigError, "`tool.hatch.build.targets.zipapp.shebnag`", "did you mean `shebang`?")
+
+    def test_option_of_the_wrong_type(self, locked_project: Path) -> None:
+        text = (locked_project / "pyproject.toml").read_text()
+        (locked_project / "pyproject.toml").write_text(text + 'wheel-dirs = "wheels"\n')
+        self._fails(locked_project, ConfigError, "`tool.hatch.build.targets.zipapp.wheel-dirs` must be an array")
 
     def test_entry_point_module_missing(self, locked_project: Path) -> None:
         text = (locked_project / "pyproject.toml").read_text()
