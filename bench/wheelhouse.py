@@ -20,7 +20,7 @@ from hatch_zipapp.target import Target
 def main(project: Path, wheelhouse: Path, pins_file: Path) -> None:
     name = tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
     target = Target.host()
-    pins = load_lock(project / "pylock.toml").select(target, canonicalize_name(name))
+    pins = load_lock(project / "pylock.toml", wheelhouse).select(target, canonicalize_name(name))
     fetcher = Fetcher(Cache.default(), index_urls=[], wheel_dirs=[])
     for pin in pins:
         locked = fetcher.choose(pin, target)

@@ -95,13 +95,14 @@ class TestPylockFile:
         path = tmp_path / "pylock.toml"
         path.write_text("lock-version = \n")
         with pytest.raises(LockError, match=r"cannot be read"):
-            load_lock(path)
+            load_lock(path, tmp_path)
 
-    def test_uv_lock_is_explained(self, tmp_path: Path) -> None:
-        path = tmp_path / "uv.lock"
+    def test_broken_uv_lock_names_the_export_command(self, tmp_path: Path) -> None:
+        make_project(tmp_path / "p")
+        path = tmp_path / "p" / "uv.lock"
         path.write_text("version = 1\n")
-        with pytest.raises(LockError, match=r"uv export --format pylock.toml"):
-            load_lock(path)
+        with pytest.raises(LockError, match=r"uv.lock could not be exported by `export --format pylock.toml --frozen"):
+            load_lock(path, tmp_path)
 
     def test_markers_and_python_version(self, tmp_path: Path, wheelhouse: Path) -> None:
         old = make_wheel(wheelhouse, "backport", "1.0", marker='python_version < "3.0"')
@@ -114,16 +115,15 @@ class TestPylockFile:
         assert pins[0].files[0].url == f"https://example.invalid/files/{alpha.filename}"
         assert pins[0].origin == "pylock.toml packages[2]"
 
-    def test_sdist_only_is_a_clear_error(self, tmp_path: Path) -> None:
+    def test_sdist_only_is_selected_for_building(self, tmp_path: Path) -> None:
         path = tmp_path / "pylock.toml"
         path.write_text(
             'lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\nname = "legacy"\nversion = "0.3"\n'
             'sdist = { url = "https://example.invalid/legacy-0.3.tar.gz", hashes = { sha256 = "' + "e" * 64 + '" } }\n'
         )
-        with pytest.raises(
-            LockError, match=r"legacy 0.3 has no wheel .* only the source distribution legacy-0.3.tar.gz.*wheel-dirs"
-        ):
-            PylockFile(path).select(HOST, project_name="app")  # type: ignore[arg-type]
+        (pin,) = PylockFile(path).select(HOST, project_name="app")  # type: ignore[arg-type]
+        assert pin.files[0].filename == "legacy-0.3.tar.gz"
+        assert pin.files[0].sha256 == "e" * 64
 
     def test_vcs_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "pylock.toml"

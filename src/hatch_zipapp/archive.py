@@ -50,7 +50,7 @@ def bootstrap_files() -> dict[str, bytes]:
     return found
 
 
-def _environment_json(*, entry_point: str, identifier: str, epoch: int) -> bytes:
+def _environment_json(*, entry_point: str, identifier: str, epoch: int, compile_pyc: bool) -> bytes:
     from shiv import __version__ as shiv_version
     from shiv.bootstrap.environment import Environment
 
@@ -59,7 +59,7 @@ def _environment_json(*, entry_point: str, identifier: str, epoch: int) -> bytes
         shiv_version=shiv_version,
         build_id=identifier,
         entry_point=entry_point,
-        compile_pyc=True,
+        compile_pyc=compile_pyc,
         reproducible=True,
     )
     return str(environment.to_json()).encode()
@@ -72,16 +72,20 @@ def write_pyz(
     shebang: str,
     entry_point: str,
     epoch: int,
-) -> None:
-    """Write the .pyz to a temporary file beside ``destination``, then rename it into place."""
+    compile_pyc: bool,
+) -> Path:
+    """Write the .pyz to a temporary file beside ``destination`` and return it: the caller renames it into place.
+
+    ``compile_pyc`` asks shiv's bootstrap to compile at first start (when the archive carries no bytecode).
+    """
     date_time = zip_date_time(epoch)
     identifier = build_id(files)
     entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
     entries.update({name: (data, False) for name, data in bootstrap_files().items()})
-    entries["environment.json"] = (
-        _environment_json(entry_point=entry_point, identifier=identifier, epoch=epoch),
-        False,
+    environment = _environment_json(
+        entry_point=entry_point, identifier=identifier, epoch=epoch, compile_pyc=compile_pyc
     )
+    entries["environment.json"] = (environment, False)
     entries["__main__.py"] = (_MAIN, False)
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in {"environment.json", "__main__.py"}):
@@ -99,7 +103,7 @@ def write_pyz(
                     data, executable = entries[name]
                     archive.writestr(zip_info(name, date_time, executable=executable), data)
         temp.chmod(0o755)
-        os.replace(temp, destination)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    return temp

@@ -1,7 +1,8 @@
 """The `zipapp` build target: the pipeline, stage by stage.
 
-config → lock → target → fetch → install → archive. Each stage lives in its own module; this one only
-orders them, reports progress, and makes sure a failed build leaves nothing new in the output directory.
+config → lock → target → fetch (→ sdist) → install → bytecode → archive. Each stage lives in its own module; this
+one orders them, reports progress, and makes sure a failed build leaves nothing new in the output directory: every
+artifact is written under a temporary name and renamed into place only when all targets have been built.
 """
 
 from __future__ import annotations
@@ -9,30 +10,36 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from hatch_zipapp.archive import write_pyz
+from hatch_zipapp.bytecode import find_compiler
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ZipappError
 from hatch_zipapp.fetch import Cache, Fetcher
 from hatch_zipapp.install import StagingTree, install_wheel
-from hatch_zipapp.lock import check_not_stale, load_lock
+from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
 from hatch_zipapp.reproducible import source_date_epoch
+from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.target import Target
 
 __all__ = ["ZipappBuilder"]
 
 
 class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
-    """Build a .pyz of the project and its locked dependencies (and the project's wheel beside it)."""
+    """Build one .pyz per target of the project and its locked dependencies (and the project's wheel beside them)."""
 
     PLUGIN_NAME = "zipapp"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._more_artifacts: list[str] = []
 
     @classmethod
     def get_config_class(cls) -> type[ZipappBuilderConfig]:
@@ -44,6 +51,13 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
     def get_default_versions(self) -> list[str]:
         return ["standard"]
 
+    def build(self, **kwargs: Any) -> Generator[str, None, None]:
+        """hatchling's build, yielding every .pyz (one per target), not only the one the version callable returns."""
+        for artifact in super().build(**kwargs):
+            yield from self._more_artifacts
+            self._more_artifacts = []
+            yield artifact
+
     def clean(self, directory: str, versions: list[str]) -> None:
         prefix = f"{self.normalize_file_name_component(self.metadata.core.name)}-"
         for path in Path(directory).glob(f"{prefix}*"):
@@ -52,54 +66,104 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
 
     def build_standard(self, directory: str, **build_data: Any) -> str:
         try:
-            return self._build(Path(directory))
+            artifacts = self._build(Path(directory))
         except ZipappError as e:
             if _run_by_hatchling_cli() and self.app.verbosity < 1:
                 self.app.abort(f"hatch-zipapp: {e}")  # the message alone; `hatch -v build` shows the traceback
             raise
+        self._more_artifacts = artifacts[:-1]
+        return artifacts[-1]
 
-    def _build(self, output: Path) -> str:
+    def _build(self, output: Path) -> list[str]:
         config: ZipappBuilderConfig = self.config
         config.validate_keys()
         epoch = source_date_epoch()
-        entry_point = config.entry_point
-        shebang = config.shebang
-        project_name = canonicalize_name(self.metadata.core.name)
+        targets = config.targets
+        _ = config.entry_point, config.shebang, config.bytecode
 
-        target = Target.host()
-        lock = load_lock(config.lock)
+        with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging_name:
+            staging = Path(staging_name)
+            lock = load_lock(config.lock, staging)
+            if isinstance(lock, RequirementsFile) and any(not target.is_host for target in targets):
+                self.app.display_warning(
+                    f"{lock.path.name} is a pip-compile lock, resolved for the one interpreter that ran pip-compile: "
+                    f"a dependency that only another platform or Python version needs is not in it. For other targets "
+                    f"use a universal lock: `hatch-zipapp lock` (pylock.toml)"
+                )
+            primary = config.index_url or (lock.index_urls[0] if lock.index_urls else DEFAULT_INDEX_URL)
+            index_urls = list(dict.fromkeys([primary, *lock.index_urls, *config.extra_index_urls]))
+            fetcher = Fetcher(Cache.default(), index_urls=index_urls, wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs])
+            wheel = self._build_project_wheel(os.fspath(staging / "wheel"))
+
+            pending: list[tuple[Path, Path]] = []
+            try:
+                for target in targets:
+                    pending.append(self._build_target(target, lock, fetcher, wheel, output, epoch))
+                names = [final.name for _, final in pending]
+                if len(set(names)) != len(names):
+                    message = f"Two targets give the same .pyz name ({', '.join(names)}): make the targets distinct"
+                    raise ZipappError(message)
+                pending.append((_copy_beside(wheel, output / wheel.name), output / wheel.name))
+                for temp, final in pending:
+                    temp.replace(final)
+            finally:
+                for temp, _ in pending:
+                    temp.unlink(missing_ok=True)
+        if fetcher.downloaded:
+            self.app.display_info(f"Downloaded {fetcher.downloaded} files into {fetcher.cache.root}")
+        self.app.display_info(f"Wheel: {output / wheel.name}")
+        return [os.fspath(final) for _, final in pending if final.suffix == ".pyz"]
+
+    def _build_target(
+        self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, output: Path, epoch: int
+    ) -> tuple[Path, Path]:
+        config: ZipappBuilderConfig = self.config
+        project_name: NormalizedName = canonicalize_name(self.metadata.core.name)
         pins = lock.select(target, project_name)
         check_not_stale(self.metadata.core.dependencies, pins, target, lock, project_name=self.metadata.core.name)
-        self.app.display_info(f"Locked: {len(pins)} packages from {lock.path.name} for {target.describe()}")
-
-        primary = config.index_url or (lock.index_urls[0] if lock.index_urls else DEFAULT_INDEX_URL)
-        index_urls = list(dict.fromkeys([primary, *lock.index_urls, *config.extra_index_urls]))
-        fetcher = Fetcher(Cache.default(), index_urls=index_urls, wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs])
 
         tree = StagingTree()
         chosen = []
+        built = 0
         for pin in pins:
             locked = fetcher.choose(pin, target)
-            install_wheel(tree, locked.filename, fetcher.fetch(locked, pin), interpreter=shebang)
-            chosen.append(locked.filename)
-        if fetcher.downloaded:
-            self.app.display_info(f"Downloaded {fetcher.downloaded} of {len(pins)} files into {fetcher.cache.root}")
+            data = fetcher.fetch(locked, pin)
+            filename = locked.filename
+            if not filename.endswith(".whl"):
+                filename, data = wheel_from_sdist(
+                    filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
+                )
+                built += 1
+            install_wheel(tree, filename, data, interpreter=config.shebang)
+            chosen.append(filename)
+        install_wheel(tree, wheel.name, wheel.read_bytes(), interpreter=config.shebang)
+        tree.check_entry_point(config.entry_point)
 
-        with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging:
-            wheel = self._build_project_wheel(staging)
-            install_wheel(tree, wheel.name, wheel.read_bytes(), interpreter=shebang)
-            tree.check_entry_point(entry_point)
+        compiled = 0
+        if config.bytecode:
+            compiler = find_compiler(target)
+            if compiler is not None:
+                compiled = compiler.compile_tree(tree, fetcher.cache)
+            else:
+                self.app.display_warning(
+                    f"No Python {target.python_version} found to compile bytecode for {target.describe()}: the .pyz "
+                    f"compiles it at its first start instead. Give the target an `interpreter`, put "
+                    f"python{target.python_version} on PATH, or set `bytecode = false` to silence this"
+                )
+        summary = f"{len(pins)} locked packages" + (f", {built} built from source" if built else "")
+        summary += f", {compiled} .pyc files" if compiled else ""
+        self.app.display_info(f"{target.describe()}: {summary}")
 
-            tag = target.archive_tag([*chosen, wheel.name])
-            pyz = output / f"{self.project_id}-{tag}.pyz"
-            write_pyz(pyz, tree.files, shebang=shebang, entry_point=entry_point, epoch=epoch)
-            try:
-                _move_into(wheel, output / wheel.name)
-            except BaseException:
-                pyz.unlink(missing_ok=True)
-                raise
-        self.app.display_info(f"Wheel: {output / wheel.name}")
-        return os.fspath(pyz)
+        final = output / f"{self.project_id}-{target.archive_tag([*chosen, wheel.name])}.pyz"
+        temp = write_pyz(
+            final,
+            tree.files,
+            shebang=config.shebang,
+            entry_point=config.entry_point,
+            epoch=epoch,
+            compile_pyc=config.bytecode and not compiled,
+        )
+        return temp, final
 
     def _build_project_wheel(self, directory: str) -> Path:
         """The project's wheel, built by hatchling's own wheel builder: the wheel target's config and hooks apply."""
@@ -116,15 +180,15 @@ def _run_by_hatchling_cli() -> bool:
     return (spec is not None and spec.name.startswith("hatchling")) or Path(sys.argv[0]).name == "hatchling"
 
 
-def _move_into(source: Path, destination: Path) -> None:
-    """Copy ``source`` to a temporary name beside ``destination``, then rename it into place."""
+def _copy_beside(source: Path, destination: Path) -> Path:
+    """A copy of ``source`` under a temporary name beside ``destination``, for the caller to rename."""
     fd, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(source.read_bytes())
         temp.chmod(0o644)
-        os.replace(temp, destination)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    return temp

@@ -14,8 +14,9 @@ from typing import Any
 from hatchling.builders.config import BuilderConfig
 
 from hatch_zipapp.errors import ConfigError, LockError
+from hatch_zipapp.target import Target, TargetError
 
-__all__ = ["OPTIONS", "ZipappBuilderConfig"]
+__all__ = ["OPTIONS", "TARGETS_ENV", "ZipappBuilderConfig"]
 
 #: The options of this target, with their defaults as the docs show them (docs/configuration.md is checked against it).
 OPTIONS: dict[str, str] = {
@@ -25,7 +26,13 @@ OPTIONS: dict[str, str] = {
     "index-url": "the lock's `--index-url`, else `https://pypi.org/simple/`",
     "extra-index-urls": "`[]`",
     "wheel-dirs": "`[]`",
+    "targets": "the build host",
+    "bytecode": "`true`",
 }
+
+#: Overrides `targets` for one build (CI matrices): `cp312-manylinux_2_28_x86_64 cp311-macosx_14_0_arm64`, or `host`.
+TARGETS_ENV = "HATCH_ZIPAPP_TARGETS"
+_TARGET_KEYS = ("python", "platform", "implementation", "interpreter")
 
 #: Keys hatchling itself reads from any target table; they keep their hatchling meaning.
 _HATCHLING_TARGET_KEYS = frozenset(
@@ -192,6 +199,87 @@ class ZipappBuilderConfig(BuilderConfig):
                 raise ConfigError(message)
             paths.append(path)
         return paths
+
+    @cached_property
+    def targets(self) -> list[Target]:
+        """The targets to build for: `$HATCH_ZIPAPP_TARGETS`, else the `targets` option, else the build host."""
+        from_env = os.environ.get(TARGETS_ENV, "").replace(",", " ").split()
+        if from_env:
+            targets = []
+            for text in from_env:
+                if text == "host":
+                    targets.append(Target.host())
+                    continue
+                try:
+                    targets.append(Target.from_tag(text))
+                except TargetError as e:
+                    message = f"Environment variable {TARGETS_ENV}: {e}"
+                    raise ConfigError(message) from None
+            return self._unique(targets, f"environment variable {TARGETS_ENV}")
+        values: Any = self.target_config.get("targets")
+        if values is None:
+            return [Target.host()]
+        field = self._option("targets")
+        if not isinstance(values, list) or not values or not all(isinstance(v, dict) for v in values):
+            message = (
+                f"Field {field} must be a non-empty array of tables, e.g. "
+                f'[{{ python = "3.12", platform = "manylinux_2_28_x86_64" }}], got {values!r}'
+            )
+            raise ConfigError(message)
+        targets = []
+        for i, table in enumerate(values, 1):
+            where = f"Target #{i} in field {field}"
+            for key in table:
+                if key not in _TARGET_KEYS:
+                    close = difflib.get_close_matches(key, _TARGET_KEYS, n=1)
+                    hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(_TARGET_KEYS)}"
+                    message = f"{where} has an unknown key `{key}`: {hint}"
+                    raise ConfigError(message)
+            for key in ("python", "platform"):
+                if not isinstance(table.get(key), str) or not table[key]:
+                    message = f"{where} needs `{key}` (a string), got {table.get(key)!r}"
+                    raise ConfigError(message)
+            for key in ("implementation", "interpreter"):
+                if key in table and (not isinstance(table[key], str) or not table[key]):
+                    message = f"{where}: `{key}` must be a non-empty string, got {table[key]!r}"
+                    raise ConfigError(message)
+            try:
+                targets.append(
+                    Target.from_spec(
+                        table["python"],
+                        table["platform"],
+                        table.get("implementation", "cpython"),
+                        interpreter=table.get("interpreter"),
+                    )
+                )
+            except TargetError as e:
+                message = f"{where}: {e}"
+                raise ConfigError(message) from None
+        return self._unique(targets, field)
+
+    def _unique(self, targets: list[Target], where: str) -> list[Target]:
+        names = [target.name for target in targets if target.explicit]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            message = f"{where} names the same target twice: {', '.join(duplicates)}"
+            raise ConfigError(message)
+        python_constraint = self.builder.metadata.core.python_constraint
+        for target in targets:
+            if not python_constraint.contains(target.environment["python_full_version"], prereleases=True):
+                message = (
+                    f"Target {target.describe()} ({where}) is outside the project's `requires-python` "
+                    f"({python_constraint}): change the target's `python`, or `project.requires-python`"
+                )
+                raise ConfigError(message)
+        return targets
+
+    @cached_property
+    def bytecode(self) -> bool:
+        value = self.target_config.get("bytecode", True)
+        if not isinstance(value, bool):
+            message = f"Field {self._option('bytecode')} must be a boolean, got {value!r}"
+            raise ConfigError(message)
+        return value
 
     def _string_list(self, name: str, what: str) -> list[tuple[int, str]]:
         values: Any = self.target_config.get(name, [])

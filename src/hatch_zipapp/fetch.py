@@ -113,6 +113,21 @@ class Cache:
         with contextlib.suppress(OSError):  # a read-only or full cache only costs a download next time
             _atomic_write(self._file(sha256), data)
 
+    def store(self, path: Path, data: bytes) -> None:
+        """Write ``data`` at ``path`` below the cache root, atomically; a cache that cannot be written is skipped."""
+        with contextlib.suppress(OSError):
+            _atomic_write(path, data)
+
+    def built_wheel(self, sdist_sha256: str) -> tuple[str, bytes] | None:
+        """The wheel built from the sdist with this sha256, if one was built before."""
+        directory = self.root / "built" / sdist_sha256[:2] / sdist_sha256
+        wheels = sorted(directory.glob("*.whl")) if directory.is_dir() else []
+        return (wheels[0].name, wheels[0].read_bytes()) if len(wheels) == 1 else None
+
+    def store_built_wheel(self, sdist_sha256: str, filename: str, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            _atomic_write(self.root / "built" / sdist_sha256[:2] / sdist_sha256 / filename, data)
+
     def filename(self, sha256: str) -> str | None:
         try:
             return self._name(sha256).read_text(encoding="utf-8").strip() or None
@@ -242,6 +257,10 @@ def _version_of(filename: str) -> tuple[NormalizedName, Version] | None:
         return None
 
 
+def _is_sdist(filename: str) -> bool:
+    return filename.endswith((".tar.gz", ".zip")) and _version_of(filename) is not None
+
+
 class IndexSource:
     """A PEP 503 / PEP 691 simple index."""
 
@@ -355,6 +374,9 @@ class Fetcher:
         )
         if ranked:
             return ranked[0][2]
+        sdists = sorted((c for c in candidates.values() if _is_sdist(c.filename)), key=lambda c: c.filename)
+        if sdists:
+            return sdists[0]  # the sdist stage builds it, and checks that the wheel fits
         offered = ", ".join(sorted(c.filename for c in candidates.values())) or "no file at all"
         tried = ", ".join(str(tag) for tag in target.tags[:3])
         where = ", ".join(self.shown_index_urls + [str(d.path) for d in self.directories])

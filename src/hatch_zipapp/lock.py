@@ -6,6 +6,8 @@ version per package with the sha256 of every file it may come from. Nothing outs
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import tomllib
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -23,7 +25,7 @@ from hatch_zipapp.target import Target
 if TYPE_CHECKING:
     from packaging.markers import Environment
 
-__all__ = ["Lock", "LockedFile", "Pin", "PylockFile", "RequirementsFile", "check_not_stale", "load_lock"]
+__all__ = ["Lock", "LockedFile", "Pin", "PylockFile", "RequirementsFile", "check_not_stale", "find_uv", "load_lock"]
 
 
 @dataclass(frozen=True)
@@ -59,17 +61,43 @@ class Lock(Protocol):
     def select(self, target: Target, project_name: NormalizedName) -> list[Pin]: ...
 
 
-def load_lock(path: Path) -> Lock:
-    """Read a lock file, choosing the format from its name."""
+def load_lock(path: Path, workdir: Path) -> Lock:
+    """Read a lock file, choosing the format from its name; a `uv.lock` is exported to pylock.toml in ``workdir``."""
     if path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml"):
         return PylockFile(path)
-    if path.suffix == ".lock" and path.name == "uv.lock":
+    if path.name == "uv.lock":
+        return _from_uv_lock(path, workdir)
+    return RequirementsFile(path)
+
+
+def find_uv() -> str | None:
+    """uv from the `uv` package (hatch-zipapp[uv]) or from PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def _from_uv_lock(path: Path, workdir: Path) -> Lock:
+    uv = find_uv()
+    if uv is None:
         message = (
-            f"Lock file {path} is a uv.lock; export it first with "
-            f"`uv export --format pylock.toml --frozen --no-emit-project -o pylock.toml`"
+            f"Lock file {path} is a uv.lock, which is read by exporting it with uv: install it with "
+            f"`pip install 'hatch-zipapp[uv]'` in the build environment ([build-system] requires), or put uv on PATH"
         )
         raise LockError(message)
-    return RequirementsFile(path)
+    exported = workdir / "pylock.toml"
+    command = [uv, "export", "--format", "pylock.toml", "--frozen", "--no-emit-project", "--quiet", "-o", str(exported)]
+    result = subprocess.run(command, cwd=path.parent, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        message = f"Lock file {path} could not be exported by `{' '.join(command[1:])}`: {result.stderr.strip()}"
+        raise LockError(message)
+    lock = PylockFile(exported)
+    lock.path = path
+    lock.refresh_command = "`uv lock`"
+    return lock
 
 
 def check_not_stale(
@@ -92,7 +120,7 @@ def check_not_stale(
             continue
         message = (
             f"Lock file {lock.path.name} is stale: `[project] dependencies` of {project_name} asks for "
-            f"{text!r} but {problem}. Refresh the lock: `{lock.refresh_command}`"
+            f"{text!r} but {problem}. Refresh the lock: {lock.refresh_command}"
         )
         raise StaleLockError(message)
 
@@ -113,7 +141,10 @@ class PylockFile:
         from packaging.pylock import Pylock, PylockValidationError
 
         self.path = path
-        self.refresh_command = f"uv pip compile --universal --generate-hashes -o {path.name} pyproject.toml"
+        self.refresh_command = (
+            f"`hatch-zipapp lock -o {path.name}` (or `uv pip compile --universal --generate-hashes -o {path.name} "
+            f"pyproject.toml`)"
+        )
         self.index_urls: list[str] = []
         self.wheel_dirs: list[Path] = []
         try:
@@ -126,7 +157,7 @@ class PylockFile:
             self._lock = Pylock.from_dict(data)
         except PylockValidationError as e:
             text = str(e)
-            fix = f"Regenerate it with hashes: `{self.refresh_command}`" if "hashes" in text else ""
+            fix = f"Regenerate it with hashes: {self.refresh_command}" if "hashes" in text else ""
             message = f"Lock file {path} is not a valid PEP 751 lock: {text}. {fix}".rstrip(". ") + "."
             raise LockError(message) from e
 
@@ -148,7 +179,7 @@ class PylockFile:
             message = f"Lock file {self.path.name} cannot be used for {target.describe()}: {e}"
             raise LockError(message) from e
 
-        fix = f"Regenerate it with hashes: `{self.refresh_command}`"
+        fix = f"Regenerate it with hashes: {self.refresh_command}"
         pins = []
         for package, dist in selected:
             index = self._lock.packages.index(package)
@@ -167,10 +198,8 @@ class PylockFile:
                 raise LockError(message)
             if isinstance(dist, PackageArchive):
                 filename = Path(dist.path or dist.url or "").name
-                if not filename.endswith(".whl"):
-                    raise self._sdist_error(package.name, package.version, filename, target)
             elif isinstance(dist, PackageSdist):
-                raise self._sdist_error(package.name, package.version, dist.filename, target)
+                filename = dist.filename  # built into a wheel by the sdist stage, if it fits the target
             else:
                 assert isinstance(dist, PackageWheel)
                 filename = dist.filename
@@ -179,15 +208,6 @@ class PylockFile:
             locked = LockedFile(filename=filename, sha256=sha256, url=dist.url, path=local)
             pins.append(Pin(package.name, package.version, origin, frozenset({sha256}), (locked,)))
         return pins
-
-    def _sdist_error(self, name: str, version: Version, filename: str, target: Target) -> NoMatchingFileError:
-        message = (
-            f"Package {name} {version} has no wheel for {target.describe()}: the lock {self.path.name} offers "
-            f"only the source distribution {filename}, and hatch-zipapp embeds wheels. Build one "
-            f"(`pip wheel --no-deps {name}=={version} -w wheels/` on a machine of the target's platform) and add "
-            f"its directory to `wheel-dirs`, or lock a version that ships a wheel for this platform"
-        )
-        return NoMatchingFileError(message)
 
     def _explain_no_match(self, target: Target) -> None:
         """Turn packaging's 'No wheel found' into an error naming the package, the target and the files offered."""
@@ -219,7 +239,10 @@ class RequirementsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.refresh_command = f"pip-compile --generate-hashes --output-file={path.name} pyproject.toml"
+        self.refresh_command = (
+            f"`hatch-zipapp lock --format requirements -o {path.name}` (or `pip-compile --generate-hashes "
+            f"--output-file={path.name} pyproject.toml`)"
+        )
         self.index_urls: list[str] = []
         self.wheel_dirs: list[Path] = []
         self._entries: list[tuple[int, Requirement, frozenset[str]]] = []
@@ -255,7 +278,7 @@ class RequirementsFile:
         except InvalidRequirement as e:
             message = f"Lock file {self._where(number)}: {text!r} is not a valid requirement: {e}"
             raise LockError(message) from e
-        fix = f"Regenerate it with `{self.refresh_command}`"
+        fix = f"Regenerate it with {self.refresh_command}"
         if requirement.url is None:
             specifiers = list(requirement.specifier)
             if len(specifiers) != 1 or specifiers[0].operator not in {"==", "==="} or "*" in specifiers[0].version:

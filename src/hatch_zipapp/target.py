@@ -1,34 +1,103 @@
 """The platform a .pyz is built for, as an explicit value.
 
-Nothing outside :meth:`Target.host` reads the running interpreter's tags or marker environment:
+A :class:`Target` is a Python version and implementation on a platform, with the wheel tags it accepts (best
+first) and the marker environment locks are evaluated against. Both are built here from the target's description
+with :mod:`packaging.tags`; nothing outside :meth:`Target.host` reads the running interpreter's tags or markers:
 the build host is just one target among those a build may name.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from packaging.markers import default_environment
-from packaging.tags import Tag, sys_tags
+from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, sys_tags
 from packaging.utils import parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
-__all__ = ["Target"]
+__all__ = ["Target", "TargetError"]
 
-#: PEP 600 names of the legacy manylinux aliases.
-_LEGACY_MANYLINUX = {
-    "manylinux1": "manylinux_2_5",
-    "manylinux2010": "manylinux_2_12",
-    "manylinux2014": "manylinux_2_17",
+#: PEP 600 names of the legacy manylinux aliases, and back.
+_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_ALIAS_OF = {glibc: legacy for legacy, glibc in _LEGACY_MANYLINUX.items()}
+_ALIAS_ARCHS = {
+    "manylinux2014": {"x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x"},
+    "manylinux2010": {"x86_64", "i686"},
+    "manylinux1": {"x86_64", "i686"},
 }
+_WINDOWS_MACHINES = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
+_EXAMPLES = "manylinux_2_28_x86_64, musllinux_1_2_aarch64, macosx_14_0_arm64, win_amd64"
+
+
+class TargetError(ValueError):
+    """A target's python version, implementation or platform cannot be understood."""
 
 
 def _modern_platform(platform: str) -> str:
     """``manylinux2014_x86_64`` → ``manylinux_2_17_x86_64``; other platforms unchanged."""
     legacy, _, arch = platform.partition("_")
-    return f"{_LEGACY_MANYLINUX[legacy]}_{arch}" if legacy in _LEGACY_MANYLINUX else platform
+    if legacy in _LEGACY_MANYLINUX:
+        major, minor = _LEGACY_MANYLINUX[legacy]
+        return f"manylinux_{major}_{minor}_{arch}"
+    return platform
+
+
+def _two_numbers(platform: str, kind: str) -> tuple[int, int, str]:
+    parts = platform.split("_", 3)
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit() or not parts[3]:
+        message = f"{kind} platform {platform!r} must look like {kind}_MAJOR_MINOR_ARCH (e.g. {_EXAMPLES})"
+        raise TargetError(message)
+    return int(parts[1]), int(parts[2]), parts[3]
+
+
+def platform_tags(platform: str) -> tuple[list[str], dict[str, str]]:
+    """The platform tags a platform accepts (most specific first) and its part of the marker environment."""
+    platform = _modern_platform(platform)
+    if platform.startswith("manylinux_"):
+        major, minor, arch = _two_numbers(platform, "manylinux")
+        lowest = 5 if arch in {"x86_64", "i686"} else 17
+        tags = []
+        for m in range(minor, lowest - 1, -1):
+            tags.append(f"manylinux_{major}_{m}_{arch}")
+            legacy = _ALIAS_OF.get((major, m))
+            if legacy and arch in _ALIAS_ARCHS[legacy]:
+                tags.append(f"{legacy}_{arch}")
+        return tags, {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": arch}
+    if platform.startswith("musllinux_"):
+        major, minor, arch = _two_numbers(platform, "musllinux")
+        tags = [f"musllinux_{major}_{m}_{arch}" for m in range(minor, -1, -1)]
+        return tags, {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": arch}
+    if platform.startswith("macosx_"):
+        major, minor, arch = _two_numbers(platform, "macosx")
+        tags = list(mac_platforms((major, minor), arch))
+        machine = "x86_64" if arch in {"x86_64", "intel"} else "arm64"
+        return tags, {
+            "sys_platform": "darwin",
+            "platform_system": "Darwin",
+            "os_name": "posix",
+            "platform_machine": machine,
+        }
+    if platform in _WINDOWS_MACHINES:
+        machine = _WINDOWS_MACHINES[platform]
+        return [platform], {
+            "sys_platform": "win32",
+            "platform_system": "Windows",
+            "os_name": "nt",
+            "platform_machine": machine,
+        }
+    if platform.startswith("linux_") and len(platform) > len("linux_"):
+        arch = platform.removeprefix("linux_")
+        return [platform], {
+            "sys_platform": "linux",
+            "platform_system": "Linux",
+            "os_name": "posix",
+            "platform_machine": arch,
+        }
+    message = f"Unknown platform {platform!r}: use a wheel platform tag such as {_EXAMPLES}"
+    raise TargetError(message)
 
 
 @dataclass(frozen=True)
@@ -41,29 +110,101 @@ class Target:
     tags: tuple[Tag, ...]
     environment: Mapping[str, str] = field(hash=False, compare=False)
     is_host: bool = False
+    #: Where the .pyz name comes from: an explicit target is named by its own tag, the host by what its wheels need.
+    explicit: bool = False
+    #: An interpreter of this target's Python version, from the configuration (for bytecode).
+    interpreter: str | None = None
 
     @classmethod
     def host(cls) -> Target:
         """The interpreter running the build."""
         tags = tuple(sys_tags())
         environment = {key: str(value) for key, value in default_environment().items()}
+        first_portable = next((t.platform for t in tags if not t.platform.startswith("linux_")), tags[0].platform)
         return cls(
             python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
             implementation=sys.implementation.name,
-            platform=tags[0].platform,
+            platform=first_portable,
             tags=tags,
             environment=MappingProxyType(environment),
             is_host=True,
+            interpreter=sys.executable,
         )
+
+    @classmethod
+    def from_spec(
+        cls, python: str, platform: str, implementation: str = "cpython", *, interpreter: str | None = None
+    ) -> Target:
+        """A target from its description: ``Target.from_spec("3.12", "manylinux_2_28_x86_64")``."""
+        if implementation.lower() not in {"cpython", "cp"}:
+            message = f"Implementation {implementation!r} is not supported: hatch-zipapp builds for CPython ('cpython')"
+            raise TargetError(message)
+        try:
+            version = Version(python)
+        except InvalidVersion:
+            version = None
+        if version is None or version.major != 3 or len(version.release) not in {2, 3} or version.pre or version.dev:
+            message = f"Python version {python!r} must be like '3.12' or '3.12.4'"
+            raise TargetError(message)
+        major, minor = version.release[0], version.release[1]
+        full = ".".join(map(str, version.release)) if len(version.release) == 3 else f"{major}.{minor}.0"
+        platforms, platform_environment = platform_tags(platform)
+        interpreter_tag = f"cp{major}{minor}"
+        tags = tuple(
+            dict.fromkeys(
+                [
+                    *cpython_tags((major, minor), [interpreter_tag], platforms),
+                    *compatible_tags((major, minor), interpreter_tag, platforms),
+                ]
+            )
+        )
+        environment = {
+            "implementation_name": "cpython",
+            "implementation_version": full,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_version": "",
+            "python_full_version": full,
+            "python_version": f"{major}.{minor}",
+            **platform_environment,
+        }
+        return cls(
+            python_version=f"{major}.{minor}",
+            implementation="cpython",
+            platform=_modern_platform(platform),
+            tags=tags,
+            environment=MappingProxyType(environment),
+            explicit=True,
+            interpreter=interpreter,
+        )
+
+    @classmethod
+    def from_tag(cls, text: str) -> Target:
+        """``cp312-manylinux_2_28_x86_64`` (as in HATCH_ZIPAPP_TARGETS) → a target."""
+        interpreter, sep, platform = text.strip().partition("-")
+        if not (sep and interpreter.startswith("cp") and interpreter[2:].isdigit() and len(interpreter) >= 4):
+            message = f"Target {text!r} must look like cp312-manylinux_2_28_x86_64 (interpreter-platform)"
+            raise TargetError(message)
+        digits = interpreter[2:]
+        return cls.from_spec(f"{digits[0]}.{digits[1:]}", platform)
 
     @property
     def interpreter_tag(self) -> str:
-        """`cp311` and the like: the first tag's interpreter."""
-        return self.tags[0].interpreter
+        """`cp311` and the like."""
+        return (
+            "cp" + self.python_version.replace(".", "")
+            if self.implementation == "cpython"
+            else self.tags[0].interpreter
+        )
 
     @property
     def abi_tag(self) -> str:
-        return self.tags[0].abi
+        return self.interpreter_tag if self.implementation == "cpython" else self.tags[0].abi
+
+    @property
+    def name(self) -> str:
+        """The tag an explicit target's .pyz is named with: ``cp312-cp312-manylinux_2_28_x86_64``."""
+        return f"{self.interpreter_tag}-{self.abi_tag}-{self.platform}"
 
     def describe(self) -> str:
         """For messages: ``CPython 3.11 on manylinux_2_36_x86_64 (the build host)``."""
@@ -74,12 +215,12 @@ class Target:
     def rank(self, filename: str) -> int | None:
         """The priority of a wheel for this target (lower is better), or None when no tag of it fits."""
         _, _, _, file_tags = parse_wheel_filename(filename)
-        return self._priority(file_tags)
-
-    def _priority(self, file_tags: Iterable[Tag]) -> int | None:
         order = self._tag_order
         ranks = [order[tag] for tag in file_tags if tag in order]
         return min(ranks) if ranks else None
+
+    def best_tags(self, count: int = 3) -> Iterator[str]:
+        return (str(tag) for tag in self.tags[:count])
 
     @property
     def _tag_order(self) -> dict[Tag, int]:
@@ -92,12 +233,14 @@ class Target:
         return cached
 
     def archive_tag(self, wheel_filenames: Iterable[str]) -> str:
-        """The tag a .pyz of these wheels is named with: what its most demanding wheel needs of a server.
+        """The tag a .pyz of these wheels is named with.
 
-        ``py3-none-any`` when every wheel is pure Python; otherwise the target's interpreter and ABI with the
-        platform that the most demanding wheel needs (``manylinux_2_17_x86_64`` when the native wheels are all
-        manylinux2014, whatever glibc the build machine has).
+        An explicit target: its own name. The host: what the most demanding wheel needs of a server —
+        ``py3-none-any`` when every wheel is pure Python, ``cp311-cp311-manylinux_2_17_x86_64`` when the native
+        wheels are all manylinux2014, whatever glibc the build machine has.
         """
+        if self.explicit:
+            return self.name
         order = self._tag_order
         demands: list[Tag] = []
         for filename in wheel_filenames:

@@ -1,0 +1,139 @@
+"""Bytecode: hash-based .pyc files (PEP 552, checked-hash) compiled into the archive by the target's Python.
+
+.pyc files are valid for one Python minor version, so they are compiled by an interpreter of the target's version
+(the host's own when the host is the target; else the target's `interpreter`, else `pythonX.Y` on PATH). The marshal
+format does not depend on the OS or CPU, so any platform's interpreter of that version serves. With none available,
+the .pyz compiles at its first start instead, and the build says so.
+
+Each wheel's sources are compiled in a fresh process, in sorted order, with PYTHONHASHSEED=0, so the same sources give
+the same bytes; the result is cached by the sources' digest and the exact interpreter version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from hatch_zipapp.fetch import Cache
+from hatch_zipapp.install import SITE_PACKAGES, StagingTree
+from hatch_zipapp.target import Target
+
+__all__ = ["Compiler", "find_compiler"]
+
+_PROBE = (
+    "import sys, importlib.util; print(sys.implementation.name, '%d.%d' % sys.version_info[:2], "
+    "sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex(), sys.version.split()[0])"
+)
+_COMPILE = """\
+import importlib.util, json, os, py_compile, sys
+root = sys.argv[1]
+for rel in json.load(sys.stdin):
+    source = os.path.join(root, rel)
+    try:
+        py_compile.compile(source, cfile=importlib.util.cache_from_source(source), dfile=rel, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except py_compile.PyCompileError:
+        pass  # not valid for this Python (a py2-only test file, say): left to fail at import, as pip does
+"""
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """An interpreter of the target's Python version."""
+
+    executable: str
+    cache_tag: str
+    identity: str  # magic number and exact version: what the bytes depend on
+
+    def compile_tree(self, tree: StagingTree, cache: Cache) -> int:
+        """Add a .pyc beside every staged .py file; the number of .pyc files added."""
+        by_owner: dict[str, list[str]] = {}
+        for path in sorted(tree.files):
+            if path.endswith(".py") and path.startswith(SITE_PACKAGES + "/") and "/__pycache__/" not in path:
+                by_owner.setdefault(tree.files[path].owner, []).append(path)
+        workers = max(1, min(len(by_owner), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda item: self._compiled(tree, item[1], cache), sorted(by_owner.items())))
+        added = 0
+        for (owner, _), compiled in zip(sorted(by_owner.items()), results, strict=True):
+            for path, data in compiled.items():
+                tree.add(path, data, executable=False, owner=owner)
+                added += 1
+        return added
+
+    def _compiled(self, tree: StagingTree, sources: list[str], cache: Cache) -> dict[str, bytes]:
+        digest = hashlib.sha256(self.identity.encode())
+        for path in sources:
+            digest.update(path.encode() + b"\0" + hashlib.sha256(tree.files[path].data).digest())
+        key = digest.hexdigest()
+        cached = cache.root / "bytecode" / key[:2] / f"{key}.zip"
+        try:
+            with zipfile.ZipFile(cached) as archive:
+                return {name: archive.read(name) for name in archive.namelist()}
+        except (OSError, zipfile.BadZipFile):
+            pass
+        compiled = self._run(tree, sources)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for name in sorted(compiled):
+                archive.writestr(name, compiled[name])
+        cache.store(cached, buffer.getvalue())
+        return compiled
+
+    def _run(self, tree: StagingTree, sources: list[str]) -> dict[str, bytes]:
+        with tempfile.TemporaryDirectory(prefix="hatch-zipapp-pyc-") as temp:
+            root = Path(temp)
+            relative = [path.removeprefix(SITE_PACKAGES + "/") for path in sources]
+            for path, rel in zip(sources, relative, strict=True):
+                target = root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tree.files[path].data)
+            env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": ""}
+            subprocess.run(
+                [self.executable, "-I", "-c", _COMPILE, temp],
+                input=json.dumps(relative),
+                text=True,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=1800,
+            )
+            compiled = {}
+            for rel in relative:
+                directory, _, name = rel.rpartition("/")
+                pyc = f"{directory + '/' if directory else ''}__pycache__/{name[:-3]}.{self.cache_tag}.pyc"
+                file = root / pyc
+                if file.is_file():
+                    compiled[f"{SITE_PACKAGES}/{pyc}"] = file.read_bytes()
+            return compiled
+
+
+def find_compiler(target: Target) -> Compiler | None:
+    """An interpreter of ``target``'s Python version, if one can be run here."""
+    candidates = [target.interpreter] if target.interpreter else []
+    candidates.append(f"python{target.python_version}")
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        executable = shutil.which(candidate) or (candidate if os.path.isfile(candidate) else None)
+        if executable is None:
+            continue
+        try:
+            result = subprocess.run(
+                [executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
+            )
+        except OSError:
+            continue
+        words = result.stdout.split()
+        if result.returncode == 0 and len(words) == 5 and words[:2] == [target.implementation, target.python_version]:
+            return Compiler(executable, cache_tag=words[2], identity=f"{words[3]}-{words[4]}")
+    return None
