@@ -28,6 +28,7 @@ __all__ = [
     "Wheel",
     "build",
     "make_project",
+    "make_sdist",
     "make_wheel",
     "pylock_text",
     "requirements_text",
@@ -99,6 +100,64 @@ def make_wheel(
     return Wheel(wheel_path, name, version, marker)
 
 
+_BACKEND = """\
+import base64, hashlib, os, sysconfig, sys, zipfile
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name, version = open("NAME").read().split()
+    if open("KIND").read().strip() == "native":
+        platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+        tag = "cp%d%d-cp%d%d-" % (sys.version_info[:2] * 2) + platform
+    else:
+        tag = "py3-none-any"
+    dist = f"{name}-{version}"
+    metadata = f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n"
+    wheel = f"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: {tag}\\n"
+    files = {f"{name}/__init__.py": open("module.py", "rb").read(),
+             f"{dist}.dist-info/METADATA": metadata.encode(),
+             f"{dist}.dist-info/WHEEL": wheel.encode()}
+    record = "".join(
+        f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).decode().rstrip('=')},{len(d)}\\n"
+        for p, d in files.items()) + f"{dist}.dist-info/RECORD,,\\n"
+    filename = f"{dist}-{tag}.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as z:
+        for p, d in files.items():
+            z.writestr(p, d)
+        z.writestr(f"{dist}.dist-info/RECORD", record)
+    return filename
+"""
+
+
+def make_sdist(directory: Path, name: str, version: str = "1.0", *, native: bool = False) -> Wheel:
+    """An sdist with an in-tree PEP 517 backend (no build requirements) that builds a pure or a native wheel."""
+    import io
+    import tarfile
+
+    directory.mkdir(parents=True, exist_ok=True)
+    top = f"{name}-{version}"
+    files = {
+        "pyproject.toml": f'[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\n',
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        "backend.py": _BACKEND,
+        "NAME": f"{name} {version}",
+        "KIND": "native" if native else "pure",
+        "module.py": f'VALUE = "{name} {version} built from source"\n',
+    }
+    path = directory / f"{top}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for member, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{member}")
+            info.size = len(data)
+            info.mtime = 1577836800
+            archive.addfile(info, io.BytesIO(data))
+    return Wheel(path, name, version)
+
+
 def _toml_string(value: str) -> str:
     return json.dumps(value)
 
@@ -109,6 +168,14 @@ def pylock_text(packages: Sequence[Sequence[Wheel]], *, base_url: str | None, ha
     for wheels in packages:
         first = wheels[0]
         lines += ["[[packages]]", f"name = {_toml_string(str(canonicalize_name(first.name)))}"]
+        if first.filename.endswith(".tar.gz"):
+            url = f"{base_url}/files/{first.filename}"
+            lines += [f"version = {_toml_string(first.version)}"]
+            lines += [
+                f"sdist = {{ url = {_toml_string(url)}, hashes = {{ sha256 = {_toml_string(first.sha256)} }} }}",
+                "",
+            ]
+            continue
         lines.append(f"version = {_toml_string(first.version)}")
         if first.marker:
             lines.append(f"marker = {_toml_string(first.marker)}")
@@ -146,11 +213,29 @@ def requirements_text(packages: Sequence[Sequence[Wheel]], *, index_url: str | N
     return "\n".join(lines) + "\n"
 
 
+def _project_of(filename: str) -> str | None:
+    from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename
+
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[0]
+        return parse_sdist_filename(filename)[0]
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+
+
 class _IndexHandler(http.server.BaseHTTPRequestHandler):
     server: _IndexHTTPServer
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def do_HEAD(self) -> None:
+        self._head_only = True
+        try:
+            self.do_GET()
+        finally:
+            self._head_only = False
 
     def do_GET(self) -> None:
         state = self.server.state
@@ -179,8 +264,8 @@ class _IndexHandler(http.server.BaseHTTPRequestHandler):
     def _project(self, project: str) -> None:
         state = self.server.state
         files = []
-        for file in sorted(state.root.glob("*.whl")):
-            if parse_wheel_filename(file.name)[0] == canonicalize_name(project):
+        for file in sorted(state.root.iterdir()):
+            if file.is_file() and _project_of(file.name) == canonicalize_name(project):
                 files.append((file.name, sha256_file(file)))
         if not files:
             self.send_error(404)
@@ -201,7 +286,8 @@ class _IndexHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not getattr(self, "_head_only", False):
+            self.wfile.write(data)
 
 
 @dataclass
@@ -272,7 +358,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
                 status = response.status
                 content_type = response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
-            data, status, content_type = e.read(), e.code, e.headers.get("Content-Type", "")
+            with e:
+                data, status, content_type = e.read(), e.code, e.headers.get("Content-Type", "")
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

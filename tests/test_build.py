@@ -186,7 +186,11 @@ class TestBadInputLeavesDistUnchanged:
     def test_no_lock_file(self, locked_project: Path) -> None:
         (locked_project / "pylock.toml").unlink()
         self._fails(
-            locked_project, LockError, "No lock file found", "pylock.toml and requirements.txt", "uv pip compile"
+            locked_project,
+            LockError,
+            "No lock file found",
+            "pylock.toml, requirements.txt, uv.lock",
+            "hatch-zipapp lock",
         )
 
     @pytest.mark.parametrize("lock_name", ["pylock.toml", "requirements.txt"])

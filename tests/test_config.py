@@ -63,7 +63,7 @@ class TestLock:
     def test_none_found(self, tmp_path: Path) -> None:
         config = config_for(tmp_path)
         with pytest.raises(
-            LockError, match=r"No lock file found in .*pylock.toml and requirements.txt.*uv pip compile"
+            LockError, match=r"No lock file found in .*pylock.toml, requirements.txt, uv.lock.*hatch-zipapp lock"
         ):
             _ = config.lock
 

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatch_zipapp.errors import ConfigError
 from hatch_zipapp.fetch import Cache
 from hatch_zipapp.install import SITE_PACKAGES, StagingTree
 from hatch_zipapp.target import Target
@@ -118,22 +119,30 @@ class Compiler:
 
 
 def find_compiler(target: Target) -> Compiler | None:
-    """An interpreter of ``target``'s Python version, if one can be run here."""
-    candidates = [target.interpreter] if target.interpreter else []
-    candidates.append(f"python{target.python_version}")
-    for candidate in candidates:
-        if candidate is None:
-            continue
-        executable = shutil.which(candidate) or (candidate if os.path.isfile(candidate) else None)
-        if executable is None:
-            continue
-        try:
-            result = subprocess.run(
-                [executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
-            )
-        except OSError:
-            continue
-        words = result.stdout.split()
-        if result.returncode == 0 and len(words) == 5 and words[:2] == [target.implementation, target.python_version]:
-            return Compiler(executable, cache_tag=words[2], identity=f"{words[3]}-{words[4]}")
-    return None
+    """An interpreter of ``target``'s Python version: the configured one (which must work), else one on PATH."""
+    if target.interpreter:
+        compiler, problem = _probe(target.interpreter, target)
+        if compiler is None:
+            where = "the build host" if target.is_host else f"the `interpreter` of target {target.describe()}"
+            message = f"{where[0].upper()}{where[1:]} {target.interpreter!r} cannot compile bytecode: {problem}"
+            raise ConfigError(message)
+        return compiler
+    return _probe(f"python{target.python_version}", target)[0]
+
+
+def _probe(candidate: str, target: Target) -> tuple[Compiler | None, str]:
+    executable = shutil.which(candidate) or (candidate if os.path.isfile(candidate) else None)
+    if executable is None:
+        return None, "not found"
+    try:
+        result = subprocess.run(
+            [executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
+        )
+    except OSError as e:
+        return None, str(e)
+    words = result.stdout.split()
+    wanted = [target.implementation, target.python_version]
+    if result.returncode == 0 and len(words) == 5 and words[:2] == wanted:
+        return Compiler(executable, cache_tag=words[2], identity=f"{words[3]}-{words[4]}"), ""
+    said = (result.stdout + result.stderr).strip().splitlines()
+    return None, f"it is not {' '.join(wanted)} ({said[-1] if said else f'exit status {result.returncode}'})"

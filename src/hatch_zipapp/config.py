@@ -20,7 +20,7 @@ __all__ = ["OPTIONS", "TARGETS_ENV", "ZipappBuilderConfig"]
 
 #: The options of this target, with their defaults as the docs show them (docs/configuration.md is checked against it).
 OPTIONS: dict[str, str] = {
-    "lock": "`pylock.toml`, else `requirements.txt`",
+    "lock": "`pylock.toml`, else `requirements.txt`, else `uv.lock`",
     "entry-point": "the project's only `[project.scripts]` entry",
     "shebang": "`/usr/bin/env python3`",
     "index-url": "the lock's `--index-url`, else `https://pypi.org/simple/`",
@@ -59,7 +59,7 @@ _WHEEL_KEYS = frozenset(
 
 DEFAULT_SHEBANG = "/usr/bin/env python3"
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
-_LOCK_CANDIDATES = ("pylock.toml", "requirements.txt")
+_LOCK_CANDIDATES = ("pylock.toml", "requirements.txt", "uv.lock")
 _BINPRM_BUF_SIZE = 128
 
 
@@ -106,9 +106,9 @@ class ZipappBuilderConfig(BuilderConfig):
                 if path.is_file():
                     return path
             message = (
-                f"No lock file found in {self.root}: looked for {' and '.join(_LOCK_CANDIDATES)}. "
-                f"Create one with `uv pip compile --universal --generate-hashes -o pylock.toml pyproject.toml` "
-                f"(or `pip-compile --generate-hashes -o requirements.txt pyproject.toml`), "
+                f"No lock file found in {self.root}: looked for {', '.join(_LOCK_CANDIDATES)}. "
+                f"Create one with `hatch-zipapp lock` (or `uv pip compile --universal --generate-hashes -o "
+                f"pylock.toml pyproject.toml`, or `pip-compile --generate-hashes -o requirements.txt pyproject.toml`), "
                 f"or point {self._option('lock')} at yours"
             )
             raise LockError(message)

@@ -191,6 +191,7 @@ class Http:
                 with self._opener.open(request, timeout=_TIMEOUT) as response:
                     return response.read(), response.headers.get("Content-Type", ""), response.geturl()
             except urllib.error.HTTPError as e:
+                e.close()
                 last = e
                 if e.code < 500:
                     break

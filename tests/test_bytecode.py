@@ -1,0 +1,99 @@
+"""Hash-based .pyc files (PEP 552) compiled into the archive by a Python of the target's version."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hatch_zipapp.errors import ConfigError
+from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz, sha256_file
+
+TAG = sys.implementation.cache_tag  # cpython-311
+
+
+@pytest.fixture
+def project(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
+    alpha = make_wheel(
+        wheelhouse, "alpha", "1.0", files={"alpha/__init__.py": "VALUE = 'alpha'\n", "alpha/py2.py": "print 'old'\n"}
+    )
+    project = make_project(tmp_path / "p", dependencies=["alpha"])
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    return project
+
+
+def _with_targets(project: Path, zipapp: str) -> Path:
+    text = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(text + zipapp + "\n")
+    return project
+
+
+class TestBytecode:
+    def test_host_build_carries_checked_hash_pycs(self, project: Path, tmp_path: Path) -> None:
+        pyz = build(project)
+        with zipfile.ZipFile(pyz) as archive:
+            pyc = archive.read(f"site-packages/alpha/__pycache__/__init__.{TAG}.pyc")
+            names = archive.namelist()
+            environment = json.loads(archive.read("environment.json"))
+        assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based, checked
+        assert f"site-packages/app/__pycache__/cli.{TAG}.pyc" in names
+        assert f"site-packages/alpha/__pycache__/py2.{TAG}.pyc" not in names  # not valid Python 3: left alone
+        assert environment["compile_pyc"] is False
+        run_pyz(pyz, "alpha")
+        extracted = next((tmp_path / "shiv-root").glob("*/site-packages/alpha/__pycache__"))
+        assert (extracted / f"__init__.{TAG}.pyc").read_bytes() == pyc  # used as shipped, not recompiled
+
+    def test_same_bytes_with_a_cold_and_a_warm_bytecode_cache(self, project: Path, tmp_path: Path) -> None:
+        first = build(project, tmp_path / "one")
+        shutil.rmtree(tmp_path / "cache" / "bytecode")
+        second = build(project, tmp_path / "two")
+        third = build(project, tmp_path / "three")
+        assert sha256_file(first) == sha256_file(second) == sha256_file(third)
+
+    def test_foreign_platform_compiled_by_an_interpreter_of_its_version(self, project: Path) -> None:
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        spec = f'python = "{version}", platform = "musllinux_1_2_aarch64", interpreter = "{sys.executable}"'
+        target = f"targets = [{{ {spec} }}]"
+        pyz = build(_with_targets(project, target))
+        with zipfile.ZipFile(pyz) as archive:
+            assert f"site-packages/alpha/__pycache__/__init__.{TAG}.pyc" in archive.namelist()
+
+    def test_without_an_interpreter_the_pyz_compiles_at_first_start(
+        self, project: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        target = 'targets = [{ python = "3.14", platform = "manylinux_2_28_x86_64" }]'
+        pyz = build(_with_targets(project, target))
+        with zipfile.ZipFile(pyz) as archive:
+            assert not any(name.endswith(".pyc") for name in archive.namelist())
+            assert json.loads(archive.read("environment.json"))["compile_pyc"] is True
+        assert capsys.readouterr().err.count("No Python 3.14 found to compile bytecode") == 1
+
+    def test_configured_interpreter_that_does_not_work(self, project: Path) -> None:
+        target = 'targets = [{ python = "3.12", platform = "win_amd64", interpreter = "/nonexistent/python3.12" }]'
+        with pytest.raises(
+            ConfigError, match=r"interpreter` of target CPython 3.12 on win_amd64 '/nonexistent/python3.12'"
+        ):
+            build(_with_targets(project, target))
+
+    def test_bytecode_false(self, project: Path) -> None:
+        pyz = build(_with_targets(project, "bytecode = false"))
+        with zipfile.ZipFile(pyz) as archive:
+            assert not any(name.endswith(".pyc") for name in archive.namelist())
+            assert json.loads(archive.read("environment.json"))["compile_pyc"] is False
+
+    def test_other_python_version(self, project: Path) -> None:
+        found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
+        executable = found[-1] if found else shutil.which("python3.12")
+        if executable is None:
+            pytest.skip("no Python 3.12 on this machine")
+        target = f'targets = [{{ python = "3.12", platform = "manylinux_2_28_x86_64", interpreter = "{executable}" }}]'
+        pyz = build(_with_targets(project, target))
+        with zipfile.ZipFile(pyz) as archive:
+            pyc = archive.read("site-packages/alpha/__pycache__/__init__.cpython-312.pyc")
+        assert int.from_bytes(pyc[4:8], "little") == 0b11

@@ -1,0 +1,246 @@
+"""Targets: tags and markers built explicitly, one .pyz per target with exactly the right files."""
+
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hatch_zipapp.errors import ConfigError
+from hatch_zipapp.target import Target, TargetError
+from tests.helpers import IndexServer, Wheel, build, make_project, make_wheel, pylock_text, requirements_text, run_pyz
+
+PLATFORM_WHEELS = {
+    "manylinux_2_17_x86_64.manylinux2014_x86_64": "glibc-x86_64",
+    "manylinux_2_28_aarch64": "glibc-aarch64",
+    "musllinux_1_2_aarch64": "musl-aarch64",
+    "macosx_11_0_arm64": "mac-arm64",
+    "win_amd64": "windows",
+}
+
+
+class TestTags:
+    def test_manylinux_down_to_2_5_with_aliases_on_x86_64(self) -> None:
+        target = Target.from_spec("3.12", "manylinux_2_28_x86_64")
+        platforms = list(
+            dict.fromkeys(t.platform for t in target.tags if t.interpreter == "cp312" and t.platform != "any")
+        )
+        assert platforms[0] == "manylinux_2_28_x86_64"
+        assert platforms[platforms.index("manylinux_2_17_x86_64") + 1] == "manylinux2014_x86_64"
+        assert platforms[-2:] == ["manylinux_2_5_x86_64", "manylinux1_x86_64"]
+        assert not any(p.startswith(("linux_", "musllinux")) for p in platforms)
+
+    def test_manylinux_down_to_2_17_elsewhere(self) -> None:
+        platforms = {tag.platform for tag in Target.from_spec("3.12", "manylinux_2_28_aarch64").tags}
+        assert "manylinux_2_17_aarch64" in platforms and "manylinux2014_aarch64" in platforms
+        assert "manylinux_2_16_aarch64" not in platforms
+
+    def test_abi3_and_pure(self) -> None:
+        tags = [str(tag) for tag in Target.from_spec("3.12", "manylinux_2_28_x86_64").tags]
+        assert tags[0] == "cp312-cp312-manylinux_2_28_x86_64"
+        assert "cp39-abi3-manylinux_2_17_x86_64" in tags
+        assert "py3-none-any" in tags and "cp313-cp313-manylinux_2_28_x86_64" not in tags
+        assert tags.index("cp312-abi3-manylinux_2_28_x86_64") < tags.index("py3-none-any")
+
+    def test_musllinux_macos_windows(self) -> None:
+        assert "musllinux_1_0_aarch64" in {t.platform for t in Target.from_spec("3.11", "musllinux_1_2_aarch64").tags}
+        mac = {t.platform for t in Target.from_spec("3.13", "macosx_14_0_arm64").tags}
+        assert {"macosx_11_0_arm64", "macosx_14_0_universal2"} <= mac and "macosx_15_0_arm64" not in mac
+        assert {t.platform for t in Target.from_spec("3.12", "win_amd64").tags} == {"win_amd64", "any"}
+
+    @pytest.mark.parametrize(
+        ("platform", "expected"),
+        [
+            ("manylinux_2_28_aarch64", {"sys_platform": "linux", "platform_machine": "aarch64", "os_name": "posix"}),
+            ("macosx_14_0_arm64", {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64"}),
+            ("win_amd64", {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"}),
+        ],
+    )
+    def test_marker_environment(self, platform: str, expected: dict[str, str]) -> None:
+        environment = Target.from_spec("3.12.4", platform).environment
+        assert dict(environment) | expected == dict(environment)
+        assert environment["python_version"] == "3.12"
+        assert environment["python_full_version"] == "3.12.4"
+        assert environment["implementation_name"] == "cpython"
+
+    @pytest.mark.parametrize(
+        ("python", "platform", "fragment"),
+        [
+            ("3", "manylinux_2_28_x86_64", "must be like '3.12'"),
+            ("2.7", "manylinux_2_28_x86_64", "must be like '3.12'"),
+            ("3.12", "manylinux_x86_64", "manylinux_MAJOR_MINOR_ARCH"),
+            ("3.12", "solaris", "Unknown platform 'solaris'"),
+        ],
+    )
+    def test_bad_spec(self, python: str, platform: str, fragment: str) -> None:
+        with pytest.raises(TargetError, match=fragment):
+            Target.from_spec(python, platform)
+
+    def test_other_implementations_are_refused(self) -> None:
+        with pytest.raises(TargetError, match="CPython"):
+            Target.from_spec("3.10", "manylinux_2_28_x86_64", "pypy")
+
+    def test_from_tag(self) -> None:
+        assert Target.from_tag("cp313-musllinux_1_2_x86_64").name == "cp313-cp313-musllinux_1_2_x86_64"
+        with pytest.raises(TargetError, match="interpreter-platform"):
+            Target.from_tag("python3.12")
+
+
+@pytest.fixture
+def multi(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
+    """A project whose lock has a native package for five platforms and two marker-guarded ones."""
+    natives: list[Wheel] = []
+    for platform, label in PLATFORM_WHEELS.items():
+        for abi in ("cp311", "cp312", "cp313"):
+            files = {"native/__init__.py": f'VALUE = "{label} {abi}"\n'}
+            natives.append(
+                make_wheel(wheelhouse / label / abi, "native", "1.0", tag=f"{abi}-{abi}-{platform}", files=files)
+            )
+    for wheel in natives:
+        wheel.path.rename(wheelhouse / wheel.filename)
+    natives = [Wheel(wheelhouse / w.filename, w.name, w.version) for w in natives]
+    windows = make_wheel(wheelhouse, "winonly", "1.0", marker='sys_platform == "win32"')
+    backport = make_wheel(wheelhouse, "backport", "1.0", marker='python_version < "3.13"')
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(
+        tmp_path / "multi",
+        dependencies=["alpha", "native", 'winonly; sys_platform == "win32"', 'backport; python_version < "3.13"'],
+        zipapp="bytecode = false\n"
+        "targets = [\n"
+        '  { python = "3.12", platform = "manylinux_2_28_x86_64" },\n'
+        '  { python = "3.13", platform = "manylinux_2_28_aarch64" },\n'
+        '  { python = "3.11", platform = "musllinux_1_2_aarch64" },\n'
+        '  { python = "3.13", platform = "macosx_14_0_arm64" },\n'
+        '  { python = "3.12", platform = "win_amd64" },\n'
+        "]",
+    )
+    (project / "pylock.toml").write_text(pylock_text([natives, [windows], [backport], [alpha]], base_url=index.url))
+    return project
+
+
+def _contents(pyz: Path) -> tuple[str, set[str]]:
+    """The native package's VALUE, and the top-level distributions in the .pyz."""
+    with zipfile.ZipFile(pyz) as archive:
+        value = archive.read("site-packages/native/__init__.py").decode().split('"')[1]
+        dists = {n.split("/")[1].split("-")[0] for n in archive.namelist() if ".dist-info/" in n}
+    return value, dists
+
+
+class TestMultiTarget:
+    def test_each_target_gets_exactly_its_files(self, multi: Path) -> None:
+        from hatch_zipapp.builder import ZipappBuilder
+
+        artifacts = list(ZipappBuilder(os.fspath(multi)).build(directory=os.fspath(multi / "dist")))
+        names = sorted(Path(a).name for a in artifacts)
+        assert names == [
+            "app-1.0-cp311-cp311-musllinux_1_2_aarch64.pyz",
+            "app-1.0-cp312-cp312-manylinux_2_28_x86_64.pyz",
+            "app-1.0-cp312-cp312-win_amd64.pyz",
+            "app-1.0-cp313-cp313-macosx_14_0_arm64.pyz",
+            "app-1.0-cp313-cp313-manylinux_2_28_aarch64.pyz",
+        ]
+        dist = multi / "dist"
+        expected = {
+            "app-1.0-cp312-cp312-manylinux_2_28_x86_64.pyz": (
+                "glibc-x86_64 cp312",
+                {"alpha", "native", "backport", "app"},
+            ),
+            "app-1.0-cp313-cp313-manylinux_2_28_aarch64.pyz": ("glibc-aarch64 cp313", {"alpha", "native", "app"}),
+            "app-1.0-cp311-cp311-musllinux_1_2_aarch64.pyz": (
+                "musl-aarch64 cp311",
+                {"alpha", "native", "backport", "app"},
+            ),
+            "app-1.0-cp313-cp313-macosx_14_0_arm64.pyz": ("mac-arm64 cp313", {"alpha", "native", "app"}),
+            "app-1.0-cp312-cp312-win_amd64.pyz": ("windows cp312", {"alpha", "native", "backport", "winonly", "app"}),
+        }
+        for name, (value, dists) in expected.items():
+            assert _contents(dist / name) == (value, dists), name
+
+    def test_environment_variable_selects_targets(self, multi: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HATCH_ZIPAPP_TARGETS", "cp313-macosx_14_0_arm64, cp312-win_amd64")
+        from hatch_zipapp.builder import ZipappBuilder
+
+        artifacts = list(ZipappBuilder(os.fspath(multi)).build(directory=os.fspath(multi / "dist")))
+        assert sorted(Path(a).name for a in artifacts) == [
+            "app-1.0-cp312-cp312-win_amd64.pyz",
+            "app-1.0-cp313-cp313-macosx_14_0_arm64.pyz",
+        ]
+
+    def test_bad_environment_variable(self, multi: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HATCH_ZIPAPP_TARGETS", "cp312-amiga")
+        with pytest.raises(ConfigError, match="HATCH_ZIPAPP_TARGETS: Unknown platform 'amiga'"):
+            build(multi)
+
+    def test_host_runs(self, multi: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        if sys.platform != "linux" or os.uname().machine != "x86_64":
+            pytest.skip("the fixture's native wheels run on x86_64 Linux")
+        monkeypatch.setenv("HATCH_ZIPAPP_TARGETS", f"cp3{sys.version_info.minor}-manylinux_2_28_x86_64")
+        out = run_pyz(build(multi), "native", "alpha")
+        assert out.startswith(f"native: glibc-x86_64 cp3{sys.version_info.minor} from site-packages")
+
+    def test_no_file_for_one_target_stops_the_whole_build(self, multi: Path, wheelhouse: Path) -> None:
+        text = (multi / "pyproject.toml").read_text()
+        (multi / "pyproject.toml").write_text(text.replace('"win_amd64"', '"win_arm64"'))
+        (multi / "dist").mkdir()
+        with pytest.raises(Exception, match=r"native 1.0 .* no file that fits CPython 3.12 on win_arm64"):
+            build(multi)
+        assert list((multi / "dist").iterdir()) == []
+
+
+class TestTargetsOption:
+    def test_not_an_array_of_tables(self, tmp_path: Path) -> None:
+        project = make_project(tmp_path / "p", zipapp='targets = ["cp312-manylinux_2_28_x86_64"]')
+        with pytest.raises(ConfigError, match=r"`tool.hatch.build.targets.zipapp.targets` must be a non-empty array"):
+            build(project)
+
+    def test_missing_platform(self, tmp_path: Path) -> None:
+        project = make_project(tmp_path / "p", zipapp='targets = [{ python = "3.12" }]')
+        with pytest.raises(ConfigError, match=r"Target #1 in field .* needs `platform`"):
+            build(project)
+
+    def test_typo_in_a_target(self, tmp_path: Path) -> None:
+        project = make_project(tmp_path / "p", zipapp='targets = [{ python = "3.12", platfrom = "win_amd64" }]')
+        with pytest.raises(ConfigError, match=r"Target #1 .* unknown key `platfrom`: did you mean `platform`\?"):
+            build(project)
+
+    def test_bad_platform(self, tmp_path: Path) -> None:
+        project = make_project(tmp_path / "p", zipapp='targets = [{ python = "3.12", platform = "linux" }]')
+        with pytest.raises(ConfigError, match=r"Target #1 in field `tool.hatch.build.targets.zipapp.targets`: Unknown"):
+            build(project)
+
+    def test_duplicate(self, tmp_path: Path) -> None:
+        spec = '{ python = "3.12", platform = "win_amd64" }'
+        project = make_project(tmp_path / "p", zipapp=f"targets = [{spec}, {spec}]")
+        with pytest.raises(ConfigError, match="same target twice: cp312-cp312-win_amd64"):
+            build(project)
+
+    def test_outside_requires_python(self, tmp_path: Path) -> None:
+        project = make_project(tmp_path / "p", zipapp='targets = [{ python = "3.7", platform = "win_amd64" }]')
+        with pytest.raises(ConfigError, match=r"CPython 3.7 on win_amd64 .* outside the project's `requires-python`"):
+            build(project)
+
+
+class TestRequirementsLockForOtherTargets:
+    def test_markers_and_files_chosen_for_the_target_with_a_warning(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        linux = make_wheel(wheelhouse, "native", "1.0", tag="cp312-cp312-manylinux_2_17_aarch64")
+        mac = make_wheel(wheelhouse, "native", "1.0", tag="cp312-cp312-macosx_11_0_arm64")
+        windows = make_wheel(wheelhouse, "winonly", "1.0", marker='sys_platform == "win32"')
+        project = make_project(
+            tmp_path / "p",
+            dependencies=["native"],
+            zipapp='bytecode = false\ntargets = [{ python = "3.12", platform = "manylinux_2_28_aarch64" }]',
+        )
+        (project / "requirements.txt").write_text(requirements_text([[linux, mac], [windows]], index_url=index.simple))
+        pyz = build(project)
+        with zipfile.ZipFile(pyz) as archive:
+            wheel_meta = archive.read("site-packages/native-1.0.dist-info/WHEEL").decode()
+            assert "Tag: cp312-cp312-manylinux_2_17_aarch64" in wheel_meta
+            assert not any("winonly" in n for n in archive.namelist())
+        err = capsys.readouterr().err
+        assert err.count("pip-compile lock, resolved for the one interpreter") == 1
+        assert "hatch-zipapp lock" in err
