@@ -205,6 +205,49 @@ class TestWheelDirs:
             _ = config_for(tmp_path, "wheel-dirs = [1]").wheel_dirs
 
 
+class TestDjango:
+    def test_default(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path).django is None
+
+    def test_table(self, tmp_path: Path) -> None:
+        zipapp = (
+            '[tool.hatch.build.targets.zipapp.django]\nsettings = "app.settings"\nenvironment = { SECRET_KEY = "x" }'
+        )
+        config = config_for(tmp_path, zipapp)
+        assert config.django is not None
+        assert (config.django.settings, config.django.environment, config.django.collectstatic) == (
+            "app.settings",
+            {"SECRET_KEY": "x"},
+            True,
+        )
+        assert config.entry_point == "_hatch_zipapp_django:main"  # replaces the only script
+        config.validate_keys()
+
+    def test_explicit_entry_point_wins(self, tmp_path: Path) -> None:
+        zipapp = 'entry-point = "app.cli:main"\n[tool.hatch.build.targets.zipapp.django]\nsettings = "app.settings"'
+        assert config_for(tmp_path, zipapp).entry_point == "app.cli:main"
+
+    def test_bad_settings(self, tmp_path: Path) -> None:
+        zipapp = '[tool.hatch.build.targets.zipapp.django]\nsettings = "app/settings.py"'
+        with pytest.raises(
+            ConfigError, match=r"`tool.hatch.build.targets.zipapp.django.settings` must be a module name"
+        ):
+            _ = config_for(tmp_path, zipapp).django
+
+    def test_bad_environment(self, tmp_path: Path) -> None:
+        zipapp = '[tool.hatch.build.targets.zipapp.django]\nsettings = "app.settings"\nenvironment = { DEBUG = 1 }'
+        with pytest.raises(ConfigError, match=r"django.environment` must be a table of strings"):
+            _ = config_for(tmp_path, zipapp).django
+
+    def test_typo(self, tmp_path: Path) -> None:
+        zipapp = '[tool.hatch.build.targets.zipapp.django]\nsettings = "app.settings"\ncollect-static = false'
+        with pytest.raises(
+            ConfigError,
+            match=r"`tool.hatch.build.targets.zipapp.django.collect-static`: did you mean `collectstatic`\?",
+        ):
+            _ = config_for(tmp_path, zipapp).django
+
+
 class TestDocs:
     def test_options_table_matches_the_config(self) -> None:
         """docs/configuration.md lists exactly the options, with the defaults the code documents."""

@@ -1,8 +1,9 @@
 """The `zipapp` build target: the pipeline, stage by stage.
 
-config → lock → target → fetch (→ sdist) → install → bytecode → archive. Each stage lives in its own module; this
-one orders them, reports progress, and makes sure a failed build leaves nothing new in the output directory: every
-artifact is written under a temporary name and renamed into place only when all targets have been built.
+config → lock → target → fetch (→ sdist) → install → static (Django) → bytecode → archive. Each stage lives in
+its own module; this one orders them, reports progress, and makes sure a failed build leaves nothing new in the
+output directory: every artifact is written under a temporary name and renamed into place only when all targets
+have been built.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hatch_zipapp.install import StagingTree, install_wheel
 from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
 from hatch_zipapp.reproducible import source_date_epoch
 from hatch_zipapp.sdist import wheel_from_sdist
+from hatch_zipapp.static import add_django_entry_point, collect_static
 from hatch_zipapp.target import Target
 
 __all__ = ["ZipappBuilder"]
@@ -79,7 +81,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         config.validate_keys()
         epoch = source_date_epoch()
         targets = config.targets
-        _ = config.entry_point, config.shebang, config.bytecode
+        _ = config.entry_point, config.shebang, config.bytecode, config.django
 
         with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging_name:
             staging = Path(staging_name)
@@ -98,7 +100,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             pending: list[tuple[Path, Path]] = []
             try:
                 for target in targets:
-                    pending.append(self._build_target(target, lock, fetcher, wheel, output, epoch))
+                    pending.append(self._build_target(target, lock, fetcher, wheel, output, epoch, staging))
                 names = [final.name for _, final in pending]
                 if len(set(names)) != len(names):
                     message = f"Two targets give the same .pyz name ({', '.join(names)}): make the targets distinct"
@@ -114,14 +116,14 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         self.app.display_info(f"Wheel: {output / wheel.name}")
         return [os.fspath(final) for _, final in pending if final.suffix == ".pyz"]
 
-    def _build_target(
-        self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, output: Path, epoch: int
-    ) -> tuple[Path, Path]:
+    def _stage(
+        self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, epoch: int
+    ) -> tuple[StagingTree, list[str], int]:
+        """The target's locked packages and the project, installed: the tree, the wheel names, how many were built."""
         config: ZipappBuilderConfig = self.config
         project_name: NormalizedName = canonicalize_name(self.metadata.core.name)
         pins = lock.select(target, project_name)
         check_not_stale(self.metadata.core.dependencies, pins, target, lock, project_name=self.metadata.core.name)
-
         tree = StagingTree()
         chosen = []
         built = 0
@@ -137,6 +139,25 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             install_wheel(tree, filename, data, interpreter=config.shebang)
             chosen.append(filename)
         install_wheel(tree, wheel.name, wheel.read_bytes(), interpreter=config.shebang)
+        return tree, [*chosen, wheel.name], built
+
+    def _build_target(
+        self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, output: Path, epoch: int, staging: Path
+    ) -> tuple[Path, Path]:
+        config: ZipappBuilderConfig = self.config
+        tree, chosen, built = self._stage(target, lock, fetcher, wheel, epoch)
+        collected = 0
+        django = config.django
+        if django is not None:
+            add_django_entry_point(tree, django.settings)
+            if django.collectstatic:
+                host = Target.host()
+                if target.python_version == host.python_version and all(host.rank(w) is not None for w in chosen):
+                    runnable = tree
+                else:  # the same lock, for the build host: collectstatic runs here
+                    runnable = self._stage(host, lock, fetcher, wheel, epoch)[0]
+                workdir = Path(tempfile.mkdtemp(prefix="static-", dir=staging))
+                collected = collect_static(tree, runnable, django, workdir, epoch)
         tree.check_entry_point(config.entry_point)
 
         compiled = 0
@@ -150,11 +171,12 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                     f"compiles it at its first start instead. Give the target an `interpreter`, put "
                     f"python{target.python_version} on PATH, or set `bytecode = false` to silence this"
                 )
-        summary = f"{len(pins)} locked packages" + (f", {built} built from source" if built else "")
+        summary = f"{len(chosen) - 1} locked packages" + (f", {built} built from source" if built else "")
+        summary += f", {collected} static files" if collected else ""
         summary += f", {compiled} .pyc files" if compiled else ""
         self.app.display_info(f"{target.describe()}: {summary}")
 
-        final = output / f"{self.project_id}-{target.archive_tag([*chosen, wheel.name])}.pyz"
+        final = output / f"{self.project_id}-{target.archive_tag(chosen)}.pyz"
         temp = write_pyz(
             final,
             tree.files,

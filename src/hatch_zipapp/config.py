@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from hatchling.builders.config import BuilderConfig
 from hatch_zipapp.errors import ConfigError, LockError
 from hatch_zipapp.target import Target, TargetError
 
-__all__ = ["OPTIONS", "TARGETS_ENV", "ZipappBuilderConfig"]
+__all__ = ["DJANGO_ENTRY_POINT", "OPTIONS", "TARGETS_ENV", "DjangoConfig", "ZipappBuilderConfig"]
 
 #: The options of this target, with their defaults as the docs show them (docs/configuration.md is checked against it).
 OPTIONS: dict[str, str] = {
@@ -28,7 +29,22 @@ OPTIONS: dict[str, str] = {
     "wheel-dirs": "`[]`",
     "targets": "the build host",
     "bytecode": "`true`",
+    "django": "none",
 }
+
+#: The entry point of a Django site's .pyz (hatch_zipapp/bootstrap/django_main.py, embedded under this name).
+DJANGO_ENTRY_POINT = "_hatch_zipapp_django:main"
+_DJANGO_KEYS = ("settings", "environment", "collectstatic")
+
+
+@dataclass(frozen=True)
+class DjangoConfig:
+    """`[tool.hatch.build.targets.zipapp.django]`."""
+
+    settings: str
+    environment: dict[str, str]
+    collectstatic: bool
+
 
 #: Overrides `targets` for one build (CI matrices): `cp312-manylinux_2_28_x86_64 cp311-macosx_14_0_arm64`, or `host`.
 TARGETS_ENV = "HATCH_ZIPAPP_TARGETS"
@@ -126,6 +142,8 @@ class ZipappBuilderConfig(BuilderConfig):
         """``module:function`` to run; a `[project.scripts]` name is resolved to its target."""
         scripts: dict[str, str] = dict(self.builder.metadata.core.scripts)
         value = self.target_config.get("entry-point")
+        if value is None and self.django is not None:
+            return DJANGO_ENTRY_POINT
         if value is None:
             if len(scripts) == 1:
                 return _check_entry_point(next(iter(scripts.values())), f"`project.scripts.{next(iter(scripts))}`")
@@ -272,6 +290,42 @@ class ZipappBuilderConfig(BuilderConfig):
                 )
                 raise ConfigError(message)
         return targets
+
+    @cached_property
+    def django(self) -> DjangoConfig | None:
+        table: Any = self.target_config.get("django")
+        if table is None:
+            return None
+        field = self._option("django")
+        if not isinstance(table, dict):
+            message = f"Field {field} must be a table with at least `settings`, got {table!r}"
+            raise ConfigError(message)
+        for key in table:
+            if key not in _DJANGO_KEYS:
+                close = difflib.get_close_matches(key, _DJANGO_KEYS, n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(_DJANGO_KEYS)}"
+                message = f"Unknown field `{self._key}.django.{key}`: {hint}"
+                raise ConfigError(message)
+        settings = table.get("settings")
+        if not isinstance(settings, str) or not all(part.isidentifier() for part in settings.split(".")):
+            message = (
+                f"Field `{self._key}.django.settings` must be a module name such as 'mysite.settings', got {settings!r}"
+            )
+            raise ConfigError(message)
+        environment = table.get("environment", {})
+        if not isinstance(environment, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in environment.items()
+        ):
+            message = (
+                f"Field `{self._key}.django.environment` must be a table of strings (variables for collectstatic "
+                f"at build time), got {environment!r}"
+            )
+            raise ConfigError(message)
+        collectstatic = table.get("collectstatic", True)
+        if not isinstance(collectstatic, bool):
+            message = f"Field `{self._key}.django.collectstatic` must be a boolean, got {collectstatic!r}"
+            raise ConfigError(message)
+        return DjangoConfig(settings, dict(environment), collectstatic)
 
     @cached_property
     def bytecode(self) -> bool:

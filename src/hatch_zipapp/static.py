@@ -1,0 +1,113 @@
+"""Django at build time: the site's runtime entry point, and `collectstatic` into the installed package.
+
+`collectstatic` runs on the build host, in a fresh interpreter that sees only the staged packages (the target's own
+when the host can run them, else the same lock selected for the host), with the settings module and only the
+build-time variables of `[tool.hatch.build.targets.zipapp.django] environment` (and PATH): nothing of the build
+machine's environment. Its output lands where `STATIC_ROOT` resolves inside the
+installed project and is embedded in the .pyz; the manifest is rewritten with sorted keys so every build is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+from hatch_zipapp.config import DjangoConfig
+from hatch_zipapp.errors import ZipappError
+from hatch_zipapp.install import SITE_PACKAGES, StagingTree
+
+__all__ = ["DjangoError", "add_django_entry_point", "collect_static"]
+
+_OWNER = "hatch-zipapp (Django)"
+_PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
+_MARKER = "HATCH_ZIPAPP_STATIC_ROOT="
+_COLLECT = f"""\
+import os, site, sys
+packages = sys.argv[1]
+site.addsitedir(packages)
+sys.path.remove(packages)
+sys.path.insert(0, packages)
+import django
+from django.conf import settings
+django.setup()
+from django.core.management import call_command
+if not settings.STATIC_ROOT:
+    sys.exit("settings.STATIC_ROOT is not set: set it inside the package, e.g. STATIC_ROOT = BASE_DIR / 'staticfiles'")
+call_command("collectstatic", interactive=False, verbosity=0)
+print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
+"""
+
+
+class DjangoError(ZipappError, ValueError):
+    """The Django settings or collectstatic failed at build time."""
+
+
+def add_django_entry_point(tree: StagingTree, settings: str) -> None:
+    """Embed the Django runtime entry point (`_hatch_zipapp_django.py`) with the settings module preset."""
+    source = files("hatch_zipapp.bootstrap").joinpath("django_main.py").read_text(encoding="utf-8")
+    placeholder = '"__HATCH_ZIPAPP_SETTINGS__"'
+    assert placeholder in source
+    source = source.replace(placeholder, json.dumps(settings), 1)
+    tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
+
+
+def collect_static(tree: StagingTree, runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> int:
+    """Run collectstatic over ``runnable`` (host-runnable packages) and embed its output in ``tree``; file count."""
+    packages = workdir / "site-packages"
+    for path, staged in runnable.files.items():
+        if path.startswith(SITE_PACKAGES + "/"):
+            target = workdir / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(staged.data)
+    # Only what the configuration says: the build machine's own variables (a DATABASE_URL, a SECRET_KEY) stay out,
+    # so collectstatic gives the same files on every machine and no build-time secret can reach the artifact.
+    env = {key: os.environ[key] for key in _PASSED_THROUGH if key in os.environ}
+    env.update(
+        {"LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": str(epoch), "HOME": os.fspath(workdir)}
+    )
+    env.update(django.environment)
+    env["DJANGO_SETTINGS_MODULE"] = django.settings
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _COLLECT, os.fspath(packages)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or not lines or not lines[-1].startswith(_MARKER):
+        error = (result.stderr.strip() or result.stdout.strip() or f"exit status {result.returncode}").splitlines()
+        message = (
+            f"collectstatic failed with settings {django.settings!r}: {error[-1]}\n"
+            + "\n".join(f"  {line}" for line in error[-20:-1])
+            + "\nFix the settings (or give collectstatic what it needs in "
+            "`[tool.hatch.build.targets.zipapp.django] environment`), or set `collectstatic = false`"
+        )
+        raise DjangoError(message)
+    static_root = Path(lines[-1].removeprefix(_MARKER))
+    real_packages = packages.resolve()
+    if not static_root.is_relative_to(real_packages):
+        message = (
+            f"settings.STATIC_ROOT of {django.settings!r} is {static_root}, outside the installed project, so it "
+            f"cannot ship in the .pyz: point it inside the package, e.g. STATIC_ROOT = BASE_DIR / 'staticfiles'"
+        )
+        raise DjangoError(message)
+    prefix = f"{SITE_PACKAGES}/{static_root.relative_to(real_packages).as_posix()}/"
+    for path in [p for p in tree.files if p.startswith(prefix)]:
+        del tree.files[path]
+    count = 0
+    for file in sorted(static_root.rglob("*")):
+        if not file.is_file():
+            continue
+        data = file.read_bytes()
+        if file.name == "staticfiles.json" and file.parent == static_root:
+            data = json.dumps(json.loads(data), sort_keys=True).encode()  # Django writes it in file-system order
+        tree.add(prefix + file.relative_to(static_root).as_posix(), data, executable=False, owner=_OWNER)
+        count += 1
+    return count
