@@ -112,9 +112,15 @@ class TestBuild:
         paths = list(json.loads(manifest)["paths"])  # json keeps the file's order
         assert paths == sorted(paths) and len(paths) > 100
 
-    def test_same_bytes_twice(self, site: Path, tmp_path: Path) -> None:
-        again = build(_copy(tmp_path / "elsewhere" / "mysite"))
-        assert sha256_file(again) == sha256_file(site)
+    def test_same_bytes_twice_with_a_cold_and_a_warm_cache(
+        self, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        project = _copy(tmp_path / "elsewhere" / "mysite")
+        warm = build(project, tmp_path / "warm")
+        monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(tmp_path / "cold-cache"))
+        cold = build(project, tmp_path / "cold")
+        assert sha256_file(warm) == sha256_file(site) == sha256_file(cold)
+        assert list((tmp_path / "cold-cache" / "static").rglob("*.zip"))
 
     def test_no_build_time_secret_in_the_artifact(self, site: Path) -> None:
         with zipfile.ZipFile(site) as archive:

@@ -157,7 +157,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 else:  # the same lock, for the build host: collectstatic runs here
                     runnable = self._stage(host, lock, fetcher, wheel, epoch)[0]
                 workdir = Path(tempfile.mkdtemp(prefix="static-", dir=staging))
-                collected = collect_static(tree, runnable, django, workdir, epoch)
+                collected = collect_static(tree, runnable, django, workdir, epoch, fetcher.cache)
         tree.check_entry_point(config.entry_point)
 
         compiled = 0

@@ -9,15 +9,19 @@ installed project and is embedded in the .pyz; the manifest is rewritten with so
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from importlib.resources import files
 from pathlib import Path
 
 from hatch_zipapp.config import DjangoConfig
 from hatch_zipapp.errors import ZipappError
+from hatch_zipapp.fetch import Cache
 from hatch_zipapp.install import SITE_PACKAGES, StagingTree
 
 __all__ = ["DjangoError", "add_django_entry_point", "collect_static"]
@@ -55,8 +59,46 @@ def add_django_entry_point(tree: StagingTree, settings: str) -> None:
     tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
 
 
-def collect_static(tree: StagingTree, runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> int:
-    """Run collectstatic over ``runnable`` (host-runnable packages) and embed its output in ``tree``; file count."""
+def collect_static(
+    tree: StagingTree, runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int, cache: Cache
+) -> int:
+    """Run collectstatic over ``runnable`` (host-runnable packages) and embed its output in ``tree``; file count.
+
+    The output is cached by a digest of everything it depends on (the staged files, the settings module, the build
+    variables, the Python version), so a rebuild of unchanged sources does not run Django again.
+    """
+    key = _digest(runnable, django, epoch)
+    cached = cache.root / "static" / key[:2] / f"{key}.zip"
+    try:
+        with zipfile.ZipFile(cached) as archive:
+            prefix = archive.comment.decode()
+            collected = {name: archive.read(name) for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        prefix, collected = _collect(runnable, django, workdir, epoch)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.comment = prefix.encode()
+            for name in sorted(collected):
+                archive.writestr(name, collected[name])
+        cache.store(cached, buffer.getvalue())
+    for path in [p for p in tree.files if p.startswith(prefix)]:
+        del tree.files[path]
+    for name, data in sorted(collected.items()):
+        tree.add(prefix + name, data, executable=False, owner=_OWNER)
+    return len(collected)
+
+
+def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
+    digest = hashlib.sha256(
+        json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
+    )
+    for path in sorted(runnable.files):
+        digest.update(path.encode() + b"\0" + hashlib.sha256(runnable.files[path].data).digest())
+    return digest.hexdigest()
+
+
+def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> tuple[str, dict[str, bytes]]:
+    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT and the files below it."""
     packages = workdir / "site-packages"
     for path, staged in runnable.files.items():
         if path.startswith(SITE_PACKAGES + "/"):
@@ -99,15 +141,11 @@ def collect_static(tree: StagingTree, runnable: StagingTree, django: DjangoConfi
         )
         raise DjangoError(message)
     prefix = f"{SITE_PACKAGES}/{static_root.relative_to(real_packages).as_posix()}/"
-    for path in [p for p in tree.files if p.startswith(prefix)]:
-        del tree.files[path]
-    count = 0
+    collected = {}
     for file in sorted(static_root.rglob("*")):
-        if not file.is_file():
-            continue
-        data = file.read_bytes()
-        if file.name == "staticfiles.json" and file.parent == static_root:
-            data = json.dumps(json.loads(data), sort_keys=True).encode()  # Django writes it in file-system order
-        tree.add(prefix + file.relative_to(static_root).as_posix(), data, executable=False, owner=_OWNER)
-        count += 1
-    return count
+        if file.is_file():
+            data = file.read_bytes()
+            if file.name == "staticfiles.json" and file.parent == static_root:
+                data = json.dumps(json.loads(data), sort_keys=True).encode()  # Django writes it in file-system order
+            collected[file.relative_to(static_root).as_posix()] = data
+    return prefix, collected
