@@ -69,7 +69,7 @@ class TestBuild:
         root = tmp_path / "custom-root"
         env = {**os.environ, "SHIV_ROOT": os.fspath(root)}
         run_pyz(pyz, "alpha", env=env)
-        assert [p.name.split("_")[0] for p in root.iterdir() if not p.name.startswith(".")] == [pyz.name]
+        assert [p.name.split("_")[0] for p in root.iterdir() if not p.name.startswith(".")] == ["app"]
         # SHIV_MODULE / SHIV_ENTRY_POINT replace the entry point, as with any shiv app.
         (root.parent / "probe.py").write_text("def main():\n    print('probe ran')\n")
         env = {**env, "SHIV_ENTRY_POINT": "probe:main", "SHIV_PREPEND_PYTHONPATH": os.fspath(root.parent)}

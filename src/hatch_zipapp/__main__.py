@@ -45,6 +45,18 @@ def _lock(options: argparse.Namespace) -> int:
     return result.returncode
 
 
+def _info(options: argparse.Namespace) -> int:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(options.file) as archive:
+            sys.stdout.write(archive.read("hatch-zipapp.json").decode("utf-8"))
+    except (OSError, zipfile.BadZipFile, KeyError) as e:
+        print(f"hatch-zipapp info: {options.file} is not a .pyz built by hatch-zipapp ({e})", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hatch-zipapp", description="Tools for hatch-zipapp builds.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,8 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     lock.add_argument("-o", "--output", help="the file to write (default: pylock.toml or requirements.txt)")
     lock.add_argument("--project", default=".", help="the project directory (default: the current one)")
     lock.add_argument("tool_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    info = commands.add_parser(
+        "info",
+        help="print a .pyz's build information as JSON",
+        description="Print what a .pyz carries (project, target, lock digest, distributions and their hashes), "
+        "as `ZIPAPP_INFO=1 ./app.pyz` does on a server.",
+    )
+    info.add_argument("file", help="the .pyz")
     options = parser.parse_args(argv)
-    return _lock(options)
+    return _info(options) if options.command == "info" else _lock(options)
 
 
 if __name__ == "__main__":

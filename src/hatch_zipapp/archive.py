@@ -1,17 +1,19 @@
-"""Writing the .pyz: a shebang, then a reproducible zip that runs with shiv's bootstrap.
+"""Writing the .pyz: a shebang, then a reproducible zip that runs with hatch-zipapp's runtime bootstrap.
 
-Layout (the same as a shiv app, so shiv's runtime environment variables keep working)::
+Layout (shiv's, so shiv's tools and runtime variables keep working)::
 
     #!/usr/bin/env python3
     __main__.py          import _bootstrap; _bootstrap.bootstrap()
-    _bootstrap/*.py      shiv's runtime, copied from the installed shiv
-    environment.json     shiv's settings: entry point, build id, build time
+    _bootstrap/          the runtime (hatch_zipapp/bootstrap/runtime.py): extraction, isolation, entry point
+    environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
+    hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     site-packages/...    the project and every locked dependency
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import time
@@ -24,6 +26,7 @@ from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entrie
 
 __all__ = ["bootstrap_files", "build_id", "write_pyz"]
 
+_TOP_LEVEL = frozenset({"__main__.py", "environment.json", "hatch-zipapp.json"})
 _MAIN = b"# -*- coding: utf-8 -*-\nimport _bootstrap\n_bootstrap.bootstrap()\n"
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -39,30 +42,32 @@ def build_id(files: Mapping[str, StagedFile]) -> str:
 
 
 def bootstrap_files() -> dict[str, bytes]:
-    """shiv's runtime bootstrap, as shipped by the shiv in this build environment."""
+    """The runtime bootstrap: standard library only."""
     from importlib.resources import files
 
-    package = files("shiv.bootstrap")
-    found = {}
-    for resource in package.iterdir():
-        if resource.is_file() and resource.name.endswith(".py"):
-            found[f"_bootstrap/{resource.name}"] = resource.read_bytes()
-    return found
+    return {"_bootstrap/__init__.py": files("hatch_zipapp.bootstrap").joinpath("runtime.py").read_bytes()}
 
 
-def _environment_json(*, entry_point: str, identifier: str, epoch: int, compile_pyc: bool) -> bytes:
+def _environment_json(settings: Mapping[str, object], *, identifier: str, epoch: int) -> bytes:
+    """shiv's `environment.json` keys (its tools read them), and the runtime's own settings."""
     from shiv import __version__ as shiv_version
-    from shiv.bootstrap.environment import Environment
 
-    environment = Environment(
-        built_at=time.strftime(_SHIV_TIME_FORMAT, time.gmtime(epoch)),
-        shiv_version=shiv_version,
-        build_id=identifier,
-        entry_point=entry_point,
-        compile_pyc=compile_pyc,
-        reproducible=True,
-    )
-    return str(environment.to_json()).encode()
+    environment = {
+        "always_write_cache": False,
+        "build_id": identifier,
+        "built_at": time.strftime(_SHIV_TIME_FORMAT, time.gmtime(epoch)),
+        "extend_pythonpath": False,
+        "hashes": {},
+        "no_modify": False,
+        "preamble": None,
+        "prepend_pythonpath": None,
+        "reproducible": True,
+        "root": None,
+        "script": None,
+        "shiv_version": shiv_version,
+        **settings,
+    }
+    return json.dumps(environment, sort_keys=True, indent=1).encode()
 
 
 def write_pyz(
@@ -70,25 +75,25 @@ def write_pyz(
     files: Mapping[str, StagedFile],
     *,
     shebang: str,
-    entry_point: str,
     epoch: int,
-    compile_pyc: bool,
+    settings: Mapping[str, object],
+    info: Mapping[str, object],
 ) -> Path:
     """Write the .pyz to a temporary file beside ``destination`` and return it: the caller renames it into place.
 
-    ``compile_pyc`` asks shiv's bootstrap to compile at first start (when the archive carries no bytecode).
+    ``settings`` go to environment.json for the runtime (entry point, name, compile_pyc, keep, inherit_site);
+    ``info`` is the build information (hatch-zipapp.json).
     """
     date_time = zip_date_time(epoch)
     identifier = build_id(files)
     entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
     entries.update({name: (data, False) for name, data in bootstrap_files().items()})
-    environment = _environment_json(
-        entry_point=entry_point, identifier=identifier, epoch=epoch, compile_pyc=compile_pyc
-    )
-    entries["environment.json"] = (environment, False)
+    entries["environment.json"] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
+    info_json = json.dumps({**info, "build_id": identifier}, sort_keys=True, indent=2) + "\n"
+    entries["hatch-zipapp.json"] = (info_json.encode(), False)
     entries["__main__.py"] = (_MAIN, False)
     for name in entries:
-        if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in {"environment.json", "__main__.py"}):
+        if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"
             raise ValueError(message)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
 from packaging.utils import NormalizedName, canonicalize_name
 
+from hatch_zipapp import __version__
 from hatch_zipapp.archive import write_pyz
 from hatch_zipapp.bytecode import find_compiler
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ZipappError
-from hatch_zipapp.fetch import Cache, Fetcher
+from hatch_zipapp.fetch import Cache, Fetcher, sha256_hex
 from hatch_zipapp.install import StagingTree, install_wheel
 from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
 from hatch_zipapp.reproducible import source_date_epoch
@@ -81,7 +83,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         config.validate_keys()
         epoch = source_date_epoch()
         targets = config.targets
-        _ = config.entry_point, config.shebang, config.bytecode, config.django
+        _ = config.entry_point, config.shebang, config.bytecode, config.django, config.isolated, config.keep_extractions
 
         with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging_name:
             staging = Path(staging_name)
@@ -118,34 +120,46 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
 
     def _stage(
         self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, epoch: int
-    ) -> tuple[StagingTree, list[str], int]:
-        """The target's locked packages and the project, installed: the tree, the wheel names, how many were built."""
+    ) -> tuple[StagingTree, list[str], list[dict[str, str]]]:
+        """The target's locked packages and the project, installed: the tree, the wheel names, what was embedded."""
         config: ZipappBuilderConfig = self.config
         project_name: NormalizedName = canonicalize_name(self.metadata.core.name)
         pins = lock.select(target, project_name)
         check_not_stale(self.metadata.core.dependencies, pins, target, lock, project_name=self.metadata.core.name)
         tree = StagingTree()
         chosen = []
-        built = 0
+        embedded = []
         for pin in pins:
             locked = fetcher.choose(pin, target)
             data = fetcher.fetch(locked, pin)
             filename = locked.filename
+            record = {"name": str(pin.name), "version": str(pin.version), "file": filename, "sha256": locked.sha256}
             if not filename.endswith(".whl"):
                 filename, data = wheel_from_sdist(
                     filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
                 )
-                built += 1
+                record["built_wheel"] = filename
             install_wheel(tree, filename, data, interpreter=config.shebang)
             chosen.append(filename)
-        install_wheel(tree, wheel.name, wheel.read_bytes(), interpreter=config.shebang)
-        return tree, [*chosen, wheel.name], built
+            embedded.append(record)
+        project = wheel.read_bytes()
+        install_wheel(tree, wheel.name, project, interpreter=config.shebang)
+        embedded.append(
+            {
+                "name": str(project_name),
+                "version": self.metadata.version,
+                "file": wheel.name,
+                "sha256": sha256_hex(project),
+            }
+        )
+        return tree, [*chosen, wheel.name], embedded
 
     def _build_target(
         self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, output: Path, epoch: int, staging: Path
     ) -> tuple[Path, Path]:
         config: ZipappBuilderConfig = self.config
-        tree, chosen, built = self._stage(target, lock, fetcher, wheel, epoch)
+        tree, chosen, embedded = self._stage(target, lock, fetcher, wheel, epoch)
+        built = sum(1 for record in embedded if "built_wheel" in record)
         collected = 0
         django = config.django
         if django is not None:
@@ -176,15 +190,35 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         summary += f", {compiled} .pyc files" if compiled else ""
         self.app.display_info(f"{target.describe()}: {summary}")
 
-        final = output / f"{self.project_id}-{target.archive_tag(chosen)}.pyz"
-        temp = write_pyz(
-            final,
-            tree.files,
-            shebang=config.shebang,
-            entry_point=config.entry_point,
-            epoch=epoch,
-            compile_pyc=config.bytecode and not compiled,
-        )
+        tag = target.archive_tag(chosen)
+        final = output / f"{self.project_id}-{tag}.pyz"
+        settings = {
+            "compile_pyc": config.bytecode and not compiled,
+            "entry_point": config.entry_point,
+            "inherit_site": not config.isolated,
+            "keep": config.keep_extractions,
+            "name": canonicalize_name(self.metadata.core.name),
+        }
+        info = {
+            "project": self.metadata.core.name,
+            "version": self.metadata.version,
+            "target": {
+                "tag": tag,
+                "python": target.python_version,
+                "implementation": target.implementation,
+                "platform": target.platform,
+                "build_host": target.is_host,
+            },
+            "lock": {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
+            "distributions": sorted(embedded, key=lambda record: record["name"]),
+            "entry_point": config.entry_point,
+            "bytecode": bool(compiled),
+            "static_files": collected,
+            "source_date_epoch": epoch,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
+            "builder": f"hatch-zipapp {__version__}",
+        }
+        temp = write_pyz(final, tree.files, shebang=config.shebang, epoch=epoch, settings=settings, info=info)
         return temp, final
 
     def _build_project_wheel(self, directory: str) -> Path:

@@ -30,6 +30,8 @@ OPTIONS: dict[str, str] = {
     "targets": "the build host",
     "bytecode": "`true`",
     "django": "none",
+    "isolated": "`true`",
+    "keep-extractions": "`2`",
 }
 
 #: The entry point of a Django site's .pyz (hatch_zipapp/bootstrap/django_main.py, embedded under this name).
@@ -326,6 +328,22 @@ class ZipappBuilderConfig(BuilderConfig):
             message = f"Field `{self._key}.django.collectstatic` must be a boolean, got {collectstatic!r}"
             raise ConfigError(message)
         return DjangoConfig(settings, dict(environment), collectstatic)
+
+    @cached_property
+    def isolated(self) -> bool:
+        value = self.target_config.get("isolated", True)
+        if not isinstance(value, bool):
+            message = f"Field {self._option('isolated')} must be a boolean, got {value!r}"
+            raise ConfigError(message)
+        return value
+
+    @cached_property
+    def keep_extractions(self) -> int:
+        value = self.target_config.get("keep-extractions", 2)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            message = f"Field {self._option('keep-extractions')} must be a whole number of at least 1, got {value!r}"
+            raise ConfigError(message)
+        return value
 
     @cached_property
     def bytecode(self) -> bool:
