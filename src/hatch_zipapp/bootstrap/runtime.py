@@ -21,17 +21,15 @@ On start it:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
-import shutil
 import sys
 import time
-import zipfile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import zipfile
     from collections.abc import Callable
     from typing import Any
 
@@ -65,15 +63,26 @@ def _program() -> str:
     return os.path.basename(sys.argv[0] or _archive())
 
 
+def _read(archive: str, member: str) -> bytes:
+    """A member of the archive, through the zipimporter that loaded this module (its index is already read)."""
+    loader = globals().get("__loader__")
+    get_data = getattr(loader, "get_data", None)
+    if get_data is not None:
+        return get_data(os.path.join(archive, member))  # type: ignore[no-any-return]
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf:  # pragma: no cover - imported some other way
+        return zf.read(member)
+
+
 def bootstrap() -> None:
     archive = _archive()
     try:
-        with zipfile.ZipFile(archive) as zf:
-            environment = json.loads(zf.read("environment.json"))
-            if _flag("ZIPAPP_INFO"):
-                sys.stdout.write(zf.read(INFO_FILE).decode("utf-8"))
-                sys.exit(0)
-            site_packages = extract(zf, environment)
+        environment = json.loads(_read(archive, "environment.json"))
+        if _flag("ZIPAPP_INFO"):
+            sys.stdout.write(_read(archive, INFO_FILE).decode("utf-8"))
+            sys.exit(0)
+        site_packages = extract(archive, environment)
     except BootstrapError as e:
         sys.stderr.write(f"{_program()}: {e}\n")
         sys.exit(1)
@@ -176,7 +185,7 @@ def _try_lock(fd: int, operation: int) -> bool:
 # -- extraction ----------------------------------------------------------------------------------------------------
 
 
-def extract(zf: zipfile.ZipFile, environment: dict[str, Any]) -> str:
+def extract(archive: str, environment: dict[str, Any]) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get("name") or "app")
     build_id = str(environment["build_id"])
@@ -199,7 +208,10 @@ def extract(zf: zipfile.ZipFile, environment: dict[str, Any]) -> str:
     _lock(fd, exclusive, lock_path, f"extracting {key}")
     try:
         if force or not os.path.isdir(final):
-            _extract(zf, environment, base, key, final)
+            import zipfile
+
+            with zipfile.ZipFile(archive) as zf:
+                _extract(zf, environment, base, key, final)
         _cleanup(base, name, key, environment)
     finally:
         if fcntl is not None:
@@ -208,6 +220,8 @@ def extract(zf: zipfile.ZipFile, environment: dict[str, Any]) -> str:
 
 
 def _extract(zf: zipfile.ZipFile, environment: dict[str, Any], base: str, key: str, final: str) -> None:
+    import shutil
+
     for leftover in os.listdir(base):  # a process killed while extracting this build left these; we hold its lock
         if leftover.startswith((f".{key}.tmp-", f".{key}.old-")):
             shutil.rmtree(os.path.join(base, leftover), ignore_errors=True)
@@ -256,6 +270,9 @@ def _compile(directory: str) -> None:
 
 def _cleanup(base: str, name: str, key: str, environment: dict[str, Any]) -> None:
     """Remove older extractions of this application: keep the newest ``$ZIPAPP_KEEP`` (default 2), and any in use."""
+    import contextlib
+    import shutil
+
     try:
         keep = int(os.environ.get("ZIPAPP_KEEP", environment.get("keep", 2)))
     except ValueError:
@@ -323,10 +340,14 @@ def set_path(archive: str, site_packages: str, environment: dict[str, Any]) -> N
         os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*current, *added]))
 
 
+def _standard_library() -> tuple[str, ...]:
+    library = os.path.realpath(os.path.dirname(os.__file__))  # lib/python3.X, with lib-dynload below it
+    version = f"{sys.version_info[0]}{sys.version_info[1]}"
+    return library, os.path.realpath(os.path.join(sys.base_prefix, sys.platlibdir, f"python{version}.zip"))
+
+
 def _keep_on_path(entry: str, archive: str) -> bool:
     """The archive, $PYTHONPATH and the standard library stay; site-packages, dist-packages and user sites go."""
-    import sysconfig
-
     if not entry:
         return False
     real = os.path.realpath(entry)
@@ -337,14 +358,8 @@ def _keep_on_path(entry: str, archive: str) -> bool:
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
         return False
-    for key in ("stdlib", "platstdlib"):
-        library = os.path.realpath(sysconfig.get_path(key))
-        if real == library or real.startswith(library + os.sep):
-            return True
-    stdlib_zip = os.path.realpath(
-        os.path.join(sys.base_prefix, "lib", f"python{sys.version_info[0]}{sys.version_info[1]}.zip")
-    )
-    return real == stdlib_zip
+    library, library_zip = _standard_library()
+    return real in {library, library_zip} or real.startswith(library + os.sep)
 
 
 def _import_string(name: str) -> Callable[[], Any]:
