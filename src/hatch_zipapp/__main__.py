@@ -57,6 +57,47 @@ def _info(options: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(options: argparse.Namespace) -> int:
+    from hatch_zipapp.sbom import verify
+
+    pyz = Path(options.file)
+    if not pyz.is_file():
+        print(f"hatch-zipapp verify: {pyz} does not exist", file=sys.stderr)
+        return 2
+    problems = verify(pyz, Path(options.sha256) if options.sha256 else None)
+    for problem in problems:
+        print(f"hatch-zipapp verify: {problem}", file=sys.stderr)
+    if problems:
+        print(f"hatch-zipapp verify: {pyz} is NOT the file that was built ({len(problems)} problems)", file=sys.stderr)
+        return 1
+    print(f"hatch-zipapp verify: {pyz}: every member matches its record")
+    return 0
+
+
+def _systemd(options: argparse.Namespace) -> int:
+    from hatch_zipapp.systemd import Units, render
+
+    units = Units(
+        name=options.name,
+        pyz=options.pyz,
+        command=options.pyz_command.split(),
+        python=options.python,
+        socket=options.socket,
+        relax=frozenset(options.relax),
+    )
+    try:
+        files = render(units)
+    except ValueError as e:
+        print(f"hatch-zipapp systemd: {e}", file=sys.stderr)
+        return 2
+    output = Path(options.output)
+    output.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (output / name).write_text(text, encoding="utf-8")
+        print(f"hatch-zipapp systemd: wrote {output / name}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hatch-zipapp", description="Tools for hatch-zipapp builds.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,8 +121,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         "as `ZIPAPP_INFO=1 ./app.pyz` does on a server.",
     )
     info.add_argument("file", help="the .pyz")
+    verify = commands.add_parser(
+        "verify",
+        help="check a .pyz against its checksum and its embedded record",
+        description="Check FILE.pyz against FILE.pyz.sha256 (when present) and every member against the sha256 "
+        "recorded at build time; name every member that differs. Exit status 1 when anything does.",
+    )
+    verify.add_argument("file", help="the .pyz")
+    verify.add_argument("--sha256", help="the checksum file (default: FILE.pyz.sha256 beside it)")
+    systemd = commands.add_parser(
+        "systemd",
+        help="write hardened systemd units for a .pyz",
+        description="Write NAME.service (and NAME.socket with --socket) running the .pyz as a dynamic user with "
+        "CacheDirectory=, StateDirectory=, EnvironmentFile=/etc/NAME/env and LoadCredential=.",
+    )
+    systemd.add_argument("--name", required=True, help="the unit (and directories') name")
+    systemd.add_argument("--pyz", required=True, help="the .pyz's path on the server, e.g. /srv/NAME/current.pyz")
+    systemd.add_argument(
+        "--command", dest="pyz_command", default="serve", help="arguments to the .pyz (default: serve)"
+    )
+    systemd.add_argument("--python", default="/usr/bin/python3", help="the server's interpreter")
+    systemd.add_argument("--socket", help="ListenStream= for a .socket unit, e.g. 127.0.0.1:8000")
+    systemd.add_argument("--relax", action="append", default=[], help="jit, network-namespaces or resources")
+    systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
     options = parser.parse_args(argv)
-    return _info(options) if options.command == "info" else _lock(options)
+    handlers = {"info": _info, "verify": _verify, "systemd": _systemd, "lock": _lock}
+    return handlers[options.command](options)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Layout (shiv's, so shiv's tools and runtime variables keep working)::
     _bootstrap/          the runtime (hatch_zipapp/bootstrap/runtime.py): extraction, isolation, entry point
     environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
+    sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)
+    hatch-zipapp.sha256  the sha256 of every other member, which `hatch-zipapp verify` checks
     site-packages/...    the project and every locked dependency
 """
 
@@ -20,13 +22,15 @@ import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_date_time, zip_info
+from hatch_zipapp.sbom import RECORD, SBOM, licenses, record, sbom, sidecars
 
 __all__ = ["bootstrap_files", "build_id", "write_pyz"]
 
-_TOP_LEVEL = frozenset({"__main__.py", "environment.json", "hatch-zipapp.json"})
+_TOP_LEVEL = frozenset({"__main__.py", "environment.json", "hatch-zipapp.json", SBOM, RECORD})
 _MAIN = b"# -*- coding: utf-8 -*-\nimport _bootstrap\n_bootstrap.bootstrap()\n"
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -77,9 +81,11 @@ def write_pyz(
     shebang: str,
     epoch: int,
     settings: Mapping[str, object],
-    info: Mapping[str, object],
-) -> Path:
-    """Write the .pyz to a temporary file beside ``destination`` and return it: the caller renames it into place.
+    info: Mapping[str, Any],
+) -> list[tuple[Path, Path]]:
+    """Write the .pyz, its SBOM and its checksum to temporary files beside ``destination``.
+
+    Returns (temporary, final) pairs: the caller renames them into place once every target is built.
 
     ``settings`` go to environment.json for the runtime (entry point, name, compile_pyc, keep, inherit_site);
     ``info`` is the build information (hatch-zipapp.json).
@@ -91,7 +97,10 @@ def write_pyz(
     entries["environment.json"] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
     info_json = json.dumps({**info, "build_id": identifier}, sort_keys=True, indent=2) + "\n"
     entries["hatch-zipapp.json"] = (info_json.encode(), False)
+    bom = json.dumps(sbom(info, licenses(files), identifier), sort_keys=True, indent=2).encode() + b"\n"
+    entries[SBOM] = (bom, False)
     entries["__main__.py"] = (_MAIN, False)
+    entries[RECORD] = (record({name: data for name, (data, _) in entries.items()}), False)
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"
@@ -108,7 +117,14 @@ def write_pyz(
                     data, executable = entries[name]
                     archive.writestr(zip_info(name, date_time, executable=executable), data)
         temp.chmod(0o755)
+        pending = [(temp, destination)]
+        for name, data in sidecars(destination.name, temp.read_bytes(), bom).items():
+            fd, side_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            Path(side_name).chmod(0o644)
+            pending.append((Path(side_name), destination.parent / name))
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return temp
+    return pending

@@ -65,7 +65,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
     def clean(self, directory: str, versions: list[str]) -> None:
         prefix = f"{self.normalize_file_name_component(self.metadata.core.name)}-"
         for path in Path(directory).glob(f"{prefix}*"):
-            if path.suffix in {".pyz", ".whl"} and path.is_file():
+            if path.name.endswith((".pyz", ".whl", ".pyz.sha256", ".pyz.cdx.json")) and path.is_file():
                 path.unlink()
 
     def build_standard(self, directory: str, **build_data: Any) -> str:
@@ -102,8 +102,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             pending: list[tuple[Path, Path]] = []
             try:
                 for target in targets:
-                    pending.append(self._build_target(target, lock, fetcher, wheel, output, epoch, staging))
-                names = [final.name for _, final in pending]
+                    pending += self._build_target(target, lock, fetcher, wheel, output, epoch, staging)
+                names = [final.name for _, final in pending if final.suffix == ".pyz"]
                 if len(set(names)) != len(names):
                     message = f"Two targets give the same .pyz name ({', '.join(names)}): make the targets distinct"
                     raise ZipappError(message)
@@ -156,7 +156,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
 
     def _build_target(
         self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, output: Path, epoch: int, staging: Path
-    ) -> tuple[Path, Path]:
+    ) -> list[tuple[Path, Path]]:
         config: ZipappBuilderConfig = self.config
         tree, chosen, embedded = self._stage(target, lock, fetcher, wheel, epoch)
         built = sum(1 for record in embedded if "built_wheel" in record)
@@ -218,8 +218,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
             "builder": f"hatch-zipapp {__version__}",
         }
-        temp = write_pyz(final, tree.files, shebang=config.shebang, epoch=epoch, settings=settings, info=info)
-        return temp, final
+        return write_pyz(final, tree.files, shebang=config.shebang, epoch=epoch, settings=settings, info=info)
 
     def _build_project_wheel(self, directory: str) -> Path:
         """The project's wheel, built by hatchling's own wheel builder: the wheel target's config and hooks apply."""
