@@ -47,7 +47,12 @@ class TestBuild:
 
     def test_project_wheel_written_beside_the_pyz(self, locked_project: Path) -> None:
         pyz = build(locked_project)
-        assert sorted(p.name for p in pyz.parent.iterdir()) == ["app-1.0-py3-none-any.pyz", "app-1.0-py3-none-any.whl"]
+        assert sorted(p.name for p in pyz.parent.iterdir()) == [
+            "app-1.0-py3-none-any.pyz",
+            "app-1.0-py3-none-any.pyz.cdx.json",
+            "app-1.0-py3-none-any.pyz.sha256",
+            "app-1.0-py3-none-any.whl",
+        ]
         with zipfile.ZipFile(pyz.parent / "app-1.0-py3-none-any.whl") as wheel:
             assert "app/cli.py" in wheel.namelist()
 

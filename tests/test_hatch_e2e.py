@@ -82,6 +82,8 @@ def test_hatch_build_zipapp_then_run(
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (project / "dist").iterdir()) == [
         "app-1.0-py3-none-any.pyz",
+        "app-1.0-py3-none-any.pyz.cdx.json",
+        "app-1.0-py3-none-any.pyz.sha256",
         "app-1.0-py3-none-any.whl",
     ]
     assert "dist/app-1.0-py3-none-any.pyz" in result.stdout + result.stderr
