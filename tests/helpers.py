@@ -27,6 +27,7 @@ __all__ = [
     "Proxy",
     "Wheel",
     "build",
+    "build_fails",
     "make_project",
     "make_sdist",
     "make_wheel",
@@ -472,6 +473,24 @@ def run_pyz(pyz: Path, *args: str, env: Mapping[str, str] | None = None, cwd: Pa
     )
     assert result.returncode == 0, f"{pyz.name} {args} exited {result.returncode}:\n{result.stderr}"
     return result.stdout
+
+
+def build_fails(project: Path, error: type[Exception], *fragments: str) -> str:
+    """Build ``project`` expecting ``error`` with these fragments in its message, and `dist/` exactly as it was
+    (an earlier artifact untouched, no partial artifact, no temporary file); the message."""
+    import pytest
+
+    dist = project / "dist"
+    dist.mkdir(exist_ok=True)
+    (dist / "previous.pyz").write_bytes(b"an earlier build")
+    before = snapshot(dist)
+    with pytest.raises(error) as info:
+        build(project)
+    assert snapshot(dist) == before
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
 
 
 def snapshot(directory: Path) -> dict[str, str]:

@@ -13,12 +13,12 @@ from hatch_zipapp.errors import ConfigError, EntryPointError, LockError, NoMatch
 from tests.helpers import (
     IndexServer,
     build,
+    build_fails,
     make_project,
     make_wheel,
     pylock_text,
     requirements_text,
     run_pyz,
-    snapshot,
 )
 
 
@@ -174,23 +174,9 @@ def _closed_port() -> int:
 class TestBadInputLeavesDistUnchanged:
     """Each bad input: a clear error, and `dist/` exactly as it was (no partial artifact, no temp file)."""
 
-    @staticmethod
-    def _fails(project: Path, error: type[Exception], *fragments: str) -> str:
-        dist = project / "dist"
-        dist.mkdir(exist_ok=True)
-        (dist / "previous.pyz").write_bytes(b"an earlier build")
-        before = snapshot(dist)
-        with pytest.raises(error) as info:
-            build(project)
-        assert snapshot(dist) == before
-        message = str(info.value)
-        for fragment in fragments:
-            assert fragment in message
-        return message
-
     def test_no_lock_file(self, locked_project: Path) -> None:
         (locked_project / "pylock.toml").unlink()
-        self._fails(
+        build_fails(
             locked_project,
             LockError,
             "No lock file found",
@@ -209,45 +195,45 @@ class TestBadInputLeavesDistUnchanged:
         else:
             text = requirements_text([[alpha]], index_url=index.simple, hashes=False)
         (project / lock_name).write_text(text)
-        self._fails(project, LockError, lock_name, "hashes", "--generate-hashes")
+        build_fails(project, LockError, lock_name, "hashes", "--generate-hashes")
 
     def test_mistyped_option(self, locked_project: Path) -> None:
         text = (locked_project / "pyproject.toml").read_text()
         (locked_project / "pyproject.toml").write_text(text + 'shebnag = "/usr/bin/python3"\n')
-        self._fails(locked_project, ConfigError, "`tool.hatch.build.targets.zipapp.shebnag`", "did you mean `shebang`?")
+        build_fails(locked_project, ConfigError, "`tool.hatch.build.targets.zipapp.shebnag`", "did you mean `shebang`?")
 
     def test_option_of_the_wrong_type(self, locked_project: Path) -> None:
         text = (locked_project / "pyproject.toml").read_text()
         (locked_project / "pyproject.toml").write_text(text + 'wheel-dirs = "wheels"\n')
-        self._fails(locked_project, ConfigError, "`tool.hatch.build.targets.zipapp.wheel-dirs` must be an array")
+        build_fails(locked_project, ConfigError, "`tool.hatch.build.targets.zipapp.wheel-dirs` must be an array")
 
     def test_entry_point_module_missing(self, locked_project: Path) -> None:
         text = (locked_project / "pyproject.toml").read_text()
         (locked_project / "pyproject.toml").write_text(text + 'entry-point = "app.nope:main"\n')
-        self._fails(locked_project, EntryPointError, "'app.nope:main'", "module 'app.nope'")
+        build_fails(locked_project, EntryPointError, "'app.nope:main'", "module 'app.nope'")
 
     def test_entry_point_function_missing(self, locked_project: Path) -> None:
         text = (locked_project / "pyproject.toml").read_text()
         (locked_project / "pyproject.toml").write_text(text + 'entry-point = "app.cli:mian"\n')
-        self._fails(locked_project, EntryPointError, "defines no 'mian'")
+        build_fails(locked_project, EntryPointError, "defines no 'mian'")
 
     def test_no_file_fits_the_host(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
         windows = make_wheel(wheelhouse, "winlib", "3.1", tag="cp311-cp311-win_amd64")
         project = make_project(tmp_path / "p", dependencies=["winlib"])
         (project / "pylock.toml").write_text(pylock_text([[windows]], base_url=index.url))
-        self._fails(project, NoMatchingFileError, "winlib 3.1", "(the build host)", windows.filename, "Best tags tried")
+        build_fails(project, NoMatchingFileError, "winlib 3.1", "(the build host)", windows.filename, "Best tags tried")
 
     def test_no_file_fits_the_host_requirements(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
         windows = make_wheel(wheelhouse, "winlib", "3.1", tag="cp311-cp311-win_amd64")
         project = make_project(tmp_path / "p", dependencies=["winlib"])
         (project / "requirements.txt").write_text(requirements_text([[windows]], index_url=index.simple))
-        self._fails(project, NoMatchingFileError, "winlib 3.1", "requirements.txt line", windows.filename)
+        build_fails(project, NoMatchingFileError, "winlib 3.1", "requirements.txt line", windows.filename)
 
     def test_wheel_escaping_the_staging_root(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
         evil = make_wheel(wheelhouse, "evil", "1.0", members={"../../escaped.py": "print('owned')\n"})
         project = make_project(tmp_path / "p", dependencies=["evil"])
         (project / "pylock.toml").write_text(pylock_text([[evil]], base_url=index.url))
-        self._fails(project, UnsafeWheelError, evil.filename, "../../escaped.py")
+        build_fails(project, UnsafeWheelError, evil.filename, "../../escaped.py")
         assert not list(tmp_path.rglob("escaped.py"))
 
     def test_wheel_data_escaping_the_staging_root(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
@@ -256,5 +242,26 @@ class TestBadInputLeavesDistUnchanged:
         )
         project = make_project(tmp_path / "p", dependencies=["evil"])
         (project / "pylock.toml").write_text(pylock_text([[evil]], base_url=index.url))
-        self._fails(project, UnsafeWheelError, "escaped.py")
+        build_fails(project, UnsafeWheelError, "escaped.py")
         assert not list(tmp_path.rglob("escaped.py"))
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("def main():\n    pass\n", True),
+        ("main = lambda: 0\n", True),
+        ("from .cli import main\n", True),
+        ("from .cli import run as main\n", True),
+        ("from .cli import *\n", True),
+        ("def __getattr__(name):\n    return 1\n", True),
+        ("try:\n    from fast import main\nexcept ImportError:\n    def main():\n        pass\n", True),
+        ("if True:\n    main = 1\n", True),
+        ("def mainly():\n    pass\nx = 'main'\n", False),
+        ("class C:\n    def main(self):\n        pass\n", False),
+    ],
+)
+def test_entry_point_function_detection(source: str, found: bool) -> None:
+    from hatch_zipapp.install import _defines
+
+    assert _defines(source.encode(), "main") is found

@@ -13,25 +13,14 @@ from tests.helpers import (
     IndexServer,
     Proxy,
     build,
+    build_fails,
     make_project,
     make_wheel,
     pylock_text,
     requirements_text,
     run_pyz,
     sha256_file,
-    snapshot,
 )
-
-
-def _fails(project: Path, error: type[Exception]) -> str:
-    dist = project / "dist"
-    dist.mkdir(exist_ok=True)
-    (dist / "previous.pyz").write_bytes(b"an earlier build")
-    before = snapshot(dist)
-    with pytest.raises(error) as info:
-        build(project)
-    assert snapshot(dist) == before
-    return str(info.value)
 
 
 class TestCache:
@@ -81,7 +70,7 @@ class TestCache:
         build(project, tmp_path / "warm")
         cached = tmp_path / "cache" / "files" / "sha256" / alpha.sha256[:2] / alpha.sha256
         cached.write_bytes(cached.read_bytes() + b"tampered")
-        message = _fails(project, HashMismatchError)
+        message = build_fails(project, HashMismatchError)
         assert os.fspath(cached) in message and "Delete that file" in message
 
 
@@ -93,7 +82,7 @@ class TestIntegrity:
         project = make_project(tmp_path / "p", dependencies=["alpha"])
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
         index.state.tampered[alpha.filename] = alpha.path.read_bytes().replace(b"alpha 1.0", b"alpha 6.6")
-        message = _fails(project, HashMismatchError)
+        message = build_fails(project, HashMismatchError)
         assert alpha.filename in message and alpha.sha256 in message and "not used" in message
         assert not (tmp_path / "cache" / "files").exists()  # nothing unverified was cached
 
@@ -103,7 +92,7 @@ class TestIntegrity:
         text = pylock_text([[alpha]], base_url=None)
         alpha.path.write_bytes(alpha.path.read_bytes() + b"\0")
         (project / "pylock.toml").write_text(text)
-        message = _fails(project, HashMismatchError)
+        message = build_fails(project, HashMismatchError)
         assert os.fspath(alpha.path) in message
 
 
@@ -128,7 +117,7 @@ class TestIndexAccess:
         url = f"http://deploy:s3cr3t-t0ken@127.0.0.1:{port}/simple/"
         project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp=f'index-url = "{url}"')
         (project / "requirements.txt").write_text(requirements_text([[alpha]]))
-        message = _fails(project, FetchError)
+        message = build_fails(project, FetchError)
         assert f"http://deploy:****@127.0.0.1:{port}/simple/alpha/" in message
         assert "s3cr3t-t0ken" not in message
 
@@ -139,7 +128,7 @@ class TestIndexAccess:
             url = f"http://deploy:wrong@127.0.0.1:{server.port}/simple/"
             project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp=f'index-url = "{url}"')
             (project / "requirements.txt").write_text(requirements_text([[alpha]]))
-            message = _fails(project, FetchError)
+            message = build_fails(project, FetchError)
             assert "401" in message and "wrong" not in message
         finally:
             server.stop()

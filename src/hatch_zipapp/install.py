@@ -95,22 +95,27 @@ def _defines(source: bytes, name: str) -> bool:
         tree = ast.parse(source)
     except SyntaxError:
         return True  # not ours to judge here; importing it will tell
-    for node in tree.body:
+    return _binds(tree.body, name)
+
+
+def _binds(statements: list[ast.stmt], name: str) -> bool:
+    for node in statements:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             if node.name in {name, "__getattr__"}:
                 return True
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target)):
-                    return True
+            if any(isinstance(n, ast.Name) and n.id == name for target in targets for n in ast.walk(target)):
+                return True
         elif isinstance(node, ast.Import | ast.ImportFrom):
-            for alias in node.names:
-                if alias.name == "*" or (alias.asname or alias.name.split(".")[0]) == name:
-                    return True
-        elif isinstance(node, ast.If | ast.Try | ast.With):
-            inner = ast.Module(body=list(ast.iter_child_nodes(node)), type_ignores=[])  # type: ignore[arg-type]
-            if _defines(ast.unparse(inner).encode(), name):
+            if any(alias.name == "*" or (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
+                return True
+        elif isinstance(
+            node, ast.If | ast.Try | ast.With
+        ):  # `if sys.platform ...: def main()`, `try: from x import main`
+            blocks = [node.body, getattr(node, "orelse", []), getattr(node, "finalbody", [])]
+            blocks += [handler.body for handler in getattr(node, "handlers", [])]
+            if any(_binds(block, name) for block in blocks):
                 return True
     return False
 
