@@ -227,21 +227,26 @@ def _extract(zf: zipfile.ZipFile, environment: dict[str, Any], base: str, key: s
             shutil.rmtree(os.path.join(base, leftover), ignore_errors=True)
     temp = os.path.join(base, f".{key}.tmp-{os.getpid()}")
     os.makedirs(temp)
-    has_bytecode = False
+    members = []
     for info in zf.infolist():
-        member = info.filename
-        if not member.startswith(SITE_PACKAGES + "/") or member.endswith("/"):
-            continue
-        parts = member.split("/")
-        if ".." in parts or member.startswith("/"):
-            continue
-        has_bytecode = has_bytecode or member.endswith(".pyc")
-        target = os.path.join(temp, *parts)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with zf.open(info) as source, open(target, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-        if (info.external_attr >> 16) & 0o111:
-            os.chmod(target, 0o755)  # noqa: S103 - an executable script from the archive
+        parts = info.filename.split("/")
+        if parts[0] == SITE_PACKAGES and not info.filename.endswith("/") and ".." not in parts:
+            members.append(info)
+    for directory in sorted({os.path.dirname(info.filename) for info in members}):
+        os.makedirs(os.path.join(temp, directory), exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    has_bytecode = False
+    for info in members:  # the hot loop of a cold start: one read, one open, one write per file
+        data = zf.read(info)
+        mode = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
+        fd = os.open(os.path.join(temp, info.filename), flags, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        has_bytecode = has_bytecode or info.filename.endswith(".pyc")
     compile_pyc = _flag("SHIV_COMPILE_PYC", bool(environment.get("compile_pyc", True)))
     if compile_pyc and not has_bytecode:
         _compile(os.path.join(temp, SITE_PACKAGES))
