@@ -354,7 +354,7 @@ class Fetcher:
         self.http = Http()
         self.index_urls = [self.http.register(url) for url in index_urls]
         self.shown_index_urls = [redact(url) for url in index_urls]
-        self.indexes = [IndexSource(url, self.http) for url in self.index_urls]
+        self.indexes: list[WheelSource] = [IndexSource(url, self.http) for url in self.index_urls]
         self.directories = [LocalDirectory(path) for path in wheel_dirs]
         self.downloaded = 0
 

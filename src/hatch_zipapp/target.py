@@ -9,7 +9,7 @@ the build host is just one target among those a build may name.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -218,9 +218,6 @@ class Target:
         order = self._tag_order
         ranks = [order[tag] for tag in file_tags if tag in order]
         return min(ranks) if ranks else None
-
-    def best_tags(self, count: int = 3) -> Iterator[str]:
-        return (str(tag) for tag in self.tags[:count])
 
     @property
     def _tag_order(self) -> dict[Tag, int]:
