@@ -239,3 +239,17 @@ class TestInfo:
         (tmp_path / "x.pyz").write_bytes(b"not a zip")
         assert cli(["info", os.fspath(tmp_path / "x.pyz")]) == 2
         assert "is not a .pyz built by hatch-zipapp" in capsys.readouterr().err
+
+
+def test_cleanup_leaves_other_directories_alone(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp="bytecode = false\nkeep-extractions = 1")
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    root = tmp_path / "root"
+    (root / "app_backups").mkdir(parents=True)  # not an extraction: a name that merely starts like one
+    (root / "app-admin_" / "x").mkdir(parents=True)
+    for version in range(3):
+        (project / "src" / "app" / "version.py").write_text(f"N = {version}\n")
+        run_pyz(build(project, tmp_path / f"b{version}"), env=_env(root))
+    assert (root / "app_backups").is_dir() and (root / "app-admin_" / "x").is_dir()
+    assert len([n for n in _entries(root) if n.startswith("app_") and n != "app_backups"]) == 1

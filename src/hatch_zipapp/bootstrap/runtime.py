@@ -287,7 +287,7 @@ def _cleanup(base: str, name: str, key: str, environment: dict[str, Any]) -> Non
     others = []
     for entry in os.listdir(base):
         path = os.path.join(base, entry)
-        if entry.startswith(prefix) and entry != key and os.path.isdir(path):
+        if entry.startswith(prefix) and entry != key and _is_build_id(entry[len(prefix) :]) and os.path.isdir(path):
             others.append((os.stat(path).st_mtime, entry))
         elif entry.startswith(f".{prefix}") and ".tmp-" in entry and not entry.startswith(f".{key}."):
             pid = entry.rsplit("-", 1)[-1]
@@ -313,6 +313,11 @@ def _cleanup(base: str, name: str, key: str, environment: dict[str, Any]) -> Non
                 os.unlink(lock_path)
         finally:
             os.close(fd)
+
+
+def _is_build_id(text: str) -> bool:
+    """Only NAME_<sha256 hex> directories are this application's extractions (never another app's, nor a user's)."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _alive(pid: int) -> bool:
