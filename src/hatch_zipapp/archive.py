@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hatch_zipapp.fetch import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_date_time, zip_info
 from hatch_zipapp.sbom import RECORD, SBOM, licenses, record, sbom, sidecars
@@ -41,7 +42,7 @@ def build_id(files: Mapping[str, StagedFile]) -> str:
     for path in sorted_entries(files):
         staged = files[path]
         digest.update(path.encode() + b"\0" + (b"x" if staged.executable else b"-") + b"\0")
-        digest.update(hashlib.sha256(staged.data).digest())
+        digest.update(staged.sha256)
     return digest.hexdigest()
 
 
@@ -100,7 +101,9 @@ def write_pyz(
     bom = json.dumps(sbom(info, licenses(files), identifier), sort_keys=True, indent=2).encode() + b"\n"
     entries[SBOM] = (bom, False)
     entries["__main__.py"] = (_MAIN, False)
-    entries[RECORD] = (record({name: data for name, (data, _) in entries.items()}), False)
+    digests = {name: staged.sha256.hex() for name, staged in files.items()}
+    digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if name not in digests})
+    entries[RECORD] = (record(digests), False)
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"

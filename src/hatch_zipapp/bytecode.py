@@ -74,7 +74,7 @@ class Compiler:
     def _compiled(self, tree: StagingTree, sources: list[str], cache: Cache) -> dict[str, bytes]:
         digest = hashlib.sha256(self.identity.encode())
         for path in sources:
-            digest.update(path.encode() + b"\0" + hashlib.sha256(tree.files[path].data).digest())
+            digest.update(path.encode() + b"\0" + tree.files[path].sha256)
         key = digest.hexdigest()
         cached = cache.root / "bytecode" / key[:2] / f"{key}.zip"
         try:

@@ -357,6 +357,7 @@ class Fetcher:
         self.indexes: list[WheelSource] = [IndexSource(url, self.http) for url in self.index_urls]
         self.directories = [LocalDirectory(path) for path in wheel_dirs]
         self.downloaded = 0
+        self._verified: dict[str, bytes] = {}  # sha256 → bytes, so several targets read and hash each file once
 
     def choose(self, pin: Pin, target: Target) -> LockedFile:
         """The best file for ``target`` among those whose sha256 the lock records."""
@@ -412,7 +413,12 @@ class Fetcher:
         return known
 
     def fetch(self, locked: LockedFile, pin: Pin) -> bytes:
-        """The bytes of ``locked``, whose sha256 is checked against the lock."""
+        """The bytes of ``locked``, whose sha256 is checked against the lock (once per build)."""
+        if locked.sha256 not in self._verified:
+            self._verified[locked.sha256] = self._fetch(locked, pin)
+        return self._verified[locked.sha256]
+
+    def _fetch(self, locked: LockedFile, pin: Pin) -> bytes:
         cached = self.cache.read(locked.sha256)
         if cached is not None:
             return cached

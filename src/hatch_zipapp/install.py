@@ -15,6 +15,7 @@ import posixpath
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO
 
 from installer import install
@@ -46,6 +47,11 @@ class StagedFile:
     data: bytes
     executable: bool
     owner: str
+
+    @cached_property
+    def sha256(self) -> bytes:
+        """The digest of ``data``, computed once (the build id, the record, the bytecode and static caches use it)."""
+        return hashlib.sha256(self.data).digest()
 
 
 @dataclass

@@ -86,12 +86,9 @@ def sbom(info: Mapping[str, Any], known_licenses: Mapping[str, str], build_id: s
     }
 
 
-def record(entries: Mapping[str, bytes]) -> bytes:
-    """``sha256  member`` lines (sha256sum's format) for every member but the record itself."""
-    lines = [
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(entries.items()) if name != RECORD
-    ]
-    return "".join(lines).encode()
+def record(digests: Mapping[str, str]) -> bytes:
+    """``sha256  member`` lines (sha256sum's format) for every member but the record itself, from their hex digests."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items()) if name != RECORD).encode()
 
 
 def verify(pyz: Path, checksum: Path | None = None) -> list[str]:

@@ -93,7 +93,7 @@ def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
         json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
     )
     for path in sorted(runnable.files):
-        digest.update(path.encode() + b"\0" + hashlib.sha256(runnable.files[path].data).digest())
+        digest.update(path.encode() + b"\0" + runnable.files[path].sha256)
     return digest.hexdigest()
 
 
