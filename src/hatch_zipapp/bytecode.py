@@ -12,13 +12,11 @@ the same bytes; the result is cached by the sources' digest and the exact interp
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,31 +74,21 @@ class Compiler:
         for path in sources:
             digest.update(path.encode() + b"\0" + tree.files[path].sha256)
         key = digest.hexdigest()
-        cached = cache.root / "bytecode" / key[:2] / f"{key}.zip"
-        try:
-            with zipfile.ZipFile(cached) as archive:
-                return {name: archive.read(name) for name in archive.namelist()}
-        except (OSError, zipfile.BadZipFile):
-            pass
+        cached = cache.read_bundle("bytecode", key)
+        if cached is not None:
+            return cached[0]
         compiled = self._run(tree, sources)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            for name in sorted(compiled):
-                archive.writestr(name, compiled[name])
-        cache.store(cached, buffer.getvalue())
+        cache.store_bundle("bytecode", key, compiled)
         return compiled
 
     def _run(self, tree: StagingTree, sources: list[str]) -> dict[str, bytes]:
         with tempfile.TemporaryDirectory(prefix="hatch-zipapp-pyc-") as temp:
-            root = Path(temp)
+            tree.write_to(Path(temp), sources)
+            root = Path(temp, SITE_PACKAGES)
             relative = [path.removeprefix(SITE_PACKAGES + "/") for path in sources]
-            for path, rel in zip(sources, relative, strict=True):
-                target = root / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(tree.files[path].data)
             env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": ""}
             subprocess.run(
-                [self.executable, "-I", "-c", _COMPILE, temp],
+                [self.executable, "-I", "-c", _COMPILE, os.fspath(root)],
                 input=json.dumps(relative),
                 text=True,
                 env=env,

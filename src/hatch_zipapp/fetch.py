@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import os
 import posixpath
@@ -18,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -117,6 +119,25 @@ class Cache:
         """Write ``data`` at ``path`` below the cache root, atomically; a cache that cannot be written is skipped."""
         with contextlib.suppress(OSError):
             _atomic_write(path, data)
+
+    def _bundle(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / f"{key}.zip"
+
+    def read_bundle(self, kind: str, key: str) -> tuple[dict[str, bytes], str] | None:
+        """Files (and a note) a build step stored under ``key``, or None: bytecode and collectstatic output."""
+        try:
+            with zipfile.ZipFile(self._bundle(kind, key)) as archive:
+                return {name: archive.read(name) for name in archive.namelist()}, archive.comment.decode()
+        except (OSError, zipfile.BadZipFile, UnicodeDecodeError):
+            return None
+
+    def store_bundle(self, kind: str, key: str, files: dict[str, bytes], note: str = "") -> None:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.comment = note.encode()
+            for name in sorted(files):
+                archive.writestr(name, files[name])
+        self.store(self._bundle(kind, key), buffer.getvalue())
 
     def built_wheel(self, sdist_sha256: str) -> tuple[str, bytes] | None:
         """The wheel built from the sdist with this sha256, if one was built before."""

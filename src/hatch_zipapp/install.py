@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from installer import install
@@ -69,6 +70,13 @@ class StagingTree:
             )
             raise ZipappError(message)
         self.files[path] = StagedFile(data, executable, owner)
+
+    def write_to(self, directory: Path, paths: Iterable[str] | None = None) -> None:
+        """Write staged files (all of them, or ``paths``) below ``directory``, for a step that needs real files."""
+        for path in self.files if paths is None else paths:
+            target = directory.joinpath(*path.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.files[path].data)
 
     def check_entry_point(self, entry_point: str) -> None:
         """The module exists in the staged packages and (for Python source) defines the function."""

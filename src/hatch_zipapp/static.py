@@ -10,12 +10,10 @@ installed project and is embedded in the .pyz; the manifest is rewritten with so
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from importlib.resources import files
 from pathlib import Path
 
@@ -68,19 +66,12 @@ def collect_static(
     variables, the Python version), so a rebuild of unchanged sources does not run Django again.
     """
     key = _digest(runnable, django, epoch)
-    cached = cache.root / "static" / key[:2] / f"{key}.zip"
-    try:
-        with zipfile.ZipFile(cached) as archive:
-            prefix = archive.comment.decode()
-            collected = {name: archive.read(name) for name in archive.namelist()}
-    except (OSError, zipfile.BadZipFile):
+    cached = cache.read_bundle("static", key)
+    if cached is not None:
+        collected, prefix = cached
+    else:
         prefix, collected = _collect(runnable, django, workdir, epoch)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            archive.comment = prefix.encode()
-            for name in sorted(collected):
-                archive.writestr(name, collected[name])
-        cache.store(cached, buffer.getvalue())
+        cache.store_bundle("static", key, collected, note=prefix)
     for path in [p for p in tree.files if p.startswith(prefix)]:
         del tree.files[path]
     for name, data in sorted(collected.items()):
@@ -99,12 +90,8 @@ def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
 
 def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> tuple[str, dict[str, bytes]]:
     """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT and the files below it."""
-    packages = workdir / "site-packages"
-    for path, staged in runnable.files.items():
-        if path.startswith(SITE_PACKAGES + "/"):
-            target = workdir / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(staged.data)
+    packages = workdir / SITE_PACKAGES
+    runnable.write_to(workdir, [path for path in runnable.files if path.startswith(SITE_PACKAGES + "/")])
     # Only what the configuration says: the build machine's own variables (a DATABASE_URL, a SECRET_KEY) stay out,
     # so collectstatic gives the same files on every machine and no build-time secret can reach the artifact.
     env = {key: os.environ[key] for key in _PASSED_THROUGH if key in os.environ}
