@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_zipapp.errors import ConfigError
+from hatch_zipapp.errors import ConfigError, ZipappError
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz, sha256_file
 
 TAG = sys.implementation.cache_tag  # cpython-311
@@ -97,3 +97,18 @@ class TestBytecode:
         with zipfile.ZipFile(pyz) as archive:
             pyc = archive.read("site-packages/alpha/__pycache__/__init__.cpython-312.pyc")
         assert int.from_bytes(pyc[4:8], "little") == 0b11
+
+
+def test_an_interpreter_that_crashes_while_compiling(project: Path, tmp_path: Path) -> None:
+    """It answers the version probe, then fails: a clear error, not a CalledProcessError traceback."""
+    fake = tmp_path / "python-fake"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *MAGIC_NUMBER*) exec {sys.executable} "$@" ;; esac\n'
+        "echo 'Fatal Python error: out of memory' >&2; exit 134\n"
+    )
+    fake.chmod(0o755)
+    spec = f'python = "{version}", platform = "musllinux_1_2_aarch64", interpreter = "{fake}"'
+    with pytest.raises(ZipappError, match=r"failed compiling the bytecode of .*: Fatal Python error: out of memory"):
+        build(_with_targets(project, f"targets = [{{ {spec} }}]"))

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from hatch_zipapp.errors import ConfigError
+from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.fetch import Cache
 from hatch_zipapp.install import SITE_PACKAGES, StagingTree
 from hatch_zipapp.target import Target
@@ -87,15 +87,23 @@ class Compiler:
             root = Path(temp, SITE_PACKAGES)
             relative = [path.removeprefix(SITE_PACKAGES + "/") for path in sources]
             env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": ""}
-            subprocess.run(
+            result = subprocess.run(
                 [self.executable, "-I", "-c", _COMPILE, os.fspath(root)],
                 input=json.dumps(relative),
                 text=True,
                 env=env,
-                check=True,
+                check=False,
                 capture_output=True,
                 timeout=1800,
             )
+            if result.returncode != 0:
+                said = (result.stderr.strip() or f"exit status {result.returncode}").splitlines()[-1]
+                owner = tree.files[sources[0]].owner
+                message = (
+                    f"{self.executable} failed compiling the bytecode of {owner}: {said}. "
+                    f"Set `bytecode = false`, or give the target another `interpreter`"
+                )
+                raise ZipappError(message)
             compiled = {}
             for rel in relative:
                 directory, _, name = rel.rpartition("/")
