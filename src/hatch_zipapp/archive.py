@@ -20,16 +20,17 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hatch_zipapp.fetch import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_date_time, zip_info
 from hatch_zipapp.sbom import RECORD, SBOM, licenses, record, sbom, sidecars
 
-__all__ = ["bootstrap_files", "build_id", "write_pyz"]
+__all__ = ["bootstrap_files", "build_id", "temp_beside", "write_beside", "write_pyz"]
 
 _TOP_LEVEL = frozenset({"__main__.py", "environment.json", "hatch-zipapp.json", SBOM, RECORD})
 _MAIN = b"# -*- coding: utf-8 -*-\nimport _bootstrap\n_bootstrap.bootstrap()\n"
@@ -109,25 +110,43 @@ def write_pyz(
             message = f"Refusing to write {name!r}: outside the archive's layout"
             raise ValueError(message)
 
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-    temp = Path(temp_name)
+    pending: list[tuple[Path, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as f:
+        with temp_beside(destination, 0o755) as (f, temp):
+            pending.append((temp, destination))
             f.write(b"#!" + shebang.encode() + b"\n")
             with zipfile.ZipFile(f, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as archive:
                 for name in sorted_entries(entries):
                     data, executable = entries[name]
                     archive.writestr(zip_info(name, date_time, executable=executable), data)
-        temp.chmod(0o755)
-        pending = [(temp, destination)]
         for name, data in sidecars(destination.name, temp.read_bytes(), bom).items():
-            fd, side_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            Path(side_name).chmod(0o644)
-            pending.append((Path(side_name), destination.parent / name))
+            sidecar = destination.parent / name
+            pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:
-        temp.unlink(missing_ok=True)
+        for written, _ in pending:
+            written.unlink(missing_ok=True)
         raise
     return pending
+
+
+@contextmanager
+def temp_beside(destination: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
+    """A temporary file beside ``destination`` (same file system, so a rename puts it in place), removed if the
+    block fails; the caller renames it once everything is built."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f, path
+        path.chmod(mode)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def write_beside(destination: Path, data: bytes, mode: int) -> Path:
+    """``data`` in a temporary file beside ``destination``, for the caller to rename into place."""
+    with temp_beside(destination, mode) as (f, path):
+        f.write(data)
+    return path

@@ -21,7 +21,7 @@ from hatchling.plugin.manager import PluginManager
 from packaging.utils import NormalizedName, canonicalize_name
 
 from hatch_zipapp import __version__
-from hatch_zipapp.archive import write_pyz
+from hatch_zipapp.archive import write_beside, write_pyz
 from hatch_zipapp.bytecode import find_compiler
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ZipappError
@@ -83,6 +83,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         config.validate_keys()
         epoch = source_date_epoch()
         targets = config.targets
+        # Every option is validated before any work, so a typo costs no download and no build.
         _ = config.entry_point, config.shebang, config.bytecode, config.django, config.isolated, config.keep_extractions
 
         with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging_name:
@@ -107,7 +108,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 if len(set(names)) != len(names):
                     message = f"Two targets give the same .pyz name ({', '.join(names)}): make the targets distinct"
                     raise ZipappError(message)
-                pending.append((_copy_beside(wheel, output / wheel.name), output / wheel.name))
+                pending.append((write_beside(output / wheel.name, wheel.read_bytes(), 0o644), output / wheel.name))
                 for temp, final in pending:
                     temp.replace(final)
             finally:
@@ -233,17 +234,3 @@ def _run_by_hatchling_cli() -> bool:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     return (spec is not None and spec.name.startswith("hatchling")) or Path(sys.argv[0]).name == "hatchling"
-
-
-def _copy_beside(source: Path, destination: Path) -> Path:
-    """A copy of ``source`` under a temporary name beside ``destination``, for the caller to rename."""
-    fd, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(source.read_bytes())
-        temp.chmod(0o644)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
