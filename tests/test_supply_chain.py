@@ -127,8 +127,38 @@ class TestVerify:
         assert cli(["verify", os.fspath(copy)]) == 1
         assert "site-packages/evil.py: in the archive but not in its record" in capsys.readouterr().err
 
-    def test_record_covers_every_member(self, pyz: Path) -> None:
+    def test_every_member_is_vouched_for(self, pyz: Path) -> None:
+        """By the archive's record, or by its distribution's RECORD (itself in the archive's record)."""
+        from hatch_zipapp.sbom import dist_records
+
         with zipfile.ZipFile(pyz) as archive:
             listed = {line.split("  ", 1)[1] for line in archive.read(RECORD).decode().splitlines()}
-            assert listed == set(archive.namelist()) - {RECORD}
+            members = set(archive.namelist()) - {RECORD}
+            covered = dist_records({name: archive.read(name) for name in listed if name.endswith("/RECORD")})
+            assert members <= listed | covered.keys()
+            assert "site-packages/alpha/__init__.py" in covered and "site-packages/alpha/__init__.py" not in listed
+            assert {"__main__.py", "site-packages/alpha-1.0.dist-info/RECORD"} <= listed
             assert hashlib.sha256(archive.read("__main__.py")).hexdigest() in archive.read(RECORD).decode()
+
+    def test_a_changed_record_cannot_vouch(self, pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A file changed together with its distribution's RECORD (made consistent) is still caught."""
+        import base64
+
+        evil = b'VALUE = "evil"\n'
+        digest = base64.urlsafe_b64encode(hashlib.sha256(evil).digest()).decode().rstrip("=")
+        tampered = tmp_path / "tampered.pyz"
+        with zipfile.ZipFile(pyz) as source, tampered.open("wb") as out:
+            out.write(pyz.read_bytes().split(b"\n", 1)[0] + b"\n")
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+                for info in source.infolist():
+                    data = source.read(info)
+                    if info.filename == "site-packages/alpha/__init__.py":
+                        data = evil
+                    elif info.filename == "site-packages/alpha-1.0.dist-info/RECORD":
+                        rows = [r for r in data.decode().splitlines() if not r.startswith("alpha/__init__.py,")]
+                        data = "\n".join([f"alpha/__init__.py,sha256={digest},{len(evil)}", *rows, ""]).encode()
+                    target.writestr(info, data)
+        assert cli(["verify", os.fspath(tampered)]) == 1
+        err = capsys.readouterr().err
+        assert "site-packages/alpha-1.0.dist-info/RECORD: sha256" in err
+        assert "site-packages/alpha/__init__.py: in the archive but not in its record" in err

@@ -8,7 +8,7 @@ Layout (shiv's, so shiv's tools and runtime variables keep working)::
     environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)
-    hatch-zipapp.sha256  the sha256 of every other member, which `hatch-zipapp verify` checks
+    hatch-zipapp.sha256  the sha256 of every member the installed RECORDs do not cover (`hatch-zipapp verify`)
     site-packages/...    the project and every locked dependency
 """
 
@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 from hatch_zipapp.fetch import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_date_time, zip_info
-from hatch_zipapp.sbom import RECORD, SBOM, licenses, record, sbom, sidecars
+from hatch_zipapp.sbom import RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
 
 __all__ = ["bootstrap_files", "build_id", "temp_beside", "write_beside", "write_pyz"]
 
@@ -104,7 +104,8 @@ def write_pyz(
     entries["__main__.py"] = (_MAIN, False)
     digests = {name: staged.sha256.hex() for name, staged in files.items()}
     digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if name not in digests})
-    entries[RECORD] = (record(digests), False)
+    covered = dist_records({name: staged.data for name, staged in files.items() if name.endswith("/RECORD")})
+    entries[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"

@@ -1,4 +1,5 @@
-"""Supply chain: a CycloneDX SBOM of everything embedded, and a record of every archive member's sha256.
+"""Supply chain: a CycloneDX SBOM of everything embedded, and a record of the sha256 of every archive member that
+no installed distribution's RECORD already vouches for.
 
 Both are deterministic (the serial number derives from the build id, the timestamp is SOURCE_DATE_EPOCH), stored in
 the .pyz and written beside it, with a `.sha256` of the whole file; :func:`verify` checks a .pyz against them.
@@ -6,7 +7,10 @@ the .pyz and written beside it, with a `.sha256` of the whole file; :func:`verif
 
 from __future__ import annotations
 
+import base64
+import csv
 import hashlib
+import posixpath
 import uuid
 import zipfile
 from collections.abc import Mapping
@@ -18,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 
-__all__ = ["RECORD", "SBOM", "licenses", "record", "sbom", "sidecars", "verify"]
+__all__ = ["RECORD", "SBOM", "dist_records", "licenses", "record", "sbom", "sidecars", "verify"]
 
 SBOM = "sbom.cdx.json"
 RECORD = "hatch-zipapp.sha256"
@@ -91,13 +95,37 @@ def record(digests: Mapping[str, str]) -> bytes:
     return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items()) if name != RECORD).encode()
 
 
+def dist_records(files: Mapping[str, bytes]) -> dict[str, str]:
+    """Member → sha256 hex for every file a ``*.dist-info/RECORD`` in ``files`` lists with a hash.
+
+    pypa installer writes these RECORDs for every installed file, so the archive's own record need not repeat them:
+    it covers what they do not (the RECORDs themselves, bytecode, collected static files, the bootstrap).
+    """
+    covered = {}
+    for name, data in files.items():
+        parts = name.split("/")
+        if len(parts) != 3 or parts[0] != SITE_PACKAGES or not parts[1].endswith(".dist-info") or parts[2] != "RECORD":
+            continue
+        for row in csv.reader(data.decode("utf-8", "replace").splitlines()):
+            if len(row) >= 2 and row[1].startswith("sha256="):
+                value = row[1].removeprefix("sha256=")
+                try:
+                    digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+                except ValueError:
+                    continue
+                covered[posixpath.normpath(f"{SITE_PACKAGES}/{row[0]}")] = digest
+    return covered
+
+
 def verify(pyz: Path, checksum: Path | None = None) -> list[str]:
-    """Problems found in ``pyz`` (empty when it is intact): against its `.sha256`, then its embedded record."""
+    """Problems found in ``pyz`` (empty when it is intact): against its `.sha256`, then every member against the
+    archive's record or, for installed files, their distribution's RECORD (itself checked against the record)."""
     problems = []
     checksum = checksum or pyz.with_name(pyz.name + ".sha256")
     data = pyz.read_bytes()
     if checksum.is_file():
-        expected = checksum.read_text(encoding="utf-8").split()[0].lower() if checksum.read_text().strip() else ""
+        text = checksum.read_text(encoding="utf-8")
+        expected = text.split()[0].lower() if text.strip() else ""
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             problems.append(f"{pyz.name}: sha256 {actual}, but {checksum.name} says {expected}")
@@ -107,25 +135,33 @@ def verify(pyz: Path, checksum: Path | None = None) -> list[str]:
                 lines = archive.read(RECORD).decode("utf-8").splitlines()
             except KeyError:
                 return [*problems, f"{pyz.name} has no {RECORD}: it was not built by hatch-zipapp 0.1 or later"]
-            listed = {}
-            for line in lines:
-                digest, _, name = line.partition("  ")
-                listed[name] = digest
+            listed = {name: digest for digest, _, name in (line.partition("  ") for line in lines)}
             members = {info.filename for info in archive.infolist()} - {RECORD}
-            for name in sorted(members - listed.keys()):
-                problems.append(f"{name}: in the archive but not in its record (added after the build)")
-            for name in sorted(listed.keys() - members):
-                problems.append(f"{name}: in the record but missing from the archive")
-            for name in sorted(listed.keys() & members):
+            contents: dict[str, bytes] = {}
+            for name in sorted(members):
                 try:
-                    actual = hashlib.sha256(archive.read(name)).hexdigest()
+                    contents[name] = archive.read(name)
                 except (zipfile.BadZipFile, OSError, ValueError) as e:  # a changed byte in compressed data
                     problems.append(f"{name}: unreadable ({e})")
-                    continue
-                if actual != listed[name]:
-                    problems.append(f"{name}: sha256 {actual}, the record says {listed[name]}")
     except zipfile.BadZipFile as e:
-        problems.append(f"{pyz.name}: not a readable zip archive ({e})")
+        return [*problems, f"{pyz.name}: not a readable zip archive ({e})"]
+    for name in sorted(listed.keys() - members):
+        problems.append(f"{name}: in the record but missing from the archive")
+    trusted = {}
+    for name in sorted(listed.keys() & contents.keys()):
+        actual = hashlib.sha256(contents[name]).hexdigest()
+        if actual != listed[name]:
+            problems.append(f"{name}: sha256 {actual}, the record says {listed[name]}")
+        else:
+            trusted[name] = contents[name]
+    covered = dist_records(trusted)  # only RECORDs that match the archive's record vouch for other files
+    for name in sorted(contents.keys() - listed.keys()):
+        if name not in covered:
+            problems.append(f"{name}: in the archive but not in its record (added after the build)")
+            continue
+        actual = hashlib.sha256(contents[name]).hexdigest()
+        if actual != covered[name]:
+            problems.append(f"{name}: sha256 {actual}, its distribution's RECORD says {covered[name]}")
     return problems
 
 
