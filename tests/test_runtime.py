@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -101,6 +102,26 @@ class TestConcurrency:
             visible = [n for n in _entries(root) if not n.startswith(".")]
             assert len(visible) == 1 and visible[0].startswith("app_")
             assert not [n for n in _entries(root) if ".tmp-" in n or ".old-" in n]
+
+    def test_processes_waiting_for_an_extraction_then_run_together(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
+        """Once the tree is in place every waiting process runs: none queues behind another's run (a waiter that
+        insisted on the exclusive lock would wait for every running process, which holds the shared one, to exit)."""
+        files = {f"sleeper/m{i:04d}.py": f"X = {i}\n" + "# padding\n" * 100 for i in range(3000)}  # a long extraction
+        files["sleeper/__init__.py"] = "import time\nS = time.time()\ntime.sleep(3)\nVALUE = f'{S} {time.time()}'\n"
+        sleeper = make_wheel(wheelhouse, "sleeper", "1.0", files=files)
+        project = make_project(tmp_path / "p", dependencies=["sleeper"], zipapp="bytecode = false")
+        (project / "pylock.toml").write_text(pylock_text([[sleeper]], base_url=index.url))
+        app = build(project)
+        env = _env(tmp_path / "root")
+        processes = [
+            subprocess.Popen([os.fspath(app), "sleeper"], env=env, stdout=subprocess.PIPE, text=True) for _ in range(6)
+        ]
+        outputs = [p.communicate(timeout=120)[0] for p in processes]
+        assert all(p.returncode == 0 for p in processes), outputs
+        spans = [[float(t) for t in out.split()[1:3]] for out in outputs]  # "sleeper: START END from site-packages"
+        assert max(start for start, _ in spans) < min(end for _, end in spans), spans  # all running at one moment
 
     @pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.5])
     def test_killed_while_extracting(self, big: Path, tmp_path: Path, delay: float) -> None:
@@ -218,6 +239,21 @@ class TestBytecodeAtExtraction:
         assert pycs[0].stat().st_mtime_ns == stamp
 
 
+class TestRuntimeBytecode:
+    def test_the_runtime_loads_from_its_bytecode(self, pyz: Path, tmp_path: Path) -> None:
+        """The bootstrap's .pyc sits where zipimport looks (beside the source), so no start compiles it."""
+        with zipfile.ZipFile(pyz) as zf:
+            assert {"_bootstrap/__init__.py", "_bootstrap/__init__.pyc"} <= set(zf.namelist())
+        script = tmp_path / "which.py"
+        script.write_text("import sys\nprint(sys.modules['_bootstrap'].__file__)\n")
+        out = run_pyz(pyz, os.fspath(script), env=_env(tmp_path / "root", SHIV_INTERPRETER="1"))
+        assert out.strip() == f"{pyz}/_bootstrap/__init__.pyc"
+
+    def test_without_bytecode_the_runtime_is_source(self, big: Path, tmp_path: Path) -> None:
+        with zipfile.ZipFile(big) as zf:
+            assert "_bootstrap/__init__.py" in zf.namelist() and "_bootstrap/__init__.pyc" not in zf.namelist()
+
+
 class TestInfo:
     def test_zipapp_info_prints_json_without_extracting(self, pyz: Path, tmp_path: Path) -> None:
         root = tmp_path / "root"
@@ -253,3 +289,72 @@ def test_cleanup_leaves_other_directories_alone(tmp_path: Path, wheelhouse: Path
         run_pyz(build(project, tmp_path / f"b{version}"), env=_env(root))
     assert (root / "app_backups").is_dir() and (root / "app-admin_" / "x").is_dir()
     assert len([n for n in _entries(root) if n.startswith("app_") and n != "app_backups"]) == 1
+
+
+class TestExtraction:
+    @pytest.fixture
+    def tool(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
+        files: dict[str, str | bytes] = {
+            "tool/__init__.py": 'VALUE = "tool"\ndef main():\n    print("tool ran")\n',
+            "tool/data.bin": bytes(range(256)) * 64,  # binary data, and a member big enough to span reads
+            "tool/empty.txt": b"",
+        }
+        entry_points = "[console_scripts]\ntool-run = tool:main\n"
+        wheel = make_wheel(
+            wheelhouse, "tool", "1.0", files=files, members={"tool-1.0.dist-info/entry_points.txt": entry_points}
+        )
+        project = make_project(tmp_path / "p", dependencies=["tool"])
+        (project / "pylock.toml").write_text(pylock_text([[wheel]], base_url=index.url))
+        return build(project)
+
+    def test_every_member_written_with_its_bytes_and_mode(self, tool: Path, tmp_path: Path) -> None:
+        root = tmp_path / "root"
+        assert run_pyz(tool, "tool", env=_env(root)).startswith("tool: tool from site-packages")
+        (final,) = [n for n in _entries(root) if not n.startswith(".")]
+        _assert_extracted(tool, root / final)
+
+    def test_the_same_tree_through_zipfile(self, tool: Path, tmp_path: Path) -> None:
+        """Imported some other way than from the archive (no zipimporter index), the runtime reads it with zipfile."""
+        from hatch_zipapp.bootstrap import runtime
+
+        with zipfile.ZipFile(tool) as zf:
+            environment = json.loads(zf.read("environment.json"))
+        key, base = f"tool_{environment['build_id']}", tmp_path / "root"
+        base.mkdir()
+        runtime._extract(os.fspath(tool), environment, os.fspath(base), key, os.fspath(base / key))
+        _assert_extracted(tool, base / key)
+        assert _entries(base) == [key]
+
+    def test_a_damaged_archive_is_a_clear_error_and_leaves_nothing(self, tool: Path, tmp_path: Path) -> None:
+        with zipfile.ZipFile(tool) as zf:
+            info = zf.getinfo("site-packages/tool/data.bin")
+        data = bytearray(tool.read_bytes())
+        # zipfile's header_offset counts from the start of the file (the shebang included); the member's data follows
+        # its local header: 30 bytes, then the name and the extra field, whose lengths end the header
+        name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+        data[info.header_offset + 30 + name_length + extra_length + info.compress_size // 2] ^= 0xFF
+        damaged = tmp_path / "damaged.pyz"
+        damaged.write_bytes(bytes(data))
+        damaged.chmod(0o755)
+        root = tmp_path / "root"
+        result = subprocess.run(
+            [os.fspath(damaged), "tool"], capture_output=True, text=True, env=_env(root), check=False
+        )
+        assert result.returncode == 1
+        assert "damaged.pyz is damaged: site-packages/tool/data.bin fails its checksum" in result.stderr
+        assert "Download or copy it again" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert [n for n in _entries(root) if not n.endswith(".lock")] == []
+
+
+def _assert_extracted(pyz: Path, tree: Path) -> None:
+    """``tree`` holds exactly the archive's site-packages members, each with its bytes and mode."""
+    with zipfile.ZipFile(pyz) as zf:
+        members = [i for i in zf.infolist() if i.filename.startswith("site-packages/")]
+        for info in members:
+            written = tree / info.filename
+            assert written.read_bytes() == zf.read(info), info.filename
+            executable = bool((info.external_attr >> 16) & 0o111)
+            assert written.stat().st_mode & 0o777 == (0o755 if executable else 0o644), info.filename
+    assert any(i.filename == "site-packages/bin/tool-run" and (i.external_attr >> 16) & 0o111 for i in members)
+    assert len([p for p in tree.rglob("*") if p.is_file()]) == len(members)

@@ -5,7 +5,7 @@ Layout (shiv's, so shiv's tools and runtime variables keep working)::
     #!/usr/bin/env python3
     __main__.py          import _bootstrap; _bootstrap.bootstrap()
     _bootstrap/          the runtime (hatch_zipapp/bootstrap/runtime.py): extraction, isolation, entry point
-    environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
+    environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc, executables
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)
     hatch-zipapp.sha256  the sha256 of every member the installed RECORDs do not cover (`hatch-zipapp verify`)
@@ -79,6 +79,7 @@ def _environment_json(settings: Mapping[str, object], *, identifier: str, epoch:
 def write_pyz(
     destination: Path,
     files: Mapping[str, StagedFile],
+    runtime: Mapping[str, StagedFile],
     *,
     shebang: str,
     epoch: int,
@@ -89,14 +90,18 @@ def write_pyz(
 
     Returns (temporary, final) pairs: the caller renames them into place once every target is built.
 
+    ``runtime`` is the bootstrap (``bootstrap_files()``, and its bytecode when compiled for the target);
     ``settings`` go to environment.json for the runtime (entry point, name, compile_pyc, keep, inherit_site);
     ``info`` is the build information (hatch-zipapp.json).
     """
     date_time = zip_date_time(epoch)
     identifier = build_id(files)
     entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
-    entries.update({name: (data, False) for name, data in bootstrap_files().items()})
-    entries["environment.json"] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
+    entries.update({name: (staged.data, False) for name, staged in runtime.items()})
+    # The runtime extracts from the zipimporter's index, which has no file modes: it reads them from here.
+    executables = sorted(name for name, staged in files.items() if staged.executable)
+    environment = _environment_json({**settings, "executables": executables}, identifier=identifier, epoch=epoch)
+    entries["environment.json"] = (environment, False)
     info_json = json.dumps({**info, "build_id": identifier}, sort_keys=True, indent=2) + "\n"
     entries["hatch-zipapp.json"] = (info_json.encode(), False)
     bom = json.dumps(sbom(info, licenses(files), identifier), sort_keys=True, indent=2).encode() + b"\n"

@@ -21,12 +21,12 @@ from hatchling.plugin.manager import PluginManager
 from packaging.utils import NormalizedName, canonicalize_name
 
 from hatch_zipapp import __version__
-from hatch_zipapp.archive import write_beside, write_pyz
+from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
 from hatch_zipapp.bytecode import find_compiler
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ZipappError
 from hatch_zipapp.fetch import Cache, Fetcher, sha256_hex
-from hatch_zipapp.install import StagingTree, install_wheel
+from hatch_zipapp.install import StagedFile, StagingTree, install_wheel
 from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
 from hatch_zipapp.reproducible import source_date_epoch
 from hatch_zipapp.sdist import wheel_from_sdist
@@ -176,10 +176,13 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree.check_entry_point(config.entry_point)
 
         compiled = 0
+        runtime = {name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files().items()}
         if config.bytecode:
             compiler = find_compiler(target)
             if compiler is not None:
                 compiled = compiler.compile_tree(tree, fetcher.cache)
+                pycs = compiler.compile_bootstrap(runtime, fetcher.cache)
+                runtime.update({name: StagedFile(data, False, "the .pyz runtime") for name, data in pycs.items()})
             else:
                 self.app.display_warning(
                     f"No Python {target.python_version} found to compile bytecode for {target.describe()}: the .pyz "
@@ -219,7 +222,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
             "builder": f"hatch-zipapp {__version__}",
         }
-        return write_pyz(final, tree.files, shebang=config.shebang, epoch=epoch, settings=settings, info=info)
+        return write_pyz(final, tree.files, runtime, shebang=config.shebang, epoch=epoch, settings=settings, info=info)
 
     def _build_project_wheel(self, directory: str) -> Path:
         """The project's wheel, built by hatchling's own wheel builder: the wheel target's config and hooks apply."""

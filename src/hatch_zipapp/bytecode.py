@@ -17,13 +17,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.fetch import Cache
-from hatch_zipapp.install import SITE_PACKAGES, StagingTree
+from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree
 from hatch_zipapp.target import Target
 
 __all__ = ["Compiler", "find_compiler"]
@@ -60,36 +61,55 @@ class Compiler:
             if path.endswith(".py") and path.startswith(SITE_PACKAGES + "/") and "/__pycache__/" not in path:
                 by_owner.setdefault(tree.files[path].owner, []).append(path)
         workers = max(1, min(len(by_owner), os.cpu_count() or 1))
+        prefix = SITE_PACKAGES + "/"
+
+        def compiled(owner: str, paths: list[str]) -> dict[str, bytes]:
+            return self._compiled(owner, {path.removeprefix(prefix): tree.files[path] for path in paths}, cache)
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda item: self._compiled(tree, item[1], cache), sorted(by_owner.items())))
+            results = list(pool.map(lambda item: compiled(*item), sorted(by_owner.items())))
         added = 0
-        for (owner, _), compiled in zip(sorted(by_owner.items()), results, strict=True):
-            for path, data in compiled.items():
-                tree.add(path, data, executable=False, owner=owner)
+        for (owner, _), pycs in zip(sorted(by_owner.items()), results, strict=True):
+            for path, data in pycs.items():
+                tree.add(prefix + path, data, executable=False, owner=owner)
                 added += 1
         return added
 
-    def _compiled(self, tree: StagingTree, sources: list[str], cache: Cache) -> dict[str, bytes]:
+    def compile_bootstrap(self, files: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
+        """The .pyc of each runtime module (``_bootstrap/NAME.py``), where zipimport looks for it: beside the source
+        (``_bootstrap/NAME.pyc``). Checked-hash, so a .pyc that does not match is ignored for the source."""
+        compiled = self._compiled("the .pyz runtime", files, cache)
+        legacy = {}
+        for path, data in compiled.items():
+            directory, _, name = path.rpartition("/__pycache__/")
+            legacy[f"{directory}/{name.split('.')[0]}.pyc"] = data
+        return legacy
+
+    def _compiled(self, owner: str, sources: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
+        """``sources`` (relative path → file) compiled: the relative path of each .pyc (in ``__pycache__``) → its
+        bytes. Cached by the interpreter's identity, the paths and the contents."""
         digest = hashlib.sha256(self.identity.encode())
-        for path in sources:
-            digest.update(path.encode() + b"\0" + tree.files[path].sha256)
+        for path in sorted(sources):
+            digest.update(path.encode() + b"\0" + sources[path].sha256)
         key = digest.hexdigest()
         cached = cache.read_bundle("bytecode", key)
         if cached is not None:
             return cached[0]
-        compiled = self._run(tree, sources)
+        compiled = self._run(owner, sources)
         cache.store_bundle("bytecode", key, compiled)
         return compiled
 
-    def _run(self, tree: StagingTree, sources: list[str]) -> dict[str, bytes]:
+    def _run(self, owner: str, sources: Mapping[str, StagedFile]) -> dict[str, bytes]:
         with tempfile.TemporaryDirectory(prefix="hatch-zipapp-pyc-") as temp:
-            tree.write_to(Path(temp), sources)
-            root = Path(temp, SITE_PACKAGES)
-            relative = [path.removeprefix(SITE_PACKAGES + "/") for path in sources]
+            root = Path(temp)
+            for path, staged in sources.items():
+                target = root.joinpath(*path.split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(staged.data)
             env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": ""}
             result = subprocess.run(
                 [self.executable, "-I", "-c", _COMPILE, os.fspath(root)],
-                input=json.dumps(relative),
+                input=json.dumps(sorted(sources)),
                 text=True,
                 env=env,
                 check=False,
@@ -98,19 +118,18 @@ class Compiler:
             )
             if result.returncode != 0:
                 said = (result.stderr.strip() or f"exit status {result.returncode}").splitlines()[-1]
-                owner = tree.files[sources[0]].owner
                 message = (
                     f"{self.executable} failed compiling the bytecode of {owner}: {said}. "
                     f"Set `bytecode = false`, or give the target another `interpreter`"
                 )
                 raise ZipappError(message)
             compiled = {}
-            for rel in relative:
+            for rel in sorted(sources):
                 directory, _, name = rel.rpartition("/")
                 pyc = f"{directory + '/' if directory else ''}__pycache__/{name[:-3]}.{self.cache_tag}.pyc"
                 file = root / pyc
                 if file.is_file():
-                    compiled[f"{SITE_PACKAGES}/{pyc}"] = file.read_bytes()
+                    compiled[pyc] = file.read_bytes()
             return compiled
 
 

@@ -8,9 +8,10 @@ On start it:
    that names the variable to set, never a traceback;
 3. uses ``ROOT/NAME_BUILDID`` when it exists (the fast path: no exclusive lock, no waiting, no extraction), holding a
    shared lock on it for the process's life so cleanup never removes an extraction in use;
-4. otherwise takes the build's exclusive lock (waiting at most ``$ZIPAPP_LOCK_TIMEOUT`` seconds), extracts
-   ``site-packages`` into a temporary directory, compiles bytecode there if the archive has none, and renames it into
-   place: a process killed midway leaves only a temporary directory, which the next extraction removes;
+4. otherwise waits (at most ``$ZIPAPP_LOCK_TIMEOUT`` seconds) for either the build's exclusive lock or another
+   process's finished extraction; with the lock, extracts ``site-packages`` (a few threads, every CRC checked) into a
+   temporary directory, compiles bytecode there if the archive has none, and renames it into place: a process
+   killed midway leaves only a temporary directory, which the next extraction removes;
 5. removes older extractions of the same application, keeping ``$ZIPAPP_KEEP`` (default 2) and any in use;
 6. puts the extraction on ``sys.path`` *without* the host interpreter's site-packages, dist-packages or user site
    (``ZIPAPP_INHERIT_SITE=1`` keeps them), and runs the entry point. shiv's variables keep working:
@@ -29,9 +30,11 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import zipfile
     from collections.abc import Callable
     from typing import Any
+
+    #: (name, compression, compressed size, size, offset of the local header, crc32) of one member.
+    Member = tuple[str, int, int, int, int, int]
 
 try:
     import fcntl
@@ -145,23 +148,18 @@ def _open_lock(path: str) -> int:
         raise BootstrapError(message) from None
 
 
-def _lock(fd: int, operation: int, path: str, what: str) -> None:
-    """flock with a bounded wait (``$ZIPAPP_LOCK_TIMEOUT`` seconds, default 300)."""
-    if fcntl is None:  # pragma: no cover
-        return
+def _wait(attempt: Callable[[], str | None], path: str, what: str) -> str:
+    """Call ``attempt`` until it returns a result, for at most ``$ZIPAPP_LOCK_TIMEOUT`` seconds (default 300)."""
     try:
         timeout = float(os.environ.get("ZIPAPP_LOCK_TIMEOUT", "300"))
     except ValueError:
         timeout = 300.0
     deadline = time.monotonic() + timeout
-    delay = 0.005
+    delay = 0.002
     while True:
-        try:
-            fcntl.flock(fd, operation | fcntl.LOCK_NB)
-            return
-        except OSError as e:
-            if e.errno not in {errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK}:
-                raise
+        result = attempt()
+        if result is not None:
+            return result
         if time.monotonic() >= deadline:
             message = (
                 f"waited {timeout:g} s for another process {what} (lock: {path}). If none is running, delete the "
@@ -169,16 +167,18 @@ def _lock(fd: int, operation: int, path: str, what: str) -> None:
             )
             raise BootstrapError(message)
         time.sleep(delay)
-        delay = min(delay * 2, 0.1)
+        delay = min(delay * 2, 0.05)
 
 
 def _try_lock(fd: int, operation: int) -> bool:
-    if fcntl is None:  # pragma: no cover
+    if fcntl is None:  # pragma: no cover - Windows: no cross-process locks
         return True
     try:
         fcntl.flock(fd, operation | fcntl.LOCK_NB)
         return True
-    except OSError:
+    except OSError as e:
+        if e.errno not in {errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK}:
+            raise
         return False
 
 
@@ -197,21 +197,27 @@ def extract(archive: str, environment: dict[str, Any]) -> str:
     fd = _open_lock(lock_path)
     _held.append(fd)
     if fcntl is not None:
-        shared, exclusive = fcntl.LOCK_SH, fcntl.LOCK_EX
+        shared, exclusive, unlock = fcntl.LOCK_SH, fcntl.LOCK_EX, fcntl.LOCK_UN
     else:  # pragma: no cover
-        shared = exclusive = 0
-    if not force and os.path.isdir(final):
-        # The fast path: a shared lock marks the extraction as in use; it waits only while a cleanup holds it.
-        _lock(fd, shared, lock_path, f"cleaning up {key}")
-        if os.path.isdir(final):
-            return os.path.join(final, SITE_PACKAGES)
-    _lock(fd, exclusive, lock_path, f"extracting {key}")
+        shared = exclusive = unlock = 0
+
+    def attempt() -> str | None:
+        # Extracted already: the fast path. A shared lock marks the extraction as in use for the process's life, so
+        # cleanup never removes it; it is refused only while a cleanup or a forced re-extraction holds the lock.
+        if not force and os.path.isdir(final) and _try_lock(fd, shared):
+            if os.path.isdir(final):
+                return "extracted"
+            if fcntl is not None:  # removed by a cleanup between the two looks: extract it again
+                fcntl.flock(fd, unlock)
+        if _try_lock(fd, exclusive):
+            return "extract"
+        return None  # another process is extracting it (or cleaning it up): wait, then look again
+
+    if _wait(attempt, lock_path, f"extracting {key}") == "extracted":
+        return os.path.join(final, SITE_PACKAGES)
     try:
         if force or not os.path.isdir(final):
-            import zipfile
-
-            with zipfile.ZipFile(archive) as zf:
-                _extract(zf, environment, base, key, final)
+            _extract(archive, environment, base, key, final)
         _cleanup(base, name, key, environment)
     finally:
         if fcntl is not None:
@@ -219,42 +225,123 @@ def extract(archive: str, environment: dict[str, Any]) -> str:
     return os.path.join(final, SITE_PACKAGES)
 
 
-def _extract(zf: zipfile.ZipFile, environment: dict[str, Any], base: str, key: str, final: str) -> None:
+def _members(archive: str) -> list[Member]:
+    """The site-packages members, from the index the zipimporter that loaded this module has already read (no
+    second pass over the archive's directory); from zipfile when imported some other way, or when that private index
+    does not have the shape this code knows."""
+    import zipimport
+
+    loader = globals().get("__loader__")
+    toc = getattr(zipimport, "_zip_directory_cache", {}).get(getattr(loader, "archive", None))
+    if toc:
+        prefix = SITE_PACKAGES + os.sep
+        try:
+            return [
+                (key.replace(os.sep, "/"), compress, data_size, file_size, offset, crc)
+                for key, (_, compress, data_size, file_size, offset, _, _, crc) in toc.items()
+                if key.startswith(prefix) and not key.endswith(os.sep)
+            ]
+        except (TypeError, ValueError):
+            pass
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf:
+        return [
+            (info.filename, info.compress_type, info.compress_size, info.file_size, info.header_offset, info.CRC)
+            for info in zf.infolist()
+            if info.filename.startswith(SITE_PACKAGES + "/") and not info.filename.endswith("/")
+        ]
+
+
+def _extract(archive: str, environment: dict[str, Any], base: str, key: str, final: str) -> None:
     import shutil
 
     for leftover in os.listdir(base):  # a process killed while extracting this build left these; we hold its lock
         if leftover.startswith((f".{key}.tmp-", f".{key}.old-")):
             shutil.rmtree(os.path.join(base, leftover), ignore_errors=True)
     temp = os.path.join(base, f".{key}.tmp-{os.getpid()}")
-    os.makedirs(temp)
-    members = []
-    for info in zf.infolist():
-        parts = info.filename.split("/")
-        if parts[0] == SITE_PACKAGES and not info.filename.endswith("/") and ".." not in parts:
-            members.append(info)
-    for directory in sorted({os.path.dirname(info.filename) for info in members}):
-        os.makedirs(os.path.join(temp, directory), exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    has_bytecode = False
-    for info in members:  # the hot loop of a cold start: one read, one open, one write per file
-        data = zf.read(info)
-        mode = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
-        fd = os.open(os.path.join(temp, info.filename), flags, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        has_bytecode = has_bytecode or info.filename.endswith(".pyc")
-    compile_pyc = _flag("SHIV_COMPILE_PYC", bool(environment.get("compile_pyc", True)))
-    if compile_pyc and not has_bytecode:
-        _compile(os.path.join(temp, SITE_PACKAGES))
+    members = [m for m in _members(archive) if ".." not in m[0].split("/")]
+    directories = {SITE_PACKAGES}
+    for member in members:
+        directory = os.path.dirname(member[0])
+        while directory not in directories:
+            directories.add(directory)
+            directory = os.path.dirname(directory)
+    os.mkdir(temp)
+    try:
+        for directory in sorted(directories):  # parents sort before their children
+            os.mkdir(os.path.join(temp, directory))
+        _write_members(archive, temp, members, frozenset(environment.get("executables", ())))
+        compile_pyc = _flag("SHIV_COMPILE_PYC", bool(environment.get("compile_pyc", True)))
+        if compile_pyc and not any(m[0].endswith(".pyc") for m in members):
+            _compile(os.path.join(temp, SITE_PACKAGES))
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
     if os.path.isdir(final):  # forced re-extraction: move the old one aside, then drop it
         aside = os.path.join(base, f".{key}.old-{os.getpid()}")
         os.rename(final, aside)
         shutil.rmtree(aside, ignore_errors=True)
-    os.rename(temp, final)
+    try:
+        os.rename(temp, final)
+    except OSError:
+        if not os.path.isdir(final):
+            raise
+        shutil.rmtree(temp, ignore_errors=True)  # another process that opened a newer lock file won the race
+
+
+def _write_members(archive: str, temp: str, members: list[Member], executables: frozenset[str]) -> None:
+    """Write every member: the hot loop of a cold start. A few threads share it, as inflating, reading and writing
+    all release the GIL; each file is one pread, one inflate, one open and one write."""
+    import struct
+    import threading
+    import zlib
+
+    fd = os.open(archive, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    pending = iter(sorted(members, key=lambda m: m[4]))  # in archive order: the reads stay sequential
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for name, compress, size, file_size, offset, crc in pending:
+                encoded = len(name.encode())
+                block = os.pread(fd, 30 + encoded + size + 64, offset)
+                if block[:4] != b"PK\x03\x04":
+                    raise BootstrapError(f"{archive} is damaged: no zip header for {name}. Download or copy it again")
+                start = 30 + encoded + struct.unpack_from("<H", block, 28)[0]
+                raw = block[start : start + size]
+                if len(raw) < size:
+                    raw = os.pread(fd, size, offset + start)
+                if compress not in {0, 8}:
+                    raise BootstrapError(f"{archive}: {name} uses zip compression method {compress}, not deflate")
+                try:
+                    data = zlib.decompress(raw, -15, file_size) if compress == 8 else raw
+                except zlib.error:
+                    data = b""
+                if len(data) != file_size or zlib.crc32(data) != crc:
+                    raise BootstrapError(f"{archive} is damaged: {name} fails its checksum. Download or copy it again")
+                out = os.open(os.path.join(temp, name), flags, 0o755 if name in executables else 0o644)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(out, view) :]
+                finally:
+                    os.close(out)
+        except BaseException as e:  # re-raised by the main thread
+            failures.append(e)
+
+    try:
+        workers = [threading.Thread(target=work, daemon=True) for _ in range(min(4, os.cpu_count() or 1) - 1)]
+        for worker in workers:
+            worker.start()
+        work()
+        for worker in workers:
+            worker.join()
+    finally:
+        os.close(fd)
+    if failures:
+        raise failures[0]
 
 
 def _compile(directory: str) -> None:
