@@ -5,11 +5,19 @@ One command, from the repository root:
     python bench/start.py            # or: --runs 9 --command check
 
 All four run the same command (`check` by default: Django's system checks, which import the settings, every app
-and the URL configuration) with the same installed files. Measured in one run, as medians after one warm-up:
+and the URL configuration) with the same installed files and the same interpreter: the virtualenv's, and for the .pyz,
+shiv and pex an empty virtualenv's (`python app.pyz`: not through `#!/usr/bin/env python3`, which may find a slower
+shim such as pyenv's, and not the bare host interpreter, which runs its own site-packages' .pth files first).
+Measured in one run, in interleaved rounds (every row once per round, so drift hits all rows alike), as medians after
+one uncounted round:
 
-- warm start: extraction (if any) already done;
-- cold start: an empty extraction root (ZIPAPP_ROOT, SHIV_ROOT, PEX_ROOT) before every run;
-- 32 concurrent cold starts of the .pyz against one empty root, against one cold start.
+- cold start: an extraction root never used before (ZIPAPP_ROOT, SHIV_ROOT, PEX_ROOT), the disk synced before the
+  clock starts so that no run pays for an earlier one's writes; roots are deleted only at the end;
+- warm start: right after, extraction (if any) done;
+- 32 concurrent cold starts of the .pyz against one empty root, against one cold start, and against 32 concurrent
+  starts of the virtualenv (what running 32 processes costs on this many CPUs, extraction or not);
+- the floor of a cold start: a fresh interpreter writing the same files with zipfile, nothing else; and the .pyz and
+  the floor again with the root on tmpfs (/dev/shm), to show what the disk costs.
 
 Targets: warm start at most 1.1x the virtualenv's and faster than shiv's; cold start at most 2x the virtualenv's warm
 start; 32 concurrent cold starts within 3x a single cold start. docs/performance.md records a run.
@@ -18,6 +26,7 @@ start; 32 concurrent cold starts within 3x a single cold start. docs/performance
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -25,11 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, os.fspath(Path(__file__).parent))
 from build import BIN, ROOT, WORK, run, setup
+
+ROOT_MARK = "{root}"
 
 #: The physical floor of a cold start: a fresh interpreter writing the same files, nothing else.
 _EXTRACT = """
@@ -37,20 +47,6 @@ import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
     z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("site-packages/")])
 """
-
-
-def seconds(command: Sequence[str | os.PathLike[str]], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    result = subprocess.run([os.fspath(c) for c in command], env=env, cwd=cwd, capture_output=True, check=False)
-    elapsed = time.perf_counter() - start
-    if result.returncode:
-        sys.exit(f"bench: {command} failed:\n{result.stderr.decode()}")
-    return elapsed
-
-
-def median(runs: int, measure: Callable[[], float]) -> float:
-    measure()  # warm-up
-    return statistics.median(measure() for _ in range(runs))
 
 
 def main() -> int:
@@ -77,8 +73,13 @@ def main() -> int:
         run(BIN / "python", ROOT / "bench" / "wheelhouse.py", project, wheelhouse, pins, env=env)
         shutil.copy(wheel, wheelhouse)
 
-        venv = temp / "venv"
+        venv, clean = temp / "venv", temp / "clean"
         run(sys.executable, "-m", "venv", venv)
+        # The .pyz, shiv and pex rows run an empty virtualenv's python: the virtualenv row's interpreter, site and
+        # all, without the packages. Started directly, the host interpreter would also run its own site-packages'
+        # .pth files first (one on this machine imports certifi: 20 ms), which no virtualenv does.
+        run(sys.executable, "-m", "venv", "--without-pip", clean)
+        python = clean / "bin" / "python"
         run(venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-index", "-f", wheelhouse, "-r", pins, wheel)
         entry = "django.core.management:execute_from_command_line"
         shiv_pyz, pex_file = temp / "shiv.pyz", temp / "app.pex"
@@ -92,68 +93,72 @@ def main() -> int:
         base.update(
             {"DJANGO_SETTINGS_MODULE": "mysite.settings", "SECRET_KEY": "bench", "DATABASE_URL": "sqlite:///db"}
         )
-        roots = {"ours": temp / "root-ours", "shiv": temp / "root-shiv", "pex": temp / "root-pex"}
-        runs = {
-            "hatch-zipapp": ([pyz, options.command], {**base, "ZIPAPP_ROOT": os.fspath(roots["ours"])}, roots["ours"]),
+        # Every row's command and environment, with ROOT standing for the extraction root of the round. Each cold
+        # start gets a root never used before, and nothing is deleted until the end: on a disk mounted with
+        # `discard`, deleting the last round's files slows the next round's writes by seconds, which is the
+        # benchmark's cost, not the cold start's (a server extracts once per deploy).
+        runs: dict[str, tuple[list[str | os.PathLike[str]], dict[str, str], Path | None]] = {
+            "hatch-zipapp": ([python, pyz, options.command], {**base, "ZIPAPP_ROOT": ROOT_MARK}, temp),
             "virtualenv": ([venv / "bin" / "python", "-m", "django", options.command], base, None),
-            "shiv": (
-                [sys.executable, shiv_pyz, options.command],
-                {**base, "SHIV_ROOT": os.fspath(roots["shiv"])},
-                roots["shiv"],
-            ),
-            "pex": (
-                [sys.executable, pex_file, options.command],
-                {**base, "PEX_ROOT": os.fspath(roots["pex"])},
-                roots["pex"],
-            ),
+            "shiv": ([python, shiv_pyz, options.command], {**base, "SHIV_ROOT": ROOT_MARK}, temp),
+            "pex": ([python, pex_file, options.command], {**base, "PEX_ROOT": ROOT_MARK}, temp),
+            "floor (unzip)": ([python, "-c", _EXTRACT, pyz, ROOT_MARK], base, temp),
         }
-        floor_root = temp / "root-floor"
-        floor = [sys.executable, "-c", _EXTRACT, pyz, floor_root]
-        runs["floor (unzip)"] = (floor, base, floor_root)
         shm = Path("/dev/shm")
-        if shm.is_dir():  # the same starts with the extraction root in memory: what the disk costs
-            memory = Path(tempfile.mkdtemp(prefix="hatch-zipapp-start-", dir=shm))
-            runs["hatch-zipapp, tmpfs"] = (
-                [pyz, options.command],
-                {**base, "ZIPAPP_ROOT": os.fspath(memory / "r")},
-                memory / "r",
-            )
-            runs["floor (unzip), tmpfs"] = ([sys.executable, "-c", _EXTRACT, pyz, memory / "f"], base, memory / "f")
-        warm: dict[str, float] = {}
-        cold: dict[str, float] = {}
-        for name, (command, run_env, root) in runs.items():
-            warm[name] = median(options.runs, lambda c=command, e=run_env: seconds(c, e, work))  # type: ignore[misc]
-            if root is not None:
+        memory = Path(tempfile.mkdtemp(prefix="hatch-zipapp-start-", dir=shm)) if shm.is_dir() else None
+        if memory is not None:  # the same starts with the extraction root in memory: what the disk costs
+            runs["hatch-zipapp, tmpfs"] = (runs["hatch-zipapp"][0], runs["hatch-zipapp"][1], memory)
+            runs["floor (unzip), tmpfs"] = (runs["floor (unzip)"][0], base, memory)
+        fresh = itertools.count()
 
-                def cold_start(c: list[object] = command, e: dict[str, str] = run_env, r: Path = root) -> float:
-                    shutil.rmtree(r, ignore_errors=True)
-                    return seconds(c, e, work)  # type: ignore[arg-type]
-
-                cold[name] = median(options.runs, cold_start)
-
-        def concurrent() -> float:
-            shutil.rmtree(roots["ours"], ignore_errors=True)
-            command, run_env, _ = runs["hatch-zipapp"]
-            start = time.perf_counter()
-            processes = [
-                subprocess.Popen([os.fspath(c) for c in command], env=run_env, cwd=work, stdout=subprocess.DEVNULL)
-                for _ in range(32)
+        def start(name: str, root: Path | None, processes: int = 1) -> float:
+            """Seconds for ``processes`` copies of a row's command, started at once against ``root``."""
+            command, run_env, _ = runs[name]
+            mark = os.fspath(root) if root else ""
+            argv = [os.fspath(c).replace(ROOT_MARK, mark) for c in command]
+            run_env = {k: v.replace(ROOT_MARK, mark) for k, v in run_env.items()}
+            os.sync()  # the writes of earlier runs are on disk before the clock starts
+            began = time.perf_counter()
+            children = [
+                subprocess.Popen(argv, env=run_env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                for _ in range(processes)
             ]
-            if any(p.wait() for p in processes):
-                sys.exit("bench: a concurrent start failed")
-            return time.perf_counter() - start
+            for child in children:
+                _, stderr = child.communicate()
+                if child.returncode:
+                    sys.exit(f"bench: {argv} failed:\n{stderr.decode()}")
+            return time.perf_counter() - began
 
-        concurrent_32 = median(max(3, options.runs // 2), concurrent)
-        if shm.is_dir():
+        warm_runs: dict[str, list[float]] = {name: [] for name in runs}
+        cold_runs: dict[str, list[float]] = {name: [] for name, (_, _, where) in runs.items() if where is not None}
+        for round_ in range(options.runs + 1):  # round 0 warms the page cache and is not counted
+            for name, (_, _, where) in runs.items():  # interleaved: drift hits every row alike
+                root = where / "roots" / str(next(fresh)) if where is not None else None
+                if root is not None:
+                    elapsed = start(name, root)
+                    if round_:
+                        cold_runs[name].append(elapsed)
+                elapsed = start(name, root)
+                if round_:
+                    warm_runs[name].append(elapsed)
+        concurrent_runs = max(3, options.runs // 2)
+        concurrent_32 = statistics.median(
+            start("hatch-zipapp", temp / "roots" / str(next(fresh)), 32) for _ in range(concurrent_runs)
+        )
+        concurrent_venv = statistics.median(start("virtualenv", None, 32) for _ in range(concurrent_runs))
+        if memory is not None:
             shutil.rmtree(memory, ignore_errors=True)
 
-    python = sys.version.split()[0]
-    print(f"`{options.command}` of fixtures/mysite, Python {python}, {os.cpu_count()} CPUs; medians of {options.runs}")
+    version = sys.version.split()[0]
+    print(f"`{options.command}` of fixtures/mysite, Python {version}, {os.cpu_count()} CPUs; medians of {options.runs}")
     print(f"{'':<22}{'warm (s)':>10}{'cold (s)':>10}")
+    warm = {name: statistics.median(times) for name, times in warm_runs.items()}
+    cold = {name: statistics.median(times) for name, times in cold_runs.items()}
     for name in runs:
         shown_warm = f"{warm[name]:>10.3f}" if not name.startswith("floor") else f"{'':>10}"
         print(f"{name:<22}{shown_warm}{cold.get(name, float('nan')):>10.3f}")
     print(f"32 concurrent cold starts of the .pyz: {concurrent_32:.3f} s")
+    print(f"32 concurrent starts of the virtualenv (32 processes on {os.cpu_count()} CPUs): {concurrent_venv:.3f} s")
     checks = [
         ("warm / virtualenv warm", warm["hatch-zipapp"] / warm["virtualenv"], 1.1),
         ("warm / shiv warm", warm["hatch-zipapp"] / warm["shiv"], 1.0),
@@ -168,6 +173,7 @@ def main() -> int:
             else []
         ),
         ("32 concurrent / one cold", concurrent_32 / cold["hatch-zipapp"], 3.0),
+        ("32 concurrent / (one cold + 32 venv)", concurrent_32 / (cold["hatch-zipapp"] + concurrent_venv), None),
     ]
     for label, ratio, target in checks:
         verdict = "" if target is None else f"  target {'<' if target == 1.0 else '<='} {target}: "
