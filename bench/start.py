@@ -43,9 +43,9 @@ ROOT_MARK = "{root}"
 
 #: The physical floor of a cold start: a fresh interpreter writing the same files, nothing else.
 _EXTRACT = """
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("site-packages/")])
+import io, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as outer:
+    zipfile.ZipFile(io.BytesIO(outer.read("site-packages.zip"))).extractall(sys.argv[2])
 """
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.errors import ConfigError, EntryPointError, LockError, NoMatchingFileError, UnsafeWheelError
+from hatch_zipapp.layout import PyzReader
 from tests.helpers import (
     IndexServer,
     build,
@@ -58,11 +59,16 @@ class TestBuild:
 
     def test_layout_is_shiv_compatible(self, locked_project: Path) -> None:
         pyz = build(locked_project)
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             names = archive.namelist()
             environment = archive.read("environment.json").decode()
         assert names == sorted(names)
         assert "__main__.py" in names and "_bootstrap/__init__.py" in names
+        with zipfile.ZipFile(pyz) as outer:  # what Python reads at every start: a few members, site-packages in one
+            top = ["__main__.py", "_bootstrap/__init__.py", "_bootstrap/__init__.pyc", "environment.json"]
+            top += ["hatch-zipapp.json", "hatch-zipapp.sha256", "sbom.cdx.json", "site-packages.zip"]
+            assert outer.namelist() == top
+            assert outer.getinfo("site-packages.zip").compress_type == zipfile.ZIP_STORED
         assert "site-packages/alpha/__init__.py" in names
         assert "site-packages/app/cli.py" in names
         assert "site-packages/bin/app" in names
@@ -87,7 +93,7 @@ class TestBuild:
         windows_only = make_wheel(wheelhouse, "winonly", "1.0", marker='sys_platform == "win32"')
         project = make_project(tmp_path / "p", dependencies=["alpha", 'winonly; sys_platform == "win32"'])
         (project / "pylock.toml").write_text(pylock_text([[alpha], [windows_only]], base_url=index.url))
-        with zipfile.ZipFile(build(project)) as archive:
+        with PyzReader(build(project)) as archive:
             names = archive.namelist()
         assert "site-packages/alpha/__init__.py" in names
         assert not any("winonly" in name for name in names)

@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from hatch_zipapp.errors import ConfigError, ZipappError
+from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz, sha256_file
 
 TAG = sys.implementation.cache_tag  # cpython-311
@@ -37,7 +37,7 @@ def _with_targets(project: Path, zipapp: str) -> Path:
 class TestBytecode:
     def test_host_build_carries_checked_hash_pycs(self, project: Path, tmp_path: Path) -> None:
         pyz = build(project)
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             pyc = archive.read(f"site-packages/alpha/__pycache__/__init__.{TAG}.pyc")
             names = archive.namelist()
             environment = json.loads(archive.read("environment.json"))
@@ -61,7 +61,7 @@ class TestBytecode:
         spec = f'python = "{version}", platform = "musllinux_1_2_aarch64", interpreter = "{sys.executable}"'
         target = f"targets = [{{ {spec} }}]"
         pyz = build(_with_targets(project, target))
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             assert f"site-packages/alpha/__pycache__/__init__.{TAG}.pyc" in archive.namelist()
 
     def test_without_an_interpreter_the_pyz_compiles_at_first_start(
@@ -69,7 +69,7 @@ class TestBytecode:
     ) -> None:
         target = 'targets = [{ python = "3.14", platform = "manylinux_2_28_x86_64" }]'
         pyz = build(_with_targets(project, target))
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             assert not any(name.endswith(".pyc") for name in archive.namelist())
             assert json.loads(archive.read("environment.json"))["compile_pyc"] is True
         assert capsys.readouterr().err.count("No Python 3.14 found to compile bytecode") == 1
@@ -83,7 +83,7 @@ class TestBytecode:
 
     def test_bytecode_false(self, project: Path) -> None:
         pyz = build(_with_targets(project, "bytecode = false"))
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             assert not any(name.endswith(".pyc") for name in archive.namelist())
             assert json.loads(archive.read("environment.json"))["compile_pyc"] is False
 
@@ -94,7 +94,7 @@ class TestBytecode:
             pytest.skip("no Python 3.12 on this machine")
         target = f'targets = [{{ python = "3.12", platform = "manylinux_2_28_x86_64", interpreter = "{executable}" }}]'
         pyz = build(_with_targets(project, target))
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             pyc = archive.read("site-packages/alpha/__pycache__/__init__.cpython-312.pyc")
         assert int.from_bytes(pyc[4:8], "little") == 0b11
 

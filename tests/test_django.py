@@ -14,13 +14,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.static import DjangoError
 from tests.helpers import build, sha256_file, snapshot
 
@@ -101,7 +101,7 @@ def _run(pyz: Path, *args: str, env: dict[str, str], cwd: Path) -> str:
 
 class TestBuild:
     def test_static_files_collected_into_the_package(self, site: Path) -> None:
-        with zipfile.ZipFile(site) as archive:
+        with PyzReader(site) as archive:
             names = set(archive.namelist())
             manifest = archive.read("site-packages/mysite/staticfiles/staticfiles.json").decode()
         css = [n for n in names if re.fullmatch(r"site-packages/mysite/staticfiles/notes/site\.[0-9a-f]{12}\.css", n)]
@@ -123,7 +123,7 @@ class TestBuild:
         assert list((tmp_path / "cold-cache" / "static").rglob("*.zip"))
 
     def test_no_build_time_secret_in_the_artifact(self, site: Path) -> None:
-        with zipfile.ZipFile(site) as archive:
+        with PyzReader(site) as archive:
             contents = b"".join(archive.read(name) for name in archive.namelist())
         contents += b"".join(gzip.decompress(archive_member) for archive_member in _gz_members(site))
         for secret in (b"build-secret-123", b"db-password-456", b"collectstatic-only"):
@@ -148,7 +148,7 @@ class TestBuild:
 
 
 def _gz_members(pyz: Path) -> list[bytes]:
-    with zipfile.ZipFile(pyz) as archive:
+    with PyzReader(pyz) as archive:
         return [archive.read(n) for n in archive.namelist() if n.endswith(".gz")]
 
 

@@ -6,12 +6,12 @@ import os
 import socket
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from hatch_zipapp.errors import ConfigError
+from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.reproducible import DEFAULT_EPOCH, source_date_epoch
 from tests.helpers import IndexServer, build, copy_tree, make_project, make_wheel, pylock_text, sha256_file, umask
 
@@ -56,25 +56,26 @@ class TestSameBytes:
         again = build(project, tmp_path / "out-again")
         assert sha256_file(dated) == sha256_file(again)
         assert sha256_file(dated) != sha256_file(default)
-        with zipfile.ZipFile(dated) as archive:
+        with PyzReader(dated) as archive:
             assert {info.date_time for info in archive.infolist()} == {time.gmtime(1700000000)[:6]}
 
     def test_no_build_path_host_name_or_time_in_the_artifact(self, project: Path) -> None:
         pyz = build(project)
         data = pyz.read_bytes()
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             contents = b"".join(archive.read(name) for name in archive.namelist())
             modes = {info.external_attr >> 16 for info in archive.infolist()}
             systems = {info.create_system for info in archive.infolist()}
         for secret in (os.fspath(project), os.fspath(project.parent), sys.prefix, sys.executable, socket.gethostname()):
-            assert secret.encode() not in data
+            if len(secret) >= 8:  # a short one (this machine is "vm") turns up by chance in compressed bytes
+                assert secret.encode() not in data
             assert secret.encode() not in contents
         assert time.strftime("%Y-%m-%d").encode() not in contents
         assert modes == {0o100644, 0o100755}
         assert systems == {3}
 
     def test_scripts_have_a_fixed_shebang_and_mode(self, project: Path) -> None:
-        with zipfile.ZipFile(build(project)) as archive:
+        with PyzReader(build(project)) as archive:
             info = archive.getinfo("site-packages/bin/tool-run")
             assert archive.read(info) == b"#!/usr/bin/env python3\nprint('hi')\n"
             assert info.external_attr >> 16 == 0o100755

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.__main__ import main as cli
+from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz
 
 
@@ -145,7 +145,7 @@ class TestConcurrency:
     def test_waiting_for_another_extraction_is_bounded(self, pyz: Path, tmp_path: Path) -> None:
         import fcntl
 
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             environment = json.loads(archive.read("environment.json"))
         root = tmp_path / "root"
         root.mkdir()
@@ -242,7 +242,7 @@ class TestBytecodeAtExtraction:
 class TestRuntimeBytecode:
     def test_the_runtime_loads_from_its_bytecode(self, pyz: Path, tmp_path: Path) -> None:
         """The bootstrap's .pyc sits where zipimport looks (beside the source), so no start compiles it."""
-        with zipfile.ZipFile(pyz) as zf:
+        with PyzReader(pyz) as zf:
             assert {"_bootstrap/__init__.py", "_bootstrap/__init__.pyc"} <= set(zf.namelist())
         script = tmp_path / "which.py"
         script.write_text("import sys\nprint(sys.modules['_bootstrap'].__file__)\n")
@@ -250,7 +250,7 @@ class TestRuntimeBytecode:
         assert out.strip() == f"{pyz}/_bootstrap/__init__.pyc"
 
     def test_without_bytecode_the_runtime_is_source(self, big: Path, tmp_path: Path) -> None:
-        with zipfile.ZipFile(big) as zf:
+        with PyzReader(big) as zf:
             assert "_bootstrap/__init__.py" in zf.namelist() and "_bootstrap/__init__.pyc" not in zf.namelist()
 
 
@@ -317,7 +317,7 @@ class TestExtraction:
         """Imported some other way than from the archive (no zipimporter index), the runtime reads it with zipfile."""
         from hatch_zipapp.bootstrap import runtime
 
-        with zipfile.ZipFile(tool) as zf:
+        with PyzReader(tool) as zf:
             environment = json.loads(zf.read("environment.json"))
         key, base = f"tool_{environment['build_id']}", tmp_path / "root"
         base.mkdir()
@@ -325,14 +325,35 @@ class TestExtraction:
         _assert_extracted(tool, base / key)
         assert _entries(base) == [key]
 
+    def test_a_zip64_site_packages_is_read_the_general_way(self, tool: Path, tmp_path: Path) -> None:
+        """65,536 members need ZIP64 records in site-packages.zip (the outer zip stays small, so the zipimport of
+        Python 3.11 still runs it): the runtime's quick reader hands those to zipfile, with the same result."""
+        from hatch_zipapp.bootstrap import runtime
+        from hatch_zipapp.layout import write_archive
+
+        with PyzReader(tool) as source:
+            entries = {i.filename: (source.read(i), bool((i.external_attr >> 16) & 0o111)) for i in source.infolist()}
+        entries.update({f"site-packages/many/m{i:05d}.txt": (b"", False) for i in range(65536)})
+        many = tmp_path / "many.pyz"
+        with many.open("wb") as out:
+            out.write(b"#!/usr/bin/env python3\n")
+            write_archive(out, entries, (2020, 2, 2, 0, 0, 0))
+        members = runtime._members(os.fspath(many))
+        with PyzReader(many) as archive:
+            expected = [i for i in archive.infolist() if i.filename.startswith("site-packages/")]
+            assert [m[0] for m in members] == [i.filename for i in expected]
+            assert [m[4] for m in members[:3]] == [
+                archive.data_offset(i.filename) - 30 - len(i.filename) for i in expected[:3]
+            ]
+        with zipfile.ZipFile(many) as outer:
+            assert len(outer.namelist()) == 8
+
     def test_a_damaged_archive_is_a_clear_error_and_leaves_nothing(self, tool: Path, tmp_path: Path) -> None:
-        with zipfile.ZipFile(tool) as zf:
-            info = zf.getinfo("site-packages/tool/data.bin")
+        with PyzReader(tool) as archive:
+            info = archive.getinfo("site-packages/tool/data.bin")
+            offset = archive.data_offset(info.filename)  # in the .pyz file, inside site-packages.zip
         data = bytearray(tool.read_bytes())
-        # zipfile's header_offset counts from the start of the file (the shebang included); the member's data follows
-        # its local header: 30 bytes, then the name and the extra field, whose lengths end the header
-        name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
-        data[info.header_offset + 30 + name_length + extra_length + info.compress_size // 2] ^= 0xFF
+        data[offset + info.compress_size // 2] ^= 0xFF
         damaged = tmp_path / "damaged.pyz"
         damaged.write_bytes(bytes(data))
         damaged.chmod(0o755)
@@ -349,7 +370,7 @@ class TestExtraction:
 
 def _assert_extracted(pyz: Path, tree: Path) -> None:
     """``tree`` holds exactly the archive's site-packages members, each with its bytes and mode."""
-    with zipfile.ZipFile(pyz) as zf:
+    with PyzReader(pyz) as zf:
         members = [i for i in zf.infolist() if i.filename.startswith("site-packages/")]
         for info in members:
             written = tree / info.filename

@@ -7,11 +7,13 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from hatch_zipapp.__main__ import main as cli
+from hatch_zipapp.layout import PyzReader, write_archive
 from hatch_zipapp.sbom import RECORD, SBOM
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz, sha256_file
 
@@ -81,14 +83,17 @@ def _wheel_sha(pyz: Path, name: str) -> str:
     return str(next(d["sha256"] for d in info["distributions"] if d["name"] == name))
 
 
-def _rewrite(pyz: Path, destination: Path, member: str, change: bytes) -> None:
-    """A copy of ``pyz`` where ``member`` has ``change`` appended, written as a valid zip."""
-    with zipfile.ZipFile(pyz) as source, destination.open("wb") as out:
+def _rewrite(pyz: Path, destination: Path, replace: Mapping[str, bytes]) -> None:
+    """A copy of ``pyz`` with members replaced or added (``site-packages/`` ones inside its site-packages.zip, where
+    the runtime reads them), written as a valid .pyz: what a tamperer with the builder's own code could make."""
+    with PyzReader(pyz) as source:
+        entries = {
+            info.filename: (source.read(info), bool((info.external_attr >> 16) & 0o111)) for info in source.infolist()
+        }
+    entries.update({name: (data, False) for name, data in replace.items()})
+    with destination.open("wb") as out:
         out.write(pyz.read_bytes().split(b"\n", 1)[0] + b"\n")
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-            for info in source.infolist():
-                data = source.read(info)
-                target.writestr(info, data + change if info.filename == member else data)
+        write_archive(out, entries, (2020, 2, 2, 0, 0, 0))
 
 
 class TestVerify:
@@ -99,7 +104,9 @@ class TestVerify:
 
     def test_one_changed_member_is_named(self, pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         tampered = tmp_path / "tampered.pyz"
-        _rewrite(pyz, tampered, "site-packages/app/cli.py", b"#")
+        with PyzReader(pyz) as archive:
+            original = archive.read("site-packages/app/cli.py")
+        _rewrite(pyz, tampered, {"site-packages/app/cli.py": original + b"#"})
         assert cli(["verify", os.fspath(tampered)]) == 1
         err = capsys.readouterr().err
         assert "site-packages/app/cli.py: sha256" in err and "NOT the file that was built" in err
@@ -109,9 +116,8 @@ class TestVerify:
         shutil.copy(pyz, copy)
         shutil.copy(pyz.with_name(pyz.name + ".sha256"), tmp_path / (pyz.name + ".sha256"))
         data = bytearray(copy.read_bytes())
-        with zipfile.ZipFile(pyz) as archive:
-            info = archive.getinfo("site-packages/alpha/__init__.py")
-        offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 1
+        with PyzReader(pyz) as archive:
+            offset = archive.data_offset("site-packages/alpha/__init__.py") + 1
         data[offset] ^= 0x01
         copy.write_bytes(bytes(data))
         assert cli(["verify", os.fspath(copy)]) == 1
@@ -121,6 +127,14 @@ class TestVerify:
 
     def test_added_member(self, pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         copy = tmp_path / "added.pyz"
+        _rewrite(pyz, copy, {"site-packages/evil.py": b"print('x')\n"})
+        assert cli(["verify", os.fspath(copy)]) == 1
+        assert "site-packages/evil.py: in the archive but not in its record" in capsys.readouterr().err
+
+    def test_member_added_beside_site_packages_zip(
+        self, pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        copy = tmp_path / "appended.pyz"
         shutil.copy(pyz, copy)
         with zipfile.ZipFile(copy, "a") as archive:
             archive.writestr("site-packages/evil.py", "print('x')\n")
@@ -131,7 +145,7 @@ class TestVerify:
         """By the archive's record, or by its distribution's RECORD (itself in the archive's record)."""
         from hatch_zipapp.sbom import dist_records
 
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             listed = {line.split("  ", 1)[1] for line in archive.read(RECORD).decode().splitlines()}
             members = set(archive.namelist()) - {RECORD}
             covered = dist_records({name: archive.read(name) for name in listed if name.endswith("/RECORD")})
@@ -147,17 +161,12 @@ class TestVerify:
         evil = b'VALUE = "evil"\n'
         digest = base64.urlsafe_b64encode(hashlib.sha256(evil).digest()).decode().rstrip("=")
         tampered = tmp_path / "tampered.pyz"
-        with zipfile.ZipFile(pyz) as source, tampered.open("wb") as out:
-            out.write(pyz.read_bytes().split(b"\n", 1)[0] + b"\n")
-            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-                for info in source.infolist():
-                    data = source.read(info)
-                    if info.filename == "site-packages/alpha/__init__.py":
-                        data = evil
-                    elif info.filename == "site-packages/alpha-1.0.dist-info/RECORD":
-                        rows = [r for r in data.decode().splitlines() if not r.startswith("alpha/__init__.py,")]
-                        data = "\n".join([f"alpha/__init__.py,sha256={digest},{len(evil)}", *rows, ""]).encode()
-                    target.writestr(info, data)
+        with PyzReader(pyz) as archive:
+            record = archive.read("site-packages/alpha-1.0.dist-info/RECORD")
+        rows = [r for r in record.decode().splitlines() if not r.startswith("alpha/__init__.py,")]
+        record = "\n".join([f"alpha/__init__.py,sha256={digest},{len(evil)}", *rows, ""]).encode()
+        replace = {"site-packages/alpha/__init__.py": evil, "site-packages/alpha-1.0.dist-info/RECORD": record}
+        _rewrite(pyz, tampered, replace)
         assert cli(["verify", os.fspath(tampered)]) == 1
         err = capsys.readouterr().err
         assert "site-packages/alpha-1.0.dist-info/RECORD: sha256" in err

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from hatch_zipapp.errors import ConfigError
+from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.target import Target, TargetError
 from tests.helpers import IndexServer, Wheel, build, make_project, make_wheel, pylock_text, requirements_text, run_pyz
 
@@ -123,7 +123,7 @@ def multi(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
 
 def _contents(pyz: Path) -> tuple[str, set[str]]:
     """The native package's VALUE, and the top-level distributions in the .pyz."""
-    with zipfile.ZipFile(pyz) as archive:
+    with PyzReader(pyz) as archive:
         value = archive.read("site-packages/native/__init__.py").decode().split('"')[1]
         dists = {n.split("/")[1].split("-")[0] for n in archive.namelist() if ".dist-info/" in n}
     return value, dists
@@ -237,7 +237,7 @@ class TestRequirementsLockForOtherTargets:
         )
         (project / "requirements.txt").write_text(requirements_text([[linux, mac], [windows]], index_url=index.simple))
         pyz = build(project)
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             wheel_meta = archive.read("site-packages/native-1.0.dist-info/WHEEL").decode()
             assert "Tag: cp312-cp312-manylinux_2_17_aarch64" in wheel_meta
             assert not any("winonly" in n for n in archive.namelist())

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from email.parser import Parser
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from hatch_zipapp.builder import ZipappBuilder
+from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.lock import find_uv
 from tests.helpers import run_pyz
 
@@ -57,7 +57,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _from_pyz(pyz: Path) -> Installed:
     found: Installed = {}
-    with zipfile.ZipFile(pyz) as archive:
+    with PyzReader(pyz) as archive:
         for name in archive.namelist():
             if name.endswith(".dist-info/WHEEL"):
                 base = name.removesuffix("WHEEL")

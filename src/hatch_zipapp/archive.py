@@ -1,15 +1,16 @@
 """Writing the .pyz: a shebang, then a reproducible zip that runs with hatch-zipapp's runtime bootstrap.
 
-Layout (shiv's, so shiv's tools and runtime variables keep working)::
+Layout (shiv's names and environment.json, so shiv's tools and runtime variables keep working)::
 
     #!/usr/bin/env python3
     __main__.py          import _bootstrap; _bootstrap.bootstrap()
     _bootstrap/          the runtime (hatch_zipapp/bootstrap/runtime.py): extraction, isolation, entry point
-    environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc, executables
+    environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)
     hatch-zipapp.sha256  the sha256 of every member the installed RECORDs do not cover (`hatch-zipapp verify`)
-    site-packages/...    the project and every locked dependency
+    site-packages.zip    stored (not deflated): a zip of site-packages/..., the project and every locked dependency
+                         (layout.py: why it is a zip inside the zip)
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import os
 import tempfile
 import time
-import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +27,8 @@ from typing import Any, BinaryIO
 
 from hatch_zipapp.fetch import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_date_time, zip_info
+from hatch_zipapp.layout import write_archive
+from hatch_zipapp.reproducible import sorted_entries, zip_date_time
 from hatch_zipapp.sbom import RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
 
 __all__ = ["bootstrap_files", "build_id", "temp_beside", "write_beside", "write_pyz"]
@@ -98,10 +99,7 @@ def write_pyz(
     identifier = build_id(files)
     entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
     entries.update({name: (staged.data, False) for name, staged in runtime.items()})
-    # The runtime extracts from the zipimporter's index, which has no file modes: it reads them from here.
-    executables = sorted(name for name, staged in files.items() if staged.executable)
-    environment = _environment_json({**settings, "executables": executables}, identifier=identifier, epoch=epoch)
-    entries["environment.json"] = (environment, False)
+    entries["environment.json"] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
     info_json = json.dumps({**info, "build_id": identifier}, sort_keys=True, indent=2) + "\n"
     entries["hatch-zipapp.json"] = (info_json.encode(), False)
     bom = json.dumps(sbom(info, licenses(files), identifier), sort_keys=True, indent=2).encode() + b"\n"
@@ -121,10 +119,7 @@ def write_pyz(
         with temp_beside(destination, 0o755) as (f, temp):
             pending.append((temp, destination))
             f.write(b"#!" + shebang.encode() + b"\n")
-            with zipfile.ZipFile(f, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as archive:
-                for name in sorted_entries(entries):
-                    data, executable = entries[name]
-                    archive.writestr(zip_info(name, date_time, executable=executable), data)
+            write_archive(f, entries, date_time)
         for name, data in sidecars(destination.name, temp.read_bytes(), bom).items():
             sidecar = destination.parent / name
             pending.append((write_beside(sidecar, data, 0o644), sidecar))

@@ -21,6 +21,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
+from hatch_zipapp.layout import PyzReader
 
 __all__ = ["RECORD", "SBOM", "dist_records", "licenses", "record", "sbom", "sidecars", "verify"]
 
@@ -130,7 +131,7 @@ def verify(pyz: Path, checksum: Path | None = None) -> list[str]:
         if actual != expected:
             problems.append(f"{pyz.name}: sha256 {actual}, but {checksum.name} says {expected}")
     try:
-        with zipfile.ZipFile(pyz) as archive:
+        with PyzReader(pyz) as archive:
             try:
                 lines = archive.read(RECORD).decode("utf-8").splitlines()
             except KeyError:

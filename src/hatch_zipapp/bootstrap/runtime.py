@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    #: (name, compression, compressed size, size, offset of the local header, crc32) of one member.
-    Member = tuple[str, int, int, int, int, int]
+    #: (name, compression, compressed size, size, offset of the local header in the .pyz, crc32, st_mode) of one
+    #: member of site-packages.zip.
+    Member = tuple[str, int, int, int, int, int, int]
 
 try:
     import fcntl
@@ -42,6 +43,7 @@ except ImportError:  # pragma: no cover - Windows: extraction still works, witho
     fcntl = None  # type: ignore[assignment]
 
 SITE_PACKAGES = "site-packages"
+SITE_PACKAGES_ZIP = "site-packages.zip"  # stored in the .pyz: the zip of site-packages/... (hatch_zipapp/layout.py)
 INFO_FILE = "hatch-zipapp.json"
 _held: list[int] = []  # lock file descriptors kept open for the life of the process
 
@@ -226,30 +228,92 @@ def extract(archive: str, environment: dict[str, Any]) -> str:
 
 
 def _members(archive: str) -> list[Member]:
-    """The site-packages members, from the index the zipimporter that loaded this module has already read (no
-    second pass over the archive's directory); from zipfile when imported some other way, or when that private index
-    does not have the shape this code knows."""
+    """The members of ``site-packages.zip`` (stored inside the .pyz), with offsets in the .pyz file itself."""
+    import struct
+
+    fd = os.open(archive, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        header_offset, size = _inner_zip(archive)
+        header = os.pread(fd, 30, header_offset)
+        if header[:4] != b"PK\x03\x04":
+            raise BootstrapError(f"{archive} is damaged: no zip header for {SITE_PACKAGES_ZIP}. Download it again")
+        base = header_offset + 30 + sum(struct.unpack_from("<HH", header, 26))
+        # The end of central directory record, without a comment (the builder writes none): 22 bytes.
+        end = os.pread(fd, 22, base + size - 22)
+        if len(end) == 22 and end[:4] == b"PK\x05\x06":
+            _, _, _, count, directory_size, directory_offset, _ = struct.unpack_from("<4H2LH", end, 4)
+            if count != 0xFFFF and directory_offset != 0xFFFFFFFF:
+                directory = os.pread(fd, directory_size, base + directory_offset)
+                return _parse_directory(directory, count, base)
+    finally:
+        os.close(fd)
+    return _members_zipfile(archive, base)  # ZIP64 (65,535 members or more), or a comment: the slow, general way
+
+
+def _inner_zip(archive: str) -> tuple[int, int]:
+    """Where ``site-packages.zip``'s local header is in the .pyz, and its size: from the index the zipimporter that
+    loaded this module already read, else (imported some other way) from zipfile."""
     import zipimport
 
     loader = globals().get("__loader__")
     toc = getattr(zipimport, "_zip_directory_cache", {}).get(getattr(loader, "archive", None))
-    if toc:
-        prefix = SITE_PACKAGES + os.sep
+    try:
+        _, compress, data_size, _, offset, _, _, _ = toc[SITE_PACKAGES_ZIP]  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        import zipfile
+
         try:
-            return [
-                (key.replace(os.sep, "/"), compress, data_size, file_size, offset, crc)
-                for key, (_, compress, data_size, file_size, offset, _, _, crc) in toc.items()
-                if key.startswith(prefix) and not key.endswith(os.sep)
-            ]
-        except (TypeError, ValueError):
-            pass
+            with zipfile.ZipFile(archive) as zf:
+                info = zf.getinfo(SITE_PACKAGES_ZIP)
+        except (KeyError, zipfile.BadZipFile) as e:
+            raise BootstrapError(f"{archive} has no readable {SITE_PACKAGES_ZIP} ({e}). Build it again") from None
+        compress, data_size, offset = info.compress_type, info.compress_size, info.header_offset
+    if compress != 0:
+        raise BootstrapError(f"{archive}: {SITE_PACKAGES_ZIP} is compressed; it must be stored. Build it again")
+    return offset, data_size
+
+
+def _parse_directory(directory: bytes, count: int, base: int) -> list[Member]:
+    import struct
+
+    members = []
+    position = 0
+    for _ in range(count):
+        fields = struct.unpack_from("<4s6H3L5H2L", directory, position)
+        if fields[0] != b"PK\x01\x02":
+            raise BootstrapError(f"the central directory of {SITE_PACKAGES_ZIP} is damaged. Download the .pyz again")
+        flags, method, crc, size, file_size = fields[3], fields[4], fields[7], fields[8], fields[9]
+        name_length, extra_length, comment_length, mode, offset = (
+            fields[10],
+            fields[11],
+            fields[12],
+            fields[15],
+            fields[16],
+        )
+        start = position + 46
+        name = directory[start : start + name_length].decode("utf-8" if flags & 0x800 else "cp437")
+        position = start + name_length + extra_length + comment_length
+        if name.startswith(SITE_PACKAGES + "/") and not name.endswith("/"):
+            members.append((name, method, size, file_size, base + offset, crc, mode >> 16))
+    return members
+
+
+def _members_zipfile(archive: str, base: int) -> list[Member]:
     import zipfile
 
-    with zipfile.ZipFile(archive) as zf:
+    with zipfile.ZipFile(archive) as outer, zipfile.ZipFile(outer.open(SITE_PACKAGES_ZIP)) as inner:
         return [
-            (info.filename, info.compress_type, info.compress_size, info.file_size, info.header_offset, info.CRC)
-            for info in zf.infolist()
-            if info.filename.startswith(SITE_PACKAGES + "/") and not info.filename.endswith("/")
+            (
+                i.filename,
+                i.compress_type,
+                i.compress_size,
+                i.file_size,
+                base + i.header_offset,
+                i.CRC,
+                i.external_attr >> 16,
+            )
+            for i in inner.infolist()
+            if i.filename.startswith(SITE_PACKAGES + "/") and not i.filename.endswith("/")
         ]
 
 
@@ -271,7 +335,7 @@ def _extract(archive: str, environment: dict[str, Any], base: str, key: str, fin
     try:
         for directory in sorted(directories):  # parents sort before their children
             os.mkdir(os.path.join(temp, directory))
-        _write_members(archive, temp, members, frozenset(environment.get("executables", ())))
+        _write_members(archive, temp, members)
         compile_pyc = _flag("SHIV_COMPILE_PYC", bool(environment.get("compile_pyc", True)))
         if compile_pyc and not any(m[0].endswith(".pyc") for m in members):
             _compile(os.path.join(temp, SITE_PACKAGES))
@@ -290,7 +354,7 @@ def _extract(archive: str, environment: dict[str, Any], base: str, key: str, fin
         shutil.rmtree(temp, ignore_errors=True)  # another process that opened a newer lock file won the race
 
 
-def _write_members(archive: str, temp: str, members: list[Member], executables: frozenset[str]) -> None:
+def _write_members(archive: str, temp: str, members: list[Member]) -> None:
     """Write every member: the hot loop of a cold start. A few threads share it, as inflating, reading and writing
     all release the GIL; each file is one pread, one inflate, one open and one write."""
     import struct
@@ -304,7 +368,7 @@ def _write_members(archive: str, temp: str, members: list[Member], executables: 
 
     def work() -> None:
         try:
-            for name, compress, size, file_size, offset, crc in pending:
+            for name, compress, size, file_size, offset, crc, mode in pending:
                 encoded = len(name.encode())
                 block = os.pread(fd, 30 + encoded + size + 64, offset)
                 if block[:4] != b"PK\x03\x04":
@@ -321,7 +385,7 @@ def _write_members(archive: str, temp: str, members: list[Member], executables: 
                     data = b""
                 if len(data) != file_size or zlib.crc32(data) != crc:
                     raise BootstrapError(f"{archive} is damaged: {name} fails its checksum. Download or copy it again")
-                out = os.open(os.path.join(temp, name), flags, 0o755 if name in executables else 0o644)
+                out = os.open(os.path.join(temp, name), flags, 0o755 if mode & 0o111 else 0o644)
                 try:
                     view = memoryview(data)
                     while view:
