@@ -8,12 +8,12 @@ All four run the same command (`check` by default: Django's system checks, which
 and the URL configuration) with the same installed files and the same interpreter: the virtualenv's, and for the .pyz,
 shiv and pex an empty virtualenv's (`python app.pyz`: not through `#!/usr/bin/env python3`, which may find a slower
 shim such as pyenv's, and not the bare host interpreter, which runs its own site-packages' .pth files first).
-Measured in one run, in interleaved rounds (every row once per round, so drift hits all rows alike), as medians after
-one uncounted round:
+Measured in one run, in interleaved rounds (every row once per round, in a rotated order, so drift hits all rows
+alike), as medians after one uncounted round:
 
 - cold start: an extraction root never used before (ZIPAPP_ROOT, SHIV_ROOT, PEX_ROOT), the disk synced before the
   clock starts so that no run pays for an earlier one's writes; roots are deleted only at the end;
-- warm start: right after, extraction (if any) done;
+- warm start: the same root again, extraction (if any) done, after every row's cold start of the round;
 - 32 concurrent cold starts of the .pyz against one empty root, against one cold start, and against 32 concurrent
   starts of the virtualenv (what running 32 processes costs on this many CPUs, extraction or not);
 - the floor of a cold start: a fresh interpreter writing the same files with zipfile, nothing else; and the .pyz and
@@ -131,14 +131,22 @@ def main() -> int:
 
         warm_runs: dict[str, list[float]] = {name: [] for name in runs}
         cold_runs: dict[str, list[float]] = {name: [] for name, (_, _, where) in runs.items() if where is not None}
+        names = list(runs)
         for round_ in range(options.runs + 1):  # round 0 warms the page cache and is not counted
-            for name, (_, _, where) in runs.items():  # interleaved: drift hits every row alike
-                root = where / "roots" / str(next(fresh)) if where is not None else None
-                if root is not None:
-                    elapsed = start(name, root)
+            # Every row once per round, cold starts first, then warm starts, each phase in an order rotated every
+            # round: a start right after another row's cold start (the kernel still writing its files back) is
+            # slower, and rotation spreads that over every row instead of always charging the same one.
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            roots: dict[str, Path | None] = {}
+            for name in order:
+                where = runs[name][2]
+                roots[name] = where / "roots" / str(next(fresh)) if where is not None else None
+                if where is not None:
+                    elapsed = start(name, roots[name])
                     if round_:
                         cold_runs[name].append(elapsed)
-                elapsed = start(name, root)
+            for name in order:
+                elapsed = start(name, roots[name])
                 if round_:
                     warm_runs[name].append(elapsed)
         concurrent_runs = max(3, options.runs // 2)
