@@ -199,6 +199,41 @@ class TestCleanup:
             sleeper.wait()
 
 
+class TestBackgroundDeletion:
+    def test_old_extractions_are_deleted_while_the_app_starts(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
+        """The start that sets an old extraction aside does not wait for thousands of unlinks: the application is
+        already running while the old tree is still there, and the process finishes the deletion before it exits."""
+        root = tmp_path / "root"
+        probe = "import os\nVALUE = str(any('.old-' in n for n in os.listdir(os.environ['ZIPAPP_ROOT'])))\n"
+        for version in range(2):
+            files = {f"probe/m{i:04d}.py": f"X = {i}\n" + "# padding\n" * 20 for i in range(3000)}
+            files["probe/__init__.py"] = probe + f"# version {version}\n"
+            wheel = make_wheel(wheelhouse, "probe", f"{version + 1}.0", files=files)
+            project = make_project(tmp_path / f"p{version}", dependencies=["probe"], zipapp="keep-extractions = 1")
+            (project / "pylock.toml").write_text(pylock_text([[wheel]], base_url=index.url))
+            out = run_pyz(build(project), "probe", env=_env(root))
+        assert out.startswith("probe: True from site-packages")  # the old tree was still being deleted
+        assert not [n for n in _entries(root) if ".old-" in n or ".tmp-" in n]  # deleted before the process exited
+        assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
+
+    def test_leftovers_of_dead_processes_go_and_nothing_else(self, pyz: Path, tmp_path: Path) -> None:
+        root = tmp_path / "root"
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        pid = int(dead.stdout)
+        other = "0" * 64
+        leftovers = [f".app_{other}.old-{pid}-0", f".app_{other}.tmp-{pid}"]
+        kept = [f".app_{other}.old-{os.getpid()}-0", ".app_backups.old-1", f".other_{other}.tmp-{pid}"]
+        for name in leftovers + kept:
+            (root / name / "deep").mkdir(parents=True)
+            (root / name / "deep" / "file").write_text("x")
+        run_pyz(pyz, env=_env(root))
+        entries = _entries(root)
+        assert not set(leftovers) & set(entries)
+        assert set(kept) <= set(entries)  # a live process's, not an extraction's name, another application's
+
+
 class TestIsolation:
     @pytest.fixture
     def venv_python(self, tmp_path: Path) -> Path:
