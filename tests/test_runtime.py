@@ -349,7 +349,8 @@ class TestExtraction:
         _assert_extracted(tool, root / final)
 
     def test_the_same_tree_through_zipfile(self, tool: Path, tmp_path: Path) -> None:
-        """Imported some other way than from the archive (no zipimporter index), the runtime reads it with zipfile."""
+        """Imported some other way than from the archive (no zipimporter index), the runtime finds site-packages.zip
+        with zipfile."""
         from hatch_zipapp.bootstrap import runtime
 
         with PyzReader(tool) as zf:
@@ -359,6 +360,18 @@ class TestExtraction:
         runtime._extract(os.fspath(tool), environment, os.fspath(base), key, os.fspath(base / key))
         _assert_extracted(tool, base / key)
         assert _entries(base) == [key]
+
+    def test_without_pread_the_same_tree(self, tool: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Windows has no os.pread: each extracting thread reads through its own file object."""
+        from hatch_zipapp.bootstrap import runtime
+
+        monkeypatch.delattr(os, "pread")
+        with PyzReader(tool) as archive:
+            environment = json.loads(archive.read("environment.json"))
+        key, base = f"tool_{environment['build_id']}", tmp_path / "root"
+        base.mkdir()
+        runtime._extract(os.fspath(tool), environment, os.fspath(base), key, os.fspath(base / key))
+        _assert_extracted(tool, base / key)
 
     def test_a_zip64_site_packages_is_read_the_general_way(self, tool: Path, tmp_path: Path) -> None:
         """65,536 members need ZIP64 records in site-packages.zip (the outer zip stays small, so the zipimport of

@@ -234,23 +234,55 @@ def _members(archive: str) -> list[Member]:
     """The members of ``site-packages.zip`` (stored inside the .pyz), with offsets in the .pyz file itself."""
     import struct
 
-    fd = os.open(archive, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
+    with _Reader(archive) as reader:
         header_offset, size = _inner_zip(archive)
-        header = os.pread(fd, 30, header_offset)
+        header = reader.read(30, header_offset)
         if header[:4] != b"PK\x03\x04":
             raise BootstrapError(f"{archive} is damaged: no zip header for {SITE_PACKAGES_ZIP}. Download it again")
         base = header_offset + 30 + sum(struct.unpack_from("<HH", header, 26))
         # The end of central directory record, without a comment (the builder writes none): 22 bytes.
-        end = os.pread(fd, 22, base + size - 22)
+        end = reader.read(22, base + size - 22)
         if len(end) == 22 and end[:4] == b"PK\x05\x06":
             _, _, _, count, directory_size, directory_offset, _ = struct.unpack_from("<4H2LH", end, 4)
             if count != 0xFFFF and directory_offset != 0xFFFFFFFF:
-                directory = os.pread(fd, directory_size, base + directory_offset)
+                directory = reader.read(directory_size, base + directory_offset)
                 return _parse_directory(directory, count, base)
-    finally:
-        os.close(fd)
     return _members_zipfile(archive, base)  # ZIP64 (65,535 members or more), or a comment: the slow, general way
+
+
+class _Reader:
+    """Reads at offsets of the .pyz from any thread: ``os.pread`` where there is one (POSIX), else (Windows) one file
+    object per thread."""
+
+    def __init__(self, path: str) -> None:
+        import threading
+
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)) if hasattr(os, "pread") else None
+        self._local = threading.local()
+        self._files: list[Any] = []
+
+    def read(self, size: int, offset: int) -> bytes:
+        if self._fd is not None:
+            return os.pread(self._fd, size, offset)
+        f = getattr(self._local, "file", None)
+        if f is None:
+            f = self._local.file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+            self._files.append(f)
+        f.seek(offset)
+        return f.read(size)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        for f in self._files:
+            f.close()
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _inner_zip(archive: str) -> tuple[int, int]:
@@ -359,27 +391,27 @@ def _extract(archive: str, environment: dict[str, Any], base: str, key: str, fin
 
 def _write_members(archive: str, temp: str, members: list[Member]) -> None:
     """Write every member: the hot loop of a cold start. A few threads share it, as inflating, reading and writing
-    all release the GIL; each file is one pread, one inflate, one open and one write."""
+    all release the GIL; each file is one read at its offset, one inflate, one open and one write."""
     import struct
     import threading
     import zlib
 
-    fd = os.open(archive, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     pending = iter(sorted(members, key=lambda m: m[4]))  # in archive order: the reads stay sequential
     failures: list[BaseException] = []
+    reader = _Reader(archive)
 
     def work() -> None:
         try:
             for name, compress, size, file_size, offset, crc, mode in pending:
                 encoded = len(name.encode())
-                block = os.pread(fd, 30 + encoded + size + 64, offset)
+                block = reader.read(30 + encoded + size + 64, offset)
                 if block[:4] != b"PK\x03\x04":
                     raise BootstrapError(f"{archive} is damaged: no zip header for {name}. Download or copy it again")
                 start = 30 + encoded + struct.unpack_from("<H", block, 28)[0]
                 raw = block[start : start + size]
                 if len(raw) < size:
-                    raw = os.pread(fd, size, offset + start)
+                    raw = reader.read(size, offset + start)
                 if compress not in {0, 8}:
                     raise BootstrapError(f"{archive}: {name} uses zip compression method {compress}, not deflate")
                 try:
@@ -388,7 +420,9 @@ def _write_members(archive: str, temp: str, members: list[Member]) -> None:
                     data = b""
                 if len(data) != file_size or zlib.crc32(data) != crc:
                     raise BootstrapError(f"{archive} is damaged: {name} fails its checksum. Download or copy it again")
-                out = os.open(os.path.join(temp, name), flags, 0o755 if mode & 0o111 else 0o644)
+                out = os.open(
+                    os.path.join(temp, name), flags | getattr(os, "O_BINARY", 0), 0o755 if mode & 0o111 else 0o644
+                )
                 try:
                     view = memoryview(data)
                     while view:
@@ -398,15 +432,16 @@ def _write_members(archive: str, temp: str, members: list[Member]) -> None:
         except BaseException as e:  # re-raised by the main thread
             failures.append(e)
 
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
-        workers = [threading.Thread(target=work, daemon=True) for _ in range(min(4, os.cpu_count() or 1) - 1)]
+        workers = [threading.Thread(target=work, daemon=True) for _ in range(min(4, cpus) - 1)]
         for worker in workers:
             worker.start()
         work()
         for worker in workers:
             worker.join()
     finally:
-        os.close(fd)
+        reader.close()
     if failures:
         raise failures[0]
 
