@@ -351,27 +351,13 @@ class TestExtraction:
     def test_the_same_tree_through_zipfile(self, tool: Path, tmp_path: Path) -> None:
         """Imported some other way than from the archive (no zipimporter index), the runtime finds site-packages.zip
         with zipfile."""
-        from hatch_zipapp.bootstrap import runtime
-
-        with PyzReader(tool) as zf:
-            environment = json.loads(zf.read("environment.json"))
-        key, base = f"tool_{environment['build_id']}", tmp_path / "root"
-        base.mkdir()
-        runtime._extract(os.fspath(tool), environment, os.fspath(base), key, os.fspath(base / key))
-        _assert_extracted(tool, base / key)
-        assert _entries(base) == [key]
+        base = _extract_in_process(tool, tmp_path / "root")
+        assert len(_entries(base)) == 1
 
     def test_without_pread_the_same_tree(self, tool: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """Windows has no os.pread: each extracting thread reads through its own file object."""
-        from hatch_zipapp.bootstrap import runtime
-
         monkeypatch.delattr(os, "pread")
-        with PyzReader(tool) as archive:
-            environment = json.loads(archive.read("environment.json"))
-        key, base = f"tool_{environment['build_id']}", tmp_path / "root"
-        base.mkdir()
-        runtime._extract(os.fspath(tool), environment, os.fspath(base), key, os.fspath(base / key))
-        _assert_extracted(tool, base / key)
+        _extract_in_process(tool, tmp_path / "root")
 
     def test_a_zip64_site_packages_is_read_the_general_way(self, tool: Path, tmp_path: Path) -> None:
         """65,536 members need ZIP64 records in site-packages.zip (the outer zip stays small, so the zipimport of
@@ -414,6 +400,19 @@ class TestExtraction:
         assert "Download or copy it again" in result.stderr
         assert "Traceback" not in result.stderr
         assert [n for n in _entries(root) if not n.endswith(".lock")] == []
+
+
+def _extract_in_process(pyz: Path, base: Path) -> Path:
+    """Extract ``pyz`` into ``base`` with the runtime imported here (not from the archive), and check the tree."""
+    from hatch_zipapp.bootstrap import runtime
+
+    with PyzReader(pyz) as archive:
+        environment = json.loads(archive.read("environment.json"))
+    key = f"{environment['name']}_{environment['build_id']}"
+    base.mkdir()
+    runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key))
+    _assert_extracted(pyz, base / key)
+    return base
 
 
 def _assert_extracted(pyz: Path, tree: Path) -> None:
