@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -381,6 +383,22 @@ class TestExtraction:
             ]
         with zipfile.ZipFile(many) as outer:
             assert len(outer.namelist()) == 8
+
+    def test_a_damaged_directory_is_a_clear_error(self, tool: Path, tmp_path: Path) -> None:
+        data = bytearray(tool.read_bytes())
+        with zipfile.ZipFile(tool) as outer:
+            info = outer.getinfo("site-packages.zip")
+        name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+        base = info.header_offset + 30 + name_length + extra_length
+        with zipfile.ZipFile(io.BytesIO(bytes(data[base : base + info.compress_size]))) as inner:
+            data[base + inner.start_dir] ^= 0xFF  # the first header of site-packages.zip's central directory
+        damaged = tmp_path / "damaged.pyz"
+        damaged.write_bytes(bytes(data))
+        damaged.chmod(0o755)
+        result = subprocess.run([os.fspath(damaged)], capture_output=True, text=True, env=_env(tmp_path / "r"))
+        assert result.returncode == 1
+        assert "damaged.pyz: the central directory of site-packages.zip is damaged" in result.stderr
+        assert "Traceback" not in result.stderr
 
     def test_a_damaged_archive_is_a_clear_error_and_leaves_nothing(self, tool: Path, tmp_path: Path) -> None:
         with PyzReader(tool) as archive:

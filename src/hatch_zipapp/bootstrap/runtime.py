@@ -314,42 +314,41 @@ def _parse_directory(directory: bytes, count: int, base: int) -> list[Member]:
     members = []
     position = 0
     for _ in range(count):
-        fields = struct.unpack_from("<4s6H3L5H2L", directory, position)
-        if fields[0] != b"PK\x01\x02":
+        (signature, _, _, flags, method, _, _, crc, size, file_size, name_length, extra_length, comment_length, _, _,
+         attributes, offset) = struct.unpack_from("<4s6H3L5H2L", directory, position)  # fmt: skip
+        if signature != b"PK\x01\x02":
             raise BootstrapError(f"the central directory of {SITE_PACKAGES_ZIP} is damaged. Download the .pyz again")
-        flags, method, crc, size, file_size = fields[3], fields[4], fields[7], fields[8], fields[9]
-        name_length, extra_length, comment_length, mode, offset = (
-            fields[10],
-            fields[11],
-            fields[12],
-            fields[15],
-            fields[16],
-        )
         start = position + 46
         name = directory[start : start + name_length].decode("utf-8" if flags & 0x800 else "cp437")
         position = start + name_length + extra_length + comment_length
         if name.startswith(SITE_PACKAGES + "/") and not name.endswith("/"):
-            members.append((name, method, size, file_size, base + offset, crc, mode >> 16))
+            members.append((name, method, size, file_size, base + offset, crc, attributes >> 16))
     return members
 
 
 def _members_zipfile(archive: str, base: int) -> list[Member]:
     import zipfile
 
-    with zipfile.ZipFile(archive) as outer, zipfile.ZipFile(outer.open(SITE_PACKAGES_ZIP)) as inner:
-        return [
-            (
-                i.filename,
-                i.compress_type,
-                i.compress_size,
-                i.file_size,
-                base + i.header_offset,
-                i.CRC,
-                i.external_attr >> 16,
-            )
-            for i in inner.infolist()
-            if i.filename.startswith(SITE_PACKAGES + "/") and not i.filename.endswith("/")
-        ]
+    try:
+        with zipfile.ZipFile(archive) as outer, zipfile.ZipFile(outer.open(SITE_PACKAGES_ZIP)) as inner:
+            infos = inner.infolist()
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as e:
+        raise BootstrapError(
+            f"{archive} is damaged: {SITE_PACKAGES_ZIP} is unreadable ({e}). Download it again"
+        ) from None
+    return [
+        (
+            i.filename,
+            i.compress_type,
+            i.compress_size,
+            i.file_size,
+            base + i.header_offset,
+            i.CRC,
+            i.external_attr >> 16,
+        )
+        for i in infos
+        if i.filename.startswith(SITE_PACKAGES + "/") and not i.filename.endswith("/")
+    ]
 
 
 def _extract(archive: str, environment: dict[str, Any], base: str, key: str, final: str) -> None:
