@@ -236,6 +236,31 @@ class TestBackgroundDeletion:
         assert set(kept) <= set(entries)  # a live process's, not an extraction's name, another application's
 
 
+class TestForcedExtraction:
+    def test_force_replaces_the_tree_and_leaves_nothing(self, pyz: Path, tmp_path: Path) -> None:
+        root = tmp_path / "root"
+        run_pyz(pyz, env=_env(root))
+        (final,) = [n for n in _entries(root) if not n.startswith(".")]
+        (root / final / "site-packages" / "stray.txt").write_text("not from the archive")
+        assert run_pyz(pyz, "alpha", env=_env(root, ZIPAPP_FORCE_EXTRACT="1")).endswith("app ok\n")
+        assert [n for n in _entries(root) if not n.startswith(".")] == [final]
+        assert not (root / final / "site-packages" / "stray.txt").exists()
+        assert not [n for n in _entries(root) if ".old-" in n or ".tmp-" in n]
+
+    def test_a_dead_process_with_this_pid_left_its_temporary_tree(self, pyz: Path, tmp_path: Path) -> None:
+        """PIDs are reused: a leftover ``.KEY.tmp-<this PID>`` is set aside for deletion, not an error."""
+        from hatch_zipapp.bootstrap import runtime
+
+        with PyzReader(pyz) as archive:
+            environment = json.loads(archive.read("environment.json"))
+        key, base = f"app_{environment['build_id']}", tmp_path / "root"
+        (base / f".{key}.tmp-{os.getpid()}" / "half").mkdir(parents=True)
+        doomed: list[str] = []
+        runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key), doomed)
+        assert doomed == [os.fspath(base / f".{key}.old-{os.getpid()}-0")]
+        assert (base / key / "site-packages" / "alpha" / "__init__.py").is_file()
+
+
 class TestIsolation:
     @pytest.fixture
     def venv_python(self, tmp_path: Path) -> Path:
@@ -428,7 +453,9 @@ def _extract_in_process(pyz: Path, base: Path) -> Path:
         environment = json.loads(archive.read("environment.json"))
     key = f"{environment['name']}_{environment['build_id']}"
     base.mkdir()
-    runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key))
+    doomed: list[str] = []
+    runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key), doomed)
+    assert doomed == []
     _assert_extracted(pyz, base / key)
     return base
 

@@ -219,9 +219,10 @@ def extract(archive: str, environment: dict[str, Any]) -> str:
     if _wait(attempt, lock_path, f"extracting {key}") == "extracted":
         return os.path.join(final, SITE_PACKAGES)
     try:
+        doomed: list[str] = []
         if force or not os.path.isdir(final):
-            _extract(archive, environment, base, key, final)
-        doomed = _cleanup(base, name, key, environment)
+            _extract(archive, environment, base, key, final, doomed)
+        _cleanup(base, name, key, environment, doomed)
     finally:
         if fcntl is not None:
             fcntl.flock(fd, shared)  # keep marking it as in use
@@ -351,13 +352,14 @@ def _members_zipfile(archive: str, base: int) -> list[Member]:
     ]
 
 
-def _extract(archive: str, environment: dict[str, Any], base: str, key: str, final: str) -> None:
+def _extract(archive: str, environment: dict[str, Any], base: str, key: str, final: str, doomed: list[str]) -> None:
+    """Extract into ``final`` (a temporary directory, then one rename), adding to ``doomed`` what is to be deleted:
+    the extraction a forced re-extraction replaces. Leftovers of processes killed midway are :func:`_cleanup`'s."""
     import shutil
 
-    for leftover in os.listdir(base):  # a process killed while extracting this build left these; we hold its lock
-        if leftover.startswith((f".{key}.tmp-", f".{key}.old-")):
-            shutil.rmtree(os.path.join(base, leftover), ignore_errors=True)
     temp = os.path.join(base, f".{key}.tmp-{os.getpid()}")
+    if os.path.lexists(temp):  # left by a dead process that had this PID
+        _set_aside(base, os.path.basename(temp), doomed, key)
     members = [m for m in _members(archive) if ".." not in m[0].split("/")]
     directories = {SITE_PACKAGES}
     for member in members:
@@ -376,16 +378,14 @@ def _extract(archive: str, environment: dict[str, Any], base: str, key: str, fin
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    if os.path.isdir(final):  # forced re-extraction: move the old one aside, then drop it
-        aside = os.path.join(base, f".{key}.old-{os.getpid()}")
-        os.rename(final, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+    if os.path.isdir(final):  # forced re-extraction: the old one goes aside, to be deleted with the others
+        _set_aside(base, key, doomed)
     try:
         os.rename(temp, final)
     except OSError:
         if not os.path.isdir(final):
             raise
-        shutil.rmtree(temp, ignore_errors=True)  # another process that opened a newer lock file won the race
+        doomed.append(temp)  # another process that opened a newer lock file won the race
 
 
 def _write_members(archive: str, temp: str, members: list[Member]) -> None:
@@ -461,10 +461,10 @@ def _compile(directory: str) -> None:
     )
 
 
-def _cleanup(base: str, name: str, key: str, environment: dict[str, Any]) -> list[str]:
+def _cleanup(base: str, name: str, key: str, environment: dict[str, Any], doomed: list[str]) -> None:
     """Set aside older extractions of this application, keeping the newest ``$ZIPAPP_KEEP`` (default 2) and any in
-    use, and the leftovers of dead processes: the directories to delete (renamed to ``.NAME_BUILDID.old-PID``, so no
-    start can take them for an extraction while they are being deleted)."""
+    use, and the leftovers of dead processes, adding them to ``doomed``: the directories to delete (renamed to
+    ``.NAME_BUILDID.old-PID-N``, so no start can take them for an extraction while they are being deleted)."""
     import contextlib
 
     try:
@@ -474,28 +474,23 @@ def _cleanup(base: str, name: str, key: str, environment: dict[str, Any]) -> lis
     keep = max(keep, 1)
     prefix = f"{name}_"
     others = []
-    doomed: list[str] = []
     for entry in os.listdir(base):
         path = os.path.join(base, entry)
         if entry.startswith(prefix) and entry != key and _is_build_id(entry[len(prefix) :]) and os.path.isdir(path):
             others.append((os.stat(path).st_mtime, entry))
             continue
-        # .NAME_BUILDID.tmp-PID (an extraction killed midway) or .NAME_BUILDID.old-PID (a deletion cut short)
+        # .NAME_BUILDID.tmp-PID (an extraction killed midway) or .NAME_BUILDID.old-PID-N (a deletion cut short)
         extraction, _, leftover = entry[1:].rpartition(".")
         kind, _, owner = leftover.partition("-")
         pid = owner.split("-")[0]
         if (
             entry.startswith(f".{prefix}")
-            and extraction != key
             and _is_build_id(extraction[len(prefix) :])
             and kind in {"tmp", "old"}
             and pid.isdigit()
             and not _alive(int(pid))
         ):
-            aside = os.path.join(base, f".{extraction}.old-{os.getpid()}-{len(doomed)}")
-            with contextlib.suppress(OSError):
-                os.rename(path, aside)
-                doomed.append(aside)
+            _set_aside(base, entry, doomed, extraction)
     others.sort(reverse=True)
     for _, entry in others[keep - 1 :]:
         lock_path = os.path.join(base, f".{entry}.lock")
@@ -506,17 +501,23 @@ def _cleanup(base: str, name: str, key: str, environment: dict[str, Any]) -> lis
         try:
             if fcntl is not None and not _try_lock(fd, fcntl.LOCK_EX):
                 continue  # a running process uses it
-            aside = os.path.join(base, f".{entry}.old-{os.getpid()}-{len(doomed)}")
-            try:
-                os.rename(os.path.join(base, entry), aside)
-            except OSError:
-                continue
-            doomed.append(aside)
-            with contextlib.suppress(OSError):
-                os.unlink(lock_path)
+            if _set_aside(base, entry, doomed):
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_path)
         finally:
             os.close(fd)
-    return doomed
+
+
+def _set_aside(base: str, entry: str, doomed: list[str], extraction: str | None = None) -> bool:
+    """Rename ``base/entry`` to ``.EXTRACTION.old-PID-N`` (no start takes it for an extraction any more) and add it to
+    ``doomed``; whether that worked."""
+    aside = os.path.join(base, f".{extraction or entry}.old-{os.getpid()}-{len(doomed)}")
+    try:
+        os.rename(os.path.join(base, entry), aside)
+    except OSError:
+        return False
+    doomed.append(aside)
+    return True
 
 
 def _delete_in_background(paths: list[str]) -> None:
