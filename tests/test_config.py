@@ -248,6 +248,87 @@ class TestDjango:
             _ = config_for(tmp_path, zipapp).django
 
 
+class TestContextFormatting:
+    """Paths and URLs go through hatchling's context formatting, as `[project] dependencies` do."""
+
+    def test_env_in_index_url_is_a_secret(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("PRIVATE_TOKEN", "t0k3n")
+        config = config_for(tmp_path, 'index-url = "https://__token__:{env:PRIVATE_TOKEN}@pypi.example/simple/"')
+        assert config.index_url == "https://__token__:t0k3n@pypi.example/simple/"
+        assert config.secrets == {"t0k3n"}
+
+    def test_env_default(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("MIRROR", raising=False)
+        config = config_for(tmp_path, 'extra-index-urls = ["{env:MIRROR:https://mirror.example/simple/}"]')
+        assert config.extra_index_urls == ["https://mirror.example/simple/"]
+        assert config.secrets == set()  # a default is written in pyproject.toml: nothing to hide
+
+    def test_root_uri(self, tmp_path: Path) -> None:
+        config = config_for(tmp_path, 'extra-index-urls = ["{root:uri}/simple"]')
+        assert config.extra_index_urls == [config.root_path.as_uri() + "/simple"]
+
+    def test_root_and_home_paths(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HOME", os.fspath(tmp_path / "home"))
+        (tmp_path / "home" / "wheels").mkdir(parents=True)
+        config = config_for(tmp_path, 'lock = "{root}/locks/prod.txt"\nwheel-dirs = ["{home}/wheels", "{root}{/}w"]')
+        (config.root_path / "locks").mkdir()
+        (config.root_path / "locks" / "prod.txt").write_text("")
+        (config.root_path / "w").mkdir()
+        assert config.lock == config.root_path / "locks" / "prod.txt"
+        assert config.wheel_dirs == [tmp_path / "home" / "wheels", config.root_path / "w"]
+
+    def test_target_interpreter(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("PYTHON312", "/opt/python3.12/bin/python3.12")
+        zipapp = 'targets = [{ python = "3.12", platform = "manylinux_2_28_x86_64", interpreter = "{env:PYTHON312}" }]'
+        assert [t.interpreter for t in config_for(tmp_path, zipapp).targets] == ["/opt/python3.12/bin/python3.12"]
+
+    def test_literal_braces(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path, 'index-url = "https://a.example/{{x}}/"').index_url == "https://a.example/{x}/"
+
+    @pytest.mark.parametrize(
+        ("zipapp", "where"),
+        [
+            ('lock = "{env:NOPE_VAR}/pylock.toml"', "Field `tool.hatch.build.targets.zipapp.lock`"),
+            ('index-url = "https://u:{env:NOPE_VAR}@h/simple/"', "Field `tool.hatch.build.targets.zipapp.index-url`"),
+            (
+                'extra-index-urls = ["https://a/", "https://{env:NOPE_VAR}@b/"]',
+                "URL #2 in field `tool.hatch.build.targets.zipapp.extra-index-urls`",
+            ),
+            ('wheel-dirs = ["{env:NOPE_VAR}"]', "Directory #1 in field `tool.hatch.build.targets.zipapp.wheel-dirs`"),
+            (
+                'targets = [{ python = "3.12", platform = "manylinux_2_28_x86_64", interpreter = "{env:NOPE_VAR}" }]',
+                "Target #1 in field `tool.hatch.build.targets.zipapp.targets`: `interpreter`",
+            ),
+        ],
+    )
+    def test_missing_variable_names_the_option_and_the_variable(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zipapp: str, where: str
+    ) -> None:
+        monkeypatch.delenv("NOPE_VAR", raising=False)
+        config = config_for(tmp_path, zipapp)
+        option = zipapp.split(" ", 1)[0].replace("-", "_")
+        with pytest.raises(ConfigError) as info:
+            getattr(config, option)
+        assert str(info.value) == (
+            f"{where} uses environment variable NOPE_VAR, which is not set: set it, or give a default with "
+            f"`{{env:NOPE_VAR:default}}`"
+        )
+
+    @pytest.mark.parametrize("value", ["{nope}", "{0}", "{root.x}", "{root:bad}", "a}b", "{env}"])
+    def test_bad_field(self, tmp_path: Path, value: str) -> None:
+        with pytest.raises(
+            ConfigError, match=r"^Field `tool.hatch.build.targets.zipapp.index-url`: .* cannot be formatted \("
+        ):
+            _ = config_for(tmp_path, f'index-url = "https://h/{value}"').index_url
+
+    def test_formatted_non_url_hides_the_secret(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("INDEX", "pypi.example/t0k3n/simple/")
+        with pytest.raises(ConfigError) as info:
+            _ = config_for(tmp_path, 'index-url = "{env:INDEX}"').index_url
+        assert "t0k3n" not in str(info.value)
+        assert "got '{env:INDEX} (formatted: ****)'" in str(info.value)
+
+
 class TestDocs:
     def test_options_table_matches_the_config(self) -> None:
         """docs/configuration.md lists exactly the options, with the defaults the code documents."""

@@ -162,3 +162,15 @@ class TestRedact:
     )
     def test_redact(self, url: str, shown: str) -> None:
         assert redact(url) == shown
+
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            ("https://u:t0k@host/simple/", "https://u:****@host/simple/"),
+            ("https://t0k@host/simple/", "https://****@host/simple/"),
+            ("https://host/t0k/simple/", "https://host/****/simple/"),
+            ("https://host/simple/?key=t0k", "https://host/simple/?key=****"),
+        ],
+    )
+    def test_redact_secrets(self, url: str, shown: str) -> None:
+        assert redact(url, {"t0k", ""}) == shown

@@ -97,7 +97,12 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 )
             primary = config.index_url or (lock.index_urls[0] if lock.index_urls else DEFAULT_INDEX_URL)
             index_urls = list(dict.fromkeys([primary, *lock.index_urls, *config.extra_index_urls]))
-            fetcher = Fetcher(Cache.default(), index_urls=index_urls, wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs])
+            fetcher = Fetcher(
+                Cache.default(),
+                index_urls=index_urls,
+                wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs],
+                secrets=config.secrets,
+            )
             wheel = self._build_project_wheel(os.fspath(staging / "wheel"))
 
             pending: list[tuple[Path, Path]] = []

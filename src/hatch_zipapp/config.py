@@ -1,20 +1,25 @@
 """`[tool.hatch.build.targets.zipapp]`: one validated property per option.
 
-Every error names the full key, the bad value and what would fix it.
+Every error names the full key, the bad value and what would fix it. Paths and URLs go through hatchling's context
+formatting, as `[project] dependencies` do (`{env:NAME}`, `{env:NAME:default}`, `{root}`, `{root:uri}`, `{home}`,
+`{/}`, `{;}`); what an `{env:...}` field puts into an index URL is a secret, kept out of every message.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.config import BuilderConfig
+from hatchling.utils.context import ContextFormatter, DefaultContextFormatter
 
 from hatch_zipapp.errors import ConfigError, LockError
+from hatch_zipapp.fetch import redact
 from hatch_zipapp.target import Target, TargetError
 
 __all__ = ["DJANGO_ENTRY_POINT", "OPTIONS", "TARGETS_ENV", "DjangoConfig", "ZipappBuilderConfig"]
@@ -81,6 +86,32 @@ _LOCK_CANDIDATES = ("pylock.toml", "requirements.txt", "uv.lock")
 _BINPRM_BUF_SIZE = 128
 
 
+class _Environment(ContextFormatter):
+    """hatchling's own `{env:NAME}` and `{env:NAME:default}` field, noting the values it takes from the environment
+    and the variable that is missing."""
+
+    CONTEXT_NAME = "hatch-zipapp-env"
+
+    def __init__(self, root: str) -> None:
+        self._env: Callable[[Any, str], str] = DefaultContextFormatter(root).get_formatters()["env"]
+        self.taken: set[str] = set()
+        self.missing = ""
+
+    def get_formatters(self) -> MutableMapping[str, Callable[[Any, str], str]]:
+        return {"env": self._format}
+
+    def _format(self, value: Any, data: str) -> str:
+        name = data.partition(":")[0]
+        try:
+            result = self._env(value, data)
+        except ValueError:
+            self.missing = name
+            raise
+        if name in os.environ and result:
+            self.taken.add(result)
+        return result
+
+
 class ZipappBuilderConfig(BuilderConfig):
     """The zipapp target's configuration."""
 
@@ -133,7 +164,7 @@ class ZipappBuilderConfig(BuilderConfig):
         if not isinstance(value, str) or not value:
             message = f"Field {self._option('lock')} must be a non-empty string (a path), got {value!r}"
             raise ConfigError(message)
-        path = Path(self.root, value)
+        path = Path(self.root, self._format(value, f"Field {self._option('lock')}"))
         if not path.is_file():
             message = f"Lock file {value!r} from field {self._option('lock')} does not exist (looked at {path})"
             raise LockError(message)
@@ -200,22 +231,31 @@ class ZipappBuilderConfig(BuilderConfig):
         value = self.target_config.get("index-url")
         if value is None:
             return None
-        return _check_url(value, f"Field {self._option('index-url')}")
+        return self._url(value, f"Field {self._option('index-url')}")
 
     @cached_property
     def extra_index_urls(self) -> list[str]:
         values = self._string_list("extra-index-urls", "URL")
-        return [_check_url(url, f"URL #{i} in field {self._option('extra-index-urls')}") for i, url in values]
+        return [self._url(url, f"URL #{i} in field {self._option('extra-index-urls')}") for i, url in values]
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """What `{env:...}` fields put into `index-url` and `extra-index-urls`: never shown (`fetch.redact`)."""
+        _ = self.index_url, self.extra_index_urls
+        return frozenset(self._secrets)
+
+    @cached_property
+    def _secrets(self) -> set[str]:
+        return set()
 
     @cached_property
     def wheel_dirs(self) -> list[Path]:
         paths = []
         for i, value in self._string_list("wheel-dirs", "directory"):
-            path = Path(self.root, os.path.expanduser(value))
+            where = f"Directory #{i} in field {self._option('wheel-dirs')}"
+            path = Path(self.root, os.path.expanduser(self._format(value, where)))
             if not path.is_dir():
-                message = (
-                    f"Directory #{i} in field {self._option('wheel-dirs')} does not exist: {value!r} (looked at {path})"
-                )
+                message = f"{where} does not exist: {value!r} (looked at {path})"
                 raise ConfigError(message)
             paths.append(path)
         return paths
@@ -263,13 +303,16 @@ class ZipappBuilderConfig(BuilderConfig):
                 if key in table and (not isinstance(table[key], str) or not table[key]):
                     message = f"{where}: `{key}` must be a non-empty string, got {table[key]!r}"
                     raise ConfigError(message)
+            interpreter = table.get("interpreter")
+            if interpreter is not None:
+                interpreter = self._format(interpreter, f"{where}: `interpreter`")
             try:
                 targets.append(
                     Target.from_spec(
                         table["python"],
                         table["platform"],
                         table.get("implementation", "cpython"),
-                        interpreter=table.get("interpreter"),
+                        interpreter=interpreter,
                     )
                 )
             except TargetError as e:
@@ -353,6 +396,42 @@ class ZipappBuilderConfig(BuilderConfig):
             raise ConfigError(message)
         return value
 
+    def _format(self, value: str, where: str, secrets: set[str] | None = None) -> str:
+        """``value`` through the project's hatchling context, as hatchling formats `[project] dependencies`;
+        ``secrets`` collects what `{env:...}` fields took from the environment."""
+        context = self.builder.metadata.context
+        env = _Environment(self.root)
+        try:
+            with context.apply_context(env):
+                formatted = context.format(value)
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError) as e:
+            if env.missing:
+                message = (
+                    f"{where} uses environment variable {env.missing}, which is not set: set it, or give a "
+                    f"default with `{{env:{env.missing}:default}}`"
+                )
+            else:
+                message = (
+                    f"{where}: {redact(value)!r} cannot be formatted ({e}). The fields are hatchling's: "
+                    f"{{env:NAME}}, {{env:NAME:default}}, {{root}}, {{root:uri}}, {{home}}, {{/}}, {{;}}; "
+                    f"write a literal brace as {{{{ or }}}}"
+                )
+            raise ConfigError(message) from None
+        if secrets is not None:
+            secrets.update(env.taken)
+        return formatted
+
+    def _url(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value:
+            message = f"{where} must be a non-empty string, got {value!r}"
+            raise ConfigError(message)
+        url = self._format(value, where, self._secrets)
+        if not url.startswith(("https://", "http://", "file://")):
+            shown = redact(value) if url == value else f"{redact(value)} (formatted: {redact(url, self._secrets)})"
+            message = f"{where} must be an http(s):// or file:// URL, got {shown!r}"
+            raise ConfigError(message)
+        return url
+
     def _string_list(self, name: str, what: str) -> list[tuple[int, str]]:
         values: Any = self.target_config.get(name, [])
         if not isinstance(values, list):
@@ -382,15 +461,3 @@ def _check_entry_point(value: str, where: str) -> str:
         message = f"Entry point {value!r} in {where} is not of the form `module:function` (e.g. `mysite.cli:main`)"
         raise ConfigError(message)
     return f"{module}:{function}"
-
-
-def _check_url(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        message = f"{where} must be a non-empty string, got {value!r}"
-        raise ConfigError(message)
-    if not value.startswith(("https://", "http://", "file://")):
-        from hatch_zipapp.fetch import redact
-
-        message = f"{where} must be an http(s):// or file:// URL, got {redact(value)!r}"
-        raise ConfigError(message)
-    return value

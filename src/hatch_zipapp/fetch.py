@@ -2,7 +2,8 @@
 
 Where a file comes from, in order: the cache; a local wheel directory; the URL the lock or an index gives.
 Every byte is checked against the lock's sha256 before it is used or cached. Credentials in URLs are sent
-as HTTP basic auth to their own host and never appear in a message.
+as HTTP basic auth to their own host and never appear in a message, nor does any value an `{env:...}` field put
+into an index URL (the configuration's secrets).
 """
 
 from __future__ import annotations
@@ -39,7 +40,17 @@ from hatch_zipapp.errors import FetchError, HashMismatchError, NoMatchingFileErr
 from hatch_zipapp.lock import LockedFile, Pin
 from hatch_zipapp.target import Target
 
-__all__ = ["CACHE_ENV", "Cache", "Fetcher", "Http", "IndexSource", "LocalDirectory", "WheelSource", "redact"]
+__all__ = [
+    "CACHE_ENV",
+    "Cache",
+    "Fetcher",
+    "Http",
+    "IndexSource",
+    "LocalDirectory",
+    "WheelSource",
+    "redact",
+    "scrub",
+]
 
 CACHE_ENV = "HATCH_ZIPAPP_CACHE_DIR"
 _TIMEOUT = 60
@@ -47,15 +58,24 @@ _RETRIES = 2
 _ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
 
-def redact(url: str) -> str:
-    """``https://user:secret@host/x`` → ``https://user:****@host/x`` (a lone token becomes ``****``)."""
+def redact(url: str, secrets: Iterable[str] = ()) -> str:
+    """``https://user:secret@host/x`` → ``https://user:****@host/x`` (a lone token becomes ``****``), and every one of
+    ``secrets`` wherever it appears → ``****``."""
     parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, sep, _ = userinfo.partition(":")
-    shown = f"{user}:****" if sep else "****"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{shown}@{host}"))
+    if "@" in parts.netloc:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user, sep, _ = userinfo.partition(":")
+        shown = f"{user}:****" if sep else "****"
+        url = urllib.parse.urlunsplit(parts._replace(netloc=f"{shown}@{host}"))
+    return scrub(url, secrets)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``****``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "****")
+    return text
 
 
 def sha256_hex(data: bytes) -> str:
@@ -171,10 +191,11 @@ class WheelSource(Protocol):
 class Http:
     """urllib with proxies from the environment, retries, and basic auth for the hosts whose URLs carried it."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._opener = urllib.request.build_opener()  # ProxyHandler reads http(s)_proxy / no_proxy
         self._auth: dict[str, str] = {}
         self._users: dict[str, str] = {}
+        self._secrets = frozenset(secrets)
 
     def register(self, url: str) -> str:
         """Remember the credentials in ``url`` for its host; return the URL without them."""
@@ -189,18 +210,18 @@ class Http:
         return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
     def shown(self, url: str) -> str:
-        """``url`` for messages: credentials redacted, and marked where this host is sent some."""
+        """``url`` for messages: credentials and secrets redacted, and marked where this host is sent some."""
         parts = urllib.parse.urlsplit(redact(url))
-        if "@" in parts.netloc or parts.netloc not in self._users:
-            return urllib.parse.urlunsplit(parts)
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{self._users[parts.netloc]}@{parts.netloc}"))
+        if "@" not in parts.netloc and parts.netloc in self._users:
+            parts = parts._replace(netloc=f"{self._users[parts.netloc]}@{parts.netloc}")
+        return redact(urllib.parse.urlunsplit(parts), self._secrets)
 
     def get(self, url: str, *, accept: str | None = None, what: str) -> tuple[bytes, str, str]:
         """Body, content type and final URL of ``url``; a :class:`FetchError` naming ``what`` otherwise."""
         clean = self.register(url)
         parts = urllib.parse.urlsplit(clean)
         if parts.scheme == "file":
-            return self._get_file(clean, what)
+            return self._get_file(clean, what, self.shown(url))
         request = urllib.request.Request(clean, headers={"User-Agent": f"hatch-zipapp/{__version__}"})  # noqa: S310
         if accept:
             request.add_header("Accept", accept)
@@ -232,18 +253,18 @@ class Http:
                 f"Check the URL and your network or proxy (https_proxy), or fill the download cache "
                 f"(${CACHE_ENV}) on a machine that can reach it"
             )
-        message = f"Could not fetch {what} from {self.shown(url)}: {reason}. {fix}"
+        message = scrub(f"Could not fetch {what} from {self.shown(url)}: {reason}. {fix}", self._secrets)
         raise FetchError(message, status=status) from None
 
     @staticmethod
-    def _get_file(url: str, what: str) -> tuple[bytes, str, str]:
+    def _get_file(url: str, what: str, shown: str) -> tuple[bytes, str, str]:
         path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
         if path.is_dir():
             path = path / "index.html"
         try:
             return path.read_bytes(), "text/html", url
         except OSError as e:
-            message = f"Could not read {what} from {url}: {e.strerror or e}"
+            message = f"Could not read {what} from {shown}: {e.strerror or e}"
             raise FetchError(message) from None
 
 
@@ -370,11 +391,13 @@ class LocalDirectory:
 class Fetcher:
     """Chooses the file of each pin for a target, and fetches it, verified."""
 
-    def __init__(self, cache: Cache, *, index_urls: Sequence[str], wheel_dirs: Iterable[Path]) -> None:
+    def __init__(
+        self, cache: Cache, *, index_urls: Sequence[str], wheel_dirs: Iterable[Path], secrets: Iterable[str] = ()
+    ) -> None:
         self.cache = cache
-        self.http = Http()
+        self.http = Http(secrets)
         self.index_urls = [self.http.register(url) for url in index_urls]
-        self.shown_index_urls = [redact(url) for url in index_urls]
+        self.shown_index_urls = [self.http.shown(url) for url in index_urls]
         self.indexes: list[WheelSource] = [IndexSource(url, self.http) for url in self.index_urls]
         self.directories = [LocalDirectory(path) for path in wheel_dirs]
         self.downloaded = 0
