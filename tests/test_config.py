@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from functools import cached_property
 from pathlib import Path
 
@@ -321,6 +322,10 @@ class TestContextFormatting:
         ):
             _ = config_for(tmp_path, f'index-url = "https://h/{value}"').index_url
 
+    def test_shell_syntax_points_at_env(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"\(`\$\{TOKEN\}` is not expanded: write `\{env:TOKEN\}`\)"):
+            _ = config_for(tmp_path, 'index-url = "https://u:${TOKEN}@h/simple/"').index_url
+
     def test_formatted_non_url_hides_the_secret(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("INDEX", "pypi.example/t0k3n/simple/")
         with pytest.raises(ConfigError) as info:
@@ -338,3 +343,31 @@ class TestDocs:
     def test_every_option_has_a_validated_property(self) -> None:
         for option in OPTIONS:
             assert isinstance(getattr(ZipappBuilderConfig, option.replace("-", "_"), None), cached_property), option
+
+    def test_toml_blocks_are_accepted(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every TOML block of docs/configuration.md parses, and its options pass the validator (in a project that
+        has the files they name, with the variables they read set)."""
+        blocks = re.findall(r"^```toml\n(.*?)^```$", DOCS.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+        assert blocks
+        monkeypatch.setenv("PRIVATE_TOKEN", "t0k3n")
+        for number, text in enumerate(blocks, 1):
+            data = tomllib.loads(text)
+            options = data.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("zipapp")
+            if options is None:
+                continue
+            root = tmp_path / f"block{number}"
+            root.mkdir()
+            if "project" not in data:
+                text += '\n[project]\nname = "mysite"\nversion = "1.0"\nrequires-python = ">=3.11"\n'
+            (root / "pyproject.toml").write_text(text, encoding="utf-8")
+            if "lock" in options:
+                (root / options["lock"]).write_text("")
+            for directory in options.get("wheel-dirs", []):
+                (root / directory).mkdir()
+            config = ZipappBuilder(os.fspath(root)).config
+            assert isinstance(config, ZipappBuilderConfig)
+            config.validate_keys()
+            for option in OPTIONS:
+                getattr(config, option.replace("-", "_"))
+            if "{env:PRIVATE_TOKEN}" in text:
+                assert config.secrets == {"t0k3n"}

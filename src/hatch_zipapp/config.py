@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -411,8 +412,10 @@ class ZipappBuilderConfig(BuilderConfig):
                     f"default with `{{env:{env.missing}:default}}`"
                 )
             else:
+                name = re.search(r"\$\{(\w+)\}", value)
+                shell = f" (`${{{name[1]}}}` is not expanded: write `{{env:{name[1]}}}`)" if name else ""
                 message = (
-                    f"{where}: {redact(value)!r} cannot be formatted ({e}). The fields are hatchling's: "
+                    f"{where}: {redact(value)!r} cannot be formatted ({e}){shell}. The fields are hatchling's: "
                     f"{{env:NAME}}, {{env:NAME:default}}, {{root}}, {{root:uri}}, {{home}}, {{/}}, {{;}}; "
                     f"write a literal brace as {{{{ or }}}}"
                 )
