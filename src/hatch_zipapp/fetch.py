@@ -247,7 +247,7 @@ class Http:
         else:
             reason = str(getattr(last, "reason", None) or last)
         if status in {401, 403}:
-            fix = "Check the credentials in the index URL (`https://user:token@host/simple/`)"
+            fix = "Check the credentials in the index URL (`https://user:{env:TOKEN}@host/simple/`, TOKEN set)"
         else:
             fix = (
                 f"Check the URL and your network or proxy (https_proxy), or fill the download cache "
