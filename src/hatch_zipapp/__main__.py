@@ -6,6 +6,7 @@ hatch-zipapp lock [--format pylock|requirements] [-o FILE] [--project DIR] [-- T
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -68,33 +69,60 @@ def _verify(options: argparse.Namespace) -> int:
     for problem in problems:
         print(f"hatch-zipapp verify: {problem}", file=sys.stderr)
     if problems:
-        print(f"hatch-zipapp verify: {pyz} is NOT the file that was built ({len(problems)} problems)", file=sys.stderr)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        print(f"hatch-zipapp verify: {pyz} is NOT the file that was built ({count})", file=sys.stderr)
         return 1
     print(f"hatch-zipapp verify: {pyz}: every member matches its record")
     return 0
 
 
 def _systemd(options: argparse.Namespace) -> int:
-    from hatch_zipapp.systemd import Units, render
+    import shlex
+
+    from hatch_zipapp.systemd import Units, check, command_of, render
+
+    def fail(message: str) -> int:
+        print(f"hatch-zipapp systemd: {message}", file=sys.stderr)
+        return 2
 
     units = Units(
         name=options.name,
         pyz=options.pyz,
-        command=options.pyz_command.split(),
         python=options.python,
         socket=options.socket,
         relax=frozenset(options.relax),
     )
     try:
+        command = shlex.split(options.pyz_command) if options.pyz_command is not None else None
+    except ValueError as e:
+        return fail(f"--command {options.pyz_command!r} cannot be split into arguments: {e}")
+    try:
+        check(units)  # before reading a .pyz: a bad name or path is the first thing to fix
+        local = options.read or (options.pyz if Path(options.pyz).is_file() else None)
+        read = command_of(Path(local)) if local is not None else None
+        if command is None:
+            if read is not None:
+                command, why = read
+                print(f"hatch-zipapp systemd: ExecStart= gives the .pyz the arguments of {why}")
+            else:
+                command = ["serve"]
+                print(
+                    f"hatch-zipapp systemd: {options.pyz} is not on this machine to read its entry point: assuming "
+                    f"a Django site, started with `serve` (name a local copy with --read FILE.pyz, or give --command)",
+                    file=sys.stderr,
+                )
+        units = dataclasses.replace(units, command=command)
         files = render(units)
     except ValueError as e:
-        print(f"hatch-zipapp systemd: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     output = Path(options.output)
-    output.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (output / name).write_text(text, encoding="utf-8")
-        print(f"hatch-zipapp systemd: wrote {output / name}")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (output / name).write_text(text, encoding="utf-8")
+            print(f"hatch-zipapp systemd: wrote {output / name}")
+    except OSError as e:
+        return fail(f"cannot write to {output}: {e}; choose another directory with -o")
     return 0
 
 
@@ -138,7 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     systemd.add_argument("--name", required=True, help="the unit (and directories') name")
     systemd.add_argument("--pyz", required=True, help="the .pyz's path on the server, e.g. /srv/NAME/current.pyz")
     systemd.add_argument(
-        "--command", dest="pyz_command", default="serve", help="arguments to the .pyz (default: serve)"
+        "--read",
+        metavar="FILE.pyz",
+        help="a local copy of the .pyz, read for its entry point (default: --pyz, when it exists here)",
+    )
+    systemd.add_argument(
+        "--command",
+        dest="pyz_command",
+        help="arguments to the .pyz, e.g. 'serve --workers 4' (default: from the .pyz's entry point: `serve` for a "
+        "Django site, none otherwise; `serve` when the .pyz cannot be read)",
     )
     systemd.add_argument("--python", default="/usr/bin/python3", help="the server's interpreter")
     systemd.add_argument("--socket", help="ListenStream= for a .socket unit, e.g. 127.0.0.1:8000")
