@@ -57,3 +57,19 @@ def test_uv_lock_is_exported_and_used(project: Path, index: IndexServer) -> None
     subprocess.run([uv, "lock", "--quiet", "--index-url", index.simple], cwd=project, check=True)
     assert (project / "uv.lock").is_file() and not (project / "pylock.toml").exists()
     assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
+
+
+def test_requirements_without_pip_tools_names_the_extra(project: Path, tmp_path: Path) -> None:
+    """pip-tools is an extra: without it, `--format requirements` is one line naming `hatch-zipapp[pip-tools]`."""
+    hidden = tmp_path / "hidden"
+    (hidden / "piptools").mkdir(parents=True)
+    # What `import piptools` raises when it is not installed.
+    (hidden / "piptools" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'piptools'\", name='piptools')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.fspath(hidden)}
+    command = [sys.executable, "-m", "hatch_zipapp", "lock", "--format", "requirements", "--project", str(project)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "pip install 'hatch-zipapp[pip-tools]'" in result.stderr, result.stderr
+    assert not (project / "requirements.txt").exists()

@@ -38,6 +38,15 @@ def _lock(options: argparse.Namespace) -> int:
         command += [*extra, "pyproject.toml"]
     else:
         output = options.output or "requirements.txt"
+        try:  # run below as `python -m piptools`; imported here to say so when it is missing
+            import piptools  # noqa: F401
+        except ImportError:
+            print(
+                "hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not "
+                "installed: `pip install 'hatch-zipapp[pip-tools]'` (or the default --format pylock, made by uv)",
+                file=sys.stderr,
+            )
+            return 2
         command = [sys.executable, "-m", "piptools", "compile", "--generate-hashes", "--quiet", "--output-file", output]
         command += ["--strip-extras", *extra, "pyproject.toml"]
     result = subprocess.run(command, cwd=project, check=False)
