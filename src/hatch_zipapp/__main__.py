@@ -12,18 +12,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hatch_zipapp.lock import find_uv
+from hatch_zipapp.lock import find_uv, python_floor, requires_python
 
 __all__ = ["main"]
 
 
 def _lock(options: argparse.Namespace) -> int:
+    from packaging.specifiers import SpecifierSet
+
     project = Path(options.project).resolve()
     pyproject = project / "pyproject.toml"
     if not pyproject.is_file():
         print(f"hatch-zipapp lock: no pyproject.toml in {project}", file=sys.stderr)
         return 2
     extra = [arg for arg in options.tool_args if arg != "--"]
+    specifier = requires_python(pyproject)
+    floor = python_floor(specifier) if specifier else None
+    if specifier and floor is None:
+        print(f"hatch-zipapp lock: {pyproject}: requires-python = {specifier!r} allows no Python 3", file=sys.stderr)
+        return 2
     if options.format == "pylock":
         output = options.output or "pylock.toml"
         uv = find_uv()
@@ -35,6 +42,9 @@ def _lock(options: argparse.Namespace) -> int:
             )
             return 2
         command = [uv, "pip", "compile", "--universal", "--generate-hashes", "--quiet", "-o", output]
+        if floor and not any(arg.startswith("--python-version") for arg in extra):
+            # The universal lock starts at the project's floor, not at the Python running uv (uv's default).
+            command += ["--python-version", floor]
         command += [*extra, "pyproject.toml"]
     else:
         output = options.output or "requirements.txt"
@@ -44,6 +54,15 @@ def _lock(options: argparse.Namespace) -> int:
             print(
                 "hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not "
                 "installed: `pip install 'hatch-zipapp[pip-tools]'` (or the default --format pylock, made by uv)",
+                file=sys.stderr,
+            )
+            return 2
+        running = ".".join(map(str, sys.version_info[:3]))
+        if specifier and not SpecifierSet(specifier).contains(running, prereleases=True):
+            print(
+                f"hatch-zipapp lock: pip-compile locks for the Python running it ({running}), which the project's "
+                f"requires-python = {specifier!r} excludes: run `python{floor} -m hatch_zipapp lock --format "
+                f"requirements` with hatch-zipapp installed there, or use the default --format pylock (uv)",
                 file=sys.stderr,
             )
             return 2
