@@ -151,3 +151,11 @@ def test_the_stale_lock_commands_work_as_printed(
         lock = (project / "pylock.toml").read_text()
         assert 'name = "alpha"\nversion = "1.0"' in lock and 'name = "modern"' in lock, command
         assert build(project, tmp_path / command.split()[0]).name.endswith(".pyz")
+
+
+def test_invalid_requires_python_is_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.8"', 'requires-python = "3.12+"'))
+    assert main(["lock", "--project", os.fspath(project)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "requires-python = '3.12+' is not valid" in err

@@ -27,7 +27,11 @@ def _lock(options: argparse.Namespace) -> int:
         return 2
     extra = [arg for arg in options.tool_args if arg != "--"]
     specifier = requires_python(pyproject)
-    floor = python_floor(specifier) if specifier else None
+    try:
+        floor = python_floor(specifier) if specifier else None
+    except ValueError as e:
+        print(f"hatch-zipapp lock: {pyproject}: requires-python = {specifier!r} is not valid: {e}", file=sys.stderr)
+        return 2
     if specifier and floor is None:
         print(f"hatch-zipapp lock: {pyproject}: requires-python = {specifier!r} allows no Python 3", file=sys.stderr)
         return 2
@@ -58,10 +62,11 @@ def _lock(options: argparse.Namespace) -> int:
             )
             return 2
         running = ".".join(map(str, sys.version_info[:3]))
+        minor = ".".join((floor or "3").split(".")[:2])
         if specifier and not SpecifierSet(specifier).contains(running, prereleases=True):
             print(
                 f"hatch-zipapp lock: pip-compile locks for the Python running it ({running}), which the project's "
-                f"requires-python = {specifier!r} excludes: run `python{floor} -m hatch_zipapp lock --format "
+                f"requires-python = {specifier!r} excludes: run `python{minor} -m hatch_zipapp lock --format "
                 f"requirements` with hatch-zipapp installed there, or use the default --format pylock (uv)",
                 file=sys.stderr,
             )

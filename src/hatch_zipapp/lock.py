@@ -93,7 +93,8 @@ def find_uv() -> str | None:
 
 def python_floor(specifier: str) -> str | None:
     """The lowest Python 3 version ``specifier`` (a `requires-python`) allows, as uv's `--python-version` takes it:
-    `3.12` for `>=3.12`, `3.11.2` for `>=3.11.2`; None when it allows no Python 3.0-3.99.
+    `3.12` for `>=3.12`, `3.11.2` for `>=3.11.2`; None when it allows no Python 3.0-3.99. ValueError
+    (packaging's InvalidSpecifier) when it is not a version specifier.
     """
     from packaging.specifiers import SpecifierSet
 
@@ -134,7 +135,10 @@ def _refresh_pylock(path: Path) -> str:
     and uv's with the project's `requires-python` floor (without it, uv's floor is the Python running uv)."""
     output, root = _in_project(path)
     specifier = requires_python(root / "pyproject.toml") if root else None
-    floor = python_floor(specifier) if specifier else None
+    try:
+        floor = python_floor(specifier) if specifier else None
+    except ValueError:  # not a specifier: hatchling reports it
+        floor = None
     uv = f"uv pip compile --universal --generate-hashes -o {output}"
     if floor:
         uv += f" --python-version {floor}"
