@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,13 +168,30 @@ def _exec_start(directory: Path, name: str) -> str:
     return next(line for line in lines if line.startswith("ExecStart="))
 
 
-class TestDefaultCommand:
-    """Without --command, the arguments fit the .pyz: read from it when it is here, else assumed and said so."""
+def _running_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class TestDefaults:
+    """Without --command and --python, they fit the .pyz: read from it when it is here, else assumed and said so."""
 
     @pytest.fixture
     def plain(self, tmp_path: Path) -> Path:
-        alpha = make_wheel(tmp_path / "wheels", "alpha")
+        """A .pyz tied to the running Python: it embeds a wheel tagged for this interpreter and platform."""
+        from packaging.tags import sys_tags
+
+        native = make_wheel(tmp_path / "wheels", "alpha", tag=str(next(iter(sys_tags()))))
         project = make_project(tmp_path / "plain", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[native]], base_url=None))
+        pyz = build(project)
+        assert not pyz.name.endswith("-py3-none-any.pyz"), pyz.name
+        return pyz
+
+    @pytest.fixture
+    def portable(self, tmp_path: Path) -> Path:
+        """A py3-none-any .pyz (no bytecode, pure Python)."""
+        alpha = make_wheel(tmp_path / "wheels", "alpha")
+        project = make_project(tmp_path / "portable", dependencies=["alpha"], zipapp="bytecode = false")
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=None))
         return build(project)
 
@@ -185,7 +203,8 @@ class TestDefaultCommand:
             "shim",
             files={f"{DJANGO_ENTRY_POINT.partition(':')[0]}.py": "def main():\n    return 0\n"},
         )
-        project = make_project(tmp_path / "site", dependencies=["shim"], zipapp=f'entry-point = "{DJANGO_ENTRY_POINT}"')
+        zipapp = f'entry-point = "{DJANGO_ENTRY_POINT}"\nbytecode = false'
+        project = make_project(tmp_path / "site", dependencies=["shim"], zipapp=zipapp)
         (project / "pylock.toml").write_text(pylock_text([[shim]], base_url=None))
         return build(project)
 
@@ -194,43 +213,47 @@ class TestDefaultCommand:
     ) -> None:
         out = tmp_path / "units"
         assert cli(["systemd", "--name", "app", "--pyz", os.fspath(plain), "-o", os.fspath(out)]) == 0
-        assert _exec_start(out, "app") == f"ExecStart=/usr/bin/python3 {plain}"
+        exec_start = f"ExecStart=/usr/bin/python{_running_python()} {plain}"
+        assert _exec_start(out, "app") == exec_start
         captured = capsys.readouterr()
-        assert "entry point app.cli:main" in captured.out and "no arguments" in captured.out
-        assert captured.err == ""
+        assert f"entry point app.cli:main (no arguments) for Python {_running_python()}" in captured.out
+        assert captured.out.splitlines()[0].endswith(exec_start) and captured.err == ""
         assert _analyze("verify", "app.service", cwd=out).stdout == ""
+
+    def test_portable_pyz_runs_on_python3(self, portable: Path, tmp_path: Path) -> None:
+        assert portable.name.endswith("-py3-none-any.pyz")
+        out = tmp_path / "units"
+        args = ["--name", "app", "--pyz", "/srv/app/current.pyz", "--read", os.fspath(portable)]
+        assert cli(["systemd", *args, "-o", os.fspath(out)]) == 0
+        assert _exec_start(out, "app") == "ExecStart=/usr/bin/python3 /srv/app/current.pyz"
 
     def test_read_names_the_local_copy(self, django: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         out = tmp_path / "units"
         args = ["--name", "site", "--pyz", "/srv/site/current.pyz", "--read", os.fspath(django)]
         assert cli(["systemd", *args, "-o", os.fspath(out)]) == 0
         assert _exec_start(out, "site") == "ExecStart=/usr/bin/python3 /srv/site/current.pyz serve"
-        assert (
-            f"a Django site (entry point {DJANGO_ENTRY_POINT}, read from {django}): `serve`" in capsys.readouterr().out
-        )
+        out_text = capsys.readouterr().out
+        assert f"{django} is a Django site (entry point {DJANGO_ENTRY_POINT}) for any Python 3: ExecStart=" in out_text
 
-    def test_read_plain_on_the_server_path(self, plain: Path, tmp_path: Path) -> None:
+    def test_explicit_command_and_python_win(self, plain: Path, tmp_path: Path) -> None:
         out = tmp_path / "units"
-        args = ["--name", "app", "--pyz", "/srv/app/current.pyz", "--read", os.fspath(plain)]
-        assert cli(["systemd", *args, "-o", os.fspath(out)]) == 0
-        assert _exec_start(out, "app") == "ExecStart=/usr/bin/python3 /srv/app/current.pyz"
-
-    def test_explicit_command_wins(self, plain: Path, tmp_path: Path) -> None:
-        out = tmp_path / "units"
-        args = ["--name", "app", "--pyz", os.fspath(plain), "--command", "worker --queue 'a b'"]
-        assert cli(["systemd", *args, "-o", os.fspath(out)]) == 2  # a space in an argument would be split
+        args = ["--name", "app", "--pyz", os.fspath(plain), "--python", "/opt/py/bin/python3"]
+        bad = [*args, "--command", "worker --queue 'a b'"]  # a space in an argument would be split by systemd
+        assert cli(["systemd", *bad, "-o", os.fspath(out)]) == 2
         assert not out.exists()
-        args[-1] = "worker --queue default"
-        assert cli(["systemd", *args, "-o", os.fspath(out)]) == 0
-        assert _exec_start(out, "app") == f"ExecStart=/usr/bin/python3 {plain} worker --queue default"
+        assert cli(["systemd", *args, "--command", "worker --queue default", "-o", os.fspath(out)]) == 0
+        assert _exec_start(out, "app") == f"ExecStart=/opt/py/bin/python3 {plain} worker --queue default"
 
-    def test_not_here_assumes_serve_and_says_so(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_not_here_assumes_and_says_so(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         args = ["--name", "site", "--pyz", "/srv/site/current.pyz", "-o", os.fspath(tmp_path)]
         assert cli(["systemd", *args]) == 0
         assert _exec_start(tmp_path, "site") == "ExecStart=/usr/bin/python3 /srv/site/current.pyz serve"
         err = capsys.readouterr().err
-        assert "/srv/site/current.pyz is not on this machine" in err and "assuming a Django site" in err
-        assert "--read" in err
+        assert "/srv/site/current.pyz is not on this machine to read" in err
+        assert "assuming a Django site (`serve`) for any Python 3 (/usr/bin/python3)" in err and "--read" in err
+        assert cli(["systemd", *args, "--command", "", "--python", "/usr/bin/python3.12"]) == 0
+        assert capsys.readouterr().err == ""  # nothing assumed
+        assert _exec_start(tmp_path, "site") == "ExecStart=/usr/bin/python3.12 /srv/site/current.pyz"
 
     def test_a_file_that_is_not_a_pyz(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         fake = tmp_path / "fake.pyz"

@@ -112,7 +112,7 @@ def _verify(options: argparse.Namespace) -> int:
 def _systemd(options: argparse.Namespace) -> int:
     import shlex
 
-    from hatch_zipapp.systemd import Units, check, command_of, render
+    from hatch_zipapp.systemd import Units, check, read_defaults, render
 
     def fail(message: str) -> int:
         print(f"hatch-zipapp systemd: {message}", file=sys.stderr)
@@ -121,7 +121,7 @@ def _systemd(options: argparse.Namespace) -> int:
     units = Units(
         name=options.name,
         pyz=options.pyz,
-        python=options.python,
+        python=options.python or "/usr/bin/python3",
         socket=options.socket,
         relax=frozenset(options.relax),
     )
@@ -129,25 +129,37 @@ def _systemd(options: argparse.Namespace) -> int:
         command = shlex.split(options.pyz_command) if options.pyz_command is not None else None
     except ValueError as e:
         return fail(f"--command {options.pyz_command!r} cannot be split into arguments: {e}")
+    notes: list[tuple[str, bool]] = []  # (line, to stderr): printed once everything is known to be valid
     try:
         check(units)  # before reading a .pyz: a bad name or path is the first thing to fix
         local = options.read or (options.pyz if Path(options.pyz).is_file() else None)
-        read = command_of(Path(local)) if local is not None else None
-        if command is None:
-            if read is not None:
-                command, why = read
-                print(f"hatch-zipapp systemd: ExecStart= gives the .pyz the arguments of {why}")
-            else:
+        if local is not None:
+            defaults = read_defaults(Path(local))
+            if command is None:
+                command = defaults.command
+            if options.python is None and defaults.python_version is not None:
+                units = dataclasses.replace(units, python=f"/usr/bin/python{defaults.python_version}")
+            units = dataclasses.replace(units, command=command)
+            notes.append((f"{local} is {defaults.reason}: ExecStart={units.exec_start}", False))
+        else:
+            assumed = []
+            if command is None:
                 command = ["serve"]
-                print(
-                    f"hatch-zipapp systemd: {options.pyz} is not on this machine to read its entry point: assuming "
-                    f"a Django site, started with `serve` (name a local copy with --read FILE.pyz, or give --command)",
-                    file=sys.stderr,
+                assumed.append("a Django site (`serve`)")
+            if options.python is None:
+                assumed.append("any Python 3 (/usr/bin/python3)")
+            if assumed:
+                line = (
+                    f"{options.pyz} is not on this machine to read: assuming {' for '.join(assumed)} "
+                    f"(name a local copy with --read FILE.pyz, or give --command / --python)"
                 )
+                notes.append((line, True))
         units = dataclasses.replace(units, command=command)
         files = render(units)
     except ValueError as e:
         return fail(str(e))
+    for line, to_stderr in notes:
+        print(f"hatch-zipapp systemd: {line}", file=sys.stderr if to_stderr else sys.stdout)
     output = Path(options.output)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -209,7 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="arguments to the .pyz, e.g. 'serve --workers 4' (default: from the .pyz's entry point: `serve` for a "
         "Django site, none otherwise; `serve` when the .pyz cannot be read)",
     )
-    systemd.add_argument("--python", default="/usr/bin/python3", help="the server's interpreter")
+    systemd.add_argument(
+        "--python",
+        help="the server's interpreter (default: /usr/bin/pythonX.Y for a .pyz built for Python X.Y, else "
+        "/usr/bin/python3)",
+    )
     systemd.add_argument("--socket", help="ListenStream= for a .socket unit, e.g. 127.0.0.1:8000")
     systemd.add_argument("--relax", action="append", default=[], help="jit, network-namespaces or resources")
     systemd.add_argument("-o", "--output", default=".", help="the directory to write to")

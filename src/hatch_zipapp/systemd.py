@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["NAME_MAX", "RELAXATIONS", "Units", "check", "command_of", "render"]
+__all__ = ["NAME_MAX", "RELAXATIONS", "PyzDefaults", "Units", "check", "read_defaults", "render"]
 
 #: The longest unit name systemd accepts, suffix included (systemd.unit(5); UNIT_NAME_MAX - 1 in systemd's source).
 NAME_MAX = 255
@@ -48,6 +48,11 @@ class Units:
     socket: str | None = None  # e.g. "127.0.0.1:8000": a .socket unit, and `serve` inherits its socket
     credentials: Sequence[str] = ("secret_key",)
     relax: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def exec_start(self) -> str:
+        """The service's `ExecStart=` value: the interpreter, the .pyz and its arguments."""
+        return " ".join([self.python, self.pyz, *self.command])
 
 
 def _check_name(name: str) -> None:
@@ -141,27 +146,47 @@ def check(units: Units) -> None:
         raise ValueError(message)
 
 
-def command_of(pyz: Path) -> tuple[list[str], str]:
-    """The arguments a service gives the .pyz at ``pyz`` (a local file), from its entry point, and why.
+@dataclass(frozen=True)
+class PyzDefaults:
+    """What a service of a .pyz needs, read from the .pyz: its arguments and the Python it was built for."""
+
+    command: list[str]
+    #: `X.Y` for a .pyz tied to one Python version (its tag names one, e.g. cp312); None for `py3-none-any`.
+    python_version: str | None
+    #: What was read, for the user: "a Django site (entry point ...) built for Python 3.12".
+    reason: str
+
+
+def read_defaults(pyz: Path) -> PyzDefaults:
+    """The defaults for the .pyz at ``pyz`` (a local file), from its environment.json and hatch-zipapp.json.
 
     A Django site's .pyz (entry point `_hatch_zipapp_django:main`) is started with `serve` (gunicorn); any other
-    entry point with no arguments.
+    entry point with no arguments. A .pyz whose tag is `py3-none-any` runs on any Python 3; any other was built for
+    the Python version hatch-zipapp.json's target names.
     """
     from hatch_zipapp.config import DJANGO_ENTRY_POINT
 
     try:
         with zipfile.ZipFile(pyz) as archive:
             environment = json.loads(archive.read("environment.json"))
+            info = json.loads(archive.read("hatch-zipapp.json"))
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
         message = f"{pyz} is not a .pyz built by hatch-zipapp ({e}): name one with --read, or give --command"
         raise ValueError(message) from e
     entry_point = environment.get("entry_point") if isinstance(environment, dict) else None
-    if not isinstance(entry_point, str):
-        message = f"{pyz} names no entry point in its environment.json: give --command"
+    target = info.get("target") if isinstance(info, dict) else None
+    tag = target.get("tag") if isinstance(target, dict) else None
+    version = target.get("python") if isinstance(target, dict) else None
+    if not isinstance(entry_point, str) or not isinstance(tag, str) or not isinstance(version, str):
+        message = (
+            f"{pyz} does not name its entry point and target (environment.json, hatch-zipapp.json): give --command"
+        )
         raise ValueError(message)
+    python_version = None if tag == "py3-none-any" else ".".join(version.split(".")[:2])
+    runs_on = "any Python 3" if python_version is None else f"Python {python_version} ({tag})"
     if entry_point == DJANGO_ENTRY_POINT:
-        return ["serve"], f"a Django site (entry point {entry_point}, read from {pyz}): `serve`"
-    return [], f"entry point {entry_point} (read from {pyz}): no arguments"
+        return PyzDefaults(["serve"], python_version, f"a Django site (entry point {entry_point}) for {runs_on}")
+    return PyzDefaults([], python_version, f"entry point {entry_point} (no arguments) for {runs_on}")
 
 
 def render(units: Units) -> dict[str, str]:
@@ -181,7 +206,7 @@ def render(units: Units) -> dict[str, str]:
         "",
         "[Service]",
         "Type=exec",
-        f"ExecStart={units.python} {units.pyz} {' '.join(units.command)}".rstrip(),
+        f"ExecStart={units.exec_start}",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
         "RestartSec=2s",
