@@ -98,6 +98,7 @@ BAD_INPUTS = {
     "name with a backslash": (["--name", "a\\x2db"], "holds '\\\\'"),
     "name starting with a dash": (["--name", "-x"], "starts with '-'"),
     "name starting with a dot": (["--name", ".x"], "starts with '.'"),
+    "name ending with a dot": (["--name", "x."], "ends with '.'"),
     "name too long": (["--name", "a" * 248], "248 characters long"),
     "relative pyz": (["--pyz", "relative.pyz"], "--pyz 'relative.pyz' is not an absolute path"),
     "dotted pyz": (["--pyz", "./x.pyz"], "--pyz './x.pyz' is not an absolute path"),

@@ -71,6 +71,8 @@ def _check_name(name: str) -> None:
             f"{where} starts with {name[0]!r}: start it with a letter or digit (it is also a directory name and "
             f"an argument to systemctl)"
         )
+    elif not name[-1].isalnum() and name[-1] != "_":
+        message = f"{where} ends with {name[-1]!r}: end it with a letter, digit or '_' (it is followed by '.service')"
     elif len(name) + len(".service") > NAME_MAX:
         message = (
             f"{where} is {len(name)} characters long: with '.service' it must be at most {NAME_MAX} "
