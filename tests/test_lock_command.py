@@ -159,3 +159,37 @@ def test_invalid_requires_python_is_one_line(project: Path, capsys: pytest.Captu
     assert main(["lock", "--project", os.fspath(project)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "requires-python = '3.12+' is not valid" in err
+
+
+@pytest.mark.network
+def test_the_stale_requirements_commands_work_as_printed(tmp_path: Path, wheelhouse: Path) -> None:
+    """The same for a pip-compile lock, against the real index (pip-compile builds the project's metadata in an
+    isolated environment, with hatchling from the index)."""
+    import re
+
+    from hatch_zipapp.errors import StaleLockError
+    from tests.helpers import requirements_text
+
+    project = make_project(tmp_path / "p", dependencies=["six>=1.16"])
+    old = make_wheel(wheelhouse, "six", "1.15.0")
+    stale = requirements_text([[old]])
+    (project / "requirements.txt").write_text(stale)
+    with pytest.raises(StaleLockError) as info:
+        build(project)
+    message = str(info.value)
+    commands = re.findall(r"`([^`]+)`", message.partition("Refresh the lock: ")[2])
+    assert len(commands) == 2 and "requirements.txt" in commands[1], message
+    # The machine's pip configuration (its find-links, extra index URLs) kept out: pip-compile writes it into the lock.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
+    for command in commands:
+        (project / "requirements.txt").write_text(stale)
+        result = subprocess.run(
+            shlex.split(command), cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert result.returncode == 0, f"{command}:\n{result.stderr}"
+        assert (
+            "six==1.1" in (project / "requirements.txt").read_text()
+            and "--hash=sha256:" in (project / "requirements.txt").read_text()
+        )
+        assert build(project, tmp_path / command.split()[0]).name.endswith(".pyz")
