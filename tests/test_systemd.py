@@ -1,4 +1,6 @@
-"""Generated systemd units: `systemd-analyze verify` is silent and the service's exposure score is at most 1.5.
+"""Generated systemd units: `systemd-analyze verify` is silent and the service's exposure score is at most 1.5;
+bad input is refused before anything is written (checked against systemd-analyze's own verdicts); the interpreter
+and the arguments default to what a real built .pyz needs.
 
 Needs Debian's `systemd` package for `systemd-analyze` (installed by .ci/run); no running systemd is needed.
 """
