@@ -109,7 +109,7 @@ class TestVerify:
         _rewrite(pyz, tampered, {"site-packages/app/cli.py": original + b"#"})
         assert cli(["verify", os.fspath(tampered)]) == 1
         err = capsys.readouterr().err
-        assert "site-packages/app/cli.py: sha256" in err and "NOT the file that was built" in err
+        assert "site-packages/app/cli.py: sha256" in err and "NOT the file that was built (1 problem)" in err
 
     def test_one_flipped_byte_in_the_file(self, pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         copy = tmp_path / pyz.name

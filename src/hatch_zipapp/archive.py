@@ -55,10 +55,14 @@ def bootstrap_files() -> dict[str, bytes]:
     return {"_bootstrap/__init__.py": files("hatch_zipapp.bootstrap").joinpath("runtime.py").read_bytes()}
 
 
+#: The shiv release whose `environment.json` layout this archive follows (its keys and their meaning; `shiv-info`
+#: of that release reads it, tests/test_shiv_compat.py runs it). shiv itself is not needed to build.
+SHIV_LAYOUT_VERSION = "1.0.8"
+
+
 def _environment_json(settings: Mapping[str, object], *, identifier: str, epoch: int) -> bytes:
     """shiv's `environment.json` keys (its tools read them), and the runtime's own settings."""
-    from shiv import __version__ as shiv_version
-
+    shiv_version = SHIV_LAYOUT_VERSION
     environment = {
         "always_write_cache": False,
         "build_id": identifier,
