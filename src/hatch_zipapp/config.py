@@ -157,8 +157,8 @@ class ZipappBuilderConfig(BuilderConfig):
                     return path
             message = (
                 f"No lock file found in {self.root}: looked for {', '.join(_LOCK_CANDIDATES)}. "
-                f"Create one with `hatch-zipapp lock` (or `uv pip compile --universal --generate-hashes -o "
-                f"pylock.toml pyproject.toml`, or `pip-compile --generate-hashes -o requirements.txt pyproject.toml`), "
+                f"Create one with `hatch-zipapp lock` (a universal pylock.toml made by uv from the project's "
+                f"`requires-python` floor; see docs/locks.md for uv's and pip-compile's own commands), "
                 f"or point {self._option('lock')} at yours"
             )
             raise LockError(message)
