@@ -186,7 +186,9 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree.check_entry_point(config.entry_point)
 
         compiled = 0
-        runtime = {name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files().items()}
+        runtime = {
+            name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files(requirement).items()
+        }
         if config.bytecode:
             compiler = find_compiler(target)
             if compiler is not None:
@@ -239,7 +241,6 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             tree.files,
             runtime,
             shebang=shebang,
-            requirement=requirement,
             epoch=epoch,
             settings=settings,
             info=info,

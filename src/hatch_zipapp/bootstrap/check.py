@@ -1,6 +1,6 @@
 # ruff: noqa: UP031
-# The first code a .pyz runs (written into it as ``_zipapp_check.py``, called by its ``__main__.py``): it must parse
-# and run on every Python 3 from 3.6 up, so no ``from __future__ import annotations``, no f-strings with ``=``, no
+# The first code a .pyz runs (the start of its ``__main__.py``, written by hatch_zipapp/archive.py): it must parse and
+# run on every Python 3 from 3.6 up, so no ``from __future__ import annotations``, no f-strings with ``=``, no
 # walrus, no annotation evaluated at run time that an old Python cannot evaluate. Standard library only.
 """Refuse the wrong interpreter before anything else runs: one line on stderr, exit status 1, no traceback.
 
