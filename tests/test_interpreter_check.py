@@ -144,6 +144,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             exact = make_project(tmp / "exact", dependencies=["native", "stable", "tool"])
             (exact / "pylock.toml").write_text(pylock_text([[native], [stable], [tool]], base_url=server.url))
             pyz["exact"] = build(exact)
+            abi3 = make_project(tmp / "abi3", dependencies=["stable"])
+            (abi3 / "pylock.toml").write_text(pylock_text([[stable]], base_url=server.url))
+            pyz["abi3"] = build(abi3)
             pure = make_project(tmp / "pure", dependencies=["beta", "tool"])
             (pure / "pylock.toml").write_text(pylock_text([[beta], [tool]], base_url=server.url))
             pyz["pure"] = build(pure)
@@ -229,6 +232,25 @@ class TestExactPython:
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["target"]["requires"]["python"] == HOST
         assert not (tmp_path / "root").exists()
+
+
+class TestStableAbi:
+    """An abi3 .pyz runs on its Python version or newer."""
+
+    def test_name_and_shebang(self, built: dict[str, Path]) -> None:
+        assert built["abi3"].name == f"app-1.0-{HOST_TAG}-abi3-manylinux_2_34_x86_64.pyz"
+        assert built["abi3"].read_bytes().startswith(b"#!/usr/bin/env python3\n")
+
+    @pytest.mark.parametrize("version", sorted(INTERPRETERS, key=lambda v: tuple(map(int, str(v).split(".")))))
+    def test_each_python(self, built: dict[str, Path], tmp_path: Path, version: str) -> None:
+        root = tmp_path / "root"
+        result = _run(INTERPRETERS[version], built["abi3"], root)
+        if tuple(map(int, version.split("."))) >= sys.version_info[:2]:
+            assert result.returncode == 0 and result.stdout == "app ok\n", result.stderr
+        else:
+            _refused(
+                result, root, f"needs CPython {HOST} or newer, not CPython {version}.", f"Run it with python{HOST}"
+            )
 
 
 class TestPurePython:

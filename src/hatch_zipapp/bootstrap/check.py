@@ -100,8 +100,8 @@ def _glibc() -> "tuple[int, ...] | None":
 
 
 def _machine() -> str:
-    if sys.platform == "win32":
-        return {True: "AMD64", False: "x86"}[sys.maxsize > 2**32]
+    if sys.platform == "win32":  # what the interpreter was built for: "[MSC v.1937 64 bit (AMD64)]"
+        return "ARM64" if "(ARM64)" in sys.version else "AMD64" if sys.maxsize > 2**32 else "x86"
     machine = os.uname().machine
     if sys.platform.startswith("linux") and sys.maxsize <= 2**32:  # a 32-bit Python on a 64-bit kernel
         machine = {"x86_64": "i686", "aarch64": "armv7l"}.get(machine, machine)
