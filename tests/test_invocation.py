@@ -99,7 +99,7 @@ def _matrix(pyz: Path, base: Path, args: list[str], expected: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A plain app with one dependency, built once for the module (hermetic: a local index)."""
     tmp = tmp_path_factory.mktemp("plain")
     wheelhouse = tmp / "wheelhouse"
@@ -110,9 +110,10 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             patch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(tmp / "cache"))
             project = make_project(tmp / "p", dependencies=["alpha"])
             (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=server.url))
-            yield build(project)
+            pyz = build(project)
     finally:
         server.stop()
+    return pyz
 
 
 @pytest.fixture
