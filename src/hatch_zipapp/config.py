@@ -23,7 +23,10 @@ __all__ = ["DJANGO_ENTRY_POINT", "OPTIONS", "TARGETS_ENV", "DjangoConfig", "Zipa
 OPTIONS: dict[str, str] = {
     "lock": "`pylock.toml`, else `requirements.txt`, else `uv.lock`",
     "entry-point": "the project's only `[project.scripts]` entry",
-    "shebang": "`/usr/bin/env python3.X` for a `.pyz` that needs Python 3.X, else `/usr/bin/env python3`",
+    "shebang": (
+        "`/usr/bin/env python3.X` for a `.pyz` that needs exactly Python 3.X (`cp3X-cp3X-*`), "
+        "else `/usr/bin/env python3`"
+    ),
     "index-url": "the lock's `--index-url`, else `https://pypi.org/simple/`",
     "extra-index-urls": "`[]`",
     "wheel-dirs": "`[]`",
