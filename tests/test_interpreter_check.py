@@ -12,15 +12,18 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from hatch_zipapp.bootstrap.check import satisfies
+from hatch_zipapp.bootstrap.check import check, satisfies
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
+
+if TYPE_CHECKING:
+    from hatch_zipapp.bootstrap.check import Requirement
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 HOST_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
@@ -315,3 +318,59 @@ def test_shebang_option_still_wins(tmp_path: Path, wheelhouse: Path, index: Inde
     (project / "pylock.toml").write_text(pylock_text([[native]], base_url=index.url))
     assert build(project).read_bytes().startswith(b"#!/opt/python/bin/python3\n")
     shutil.rmtree(project / "dist")
+
+
+class TestEachRequirement:
+    """Each field of the requirement, in this process: what the line says when only that one does not fit."""
+
+    def _requirement(self, **changes: object) -> Requirement:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION") or "glibc 2.17"
+        machine = os.uname().machine
+        requirement: Requirement = {
+            "tag": f"{HOST_TAG}-{HOST_TAG}-manylinux_2_17_{machine}",
+            "implementation": sys.implementation.name,
+            "python": HOST,
+            "exact": True,
+            "abi": HOST_TAG + sys.abiflags,
+            "platform": f"manylinux_2_17_{machine}",
+            "os": "linux",
+            "machine": machine,
+            "libc": "glibc",
+            "minimum": [int(n) for n in glibc.split()[1].split(".")[:2]],
+            "requires_python": [[">=3.6", "the project's requires-python"]],
+        }
+        return {**requirement, **changes}  # type: ignore[typeddict-item]
+
+    def _line(self, capsys: pytest.CaptureFixture[str], requirement: Requirement) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            check(requirement)
+        assert exit_info.value.code == 1
+        line = capsys.readouterr().err
+        assert line.count("\n") == 1, line
+        return line
+
+    def test_this_interpreter_fits(self) -> None:
+        check(self._requirement())
+
+    def test_the_abi_flags(self, capsys: pytest.CaptureFixture[str]) -> None:
+        line = self._line(capsys, self._requirement(abi=HOST_TAG + "t"))
+        assert f"needs ABI {HOST_TAG}t (this Python's is {HOST_TAG}{sys.abiflags})" in line
+        assert f"Run it with python{HOST}t" in line
+
+    def test_the_os_and_the_machine(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert f"needs sys.platform darwin, not {sys.platform}." in self._line(capsys, self._requirement(os="darwin"))
+        line = self._line(capsys, self._requirement(machine="s390x"))
+        assert f"needs machine s390x, not {os.uname().machine}." in line
+
+    def test_musl_on_glibc(self, capsys: pytest.CaptureFixture[str]) -> None:
+        line = self._line(capsys, self._requirement(libc="musl", minimum=[1, 2]))
+        assert "needs musl libc, not glibc." in line and "(musl 1.2 or newer" in line
+
+    def test_requires_python_names_whose(self, capsys: pytest.CaptureFixture[str]) -> None:
+        specifiers = [[">=3.6", "the project's requires-python"], ["<3.6", "Requires-Python of old 1.0"]]
+        line = self._line(capsys, self._requirement(requires_python=specifiers))
+        assert "needs Python <3.6 (Requires-Python of old 1.0)" in line
+
+    def test_the_override(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ZIPAPP_SKIP_INTERPRETER_CHECK", "1")
+        check(self._requirement(python="2.7", os="darwin"))

@@ -118,11 +118,11 @@ def _platform_problem(required: "Requirement") -> "tuple[str, str] | None":
     if wanted_os is None:
         return None
     if not sys.platform.startswith(wanted_os):
-        return "a %s machine" % wanted_os, "a %s machine" % sys.platform
+        return "sys.platform %s" % wanted_os, sys.platform
     machine = _machine()
     wanted_machine = required["machine"]
     if wanted_machine and wanted_machine not in ("universal2", "universal", "intel") and machine != wanted_machine:
-        return "a %s machine" % wanted_machine, "a %s machine" % machine
+        return "machine %s" % wanted_machine, machine
     minimum = required["minimum"]
     libc = required["libc"]
     if libc == "glibc":
