@@ -1,6 +1,6 @@
 """The runtime of every hatch-zipapp .pyz (written into it as ``_bootstrap/__init__.py``). Standard library only.
 
-On start it:
+On start (once ``__main__.py``, bootstrap/check.py, has checked that this interpreter fits the .pyz) it:
 
 1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``;
 2. finds where to extract: ``$ZIPAPP_ROOT``, else shiv's ``$SHIV_ROOT``, else systemd's ``$CACHE_DIRECTORY`` (its
