@@ -88,19 +88,61 @@ class TestWhere:
 
 
 class TestConcurrency:
-    def test_32_cold_starts_at_once_20_rounds(self, pyz: Path, tmp_path: Path) -> None:
-        for round_number in range(20):
-            root = tmp_path / f"round-{round_number}"
+    def test_32_cold_starts_at_once(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        """32 processes start the same cold .pyz at the same moment, 4 rounds: every one runs, one extraction is
+        left, nothing temporary. Each process waits at a barrier (a small Python that execs the .pyz, keeping its
+        PID) until all 32 are ready, so they reach the runtime together instead of one Popen after another (then
+        the first had often extracted before the last started). The application looks at its package directory,
+        sleeps 0.5 s, imports a second module and looks again: a tree replaced or set aside under a running process
+        (two extractions at once) fails it."""
+        files = {f"slow/m{i:03d}.py": f"X = {i}\n" for i in range(300)}  # a longer extraction
+        files["slow/__init__.py"] = (
+            "import os, time\n"
+            "here = os.path.dirname(os.path.abspath(__file__))\n"
+            "before = os.stat(here).st_ino\n"
+            "time.sleep(0.5)\n"
+            "from slow import late\n"
+            "VALUE = late.VALUE if os.stat(here).st_ino == before else 'its tree was replaced while it ran'\n"
+        )
+        files["slow/late.py"] = "VALUE = 'late'\n"
+        slow = make_wheel(wheelhouse, "slow", "1.0", files=files)
+        project = make_project(tmp_path / "p", dependencies=["slow"])
+        (project / "pylock.toml").write_text(pylock_text([[slow]], base_url=index.url))
+        pyz = build(project)
+        barrier = (
+            "import os, sys, time\n"
+            "open(os.path.join(sys.argv[1], 'ready-%d' % os.getpid()), 'w').close()\n"
+            "while not os.path.exists(os.path.join(sys.argv[1], 'go')):\n"
+            "    time.sleep(0.002)\n"
+            "os.execv(sys.argv[2], sys.argv[2:])\n"
+        )
+        for round_number in range(4):
+            root, gate = tmp_path / f"round-{round_number}", tmp_path / f"gate-{round_number}"
+            gate.mkdir()
             env = _env(root)
             processes = [
-                subprocess.Popen([os.fspath(pyz), "alpha"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                subprocess.Popen(
+                    [sys.executable, "-S", "-c", barrier, os.fspath(gate), os.fspath(pyz), "slow"],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
                 for _ in range(32)
             ]
-            results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in processes]  # type: ignore[union-attr]
-            for process in processes:
-                process.stdout.close()  # type: ignore[union-attr]
-                process.stderr.close()  # type: ignore[union-attr]
-            assert all(code == 0 and out.endswith(b"app ok\n") for code, out, _ in results), results[0][2]
+            try:
+                deadline = time.monotonic() + 60
+                while len(list(gate.glob("ready-*"))) < 32:
+                    assert time.monotonic() < deadline, "the 32 processes did not reach the barrier"
+                    time.sleep(0.01)
+                (gate / "go").touch()
+                results = [(p.communicate(timeout=120), p.returncode) for p in processes]
+            finally:
+                for process in processes:
+                    if process.poll() is None:
+                        process.kill()
+                        process.communicate(timeout=30)
+            failed = [(code, err) for (out, err), code in results if code != 0 or not out.startswith(b"slow: late")]
+            assert failed == [], failed[:1]
             visible = [n for n in _entries(root) if not n.startswith(".")]
             assert len(visible) == 1 and visible[0].startswith("app_")
             assert not [n for n in _entries(root) if ".tmp-" in n or ".old-" in n]
