@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +96,28 @@ def test_the_order_files_are_staged_in_changes_nothing(
     inner = [name for name in names if name.startswith("site-packages/")]
     outer = names[: len(names) - len(inner)]
     assert inner == sorted(inner) and outer == sorted(outer)
+
+
+def test_the_order_of_a_wheels_members_changes_nothing_installed(
+    tmp_path: Path, wheelhouse: Path, index: IndexServer
+) -> None:
+    """Two wheels with the same files, written in opposite orders: the installed tree (site-packages.zip, where the
+    runtime reads it) is the same bytes. Only the metadata naming each wheel's sha256 may differ."""
+    files = {f"tool/{name}.py": f"NAME = {name!r}\n" for name in ["z", "a", "m", "sub/b", "sub/a"]}
+    files["tool/__init__.py"] = "VALUE = 'tool'\n"
+    inner = []
+    for label, order in (("forward", list(files)), ("backward", list(files)[::-1])):
+        directory = wheelhouse if label == "forward" else tmp_path / "other-wheelhouse"
+        wheel = make_wheel(directory, "tool", "1.0", files={name: files[name] for name in order})
+        with zipfile.ZipFile(wheel.path) as archive:
+            assert [n for n in archive.namelist() if n.startswith("tool/")] == order
+        if label == "backward":
+            (wheelhouse / wheel.filename).write_bytes(wheel.path.read_bytes())  # served instead of the first
+        project = make_project(tmp_path / label, dependencies=["tool"])
+        (project / "pylock.toml").write_text(pylock_text([[wheel]], base_url=index.url))
+        with zipfile.ZipFile(build(project)) as pyz:
+            inner.append(pyz.read("site-packages.zip"))
+    assert inner[0] == inner[1]
 
 
 def test_a_failure_at_the_second_target_leaves_dist_unchanged(
