@@ -195,7 +195,13 @@ MUTANTS = [
 
 
 def _copy(destination: Path) -> Path:
-    ignore = shutil.ignore_patterns(".git", ".venv", "dist", "site", "__pycache__", ".mypy_cache", ".ruff_cache")
+    """The checkout without its git directory, virtualenv, build outputs and caches."""
+    top = {".git", ".venv", "dist", "site", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = {name for name in names if name == "__pycache__"}
+        return skipped | (top & set(names) if Path(directory) == ROOT else set())
+
     shutil.copytree(ROOT, destination, ignore=ignore, symlinks=True)
     return destination
 
