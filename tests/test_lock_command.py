@@ -47,7 +47,7 @@ def test_no_pyproject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_module_entry_point(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hatch_zipapp", "lock", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "hatch_zipapp", "lock", "--help"], capture_output=True, text=True, check=True, timeout=60
     )
     assert "universal PEP 751 pylock.toml" in result.stdout
 
@@ -55,7 +55,7 @@ def test_module_entry_point(tmp_path: Path) -> None:
 def test_uv_lock_is_exported_and_used(project: Path, index: IndexServer) -> None:
     uv = find_uv()
     assert uv is not None, "uv is a test dependency"
-    subprocess.run([uv, "lock", "--quiet", "--index-url", index.simple], cwd=project, check=True)
+    subprocess.run([uv, "lock", "--quiet", "--index-url", index.simple], cwd=project, check=True, timeout=300)
     assert (project / "uv.lock").is_file() and not (project / "pylock.toml").exists()
     assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
 

@@ -25,7 +25,7 @@ from tests.helpers import build, make_project, make_wheel, pylock_text
 def _analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     analyze = shutil.which("systemd-analyze")
     assert analyze is not None, "systemd-analyze is missing: apt-get install systemd (as .ci/run does)"
-    return subprocess.run([analyze, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return subprocess.run([analyze, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
 
 
 def _score(service: Path) -> float:

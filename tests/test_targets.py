@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_zipapp.errors import ConfigError
+from hatch_zipapp.errors import ConfigError, NoMatchingFileError
 from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.target import Target, TargetError
 from tests.helpers import IndexServer, Wheel, build, make_project, make_wheel, pylock_text, requirements_text, run_pyz
@@ -259,7 +259,7 @@ class TestMultiTarget:
         text = (multi / "pyproject.toml").read_text()
         (multi / "pyproject.toml").write_text(text.replace('"win_amd64"', '"win_arm64"'))
         (multi / "dist").mkdir()
-        with pytest.raises(Exception, match=r"native 1.0 .* no file that fits CPython 3.12 on win_arm64"):
+        with pytest.raises(NoMatchingFileError, match=r"native 1.0 .* no file that fits CPython 3.12 on win_arm64"):
             build(multi)
         assert list((multi / "dist").iterdir()) == []
 
