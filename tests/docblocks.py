@@ -270,7 +270,7 @@ _STATE = "\x1e"
 class Scenario:
     """A working directory, its exported variables, and the blocks run in it, in order."""
 
-    def __init__(self, directory: Path, env: Mapping[str, str], memo: BuildMemo, *, timeout: float = 900) -> None:
+    def __init__(self, directory: Path, env: Mapping[str, str], memo: BuildMemo, *, timeout: float = 300) -> None:
         self.directory = directory
         self.cwd = directory
         self.env = dict(env)

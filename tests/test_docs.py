@@ -41,6 +41,7 @@ from tests.docblocks import (
 )
 
 BIN = Path(sys.executable).parent
+CHECKOUT_IGNORE = (".git", ".venv", ".demo", "dist", "site", "__pycache__", ".mypy_cache", ".ruff_cache")
 KNOWN_LANGS = {"console", "text", "toml", "python", "sh", "bash", "yaml"}
 _NEEDS_INDEX = re.compile(r"(?<![\w-])(?:uv|uvx|hatch|pipx|pip|curl)(?![\w-])")
 ALL = list(blocks())
@@ -100,9 +101,9 @@ def test_every_block_says_what_it_is() -> None:
 def docs_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment the docs' commands run in: this checkout's hatch-zipapp offered to hatch's build env.
 
-    A fresh machine's state for everything the commands write (hatch's data, the download cache, the extraction
-    root); the wheel of this checkout through find-links, as docs/installation.md tells; COLUMNS=80, what hatch
-    uses when its output is not a terminal.
+    A fresh machine's state for everything the commands write (a home, hatch's data, the download cache, the
+    extraction root); a checkout in ~/src/hatch-zipapp and a wheel of it offered through find-links, as
+    docs/installation.md tells; COLUMNS=80, what hatch uses when its output is not a terminal.
     """
     base = tmp_path_factory.mktemp("docs-env")
     wheels = base / "wheels"
@@ -113,14 +114,18 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         capture_output=True,
         timeout=120,
     )
+    home = base / "home"
+    checkout = home / "src" / "hatch-zipapp"  # where docs/installation.md has it
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(*CHECKOUT_IGNORE))
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("HATCH_", "SHIV_", "ZIPAPP_", "PYTEST_", "UV_", "PIP_", "VIRTUAL_ENV"))
+        if not name.startswith(("HATCH_", "SHIV_", "ZIPAPP_", "PYTEST_", "UV_", "PIP_", "VIRTUAL_ENV", "XDG_"))
         and name.lower() not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "source_date_epoch"}
         and name not in {"COLUMNS", "LINES", "PYTHONPATH", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DATABASE_URL"}
     }
     env.update(
+        HOME=os.fspath(home),  # what `uv tool install` writes lands here, not in the machine's home
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         COLUMNS="80",
         HATCH_DATA_DIR=os.fspath(base / "hatch"),
@@ -142,7 +147,7 @@ def memo(tmp_path_factory: pytest.TempPathFactory) -> BuildMemo:
 
 @pytest.fixture(scope="session")
 def scenarios(
-    tmp_path_factory: pytest.TempPathFactory, docs_env: dict[str, str], memo: BuildMemo
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[tuple[str, str], Scenario]]:
     made: dict[tuple[str, str], Scenario] = {}
     yield made
@@ -150,11 +155,17 @@ def scenarios(
         scenario.close()
 
 
+def scenario_key(block: Block) -> tuple[str, str]:
+    """The blocks of a page that start from the same fixture share one directory."""
+    marker = block.marker
+    return (block.page, marker.fixture if not marker.built else f"{marker.fixture}+built")
+
+
 def scenario_for(
     block: Block, scenarios: dict[tuple[str, str], Scenario], env: dict[str, str], memo: BuildMemo, base: Path
 ) -> Scenario:
     marker = block.marker
-    key = (block.page, marker.fixture if not marker.built else f"{marker.fixture}+built")
+    key = scenario_key(block)
     if key in scenarios:
         return scenarios[key]
     directory = base / re.sub(r"\W", "-", f"{block.page}-{key[1]}")
@@ -197,7 +208,11 @@ def test_console_block(
     scenario = scenario_for(block, scenarios, docs_env, memo, scenario_base)
     page_blocks = [b for b in ALL if b.page == block.page and b.lang == "console" and b.line < block.line]
     for earlier in page_blocks:  # this block's state is what the earlier blocks of its scenario left
-        if earlier.marker == block.marker and not earlier.marker.illustration and root_commands(earlier) is None:
+        if (
+            scenario_key(earlier) == scenario_key(block)
+            and not earlier.marker.illustration
+            and not root_commands(earlier)
+        ):
             scenario.run_block(earlier)
     commands = console_commands(block)
     assert commands, f"{block.id}: a console block with no `$ ` command; make it ```text"
