@@ -15,6 +15,11 @@ and compares. An HTML comment on the line before a block says how (it is invisib
 
 A ```console block whose lines all start with `# ` is commands for root on a server: shellchecked, not run.
 
+Each command runs in its own `bash -c`, stdout and stderr together, in the directory and with the exported variables
+the previous command left; what it leaves running in the background is stopped when it returns (a `--daemon`
+server, when the scenario closes). `hatch build -t zipapp` of inputs already built in the session is replayed
+(`BuildMemo`).
+
 Placeholders in the shown output, the only ones: `…` inside a line matches any text on that line (a path, a
 version, a count that depends on the machine or the day); a line that is only `…` matches any number of lines.
 Commands are never rewritten, except for `, port`.

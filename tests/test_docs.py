@@ -97,6 +97,31 @@ def test_every_block_says_what_it_is() -> None:
 # -- ```console ---------------------------------------------------------------------------------------------------
 
 
+class TestCompare:
+    """The one placeholder, `…`, matches what it stands for and nothing more."""
+
+    def test_literal_lines_must_match(self) -> None:
+        assert compare(["Hello, world!"], "Hello, world!\n") is None
+        assert compare(["Hello, world!"], "Hello, there!\n") is not None
+        assert compare(["Hello, world!"], "Hello, world!\nmore\n") is not None
+        assert compare([], "anything\n") is not None
+        assert compare([], "") is None
+
+    def test_inside_a_line_it_stays_on_that_line(self) -> None:
+        assert compare(["Wheel: …/dist/x.whl"], "Wheel: /tmp/a/b/dist/x.whl\n") is None
+        assert compare(["Wheel: …/dist/x.whl"], "Wheel: /tmp\n/dist/x.whl\n") is not None
+        assert compare(["CPython 3.… on …: 2 locked"], "CPython 3.11 on linux: 3 locked\n") is not None
+
+    def test_alone_it_matches_any_number_of_lines(self) -> None:
+        assert compare(["start", "…", "end"], "start\nend\n") is None
+        assert compare(["start", "…", "end"], "start\na\nb\nend\n") is None
+        assert compare(["start", "…", "end"], "start\na\nb\n") is not None
+
+    def test_regex_characters_are_literal(self) -> None:
+        assert compare(["a.b (c) [d]"], "a.b (c) [d]\n") is None
+        assert compare(["a.b (c) [d]"], "axb (c) [d]\n") is not None
+
+
 @pytest.fixture(scope="session")
 def docs_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment the docs' commands run in: this checkout's hatch-zipapp offered to hatch's build env.
