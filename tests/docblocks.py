@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "CHECKOUT_IGNORE",
     "DOC_PAGES",
     "ROOT",
     "Block",
@@ -58,6 +59,8 @@ __all__ = [
 ROOT = Path(__file__).parent.parent
 DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FIXTURES = ("hello", "mysite")
+# What a copy of the checkout leaves out: version control, virtualenvs, build and benchmark output, caches.
+CHECKOUT_IGNORE = (".git", ".venv", ".demo", ".bench", "dist", "build", "site", "__pycache__", "*_cache")
 PLACEHOLDER = "…"
 
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)\s*$")

@@ -30,6 +30,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML, from mkdocs
 from hatch_zipapp.builder import ZipappBuilder
 from hatch_zipapp.config import ZipappBuilderConfig
 from tests.docblocks import (
+    CHECKOUT_IGNORE,
     ROOT,
     Block,
     BuildMemo,
@@ -41,7 +42,6 @@ from tests.docblocks import (
 )
 
 BIN = Path(sys.executable).parent
-CHECKOUT_IGNORE = (".git", ".venv", ".demo", "dist", "site", "__pycache__", ".mypy_cache", ".ruff_cache")
 KNOWN_LANGS = {"console", "text", "toml", "python", "sh", "bash", "yaml"}
 _NEEDS_INDEX = re.compile(r"(?<![\w-])(?:uv|uvx|hatch|pipx|pip|curl)(?![\w-])")
 ALL = list(blocks())

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.docblocks import ROOT, BuildMemo, Scenario, blocks, compare, console_commands, root_commands
+from tests.docblocks import CHECKOUT_IGNORE, ROOT, BuildMemo, Scenario, blocks, compare, console_commands, root_commands
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 PAGES = [ROOT / "docs" / "installation.md", ROOT / "docs" / "quickstart.md"]
-CHECKOUT_IGNORE = (".git", ".venv", ".demo", "dist", "site", "__pycache__", ".mypy_cache", ".ruff_cache")
 
 
 def fresh_machine(tmp_path: Path) -> tuple[Path, dict[str, str]]:
