@@ -23,9 +23,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from hatch_zipapp import __version__
 from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
 from hatch_zipapp.bytecode import find_compiler
+from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ZipappError
-from hatch_zipapp.fetch import Cache, Fetcher, sha256_hex
+from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import StagedFile, StagingTree, install_wheel
 from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
 from hatch_zipapp.reproducible import source_date_epoch
@@ -98,7 +99,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             primary = config.index_url or (lock.index_urls[0] if lock.index_urls else DEFAULT_INDEX_URL)
             index_urls = list(dict.fromkeys([primary, *lock.index_urls, *config.extra_index_urls]))
             fetcher = Fetcher(
-                Cache.default(),
+                Cache.default(warn=self.app.display_warning),
                 index_urls=index_urls,
                 wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs],
                 secrets=config.secrets,

@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import ConfigError, ZipappError
-from hatch_zipapp.fetch import Cache
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree
 from hatch_zipapp.target import Target
 

@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import NoMatchingFileError, ZipappError
-from hatch_zipapp.fetch import Cache
 from hatch_zipapp.lock import Pin, find_uv
 from hatch_zipapp.target import Target
 
