@@ -1,0 +1,85 @@
+"""Faults of the build itself: a lock in the wrong encoding, a failing sdist backend, wheels whose files clash with
+each other's directories. Each is one clear error at build time, never a traceback or a .pyz that cannot start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hatch_zipapp.errors import LockError
+from tests.helpers import (
+    IndexServer,
+    build,
+    build_fails,
+    make_project,
+    make_wheel,
+    pylock_text,
+    requirements_text,
+    run_pyz,
+)
+
+
+def hatchling_build(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`hatchling build -t zipapp` in a subprocess, as `hatch build` runs it (this checkout is installed here)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "zipapp", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+class TestLockEncoding:
+    @pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+    def test_pylock_with_a_byte_order_mark(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, encoding: str
+    ) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url), encoding=encoding)
+        message = build_fails(project, LockError, "pylock.toml", f"it is {encoding.upper()}", "Save it as UTF-8")
+        assert "hatch-zipapp lock" in message and len(message.splitlines()) == 1
+
+    def test_requirements_in_utf16_as_powershell_writes_it(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        text = requirements_text([[alpha]], index_url=index.simple)
+        (project / "requirements.txt").write_text(text, encoding="utf-16")
+        build_fails(project, LockError, "requirements.txt is not UTF-8 text: it is UTF-16", "use `-o FILE`")
+
+    def test_utf16_without_a_byte_order_mark(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        text = requirements_text([[alpha]], index_url=index.simple)
+        (project / "requirements.txt").write_bytes(text.encode("utf-16-le"))
+        build_fails(project, LockError, "it has NUL bytes from line 1 on", "Save it as UTF-8")
+
+    def test_latin1_byte(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        text = pylock_text([[alpha]], base_url=index.url).replace("tests", "tests café")
+        (project / "pylock.toml").write_bytes(text.encode("latin-1"))
+        build_fails(project, LockError, "byte 0xe9 on line 2 is not UTF-8")
+
+    def test_utf8_with_a_byte_order_mark_is_read(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url), encoding="utf-8-sig")
+        assert "alpha: alpha 1.0" in run_pyz(build(project), "alpha")
+
+    def test_no_traceback_from_hatchling_build(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url), encoding="utf-16")
+        result = hatchling_build(project)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr and "UnicodeDecodeError" not in result.stderr, result.stderr
+        assert f"Lock file {project / 'pylock.toml'} is not UTF-8 text: it is UTF-16" in result.stderr
+        assert not (project / "dist").exists() or not any((project / "dist").iterdir())
