@@ -3,15 +3,18 @@ each other's directories. Each is one clear error at build time, never a traceba
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from hatch_zipapp.errors import LockError
+from hatch_zipapp.errors import LockError, ZipappError
 from tests.helpers import (
     IndexServer,
+    Wheel,
     build,
     build_fails,
     make_project,
@@ -83,3 +86,61 @@ class TestLockEncoding:
         assert "Traceback" not in result.stderr and "UnicodeDecodeError" not in result.stderr, result.stderr
         assert f"Lock file {project / 'pylock.toml'} is not UTF-8 text: it is UTF-16" in result.stderr
         assert not (project / "dist").exists() or not any((project / "dist").iterdir())
+
+
+_FAILING_BACKEND = """\
+import sys
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    for number in range(40):
+        print(f"compiling part{number}.c")
+    print("broken.c:7:3: error: 'PyUnicode_AS_UNICODE' undeclared (first use in this function)", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def _failing_sdist(directory: Path) -> Wheel:
+    """An sdist whose in-tree backend prints a long log, then its error, and fails."""
+    top = "broken-0.1"
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        '[project]\nname = "broken"\nversion = "0.1"\n',
+        "PKG-INFO": "Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n",
+        "backend.py": _FAILING_BACKEND,
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{top}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for member, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{member}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return Wheel(path, "broken", "0.1")
+
+
+class TestSdistBackendError:
+    @pytest.mark.parametrize("installer", ["uv", "pip"])
+    def test_the_backends_own_error_is_shown(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, monkeypatch: pytest.MonkeyPatch, installer: str
+    ) -> None:
+        import hatch_zipapp.sdist
+
+        if installer == "pip":
+            monkeypatch.setattr(hatch_zipapp.sdist, "find_uv", lambda: None)
+        else:
+            assert hatch_zipapp.sdist.find_uv() is not None, "uv is a test dependency"
+        broken = _failing_sdist(wheelhouse)
+        project = make_project(tmp_path / "p", dependencies=["broken"])
+        (project / "pylock.toml").write_text(pylock_text([[broken]], base_url=index.url))
+        message = build_fails(
+            project,
+            ZipappError,
+            "Building a wheel of broken 0.1 from its source distribution broken-0.1.tar.gz failed",
+            "broken.c:7:3: error: 'PyUnicode_AS_UNICODE' undeclared",
+            "To fix: fix the build, or build a wheel of broken",
+        )
+        assert len(message.splitlines()) <= 22  # the tail of the log, not all of it

@@ -20,6 +20,8 @@ from hatch_zipapp.target import Target
 
 __all__ = ["wheel_from_sdist"]
 
+_SHOWN_LINES = 20  # of the build's output, when it fails: the backend's error and the installer's summary
+
 
 def wheel_from_sdist(
     filename: str, data: bytes, sha256: str, pin: Pin, target: Target, cache: Cache, *, epoch: int
@@ -49,7 +51,9 @@ def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, by
         out = Path(temp, "out")
         uv = find_uv()
         if uv is not None:
-            command = [uv, "build", "--wheel", "--quiet", "--python", sys.executable, "--out-dir", str(out), str(sdist)]
+            # Not --quiet: it hides the backend's own output, which is what says why a build failed.
+            command = [uv, "build", "--wheel", "--no-progress", "--python", sys.executable, "--out-dir", str(out)]
+            command.append(str(sdist))
         else:
             command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(sdist)]
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0"}
@@ -62,7 +66,7 @@ def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, by
             raise ZipappError(message) from e
         wheels = sorted(out.glob("*.whl")) if out.is_dir() else []
         if result.returncode != 0 or len(wheels) != 1:
-            output = (result.stderr or result.stdout).strip().splitlines()[-15:]
+            output = (result.stderr or result.stdout).strip().splitlines()[-_SHOWN_LINES:]
             no_tool = "No module named pip" in result.stderr
             fix = (
                 "install uv in the build environment (`hatch-zipapp[uv]` in [build-system] requires)"
