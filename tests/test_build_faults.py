@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.errors import LockError, ZipappError
+from hatch_zipapp.lock import find_uv
 from tests.helpers import (
     IndexServer,
     Wheel,
@@ -132,7 +133,7 @@ class TestSdistBackendError:
         if installer == "pip":
             monkeypatch.setattr(hatch_zipapp.sdist, "find_uv", lambda: None)
         else:
-            assert hatch_zipapp.sdist.find_uv() is not None, "uv is a test dependency"
+            assert find_uv() is not None, "uv is a test dependency"
         broken = _failing_sdist(wheelhouse)
         project = make_project(tmp_path / "p", dependencies=["broken"])
         (project / "pylock.toml").write_text(pylock_text([[broken]], base_url=index.url))
