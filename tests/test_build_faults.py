@@ -145,3 +145,36 @@ class TestSdistBackendError:
             "To fix: fix the build, or build a wheel of broken",
         )
         assert len(message.splitlines()) <= 22  # the tail of the log, not all of it
+
+
+class TestFileDirectoryClash:
+    def test_between_two_wheels(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0", members={"plugins": "a file\n"})
+        beta = make_wheel(wheelhouse, "beta", "1.0", members={"plugins/beta.py": "VALUE = 1\n"})
+        project = make_project(tmp_path / "p", dependencies=["alpha", "beta"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha], [beta]], base_url=index.url))
+        message = build_fails(
+            project,
+            ZipappError,
+            f"{alpha.filename} installs a file site-packages/plugins, and {beta.filename} installs "
+            f"site-packages/plugins/beta.py below it",
+            "remove one of them from the lock",
+        )
+        assert len(message.splitlines()) == 1
+
+    def test_within_one_wheel(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        alpha = make_wheel(wheelhouse, "alpha", "1.0", members={"alpha/data": "x\n", "alpha/data/more.txt": "y\n"})
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+        build_fails(
+            project,
+            ZipappError,
+            f"{alpha.filename} installs both a file site-packages/alpha/data and site-packages/alpha/data/more.txt",
+        )
+
+    def test_with_the_project(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        """The project's own wheel is one of the wheels: a dependency shipping a file `app` is refused too."""
+        alpha = make_wheel(wheelhouse, "alpha", "1.0", members={"app": "not a package\n"})
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+        build_fails(project, ZipappError, f"{alpha.filename} installs a file site-packages/app, and app-1.0-py3")

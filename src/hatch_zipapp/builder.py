@@ -151,6 +151,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             embedded.append(record)
         project = wheel.read_bytes()
         install_wheel(tree, wheel.name, project, interpreter=config.shebang)
+        tree.check_paths()
         embedded.append(
             {
                 "name": str(project_name),
@@ -200,6 +201,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         summary += f", {compiled} .pyc files" if compiled else ""
         self.app.display_info(f"{target.describe()}: {summary}")
 
+        tree.check_paths()  # again: collectstatic and bytecode added files
         tag = target.archive_tag(chosen)
         final = output / f"{self.project_id}-{tag}.pyz"
         settings = {
