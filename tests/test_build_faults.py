@@ -4,9 +4,13 @@ each other's directories. Each is one clear error at build time, never a traceba
 from __future__ import annotations
 
 import io
+import os
+import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +182,163 @@ class TestFileDirectoryClash:
         project = make_project(tmp_path / "p", dependencies=["alpha"])
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
         build_fails(project, ZipappError, f"{alpha.filename} installs a file site-packages/app, and app-1.0-py3")
+
+
+_STALLING_BUILD = """\
+import os, sys, time, types
+
+stage, marker, go = sys.argv[1:4]
+
+
+def stall():
+    open(marker, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.05)
+
+
+if stage == "archive":  # the .pyz is written under its temporary name, the sidecars are not yet
+    import hatch_zipapp.archive as archive
+
+    real_sidecars = archive.sidecars
+
+    def sidecars(*args, **kwargs):
+        stall()
+        return real_sidecars(*args, **kwargs)
+
+    archive.sidecars = sidecars
+else:  # the sources are written for the compiler, which has not run yet
+    import subprocess
+    import hatch_zipapp.bytecode as bytecode
+
+    def run(command, *args, **kwargs):
+        if "py_compile" in " ".join(map(str, command)):
+            stall()
+        return subprocess.run(command, *args, **kwargs)
+
+    bytecode.subprocess = types.SimpleNamespace(run=run)
+
+from hatchling.cli import hatchling
+
+sys.argv = ["hatchling", "build", "-t", "zipapp"]
+sys.exit(hatchling())
+"""
+
+
+class StalledBuild:
+    """`hatchling build -t zipapp` in a subprocess, stopped at ``stage`` until released (or killed)."""
+
+    def __init__(self, project: Path, stage: str, temp: Path, log: Path) -> None:
+        self.marker = log.with_suffix(".stalled")
+        self.go = log.with_suffix(".go")
+        self._log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _STALLING_BUILD, stage, str(self.marker), str(self.go)],
+            cwd=project,
+            env={**os.environ, "TMPDIR": str(temp)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while not self.marker.exists():
+            assert self.process.poll() is None, f"the build ended before {stage}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the build never reached {stage}"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        assert self.process.wait(timeout=30) == -signal.SIGKILL
+        self._log.close()
+
+    def finish(self) -> int:
+        self.go.touch()
+        code = self.process.wait(timeout=300)
+        self._log.close()
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.kill()
+        self._log.close()
+
+
+def _leftovers(dist: Path, temp: Path) -> list[Path]:
+    """What a build leaves in the shared places: hidden temporary files beside the artifacts, and hatch-zipapp's
+    directories in the temporary directory."""
+    hidden = [path for path in dist.iterdir() if path.name.startswith(".") and ".tmp" in path.name]
+    return sorted(hidden + [path for path in temp.iterdir() if path.name.startswith("hatch-zipapp-")])
+
+
+def _size(paths: list[Path]) -> int:
+    return sum(p.stat().st_size for path in paths for p in ([path] if path.is_file() else path.rglob("*")))
+
+
+class TestKilledBuild:
+    @pytest.fixture
+    def project(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
+        modules = {f"alpha/m{i}.py": "X = 1\n" * 200 for i in range(20)}
+        alpha = make_wheel(wheelhouse, "alpha", "1.0", files={"alpha/__init__.py": "VALUE = 'alpha 1.0'\n", **modules})
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+        (project / "dist").mkdir()
+        return project
+
+    @pytest.fixture
+    def temp(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        """The temporary directory of the builds in this test (theirs and this process's)."""
+        path = tmp_path / "tmp"
+        path.mkdir()
+        monkeypatch.setenv("TMPDIR", str(path))
+        monkeypatch.setattr(tempfile, "tempdir", str(path))
+        return path
+
+    @pytest.mark.parametrize("stage", ["bytecode", "archive"])
+    @pytest.mark.parametrize("remover", ["next build", "hatchling build --clean-only"])
+    def test_leftovers_are_removed(self, project: Path, temp: Path, tmp_path: Path, stage: str, remover: str) -> None:
+        stalled = StalledBuild(project, stage, temp, tmp_path / "build.log")
+        try:
+            stalled.kill()
+        finally:
+            stalled.stop()
+        left = _leftovers(project / "dist", temp)
+        assert any(path.parent == temp for path in left), left  # the staging directory, at least
+        if stage == "archive":
+            assert any(path.parent == project / "dist" for path in left), left
+        assert _size(left) > 0
+        if remover == "next build":
+            run_pyz(build(project), "alpha")
+        else:
+            result = hatchling_build(project, "--clean-only")
+            assert result.returncode == 0, result.stderr
+        assert _leftovers(project / "dist", temp) == []
+
+    def test_a_running_builds_files_are_never_removed(
+        self, project: Path, temp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        running = StalledBuild(project, "archive", temp, tmp_path / "running.log")
+        try:
+            held = _leftovers(project / "dist", temp)
+            assert held
+            run_pyz(build(project), "alpha")  # another build, into the same directory, meanwhile
+            assert hatchling_build(project, "--clean-only").returncode == 0
+            assert all(path.exists() for path in held), held
+            assert "killed builds" not in capsys.readouterr().err
+            assert running.finish() == 0, (tmp_path / "running.log").read_text()
+        finally:
+            running.stop()
+        (pyz,) = (project / "dist").glob("*.pyz")
+        assert "alpha: alpha 1.0" in run_pyz(pyz, "alpha")
+        assert _leftovers(project / "dist", temp) == []
+
+    @pytest.mark.skipif(os.getuid() != 0, reason="making another user's files takes root (as in CI)")
+    def test_another_users_files_are_never_removed(self, project: Path, temp: Path) -> None:
+        """On a shared machine /tmp holds everyone's: a dead build's directory of another user is theirs to remove."""
+        theirs = [
+            temp / "hatch-zipapp-pyc.abcdefgh.hatch-zipapp.tmp",
+            project / "dist" / ".x.abcdefgh.hatch-zipapp.tmp",
+        ]
+        theirs[0].mkdir()
+        theirs[1].write_text("theirs")
+        for path in theirs:
+            os.chown(path, 65534, 65534)
+        build(project)
+        assert all(path.exists() for path in theirs)

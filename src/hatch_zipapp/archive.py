@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.layout import write_archive
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
 from hatch_zipapp.sbom import RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
+from hatch_zipapp.scratch import create_beside, discard
 
 __all__ = ["bootstrap_files", "build_id", "temp_beside", "write_beside", "write_pyz"]
 
@@ -125,7 +125,7 @@ def write_pyz(
             pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:
         for written, _ in pending:
-            written.unlink(missing_ok=True)
+            discard(written)
         raise
     return pending
 
@@ -133,16 +133,15 @@ def write_pyz(
 @contextmanager
 def temp_beside(destination: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
     """A temporary file beside ``destination`` (same file system, so a rename puts it in place), removed if the
-    block fails; the caller renames it once everything is built."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-    path = Path(name)
+    block fails; the caller puts it in place with :func:`hatch_zipapp.scratch.rename` once everything is built (or
+    :func:`~hatch_zipapp.scratch.discard` s it). Until then it is held, so a killed build's is known as a leftover."""
+    fd, path = create_beside(destination)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f, path
         path.chmod(mode)
     except BaseException:
-        path.unlink(missing_ok=True)
+        discard(path)
         raise
 
 

@@ -20,7 +20,7 @@ from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
 from packaging.utils import NormalizedName, canonicalize_name
 
-from hatch_zipapp import __version__
+from hatch_zipapp import __version__, scratch
 from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
 from hatch_zipapp.bytecode import find_compiler
 from hatch_zipapp.cache import Cache, sha256_hex
@@ -68,6 +68,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         for path in Path(directory).glob(f"{prefix}*"):
             if path.name.endswith((".pyz", ".whl", ".pyz.sha256", ".pyz.cdx.json")) and path.is_file():
                 path.unlink()
+        scratch.sweep_all(Path(directory))  # what killed builds left, beside the artifacts and in the temp directory
 
     def build_standard(self, directory: str, **build_data: Any) -> str:
         try:
@@ -87,8 +88,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         # Every option is validated before any work, so a typo costs no download and no build.
         _ = config.entry_point, config.shebang, config.bytecode, config.django, config.isolated, config.keep_extractions
 
-        with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging_name:
-            staging = Path(staging_name)
+        swept = scratch.sweep_all(output)
+        if swept:
+            self.app.display_info(f"Removed {swept} temporary files and directories of killed builds")
+        with scratch.directory("build") as staging:
             lock = load_lock(config.lock, staging)
             if isinstance(lock, RequirementsFile) and any(not target.is_host for target in targets):
                 self.app.display_warning(
@@ -116,10 +119,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                     raise ZipappError(message)
                 pending.append((write_beside(output / wheel.name, wheel.read_bytes(), 0o644), output / wheel.name))
                 for temp, final in pending:
-                    temp.replace(final)
+                    scratch.rename(temp, final)
             finally:
                 for temp, _ in pending:
-                    temp.unlink(missing_ok=True)
+                    scratch.discard(temp)
         if fetcher.downloaded:
             self.app.display_info(f"Downloaded {fetcher.downloaded} files into {fetcher.cache.root}")
         self.app.display_info(f"Wheel: {output / wheel.name}")

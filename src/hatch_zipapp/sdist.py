@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from hatch_zipapp import scratch
 from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import NoMatchingFileError, ZipappError
 from hatch_zipapp.lock import Pin, find_uv
@@ -45,7 +45,7 @@ def wheel_from_sdist(
 
 
 def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, bytes]:
-    with tempfile.TemporaryDirectory(prefix="hatch-zipapp-sdist-") as temp:
+    with scratch.directory("sdist") as temp:
         sdist = Path(temp, filename)
         sdist.write_bytes(data)
         out = Path(temp, "out")
