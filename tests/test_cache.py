@@ -3,7 +3,11 @@ again, so the .pyz is the same as a build with an empty cache."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import signal
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -175,3 +179,43 @@ class TestNames:
         assert "Discarded a damaged names cache entry" in warning
         assert len(index.requests) > asked  # the name came from the index again
         assert sha256_file(pyz) == sha256_file(_clean_build(project, tmp_path, monkeypatch, "clean"))
+
+
+_HALF_WRITE = """\
+import os, sys, time
+from pathlib import Path
+from hatch_zipapp.scratch import create_beside
+fd, path = create_beside(Path(sys.argv[1]))
+os.write(fd, b"half of a wheel")
+print(path, flush=True)
+time.sleep(600)
+"""
+
+
+class TestKilledWrite:
+    def test_the_next_write_removes_a_killed_writes_temporary_file(self, tmp_path: Path) -> None:
+        cache = Cache(tmp_path / "c")
+        data = b"a whole wheel"
+        sha = hashlib.sha256(data).hexdigest()
+        directory = tmp_path / "c" / "files" / "sha256" / sha[:2]
+        writer = subprocess.Popen(
+            [sys.executable, "-c", _HALF_WRITE, str(directory / ("0" * 64))], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert writer.stdout is not None
+            half = Path(writer.stdout.readline().strip())
+            assert half.parent == directory and half.exists()
+            cache.write(sha, data)  # while its writer lives, its file stays
+            assert half.exists()
+            writer.send_signal(signal.SIGKILL)
+            assert writer.wait(timeout=30) == -signal.SIGKILL
+            assert half.exists()  # nothing removes it before the next write there
+            cache.write(sha, data)
+            assert not half.exists()
+            assert cache.read(sha) == data
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait(timeout=30)
+            if writer.stdout is not None:
+                writer.stdout.close()

@@ -11,7 +11,8 @@ Nothing read from the cache is trusted without a check, because whatever it retu
   damaged, truncated or edited entry (or one copied from another key) is discarded with a one-line warning, and the
   caller builds it again, so the build's result is the same as with an empty cache.
 
-A cache directory that cannot be written costs only time: every write is best effort.
+A cache directory that cannot be written costs only time: every write is best effort. A write killed half-way leaves
+a held temporary file (scratch.py), removed by the next write into that directory.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import os
 import re
 import stat
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from hatch_zipapp import scratch
 from hatch_zipapp.errors import HashMismatchError
 
 __all__ = ["CACHE_ENV", "Cache", "atomic_write", "sha256_hex"]
@@ -43,15 +44,16 @@ def sha256_hex(data: bytes) -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, through a temporary file beside it and a rename: never seen half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """``data`` at ``path``, through a temporary file beside it and a rename: never seen half-written. The temporary
+    files that killed builds left in that directory are removed first (scratch.py)."""
+    scratch.sweep(path.parent, ".")
+    fd, temp = scratch.create_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(temp, path)
+        scratch.rename(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        scratch.discard(temp)
         raise
 
 
