@@ -21,6 +21,7 @@ from hatch_zipapp.target import Target
 __all__ = ["wheel_from_sdist"]
 
 _SHOWN_LINES = 20  # of the build's output, when it fails: the backend's error and the installer's summary
+_EARLIER_ERRORS = 10
 
 
 def wheel_from_sdist(
@@ -56,7 +57,8 @@ def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, by
             command.append(str(sdist))
         else:
             command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(sdist)]
-        env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0"}
+        # Unbuffered, so a Python backend's log and its error reach uv (which relays both) in the order written.
+        env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1"}
         try:
             result = subprocess.run(
                 command, cwd=temp, env=env, capture_output=True, text=True, check=False, timeout=1800
@@ -66,7 +68,7 @@ def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, by
             raise ZipappError(message) from e
         wheels = sorted(out.glob("*.whl")) if out.is_dir() else []
         if result.returncode != 0 or len(wheels) != 1:
-            output = (result.stderr or result.stdout).strip().splitlines()[-_SHOWN_LINES:]
+            output = _tail((result.stderr or result.stdout).strip().splitlines())
             no_tool = "No module named pip" in result.stderr
             fix = (
                 "install uv in the build environment (`hatch-zipapp[uv]` in [build-system] requires)"
@@ -79,3 +81,10 @@ def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, by
             )
             raise ZipappError(message)
         return wheels[0].name, wheels[0].read_bytes()
+
+
+def _tail(lines: list[str]) -> list[str]:
+    """What a failed build's output shows: its last lines, after the earlier lines that mention an error (uv relays a
+    backend's stdout and stderr as two streams, so its error may come out before the end of its log)."""
+    earlier = [line for line in lines[:-_SHOWN_LINES] if "error" in line.lower()][-_EARLIER_ERRORS:]
+    return [*earlier, "...", *lines[-_SHOWN_LINES:]] if earlier else lines[-_SHOWN_LINES:]
