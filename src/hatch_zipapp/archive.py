@@ -133,8 +133,8 @@ def write_pyz(
 @contextmanager
 def temp_beside(destination: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
     """A temporary file beside ``destination`` (same file system, so a rename puts it in place), removed if the
-    block fails; the caller puts it in place with :func:`hatch_zipapp.scratch.rename` once everything is built (or
-    :func:`~hatch_zipapp.scratch.discard` s it). Until then it is held, so a killed build's is known as a leftover."""
+    block fails. The caller puts it in place with ``scratch.rename`` once everything is built, or removes it with
+    ``scratch.discard``; until then it is held (scratch.py), so a killed build's is known for a leftover."""
     fd, path = create_beside(destination)
     try:
         with os.fdopen(fd, "wb") as f:
