@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import signal
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -153,6 +155,19 @@ class TestDamagedEntries:
         assert cache.built_wheel(key) is None and cache.filename(key) is None
         assert len(warnings) == 2
         assert _entries(tmp_path / "c", "built") == _entries(tmp_path / "c", "names") == []
+
+    def test_a_fifo_under_an_entrys_name_does_not_hang_the_build(self, tmp_path: Path) -> None:
+        cache = Cache(tmp_path / "c", warn=lambda message: None)
+        key = "e" * 64
+        directory = tmp_path / "c" / "bytecode" / key[:2] / key
+        directory.mkdir(parents=True)
+        os.mkfifo(directory / ("0" * 64 + "-bundle.zip"))
+        results: list[object] = []
+        reader = threading.Thread(target=lambda: results.append(cache.read_bundle("bytecode", key)), daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "reading the cache waits on a FIFO"
+        assert results == [None]
 
 
 class TestNames:

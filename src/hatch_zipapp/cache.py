@@ -127,13 +127,14 @@ class Cache:
             if match is None:
                 continue  # a writer's temporary file, or an entry of an older hatch-zipapp: never read
             path = directory / name
-            try:
-                with path.open("rb") as f:
+            try:  # not following a symlink, nor waiting on a FIFO planted under an entry's name
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as f:
                     if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                         continue
                     data = f.read()
             except OSError:
-                continue  # removed by a concurrent build replacing it
+                continue  # removed by a concurrent build replacing it, or not a plain file
             label = match["label"]
             if _seal(kind, key, label, data) == match["seal"]:
                 return label, data
