@@ -67,6 +67,16 @@ def _seal(kind: str, key: str, label: str, data: bytes) -> str:
     return digest.hexdigest()
 
 
+def _read_plain(path: Path) -> bytes | None:
+    """The bytes of a plain file; None for anything else (missing, a symlink, a FIFO, which is not waited on)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            return f.read() if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+    except OSError:
+        return None
+
+
 class Cache:
     """Downloads by sha256, and sealed entries by key (see the module's docstring)."""
 
@@ -91,9 +101,8 @@ class Cache:
     def read(self, sha256: str) -> bytes | None:
         """The downloaded file with this sha256, checked, or None."""
         path = self._file(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        data = _read_plain(path)
+        if data is None:
             return None
         actual = sha256_hex(data)
         if actual != sha256:
@@ -127,13 +136,8 @@ class Cache:
             if match is None:
                 continue  # a writer's temporary file, or an entry of an older hatch-zipapp: never read
             path = directory / name
-            try:  # not following a symlink, nor waiting on a FIFO planted under an entry's name
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-                with os.fdopen(fd, "rb") as f:
-                    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                        continue
-                    data = f.read()
-            except OSError:
+            data = _read_plain(path)
+            if data is None:
                 continue  # removed by a concurrent build replacing it, or not a plain file
             label = match["label"]
             if _seal(kind, key, label, data) == match["seal"]:
