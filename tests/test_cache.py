@@ -162,12 +162,21 @@ class TestDamagedEntries:
         directory = tmp_path / "c" / "bytecode" / key[:2] / key
         directory.mkdir(parents=True)
         os.mkfifo(directory / ("0" * 64 + "-bundle.zip"))
+        download = hashlib.sha256(b"a wheel").hexdigest()
+        (tmp_path / "c" / "files" / "sha256" / download[:2]).mkdir(parents=True)
+        os.mkfifo(tmp_path / "c" / "files" / "sha256" / download[:2] / download)
         results: list[object] = []
-        reader = threading.Thread(target=lambda: results.append(cache.read_bundle("bytecode", key)), daemon=True)
+
+        def read() -> None:
+            results.extend([cache.read_bundle("bytecode", key), cache.read(download)])
+
+        reader = threading.Thread(target=read, daemon=True)
         reader.start()
         reader.join(timeout=10)
         assert not reader.is_alive(), "reading the cache waits on a FIFO"
-        assert results == [None]
+        assert results == [None, None]
+        cache.write(download, b"a wheel")  # downloaded again, it takes the FIFO's place
+        assert cache.read(download) == b"a wheel"
 
 
 class TestNames:
