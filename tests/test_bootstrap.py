@@ -30,7 +30,7 @@ def test_imports_with_an_empty_path(tmp_path: Path) -> None:
             "import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]; "
             f"exec(open({str(path)!r}).read(), {{'__name__': 'probe'}})"
         )
-        subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True, cwd=tmp_path)
+        subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True, cwd=tmp_path, timeout=60)
 
 
 def test_serve_without_gunicorn_says_what_to_add(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_serve_without_gunicorn_says_what_to_add(tmp_path: Path) -> None:
         "sys.exit(ns['main']())"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path, timeout=60
     )
     assert result.returncode == 2
     assert "mysite.pyz serve: gunicorn is not in this .pyz. Add `gunicorn` to [project] dependencies" in result.stderr

@@ -65,7 +65,8 @@ class TestBuild:
         assert names == sorted(names)
         assert "__main__.py" in names and "_bootstrap/__init__.py" in names
         with zipfile.ZipFile(pyz) as outer:  # what Python reads at every start: a few members, site-packages in one
-            top = ["__main__.py", "_bootstrap/__init__.py", "_bootstrap/__init__.pyc", "environment.json"]
+            top = ["__main__.py", "__main__.pyc", "_bootstrap/__init__.py", "_bootstrap/__init__.pyc"]
+            top += ["environment.json"]
             top += ["hatch-zipapp.json", "hatch-zipapp.sha256", "sbom.cdx.json", "site-packages.zip"]
             assert outer.namelist() == top
             assert outer.getinfo("site-packages.zip").compress_type == zipfile.ZIP_STORED

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.builder import ZipappBuilder
-from hatch_zipapp.config import DEFAULT_SHEBANG, OPTIONS, ZipappBuilderConfig
+from hatch_zipapp.config import OPTIONS, ZipappBuilderConfig
 from hatch_zipapp.errors import ConfigError, LockError
 from tests.helpers import make_project
 
@@ -128,7 +128,7 @@ class TestEntryPoint:
 
 class TestShebang:
     def test_default(self, tmp_path: Path) -> None:
-        assert config_for(tmp_path).shebang == DEFAULT_SHEBANG == "/usr/bin/env python3"
+        assert config_for(tmp_path).shebang is None  # the default follows the target: Target.shebang
 
     def test_explicit_with_or_without_hash_bang(self, tmp_path: Path) -> None:
         assert config_for(tmp_path, 'shebang = "/usr/bin/python3.12"').shebang == "/usr/bin/python3.12"

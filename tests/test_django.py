@@ -88,7 +88,7 @@ def _server(command: list[str], env: dict[str, str], url: str, **popen: object) 
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            process.wait(timeout=30)
 
 
 def _run(pyz: Path, *args: str, env: dict[str, str], cwd: Path) -> str:
@@ -232,6 +232,7 @@ class TestRun:
             capture_output=True,
             text=True,
             check=False,
+            timeout=300,
         )
         assert result.returncode != 0 and "mysite.nonexistent" in result.stderr
 

@@ -30,6 +30,7 @@ def checkout_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=ROOT,
         check=True,
         capture_output=True,
+        timeout=300,
     )
     return directory
 

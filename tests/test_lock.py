@@ -176,3 +176,23 @@ class TestStaleLock:
         project = make_project(tmp_path / "p", dependencies=["alpha", 'pywin32; sys_platform == "win32"'])
         (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
         assert build(project).is_file()
+
+
+@pytest.mark.parametrize(
+    ("specifier", "floor"),
+    [
+        (">=3.12", "3.12"),
+        (">=3.8,<4", "3.8"),
+        ("~=3.10", "3.10"),
+        (">3.11", "3.11.1"),
+        (">=3.11.2", "3.11.2"),
+        ("==3.12.*", "3.12"),
+        (">=3.11,!=3.11.*", "3.12"),
+        ("<3", None),
+    ],
+)
+def test_python_floor(specifier: str, floor: str | None) -> None:
+    """The `--python-version` `hatch-zipapp lock` and the stale-lock message give uv: the lowest allowed Python 3."""
+    from hatch_zipapp.lock import python_floor
+
+    assert python_floor(specifier) == floor

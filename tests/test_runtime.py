@@ -72,7 +72,7 @@ class TestWhere:
     def test_nothing_writable_is_a_clear_error(self, pyz: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k not in {"SHIV_ROOT", "ZIPAPP_ROOT", "CACHE_DIRECTORY"}}
         env.update({"HOME": "/proc/no-home", "XDG_CACHE_HOME": "/proc/no-cache"})
-        result = subprocess.run([os.fspath(pyz)], env=env, capture_output=True, text=True, check=False)
+        result = subprocess.run([os.fspath(pyz)], env=env, capture_output=True, text=True, check=False, timeout=60)
         assert result.returncode == 1
         assert "no writable directory to extract app into" in result.stderr
         assert "Set ZIPAPP_ROOT" in result.stderr and "CacheDirectory=" in result.stderr
@@ -80,7 +80,7 @@ class TestWhere:
 
     def test_unwritable_explicit_root_names_the_variable(self, pyz: Path) -> None:
         result = subprocess.run(
-            [os.fspath(pyz)], env=_env(Path("/proc/nope")), capture_output=True, text=True, check=False
+            [os.fspath(pyz)], env=_env(Path("/proc/nope")), capture_output=True, text=True, check=False, timeout=60
         )
         assert (
             result.returncode == 1 and "$ZIPAPP_ROOT=/proc/nope" in result.stderr and "Traceback" not in result.stderr
@@ -88,19 +88,61 @@ class TestWhere:
 
 
 class TestConcurrency:
-    def test_32_cold_starts_at_once_20_rounds(self, pyz: Path, tmp_path: Path) -> None:
-        for round_number in range(20):
-            root = tmp_path / f"round-{round_number}"
+    def test_32_cold_starts_at_once(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+        """32 processes start the same cold .pyz at the same moment, 4 rounds: every one runs, one extraction is
+        left, nothing temporary. Each process waits at a barrier (a small Python that execs the .pyz, keeping its
+        PID) until all 32 are ready, so they reach the runtime together instead of one Popen after another (then
+        the first had often extracted before the last started). The application looks at its package directory,
+        sleeps 0.5 s, imports a second module and looks again: a tree replaced or set aside under a running process
+        (two extractions at once) fails it."""
+        files = {f"slow/m{i:03d}.py": f"X = {i}\n" for i in range(300)}  # a longer extraction
+        files["slow/__init__.py"] = (
+            "import os, time\n"
+            "here = os.path.dirname(os.path.abspath(__file__))\n"
+            "before = os.stat(here).st_ino\n"
+            "time.sleep(0.5)\n"
+            "from slow import late\n"
+            "VALUE = late.VALUE if os.stat(here).st_ino == before else 'its tree was replaced while it ran'\n"
+        )
+        files["slow/late.py"] = "VALUE = 'late'\n"
+        slow = make_wheel(wheelhouse, "slow", "1.0", files=files)
+        project = make_project(tmp_path / "p", dependencies=["slow"])
+        (project / "pylock.toml").write_text(pylock_text([[slow]], base_url=index.url))
+        pyz = build(project)
+        barrier = (
+            "import os, sys, time\n"
+            "open(os.path.join(sys.argv[1], 'ready-%d' % os.getpid()), 'w').close()\n"
+            "while not os.path.exists(os.path.join(sys.argv[1], 'go')):\n"
+            "    time.sleep(0.002)\n"
+            "os.execv(sys.argv[2], sys.argv[2:])\n"
+        )
+        for round_number in range(4):
+            root, gate = tmp_path / f"round-{round_number}", tmp_path / f"gate-{round_number}"
+            gate.mkdir()
             env = _env(root)
             processes = [
-                subprocess.Popen([os.fspath(pyz), "alpha"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                subprocess.Popen(
+                    [sys.executable, "-S", "-c", barrier, os.fspath(gate), os.fspath(pyz), "slow"],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
                 for _ in range(32)
             ]
-            results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in processes]  # type: ignore[union-attr]
-            for process in processes:
-                process.stdout.close()  # type: ignore[union-attr]
-                process.stderr.close()  # type: ignore[union-attr]
-            assert all(code == 0 and out.endswith(b"app ok\n") for code, out, _ in results), results[0][2]
+            try:
+                deadline = time.monotonic() + 60
+                while len(list(gate.glob("ready-*"))) < 32:
+                    assert time.monotonic() < deadline, "the 32 processes did not reach the barrier"
+                    time.sleep(0.01)
+                (gate / "go").touch()
+                results = [(p.communicate(timeout=120), p.returncode) for p in processes]
+            finally:
+                for process in processes:
+                    if process.poll() is None:
+                        process.kill()
+                        process.communicate(timeout=30)
+            failed = [(code, err) for (out, err), code in results if code != 0 or not out.startswith(b"slow: late")]
+            assert failed == [], failed[:1]
             visible = [n for n in _entries(root) if not n.startswith(".")]
             assert len(visible) == 1 and visible[0].startswith("app_")
             assert not [n for n in _entries(root) if ".tmp-" in n or ".old-" in n]
@@ -134,7 +176,7 @@ class TestConcurrency:
         )
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.wait(timeout=30)
         extracted = [n for n in _entries(root) if not n.startswith(".")] if root.exists() else []
         if extracted:  # it finished before the kill: then it is complete
             assert len(list((root / extracted[0] / "site-packages" / "bulk").glob("m*.py"))) == 3000
@@ -156,7 +198,12 @@ class TestConcurrency:
             fcntl.flock(held, fcntl.LOCK_EX)
             started = time.monotonic()
             result = subprocess.run(
-                [os.fspath(pyz)], env=_env(root, ZIPAPP_LOCK_TIMEOUT="1"), capture_output=True, text=True, check=False
+                [os.fspath(pyz)],
+                env=_env(root, ZIPAPP_LOCK_TIMEOUT="1"),
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
             )
         assert result.returncode == 1 and time.monotonic() - started < 10
         assert "waited 1 s for another process extracting app_" in result.stderr
@@ -198,7 +245,7 @@ class TestCleanup:
             assert in_use in names and len(names) == 2  # the one in use, and the newest (keep-extractions = 1)
         finally:
             sleeper.kill()
-            sleeper.wait()
+            sleeper.wait(timeout=30)
 
 
 class TestBackgroundDeletion:
@@ -222,7 +269,9 @@ class TestBackgroundDeletion:
 
     def test_leftovers_of_dead_processes_go_and_nothing_else(self, pyz: Path, tmp_path: Path) -> None:
         root = tmp_path / "root"
-        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, timeout=60
+        )
         pid = int(dead.stdout)
         other = "0" * 64
         leftovers = [f".app_{other}.old-{pid}-0", f".app_{other}.tmp-{pid}"]
@@ -266,7 +315,7 @@ class TestIsolation:
     def venv_python(self, tmp_path: Path) -> Path:
         """A virtualenv whose site-packages has a module the .pyz does not carry."""
         venv = tmp_path / "host-venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", os.fspath(venv)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", os.fspath(venv)], check=True, timeout=120)
         site_packages = next(venv.glob("lib/python3*/site-packages"))
         (site_packages / "hostonly.py").write_text("VALUE = 'from the host'\n")
         return venv / "bin" / "python"
@@ -278,13 +327,19 @@ class TestIsolation:
             capture_output=True,
             text=True,
             check=False,
+            timeout=120,
         )
         assert result.returncode != 0 and "No module named 'hostonly'" in result.stderr
 
     def test_opt_back_in(self, pyz: Path, tmp_path: Path, venv_python: Path) -> None:
         env = _env(tmp_path / "r", ZIPAPP_INHERIT_SITE="1")
         result = subprocess.run(
-            [os.fspath(venv_python), os.fspath(pyz), "hostonly"], env=env, capture_output=True, text=True, check=False
+            [os.fspath(venv_python), os.fspath(pyz), "hostonly"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
         assert result.returncode == 0 and "hostonly: from the host" in result.stdout
 
@@ -407,7 +462,7 @@ class TestExtraction:
                 archive.data_offset(i.filename) - 30 - len(i.filename) for i in expected[:3]
             ]
         with zipfile.ZipFile(many) as outer:
-            assert len(outer.namelist()) == 8
+            assert len(outer.namelist()) == 9  # __main__.py(c), _bootstrap/__init__.py(c), 5 files
 
     def test_a_damaged_directory_is_a_clear_error(self, tool: Path, tmp_path: Path) -> None:
         data = bytearray(tool.read_bytes())
@@ -420,7 +475,9 @@ class TestExtraction:
         damaged = tmp_path / "damaged.pyz"
         damaged.write_bytes(bytes(data))
         damaged.chmod(0o755)
-        result = subprocess.run([os.fspath(damaged)], capture_output=True, text=True, env=_env(tmp_path / "r"))
+        result = subprocess.run(
+            [os.fspath(damaged)], capture_output=True, text=True, env=_env(tmp_path / "r"), timeout=60, check=False
+        )
         assert result.returncode == 1
         assert "damaged.pyz: the central directory of site-packages.zip is damaged" in result.stderr
         assert "Traceback" not in result.stderr
@@ -436,7 +493,7 @@ class TestExtraction:
         damaged.chmod(0o755)
         root = tmp_path / "root"
         result = subprocess.run(
-            [os.fspath(damaged), "tool"], capture_output=True, text=True, env=_env(root), check=False
+            [os.fspath(damaged), "tool"], capture_output=True, text=True, env=_env(root), check=False, timeout=60
         )
         assert result.returncode == 1
         assert "damaged.pyz is damaged: site-packages/tool/data.bin fails its checksum" in result.stderr

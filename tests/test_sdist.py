@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_zipapp.errors import NoMatchingFileError
+from hatch_zipapp.errors import HashMismatchError, NoMatchingFileError
 from tests.helpers import (
     IndexServer,
     build,
@@ -82,7 +82,7 @@ class TestSdist:
     ) -> None:
         project = _project(tmp_path, wheelhouse, index, native=False)
         index.state.tampered["legacy-0.3.tar.gz"] = b"not the locked sdist"
-        with pytest.raises(Exception, match=r"Hash mismatch for legacy-0.3.tar.gz"):
+        with pytest.raises(HashMismatchError, match=r"Hash mismatch for legacy-0.3.tar.gz"):
             build(project)
         assert not (tmp_path / "cache" / "built").exists()
 

@@ -14,7 +14,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.layout import PyzReader, write_archive
-from hatch_zipapp.sbom import RECORD, SBOM
+from hatch_zipapp.sbom import SBOM
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz, sha256_file
 
 
@@ -109,7 +109,7 @@ class TestVerify:
         _rewrite(pyz, tampered, {"site-packages/app/cli.py": original + b"#"})
         assert cli(["verify", os.fspath(tampered)]) == 1
         err = capsys.readouterr().err
-        assert "site-packages/app/cli.py: sha256" in err and "NOT the file that was built" in err
+        assert "site-packages/app/cli.py: sha256" in err and "NOT the file that was built (1 problem)" in err
 
     def test_one_flipped_byte_in_the_file(self, pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         copy = tmp_path / pyz.name
@@ -140,19 +140,6 @@ class TestVerify:
             archive.writestr("site-packages/evil.py", "print('x')\n")
         assert cli(["verify", os.fspath(copy)]) == 1
         assert "site-packages/evil.py: in the archive but not in its record" in capsys.readouterr().err
-
-    def test_every_member_is_vouched_for(self, pyz: Path) -> None:
-        """By the archive's record, or by its distribution's RECORD (itself in the archive's record)."""
-        from hatch_zipapp.sbom import dist_records
-
-        with PyzReader(pyz) as archive:
-            listed = {line.split("  ", 1)[1] for line in archive.read(RECORD).decode().splitlines()}
-            members = set(archive.namelist()) - {RECORD}
-            covered = dist_records({name: archive.read(name) for name in listed if name.endswith("/RECORD")})
-            assert members <= listed | covered.keys()
-            assert "site-packages/alpha/__init__.py" in covered and "site-packages/alpha/__init__.py" not in listed
-            assert {"__main__.py", "site-packages/alpha-1.0.dist-info/RECORD"} <= listed
-            assert hashlib.sha256(archive.read("__main__.py")).hexdigest() in archive.read(RECORD).decode()
 
     def test_a_changed_record_cannot_vouch(self, pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A file changed together with its distribution's RECORD (made consistent) is still caught."""

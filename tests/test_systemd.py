@@ -1,4 +1,6 @@
-"""Generated systemd units: `systemd-analyze verify` is silent and the service's exposure score is at most 1.5.
+"""Generated systemd units: `systemd-analyze verify` is silent and the service's exposure score is at most 1.5;
+bad input is refused before anything is written (checked against systemd-analyze's own verdicts); the interpreter
+and the arguments default to what a real built .pyz needs.
 
 Needs Debian's `systemd` package for `systemd-analyze` (installed by .ci/run); no running systemd is needed.
 """
@@ -9,18 +11,21 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from hatch_zipapp.__main__ import main as cli
+from hatch_zipapp.config import DJANGO_ENTRY_POINT
 from hatch_zipapp.systemd import Units, render
+from tests.helpers import build, make_project, make_wheel, pylock_text
 
 
 def _analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     analyze = shutil.which("systemd-analyze")
     assert analyze is not None, "systemd-analyze is missing: apt-get install systemd (as .ci/run does)"
-    return subprocess.run([analyze, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return subprocess.run([analyze, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
 
 
 def _score(service: Path) -> float:
@@ -83,3 +88,180 @@ def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "ListenStream=8000" in (tmp_path / "mysite.socket").read_text()
     assert cli(["systemd", "--name", "x", "--pyz", "/x.pyz", "--relax", "nope", "-o", os.fspath(tmp_path)]) == 2
     assert "Unknown relaxation" in capsys.readouterr().err
+
+
+# What `hatch-zipapp systemd` refuses: each bad input is one line, exit status 2, and nothing is written (the
+# output directory is not even created).
+BAD_INPUTS = {
+    "name with a space": (["--name", "bad name"], "'bad name' (--name) holds ' '"),
+    "empty name": (["--name", ""], "is empty"),
+    "name with a slash": (["--name", "a/b"], "holds '/'"),
+    "name with a colon": (["--name", "a:b"], "holds ':'"),
+    "name with a backslash": (["--name", "a\\x2db"], "holds '\\\\'"),
+    "name starting with a dash": (["--name", "-x"], "starts with '-'"),
+    "name starting with a dot": (["--name", ".x"], "starts with '.'"),
+    "name ending with a dot": (["--name", "x."], "ends with '.'"),
+    "name too long": (["--name", "a" * 248], "248 characters long"),
+    "relative pyz": (["--pyz", "relative.pyz"], "--pyz 'relative.pyz' is not an absolute path"),
+    "dotted pyz": (["--pyz", "./x.pyz"], "--pyz './x.pyz' is not an absolute path"),
+    "pyz with a space": (["--pyz", "/srv/my site/x.pyz"], "holds ' '"),
+    "pyz with a specifier": (["--pyz", "/srv/%n.pyz"], "holds '%'"),
+    "pyz with a variable": (["--pyz", "/srv/$APP.pyz"], "holds '$'"),
+    "pyz not normal": (["--pyz", "/srv/../x.pyz"], "write it as '/x.pyz'"),
+    "relative python": (["--python", "python3"], "--python 'python3' is not an absolute path"),
+    "socket host name": (["--socket", "localhost:8000"], "no host names"),
+    "socket port too high": (["--socket", "70000"], "--socket '70000'"),
+    "socket port zero": (["--socket", "0"], "--socket '0'"),
+    "socket bare IPv6": (["--socket", "::1:80"], "--socket '::1:80'"),
+    "socket relative path": (["--socket", "app.sock"], "--socket 'app.sock'"),
+    "unknown relaxation": (["--relax", "nope"], "Unknown relaxation(s) nope"),
+    "command with a variable": (["--command", "serve --bind $HOST"], "'$HOST' holds '$'"),
+    "command unbalanced quote": (["--command", "serve 'x"], "cannot be split"),
+    "unreadable --read": (["--read", "missing.pyz"], "is not a .pyz built by hatch-zipapp"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_nothing_written(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    arguments, fragment = BAD_INPUTS[case]
+    defaults = {"--name": "mysite", "--pyz": "/srv/mysite/current.pyz", "--command": "serve"}
+    for option, value in zip(arguments[::2], arguments[1::2], strict=True):
+        defaults[option] = value
+    output = tmp_path / "deploy" / "units"
+    args = [f"{option}={value}" for option, value in defaults.items()]  # `--name=-x`: a value, not an option
+    assert cli(["systemd", *args, "-o", os.fspath(output)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hatch-zipapp systemd: "), captured.err
+    assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "deploy").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("socket", ["localhost:8000", "70000", "0", "::1:80", "app.sock"], ids=lambda s: f"socket={s}")
+def test_refused_sockets_are_refused_by_systemd(tmp_path: Path, socket: str) -> None:
+    """Our rule is systemd's: `ListenStream=` with each value refused above makes systemd refuse the socket unit."""
+    files = render(Units("mysite", "/srv/mysite/current.pyz", socket="8000"))
+    for name, text in files.items():
+        (tmp_path / name).write_text(text.replace("ListenStream=8000", f"ListenStream={socket}"))
+    result = _analyze("verify", "mysite.socket", cwd=tmp_path)
+    assert result.returncode != 0 and "Failed to parse address value" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "socket"),
+    [("a" * 247, "8000"), ("my_site.v2-1", "[::1]:8000"), ("Site9", "/run/site9/site9.sock"), ("x", "0.0.0.0:80")],
+    ids=["255 characters with .service", "punctuation", "unix socket", "any address"],
+)
+def test_accepted_edge_cases_verify(tmp_path: Path, name: str, socket: str) -> None:
+    assert (
+        cli(["systemd", "--name", name, "--pyz", "/srv/x/current.pyz", "--socket", socket, "-o", os.fspath(tmp_path)])
+        == 0
+    )
+    result = _analyze("verify", f"{name}.service", f"{name}.socket", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stderr
+
+
+def _exec_start(directory: Path, name: str) -> str:
+    lines = (directory / f"{name}.service").read_text().splitlines()
+    return next(line for line in lines if line.startswith("ExecStart="))
+
+
+def _running_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class TestDefaults:
+    """Without --command and --python, they fit the .pyz: read from it when it is here, else assumed and said so."""
+
+    @pytest.fixture
+    def plain(self, tmp_path: Path) -> Path:
+        """A .pyz tied to the running Python: it embeds a wheel tagged for this interpreter and platform."""
+        from packaging.tags import sys_tags
+
+        native = make_wheel(tmp_path / "wheels", "alpha", tag=str(next(iter(sys_tags()))))
+        project = make_project(tmp_path / "plain", dependencies=["alpha"])
+        (project / "pylock.toml").write_text(pylock_text([[native]], base_url=None))
+        pyz = build(project)
+        assert not pyz.name.endswith("-py3-none-any.pyz"), pyz.name
+        return pyz
+
+    @pytest.fixture
+    def portable(self, tmp_path: Path) -> Path:
+        """A py3-none-any .pyz (no bytecode, pure Python)."""
+        alpha = make_wheel(tmp_path / "wheels", "alpha")
+        project = make_project(tmp_path / "portable", dependencies=["alpha"], zipapp="bytecode = false")
+        (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=None))
+        return build(project)
+
+    @pytest.fixture
+    def django(self, tmp_path: Path) -> Path:
+        """A .pyz whose entry point is a Django site's (the module is a stand-in: no Django needed to read it)."""
+        shim = make_wheel(
+            tmp_path / "wheels",
+            "shim",
+            files={f"{DJANGO_ENTRY_POINT.partition(':')[0]}.py": "def main():\n    return 0\n"},
+        )
+        zipapp = f'entry-point = "{DJANGO_ENTRY_POINT}"\nbytecode = false'
+        project = make_project(tmp_path / "site", dependencies=["shim"], zipapp=zipapp)
+        (project / "pylock.toml").write_text(pylock_text([[shim]], base_url=None))
+        return build(project)
+
+    def test_existing_pyz_with_a_plain_entry_point(
+        self, plain: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        out = tmp_path / "units"
+        assert cli(["systemd", "--name", "app", "--pyz", os.fspath(plain), "-o", os.fspath(out)]) == 0
+        exec_start = f"ExecStart=/usr/bin/python{_running_python()} {plain}"
+        assert _exec_start(out, "app") == exec_start
+        captured = capsys.readouterr()
+        assert f"entry point app.cli:main (no arguments) for Python {_running_python()}" in captured.out
+        assert captured.out.splitlines()[0].endswith(exec_start) and captured.err == ""
+        assert _analyze("verify", "app.service", cwd=out).stdout == ""
+
+    def test_portable_pyz_runs_on_python3(self, portable: Path, tmp_path: Path) -> None:
+        assert portable.name.endswith("-py3-none-any.pyz")
+        out = tmp_path / "units"
+        args = ["--name", "app", "--pyz", "/srv/app/current.pyz", "--read", os.fspath(portable)]
+        assert cli(["systemd", *args, "-o", os.fspath(out)]) == 0
+        assert _exec_start(out, "app") == "ExecStart=/usr/bin/python3 /srv/app/current.pyz"
+
+    def test_read_names_the_local_copy(self, django: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        out = tmp_path / "units"
+        args = ["--name", "site", "--pyz", "/srv/site/current.pyz", "--read", os.fspath(django)]
+        assert cli(["systemd", *args, "-o", os.fspath(out)]) == 0
+        assert _exec_start(out, "site") == "ExecStart=/usr/bin/python3 /srv/site/current.pyz serve"
+        out_text = capsys.readouterr().out
+        assert f"{django} is a Django site (entry point {DJANGO_ENTRY_POINT}) for any Python 3: ExecStart=" in out_text
+
+    def test_explicit_command_and_python_win(self, plain: Path, tmp_path: Path) -> None:
+        out = tmp_path / "units"
+        args = ["--name", "app", "--pyz", os.fspath(plain), "--python", "/opt/py/bin/python3"]
+        bad = [*args, "--command", "worker --queue 'a b'"]  # a space in an argument would be split by systemd
+        assert cli(["systemd", *bad, "-o", os.fspath(out)]) == 2
+        assert not out.exists()
+        assert cli(["systemd", *args, "--command", "worker --queue default", "-o", os.fspath(out)]) == 0
+        assert _exec_start(out, "app") == f"ExecStart=/opt/py/bin/python3 {plain} worker --queue default"
+
+    def test_not_here_assumes_and_says_so(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        args = ["--name", "site", "--pyz", "/srv/site/current.pyz", "-o", os.fspath(tmp_path)]
+        assert cli(["systemd", *args]) == 0
+        assert _exec_start(tmp_path, "site") == "ExecStart=/usr/bin/python3 /srv/site/current.pyz serve"
+        err = capsys.readouterr().err
+        assert "/srv/site/current.pyz is not on this machine to read" in err
+        assert "assuming a Django site (`serve`) for any Python 3 (/usr/bin/python3)" in err and "--read" in err
+        assert cli(["systemd", *args, "--command", "", "--python", "/usr/bin/python3.12"]) == 0
+        assert capsys.readouterr().err == ""  # nothing assumed
+        assert _exec_start(tmp_path, "site") == "ExecStart=/usr/bin/python3.12 /srv/site/current.pyz"
+
+    def test_a_file_that_is_not_a_pyz(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        fake = tmp_path / "fake.pyz"
+        fake.write_text("#!/usr/bin/env python3\nprint('hi')\n")
+        out = tmp_path / "units"
+        assert cli(["systemd", "--name", "x", "--pyz", os.fspath(fake), "-o", os.fspath(out)]) == 2
+        assert "is not a .pyz built by hatch-zipapp" in capsys.readouterr().err
+        assert not out.exists()

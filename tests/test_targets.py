@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from hatch_zipapp.errors import ConfigError
+from hatch_zipapp.errors import ConfigError, NoMatchingFileError
 from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.target import Target, TargetError
 from tests.helpers import IndexServer, Wheel, build, make_project, make_wheel, pylock_text, requirements_text, run_pyz
@@ -129,6 +130,79 @@ def _contents(pyz: Path) -> tuple[str, set[str]]:
     return value, dists
 
 
+def _built_here(python: str, platform: str) -> Target:
+    """A target as the build host is one: named by what its wheels need, not by its own platform."""
+    return dataclasses.replace(Target.from_spec(python, platform), explicit=False, is_host=True)
+
+
+class TestRequirement:
+    """What a .pyz needs: the strictest requirement of every embedded wheel, each counted by its least demanding
+    fitting tag (abi3 wheels too), for its name and for the check at start."""
+
+    def test_an_abi3_wheel_needing_a_newer_glibc_sets_the_name(self) -> None:
+        host = _built_here("3.12", "manylinux_2_36_x86_64")
+        wheels = [
+            "a-1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "b-1-cp311-abi3-manylinux_2_34_x86_64.whl",
+            "c-1-py3-none-any.whl",
+        ]
+        requirement = host.requirement(wheels, [(">=3.11", "the project's requires-python")])
+        assert requirement["tag"] == host.archive_tag(wheels) == "cp312-cp312-manylinux_2_34_x86_64"
+        assert (requirement["python"], requirement["exact"], requirement["abi"]) == ("3.12", True, "cp312")
+        assert (requirement["libc"], requirement["minimum"], requirement["machine"]) == ("glibc", [2, 34], "x86_64")
+        assert requirement["requires_python"] == [[">=3.11", "the project's requires-python"]]
+        assert host.shebang(requirement) == "/usr/bin/env python3.12"
+
+    def test_each_wheel_counts_by_its_least_demanding_tag(self) -> None:
+        host = _built_here("3.12", "manylinux_2_36_x86_64")
+        assert host.archive_tag(["a-1-cp312-cp312-manylinux_2_28_x86_64.manylinux_2_17_x86_64.whl"]) == (
+            "cp312-cp312-manylinux_2_17_x86_64"
+        )
+
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the linux_ tag of a Linux build host")
+    def test_a_wheel_built_here_needs_this_machine(self) -> None:
+        host = Target.host()
+        machine = host.environment["platform_machine"]
+        requirement = host.requirement([f"b-1-{host.interpreter_tag}-{host.abi_tag}-linux_{machine}.whl"])
+        assert requirement["tag"] == f"{host.interpreter_tag}-{host.abi_tag}-linux_{machine}"
+        family, major, minor, _ = host.platform.split("_", 3)
+        assert (requirement["libc"], requirement["minimum"]) == (
+            {"manylinux": "glibc", "musllinux": "musl"}[family],
+            [int(major), int(minor)],
+        )
+
+    def test_abi3_alone_is_this_version_or_newer_with_a_generic_shebang(self) -> None:
+        host = _built_here("3.12", "musllinux_1_2_aarch64")
+        requirement = host.requirement(["b-1-cp39-abi3-musllinux_1_1_aarch64.whl", "c-1-py3-none-any.whl"])
+        assert requirement["tag"] == "cp312-abi3-musllinux_1_1_aarch64"
+        assert (requirement["python"], requirement["exact"], requirement["abi"]) == ("3.12", False, "abi3")
+        assert (requirement["libc"], requirement["minimum"], requirement["machine"]) == ("musl", [1, 1], "aarch64")
+        assert host.shebang(requirement) == "/usr/bin/env python3"
+
+    def test_macos_and_pure(self) -> None:
+        host = _built_here("3.13", "macosx_14_0_arm64")
+        requirement = host.requirement(
+            ["a-1-cp313-cp313-macosx_11_0_arm64.whl", "b-1-cp313-cp313-macosx_12_0_universal2.whl"]
+        )
+        assert requirement["tag"] == "cp313-cp313-macosx_12_0_arm64"
+        assert (requirement["os"], requirement["minimum"], requirement["libc"]) == ("darwin", [12, 0], None)
+        pure = host.requirement(["c-1-py3-none-any.whl"], [(">=3.8", "the project's requires-python")])
+        assert pure["tag"] == "py3-none-any"
+        assert [pure[k] for k in ("implementation", "python", "abi", "platform", "os", "minimum")] == [None] * 6
+        assert host.shebang(pure) == "/usr/bin/env python3"
+
+    def test_an_explicit_target_needs_what_it_names(self) -> None:
+        target = Target.from_spec("3.12", "manylinux_2_99_x86_64")
+        requirement = target.requirement(["c-1-py3-none-any.whl"])
+        assert requirement["tag"] == "cp312-cp312-manylinux_2_99_x86_64"
+        assert (requirement["exact"], requirement["minimum"]) == (True, [2, 99])
+        assert target.shebang(requirement) == "/usr/bin/env python3.12"
+
+    def test_free_threaded_abi_names_its_python(self) -> None:
+        requirement = Target.from_spec("3.13", "manylinux_2_28_x86_64").requirement([])
+        assert Target.host().shebang({**requirement, "abi": "cp313t"}) == "/usr/bin/env python3.13t"
+
+
 class TestMultiTarget:
     def test_each_target_gets_exactly_its_files(self, multi: Path) -> None:
         from hatch_zipapp.builder import ZipappBuilder
@@ -185,7 +259,7 @@ class TestMultiTarget:
         text = (multi / "pyproject.toml").read_text()
         (multi / "pyproject.toml").write_text(text.replace('"win_amd64"', '"win_arm64"'))
         (multi / "dist").mkdir()
-        with pytest.raises(Exception, match=r"native 1.0 .* no file that fits CPython 3.12 on win_arm64"):
+        with pytest.raises(NoMatchingFileError, match=r"native 1.0 .* no file that fits CPython 3.12 on win_arm64"):
             build(multi)
         assert list((multi / "dist").iterdir()) == []
 

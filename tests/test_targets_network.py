@@ -76,7 +76,9 @@ def _from_uv(platform: str, python: str, extra: dict[str, str], target: Path) ->
     assert uv is not None
     env = {**os.environ, **extra}
     command = [uv, "pip", "install", "--quiet", "-r", os.fspath(FIXTURE / "pylock.toml"), "--target", os.fspath(target)]
-    subprocess.run([*command, "--python-platform", platform, "--python-version", python], env=env, check=True)
+    subprocess.run(
+        [*command, "--python-platform", platform, "--python-version", python], env=env, check=True, timeout=600
+    )
     found: Installed = {}
     for wheel_file in target.glob("*.dist-info/WHEEL"):
         metadata = Parser().parsestr((wheel_file.parent / "METADATA").read_text())

@@ -6,23 +6,35 @@ hatch-zipapp lock [--format pylock|requirements] [-o FILE] [--project DIR] [-- T
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hatch_zipapp.lock import find_uv
+from hatch_zipapp.lock import find_uv, python_floor, requires_python
 
 __all__ = ["main"]
 
 
 def _lock(options: argparse.Namespace) -> int:
+    from packaging.specifiers import SpecifierSet
+
     project = Path(options.project).resolve()
     pyproject = project / "pyproject.toml"
     if not pyproject.is_file():
         print(f"hatch-zipapp lock: no pyproject.toml in {project}", file=sys.stderr)
         return 2
     extra = [arg for arg in options.tool_args if arg != "--"]
+    specifier = requires_python(pyproject)
+    try:
+        floor = python_floor(specifier) if specifier else None
+    except ValueError as e:
+        print(f"hatch-zipapp lock: {pyproject}: requires-python = {specifier!r} is not valid: {e}", file=sys.stderr)
+        return 2
+    if specifier and floor is None:
+        print(f"hatch-zipapp lock: {pyproject}: requires-python = {specifier!r} allows no Python 3", file=sys.stderr)
+        return 2
     if options.format == "pylock":
         output = options.output or "pylock.toml"
         uv = find_uv()
@@ -34,9 +46,31 @@ def _lock(options: argparse.Namespace) -> int:
             )
             return 2
         command = [uv, "pip", "compile", "--universal", "--generate-hashes", "--quiet", "-o", output]
+        if floor and not any(arg.startswith("--python-version") for arg in extra):
+            # The universal lock starts at the project's floor, not at the Python running uv (uv's default).
+            command += ["--python-version", floor]
         command += [*extra, "pyproject.toml"]
     else:
         output = options.output or "requirements.txt"
+        try:  # run below as `python -m piptools`; imported here to say so when it is missing
+            import piptools  # noqa: F401
+        except ImportError:
+            print(
+                "hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not "
+                "installed: `pip install 'hatch-zipapp[pip-tools]'` (or the default --format pylock, made by uv)",
+                file=sys.stderr,
+            )
+            return 2
+        running = ".".join(map(str, sys.version_info[:3]))
+        minor = ".".join((floor or "3").split(".")[:2])
+        if specifier and not SpecifierSet(specifier).contains(running, prereleases=True):
+            print(
+                f"hatch-zipapp lock: pip-compile locks for the Python running it ({running}), which the project's "
+                f"requires-python = {specifier!r} excludes: run `python{minor} -m hatch_zipapp lock --format "
+                f"requirements` with hatch-zipapp installed there, or use the default --format pylock (uv)",
+                file=sys.stderr,
+            )
+            return 2
         command = [sys.executable, "-m", "piptools", "compile", "--generate-hashes", "--quiet", "--output-file", output]
         command += ["--strip-extras", *extra, "pyproject.toml"]
     result = subprocess.run(command, cwd=project, check=False)
@@ -68,33 +102,72 @@ def _verify(options: argparse.Namespace) -> int:
     for problem in problems:
         print(f"hatch-zipapp verify: {problem}", file=sys.stderr)
     if problems:
-        print(f"hatch-zipapp verify: {pyz} is NOT the file that was built ({len(problems)} problems)", file=sys.stderr)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        print(f"hatch-zipapp verify: {pyz} is NOT the file that was built ({count})", file=sys.stderr)
         return 1
     print(f"hatch-zipapp verify: {pyz}: every member matches its record")
     return 0
 
 
 def _systemd(options: argparse.Namespace) -> int:
-    from hatch_zipapp.systemd import Units, render
+    import shlex
+
+    from hatch_zipapp.systemd import Units, check, read_defaults, render
+
+    def fail(message: str) -> int:
+        print(f"hatch-zipapp systemd: {message}", file=sys.stderr)
+        return 2
 
     units = Units(
         name=options.name,
         pyz=options.pyz,
-        command=options.pyz_command.split(),
-        python=options.python,
+        python=options.python or "/usr/bin/python3",
         socket=options.socket,
         relax=frozenset(options.relax),
     )
     try:
+        command = shlex.split(options.pyz_command) if options.pyz_command is not None else None
+    except ValueError as e:
+        return fail(f"--command {options.pyz_command!r} cannot be split into arguments: {e}")
+    notes: list[tuple[str, bool]] = []  # (line, to stderr): printed once everything is known to be valid
+    try:
+        check(units)  # before reading a .pyz: a bad name or path is the first thing to fix
+        local = options.read or (options.pyz if Path(options.pyz).is_file() else None)
+        if local is not None:
+            defaults = read_defaults(Path(local))
+            if command is None:
+                command = defaults.command
+            if options.python is None and defaults.python_version is not None:
+                units = dataclasses.replace(units, python=f"/usr/bin/python{defaults.python_version}")
+            units = dataclasses.replace(units, command=command)
+            notes.append((f"{local} is {defaults.reason}: ExecStart={units.exec_start}", False))
+        else:
+            assumed = []
+            if command is None:
+                command = ["serve"]
+                assumed.append("a Django site (`serve`)")
+            if options.python is None:
+                assumed.append("any Python 3 (/usr/bin/python3)")
+            if assumed:
+                line = (
+                    f"{options.pyz} is not on this machine to read: assuming {' for '.join(assumed)} "
+                    f"(name a local copy with --read FILE.pyz, or give --command / --python)"
+                )
+                notes.append((line, True))
+        units = dataclasses.replace(units, command=command)
         files = render(units)
     except ValueError as e:
-        print(f"hatch-zipapp systemd: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
+    for line, to_stderr in notes:
+        print(f"hatch-zipapp systemd: {line}", file=sys.stderr if to_stderr else sys.stdout)
     output = Path(options.output)
-    output.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (output / name).write_text(text, encoding="utf-8")
-        print(f"hatch-zipapp systemd: wrote {output / name}")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (output / name).write_text(text, encoding="utf-8")
+            print(f"hatch-zipapp systemd: wrote {output / name}")
+    except OSError as e:
+        return fail(f"cannot write to {output}: {e}; choose another directory with -o")
     return 0
 
 
@@ -138,9 +211,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     systemd.add_argument("--name", required=True, help="the unit (and directories') name")
     systemd.add_argument("--pyz", required=True, help="the .pyz's path on the server, e.g. /srv/NAME/current.pyz")
     systemd.add_argument(
-        "--command", dest="pyz_command", default="serve", help="arguments to the .pyz (default: serve)"
+        "--read",
+        metavar="FILE.pyz",
+        help="a local copy of the .pyz, read for its entry point (default: --pyz, when it exists here)",
     )
-    systemd.add_argument("--python", default="/usr/bin/python3", help="the server's interpreter")
+    systemd.add_argument(
+        "--command",
+        dest="pyz_command",
+        help="arguments to the .pyz, e.g. 'serve --workers 4' (default: from the .pyz's entry point: `serve` for a "
+        "Django site, none otherwise; `serve` when the .pyz cannot be read)",
+    )
+    systemd.add_argument(
+        "--python",
+        help="the server's interpreter (default: /usr/bin/pythonX.Y for a .pyz built for Python X.Y, else "
+        "/usr/bin/python3)",
+    )
     systemd.add_argument("--socket", help="ListenStream= for a .socket unit, e.g. 127.0.0.1:8000")
     systemd.add_argument("--relax", action="append", default=[], help="jit, network-namespaces or resources")
     systemd.add_argument("-o", "--output", default=".", help="the directory to write to")

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
@@ -33,6 +33,9 @@ from hatch_zipapp.reproducible import source_date_epoch
 from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.static import add_django_entry_point, collect_static
 from hatch_zipapp.target import Target
+
+if TYPE_CHECKING:
+    from hatch_zipapp.bootstrap.check import Requirement
 
 __all__ = ["ZipappBuilder"]
 
@@ -130,14 +133,14 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
 
     def _stage(
         self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, epoch: int
-    ) -> tuple[StagingTree, list[str], list[dict[str, str]]]:
-        """The target's locked packages and the project, installed: the tree, the wheel names, what was embedded."""
+    ) -> tuple[StagingTree, list[str], list[dict[str, str]], Requirement]:
+        """The target's locked packages and the project, installed: the tree, the wheel names, what was embedded, and
+        what the .pyz needs of the interpreter that runs it (its name's tag among it)."""
         config: ZipappBuilderConfig = self.config
         project_name: NormalizedName = canonicalize_name(self.metadata.core.name)
         pins = lock.select(target, project_name)
         check_not_stale(self.metadata.core.dependencies, pins, target, lock, project_name=self.metadata.core.name)
-        tree = StagingTree()
-        chosen = []
+        wheels: list[tuple[str, bytes]] = []
         embedded = []
         for pin in pins:
             locked = fetcher.choose(pin, target)
@@ -149,12 +152,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                     filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
                 )
                 record["built_wheel"] = filename
-            install_wheel(tree, filename, data, interpreter=config.shebang)
-            chosen.append(filename)
+            wheels.append((filename, data))
             embedded.append(record)
         project = wheel.read_bytes()
-        install_wheel(tree, wheel.name, project, interpreter=config.shebang)
-        tree.check_paths()
+        wheels.append((wheel.name, project))
         embedded.append(
             {
                 "name": str(project_name),
@@ -163,13 +164,22 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 "sha256": sha256_hex(project),
             }
         )
-        return tree, [*chosen, wheel.name], embedded
+        chosen = [filename for filename, _ in wheels]
+        requirement = target.requirement(chosen)
+        # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
+        shebang = config.shebang or target.shebang(requirement)
+        tree = StagingTree()
+        for filename, data in wheels:
+            install_wheel(tree, filename, data, interpreter=shebang)
+        tree.check_paths()
+        requirement["requires_python"] = _requires_python(tree, self.metadata.core.requires_python, project_name)
+        return tree, chosen, embedded, requirement
 
     def _build_target(
         self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, output: Path, epoch: int, staging: Path
     ) -> list[tuple[Path, Path]]:
         config: ZipappBuilderConfig = self.config
-        tree, chosen, embedded = self._stage(target, lock, fetcher, wheel, epoch)
+        tree, chosen, embedded, requirement = self._stage(target, lock, fetcher, wheel, epoch)
         built = sum(1 for record in embedded if "built_wheel" in record)
         collected = 0
         django = config.django
@@ -186,7 +196,9 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree.check_entry_point(config.entry_point)
 
         compiled = 0
-        runtime = {name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files().items()}
+        runtime = {
+            name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files(requirement).items()
+        }
         if config.bytecode:
             compiler = find_compiler(target)
             if compiler is not None:
@@ -205,7 +217,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         self.app.display_info(f"{target.describe()}: {summary}")
 
         tree.check_paths()  # again: collectstatic and bytecode added files
-        tag = target.archive_tag(chosen)
+        tag = requirement["tag"]
         final = output / f"{self.project_id}-{tag}.pyz"
         settings = {
             "compile_pyc": config.bytecode and not compiled,
@@ -223,6 +235,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 "implementation": target.implementation,
                 "platform": target.platform,
                 "build_host": target.is_host,
+                "requires": requirement,
             },
             "lock": {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
             "distributions": sorted(embedded, key=lambda record: record["name"]),
@@ -233,7 +246,16 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
             "builder": f"hatch-zipapp {__version__}",
         }
-        return write_pyz(final, tree.files, runtime, shebang=config.shebang, epoch=epoch, settings=settings, info=info)
+        shebang = config.shebang or target.shebang(requirement)
+        return write_pyz(
+            final,
+            tree.files,
+            runtime,
+            shebang=shebang,
+            epoch=epoch,
+            settings=settings,
+            info=info,
+        )
 
     def _build_project_wheel(self, directory: str) -> Path:
         """The project's wheel, built by hatchling's own wheel builder: the wheel target's config and hooks apply."""
@@ -241,6 +263,30 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
 
         builder = WheelBuilder(self.root, plugin_manager=self.plugin_manager, metadata=self.metadata, app=self.app)
         return Path(next(iter(builder.build(directory=directory, versions=["standard"]))))
+
+
+def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:
+    """[specifier set, whose] for the project's ``requires-python`` and each embedded distribution's
+    ``Requires-Python``, for the .pyz to check at start (``hatch_zipapp/bootstrap/check.py``)."""
+    from email.parser import BytesHeaderParser
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    found = [[project, "the project's requires-python"]] if project.strip() else []
+    for path in sorted(tree.files):
+        if not path.endswith(".dist-info/METADATA") or path.count("/") != 2:
+            continue
+        headers = BytesHeaderParser().parsebytes(tree.files[path].data)
+        specifiers = headers.get("Requires-Python", "").strip()
+        name = canonicalize_name(headers.get("Name", ""))
+        if not specifiers or name == project_name:
+            continue
+        try:
+            SpecifierSet(specifiers)
+        except InvalidSpecifier:
+            continue  # pip would refuse it too; nothing the server can check
+        found.append([specifiers, f"Requires-Python of {name} {headers.get('Version', '')}".strip()])
+    return found
 
 
 def _run_by_hatchling_cli() -> bool:

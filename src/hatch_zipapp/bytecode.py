@@ -75,13 +75,14 @@ class Compiler:
         return added
 
     def compile_bootstrap(self, files: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
-        """The .pyc of each runtime module (``_bootstrap/NAME.py``), where zipimport looks for it: beside the source
-        (``_bootstrap/NAME.pyc``). Checked-hash, so a .pyc that does not match is ignored for the source."""
+        """The .pyc of each runtime module (``_bootstrap/NAME.py``, ``__main__.py``), where zipimport looks for it:
+        beside the source (``_bootstrap/NAME.pyc``). Checked-hash, so a .pyc that does not match is ignored for the
+        source."""
         compiled = self._compiled("the .pyz runtime", files, cache)
         legacy = {}
         for path, data in compiled.items():
-            directory, _, name = path.rpartition("/__pycache__/")
-            legacy[f"{directory}/{name.split('.')[0]}.pyc"] = data
+            directory, _, name = path.rpartition("__pycache__/")
+            legacy[f"{directory}{name.split('.')[0]}.pyc"] = data
         return legacy
 
     def _compiled(self, owner: str, sources: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:

@@ -29,7 +29,10 @@ __all__ = ["DJANGO_ENTRY_POINT", "OPTIONS", "TARGETS_ENV", "DjangoConfig", "Zipa
 OPTIONS: dict[str, str] = {
     "lock": "`pylock.toml`, else `requirements.txt`, else `uv.lock`",
     "entry-point": "the project's only `[project.scripts]` entry",
-    "shebang": "`/usr/bin/env python3`",
+    "shebang": (
+        "`/usr/bin/env python3.X` for a `.pyz` that needs exactly Python 3.X (`cp3X-cp3X-*`), "
+        "else `/usr/bin/env python3`"
+    ),
     "index-url": "the lock's `--index-url`, else `https://pypi.org/simple/`",
     "extra-index-urls": "`[]`",
     "wheel-dirs": "`[]`",
@@ -157,8 +160,8 @@ class ZipappBuilderConfig(BuilderConfig):
                     return path
             message = (
                 f"No lock file found in {self.root}: looked for {', '.join(_LOCK_CANDIDATES)}. "
-                f"Create one with `hatch-zipapp lock` (or `uv pip compile --universal --generate-hashes -o "
-                f"pylock.toml pyproject.toml`, or `pip-compile --generate-hashes -o requirements.txt pyproject.toml`), "
+                f"Create one with `hatch-zipapp lock` (a universal pylock.toml made by uv from the project's "
+                f"`requires-python` floor; see docs/locks.md for uv's and pip-compile's own commands), "
                 f"or point {self._option('lock')} at yours"
             )
             raise LockError(message)
@@ -203,8 +206,12 @@ class ZipappBuilderConfig(BuilderConfig):
         return _check_entry_point(value, f"field {self._option('entry-point')}")
 
     @cached_property
-    def shebang(self) -> str:
-        value = self.target_config.get("shebang", DEFAULT_SHEBANG)
+    def shebang(self) -> str | None:
+        """The configured interpreter line, or None: the default, which names the Python the .pyz needs
+        (``Target.shebang``: ``/usr/bin/env python3.12`` for a cp312 .pyz, else ``/usr/bin/env python3``)."""
+        value = self.target_config.get("shebang")
+        if value is None:
+            return None
         if not isinstance(value, str) or not value.strip():
             message = f"Field {self._option('shebang')} must be a non-empty string, got {value!r}"
             raise ConfigError(message)

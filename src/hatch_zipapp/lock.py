@@ -26,7 +26,18 @@ from hatch_zipapp.target import Target
 if TYPE_CHECKING:
     from packaging.markers import Environment
 
-__all__ = ["Lock", "LockedFile", "Pin", "PylockFile", "RequirementsFile", "check_not_stale", "find_uv", "load_lock"]
+__all__ = [
+    "Lock",
+    "LockedFile",
+    "Pin",
+    "PylockFile",
+    "RequirementsFile",
+    "check_not_stale",
+    "find_uv",
+    "load_lock",
+    "python_floor",
+    "requires_python",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,60 @@ def find_uv() -> str | None:
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")
+
+
+def python_floor(specifier: str) -> str | None:
+    """The lowest Python 3 version ``specifier`` (a `requires-python`) allows, as uv's `--python-version` takes it:
+    `3.12` for `>=3.12`, `3.11.2` for `>=3.11.2`; None when it allows no Python 3.0-3.99. ValueError
+    (packaging's InvalidSpecifier) when it is not a version specifier.
+    """
+    from packaging.specifiers import SpecifierSet
+
+    allowed = SpecifierSet(specifier)
+    for minor in range(100):
+        for patch in range(100):
+            version = f"3.{minor}" if patch == 0 else f"3.{minor}.{patch}"
+            if allowed.contains(version):
+                return version
+    return None
+
+
+def requires_python(pyproject: Path) -> str | None:
+    """`[project] requires-python` of ``pyproject`` (a pyproject.toml), or None when it has none or cannot be read."""
+    try:
+        with pyproject.open("rb") as f:
+            value = tomllib.load(f).get("project", {}).get("requires-python")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _project_root(lock: Path) -> Path | None:
+    """The nearest directory holding ``lock`` with a pyproject.toml: the project the lock belongs to."""
+    return next((d for d in lock.resolve().parents if (d / "pyproject.toml").is_file()), None)
+
+
+def _in_project(path: Path) -> tuple[str, Path | None]:
+    """``path`` as a command run in its project's directory names it, and that directory (None if not found)."""
+    root = _project_root(path)
+    if root is None:
+        return str(path.resolve()), None
+    return path.resolve().relative_to(root).as_posix(), root
+
+
+def _refresh_pylock(path: Path) -> str:
+    """The commands that remake the pylock.toml at ``path``, as they work in the project's directory: hatch-zipapp's,
+    and uv's with the project's `requires-python` floor (without it, uv's floor is the Python running uv)."""
+    output, root = _in_project(path)
+    specifier = requires_python(root / "pyproject.toml") if root else None
+    try:
+        floor = python_floor(specifier) if specifier else None
+    except ValueError:  # not a specifier: hatchling reports it
+        floor = None
+    uv = f"uv pip compile --universal --generate-hashes -o {output}"
+    if floor:
+        uv += f" --python-version {floor}"
+    return f"`hatch-zipapp lock -o {output}` (or `{uv} pyproject.toml`)"
 
 
 _BYTE_ORDER_MARKS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
@@ -174,10 +239,7 @@ class PylockFile:
         from packaging.pylock import Pylock, PylockValidationError
 
         self.path = path
-        self.refresh_command = (
-            f"`hatch-zipapp lock -o {path.name}` (or `uv pip compile --universal --generate-hashes -o {path.name} "
-            f"pyproject.toml`)"
-        )
+        self.refresh_command = _refresh_pylock(path)
         self.index_urls: list[str] = []
         self.wheel_dirs: list[Path] = []
         text = _read_text(path, self.refresh_command)
@@ -272,9 +334,10 @@ class RequirementsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        output, _ = _in_project(path)
         self.refresh_command = (
-            f"`hatch-zipapp lock --format requirements -o {path.name}` (or `pip-compile --generate-hashes "
-            f"--output-file={path.name} pyproject.toml`)"
+            f"`hatch-zipapp lock --format requirements -o {output}` (or `pip-compile --generate-hashes "
+            f"--output-file={output} pyproject.toml`)"
         )
         self.index_urls: list[str] = []
         self.wheel_dirs: list[Path] = []

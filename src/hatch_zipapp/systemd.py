@@ -7,10 +7,26 @@ e.g. a sqlite database). Configuration comes from `EnvironmentFile=`, secrets fr
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import posixpath
+import string
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["RELAXATIONS", "Units", "render"]
+__all__ = ["NAME_MAX", "RELAXATIONS", "PyzDefaults", "Units", "check", "read_defaults", "render"]
+
+#: The longest unit name systemd accepts, suffix included (systemd.unit(5); UNIT_NAME_MAX - 1 in systemd's source).
+NAME_MAX = 255
+#: Characters of a unit name prefix (systemd.unit(5): ASCII letters, digits, ":", "-", "_", "." and the backslash),
+#: less the backslash (an escape) and ":" (`CacheDirectory=`/`StateDirectory=` read `a:b` as a directory and a
+#: symlink, and `systemd-analyze verify` 252 refuses it): the name is also the directories' name.
+_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
+#: The characters a path in `ExecStart=` may hold as written; of the others, systemd splits on white space, unquotes,
+#: expands `$VARIABLE` and `%` specifiers, and reads `;` as a command separator.
+_UNQUOTED_PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "/._-+@:,=~")
 
 #: What an application may need relaxed, and the directives each removes.
 RELAXATIONS: dict[str, str] = {
@@ -33,13 +49,151 @@ class Units:
     credentials: Sequence[str] = ("secret_key",)
     relax: frozenset[str] = field(default_factory=frozenset)
 
+    @property
+    def exec_start(self) -> str:
+        """The service's `ExecStart=` value: the interpreter, the .pyz and its arguments."""
+        return " ".join([self.python, self.pyz, *self.command])
 
-def render(units: Units) -> dict[str, str]:
-    """File name → contents of the unit files."""
+
+def _check_name(name: str) -> None:
+    where = f"Unit name {name!r} (--name)"
+    bad = sorted({c for c in name if c not in _NAME_CHARACTERS})
+    if not name:
+        message = f"{where} is empty: give the application's name, e.g. --name mysite"
+    elif bad:
+        suggestion = "".join(c if c in _NAME_CHARACTERS else "-" for c in name).strip("-.") or "mysite"
+        message = (
+            f"{where} holds {', '.join(map(repr, bad))}: the unit's (and its directories') name has only ASCII "
+            f"letters, digits and '-', '_', '.' (systemd.unit(5)), e.g. --name {suggestion}"
+        )
+    elif not name[0].isalnum():
+        message = (
+            f"{where} starts with {name[0]!r}: start it with a letter or digit (it is also a directory name and "
+            f"an argument to systemctl)"
+        )
+    elif not name[-1].isalnum() and name[-1] != "_":
+        message = f"{where} ends with {name[-1]!r}: end it with a letter, digit or '_' (it is followed by '.service')"
+    elif len(name) + len(".service") > NAME_MAX:
+        message = (
+            f"{where} is {len(name)} characters long: with '.service' it must be at most {NAME_MAX} "
+            f"(systemd.unit(5)); shorten it"
+        )
+    else:
+        return
+    raise ValueError(message)
+
+
+def _check_path(path: str, option: str, what: str) -> None:
+    where = f"{option} {path!r}"
+    bad = sorted({c for c in path if c not in _UNQUOTED_PATH_CHARACTERS})
+    if not path.startswith("/"):
+        message = (
+            f"{where} is not an absolute path: systemd starts the service elsewhere (its working directory is "
+            f"the state directory), so give {what}'s full path on the server, e.g. {option} /{path.lstrip('./')}"
+        )
+    elif bad:
+        message = (
+            f"{where} holds {', '.join(map(repr, bad))}, which systemd would split, unquote or expand in "
+            f"ExecStart=: use a path of letters, digits and / . _ - + @ : , = ~ only"
+        )
+    elif posixpath.normpath(path) != path:
+        message = f"{where} is not a normal path: write it as {posixpath.normpath(path)!r}"
+    else:
+        return
+    raise ValueError(message)
+
+
+def _check_socket(socket: str) -> None:
+    """What `ListenStream=` accepts of the forms `serve` can use: a port, IPv4:port, [IPv6]:port, a socket path."""
+    host, colon, port = socket.rpartition(":")
+    if socket.startswith("/"):
+        if posixpath.normpath(socket) == socket and not any(c.isspace() for c in socket):
+            return
+    elif port.isdigit() and 1 <= int(port) <= 65535 and str(int(port)) == port:
+        if not colon:
+            return
+        try:
+            if host.startswith("[") and host.endswith("]"):
+                ipaddress.IPv6Address(host[1:-1])
+                return
+            ipaddress.IPv4Address(host)
+            return
+        except ValueError:
+            pass
+    message = (
+        f"--socket {socket!r} is not a stream socket systemd can listen on: give a port (8000), an address and "
+        f"a port (127.0.0.1:8000, [::1]:8000; no host names) or an absolute socket path (/run/NAME/NAME.sock)"
+    )
+    raise ValueError(message)
+
+
+def check(units: Units) -> None:
+    """Refuse what systemd would refuse, or would read differently from what was meant: one message, the first."""
+    _check_name(units.name)
+    _check_path(units.pyz, "--pyz", "the .pyz")
+    _check_path(units.python, "--python", "the interpreter")
+    if units.socket is not None:
+        _check_socket(units.socket)
+    for argument in units.command:
+        bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;"})
+        if bad:
+            message = (
+                f"--command argument {argument!r} holds {', '.join(map(repr, bad))}, which systemd would split, "
+                f"unquote or expand in ExecStart=: put such settings in /etc/{units.name}/env instead"
+            )
+            raise ValueError(message)
     unknown = sorted(units.relax - RELAXATIONS.keys())
     if unknown:
         message = f"Unknown relaxation(s) {', '.join(unknown)}: choose from {', '.join(sorted(RELAXATIONS))}"
         raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class PyzDefaults:
+    """What a service of a .pyz needs, read from the .pyz: its arguments and the Python it was built for."""
+
+    command: list[str]
+    #: `X.Y` for a .pyz tied to one Python version (its tag names one, e.g. cp312); None for `py3-none-any`.
+    python_version: str | None
+    #: What was read, for the user: "a Django site (entry point ...) built for Python 3.12".
+    reason: str
+
+
+def read_defaults(pyz: Path) -> PyzDefaults:
+    """The defaults for the .pyz at ``pyz`` (a local file), from its environment.json and hatch-zipapp.json.
+
+    A Django site's .pyz (entry point `_hatch_zipapp_django:main`) is started with `serve` (gunicorn); any other
+    entry point with no arguments. A .pyz whose tag is `py3-none-any` runs on any Python 3; any other was built for
+    the Python version hatch-zipapp.json's target names.
+    """
+    from hatch_zipapp.config import DJANGO_ENTRY_POINT
+
+    try:
+        with zipfile.ZipFile(pyz) as archive:
+            environment = json.loads(archive.read("environment.json"))
+            info = json.loads(archive.read("hatch-zipapp.json"))
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
+        message = f"{pyz} is not a .pyz built by hatch-zipapp ({e}): name one with --read, or give --command"
+        raise ValueError(message) from e
+    entry_point = environment.get("entry_point") if isinstance(environment, dict) else None
+    target = info.get("target") if isinstance(info, dict) else None
+    tag = target.get("tag") if isinstance(target, dict) else None
+    version = target.get("python") if isinstance(target, dict) else None
+    if not isinstance(entry_point, str) or not isinstance(tag, str) or not isinstance(version, str):
+        message = (
+            f"{pyz} does not name its entry point and target (environment.json, hatch-zipapp.json): give --command"
+        )
+        raise ValueError(message)
+    python_version = None if tag == "py3-none-any" else ".".join(version.split(".")[:2])
+    runs_on = "any Python 3" if python_version is None else f"Python {python_version} ({tag})"
+    if entry_point == DJANGO_ENTRY_POINT:
+        return PyzDefaults(["serve"], python_version, f"a Django site (entry point {entry_point}) for {runs_on}")
+    return PyzDefaults([], python_version, f"entry point {entry_point} (no arguments) for {runs_on}")
+
+
+def render(units: Units) -> dict[str, str]:
+    """File name → contents of the unit files; ValueError (one line) for anything :func:`check` refuses."""
+    check(units)
     name = units.name
     description = units.description or f"{name} ({units.pyz}, hatch-zipapp)"
     unit = [
@@ -54,7 +208,7 @@ def render(units: Units) -> dict[str, str]:
         "",
         "[Service]",
         "Type=exec",
-        f"ExecStart={units.python} {units.pyz} {' '.join(units.command)}".rstrip(),
+        f"ExecStart={units.exec_start}",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
         "RestartSec=2s",

@@ -9,14 +9,18 @@ the build host is just one target among those a build may name.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from packaging.markers import default_environment
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, sys_tags
 from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    from hatch_zipapp.bootstrap.check import Requirement
 
 __all__ = ["Target", "TargetError"]
 
@@ -199,7 +203,8 @@ class Target:
 
     @property
     def abi_tag(self) -> str:
-        return self.interpreter_tag if self.implementation == "cpython" else self.tags[0].abi
+        """`cp312`; the host's own ABI flags included: `cp313t` (free-threaded), `cp312d` (debug)."""
+        return self.tags[0].abi
 
     @property
     def name(self) -> str:
@@ -230,26 +235,108 @@ class Target:
         return cached
 
     def archive_tag(self, wheel_filenames: Iterable[str]) -> str:
-        """The tag a .pyz of these wheels is named with.
+        """The tag a .pyz of these wheels is named with (see :meth:`requirement`)."""
+        return self.requirement(wheel_filenames)["tag"]
 
-        An explicit target: its own name. The host: what the most demanding wheel needs of a server —
-        ``py3-none-any`` when every wheel is pure Python, ``cp311-cp311-manylinux_2_17_x86_64`` when the native
-        wheels are all manylinux2014, whatever glibc the build machine has.
+    def requirement(
+        self, wheel_filenames: Iterable[str], requires_python: Sequence[tuple[str, str]] = ()
+    ) -> Requirement:
+        """What a .pyz of these wheels needs of the interpreter that runs it, and the tag it is named with.
+
+        An explicit target: its own name and everything it names. The host: what the most demanding wheel needs of a
+        server — ``py3-none-any`` when every wheel is pure Python; else the implementation and Python version (exactly,
+        or that version or newer when the only extension modules are abi3) and the highest glibc, musl or macOS
+        version any wheel needs, each wheel counted by its least demanding tag that fits (abi3 wheels too): a
+        ``cp312-cp312-manylinux_2_17`` wheel beside a ``cp311-abi3-manylinux_2_34`` one makes ``manylinux_2_34``,
+        whatever glibc the build machine has. ``requires_python`` is (specifier set, whose) pairs, recorded as is.
         """
+        checks = [[specifiers, whose] for specifiers, whose in requires_python]
+        family, minimum, arch = _platform_parts(self.platform)
+        machine = arch if self.platform.startswith("macosx_") else self.environment.get("platform_machine")
+        record: Requirement = {
+            "tag": self.name,
+            "implementation": self.implementation,
+            "python": self.python_version,
+            "exact": True,
+            "abi": self.abi_tag,
+            "platform": self.platform,
+            "os": self.environment.get("sys_platform"),
+            "machine": machine,
+            "libc": _LIBC.get(family or ""),
+            "minimum": list(minimum) if minimum else None,
+            "requires_python": checks,
+        }
         if self.explicit:
-            return self.name
+            return record
         order = self._tag_order
-        demands: list[Tag] = []
+        level = 0  # 0: no extension module, 1: abi3 ones, 2: ones for this Python's ABI
+        highest: tuple[int, int] | None = None  # the highest (glibc, musl, macOS) version a wheel needs
+        local = False  # a wheel fits only this platform's unversioned tag (linux_x86_64: built here)
+        native = False
         for filename in wheel_filenames:
             _, _, _, file_tags = parse_wheel_filename(filename)
             fitting = [tag for tag in file_tags if tag in order]
-            if fitting and not any(tag.abi == "none" and tag.platform == "any" for tag in fitting):
-                demands.append(max(fitting, key=order.__getitem__))  # the most general tag this wheel has
-        if not demands:
-            return "py3-none-any"
-        platform = _modern_platform(min(demands, key=order.__getitem__).platform)
-        if any(tag.abi not in {"none", "abi3"} for tag in demands):
-            return f"{self.interpreter_tag}-{self.abi_tag}-{platform}"
-        if any(tag.abi == "abi3" for tag in demands):
-            return f"{self.interpreter_tag}-abi3-{platform}"
-        return f"py3-none-{platform}"
+            if not fitting or any(tag.abi == "none" and tag.platform == "any" for tag in fitting):
+                continue
+            level = max(level, min(0 if t.abi == "none" else 1 if t.abi == "abi3" else 2 for t in fitting))
+            if any(tag.platform == "any" for tag in fitting):
+                continue
+            native = True
+            versions = [v for v in (_platform_parts(t.platform)[1] for t in fitting) if v is not None]
+            if versions:
+                needed = min(versions)
+                highest = needed if highest is None else max(highest, needed)
+            elif family in _LIBC or family == "macosx":
+                local = True
+        if level == 0 and not native:
+            return {**record, "tag": "py3-none-any", "implementation": None, "python": None, "abi": None,
+                    "platform": None, "os": None, "machine": None, "libc": None, "minimum": None}  # fmt: skip
+        if not native:
+            platform, needed_minimum = "any", None
+        elif local and family in _LIBC:
+            platform, needed_minimum = f"linux_{arch}", minimum  # built on this host: its own libc
+        elif highest is not None and family is not None:
+            platform, needed_minimum = f"{family}_{highest[0]}_{highest[1]}_{arch}", highest
+        else:
+            platform, needed_minimum = self.platform, minimum
+        interpreter = self.interpreter_tag if level else "py3"
+        abi = ("none", "abi3", self.abi_tag)[level]
+        return {
+            **record,
+            "tag": f"{interpreter}-{abi}-{platform}",
+            "implementation": self.implementation if level else None,
+            "python": self.python_version if level else None,
+            "exact": level == 2,
+            "abi": abi if level else None,
+            "platform": None if platform == "any" else platform,
+            "os": record["os"] if native else None,
+            "machine": record["machine"] if native else None,
+            "libc": record["libc"] if native else None,
+            "minimum": list(needed_minimum) if native and needed_minimum else None,
+        }
+
+    def shebang(self, requirement: Requirement) -> str:
+        """The default interpreter line of a .pyz: the Python it was built for when it needs exactly that one
+        (``/usr/bin/env python3.12``, ``python3.13t`` for a free-threaded build), else ``/usr/bin/env python3``."""
+        python = requirement["python"]
+        if python and requirement["exact"]:
+            flags = (requirement["abi"] or "").removeprefix("cp" + python.replace(".", "")).replace("d", "")
+            return f"/usr/bin/env python{python}{flags}"
+        return "/usr/bin/env python3"
+
+
+#: The C library of a platform family.
+_LIBC = {"manylinux": "glibc", "musllinux": "musl"}
+
+
+def _platform_parts(platform: str) -> tuple[str | None, tuple[int, int] | None, str]:
+    """``manylinux_2_34_x86_64`` → ("manylinux", (2, 34), "x86_64"); ``win_amd64`` → (None, None, "win_amd64")."""
+    platform = _modern_platform(platform)
+    for family in ("manylinux", "musllinux", "macosx"):
+        if platform.startswith(family + "_"):
+            parts = platform.split("_", 3)
+            if len(parts) == 4 and parts[1].isdigit() and parts[2].isdigit():
+                return family, (int(parts[1]), int(parts[2])), parts[3]
+    if platform.startswith("linux_"):
+        return None, None, platform.removeprefix("linux_")
+    return None, None, platform

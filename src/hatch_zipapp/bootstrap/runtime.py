@@ -1,6 +1,6 @@
 """The runtime of every hatch-zipapp .pyz (written into it as ``_bootstrap/__init__.py``). Standard library only.
 
-On start it:
+On start (once ``__main__.py``, bootstrap/check.py, has checked that this interpreter fits the .pyz) it:
 
 1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``;
 2. finds where to extract: ``$ZIPAPP_ROOT``, else shiv's ``$SHIV_ROOT``, else systemd's ``$CACHE_DIRECTORY`` (its
@@ -61,8 +61,14 @@ def _flag(name: str, default: bool = False) -> bool:
 
 
 def _archive() -> str:
-    # This module is imported from inside the archive: .../app.pyz/_bootstrap/__init__.py
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    """The .pyz, as the path Python was given (``./app.pyz``, ``d//app.pyz``, a symlink): the zipimporter that loaded
+    this module keeps it so, as its ``archive`` and as the key of its index in ``zipimport._zip_directory_cache``.
+    Normalising it (``abspath``) would name a file the zipimporter does not know: every use goes through this one."""
+    archive = getattr(globals().get("__loader__"), "archive", None)
+    if isinstance(archive, str):
+        return archive
+    # Imported some other way: this module is .../app.pyz/_bootstrap/__init__.py
+    return os.path.dirname(os.path.dirname(__file__))  # pragma: no cover
 
 
 def _program() -> str:
@@ -73,7 +79,7 @@ def _read(archive: str, member: str) -> bytes:
     """A member of the archive, through the zipimporter that loaded this module (its index is already read)."""
     loader = globals().get("__loader__")
     get_data = getattr(loader, "get_data", None)
-    if get_data is not None:
+    if get_data is not None and getattr(loader, "archive", None) == archive:
         return get_data(os.path.join(archive, member))  # type: ignore[no-any-return]
     import zipfile
 

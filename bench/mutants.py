@@ -1,0 +1,279 @@
+"""A small mutation check: put one plausible bug at a time into ``src/`` and run the tests that must notice it.
+
+    .venv/bin/python bench/mutants.py              # every mutant (a few minutes)
+    .venv/bin/python bench/mutants.py --list       # the mutants and their tests, without running anything
+    .venv/bin/python bench/mutants.py NAME ...     # only these mutants
+
+Each mutant is an exact source replacement (file, old text, new text) and the tests that must fail with it. The
+checkout is copied once to a temporary directory (without .git, .venv, dist); each mutant is applied to the copy,
+its tests run there (``-x``, with the copy's ``src`` first on the path), and the file is put back before the next.
+The checkout itself is never modified. First the named tests run once without a mutant: they must pass.
+
+Exit status 0 when every mutant is caught; 1 when one survived, its old text is not in the file exactly once (the
+source moved: update the list), or its tests could not run; 2 when the tests fail without any mutant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Seconds for one mutant's test run; pytest-timeout ends a single hung test sooner.
+RUN_TIMEOUT = 900
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str  # relative to the checkout
+    old: str
+    new: str
+    tests: tuple[str, ...]  # pytest node ids, relative to the checkout; at least one must fail
+
+
+RUNTIME = "src/hatch_zipapp/bootstrap/runtime.py"
+
+MUTANTS = [
+    # -- the seven that survived in issue 11 ---------------------------------------------------------------------
+    Mutant(
+        "fetch-unlocked-index-file",
+        "src/hatch_zipapp/fetch.py",
+        "                if locked.sha256 in pin.hashes:\n                    self.cache.remember_filename",
+        "                if True:\n                    self.cache.remember_filename",
+        ("tests/test_lock_hashes.py",),
+    ),
+    Mutant(
+        "runtime-no-site-packages-filter",
+        RUNTIME,
+        '    if "site-packages" in parts or "dist-packages" in parts:\n        return False\n',
+        "",
+        ("tests/test_runtime_isolation.py",),
+    ),
+    Mutant(
+        "runtime-fast-path-without-shared-lock",
+        RUNTIME,
+        "if not force and os.path.isdir(final) and _try_lock(fd, shared):",
+        "if not force and os.path.isdir(final):",
+        ("tests/test_runtime_locks.py::test_a_warm_start_keeps_its_extraction_from_a_newer_builds_cleanup",),
+    ),
+    Mutant(
+        "runtime-extract-without-exclusive-lock",
+        RUNTIME,
+        '        if _try_lock(fd, exclusive):\n            return "extract"',
+        '        if True:\n            return "extract"',
+        ("tests/test_runtime_locks.py::test_no_extraction_while_another_process_holds_the_exclusive_lock",),
+    ),
+    Mutant(
+        "runtime-extract-under-a-shared-lock",  # two extractions at once: only 32 simultaneous starts show it
+        RUNTIME,
+        '        if _try_lock(fd, exclusive):\n            return "extract"',
+        '        if _try_lock(fd, shared):\n            return "extract"',
+        ("tests/test_runtime.py::TestConcurrency::test_32_cold_starts_at_once",),
+    ),
+    Mutant(
+        "verify-skips-members-outside-site-packages",
+        "src/hatch_zipapp/sbom.py",
+        "    for name in sorted(listed.keys() & contents.keys()):",
+        '    for name in sorted(n for n in listed.keys() & contents.keys() if n.startswith("site-packages/")):',
+        ("tests/test_verify_members.py",),
+    ),
+    Mutant(
+        "zip-timestamps-in-local-time",
+        "src/hatch_zipapp/reproducible.py",
+        "return time.gmtime(epoch)[:6]",
+        "return time.localtime(epoch)[:6]",
+        ("tests/test_reproducible_inputs.py::test_the_time_zone_changes_nothing",),
+    ),
+    Mutant(
+        "systemd-drops-private-devices",
+        "src/hatch_zipapp/systemd.py",
+        '        "PrivateDevices=yes",\n',
+        "",
+        ("tests/test_systemd_hardening.py",),
+    ),
+    # -- plausible others ------------------------------------------------------------------------------------------
+    Mutant(
+        "fetch-no-hash-check",
+        "src/hatch_zipapp/fetch.py",
+        "        if actual != locked.sha256:",
+        "        if False:",
+        ("tests/test_fetch.py::TestIntegrity::test_served_file_with_another_hash_is_refused",),
+    ),
+    Mutant(
+        "archive-entries-in-insertion-order",
+        "src/hatch_zipapp/reproducible.py",
+        "    return sorted(names)",
+        "    return list(names)",
+        ("tests/test_reproducible_inputs.py::test_the_order_files_are_staged_in_changes_nothing",),
+    ),
+    Mutant(
+        "builder-leaves-earlier-targets-temporary-files",
+        "src/hatch_zipapp/builder.py",
+        "                    scratch.discard(temp)",
+        "                    pass",
+        ("tests/test_reproducible_inputs.py::test_a_failure_at_the_second_target_leaves_dist_unchanged",),
+    ),
+    Mutant(
+        "archive-modes-from-nowhere",
+        "src/hatch_zipapp/reproducible.py",
+        "info.external_attr = (_EXEC_MODE if executable else _FILE_MODE) << 16",
+        "info.external_attr = _FILE_MODE << 16",
+        ("tests/test_reproducible.py::TestSameBytes::test_scripts_have_a_fixed_shebang_and_mode",),
+    ),
+    Mutant(
+        "static-manifest-unsorted",
+        "src/hatch_zipapp/static.py",
+        "json.dumps(json.loads(data), sort_keys=True)",
+        "json.dumps(json.loads(data), sort_keys=False)",
+        ("tests/test_django_hermetic.py::test_the_manifest_is_written_with_sorted_keys",),
+    ),
+    Mutant(
+        "django-serve-leaves-gunicorns-argv",
+        "src/hatch_zipapp/bootstrap/django_main.py",
+        "    finally:\n        sys.argv = original\n",
+        "    finally:\n        pass\n",
+        ("tests/test_django_hermetic.py::test_serve_takes_the_socket_systemd_passes",),
+    ),
+    Mutant(
+        "runtime-no-crc-check",
+        RUNTIME,
+        "if len(data) != file_size or zlib.crc32(data) != crc:",
+        "if len(data) != file_size:",
+        ("tests/test_runtime.py::TestExtraction::test_a_damaged_archive_is_a_clear_error_and_leaves_nothing",),
+    ),
+    Mutant(
+        "runtime-keeps-one-extraction-too-many",
+        RUNTIME,
+        "    for _, entry in others[keep - 1 :]:",
+        "    for _, entry in others[keep:]:",
+        ("tests/test_runtime.py::TestCleanup::test_ten_builds_leave_the_configured_number",),
+    ),
+    Mutant(
+        "runtime-cleanup-takes-any-name",
+        RUNTIME,
+        '    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)',
+        "    return True",
+        ("tests/test_runtime.py::test_cleanup_leaves_other_directories_alone",),
+    ),
+    Mutant(
+        "runtime-dead-processes-look-alive",
+        RUNTIME,
+        "    except ProcessLookupError:\n        return False",
+        "    except ProcessLookupError:\n        return True",
+        ("tests/test_runtime.py::TestBackgroundDeletion::test_leftovers_of_dead_processes_go_and_nothing_else",),
+    ),
+    Mutant(
+        "runtime-modes-not-restored",
+        RUNTIME,
+        "0o755 if mode & 0o111 else 0o644",
+        "0o644",
+        ("tests/test_runtime.py::TestExtraction::test_every_member_written_with_its_bytes_and_mode",),
+    ),
+    Mutant(
+        "runtime-extracts-in-place",
+        RUNTIME,
+        '    temp = os.path.join(base, f".{key}.tmp-{os.getpid()}")\n',
+        "    temp = final\n",
+        ("tests/test_runtime.py::TestConcurrency::test_killed_while_extracting",),
+    ),
+    Mutant(
+        "verify-ignores-the-checksum-file",
+        "src/hatch_zipapp/sbom.py",
+        "        if actual != expected:",
+        "        if False:",
+        ("tests/test_supply_chain.py::TestVerify::test_one_flipped_byte_in_the_file",),
+    ),
+]
+
+
+def _copy(destination: Path) -> Path:
+    """The checkout without its git directory, virtualenv, build outputs and caches."""
+    top = {".git", ".venv", "dist", "site", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = {name for name in names if name == "__pycache__"}
+        return skipped | (top & set(names) if Path(directory) == ROOT else set())
+
+    shutil.copytree(ROOT, destination, ignore=ignore, symlinks=True)
+    return destination
+
+
+def _pytest(copy: Path, tests: list[str]) -> tuple[int, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.fspath(copy / "src"), os.fspath(copy)])
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
+    try:
+        result = subprocess.run(
+            command, cwd=copy, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return -1, f"the tests ran longer than {RUN_TIMEOUT} s"
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return result.returncode, lines[-1] if lines else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="only these mutants (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and their tests, run nothing")
+    options = parser.parse_args(argv)
+    unknown = sorted(set(options.names) - {m.name for m in MUTANTS})
+    if unknown:
+        parser.error(f"unknown mutant(s) {', '.join(unknown)}; --list shows them")
+    mutants = [m for m in MUTANTS if not options.names or m.name in options.names]
+    if options.list:
+        for mutant in mutants:
+            print(f"{mutant.name}: {mutant.file}\n    must fail: {' '.join(mutant.tests)}")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="hatch-zipapp-mutants-") as temp:
+        copy = _copy(Path(temp) / "checkout")
+        tests = list(dict.fromkeys(t for m in mutants for t in m.tests))
+        started = time.monotonic()
+        code, last = _pytest(copy, tests)
+        if code != 0:
+            print(f"the tests fail without any mutant ({last}): fix them first", file=sys.stderr)
+            return 2
+        print(f"baseline: {len(tests)} test selections pass ({time.monotonic() - started:.0f} s)")
+        results = {"caught": 0, "survived": 0, "not found": 0, "error": 0}
+        for mutant in mutants:
+            path = copy / mutant.file
+            original = path.read_text(encoding="utf-8")
+            count = original.count(mutant.old)
+            if count != 1:
+                where = "is not in" if count == 0 else f"is {count} times in"
+                print(
+                    f"NOT FOUND  {mutant.name}: its old text {where} {mutant.file}: the source moved, update the list"
+                )
+                results["not found"] += 1
+                continue
+            path.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+            started = time.monotonic()
+            try:
+                code, last = _pytest(copy, list(mutant.tests))
+            finally:
+                path.write_text(original, encoding="utf-8")
+            elapsed = f"{time.monotonic() - started:.0f} s"
+            if code == 1:  # pytest: some tests failed
+                print(f"caught     {mutant.name} ({elapsed}: {last})")
+                results["caught"] += 1
+            elif code == 0:
+                print(f"SURVIVED   {mutant.name} ({elapsed}): {' '.join(mutant.tests)} passed with the bug in")
+                results["survived"] += 1
+            else:
+                print(f"ERROR      {mutant.name} ({elapsed}): pytest exit status {code}: {last}")
+                results["error"] += 1
+    print(", ".join(f"{count} {what}" for what, count in results.items()))
+    return 0 if results["caught"] == len(mutants) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
