@@ -117,7 +117,7 @@ MUTANTS = [
     Mutant(
         "builder-leaves-earlier-targets-temporary-files",
         "src/hatch_zipapp/builder.py",
-        "                    temp.unlink(missing_ok=True)",
+        "                    scratch.discard(temp)",
         "                    pass",
         ("tests/test_reproducible_inputs.py::test_a_failure_at_the_second_target_leaves_dist_unchanged",),
     ),
@@ -190,6 +190,42 @@ MUTANTS = [
         "        if actual != expected:",
         "        if False:",
         ("tests/test_supply_chain.py::TestVerify::test_one_flipped_byte_in_the_file",),
+    ),
+    # -- issue 12's build side -----------------------------------------------------------------------------------
+    Mutant(
+        "cache-entry-seal-not-checked",
+        "src/hatch_zipapp/cache.py",
+        '            if _seal(kind, key, label, data) == match["seal"]:',
+        "            if True:",
+        ("tests/test_cache.py::TestDamagedEntries::test_bytecode_bundle_with_an_added_pth",),
+    ),
+    Mutant(
+        "install-file-directory-clash-allowed",
+        "src/hatch_zipapp/install.py",
+        "                if blocking is not None:",
+        "                if False:",
+        ("tests/test_build_faults.py::TestFileDirectoryClash::test_between_two_wheels",),
+    ),
+    Mutant(
+        "sdist-uv-quiet-hides-the-backend",
+        "src/hatch_zipapp/sdist.py",
+        '"--wheel", "--no-progress",',
+        '"--wheel", "--quiet",',
+        ("tests/test_build_faults.py::TestSdistBackendError",),
+    ),
+    Mutant(
+        "scratch-sweep-ignores-the-lock",
+        "src/hatch_zipapp/scratch.py",
+        "            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n",
+        "            pass\n",
+        ("tests/test_build_faults.py::TestKilledBuild::test_a_running_builds_files_are_never_removed",),
+    ),
+    Mutant(
+        "clean-leaves-killed-builds-files",
+        "src/hatch_zipapp/builder.py",
+        "        scratch.sweep_all(Path(directory))",
+        "        pass",
+        ("tests/test_build_faults.py::TestKilledBuild::test_leftovers_are_removed",),
     ),
 ]
 

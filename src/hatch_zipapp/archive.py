@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.layout import write_archive
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
 from hatch_zipapp.sbom import RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
+from hatch_zipapp.scratch import create_beside, discard
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
@@ -149,7 +149,7 @@ def write_pyz(
             pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:
         for written, _ in pending:
-            written.unlink(missing_ok=True)
+            discard(written)
         raise
     return pending
 
@@ -157,16 +157,15 @@ def write_pyz(
 @contextmanager
 def temp_beside(destination: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
     """A temporary file beside ``destination`` (same file system, so a rename puts it in place), removed if the
-    block fails; the caller renames it once everything is built."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-    path = Path(name)
+    block fails. The caller puts it in place with ``scratch.rename`` once everything is built, or removes it with
+    ``scratch.discard``; until then it is held (scratch.py), so a killed build's is known for a leftover."""
+    fd, path = create_beside(destination)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f, path
         path.chmod(mode)
     except BaseException:
-        path.unlink(missing_ok=True)
+        discard(path)
         raise
 
 

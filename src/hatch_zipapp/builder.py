@@ -20,12 +20,13 @@ from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
 from packaging.utils import NormalizedName, canonicalize_name
 
-from hatch_zipapp import __version__
+from hatch_zipapp import __version__, scratch
 from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
 from hatch_zipapp.bytecode import find_compiler
+from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ZipappError
-from hatch_zipapp.fetch import Cache, Fetcher, sha256_hex
+from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import StagedFile, StagingTree, install_wheel
 from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
 from hatch_zipapp.reproducible import source_date_epoch
@@ -70,6 +71,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         for path in Path(directory).glob(f"{prefix}*"):
             if path.name.endswith((".pyz", ".whl", ".pyz.sha256", ".pyz.cdx.json")) and path.is_file():
                 path.unlink()
+        scratch.sweep_all(Path(directory))  # what killed builds left, beside the artifacts and in the temp directory
 
     def build_standard(self, directory: str, **build_data: Any) -> str:
         try:
@@ -89,8 +91,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         # Every option is validated before any work, so a typo costs no download and no build.
         _ = config.entry_point, config.shebang, config.bytecode, config.django, config.isolated, config.keep_extractions
 
-        with tempfile.TemporaryDirectory(prefix="hatch-zipapp-") as staging_name:
-            staging = Path(staging_name)
+        swept = scratch.sweep_all(output)
+        if swept:
+            self.app.display_info(f"Removed {swept} temporary files and directories of killed builds")
+        with scratch.directory("build") as staging:
             lock = load_lock(config.lock, staging)
             if isinstance(lock, RequirementsFile) and any(not target.is_host for target in targets):
                 self.app.display_warning(
@@ -101,7 +105,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             primary = config.index_url or (lock.index_urls[0] if lock.index_urls else DEFAULT_INDEX_URL)
             index_urls = list(dict.fromkeys([primary, *lock.index_urls, *config.extra_index_urls]))
             fetcher = Fetcher(
-                Cache.default(),
+                Cache.default(warn=self.app.display_warning),
                 index_urls=index_urls,
                 wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs],
                 secrets=config.secrets,
@@ -118,10 +122,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                     raise ZipappError(message)
                 pending.append((write_beside(output / wheel.name, wheel.read_bytes(), 0o644), output / wheel.name))
                 for temp, final in pending:
-                    temp.replace(final)
+                    scratch.rename(temp, final)
             finally:
                 for temp, _ in pending:
-                    temp.unlink(missing_ok=True)
+                    scratch.discard(temp)
         if fetcher.downloaded:
             self.app.display_info(f"Downloaded {fetcher.downloaded} files into {fetcher.cache.root}")
         self.app.display_info(f"Wheel: {output / wheel.name}")
@@ -167,6 +171,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree = StagingTree()
         for filename, data in wheels:
             install_wheel(tree, filename, data, interpreter=shebang)
+        tree.check_paths()
         requirement["requires_python"] = _requires_python(tree, self.metadata.core.requires_python, project_name)
         return tree, chosen, embedded, requirement
 
@@ -211,6 +216,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         summary += f", {compiled} .pyc files" if compiled else ""
         self.app.display_info(f"{target.describe()}: {summary}")
 
+        tree.check_paths()  # again: collectstatic and bytecode added files
         tag = requirement["tag"]
         final = output / f"{self.project_id}-{tag}.pyz"
         settings = {

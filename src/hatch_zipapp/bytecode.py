@@ -16,14 +16,13 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
+from hatch_zipapp import scratch
+from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import ConfigError, ZipappError
-from hatch_zipapp.fetch import Cache
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree
 from hatch_zipapp.target import Target
 
@@ -101,8 +100,7 @@ class Compiler:
         return compiled
 
     def _run(self, owner: str, sources: Mapping[str, StagedFile]) -> dict[str, bytes]:
-        with tempfile.TemporaryDirectory(prefix="hatch-zipapp-pyc-") as temp:
-            root = Path(temp)
+        with scratch.directory("pyc") as root:
             for path, staged in sources.items():
                 target = root.joinpath(*path.split("/"))
                 target.parent.mkdir(parents=True, exist_ok=True)

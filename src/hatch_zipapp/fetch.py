@@ -1,4 +1,4 @@
-"""Getting every locked file, verified, through a download cache keyed by sha256.
+"""Getting every locked file, verified, through the download cache (cache.py), keyed by sha256.
 
 Where a file comes from, in order: the cache; a local wheel directory; the URL the lock or an index gives.
 Every byte is checked against the lock's sha256 before it is used or cached. Credentials in URLs are sent
@@ -9,18 +9,13 @@ into an index URL (the configuration's secrets).
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
-import io
 import json
 import os
 import posixpath
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -36,6 +31,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from hatch_zipapp import __version__
+from hatch_zipapp.cache import CACHE_ENV, Cache, sha256_hex
 from hatch_zipapp.errors import FetchError, HashMismatchError, NoMatchingFileError
 from hatch_zipapp.lock import LockedFile, Pin
 from hatch_zipapp.target import Target
@@ -50,9 +46,9 @@ __all__ = [
     "WheelSource",
     "redact",
     "scrub",
+    "sha256_hex",
 ]
 
-CACHE_ENV = "HATCH_ZIPAPP_CACHE_DIR"
 _TIMEOUT = 60
 _RETRIES = 2
 _ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -76,110 +72,6 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "****")
     return text
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-class Cache:
-    """Files by sha256, and the file names indexes gave for each sha256 (so warm builds need no index)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @classmethod
-    def default(cls) -> Cache:
-        """``$HATCH_ZIPAPP_CACHE_DIR``, else ``$XDG_CACHE_HOME/hatch-zipapp``, else ``~/.cache/hatch-zipapp``."""
-        explicit = os.environ.get(CACHE_ENV)
-        if explicit:
-            return cls(Path(explicit).expanduser())
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return cls(Path(base, "hatch-zipapp"))
-
-    def _file(self, sha256: str) -> Path:
-        return self.root / "files" / "sha256" / sha256[:2] / sha256
-
-    def _name(self, sha256: str) -> Path:
-        return self.root / "names" / "sha256" / sha256[:2] / sha256
-
-    def read(self, sha256: str) -> bytes | None:
-        path = self._file(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        actual = sha256_hex(data)
-        if actual != sha256:
-            message = (
-                f"Cached file {path} has sha256 {actual}, not the {sha256} it is stored under: the download cache "
-                f"was changed behind hatch-zipapp's back. Delete that file (or the whole cache, {self.root}) and "
-                f"build again"
-            )
-            raise HashMismatchError(message)
-        return data
-
-    def write(self, sha256: str, data: bytes) -> None:
-        with contextlib.suppress(OSError):  # a read-only or full cache only costs a download next time
-            _atomic_write(self._file(sha256), data)
-
-    def store(self, path: Path, data: bytes) -> None:
-        """Write ``data`` at ``path`` below the cache root, atomically; a cache that cannot be written is skipped."""
-        with contextlib.suppress(OSError):
-            _atomic_write(path, data)
-
-    def _bundle(self, kind: str, key: str) -> Path:
-        return self.root / kind / key[:2] / f"{key}.zip"
-
-    def read_bundle(self, kind: str, key: str) -> tuple[dict[str, bytes], str] | None:
-        """Files (and a note) a build step stored under ``key``, or None: bytecode and collectstatic output."""
-        try:
-            with zipfile.ZipFile(self._bundle(kind, key)) as archive:
-                return {name: archive.read(name) for name in archive.namelist()}, archive.comment.decode()
-        except (OSError, zipfile.BadZipFile, UnicodeDecodeError):
-            return None
-
-    def store_bundle(self, kind: str, key: str, files: dict[str, bytes], note: str = "") -> None:
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            archive.comment = note.encode()
-            for name in sorted(files):
-                archive.writestr(name, files[name])
-        self.store(self._bundle(kind, key), buffer.getvalue())
-
-    def built_wheel(self, sdist_sha256: str) -> tuple[str, bytes] | None:
-        """The wheel built from the sdist with this sha256, if one was built before."""
-        directory = self.root / "built" / sdist_sha256[:2] / sdist_sha256
-        wheels = sorted(directory.glob("*.whl")) if directory.is_dir() else []
-        return (wheels[0].name, wheels[0].read_bytes()) if len(wheels) == 1 else None
-
-    def store_built_wheel(self, sdist_sha256: str, filename: str, data: bytes) -> None:
-        with contextlib.suppress(OSError):
-            _atomic_write(self.root / "built" / sdist_sha256[:2] / sdist_sha256 / filename, data)
-
-    def filename(self, sha256: str) -> str | None:
-        try:
-            return self._name(sha256).read_text(encoding="utf-8").strip() or None
-        except (FileNotFoundError, UnicodeDecodeError):
-            return None
-
-    def remember_filename(self, sha256: str, filename: str) -> None:
-        if self.filename(sha256) == filename:
-            return
-        with contextlib.suppress(OSError):
-            _atomic_write(self._name(sha256), filename.encode())
 
 
 class WheelSource(Protocol):

@@ -71,6 +71,28 @@ class StagingTree:
             raise ZipappError(message)
         self.files[path] = StagedFile(data, executable, owner)
 
+    def check_paths(self) -> None:
+        """No staged file is also a directory of another (``x`` and ``x/y.py``): a zip holds both, but no file system
+        does, so the .pyz could never be extracted. The error names the wheel of each."""
+        for path in sorted(self.files):
+            parent, _, _ = path.rpartition("/")
+            while parent:
+                blocking = self.files.get(parent)
+                if blocking is not None:
+                    owner = self.files[path].owner
+                    if owner == blocking.owner:
+                        who = f"{owner} installs both a file {parent} and {path} below it"
+                        fix = "leave it out of the lock (or lock another version of it)"
+                    else:
+                        who = f"{blocking.owner} installs a file {parent}, and {owner} installs {path} below it"
+                        fix = "remove one of them from the lock"
+                    message = (
+                        f"{who}: no file system holds a file and a directory of the same name, so the .pyz could "
+                        f"never be extracted. To fix: {fix}"
+                    )
+                    raise ZipappError(message)
+                parent = parent.rpartition("/")[0]
+
     def write_to(self, directory: Path, paths: Iterable[str] | None = None) -> None:
         """Write staged files (all of them, or ``paths``) below ``directory``, for a step that needs real files."""
         for path in self.files if paths is None else paths:

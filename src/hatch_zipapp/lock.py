@@ -6,6 +6,7 @@ version per package with the sha256 of every file it may come from. Nothing outs
 
 from __future__ import annotations
 
+import codecs
 import shutil
 import subprocess
 import tomllib
@@ -145,6 +146,38 @@ def _refresh_pylock(path: Path) -> str:
     return f"`hatch-zipapp lock -o {output}` (or `{uv} pyproject.toml`)"
 
 
+_BYTE_ORDER_MARKS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _read_text(path: Path, refresh_command: str) -> str:
+    """The text of a lock file, which must be UTF-8 (a UTF-8 byte-order mark is allowed, as pip allows it)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        message = f"Lock file {path} cannot be read: {e.strerror or e}"
+        raise LockError(message) from e
+    problem = next((f"it is {encoding}" for mark, encoding in _BYTE_ORDER_MARKS if data.startswith(mark)), None)
+    if problem is None and b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        problem = f"it has NUL bytes from line {line} on (UTF-16 without a byte-order mark?)"
+    if problem is None:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            problem = f"byte {data[e.start]:#04x} on line {line} is not UTF-8"
+    message = (
+        f"Lock file {path} is not UTF-8 text: {problem}. Save it as UTF-8, or write it again with "
+        f"{refresh_command} (a shell redirection such as PowerShell's `>` writes UTF-16: use `-o FILE`)"
+    )
+    raise LockError(message)
+
+
 def _from_uv_lock(path: Path, workdir: Path) -> Lock:
     uv = find_uv()
     if uv is None:
@@ -209,10 +242,10 @@ class PylockFile:
         self.refresh_command = _refresh_pylock(path)
         self.index_urls: list[str] = []
         self.wheel_dirs: list[Path] = []
+        text = _read_text(path, self.refresh_command)
         try:
-            with path.open("rb") as f:
-                data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
             message = f"Lock file {path} cannot be read: {e}"
             raise LockError(message) from e
         try:
@@ -309,11 +342,7 @@ class RequirementsFile:
         self.index_urls: list[str] = []
         self.wheel_dirs: list[Path] = []
         self._entries: list[tuple[int, Requirement, frozenset[str]]] = []
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            message = f"Lock file {path} cannot be read: {e}"
-            raise LockError(message) from e
+        text = _read_text(path, self.refresh_command)
         for number, line in _logical_lines(text):
             self._parse_line(number, line)
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from hatch_zipapp import scratch
+from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import NoMatchingFileError, ZipappError
-from hatch_zipapp.fetch import Cache
 from hatch_zipapp.lock import Pin, find_uv
 from hatch_zipapp.target import Target
 
 __all__ = ["wheel_from_sdist"]
+
+_SHOWN_LINES = 20  # of the build's output, when it fails: the backend's error and the installer's summary
+_EARLIER_ERRORS = 10
 
 
 def wheel_from_sdist(
@@ -43,16 +46,19 @@ def wheel_from_sdist(
 
 
 def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, bytes]:
-    with tempfile.TemporaryDirectory(prefix="hatch-zipapp-sdist-") as temp:
+    with scratch.directory("sdist") as temp:
         sdist = Path(temp, filename)
         sdist.write_bytes(data)
         out = Path(temp, "out")
         uv = find_uv()
         if uv is not None:
-            command = [uv, "build", "--wheel", "--quiet", "--python", sys.executable, "--out-dir", str(out), str(sdist)]
+            # Not --quiet: it hides the backend's own output, which is what says why a build failed.
+            command = [uv, "build", "--wheel", "--no-progress", "--python", sys.executable, "--out-dir", str(out)]
+            command.append(str(sdist))
         else:
             command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(sdist)]
-        env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0"}
+        # Unbuffered, so a Python backend's log and its error reach uv (which relays both) in the order written.
+        env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1"}
         try:
             result = subprocess.run(
                 command, cwd=temp, env=env, capture_output=True, text=True, check=False, timeout=1800
@@ -62,7 +68,7 @@ def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, by
             raise ZipappError(message) from e
         wheels = sorted(out.glob("*.whl")) if out.is_dir() else []
         if result.returncode != 0 or len(wheels) != 1:
-            output = (result.stderr or result.stdout).strip().splitlines()[-15:]
+            output = _tail((result.stderr or result.stdout).strip().splitlines())
             no_tool = "No module named pip" in result.stderr
             fix = (
                 "install uv in the build environment (`hatch-zipapp[uv]` in [build-system] requires)"
@@ -75,3 +81,10 @@ def _build(filename: str, data: bytes, pin: Pin, *, epoch: int) -> tuple[str, by
             )
             raise ZipappError(message)
         return wheels[0].name, wheels[0].read_bytes()
+
+
+def _tail(lines: list[str]) -> list[str]:
+    """What a failed build's output shows: its last lines, after the earlier lines that mention an error (uv relays a
+    backend's stdout and stderr as two streams, so its error may come out before the end of its log)."""
+    earlier = [line for line in lines[:-_SHOWN_LINES] if "error" in line.lower()][-_EARLIER_ERRORS:]
+    return [*earlier, "...", *lines[-_SHOWN_LINES:]] if earlier else lines[-_SHOWN_LINES:]

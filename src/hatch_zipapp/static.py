@@ -17,9 +17,9 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
+from hatch_zipapp.cache import Cache
 from hatch_zipapp.config import DjangoConfig
 from hatch_zipapp.errors import ZipappError
-from hatch_zipapp.fetch import Cache
 from hatch_zipapp.install import SITE_PACKAGES, StagingTree
 
 __all__ = ["DjangoError", "add_django_entry_point", "collect_static"]

@@ -1,0 +1,207 @@
+"""The build cache: downloads, the file names indexes gave for them, built wheels, bytecode and collectstatic output.
+
+Nothing read from the cache is trusted without a check, because whatever it returns is embedded in the .pyz:
+
+- **Downloads** are content-addressed: ``files/sha256/ab/<sha256>`` holds the file whose sha256 is its name (the one
+  the lock records). A file that does not hash to its name is an error naming it (the lock says what it must be).
+- **Everything else** is an *entry*, found by a key (a digest of what it was made from: an sdist's sha256, the
+  sources and interpreter of a bytecode run, ...) and sealed by a digest of what it holds: the entry of ``key`` is
+  ``<kind>/<key[:2]>/<key>/<seal>-<label>``, where ``seal`` is the sha256 of the kind, the key, the label and the bytes.
+  Each entry is one file written atomically, so it is never seen half-written, and it is checked on every read: a
+  damaged, truncated or edited entry (or one copied from another key) is discarded with a one-line warning, and the
+  caller builds it again, so the build's result is the same as with an empty cache.
+
+A cache directory that cannot be written costs only time: every write is best effort. A write killed half-way leaves
+a held temporary file (scratch.py), removed by the next write into that directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import stat
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from hatch_zipapp import scratch
+from hatch_zipapp.errors import HashMismatchError
+
+__all__ = ["CACHE_ENV", "Cache", "atomic_write", "sha256_hex"]
+
+CACHE_ENV = "HATCH_ZIPAPP_CACHE_DIR"
+_ENTRY = re.compile(r"(?P<seal>[0-9a-f]{64})-(?P<label>[^/]+)")
+_BUNDLE = "bundle.zip"
+_NAME = "name"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, through a temporary file beside it and a rename: never seen half-written. The temporary
+    files that killed builds left in that directory are removed first (scratch.py)."""
+    scratch.sweep(path.parent, ".")
+    fd, temp = scratch.create_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        scratch.rename(temp, path)
+    except BaseException:
+        scratch.discard(temp)
+        raise
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(f"Warning: {message}", file=sys.stderr)
+
+
+def _seal(kind: str, key: str, label: str, data: bytes) -> str:
+    digest = hashlib.sha256(f"hatch-zipapp cache entry\0{kind}\0{key}\0{label}\0".encode())
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _read_plain(path: Path) -> bytes | None:
+    """The bytes of a plain file; None for anything else (missing, a symlink, a FIFO, which is not waited on)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            return f.read() if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+    except OSError:
+        return None
+
+
+class Cache:
+    """Downloads by sha256, and sealed entries by key (see the module's docstring)."""
+
+    def __init__(self, root: Path, *, warn: Callable[[str], None] = _warn_on_stderr) -> None:
+        self.root = root
+        self.warn = warn
+
+    @classmethod
+    def default(cls, *, warn: Callable[[str], None] = _warn_on_stderr) -> Cache:
+        """``$HATCH_ZIPAPP_CACHE_DIR``, else ``$XDG_CACHE_HOME/hatch-zipapp``, else ``~/.cache/hatch-zipapp``."""
+        explicit = os.environ.get(CACHE_ENV)
+        if explicit:
+            return cls(Path(explicit).expanduser(), warn=warn)
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return cls(Path(base, "hatch-zipapp"), warn=warn)
+
+    # Downloads: content-addressed.
+
+    def _file(self, sha256: str) -> Path:
+        return self.root / "files" / "sha256" / sha256[:2] / sha256
+
+    def read(self, sha256: str) -> bytes | None:
+        """The downloaded file with this sha256, checked, or None."""
+        path = self._file(sha256)
+        data = _read_plain(path)
+        if data is None:
+            return None
+        actual = sha256_hex(data)
+        if actual != sha256:
+            message = (
+                f"Cached file {path} has sha256 {actual}, not the {sha256} it is stored under: the download cache "
+                f"was changed behind hatch-zipapp's back. Delete that file (or the whole cache, {self.root}) and "
+                f"build again"
+            )
+            raise HashMismatchError(message)
+        return data
+
+    def write(self, sha256: str, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # a read-only or full cache only costs a download next time
+            atomic_write(self._file(sha256), data)
+
+    # Sealed entries.
+
+    def _directory(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / key
+
+    def get(self, kind: str, key: str) -> tuple[str, bytes] | None:
+        """The label and bytes stored under ``key``, checked; None if there is none (or only a damaged one, which is
+        removed with a warning)."""
+        directory = self._directory(kind, key)
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return None
+        for name in names:
+            match = _ENTRY.fullmatch(name)
+            if match is None:
+                continue  # a writer's temporary file, or an entry of an older hatch-zipapp: never read
+            path = directory / name
+            data = _read_plain(path)
+            if data is None:
+                continue  # removed by a concurrent build replacing it, or not a plain file
+            label = match["label"]
+            if _seal(kind, key, label, data) == match["seal"]:
+                return label, data
+            self.warn(
+                f"Discarded a damaged {kind} cache entry {path} (its content does not match the digest it was "
+                f"stored with): building it again"
+            )
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return None
+
+    def put(self, kind: str, key: str, label: str, data: bytes) -> None:
+        """Store ``data`` (named ``label``) under ``key``, replacing what was there; best effort."""
+        if "/" in label or not label:
+            message = f"Cache entry label {label!r} must be a plain file name"
+            raise ValueError(message)
+        directory = self._directory(kind, key)
+        name = f"{_seal(kind, key, label, data)}-{label}"
+        with contextlib.suppress(OSError):
+            atomic_write(directory / name, data)
+            for other in os.listdir(directory):
+                if other != name and _ENTRY.fullmatch(other):
+                    (directory / other).unlink(missing_ok=True)
+
+    # What the build stages store.
+
+    def read_bundle(self, kind: str, key: str) -> tuple[dict[str, bytes], str] | None:
+        """Files (and a note) a build step stored under ``key``, or None: bytecode and collectstatic output."""
+        entry = self.get(kind, key)
+        if entry is None or entry[0] != _BUNDLE:
+            return None
+        try:
+            with zipfile.ZipFile(io.BytesIO(entry[1])) as archive:
+                return {name: archive.read(name) for name in archive.namelist()}, archive.comment.decode()
+        except (zipfile.BadZipFile, UnicodeDecodeError):
+            return None
+
+    def store_bundle(self, kind: str, key: str, files: dict[str, bytes], note: str = "") -> None:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.comment = note.encode()
+            for name in sorted(files):
+                archive.writestr(name, files[name])
+        self.put(kind, key, _BUNDLE, buffer.getvalue())
+
+    def built_wheel(self, sdist_sha256: str) -> tuple[str, bytes] | None:
+        """The wheel built from the sdist with this sha256 (its file name and bytes), if one was built before."""
+        entry = self.get("built", sdist_sha256)
+        return entry if entry is not None and entry[0].endswith(".whl") else None
+
+    def store_built_wheel(self, sdist_sha256: str, filename: str, data: bytes) -> None:
+        self.put("built", sdist_sha256, filename, data)
+
+    def filename(self, sha256: str) -> str | None:
+        """The file name an index gave for the file with this sha256 (so warm builds need no index)."""
+        entry = self.get("names", sha256)
+        if entry is None or entry[0] != _NAME:
+            return None
+        try:
+            return entry[1].decode("utf-8").strip() or None
+        except UnicodeDecodeError:
+            return None
+
+    def remember_filename(self, sha256: str, filename: str) -> None:
+        if self.filename(sha256) != filename:
+            self.put("names", sha256, _NAME, filename.encode())

@@ -1,0 +1,171 @@
+"""A build's temporary files and directories, and the removal of those a killed build left behind.
+
+A build writes each .pyz under a temporary name beside its final one (renamed into place when every target is built),
+and stages, compiles bytecode and builds sdists in directories under the system's temporary directory. A build that is
+killed (SIGKILL, the OOM killer, a power loss) cannot remove them: ~100 MB per kill on a large site. So each one is:
+
+- **recognisably ours**: ``.NAME.RANDOM.hatch-zipapp.tmp`` beside the artifact and
+  ``hatch-zipapp-KIND.RANDOM.hatch-zipapp.tmp`` in the temporary directory, owned by the user who runs the build;
+- **held** under an exclusive ``flock`` for as long as its build uses it. It is created under another name (ending in
+  ``.hatch-zipapp.new``), locked, and only then renamed to the name above, so it never carries that name unlocked
+  while its build is alive. The kernel drops a process's locks when it dies, whatever killed it.
+
+:func:`sweep` (run by every build, and by ``hatch build -c -t zipapp``) removes what carries our name, belongs to the
+running user, is a plain file or directory (a symlink is never followed) and can be locked: its build is dead. Another
+build's files, running now, are locked and stay, whatever its PID namespace or host (the lock is on the file itself).
+Where ``flock`` does not exist (Windows), nothing is judged left over. Files of hatch-zipapp versions before this
+scheme (``.NAME.XXXXXXXX.tmp``, ``hatch-zipapp-pyc-XXXXXXXX``) carry no lock, so nothing proves them dead: they are
+left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["create_beside", "directory", "discard", "rename", "sweep", "sweep_all"]
+
+MARK = ".hatch-zipapp.tmp"
+_NEW = ".hatch-zipapp.new"
+_PREFIX = "hatch-zipapp-"
+
+_held: dict[Path, int] = {}  # a temporary file → the descriptor that holds its lock until it is renamed or discarded
+_held_lock = threading.Lock()
+
+
+def _hold(fd: int) -> int:
+    """Lock ``fd`` (exclusive, as long as the returned duplicate is open); -1 where there is no flock."""
+    if fcntl is None:
+        return -1
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return os.dup(fd)  # the lock belongs to the open file, which stays open while this duplicate does
+
+
+def _release(path: Path) -> None:
+    with _held_lock:
+        fd = _held.pop(path, -1)
+    if fd >= 0:
+        os.close(fd)
+
+
+def create_beside(destination: Path) -> tuple[int, Path]:
+    """A new file beside ``destination`` (same file system, so a rename puts it in place), held: an open descriptor
+    to write it through, and its path. Give it to :func:`rename` or :func:`discard` when done."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, new = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=_NEW)
+    path = Path(new.removesuffix(_NEW) + MARK)
+    try:
+        held = _hold(fd)
+        os.rename(new, path)
+    except BaseException:
+        os.close(fd)
+        Path(new).unlink(missing_ok=True)
+        raise
+    with _held_lock:
+        _held[path] = held
+    return fd, path
+
+
+def rename(temporary: Path, final: Path) -> None:
+    """Put a file made by :func:`create_beside` in place, and let go of it."""
+    try:
+        os.replace(temporary, final)
+    finally:
+        _release(temporary)
+
+
+def discard(temporary: Path) -> None:
+    """Remove a file made by :func:`create_beside` (if it is still there), and let go of it."""
+    try:
+        temporary.unlink(missing_ok=True)
+    finally:
+        _release(temporary)
+
+
+@contextlib.contextmanager
+def directory(kind: str) -> Iterator[Path]:
+    """A new directory in the system's temporary directory, held while the block runs, then removed."""
+    new = tempfile.mkdtemp(prefix=f"{_PREFIX}{kind}.", suffix=_NEW)
+    path = Path(new.removesuffix(_NEW) + MARK)
+    fd = -1
+    try:
+        if fcntl is not None:
+            fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(new, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if fd >= 0:
+            os.close(fd)
+
+
+def sweep(where: Path, prefix: str) -> int:
+    """Remove the files and directories named ``PREFIX...hatch-zipapp.tmp`` in ``where`` whose build is dead (see the
+    module's docstring); how many were removed."""
+    if fcntl is None:
+        return 0
+    try:
+        entries = list(os.scandir(where))
+    except OSError:
+        return 0
+    removed = 0
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(MARK) and _remove_if_dead(entry):
+            removed += 1
+    return removed
+
+
+def _remove_if_dead(entry: os.DirEntry[str]) -> bool:
+    assert fcntl is not None
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    is_directory = stat.S_ISDIR(info.st_mode)
+    if info.st_uid != os.getuid() or not (is_directory or stat.S_ISREG(info.st_mode)):
+        return False  # another user's, or a symlink or device planted under our name
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if is_directory else 0)
+    try:
+        fd = os.open(entry.path, flags)
+    except OSError:
+        return False
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+            return False  # replaced since it was listed
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: its build is running
+        if is_directory:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def sweep_all(output: Path) -> int:
+    """The leftovers of killed builds beside the artifacts in ``output`` and in the system's temporary directory."""
+    return sweep(output, ".") + sweep(Path(tempfile.gettempdir()), _PREFIX)
