@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import functools
+import glob
 import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import socketserver
 import subprocess
@@ -519,3 +522,30 @@ def copy_tree(source: Path, destination: Path) -> Path:
 
 
 PYTHON = sys.executable
+
+
+@functools.cache
+def interpreters() -> dict[str, str]:
+    """One CPython per Python 3 minor version on this machine ("3.X" → its path): pyenv's versions, then those on
+    PATH (never a hard-coded path; pyenv's shims are skipped, a candidate that fails its probe too)."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python3.*")))
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidates += sorted(glob.glob(os.path.join(directory, "python3.*")))
+    found: dict[str, str] = {}
+    for candidate in candidates:
+        match = re.fullmatch(r"python(3\.\d+)", os.path.basename(candidate))
+        if not match or match[1] in found or "shims" in candidate or not os.access(candidate, os.X_OK):
+            continue
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.name)"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except OSError:
+            continue
+        if probe.returncode == 0 and probe.stdout.split() == [match[1], "cpython"]:
+            found[match[1]] = candidate
+    return found

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 
 from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.layout import PyzReader
-from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz, sha256_file
+from tests.helpers import IndexServer, build, interpreters, make_project, make_wheel, pylock_text, run_pyz, sha256_file
 
 TAG = sys.implementation.cache_tag  # cpython-311
 
@@ -107,32 +104,11 @@ class TestBytecode:
 
 
 def _other_interpreter() -> tuple[str, str] | None:
-    """A working CPython 3.8+ whose version is not this one's: ("3.X", its path), the newest first."""
-    pyenv = glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3.*"))
-    pyenv = [path for path in pyenv if re.fullmatch(r"python3\.\d+", os.path.basename(path))]
-    candidates = sorted(pyenv, key=lambda path: int(os.path.basename(path).split(".")[1]), reverse=True)
-    candidates += [f"python3.{minor}" for minor in range(20, 7, -1)]
+    """A CPython 3.8+ whose version is not this one's: ("3.X", its path), the newest first."""
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    for candidate in candidates:
-        executable = shutil.which(candidate)
-        if executable is None:
-            continue
-        try:
-            result = subprocess.run(
-                [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.name)"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except OSError:
-            continue
-        version, _, implementation = result.stdout.strip().partition(" ")
-        if result.returncode == 0 and implementation == "cpython" and version != here:
-            major, minor = (int(part) for part in version.split("."))
-            if (major, minor) >= (3, 8):
-                return version, executable
-    return None
+    others = [v for v in interpreters() if v != here and tuple(map(int, v.split("."))) >= (3, 8)]
+    newest = max(others, key=lambda v: tuple(map(int, v.split("."))), default=None)
+    return None if newest is None else (newest, interpreters()[newest])
 
 
 def test_an_interpreter_that_crashes_while_compiling(project: Path, tmp_path: Path) -> None:

@@ -3,11 +3,9 @@ one runs. Checked with every Python 3 on the machine (pyenv's and PATH's), on re
 
 from __future__ import annotations
 
-import glob
 import itertools
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from packaging.version import Version
 
 from hatch_zipapp.bootstrap.check import check, satisfies
 from hatch_zipapp.layout import PyzReader
-from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
+from tests.helpers import IndexServer, build, interpreters, make_project, make_wheel, pylock_text
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
@@ -29,29 +27,7 @@ HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 HOST_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 
 
-def _interpreters() -> dict[str, str]:
-    """One interpreter per Python 3 minor version on this machine: pyenv's versions, then PATH (never hard-coded)."""
-    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python3.*")))
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        candidates += sorted(glob.glob(os.path.join(directory, "python3.*")))
-    found: dict[str, str] = {}
-    for candidate in candidates:
-        match = re.fullmatch(r"python(3\.\d+)", os.path.basename(candidate))
-        if not match or match[1] in found or "shims" in candidate or not os.access(candidate, os.X_OK):
-            continue
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == match[1]:
-            found[match[1]] = candidate
-    return found
-
-
-INTERPRETERS = _interpreters()
+INTERPRETERS = interpreters()
 OTHERS = {version: path for version, path in INTERPRETERS.items() if version != HOST}
 
 
