@@ -286,7 +286,7 @@ class ZipappBuilderConfig(BuilderConfig):
             return self._unique(targets, f"environment variable {TARGETS_ENV}")
         values: Any = self.target_config.get("targets")
         if values is None:
-            return [Target.host()]
+            return self._unique([Target.host()], "the default target")
         field = self._option("targets")
         if not isinstance(values, list) or not values or not all(isinstance(v, dict) for v in values):
             message = (
@@ -337,10 +337,19 @@ class ZipappBuilderConfig(BuilderConfig):
         python_constraint = self.builder.metadata.core.python_constraint
         for target in targets:
             if not python_constraint.contains(target.environment["python_full_version"], prereleases=True):
-                message = (
-                    f"Target {target.describe()} ({where}) is outside the project's `requires-python` "
-                    f"({python_constraint}): change the target's `python`, or `project.requires-python`"
-                )
+                if target.is_host:
+                    # hatch builds with the Python running the build: the fix is another Python, or named targets.
+                    fix = (
+                        f"run the build with a Python that `requires-python` allows, or build for the servers' "
+                        f"Python by naming targets (`{self._key}.targets`, or {TARGETS_ENV}=cp3XX-PLATFORM; "
+                        f"see docs/targets.md)"
+                    )
+                    running = target.environment["python_full_version"]
+                    what = f"The build host's Python {running} ({where})"
+                else:
+                    fix = "change the target's `python`, or `project.requires-python`"
+                    what = f"Target {target.describe()} ({where})"
+                message = f"{what} is outside the project's `requires-python` ({python_constraint}): {fix}"
                 raise ConfigError(message)
         return targets
 
