@@ -138,6 +138,50 @@ def test_token_in_the_path_is_not_shown(
     assert TOKEN not in captured.out + captured.err
 
 
+@pytest.mark.parametrize("token", ["k7Qx/Zr9-5e1f", "k7Qx#Zr9-5e1f", "k7Qx?Zr9-5e1f", "k7Qx Zr9-5e1f"])
+def test_token_that_would_split_the_url_is_refused_unsent_and_unshown(
+    tmp_path: Path, wheelhouse: Path, private_index: IndexServer, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """A `/` (base64 tokens hold them), `#`, `?` or a space in the password would end the userinfo there: the
+    request would go to another host (`deploy`, port `k7Qx`) with the rest of the token in its path. Refused before
+    any request, naming the variable and the fix, showing no part of the token."""
+    monkeypatch.setenv("PRIVATE_TOKEN", token)
+    url = f"http://deploy:{{env:PRIVATE_TOKEN}}@127.0.0.1:{private_index.port}/simple/"
+    message = build_fails(
+        private_project(tmp_path, wheelhouse, url),
+        ConfigError,
+        "environment variable PRIVATE_TOKEN goes into the user name or password of the URL",
+        "percent-encode them in the variable",
+    )
+    assert private_index.requests == []
+    for fragment in token.replace("/", " ").replace("#", " ").replace("?", " ").split():
+        assert fragment not in message, message
+
+
+def test_percent_encoded_token_is_decoded_for_basic_auth(
+    tmp_path: Path, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix the refusal gives works: `ab%2Fcd` in the variable is sent as the password `ab/cd`."""
+    token = "ab/cd+ef=5e1f"
+    monkeypatch.setenv("PRIVATE_TOKEN", urllib.parse.quote(token, safe=""))
+    server = IndexServer(wheelhouse, auth=("deploy", token))
+    try:
+        url = f"http://deploy:{{env:PRIVATE_TOKEN}}@127.0.0.1:{server.port}/simple/"
+        pyz = build(private_project(tmp_path, wheelhouse, url))
+    finally:
+        server.stop()
+    assert run_pyz(pyz, "alpha").startswith("alpha: alpha 1.0")
+
+
+def test_whole_url_from_the_environment(
+    tmp_path: Path, wheelhouse: Path, private_index: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variable holding the whole index URL (slashes, `@` and all) is not mistaken for a split token."""
+    monkeypatch.setenv("PRIVATE_INDEX", f"http://deploy:{TOKEN}@127.0.0.1:{private_index.port}/simple/")
+    pyz = build(private_project(tmp_path, wheelhouse, "{env:PRIVATE_INDEX}"))
+    assert run_pyz(pyz, "alpha").startswith("alpha: alpha 1.0")
+
+
 def test_missing_variable_is_one_clear_error(tmp_path: Path, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PRIVATE_TOKEN", raising=False)
     project = private_project(tmp_path, wheelhouse, "https://deploy:{env:PRIVATE_TOKEN}@pypi.example/simple/")

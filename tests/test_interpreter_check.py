@@ -200,7 +200,8 @@ class TestExactPython:
         assert "or build it for this interpreter" in line
 
     def test_the_override_skips_the_check(self, built: dict[str, Path], tmp_path: Path) -> None:
-        version = max((v for v in OTHERS if v >= "3.8"), default=None, key=lambda v: tuple(map(int, str(v).split("."))))
+        newer = [v for v in OTHERS if tuple(map(int, v.split("."))) >= (3, 8)]  # as numbers: "3.10" < "3.8" as text
+        version = max(newer, default=None, key=lambda v: tuple(map(int, v.split("."))))
         assert version is not None, "no other Python 3.8+ to run the runtime with"
         result = _run(OTHERS[version], built["exact"], tmp_path / "root", ZIPAPP_SKIP_INTERPRETER_CHECK="1")
         assert result.returncode == 0 and result.stdout == "app ok\n", result.stderr

@@ -13,6 +13,7 @@ puts commands (as `uv tool update-shell` arranges). It needs the package index: 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -88,3 +89,9 @@ def test_installation_then_quickstart_from_an_empty_directory(tmp_path: Path) ->
     assert (session.cwd / "src" / "hello" / "cli.py").read_text() == (
         "# src/hello/cli.py\n" + (ROOT / "fixtures" / "hello" / "src" / "hello" / "cli.py").read_text()
     )
+    # What the pyproject.toml's comment says of the default shebang is what the build wrote.
+    stated = re.search(r'shebang = "([^"]+)"', (session.cwd / "pyproject.toml").read_text())
+    assert stated is not None, "the quick start's pyproject.toml no longer states the default shebang"
+    (pyz,) = (session.cwd / "dist").glob("hello-1.0-cp3*.pyz")
+    first_line = pyz.read_bytes().split(b"\n", 1)[0].decode()
+    assert re.fullmatch("#!" + re.escape(stated[1]).replace("X", r"\d+"), first_line), (first_line, stated[1])

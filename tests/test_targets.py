@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -295,6 +296,29 @@ class TestTargetsOption:
         project = make_project(tmp_path / "p", zipapp='targets = [{ python = "3.7", platform = "win_amd64" }]')
         with pytest.raises(ConfigError, match=r"CPython 3.7 on win_amd64 .* outside the project's `requires-python`"):
             build(project)
+
+    @pytest.mark.parametrize("targets_env", [None, "host"])
+    def test_build_host_outside_requires_python(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, targets_env: str | None
+    ) -> None:
+        """The default target is checked too, before any lock is read, with the fix for the build host's case."""
+        project = make_project(tmp_path / "p")
+        pyproject = project / "pyproject.toml"
+        newer = f">={sys.version_info.major}.{sys.version_info.minor + 1}"
+        pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.8"', f'requires-python = "{newer}"'))
+        if targets_env is None:
+            monkeypatch.delenv("HATCH_ZIPAPP_TARGETS", raising=False)
+        else:
+            monkeypatch.setenv("HATCH_ZIPAPP_TARGETS", targets_env)
+        running = ".".join(map(str, sys.version_info[:3]))
+        expected = (
+            rf"The build host's Python {re.escape(running)} \(.*\) is outside the project's `requires-python` "
+            rf"\({re.escape(newer)}\): run the build with a Python that `requires-python` allows, or build for the "
+            r"servers' Python by naming targets"
+        )
+        with pytest.raises(ConfigError, match=expected):
+            build(project)
+        assert not (project / "dist").exists() or not any((project / "dist").iterdir())
 
 
 class TestRequirementsLockForOtherTargets:

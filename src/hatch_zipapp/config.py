@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +21,7 @@ from hatchling.builders.config import BuilderConfig
 from hatchling.utils.context import ContextFormatter, DefaultContextFormatter
 
 from hatch_zipapp.errors import ConfigError, LockError
-from hatch_zipapp.fetch import redact
+from hatch_zipapp.fetch import redact, scrub
 from hatch_zipapp.target import Target, TargetError
 
 __all__ = ["DJANGO_ENTRY_POINT", "OPTIONS", "TARGETS_ENV", "DjangoConfig", "ZipappBuilderConfig"]
@@ -96,10 +97,14 @@ class _Environment(ContextFormatter):
 
     CONTEXT_NAME = "hatch-zipapp-env"
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, mark: bool = False) -> None:
         self._env: Callable[[Any, str], str] = DefaultContextFormatter(root).get_formatters()["env"]
         self.taken: set[str] = set()
         self.missing = ""
+        # With `mark`, each field becomes a marker (letters and digits, valid anywhere in a URL) and `fields` says
+        # which variable and value it stands for: where a value lands in a URL is found without parsing the value.
+        self.mark = mark
+        self.fields: list[tuple[str, str, str]] = []  # (variable, value, marker)
 
     def get_formatters(self) -> MutableMapping[str, Callable[[Any, str], str]]:
         return {"env": self._format}
@@ -113,6 +118,10 @@ class _Environment(ContextFormatter):
             raise
         if name in os.environ and result:
             self.taken.add(result)
+            if self.mark:
+                marker = f"hzfield{len(self.fields)}hz"
+                self.fields.append((name, result, marker))
+                return marker
         return result
 
 
@@ -286,7 +295,7 @@ class ZipappBuilderConfig(BuilderConfig):
             return self._unique(targets, f"environment variable {TARGETS_ENV}")
         values: Any = self.target_config.get("targets")
         if values is None:
-            return [Target.host()]
+            return self._unique([Target.host()], "the default target")
         field = self._option("targets")
         if not isinstance(values, list) or not values or not all(isinstance(v, dict) for v in values):
             message = (
@@ -337,10 +346,19 @@ class ZipappBuilderConfig(BuilderConfig):
         python_constraint = self.builder.metadata.core.python_constraint
         for target in targets:
             if not python_constraint.contains(target.environment["python_full_version"], prereleases=True):
-                message = (
-                    f"Target {target.describe()} ({where}) is outside the project's `requires-python` "
-                    f"({python_constraint}): change the target's `python`, or `project.requires-python`"
-                )
+                if target.is_host:
+                    # hatch builds with the Python running the build: the fix is another Python, or named targets.
+                    fix = (
+                        f"run the build with a Python that `requires-python` allows, or build for the servers' "
+                        f"Python by naming targets (`{self._key}.targets`, or {TARGETS_ENV}=cp3XX-PLATFORM; "
+                        f"see docs/targets.md)"
+                    )
+                    running = target.environment["python_full_version"]
+                    what = f"The build host's Python {running} ({where})"
+                else:
+                    fix = "change the target's `python`, or `project.requires-python`"
+                    what = f"Target {target.describe()} ({where})"
+                message = f"{what} is outside the project's `requires-python` ({python_constraint}): {fix}"
                 raise ConfigError(message)
         return targets
 
@@ -440,7 +458,41 @@ class ZipappBuilderConfig(BuilderConfig):
             shown = redact(value) if url == value else f"{redact(value)} (formatted: {redact(url, self._secrets)})"
             message = f"{where} must be an http(s):// or file:// URL, got {shown!r}"
             raise ConfigError(message)
+        if url != value:
+            self._check_fields_in_url(value, where)
+        try:
+            _ = urllib.parse.urlsplit(url).port
+        except ValueError as e:
+            message = f"{where} is not a valid URL once formatted ({scrub(str(e), self._secrets)}): {redact(value)!r}"
+            raise ConfigError(message) from None
         return url
+
+    def _check_fields_in_url(self, value: str, where: str) -> None:
+        """An `{env:...}` value must stay in the part of the URL where its field is: a token holding `/` in the
+        password would otherwise move the rest of it into the host or the path, sent to another server and shown."""
+        context = self.builder.metadata.context
+        env = _Environment(self.root, mark=True)
+        with context.apply_context(env):
+            marked = context.format(value)
+        parts = urllib.parse.urlsplit(marked)
+        userinfo, _, host = parts.netloc.rpartition("@") if "@" in parts.netloc else ("", "", parts.netloc)
+        places = {
+            "the user name or password": (userinfo, "/?#"),
+            "the host": (host, "/?#@"),
+            "the path": (parts.path, "?#"),
+            "the query": (parts.query, "#"),
+        }
+        for name, secret, marker in env.fields:
+            for place, (text, reserved) in places.items():
+                bad = sorted({c for c in secret if c in reserved or c.isspace()}) if marker in text else []
+                if bad:
+                    message = (
+                        f"{where}: environment variable {name} goes into {place} of the URL and holds "
+                        f"{', '.join(map(repr, bad))}, which would end that part there and send the rest elsewhere: "
+                        f"percent-encode them in the variable ('/' as %2F, '?' as %3F, '#' as %23, '@' as %40, "
+                        f"a space as %20); its value is not shown"
+                    )
+                    raise ConfigError(message)
 
     def _string_list(self, name: str, what: str) -> list[tuple[int, str]]:
         values: Any = self.target_config.get(name, [])

@@ -24,6 +24,8 @@ NAME_MAX = 255
 #: less the backslash (an escape) and ":" (`CacheDirectory=`/`StateDirectory=` read `a:b` as a directory and a
 #: symlink, and `systemd-analyze verify` 252 refuses it): the name is also the directories' name.
 _NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
+#: The suffixes of the units written: `--name mysite.service` would make `mysite.service.service`.
+_UNIT_SUFFIXES = (".service", ".socket")
 #: The characters a path in `ExecStart=` may hold as written; of the others, systemd splits on white space, unquotes,
 #: expands `$VARIABLE` and `%` specifiers, and reads `;` as a command separator.
 _UNQUOTED_PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "/._-+@:,=~")
@@ -73,6 +75,12 @@ def _check_name(name: str) -> None:
         )
     elif not name[-1].isalnum() and name[-1] != "_":
         message = f"{where} ends with {name[-1]!r}: end it with a letter, digit or '_' (it is followed by '.service')"
+    elif name.endswith(_UNIT_SUFFIXES):
+        suffix = name[name.rindex(".") :]
+        message = (
+            f"{where} ends with {suffix!r}: give the name alone (the command adds '.service' and '.socket', "
+            f"and the directories take the name), e.g. --name {name.removesuffix(suffix)}"
+        )
     elif len(name) + len(".service") > NAME_MAX:
         message = (
             f"{where} is {len(name)} characters long: with '.service' it must be at most {NAME_MAX} "
@@ -107,7 +115,8 @@ def _check_socket(socket: str) -> None:
     """What `ListenStream=` accepts of the forms `serve` can use: a port, IPv4:port, [IPv6]:port, a socket path."""
     host, colon, port = socket.rpartition(":")
     if socket.startswith("/"):
-        if posixpath.normpath(socket) == socket and not any(c.isspace() for c in socket):
+        # `ListenStream=` expands `%` specifiers (systemd.socket(5)): `/run/%n.sock` is not the path written.
+        if posixpath.normpath(socket) == socket and not any(c.isspace() or c == "%" for c in socket):
             return
     elif port.isdigit() and 1 <= int(port) <= 65535 and str(int(port)) == port:
         if not colon:
