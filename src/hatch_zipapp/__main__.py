@@ -82,10 +82,13 @@ def _lock(options: argparse.Namespace) -> int:
 def _info(options: argparse.Namespace) -> int:
     import zipfile
 
+    if not Path(options.file).is_file():
+        print(f"hatch-zipapp info: {options.file} does not exist (or is not a file)", file=sys.stderr)
+        return 2
     try:
         with zipfile.ZipFile(options.file) as archive:
             sys.stdout.write(archive.read("hatch-zipapp.json").decode("utf-8"))
-    except (OSError, zipfile.BadZipFile, KeyError) as e:
+    except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as e:
         print(f"hatch-zipapp info: {options.file} is not a .pyz built by hatch-zipapp ({e})", file=sys.stderr)
         return 2
     return 0
@@ -172,7 +175,10 @@ def _systemd(options: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hatch_zipapp import __version__
+
     parser = argparse.ArgumentParser(prog="hatch-zipapp", description="Tools for hatch-zipapp builds.")
+    parser.add_argument("--version", action="version", version=f"hatch-zipapp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     lock = commands.add_parser(
         "lock",
