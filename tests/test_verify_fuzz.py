@@ -13,12 +13,13 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hatch_zipapp.__main__ import main as cli
+from hatch_zipapp.layout import PyzReader, write_archive
 from hatch_zipapp.sbom import check
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
 
@@ -224,3 +225,50 @@ class TestSidecars:
         wrong.write_text(f"{'0' * 64}  {copy.name}\n")
         assert cli(["verify", "--sha256", os.fspath(wrong), os.fspath(copy)]) == 1
         assert f"but wrong.sha256 says {'0' * 64}" in capsys.readouterr().err
+
+
+def _rewritten(built: Path, destination: Path, change: Callable[[dict[str, tuple[bytes, bool]]], None]) -> Path:
+    """A consistent copy of ``built`` (same shebang line, same timestamp, zip written by the builder's own code) with
+    its members changed by ``change``: what someone with hatch-zipapp's code, but no new record, could make."""
+    with PyzReader(built) as source:
+        infos = source.infolist()
+        entries = {i.filename: (source.read(i), bool((i.external_attr >> 16) & 0o111)) for i in infos}
+    change(entries)
+    data = built.read_bytes()
+    with destination.open("wb") as out:
+        out.write(data[: data.index(b"\n") + 1])
+        write_archive(out, entries, infos[0].date_time)
+    return destination
+
+
+class TestConsistentRewrites:
+    def test_unchanged(self, built: Path, tmp_path: Path) -> None:
+        """The rewriting alone changes no byte."""
+        copy = _rewritten(built, tmp_path / built.name, lambda entries: None)
+        assert copy.read_bytes() == built.read_bytes()
+
+    def test_a_mode_changed_inside_site_packages_zip(
+        self, built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Every member reads the same, but one is now executable: site-packages.zip's digest in the record says."""
+
+        def executable(entries: dict[str, tuple[bytes, bool]]) -> None:
+            entries["site-packages/alpha/__init__.py"] = (entries["site-packages/alpha/__init__.py"][0], True)
+
+        changed = _rewritten(built, tmp_path / built.name, executable)
+        assert cli(["verify", os.fspath(changed)]) == 1
+        err = capsys.readouterr().err
+        assert "site-packages.zip: sha256" in err and "its zip headers or compressed bytes changed" in err
+
+    def test_a_line_of_the_record_repeated(
+        self, built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Every digest still matches, but the record is not as the build wrote it."""
+
+        def repeat(entries: dict[str, tuple[bytes, bool]]) -> None:
+            record = entries["hatch-zipapp.sha256"][0]
+            entries["hatch-zipapp.sha256"] = (record + record.splitlines(keepends=True)[-1], False)
+
+        changed = _rewritten(built, tmp_path / built.name, repeat)
+        assert cli(["verify", os.fspath(changed)]) == 1
+        assert "hatch-zipapp.sha256: not in the order or form hatch-zipapp writes it" in capsys.readouterr().err
