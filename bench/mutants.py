@@ -86,6 +86,41 @@ MUTANTS = [
         ("tests/test_verify_members.py",),
     ),
     Mutant(
+        "verify-trusts-the-zip-headers",  # a timestamp, mode or flag changed in a header passed
+        "src/hatch_zipapp/sbom.py",
+        "    if not unreadable and inner_data is not None:\n        problems += _check_headers(",
+        "    if False:\n        problems += _check_headers(",
+        ("tests/test_verify_fuzz.py::test_every_one_bit_flip_gets_a_verdict",),
+    ),
+    Mutant(
+        "verify-ignores-the-shebang-line",
+        "src/hatch_zipapp/sbom.py",
+        "    if actual != listed[PREFIX]:",
+        "    if False:",
+        ("tests/test_verify_fuzz.py::TestShebang",),
+    ),
+    Mutant(
+        "verify-ignores-site-packages-zip-digest",
+        "src/hatch_zipapp/sbom.py",
+        "    elif inner_digest != listed[SITE_PACKAGES_ZIP] and",
+        "    elif False and",
+        ("tests/test_verify_fuzz.py::TestConsistentRewrites::test_a_mode_changed_inside_site_packages_zip",),
+    ),
+    Mutant(
+        "verify-crashes-on-zlib-errors",  # zlib.error, NotImplementedError, ... as tracebacks
+        "src/hatch_zipapp/sbom.py",
+        "_UNREADABLE = (\n",
+        "_UNREADABLE = (zipfile.BadZipFile, OSError, ValueError)\n_UNUSED = (\n",
+        ("tests/test_verify_fuzz.py::test_every_one_bit_flip_gets_a_verdict",),
+    ),
+    Mutant(
+        "verify-passes-a-missing-checksum-file",
+        "src/hatch_zipapp/__main__.py",
+        "    if checksum is not None and not checksum.is_file():\n        print(",
+        "    if False:\n        print(",
+        ("tests/test_verify_fuzz.py::TestSidecars::test_a_named_checksum_file_that_does_not_exist",),
+    ),
+    Mutant(
         "zip-timestamps-in-local-time",
         "src/hatch_zipapp/reproducible.py",
         "return time.gmtime(epoch)[:6]",

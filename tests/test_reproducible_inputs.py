@@ -9,13 +9,12 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
 from hatch_zipapp import archive
 from hatch_zipapp.errors import NoMatchingFileError
-from hatch_zipapp.layout import PyzReader, write_archive
+from hatch_zipapp.layout import PyzReader, outer_entries
 from hatch_zipapp.reproducible import DEFAULT_EPOCH
 from tests.helpers import IndexServer, build, build_fails, make_project, make_wheel, pylock_text, sha256_file
 
@@ -78,17 +77,20 @@ def test_the_order_files_are_staged_in_changes_nothing(
     }
     calls: list[str] = []
 
-    def reordering(label: str) -> Callable[[BinaryIO, Mapping[str, tuple[bytes, bool]], DateTime], None]:
-        def write(out: BinaryIO, entries: Mapping[str, tuple[bytes, bool]], date_time: DateTime) -> None:
+    def reordering(
+        label: str,
+    ) -> Callable[[Mapping[str, tuple[bytes, bool]], DateTime], dict[str, tuple[bytes, bool]]]:
+        def split(entries: Mapping[str, tuple[bytes, bool]], date_time: DateTime) -> dict[str, tuple[bytes, bool]]:
             names = orders[label](list(entries))
             assert names != list(entries)
             calls.append(label)
-            write_archive(out, {name: entries[name] for name in names}, date_time)
+            outer = outer_entries({name: entries[name] for name in names}, date_time)
+            return {name: outer[name] for name in orders[label](list(outer))}
 
-        return write
+        return split
 
     for label in orders:
-        monkeypatch.setattr(archive, "write_archive", reordering(label))
+        monkeypatch.setattr(archive, "outer_entries", reordering(label))
         assert sha256_file(build(project, tmp_path / label)) == sha256_file(reference), label
     assert calls == list(orders)
     with PyzReader(reference) as pyz:

@@ -101,7 +101,20 @@ def _verify(options: argparse.Namespace) -> int:
     if not pyz.is_file():
         print(f"hatch-zipapp verify: {pyz} does not exist", file=sys.stderr)
         return 2
-    problems = verify(pyz, Path(options.sha256) if options.sha256 else None)
+    checksum = Path(options.sha256) if options.sha256 else None
+    if checksum is not None and not checksum.is_file():
+        print(
+            f"hatch-zipapp verify: --sha256 {checksum}: no such file (name the .sha256 published with the .pyz)",
+            file=sys.stderr,
+        )
+        return 2
+    beside = pyz.with_name(pyz.name + ".sha256")
+    if checksum is None and not beside.is_file():
+        print(
+            f"hatch-zipapp verify: no {beside.name} beside {pyz}: checking it against its own record only "
+            "(download the .sha256 published with it, or name it with --sha256)"
+        )
+    problems = verify(pyz, checksum)
     for problem in problems:
         print(f"hatch-zipapp verify: {problem}", file=sys.stderr)
     if problems:
@@ -203,8 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify = commands.add_parser(
         "verify",
         help="check a .pyz against its checksum and its embedded record",
-        description="Check FILE.pyz against FILE.pyz.sha256 (when present) and every member against the sha256 "
-        "recorded at build time; name every member that differs. Exit status 1 when anything does.",
+        description="Check FILE.pyz against FILE.pyz.sha256 and FILE.pyz.cdx.json (when present; it says when "
+        "there is no .sha256) and every byte against the record made at build time: the shebang line, every member, "
+        "the zip headers; name every member that differs. Exit status 1 when anything does, 2 when FILE or the "
+        "--sha256 file does not exist.",
     )
     verify.add_argument("file", help="the .pyz")
     verify.add_argument("--sha256", help="the checksum file (default: FILE.pyz.sha256 beside it)")

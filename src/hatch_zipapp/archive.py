@@ -9,9 +9,10 @@ Layout (shiv's names and environment.json, so shiv's tools and runtime variables
     environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)
-    hatch-zipapp.sha256  the sha256 of every member the installed RECORDs do not cover (`hatch-zipapp verify`)
-    site-packages.zip    stored (not deflated): a zip of site-packages/..., the project and every locked dependency
-                         (layout.py: why it is a zip inside the zip)
+    hatch-zipapp.sha256  the sha256 of every member the installed RECORDs do not cover, of site-packages.zip as a
+                         whole and of the shebang line, as `(shebang)` (`hatch-zipapp verify`)
+    site-packages.zip    a zip of site-packages/..., the project and every locked dependency
+                         (layout.py: why it is a zip inside the zip); every outer member is stored, not deflated
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hatch_zipapp.fetch import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.layout import write_archive
+from hatch_zipapp.layout import SITE_PACKAGES_ZIP, outer_entries, write_outer
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
-from hatch_zipapp.sbom import RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
+from hatch_zipapp.sbom import PREFIX, RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
 from hatch_zipapp.scratch import create_beside, discard
 
 if TYPE_CHECKING:
@@ -132,7 +133,14 @@ def write_pyz(
     digests = {name: staged.sha256.hex() for name, staged in files.items()}
     digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if name not in digests})
     covered = dist_records({name: staged.data for name, staged in files.items() if name.endswith("/RECORD")})
-    entries[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
+    prefix = b"#!" + shebang.encode() + b"\n"
+    outer = outer_entries(entries, date_time)
+    digests[SITE_PACKAGES_ZIP] = sha256_hex(outer[SITE_PACKAGES_ZIP][0])  # its zip structure, not only its members
+    digests[PREFIX] = sha256_hex(prefix)
+    entries[RECORD] = outer[RECORD] = (
+        record({name: d for name, d in digests.items() if covered.get(name) != d}),
+        False,
+    )
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"
@@ -142,8 +150,8 @@ def write_pyz(
     try:
         with temp_beside(destination, 0o755) as (f, temp):
             pending.append((temp, destination))
-            f.write(b"#!" + shebang.encode() + b"\n")
-            write_archive(f, entries, date_time)
+            f.write(prefix)
+            write_outer(f, outer, date_time)
         for name, data in sidecars(destination.name, temp.read_bytes(), bom).items():
             sidecar = destination.parent / name
             pending.append((write_beside(sidecar, data, 0o644), sidecar))

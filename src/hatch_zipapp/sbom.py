@@ -10,9 +10,13 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import io
 import posixpath
+import re
+import struct
 import uuid
 import zipfile
+import zlib
 from collections.abc import Mapping
 from email.parser import Parser
 from pathlib import Path
@@ -21,12 +25,14 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.layout import PyzReader
+from hatch_zipapp.layout import SITE_PACKAGES_ZIP, PyzReader, write_outer
 
-__all__ = ["RECORD", "SBOM", "dist_records", "licenses", "record", "sbom", "sidecars", "verify"]
+__all__ = ["PREFIX", "RECORD", "SBOM", "check", "dist_records", "licenses", "record", "sbom", "sidecars", "verify"]
 
 SBOM = "sbom.cdx.json"
 RECORD = "hatch-zipapp.sha256"
+#: The record's name for the bytes before the zip (the shebang line): no member can have it.
+PREFIX = "(shebang)"
 
 
 def licenses(files: Mapping[str, StagedFile]) -> dict[str, str]:
@@ -118,36 +124,127 @@ def dist_records(files: Mapping[str, bytes]) -> dict[str, str]:
     return covered
 
 
+#: What reading a damaged zip can raise, from zipfile, zlib and struct (a changed byte can land in any field).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    NotImplementedError,  # a compression method changed to one zipfile does not know
+    RuntimeError,  # the "encrypted" flag set
+    EOFError,
+    OSError,
+    ValueError,
+    LookupError,
+    OverflowError,
+)
+_RECORD_LINE = re.compile(r"[0-9a-f]{64}  [^\n]+\n")
+
+
 def verify(pyz: Path, checksum: Path | None = None) -> list[str]:
-    """Problems found in ``pyz`` (empty when it is intact): against its `.sha256`, then every member against the
-    archive's record or, for installed files, their distribution's RECORD (itself checked against the record)."""
+    """Problems found in ``pyz`` (empty when it is intact): :func:`check` of its bytes, with the `.sha256` named by
+    ``checksum`` (by default the one beside it, when there is one) and the `.cdx.json` beside it (when there is one)."""
+    default = pyz.with_name(pyz.name + ".sha256")
+    if checksum is not None and not checksum.is_file():
+        return [f"{checksum}: no such checksum file"]
+    checksum = checksum or (default if default.is_file() else None)
+    sidecar = pyz.with_name(pyz.name + ".cdx.json")
+    return check(
+        pyz.name,
+        pyz.read_bytes(),
+        checksum=(checksum.name, checksum.read_bytes()) if checksum else None,
+        cdx=(sidecar.name, sidecar.read_bytes()) if sidecar.is_file() else None,
+    )
+
+
+def check(
+    name: str, data: bytes, *, checksum: tuple[str, bytes] | None = None, cdx: tuple[str, bytes] | None = None
+) -> list[str]:
+    """Problems found in ``data``, the bytes of the .pyz ``name``; ``checksum`` and ``cdx`` are the name and bytes
+    of its `.sha256` and its `.cdx.json`, when there are.
+
+    The archive's own record binds every byte of the file: the shebang line by its digest, every member (directly,
+    or through its distribution's RECORD, itself in the record), ``site-packages.zip`` as a whole by its digest, and
+    the outer zip's headers, which are rebuilt from the members and compared.
+    """
     problems = []
-    checksum = checksum or pyz.with_name(pyz.name + ".sha256")
-    data = pyz.read_bytes()
-    if checksum.is_file():
-        text = checksum.read_text(encoding="utf-8")
+    if checksum is not None:
+        text = checksum[1].decode("utf-8", "replace")
         expected = text.split()[0].lower() if text.strip() else ""
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
-            problems.append(f"{pyz.name}: sha256 {actual}, but {checksum.name} says {expected}")
+            problems.append(f"{name}: sha256 {actual}, but {checksum[0]} says {expected}")
     try:
-        with PyzReader(pyz) as archive:
+        with PyzReader(name, data) as archive:
+            outer = archive.outer_infolist()
+            inner_data = archive.inner_data
             try:
-                lines = archive.read(RECORD).decode("utf-8").splitlines()
+                raw_record = archive.read(RECORD)
             except KeyError:
-                return [*problems, f"{pyz.name} has no {RECORD}: it was not built by hatch-zipapp 0.1 or later"]
-            listed = {name: digest for digest, _, name in (line.partition("  ") for line in lines)}
-            members = {info.filename for info in archive.infolist()} - {RECORD}
+                return [*problems, f"{name} has no {RECORD}: it was not built by hatch-zipapp 0.1 or later"]
             contents: dict[str, bytes] = {}
-            for name in sorted(members):
+            unreadable = []
+            for info in archive.infolist():
+                if info.filename == RECORD:
+                    continue
                 try:
-                    contents[name] = archive.read(name)
-                except (zipfile.BadZipFile, OSError, ValueError) as e:  # a changed byte in compressed data
-                    problems.append(f"{name}: unreadable ({e})")
-    except zipfile.BadZipFile as e:
-        return [*problems, f"{pyz.name}: not a readable zip archive ({e})"]
-    for name in sorted(listed.keys() - members):
-        problems.append(f"{name}: in the record but missing from the archive")
+                    contents[info.filename] = archive.read(info)
+                except _UNREADABLE as e:  # a changed byte in a header or in compressed data
+                    unreadable.append(f"{info.filename}: unreadable ({type(e).__name__}: {e})")
+    except _UNREADABLE as e:
+        return [*problems, f"{name}: not a readable zip archive ({type(e).__name__}: {e})"]
+    listed, record_problem = _parse_record(raw_record)
+    if record_problem:
+        return [*problems, *unreadable, f"{RECORD}: {record_problem}"]
+    if cdx is not None and SBOM in contents and cdx[1] != contents[SBOM]:
+        problems.append(f"{cdx[0]}: differs from the SBOM inside {name} ({SBOM})")
+    problems += unreadable
+    if PREFIX not in listed or SITE_PACKAGES_ZIP not in listed:
+        message = f"{RECORD} has no digest of the shebang line or of {SITE_PACKAGES_ZIP}: rebuild it"
+        return [*problems, f"{name}: built by an earlier hatch-zipapp ({message})"]
+    start = min(info.header_offset for info in outer) if outer else len(data)
+    actual = hashlib.sha256(data[:start]).hexdigest()
+    if actual != listed[PREFIX]:
+        shown = data[:start].split(b"\n", 1)[0][:80].decode("utf-8", "replace")
+        problems.append(f"the shebang line ({shown!r}): sha256 {actual}, the record says {listed[PREFIX]}")
+    problems += _check_members(listed, contents, unreadable)
+    inner_digest = hashlib.sha256(inner_data).hexdigest() if inner_data is not None else None
+    if inner_digest is None:
+        problems.append(f"{SITE_PACKAGES_ZIP}: in the record but missing from the archive")
+    elif inner_digest != listed[SITE_PACKAGES_ZIP] and not any(p.startswith(SITE_PACKAGES + "/") for p in problems):
+        # (when a member inside changed, that member's line says what)
+        problems.append(
+            f"{SITE_PACKAGES_ZIP}: sha256 {inner_digest}, the record says {listed[SITE_PACKAGES_ZIP]} (its members "
+            "read the same: its zip headers or compressed bytes changed)"
+        )
+    if not unreadable and inner_data is not None:
+        problems += _check_headers(name, data, start, outer, {**contents, RECORD: raw_record}, inner_data)
+    return problems
+
+
+def _parse_record(raw: bytes) -> tuple[dict[str, str], str]:
+    """The record's ``name → sha256 hex``, and what is wrong with it unless it is exactly as :func:`record` wrote it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}, "not UTF-8 (damaged)"
+    lines = text.splitlines(keepends=True)
+    listed = {}
+    for number, line in enumerate(lines, 1):
+        if not _RECORD_LINE.fullmatch(line):
+            return {}, f"line {number} is not `<sha256 hex>  <member>` (damaged)"
+        listed[line[66:-1]] = line[:64]
+    if record(listed) != raw:
+        return {}, "not in the order or form hatch-zipapp writes it (damaged)"
+    return listed, ""
+
+
+def _check_members(listed: Mapping[str, str], contents: Mapping[str, bytes], unreadable: list[str]) -> list[str]:
+    """Every member against the record, or against its distribution's RECORD once that RECORD matches the record."""
+    problems = []
+    missing = listed.keys() - contents.keys() - {PREFIX, SITE_PACKAGES_ZIP}
+    for name in sorted(missing):
+        if not any(p.startswith(f"{name}: ") for p in unreadable):
+            problems.append(f"{name}: in the record but missing from the archive")
     trusted = {}
     for name in sorted(listed.keys() & contents.keys()):
         actual = hashlib.sha256(contents[name]).hexdigest()
@@ -164,6 +261,34 @@ def verify(pyz: Path, checksum: Path | None = None) -> list[str]:
         if actual != covered[name]:
             problems.append(f"{name}: sha256 {actual}, its distribution's RECORD says {covered[name]}")
     return problems
+
+
+def _check_headers(
+    name: str,
+    data: bytes,
+    start: int,
+    outer: list[zipfile.ZipInfo],
+    contents: Mapping[str, bytes],
+    inner_data: bytes,
+) -> list[str]:
+    """The outer zip rebuilt from its members, as the build writes it (all stored, one timestamp, fixed modes), must
+    be the file's bytes after the shebang line: a changed header field, timestamp, mode, flag or length is not."""
+    members = {}
+    for info in outer:
+        if info.filename in members or (info.filename != SITE_PACKAGES_ZIP and info.filename not in contents):
+            return [f"{name}: its zip directory lists {info.filename!r} twice, or where it cannot be read"]
+        members[info.filename] = (inner_data if info.filename == SITE_PACKAGES_ZIP else contents[info.filename], False)
+    rebuilt = io.BytesIO()
+    rebuilt.write(data[:start])
+    try:
+        write_outer(rebuilt, members, outer[0].date_time)
+    except _UNREADABLE as e:  # a timestamp no zip can hold
+        return [f"{name}: its zip headers are not as hatch-zipapp writes them ({type(e).__name__}: {e})"]
+    expected = rebuilt.getvalue()
+    if expected != data:
+        where = next((i for i in range(min(len(expected), len(data))) if expected[i] != data[i]), len(data))
+        return [f"{name}: its zip headers differ from those hatch-zipapp writes for these members (byte {where})"]
+    return []
 
 
 def sidecars(pyz_name: str, pyz_bytes: bytes, sbom_json: bytes) -> dict[str, bytes]:
