@@ -199,9 +199,15 @@ def _from_uv_lock(path: Path, workdir: Path) -> Lock:
 
 
 def check_not_stale(
-    dependencies: Iterable[str], pins: Sequence[Pin], target: Target, lock: Lock, *, project_name: str
+    dependencies: Iterable[str],
+    pins: Sequence[Pin],
+    target: Target,
+    lock: Lock,
+    *,
+    project_name: str,
+    whose: str = "`[project] dependencies`",
 ) -> None:
-    """Every `[project] dependencies` entry that applies to the target is satisfied by a pin."""
+    """Every `[project] dependencies` entry (or ``whose`` else) that applies to the target is satisfied by a pin."""
     pinned = {pin.name: pin for pin in pins}
     environment = {**target.environment, "extra": ""}
     for text in dependencies:
@@ -217,7 +223,7 @@ def check_not_stale(
         else:
             continue
         message = (
-            f"Lock file {lock.path.name} is stale: `[project] dependencies` of {project_name} asks for "
+            f"Lock file {lock.path.name} is stale: {whose} of {project_name} asks for "
             f"{text!r} but {problem}. Refresh the lock: {lock.refresh_command}"
         )
         raise StaleLockError(message)
