@@ -27,12 +27,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 from hatch_zipapp import __version__, scratch
 from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
 from hatch_zipapp.bytecode import find_compiler
+from hatch_zipapp.bytecode import sources as bytecode_sources
 from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree, install_wheel
 from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
+from hatch_zipapp.progress import Progress
 from hatch_zipapp.reproducible import source_date_epoch
 from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.static import add_django_entry_point, collect_static
@@ -81,6 +83,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         super().__init__(*args, **kwargs)
         self._run: _Run | None = None
         self._stack = contextlib.ExitStack()
+        self._progress = Progress(self.app)
 
     @classmethod
     def get_config_class(cls) -> type[ZipappBuilderConfig]:
@@ -102,6 +105,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         and what it replaced put back: a failed build leaves the output directory as it was."""
         self._run = None
         self._stack = contextlib.ExitStack()
+        self._progress = Progress(self.app)
         with self._stack:
             try:
                 self._validate()
@@ -162,11 +166,12 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         """One target's .pyz (hatchling's version callable): built, then put in place; its path."""
         run = self._run or self._start(Path(directory))
         hook_files, hook_dependencies = self._hook_data(build_data, run)
+        downloaded = run.fetcher.downloaded
         pending = self._build_target(target, run, hook_files, hook_dependencies)
-        if not any(final == run.output / run.wheel.name for final, _ in run.placed):
-            pending.append(
-                (write_beside(run.output / run.wheel.name, run.wheel.read_bytes(), 0o644), run.output / run.wheel.name)
-            )
+        wheel = run.output / run.wheel.name
+        first = not any(final == wheel for final, _ in run.placed)
+        if first:
+            pending.append((write_beside(wheel, run.wheel.read_bytes(), 0o644), wheel))
         pyz = next(final for _, final in pending if final.suffix == ".pyz")
         try:
             if any(final == pyz for final, _ in run.placed):
@@ -178,6 +183,12 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         finally:
             for temporary, _ in pending:
                 scratch.discard(temporary)
+        if run.fetcher.downloaded > downloaded:
+            self.app.display_info(
+                f"Downloaded {run.fetcher.downloaded - downloaded} files into {run.fetcher.cache.root}"
+            )
+        if first:
+            self.app.display_info(f"Wheel: {wheel}")
         return os.fspath(pyz)
 
     def _finish(self, *, commit: bool) -> None:
@@ -193,10 +204,6 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             final.unlink(missing_ok=True)
             if previous is not None:
                 scratch.rename(previous, final)
-        if commit:
-            if run.fetcher.downloaded:
-                self.app.display_info(f"Downloaded {run.fetcher.downloaded} files into {run.fetcher.cache.root}")
-            self.app.display_info(f"Wheel: {run.output / run.wheel.name}")
 
     def _hook_data(self, build_data: dict[str, Any], run: _Run) -> tuple[dict[str, StagedFile], list[str]]:
         """What the build hooks' ``build_data`` asks of this target: files to add to site-packages
@@ -256,18 +263,20 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         )
         wheels: list[tuple[str, bytes]] = []
         embedded = []
-        for pin in pins:
-            locked = fetcher.choose(pin, target)
-            data = fetcher.fetch(locked, pin)
-            filename = locked.filename
-            record = {"name": str(pin.name), "version": str(pin.version), "file": filename, "sha256": locked.sha256}
-            if not filename.endswith(".whl"):
-                filename, data = wheel_from_sdist(
-                    filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
-                )
-                record["built_wheel"] = filename
-            wheels.append((filename, data))
-            embedded.append(record)
+        with self._progress.step("Fetching", total=len(pins), bytes_note="downloaded") as step:
+            for pin in pins:
+                locked = fetcher.choose(pin, target)
+                data = fetcher.fetch(locked, pin, received=step.add_bytes)
+                filename = locked.filename
+                record = {"name": str(pin.name), "version": str(pin.version), "file": filename, "sha256": locked.sha256}
+                if not filename.endswith(".whl"):
+                    filename, data = wheel_from_sdist(
+                        filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
+                    )
+                    record["built_wheel"] = filename
+                wheels.append((filename, data))
+                embedded.append(record)
+                step.advance()
         project = wheel.read_bytes()
         wheels.append((wheel.name, project))
         embedded.append(
@@ -308,7 +317,9 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 else:  # the same lock, for the build host: collectstatic runs here
                     runnable = self._stage(host, run, hook_files, hook_dependencies)[0]
                 workdir = Path(tempfile.mkdtemp(prefix="static-", dir=staging))
-                collected = collect_static(tree, runnable, django, workdir, epoch, fetcher.cache)
+                with self._progress.step("Collecting static files") as step:
+                    collected = collect_static(tree, runnable, django, workdir, epoch, fetcher.cache)
+                    step.advance(collected)
         tree.check_entry_point(config.entry_point)
 
         compiled = 0
@@ -318,7 +329,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         if config.bytecode:
             compiler = find_compiler(target)
             if compiler is not None:
-                compiled = compiler.compile_tree(tree, fetcher.cache)
+                with self._progress.step("Compiling bytecode", total=len(bytecode_sources(tree))) as step:
+                    compiled = compiler.compile_tree(tree, fetcher.cache, step.advance)
                 pycs = compiler.compile_bootstrap(runtime, fetcher.cache)
                 runtime.update({name: StagedFile(data, False, "the .pyz runtime") for name, data in pycs.items()})
             else:
@@ -363,15 +375,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             "builder": f"hatch-zipapp {__version__}",
         }
         shebang = config.shebang or target.shebang(requirement)
-        return write_pyz(
-            final,
-            tree.files,
-            runtime,
-            shebang=shebang,
-            epoch=epoch,
-            settings=settings,
-            info=info,
-        )
+        with self._progress.step(f"Writing {final.name}") as step:
+            pending = write_pyz(final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info)
+            step.add_bytes(pending[0][0].stat().st_size)
+        return pending
 
     def _build_project_wheel(self, directory: str) -> tuple[Path, frozenset[str]]:
         """The project's wheel, built by hatchling's own wheel builder (the wheel target's config and hooks apply),
