@@ -164,6 +164,9 @@ class TestBuildData:
             "hatch-zipapp: Lock file pylock.toml is stale: build_data['dependencies'] of a build hook of app asks "
             "for 'beta>=2' but the lock has no 'beta' for CPython 3."
         ), last
+        assert last.endswith(
+            "A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together"
+        ), last
 
     def test_force_include_outside_site_packages(self, project: Path) -> None:
         (project / "dist").mkdir()

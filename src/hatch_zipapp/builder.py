@@ -260,6 +260,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             lock,
             project_name=self.metadata.core.name,
             whose="build_data['dependencies'] of a build hook",
+            fix="A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together",
         )
         wheels: list[tuple[str, bytes]] = []
         embedded = []

@@ -206,8 +206,10 @@ def check_not_stale(
     *,
     project_name: str,
     whose: str = "`[project] dependencies`",
+    fix: str = "",
 ) -> None:
-    """Every `[project] dependencies` entry (or ``whose`` else) that applies to the target is satisfied by a pin."""
+    """Every `[project] dependencies` entry (or ``whose`` else) that applies to the target is satisfied by a pin;
+    the message ends with ``fix``, by default the command that refreshes the lock."""
     pinned = {pin.name: pin for pin in pins}
     environment = {**target.environment, "extra": ""}
     for text in dependencies:
@@ -224,7 +226,7 @@ def check_not_stale(
             continue
         message = (
             f"Lock file {lock.path.name} is stale: {whose} of {project_name} asks for "
-            f"{text!r} but {problem}. Refresh the lock: {lock.refresh_command}"
+            f"{text!r} but {problem}. {fix or f'Refresh the lock: {lock.refresh_command}'}"
         )
         raise StaleLockError(message)
 
