@@ -77,6 +77,14 @@ class TestTerminal:
         assert stream.getvalue().split(LIVE)[1:-1] == ["Collecting static files, 0 s", "Collecting static files, 3 s"]
         assert app.lines == ["Collecting static files: 180 files in 3.0 s"]
 
+    def test_the_same_text_is_not_redrawn(self) -> None:
+        app, stream, clock = FakeApp(), Terminal(), Clock()
+        with Progress(app, stream, clock=clock).step("Writing app.pyz") as step:
+            for _ in range(3):  # 0.3, 0.6 and 0.9 s: each past the redraw interval, but "1 s" twice
+                clock.tick(0.3)
+                step.advance(0)
+        assert stream.getvalue().split(LIVE)[1:-1] == ["Writing app.pyz, 0 s", "Writing app.pyz, 1 s"]
+
     def test_a_failed_step_clears_its_line_and_says_nothing(self) -> None:
         app, stream, clock = FakeApp(), Terminal(), Clock()
         with pytest.raises(RuntimeError), Progress(app, stream, clock=clock).step("Compiling bytecode", total=3):

@@ -99,7 +99,7 @@ class Progress:
         self.quiet = app.verbosity < 0
         self.live = not self.quiet and self.stream.isatty()
         self._shown = float("-inf")  # when the live line was last drawn, or the last plain line printed
-        self._drawn = False
+        self._drawn = ""  # the live line on the terminal now
         self._lock = threading.Lock()
 
     @contextmanager
@@ -132,9 +132,11 @@ class Progress:
                 if now - self._shown < 1 / REFRESH:
                     return
                 self._shown = now
-                self.stream.write(_CLEAR + step.running())
-                self.stream.flush()
-                self._drawn = True
+                text = step.running()
+                if self._drawn != text:  # the same text again (the ticker, between two counts) is not redrawn
+                    self.stream.write(_CLEAR + text)
+                    self.stream.flush()
+                    self._drawn = text
                 return
             if now - self._shown < HEARTBEAT:
                 return
@@ -150,4 +152,4 @@ class Progress:
             if self._drawn:
                 self.stream.write(_CLEAR)
                 self.stream.flush()
-                self._drawn = False
+                self._drawn = ""
