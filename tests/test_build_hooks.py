@@ -156,6 +156,26 @@ class TestBuildData:
         assert result.returncode == 0, result.stderr
         assert [entry["target"] for entry in finalized(project)] == ["wheel", "zipapp", "zipapp"]
 
+    def test_a_key_is_blamed_on_the_hook_that_set_it(self, project: Path) -> None:
+        """hatchling's `version` hook appends to `artifacts`: run for the wheel too, it applied there, whatever the
+        zipapp target's own hook does; run for the zipapp target alone, it is the one named."""
+        pyproject = project / "pyproject.toml"
+        text = pyproject.read_text()
+        pyproject.write_text(text + '\n[tool.hatch.build.hooks.version]\npath = "src/app/_version.py"\n')
+        result = hatchling_build(project, "-t", "zipapp", HATCH_ZIPAPP_TARGETS="host")
+        assert result.returncode == 0, result.stderr
+        with PyzReader(project / "dist" / HOST) as archive:
+            assert b"1.0" in archive.read("site-packages/app/_version.py")
+
+        pyproject.write_text(text + '\n[tool.hatch.build.targets.zipapp.hooks.version]\npath = "src/app/_version.py"\n')
+        result = hatchling_build(project, "-t", "zipapp", HATCH_ZIPAPP_TARGETS="host")
+        assert result.returncode == 1
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(
+            "hatch-zipapp: build_data['artifacts'] = ['/src/app/_version.py'], set by a build hook of the zipapp "
+            "target (`version`), cannot apply to a .pyz"
+        ), last
+
     def test_dependencies_must_be_locked(self, project: Path) -> None:
         result = hatchling_build(project, "-t", "zipapp", HOOK_SETS='{"dependencies": ["alpha>=1", "beta>=2"]}')
         assert result.returncode == 1

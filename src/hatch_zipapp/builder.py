@@ -9,6 +9,7 @@ have been built.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 import sys
@@ -41,6 +42,8 @@ from hatch_zipapp.static import add_django_entry_point, collect_static
 from hatch_zipapp.target import Target
 
 if TYPE_CHECKING:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
     from hatch_zipapp.bootstrap.check import Requirement
 
 __all__ = ["ZipappBuilder"]
@@ -48,8 +51,6 @@ __all__ = ["ZipappBuilder"]
 #: The ``build_data`` keys a .pyz honours: hatchling's list of the hooks, the files a hook adds (``force_include``,
 #: into site-packages), and the runtime dependencies a hook adds (``dependencies``, which the lock must satisfy).
 _HONOURED = frozenset({"build_hooks", "force_include", "dependencies"})
-#: hatchling's defaults (``set_build_data_defaults``): left as they are, a key asks nothing.
-_DEFAULT_BUILD_DATA: dict[str, Any] = {"artifacts": [], "force_include": {}}
 
 
 @dataclass
@@ -83,6 +84,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         super().__init__(*args, **kwargs)
         self._run: _Run | None = None
         self._stack = contextlib.ExitStack()
+        #: build_data key → the hooks whose ``initialize`` set or changed it, for the version being built.
+        self._set_by: dict[str, list[str]] = {}
         self._progress = Progress(self.app)
 
     @classmethod
@@ -126,6 +129,14 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             if path.name.endswith((".pyz", ".whl", ".pyz.sha256", ".pyz.cdx.json")) and path.is_file():
                 path.unlink()
         scratch.sweep_all(Path(directory))  # what killed builds left, beside the artifacts and in the temp directory
+
+    def get_build_hooks(self, directory: str) -> dict[str, BuildHookInterface[Any]]:
+        """hatchling's build hooks, each one's ``initialize`` watched for the ``build_data`` keys it sets, so that a
+        key a .pyz cannot honour is blamed on the hook that set it (see :meth:`_hook_data`)."""
+        hooks = super().get_build_hooks(directory)
+        for name, hook in hooks.items():
+            hook.initialize = functools.partial(_watched, name, hook.initialize, self._set_by)  # type: ignore[method-assign]
+        return hooks
 
     def _validate(self) -> None:
         """Every option, before any hook or download: a typo costs no work."""
@@ -210,9 +221,11 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         (``force_include``) and runtime dependencies the lock must satisfy (``dependencies``). A key that changes how
         the project's wheel is made was honoured by the wheel build when the hooks that ran here run there too;
         set by a hook only this target runs, it cannot apply and is an error naming it."""
-        only_here = sorted(name for name in build_data.get("build_hooks", ()) if name not in run.wheel_hooks)
+        set_by = dict(self._set_by)
+        self._set_by.clear()  # for the next version (the hooks' wrappers hold this dictionary)
         for key, value in sorted(build_data.items()):
-            if key in _HONOURED or (key in _DEFAULT_BUILD_DATA and value == _DEFAULT_BUILD_DATA[key]) or not only_here:
+            only_here = sorted(name for name in set_by.get(key, ()) if name not in run.wheel_hooks)
+            if key in _HONOURED or not only_here:
                 continue
             hooks = ", ".join(f"`{name}`" for name in only_here)
             message = (
@@ -389,6 +402,21 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         builder = WheelBuilder(self.root, plugin_manager=self.plugin_manager, metadata=self.metadata, app=self.app)
         wheel = Path(next(iter(builder.build(directory=directory, versions=["standard"]))))
         return wheel, frozenset(builder.config.hook_config)
+
+
+def _watched(
+    name: str,
+    initialize: Callable[[str, dict[str, Any]], None],
+    set_by: dict[str, list[str]],
+    version: str,
+    build_data: dict[str, Any],
+) -> None:
+    """A hook's ``initialize``, noting in ``set_by`` each ``build_data`` key it set or changed."""
+    before = copy.deepcopy(build_data)
+    initialize(version, build_data)
+    for key, value in build_data.items():
+        if key not in before or before[key] != value:
+            set_by.setdefault(key, []).append(name)
 
 
 def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:
