@@ -412,7 +412,10 @@ def _watched(
     build_data: dict[str, Any],
 ) -> None:
     """A hook's ``initialize``, noting in ``set_by`` each ``build_data`` key it set or changed."""
-    before = copy.deepcopy(build_data)
+    try:
+        before = copy.deepcopy(build_data)
+    except (TypeError, copy.Error):  # something a hook put there that cannot be copied: compare what can be
+        before = dict(build_data)
     initialize(version, build_data)
     for key, value in build_data.items():
         if key not in before or before[key] != value:
