@@ -74,9 +74,10 @@ class TestBytecode:
         assert capsys.readouterr().err.count("No Python 3.14 found to compile bytecode") == 1
 
     def test_configured_interpreter_that_does_not_work(self, project: Path) -> None:
-        target = 'targets = [{ python = "3.12", platform = "win_amd64", interpreter = "/nonexistent/python3.12" }]'
+        spec = 'python = "3.12", platform = "musllinux_1_2_x86_64", interpreter = "/nonexistent/python3.12"'
+        target = f"targets = [{{ {spec} }}]"
         with pytest.raises(
-            ConfigError, match=r"interpreter` of target CPython 3.12 on win_amd64 '/nonexistent/python3.12'"
+            ConfigError, match=r"interpreter` of target CPython 3.12 on musllinux_1_2_x86_64 '/nonexistent/python3.12'"
         ):
             build(_with_targets(project, target))
 

@@ -9,11 +9,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from hatch_zipapp.errors import ConfigError, NoMatchingFileError
 from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.target import Target, TargetError
-from tests.helpers import IndexServer, Wheel, build, make_project, make_wheel, pylock_text, requirements_text, run_pyz
+from tests.helpers import (
+    IndexServer,
+    Wheel,
+    build,
+    build_fails,
+    make_project,
+    make_wheel,
+    pylock_text,
+    requirements_text,
+    run_pyz,
+)
 
 PLATFORM_WHEELS = {
     "manylinux_2_17_x86_64.manylinux2014_x86_64": "glibc-x86_64",
@@ -116,7 +127,6 @@ def multi(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
         '  { python = "3.13", platform = "manylinux_2_28_aarch64" },\n'
         '  { python = "3.11", platform = "musllinux_1_2_aarch64" },\n'
         '  { python = "3.13", platform = "macosx_14_0_arm64" },\n'
-        '  { python = "3.12", platform = "win_amd64" },\n'
         "]",
     )
     (project / "pylock.toml").write_text(pylock_text([natives, [windows], [backport], [alpha]], base_url=index.url))
@@ -213,7 +223,6 @@ class TestMultiTarget:
         assert names == [
             "app-1.0-cp311-cp311-musllinux_1_2_aarch64.pyz",
             "app-1.0-cp312-cp312-manylinux_2_28_x86_64.pyz",
-            "app-1.0-cp312-cp312-win_amd64.pyz",
             "app-1.0-cp313-cp313-macosx_14_0_arm64.pyz",
             "app-1.0-cp313-cp313-manylinux_2_28_aarch64.pyz",
         ]
@@ -229,18 +238,17 @@ class TestMultiTarget:
                 {"alpha", "native", "backport", "app"},
             ),
             "app-1.0-cp313-cp313-macosx_14_0_arm64.pyz": ("mac-arm64 cp313", {"alpha", "native", "app"}),
-            "app-1.0-cp312-cp312-win_amd64.pyz": ("windows cp312", {"alpha", "native", "backport", "winonly", "app"}),
         }
         for name, (value, dists) in expected.items():
             assert _contents(dist / name) == (value, dists), name
 
     def test_environment_variable_selects_targets(self, multi: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("HATCH_ZIPAPP_TARGETS", "cp313-macosx_14_0_arm64, cp312-win_amd64")
+        monkeypatch.setenv("HATCH_ZIPAPP_TARGETS", "cp313-macosx_14_0_arm64, cp311-musllinux_1_2_aarch64")
         from hatch_zipapp.builder import ZipappBuilder
 
         artifacts = list(ZipappBuilder(os.fspath(multi)).build(directory=os.fspath(multi / "dist")))
         assert sorted(Path(a).name for a in artifacts) == [
-            "app-1.0-cp312-cp312-win_amd64.pyz",
+            "app-1.0-cp311-cp311-musllinux_1_2_aarch64.pyz",
             "app-1.0-cp313-cp313-macosx_14_0_arm64.pyz",
         ]
 
@@ -258,11 +266,20 @@ class TestMultiTarget:
 
     def test_no_file_for_one_target_stops_the_whole_build(self, multi: Path, wheelhouse: Path) -> None:
         text = (multi / "pyproject.toml").read_text()
-        (multi / "pyproject.toml").write_text(text.replace('"win_amd64"', '"win_arm64"'))
+        (multi / "pyproject.toml").write_text(text.replace('"macosx_14_0_arm64"', '"macosx_14_0_x86_64"'))
         (multi / "dist").mkdir()
-        with pytest.raises(NoMatchingFileError, match=r"native 1.0 .* no file that fits CPython 3.12 on win_arm64"):
+        match = r"native 1.0 .* no file that fits CPython 3.13 on macosx_14_0_x86_64"
+        with pytest.raises(NoMatchingFileError, match=match):  # the fourth of four targets
             build(multi)
         assert list((multi / "dist").iterdir()) == []
+
+    def test_a_windows_dependency_is_selected_for_windows_only(self, multi: Path) -> None:
+        from hatch_zipapp.lock import load_lock
+
+        lock = load_lock(multi / "pylock.toml", multi)
+        for platform, expected in [("win_amd64", True), ("manylinux_2_28_x86_64", False), ("macosx_14_0_arm64", False)]:
+            pins = lock.select(Target.from_spec("3.12", platform), canonicalize_name("app"))
+            assert ("winonly" in {pin.name for pin in pins}) == expected, platform
 
 
 class TestTargetsOption:
@@ -293,8 +310,11 @@ class TestTargetsOption:
             build(project)
 
     def test_outside_requires_python(self, tmp_path: Path) -> None:
-        project = make_project(tmp_path / "p", zipapp='targets = [{ python = "3.7", platform = "win_amd64" }]')
-        with pytest.raises(ConfigError, match=r"CPython 3.7 on win_amd64 .* outside the project's `requires-python`"):
+        project = make_project(
+            tmp_path / "p", zipapp='targets = [{ python = "3.7", platform = "musllinux_1_2_x86_64" }]'
+        )
+        match = r"CPython 3.7 on musllinux_1_2_x86_64 .* outside the project's `requires-python`"
+        with pytest.raises(ConfigError, match=match):
             build(project)
 
     @pytest.mark.parametrize("targets_env", [None, "host"])
@@ -319,6 +339,21 @@ class TestTargetsOption:
         with pytest.raises(ConfigError, match=expected):
             build(project)
         assert not (project / "dist").exists() or not any((project / "dist").iterdir())
+
+    @pytest.mark.parametrize("platform", ["win_amd64", "win32", "win_arm64"])
+    def test_windows_is_refused(self, tmp_path: Path, platform: str) -> None:
+        project = make_project(tmp_path / "p", zipapp=f'targets = [{{ python = "3.12", platform = "{platform}" }}]')
+        message = build_fails(
+            project,
+            ConfigError,
+            f"Target CPython 3.12 on {platform} (`tool.hatch.build.targets.zipapp.targets`) is not",
+        )
+        assert "not supported" in message and "Build for Linux or macOS targets" in message
+        assert "\n" not in message
+
+    def test_windows_is_refused_from_the_environment(self, multi: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HATCH_ZIPAPP_TARGETS", "cp312-manylinux_2_28_x86_64 cp312-win_amd64")
+        build_fails(multi, ConfigError, "Target CPython 3.12 on win_amd64 (environment variable HATCH_ZIPAPP_TARGETS)")
 
 
 class TestRequirementsLockForOtherTargets:

@@ -1,4 +1,4 @@
-"""A real universal pylock.toml (Django, psycopg[binary], Pillow, gunicorn) built for five targets in one build:
+"""A real universal pylock.toml (Django, psycopg[binary], Pillow, gunicorn) built for four targets in one build:
 each .pyz holds exactly the files `uv pip install --python-platform ... --python-version ...` installs from the
 same lock, and the x86_64 CPython 3.11 one runs here."""
 
@@ -16,7 +16,8 @@ from packaging.utils import canonicalize_name
 
 from hatch_zipapp.builder import ZipappBuilder
 from hatch_zipapp.layout import PyzReader
-from hatch_zipapp.lock import find_uv
+from hatch_zipapp.lock import find_uv, load_lock
+from hatch_zipapp.target import Target
 from tests.helpers import run_pyz
 
 pytestmark = pytest.mark.network
@@ -28,7 +29,6 @@ TARGETS = [
     ("cp312-cp312-manylinux_2_28_aarch64", "aarch64-manylinux_2_28", "3.12", {}),
     ("cp312-cp312-musllinux_1_2_x86_64", "x86_64-unknown-linux-musl", "3.12", {}),
     ("cp313-cp313-macosx_14_0_arm64", "aarch64-apple-darwin", "3.13", {"MACOSX_DEPLOYMENT_TARGET": "14.0"}),
-    ("cp313-cp313-win_amd64", "x86_64-pc-windows-msvc", "3.13", {}),
 ]
 
 Installed = dict[str, tuple[str, frozenset[str]]]
@@ -36,7 +36,7 @@ Installed = dict[str, tuple[str, frozenset[str]]]
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The five .pyz files, from one `zipapp` build of a copy of fixtures/stack."""
+    """The four .pyz files, from one `zipapp` build of a copy of fixtures/stack."""
     root = tmp_path_factory.mktemp("stack")
     project = root / "stack"
     shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("dist"))
@@ -95,7 +95,16 @@ def test_same_files_as_uv(
     theirs = _from_uv(platform, python, extra, tmp_path / "uv")
     assert ours == theirs
     assert "psycopg-binary" in ours and "pillow" in ours
-    assert ("tzdata" in ours) == ("win" in tag)  # Django needs tzdata on Windows only
+    assert "tzdata" not in ours  # Django needs tzdata on Windows only
+
+
+def test_windows_selection_matches_uv(tmp_path: Path) -> None:
+    """Windows targets are refused at build (docs/targets.md), but the lock's selection for them stays uv's."""
+    lock = load_lock(FIXTURE / "pylock.toml", tmp_path)
+    pins = lock.select(Target.from_tag("cp313-win_amd64"), canonicalize_name("stack"))
+    theirs = _from_uv("x86_64-pc-windows-msvc", "3.13", {}, tmp_path / "uv")
+    assert {pin.name: str(pin.version) for pin in pins} == {name: version for name, (version, _) in theirs.items()}
+    assert "tzdata" in theirs
 
 
 def test_the_linux_x86_64_python_311_pyz_runs_here(built: Path) -> None:

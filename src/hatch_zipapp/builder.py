@@ -8,63 +8,120 @@ have been built.
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import functools
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
+from hatchling.builders.utils import normalize_inclusion_map
 from hatchling.plugin.manager import PluginManager
 from packaging.utils import NormalizedName, canonicalize_name
 
 from hatch_zipapp import __version__, scratch
 from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
 from hatch_zipapp.bytecode import find_compiler
+from hatch_zipapp.bytecode import sources as bytecode_sources
 from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
-from hatch_zipapp.errors import ZipappError
+from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.fetch import Fetcher
-from hatch_zipapp.install import StagedFile, StagingTree, install_wheel
+from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree, install_wheel
 from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
+from hatch_zipapp.progress import Progress
 from hatch_zipapp.reproducible import source_date_epoch
 from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.static import add_django_entry_point, collect_static
 from hatch_zipapp.target import Target
 
 if TYPE_CHECKING:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
     from hatch_zipapp.bootstrap.check import Requirement
 
 __all__ = ["ZipappBuilder"]
 
+#: The ``build_data`` keys a .pyz honours: hatchling's list of the hooks, the files a hook adds (``force_include``,
+#: into site-packages), and the runtime dependencies a hook adds (``dependencies``, which the lock must satisfy).
+_HONOURED = frozenset({"build_hooks", "force_include", "dependencies"})
+
+
+@dataclass
+class _Run:
+    """What the targets of one build share (each target is one hatchling version): the lock, the fetcher and the
+    project's wheel, made once, and the files put in place so far with what each replaced, so that a failed build
+    can undo them."""
+
+    output: Path
+    epoch: int
+    staging: Path
+    lock: Lock
+    fetcher: Fetcher
+    wheel: Path
+    #: The build hooks hatchling's wheel builder also runs (for the project's wheel, which the .pyz embeds).
+    wheel_hooks: frozenset[str]
+    placed: list[tuple[Path, Path | None]] = field(default_factory=list)
+
 
 class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
-    """Build one .pyz per target of the project and its locked dependencies (and the project's wheel beside them)."""
+    """Build one .pyz per target of the project and its locked dependencies (and the project's wheel beside them).
+
+    Each target is one of hatchling's build *versions*, named by the target (``host`` for the build host,
+    ``cp312-cp312-manylinux_2_28_x86_64`` for an explicit one): hatchling runs the build hooks' ``initialize`` and
+    ``finalize`` around each, yields each .pyz as an artifact, and ``hatch build -t zipapp:VERSION`` builds one.
+    """
 
     PLUGIN_NAME = "zipapp"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._more_artifacts: list[str] = []
+        self._run: _Run | None = None
+        self._stack = contextlib.ExitStack()
+        #: build_data key → the hooks whose ``initialize`` set or changed it, for the version being built.
+        self._set_by: dict[str, list[str]] = {}
+        self._progress = Progress(self.app)
 
     @classmethod
     def get_config_class(cls) -> type[ZipappBuilderConfig]:
         return ZipappBuilderConfig
 
     def get_version_api(self) -> dict[str, Callable[..., str]]:
-        return {"standard": self.build_standard}
+        return {version: functools.partial(self._build_version, target) for version, target in self._versions().items()}
 
     def get_default_versions(self) -> list[str]:
-        return ["standard"]
+        return list(self._versions())
+
+    def _versions(self) -> dict[str, Target]:
+        config: ZipappBuilderConfig = self.config
+        return {("host" if target.is_host else target.name): target for target in config.targets}
 
     def build(self, **kwargs: Any) -> Generator[str, None, None]:
-        """hatchling's build, yielding every .pyz (one per target), not only the one the version callable returns."""
-        for artifact in super().build(**kwargs):
-            yield from self._more_artifacts
-            self._more_artifacts = []
-            yield artifact
+        """hatchling's build, one version per target. A target's files are put in place when its version is built
+        (so its ``finalize`` hooks see them); if a later target fails, every file this build put in place is removed
+        and what it replaced put back: a failed build leaves the output directory as it was."""
+        self._run = None
+        self._stack = contextlib.ExitStack()
+        self._progress = Progress(self.app)
+        with self._stack:
+            try:
+                self._validate()
+                yield from super().build(**kwargs)
+            except GeneratorExit:  # the caller took what it wanted: keep what was built
+                self._finish(commit=True)
+                raise
+            except BaseException as e:
+                self._finish(commit=False)
+                if isinstance(e, ZipappError) and _run_by_hatchling_cli() and self.app.verbosity < 1:
+                    self.app.abort(f"hatch-zipapp: {e}")  # the message alone; `hatch -v build` shows the traceback
+                raise
+            self._finish(commit=True)
 
     def clean(self, directory: str, versions: list[str]) -> None:
         prefix = f"{self.normalize_file_name_component(self.metadata.core.name)}-"
@@ -73,87 +130,167 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 path.unlink()
         scratch.sweep_all(Path(directory))  # what killed builds left, beside the artifacts and in the temp directory
 
-    def build_standard(self, directory: str, **build_data: Any) -> str:
-        try:
-            artifacts = self._build(Path(directory))
-        except ZipappError as e:
-            if _run_by_hatchling_cli() and self.app.verbosity < 1:
-                self.app.abort(f"hatch-zipapp: {e}")  # the message alone; `hatch -v build` shows the traceback
-            raise
-        self._more_artifacts = artifacts[:-1]
-        return artifacts[-1]
+    def get_build_hooks(self, directory: str) -> dict[str, BuildHookInterface[Any]]:
+        """hatchling's build hooks, each one's ``initialize`` watched for the ``build_data`` keys it sets, so that a
+        key a .pyz cannot honour is blamed on the hook that set it (see :meth:`_hook_data`)."""
+        hooks = super().get_build_hooks(directory)
+        for name, hook in hooks.items():
+            hook.initialize = functools.partial(_watched, name, hook.initialize, self._set_by)  # type: ignore[method-assign]
+        return hooks
 
-    def _build(self, output: Path) -> list[str]:
+    def _validate(self) -> None:
+        """Every option, before any hook or download: a typo costs no work."""
         config: ZipappBuilderConfig = self.config
         config.validate_keys()
-        epoch = source_date_epoch()
-        targets = config.targets
-        # Every option is validated before any work, so a typo costs no download and no build.
-        _ = config.entry_point, config.shebang, config.bytecode, config.django, config.isolated, config.keep_extractions
+        source_date_epoch()
+        _ = config.targets, config.entry_point, config.shebang, config.bytecode, config.django, config.isolated
+        _ = config.keep_extractions
 
+    def _start(self, output: Path) -> _Run:
+        """What every target needs, made once, by the first target's version."""
+        config: ZipappBuilderConfig = self.config
         swept = scratch.sweep_all(output)
         if swept:
             self.app.display_info(f"Removed {swept} temporary files and directories of killed builds")
-        with scratch.directory("build") as staging:
-            lock = load_lock(config.lock, staging)
-            if isinstance(lock, RequirementsFile) and any(not target.is_host for target in targets):
-                self.app.display_warning(
-                    f"{lock.path.name} is a pip-compile lock, resolved for the one interpreter that ran pip-compile: "
-                    f"a dependency that only another platform or Python version needs is not in it. For other targets "
-                    f"use a universal lock: `hatch-zipapp lock` (pylock.toml)"
-                )
-            primary = config.index_url or (lock.index_urls[0] if lock.index_urls else DEFAULT_INDEX_URL)
-            index_urls = list(dict.fromkeys([primary, *lock.index_urls, *config.extra_index_urls]))
-            fetcher = Fetcher(
-                Cache.default(warn=self.app.display_warning),
-                index_urls=index_urls,
-                wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs],
-                secrets=config.secrets,
+        staging = self._stack.enter_context(scratch.directory("build"))
+        lock = load_lock(config.lock, staging)
+        if isinstance(lock, RequirementsFile) and any(not target.is_host for target in config.targets):
+            self.app.display_warning(
+                f"{lock.path.name} is a pip-compile lock, resolved for the one interpreter that ran pip-compile: "
+                f"a dependency that only another platform or Python version needs is not in it. For other targets "
+                f"use a universal lock: `hatch-zipapp lock` (pylock.toml)"
             )
-            wheel = self._build_project_wheel(os.fspath(staging / "wheel"))
+        primary = config.index_url or (lock.index_urls[0] if lock.index_urls else DEFAULT_INDEX_URL)
+        index_urls = list(dict.fromkeys([primary, *lock.index_urls, *config.extra_index_urls]))
+        fetcher = Fetcher(
+            Cache.default(warn=self.app.display_warning),
+            index_urls=index_urls,
+            wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs],
+            secrets=config.secrets,
+        )
+        wheel, wheel_hooks = self._build_project_wheel(os.fspath(staging / "wheel"))
+        run = _Run(output, source_date_epoch(), staging, lock, fetcher, wheel, wheel_hooks)
+        self._run = run
+        return run
 
-            pending: list[tuple[Path, Path]] = []
-            try:
-                for target in targets:
-                    pending += self._build_target(target, lock, fetcher, wheel, output, epoch, staging)
-                names = [final.name for _, final in pending if final.suffix == ".pyz"]
-                if len(set(names)) != len(names):
-                    message = f"Two targets give the same .pyz name ({', '.join(names)}): make the targets distinct"
-                    raise ZipappError(message)
-                pending.append((write_beside(output / wheel.name, wheel.read_bytes(), 0o644), output / wheel.name))
-                for temp, final in pending:
-                    scratch.rename(temp, final)
-            finally:
-                for temp, _ in pending:
-                    scratch.discard(temp)
-        if fetcher.downloaded:
-            self.app.display_info(f"Downloaded {fetcher.downloaded} files into {fetcher.cache.root}")
-        self.app.display_info(f"Wheel: {output / wheel.name}")
-        return [os.fspath(final) for _, final in pending if final.suffix == ".pyz"]
+    def _build_version(self, target: Target, directory: str, **build_data: Any) -> str:
+        """One target's .pyz (hatchling's version callable): built, then put in place; its path."""
+        run = self._run or self._start(Path(directory))
+        hook_files, hook_dependencies = self._hook_data(build_data, run)
+        downloaded = run.fetcher.downloaded
+        pending = self._build_target(target, run, hook_files, hook_dependencies)
+        wheel = run.output / run.wheel.name
+        first = not any(final == wheel for final, _ in run.placed)
+        if first:
+            pending.append((write_beside(wheel, run.wheel.read_bytes(), 0o644), wheel))
+        pyz = next(final for _, final in pending if final.suffix == ".pyz")
+        try:
+            if any(final == pyz for final, _ in run.placed):
+                message = f"Two targets give the same .pyz name ({pyz.name}): make the targets distinct"
+                raise ZipappError(message)
+            for temporary, final in pending:
+                run.placed.append((final, scratch.set_aside(final)))
+                scratch.rename(temporary, final)
+        finally:
+            for temporary, _ in pending:
+                scratch.discard(temporary)
+        if run.fetcher.downloaded > downloaded:
+            self.app.display_info(
+                f"Downloaded {run.fetcher.downloaded - downloaded} files into {run.fetcher.cache.root}"
+            )
+        if first:
+            self.app.display_info(f"Wheel: {wheel}")
+        return os.fspath(pyz)
+
+    def _finish(self, *, commit: bool) -> None:
+        """Keep what this build put in place (drop what it replaced), or undo it (put back what it replaced)."""
+        run, self._run = self._run, None
+        if run is None:
+            return
+        for final, previous in reversed(run.placed):
+            if commit:
+                if previous is not None:
+                    scratch.discard(previous)
+                continue
+            final.unlink(missing_ok=True)
+            if previous is not None:
+                scratch.rename(previous, final)
+
+    def _hook_data(self, build_data: dict[str, Any], run: _Run) -> tuple[dict[str, StagedFile], list[str]]:
+        """What the build hooks' ``build_data`` asks of this target: files to add to site-packages
+        (``force_include``) and runtime dependencies the lock must satisfy (``dependencies``). A key that changes how
+        the project's wheel is made was honoured by the wheel build when the hooks that ran here run there too;
+        set by a hook only this target runs, it cannot apply and is an error naming it."""
+        set_by = dict(self._set_by)
+        self._set_by.clear()  # for the next version (the hooks' wrappers hold this dictionary)
+        for key, value in sorted(build_data.items()):
+            only_here = sorted(name for name in set_by.get(key, ()) if name not in run.wheel_hooks)
+            if key in _HONOURED or not only_here:
+                continue
+            hooks = ", ".join(f"`{name}`" for name in only_here)
+            message = (
+                f"build_data[{key!r}] = {value!r}, set by a build hook of the zipapp target ({hooks}), cannot apply "
+                f"to a .pyz: it embeds the project's wheel as hatchling's wheel target builds it. Give the wheel "
+                f"target that hook (`[tool.hatch.build.hooks.NAME]` runs for both), or set {key!r} only when "
+                f'`self.target_name == "wheel"`'
+            )
+            raise ConfigError(message)
+        dependencies = build_data.get("dependencies", [])
+        if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+            message = f"build_data['dependencies'] of a build hook must be a list of strings, got {dependencies!r}"
+            raise ConfigError(message)
+        files: dict[str, StagedFile] = {}
+        for included in self.recurse_forced_files(normalize_inclusion_map(build_data["force_include"], self.root)):
+            relative = included.distribution_path.replace(os.sep, "/")
+            parts = relative.split("/")
+            if relative.startswith("/") or ".." in parts or "" in parts:
+                message = (
+                    f"build_data['force_include'] of a build hook puts {included.path} at {relative!r}, outside "
+                    f"site-packages: give a path relative to it, such as 'app/generated.py'"
+                )
+                raise ConfigError(message)
+            source = Path(included.path)
+            executable = bool(source.stat().st_mode & 0o111)
+            files[f"{SITE_PACKAGES}/{relative}"] = StagedFile(
+                source.read_bytes(), executable, "a build hook's force_include"
+            )
+        return files, list(dependencies)
 
     def _stage(
-        self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, epoch: int
+        self, target: Target, run: _Run, hook_files: dict[str, StagedFile], hook_dependencies: list[str]
     ) -> tuple[StagingTree, list[str], list[dict[str, str]], Requirement]:
-        """The target's locked packages and the project, installed: the tree, the wheel names, what was embedded, and
-        what the .pyz needs of the interpreter that runs it (its name's tag among it)."""
+        """The target's locked packages, the project and the build hooks' files, installed: the tree, the wheel
+        names, what was embedded, and what the .pyz needs of the interpreter that runs it (its name's tag among it)."""
         config: ZipappBuilderConfig = self.config
+        lock, fetcher, wheel, epoch = run.lock, run.fetcher, run.wheel, run.epoch
         project_name: NormalizedName = canonicalize_name(self.metadata.core.name)
         pins = lock.select(target, project_name)
         check_not_stale(self.metadata.core.dependencies, pins, target, lock, project_name=self.metadata.core.name)
+        check_not_stale(
+            hook_dependencies,
+            pins,
+            target,
+            lock,
+            project_name=self.metadata.core.name,
+            whose="build_data['dependencies'] of a build hook",
+            fix="A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together",
+        )
         wheels: list[tuple[str, bytes]] = []
         embedded = []
-        for pin in pins:
-            locked = fetcher.choose(pin, target)
-            data = fetcher.fetch(locked, pin)
-            filename = locked.filename
-            record = {"name": str(pin.name), "version": str(pin.version), "file": filename, "sha256": locked.sha256}
-            if not filename.endswith(".whl"):
-                filename, data = wheel_from_sdist(
-                    filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
-                )
-                record["built_wheel"] = filename
-            wheels.append((filename, data))
-            embedded.append(record)
+        with self._progress.step("Fetching", total=len(pins), bytes_note="downloaded") as step:
+            for pin in pins:
+                locked = fetcher.choose(pin, target)
+                data = fetcher.fetch(locked, pin, received=step.add_bytes)
+                filename = locked.filename
+                record = {"name": str(pin.name), "version": str(pin.version), "file": filename, "sha256": locked.sha256}
+                if not filename.endswith(".whl"):
+                    filename, data = wheel_from_sdist(
+                        filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
+                    )
+                    record["built_wheel"] = filename
+                wheels.append((filename, data))
+                embedded.append(record)
+                step.advance()
         project = wheel.read_bytes()
         wheels.append((wheel.name, project))
         embedded.append(
@@ -171,15 +308,17 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree = StagingTree()
         for filename, data in wheels:
             install_wheel(tree, filename, data, interpreter=shebang)
+        tree.files.update(hook_files)  # as in hatchling's wheel: a forced file wins over one already there
         tree.check_paths()
         requirement["requires_python"] = _requires_python(tree, self.metadata.core.requires_python, project_name)
         return tree, chosen, embedded, requirement
 
     def _build_target(
-        self, target: Target, lock: Lock, fetcher: Fetcher, wheel: Path, output: Path, epoch: int, staging: Path
+        self, target: Target, run: _Run, hook_files: dict[str, StagedFile], hook_dependencies: list[str]
     ) -> list[tuple[Path, Path]]:
         config: ZipappBuilderConfig = self.config
-        tree, chosen, embedded, requirement = self._stage(target, lock, fetcher, wheel, epoch)
+        lock, fetcher, output, epoch, staging = run.lock, run.fetcher, run.output, run.epoch, run.staging
+        tree, chosen, embedded, requirement = self._stage(target, run, hook_files, hook_dependencies)
         built = sum(1 for record in embedded if "built_wheel" in record)
         collected = 0
         django = config.django
@@ -190,9 +329,11 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 if target.python_version == host.python_version and all(host.rank(w) is not None for w in chosen):
                     runnable = tree
                 else:  # the same lock, for the build host: collectstatic runs here
-                    runnable = self._stage(host, lock, fetcher, wheel, epoch)[0]
+                    runnable = self._stage(host, run, hook_files, hook_dependencies)[0]
                 workdir = Path(tempfile.mkdtemp(prefix="static-", dir=staging))
-                collected = collect_static(tree, runnable, django, workdir, epoch, fetcher.cache)
+                with self._progress.step("Collecting static files") as step:
+                    collected = collect_static(tree, runnable, django, workdir, epoch, fetcher.cache)
+                    step.advance(collected)
         tree.check_entry_point(config.entry_point)
 
         compiled = 0
@@ -202,7 +343,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         if config.bytecode:
             compiler = find_compiler(target)
             if compiler is not None:
-                compiled = compiler.compile_tree(tree, fetcher.cache)
+                with self._progress.step("Compiling bytecode", total=len(bytecode_sources(tree))) as step:
+                    compiled = compiler.compile_tree(tree, fetcher.cache, step.advance)
                 pycs = compiler.compile_bootstrap(runtime, fetcher.cache)
                 runtime.update({name: StagedFile(data, False, "the .pyz runtime") for name, data in pycs.items()})
             else:
@@ -247,22 +389,37 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             "builder": f"hatch-zipapp {__version__}",
         }
         shebang = config.shebang or target.shebang(requirement)
-        return write_pyz(
-            final,
-            tree.files,
-            runtime,
-            shebang=shebang,
-            epoch=epoch,
-            settings=settings,
-            info=info,
-        )
+        with self._progress.step(f"Writing {final.name}") as step:
+            pending = write_pyz(final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info)
+            step.add_bytes(pending[0][0].stat().st_size)
+        return pending
 
-    def _build_project_wheel(self, directory: str) -> Path:
-        """The project's wheel, built by hatchling's own wheel builder: the wheel target's config and hooks apply."""
+    def _build_project_wheel(self, directory: str) -> tuple[Path, frozenset[str]]:
+        """The project's wheel, built by hatchling's own wheel builder (the wheel target's config and hooks apply),
+        and the names of the hooks it ran."""
         from hatchling.builders.wheel import WheelBuilder
 
         builder = WheelBuilder(self.root, plugin_manager=self.plugin_manager, metadata=self.metadata, app=self.app)
-        return Path(next(iter(builder.build(directory=directory, versions=["standard"]))))
+        wheel = Path(next(iter(builder.build(directory=directory, versions=["standard"]))))
+        return wheel, frozenset(builder.config.hook_config)
+
+
+def _watched(
+    name: str,
+    initialize: Callable[[str, dict[str, Any]], None],
+    set_by: dict[str, list[str]],
+    version: str,
+    build_data: dict[str, Any],
+) -> None:
+    """A hook's ``initialize``, noting in ``set_by`` each ``build_data`` key it set or changed."""
+    try:
+        before = copy.deepcopy(build_data)
+    except (TypeError, copy.Error):  # something a hook put there that cannot be copied: compare what can be
+        before = dict(build_data)
+    initialize(version, build_data)
+    for key, value in build_data.items():
+        if key not in before or before[key] != value:
+            set_by.setdefault(key, []).append(name)
 
 
 def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:

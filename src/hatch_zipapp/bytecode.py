@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,7 +26,7 @@ from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree
 from hatch_zipapp.target import Target
 
-__all__ = ["Compiler", "find_compiler"]
+__all__ = ["Compiler", "find_compiler", "sources"]
 
 _PROBE = (
     "import sys, importlib.util; print(sys.implementation.name, '%d.%d' % sys.version_info[:2], "
@@ -53,17 +53,20 @@ class Compiler:
     cache_tag: str
     identity: str  # magic number and exact version: what the bytes depend on
 
-    def compile_tree(self, tree: StagingTree, cache: Cache) -> int:
-        """Add a .pyc beside every staged .py file; the number of .pyc files added."""
+    def compile_tree(self, tree: StagingTree, cache: Cache, compiled_some: Callable[[int], None] | None = None) -> int:
+        """Add a .pyc beside every staged .py file; the number of .pyc files added. ``compiled_some`` is told how
+        many sources each finished batch (one distribution's) held."""
         by_owner: dict[str, list[str]] = {}
-        for path in sorted(tree.files):
-            if path.endswith(".py") and path.startswith(SITE_PACKAGES + "/") and "/__pycache__/" not in path:
-                by_owner.setdefault(tree.files[path].owner, []).append(path)
+        for path in sources(tree):
+            by_owner.setdefault(tree.files[path].owner, []).append(path)
         workers = max(1, min(len(by_owner), os.cpu_count() or 1))
         prefix = SITE_PACKAGES + "/"
 
         def compiled(owner: str, paths: list[str]) -> dict[str, bytes]:
-            return self._compiled(owner, {path.removeprefix(prefix): tree.files[path] for path in paths}, cache)
+            result = self._compiled(owner, {path.removeprefix(prefix): tree.files[path] for path in paths}, cache)
+            if compiled_some is not None:
+                compiled_some(len(paths))
+            return result
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda item: compiled(*item), sorted(by_owner.items())))
@@ -130,6 +133,15 @@ class Compiler:
                 if file.is_file():
                     compiled[pyc] = file.read_bytes()
             return compiled
+
+
+def sources(tree: StagingTree) -> list[str]:
+    """The staged .py files below site-packages, which :meth:`Compiler.compile_tree` compiles."""
+    return [
+        path
+        for path in sorted(tree.files)
+        if path.endswith(".py") and path.startswith(SITE_PACKAGES + "/") and "/__pycache__/" not in path
+    ]
 
 
 def find_compiler(target: Target) -> Compiler | None:

@@ -345,6 +345,13 @@ class ZipappBuilderConfig(BuilderConfig):
             raise ConfigError(message)
         python_constraint = self.builder.metadata.core.python_constraint
         for target in targets:
+            if target.environment.get("sys_platform") == "win32":
+                message = (
+                    f"Target {target.describe()} ({where}) is not supported: a .pyz for Windows needs .exe launchers "
+                    f"for its scripts and a runtime that locks files with msvcrt rather than fcntl, which "
+                    f"hatch-zipapp does not have yet. Build for Linux or macOS targets"
+                )
+                raise ConfigError(message)
             if not python_constraint.contains(target.environment["python_full_version"], prereleases=True):
                 if target.is_host:
                     # hatch builds with the Python running the build: the fix is another Python, or named targets.

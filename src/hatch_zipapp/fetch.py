@@ -16,10 +16,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -51,6 +51,7 @@ __all__ = [
 
 _TIMEOUT = 60
 _RETRIES = 2
+_PART = 256 * 1024
 _ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
 
@@ -108,8 +109,11 @@ class Http:
             parts = parts._replace(netloc=f"{self._users[parts.netloc]}@{parts.netloc}")
         return redact(urllib.parse.urlunsplit(parts), self._secrets)
 
-    def get(self, url: str, *, accept: str | None = None, what: str) -> tuple[bytes, str, str]:
-        """Body, content type and final URL of ``url``; a :class:`FetchError` naming ``what`` otherwise."""
+    def get(
+        self, url: str, *, accept: str | None = None, what: str, received: Callable[[int], None] | None = None
+    ) -> tuple[bytes, str, str]:
+        """Body, content type and final URL of ``url``; a :class:`FetchError` naming ``what`` otherwise.
+        ``received`` is told the size of each part of the body as it arrives (for progress)."""
         clean = self.register(url)
         parts = urllib.parse.urlsplit(clean)
         if parts.scheme == "file":
@@ -123,7 +127,7 @@ class Http:
         for attempt in range(_RETRIES + 1):
             try:
                 with self._opener.open(request, timeout=_TIMEOUT) as response:
-                    return response.read(), response.headers.get("Content-Type", ""), response.geturl()
+                    return _read(response, received), response.headers.get("Content-Type", ""), response.geturl()
             except urllib.error.HTTPError as e:
                 e.close()
                 last = e
@@ -180,6 +184,17 @@ class _Anchors(HTMLParser):
         if tag == "a" and self._href is not None:
             self.links.append((self._href, "".join(self._text).strip()))
             self._href = None
+
+
+def _read(response: BinaryIO, received: Callable[[int], None] | None) -> bytes:
+    """A response's body, in parts of :data:`_PART` bytes when someone is told of each."""
+    if received is None:
+        return response.read()
+    parts = []
+    while part := response.read(_PART):
+        parts.append(part)
+        received(len(part))
+    return b"".join(parts)
 
 
 def _version_of(filename: str) -> tuple[NormalizedName, Version] | None:
@@ -348,13 +363,14 @@ class Fetcher:
                 break
         return known
 
-    def fetch(self, locked: LockedFile, pin: Pin) -> bytes:
-        """The bytes of ``locked``, whose sha256 is checked against the lock (once per build)."""
+    def fetch(self, locked: LockedFile, pin: Pin, *, received: Callable[[int], None] | None = None) -> bytes:
+        """The bytes of ``locked``, whose sha256 is checked against the lock (once per build); ``received`` is told
+        the size of each part of a download as it arrives."""
         if locked.sha256 not in self._verified:
-            self._verified[locked.sha256] = self._fetch(locked, pin)
+            self._verified[locked.sha256] = self._fetch(locked, pin, received)
         return self._verified[locked.sha256]
 
-    def _fetch(self, locked: LockedFile, pin: Pin) -> bytes:
+    def _fetch(self, locked: LockedFile, pin: Pin, received: Callable[[int], None] | None) -> bytes:
         cached = self.cache.read(locked.sha256)
         if cached is not None:
             return cached
@@ -374,7 +390,7 @@ class Fetcher:
             self._verify(data, locked, pin, str(local))
             return data
         url = locked.url or self._url_from_indexes(locked, pin)
-        data, _, _ = self.http.get(url, what=f"{locked.filename} ({pin.name} {pin.version})")
+        data, _, _ = self.http.get(url, what=f"{locked.filename} ({pin.name} {pin.version})", received=received)
         self._verify(data, locked, pin, self.http.shown(url))
         self.downloaded += 1
         self.cache.write(locked.sha256, data)

@@ -199,9 +199,17 @@ def _from_uv_lock(path: Path, workdir: Path) -> Lock:
 
 
 def check_not_stale(
-    dependencies: Iterable[str], pins: Sequence[Pin], target: Target, lock: Lock, *, project_name: str
+    dependencies: Iterable[str],
+    pins: Sequence[Pin],
+    target: Target,
+    lock: Lock,
+    *,
+    project_name: str,
+    whose: str = "`[project] dependencies`",
+    fix: str = "",
 ) -> None:
-    """Every `[project] dependencies` entry that applies to the target is satisfied by a pin."""
+    """Every `[project] dependencies` entry (or ``whose`` else) that applies to the target is satisfied by a pin;
+    the message ends with ``fix``, by default the command that refreshes the lock."""
     pinned = {pin.name: pin for pin in pins}
     environment = {**target.environment, "extra": ""}
     for text in dependencies:
@@ -217,8 +225,8 @@ def check_not_stale(
         else:
             continue
         message = (
-            f"Lock file {lock.path.name} is stale: `[project] dependencies` of {project_name} asks for "
-            f"{text!r} but {problem}. Refresh the lock: {lock.refresh_command}"
+            f"Lock file {lock.path.name} is stale: {whose} of {project_name} asks for "
+            f"{text!r} but {problem}. {fix or f'Refresh the lock: {lock.refresh_command}'}"
         )
         raise StaleLockError(message)
 

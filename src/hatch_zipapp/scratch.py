@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -34,7 +35,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["create_beside", "directory", "discard", "rename", "sweep", "sweep_all"]
+__all__ = ["create_beside", "directory", "discard", "rename", "set_aside", "sweep", "sweep_all"]
 
 MARK = ".hatch-zipapp.tmp"
 _NEW = ".hatch-zipapp.new"
@@ -169,3 +170,26 @@ def _remove_if_dead(entry: os.DirEntry[str]) -> bool:
 def sweep_all(output: Path) -> int:
     """The leftovers of killed builds beside the artifacts in ``output`` and in the system's temporary directory."""
     return sweep(output, ".") + sweep(Path(tempfile.gettempdir()), _PREFIX)
+
+
+def set_aside(final: Path) -> Path | None:
+    """Move an existing ``final`` out of the way under a held temporary name beside it (None when there is none), so
+    that a failed build can put it back with :func:`rename` or a finished one drop it with :func:`discard`."""
+    try:
+        fd = os.open(final, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        held = _hold(fd)  # the lock is on the old file itself, so a sweep never takes it while this build is alive
+    finally:
+        os.close(fd)
+    path = final.with_name(f".{final.name}.{secrets.token_hex(8)}{MARK}")
+    try:
+        os.rename(final, path)
+    except BaseException:
+        if held >= 0:
+            os.close(held)
+        raise
+    with _held_lock:
+        _held[path] = held
+    return path
