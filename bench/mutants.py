@@ -150,10 +150,10 @@ MUTANTS = [
         ("tests/test_reproducible_inputs.py::test_the_order_files_are_staged_in_changes_nothing",),
     ),
     Mutant(
-        "builder-leaves-earlier-targets-temporary-files",
+        "builder-leaves-earlier-targets-files",
         "src/hatch_zipapp/builder.py",
-        "                    scratch.discard(temp)",
-        "                    pass",
+        "            final.unlink(missing_ok=True)\n",
+        "            continue\n",
         ("tests/test_reproducible_inputs.py::test_a_failure_at_the_second_target_leaves_dist_unchanged",),
     ),
     Mutant(
