@@ -40,6 +40,9 @@ class Mutant:
 
 
 RUNTIME = "src/hatch_zipapp/bootstrap/runtime.py"
+ZIPREAD = "src/hatch_zipapp/bootstrap/zipread.py"
+CLEANUP = "src/hatch_zipapp/bootstrap/cleanup.py"
+ATOMIC = "src/hatch_zipapp/bootstrap/atomic.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -60,22 +63,22 @@ MUTANTS = [
     Mutant(
         "runtime-fast-path-without-shared-lock",
         RUNTIME,
-        "if not force and os.path.isdir(final) and _try_lock(fd, shared):",
+        "if not force and os.path.isdir(final) and lock.try_shared():",
         "if not force and os.path.isdir(final):",
         ("tests/test_runtime_locks.py::test_a_warm_start_keeps_its_extraction_from_a_newer_builds_cleanup",),
     ),
     Mutant(
         "runtime-extract-without-exclusive-lock",
         RUNTIME,
-        '        if _try_lock(fd, exclusive):\n            return "extract"',
+        '        if lock.try_exclusive():\n            return "extract"',
         '        if True:\n            return "extract"',
         ("tests/test_runtime_locks.py::test_no_extraction_while_another_process_holds_the_exclusive_lock",),
     ),
     Mutant(
         "runtime-extract-under-a-shared-lock",  # two extractions at once: only 32 simultaneous starts show it
         RUNTIME,
-        '        if _try_lock(fd, exclusive):\n            return "extract"',
-        '        if _try_lock(fd, shared):\n            return "extract"',
+        '        if lock.try_exclusive():\n            return "extract"',
+        '        if lock.try_shared():\n            return "extract"',
         ("tests/test_runtime.py::TestConcurrency::test_32_cold_starts_at_once",),
     ),
     Mutant(
@@ -144,44 +147,44 @@ MUTANTS = [
     ),
     Mutant(
         "runtime-no-crc-check",
-        RUNTIME,
+        ZIPREAD,
         "if len(data) != file_size or zlib.crc32(data) != crc:",
         "if len(data) != file_size:",
         ("tests/test_runtime.py::TestExtraction::test_a_damaged_archive_is_a_clear_error_and_leaves_nothing",),
     ),
     Mutant(
         "runtime-keeps-one-extraction-too-many",
-        RUNTIME,
+        CLEANUP,
         "    for _, entry in others[keep - 1 :]:",
         "    for _, entry in others[keep:]:",
         ("tests/test_runtime.py::TestCleanup::test_ten_builds_leave_the_configured_number",),
     ),
     Mutant(
         "runtime-cleanup-takes-any-name",
-        RUNTIME,
+        CLEANUP,
         '    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)',
         "    return True",
         ("tests/test_runtime.py::test_cleanup_leaves_other_directories_alone",),
     ),
     Mutant(
         "runtime-dead-processes-look-alive",
-        RUNTIME,
+        CLEANUP,
         "    except ProcessLookupError:\n        return False",
         "    except ProcessLookupError:\n        return True",
         ("tests/test_runtime.py::TestBackgroundDeletion::test_leftovers_of_dead_processes_go_and_nothing_else",),
     ),
     Mutant(
         "runtime-modes-not-restored",
-        RUNTIME,
+        ZIPREAD,
         "0o755 if mode & 0o111 else 0o644",
         "0o644",
         ("tests/test_runtime.py::TestExtraction::test_every_member_written_with_its_bytes_and_mode",),
     ),
     Mutant(
         "runtime-extracts-in-place",
-        RUNTIME,
-        '    temp = os.path.join(base, f".{key}.tmp-{os.getpid()}")\n',
-        "    temp = final\n",
+        ATOMIC,
+        '        self.work = os.path.join(base, f".{key}.tmp-{os.getpid()}")\n',
+        "        self.work = self.final\n",
         ("tests/test_runtime.py::TestConcurrency::test_killed_while_extracting",),
     ),
     Mutant(

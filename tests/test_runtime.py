@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.__main__ import main as cli
+from hatch_zipapp.archive import RUNTIME_MODULES
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz
 
@@ -299,14 +300,17 @@ class TestForcedExtraction:
     def test_a_dead_process_with_this_pid_left_its_temporary_tree(self, pyz: Path, tmp_path: Path) -> None:
         """PIDs are reused: a leftover ``.KEY.tmp-<this PID>`` is set aside for deletion, not an error."""
         from hatch_zipapp.bootstrap import runtime
+        from hatch_zipapp.bootstrap.atomic import AtomicDirectory
 
         with PyzReader(pyz) as archive:
             environment = json.loads(archive.read("environment.json"))
         key, base = f"app_{environment['build_id']}", tmp_path / "root"
         (base / f".{key}.tmp-{os.getpid()}" / "half").mkdir(parents=True)
-        doomed: list[str] = []
-        runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key), doomed)
-        assert doomed == [os.fspath(base / f".{key}.old-{os.getpid()}-0")]
+        directory = AtomicDirectory(os.fspath(base), key)
+        runtime._extract(os.fspath(pyz), environment, directory)
+        (aside,) = directory.doomed
+        assert os.path.basename(aside).startswith(f".{key}.old-{os.getpid()}-")
+        assert (Path(aside) / "half").is_dir()
         assert (base / key / "site-packages" / "alpha" / "__init__.py").is_file()
 
 
@@ -431,8 +435,8 @@ class TestExtraction:
         _assert_extracted(tool, root / final)
 
     def test_the_same_tree_through_zipfile(self, tool: Path, tmp_path: Path) -> None:
-        """Imported some other way than from the archive (no zipimporter index), the runtime finds site-packages.zip
-        with zipfile."""
+        """Imported some other way than from the archive (no zipimporter), the runtime finds site-packages.zip the same
+        way: from the .pyz's own central directory."""
         base = _extract_in_process(tool, tmp_path / "root")
         assert len(_entries(base)) == 1
 
@@ -444,7 +448,7 @@ class TestExtraction:
     def test_a_zip64_site_packages_is_read_the_general_way(self, tool: Path, tmp_path: Path) -> None:
         """65,536 members need ZIP64 records in site-packages.zip (the outer zip stays small, so the zipimport of
         Python 3.11 still runs it): the runtime's quick reader hands those to zipfile, with the same result."""
-        from hatch_zipapp.bootstrap import runtime
+        from hatch_zipapp.bootstrap import zipread
         from hatch_zipapp.layout import write_archive
 
         with PyzReader(tool) as source:
@@ -454,7 +458,7 @@ class TestExtraction:
         with many.open("wb") as out:
             out.write(b"#!/usr/bin/env python3\n")
             write_archive(out, entries, (2020, 2, 2, 0, 0, 0))
-        members = runtime._members(os.fspath(many))
+        members = zipread.members(os.fspath(many))
         with PyzReader(many) as archive:
             expected = [i for i in archive.infolist() if i.filename.startswith("site-packages/")]
             assert [m[0] for m in members] == [i.filename for i in expected]
@@ -462,7 +466,8 @@ class TestExtraction:
                 archive.data_offset(i.filename) - 30 - len(i.filename) for i in expected[:3]
             ]
         with zipfile.ZipFile(many) as outer:
-            assert len(outer.namelist()) == 9  # __main__.py(c), _bootstrap/__init__.py(c), 5 files
+            # __main__.py(c), _bootstrap/__init__.py(c) and its modules (.py and .pyc each), 5 files
+            assert len(outer.namelist()) == 9 + 2 * len(RUNTIME_MODULES)
 
     def test_a_damaged_directory_is_a_clear_error(self, tool: Path, tmp_path: Path) -> None:
         data = bytearray(tool.read_bytes())
@@ -505,14 +510,15 @@ class TestExtraction:
 def _extract_in_process(pyz: Path, base: Path) -> Path:
     """Extract ``pyz`` into ``base`` with the runtime imported here (not from the archive), and check the tree."""
     from hatch_zipapp.bootstrap import runtime
+    from hatch_zipapp.bootstrap.atomic import AtomicDirectory
 
     with PyzReader(pyz) as archive:
         environment = json.loads(archive.read("environment.json"))
     key = f"{environment['name']}_{environment['build_id']}"
     base.mkdir()
-    doomed: list[str] = []
-    runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key), doomed)
-    assert doomed == []
+    directory = AtomicDirectory(os.fspath(base), key)
+    runtime._extract(os.fspath(pyz), environment, directory)
+    assert directory.doomed == []
     _assert_extracted(pyz, base / key)
     return base
 

@@ -82,9 +82,11 @@ def _lock(options: argparse.Namespace) -> int:
 def _info(options: argparse.Namespace) -> int:
     import zipfile
 
+    from hatch_zipapp.bootstrap.documents import INFO_JSON
+
     try:
         with zipfile.ZipFile(options.file) as archive:
-            sys.stdout.write(archive.read("hatch-zipapp.json").decode("utf-8"))
+            sys.stdout.write(archive.read(INFO_JSON).decode("utf-8"))
     except (OSError, zipfile.BadZipFile, KeyError) as e:
         print(f"hatch-zipapp info: {options.file} is not a .pyz built by hatch-zipapp ({e})", file=sys.stderr)
         return 2

@@ -22,6 +22,17 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from hatch_zipapp import __version__
 from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
+from hatch_zipapp.bootstrap.documents import (
+    COMPILE_PYC,
+    ENTRY_POINT,
+    INFO_DISTRIBUTIONS,
+    INFO_TARGET,
+    INHERIT_SITE,
+    KEEP,
+    NAME,
+    TARGET_PYTHON,
+    TARGET_TAG,
+)
 from hatch_zipapp.bytecode import find_compiler
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.errors import ZipappError
@@ -214,25 +225,25 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tag = requirement["tag"]
         final = output / f"{self.project_id}-{tag}.pyz"
         settings = {
-            "compile_pyc": config.bytecode and not compiled,
-            "entry_point": config.entry_point,
-            "inherit_site": not config.isolated,
-            "keep": config.keep_extractions,
-            "name": canonicalize_name(self.metadata.core.name),
+            COMPILE_PYC: config.bytecode and not compiled,
+            ENTRY_POINT: config.entry_point,
+            INHERIT_SITE: not config.isolated,
+            KEEP: config.keep_extractions,
+            NAME: canonicalize_name(self.metadata.core.name),
         }
         info = {
             "project": self.metadata.core.name,
             "version": self.metadata.version,
-            "target": {
-                "tag": tag,
-                "python": target.python_version,
+            INFO_TARGET: {
+                TARGET_TAG: tag,
+                TARGET_PYTHON: target.python_version,
                 "implementation": target.implementation,
                 "platform": target.platform,
                 "build_host": target.is_host,
                 "requires": requirement,
             },
             "lock": {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
-            "distributions": sorted(embedded, key=lambda record: record["name"]),
+            INFO_DISTRIBUTIONS: sorted(embedded, key=lambda record: record["name"]),
             "entry_point": config.entry_point,
             "bytecode": bool(compiled),
             "static_files": collected,

@@ -166,19 +166,27 @@ def read_defaults(pyz: Path) -> PyzDefaults:
     entry point with no arguments. A .pyz whose tag is `py3-none-any` runs on any Python 3; any other was built for
     the Python version hatch-zipapp.json's target names.
     """
+    from hatch_zipapp.bootstrap.documents import (
+        ENTRY_POINT,
+        ENVIRONMENT_JSON,
+        INFO_JSON,
+        INFO_TARGET,
+        TARGET_PYTHON,
+        TARGET_TAG,
+    )
     from hatch_zipapp.config import DJANGO_ENTRY_POINT
 
     try:
         with zipfile.ZipFile(pyz) as archive:
-            environment = json.loads(archive.read("environment.json"))
-            info = json.loads(archive.read("hatch-zipapp.json"))
+            environment = json.loads(archive.read(ENVIRONMENT_JSON))
+            info = json.loads(archive.read(INFO_JSON))
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
         message = f"{pyz} is not a .pyz built by hatch-zipapp ({e}): name one with --read, or give --command"
         raise ValueError(message) from e
-    entry_point = environment.get("entry_point") if isinstance(environment, dict) else None
-    target = info.get("target") if isinstance(info, dict) else None
-    tag = target.get("tag") if isinstance(target, dict) else None
-    version = target.get("python") if isinstance(target, dict) else None
+    entry_point = environment.get(ENTRY_POINT) if isinstance(environment, dict) else None
+    target = info.get(INFO_TARGET) if isinstance(info, dict) else None
+    tag = target.get(TARGET_TAG) if isinstance(target, dict) else None
+    version = target.get(TARGET_PYTHON) if isinstance(target, dict) else None
     if not isinstance(entry_point, str) or not isinstance(tag, str) or not isinstance(version, str):
         message = (
             f"{pyz} does not name its entry point and target (environment.json, hatch-zipapp.json): give --command"

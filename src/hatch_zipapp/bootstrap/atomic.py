@@ -1,0 +1,94 @@
+"""An atomic directory (``_bootstrap/atomic.py`` in a .pyz): written in a work directory beside its final place, then
+renamed there in one step, so that no process ever sees half of it; what it replaces, and leftovers, are set aside
+under a name no start takes for an extraction and deleted afterwards. Model: pex's ``atomic_directory.py``.
+
+Names in a root (``KEY`` is ``NAME_BUILDID``)::
+
+    KEY                   a finished extraction
+    .KEY.lock             its lock (locks.py)
+    .KEY.tmp-PID          the work directory of the process extracting it
+    .KEY.old-PID-N        set aside, being deleted
+"""
+
+from __future__ import annotations
+
+import os
+
+_serial = [0]  # numbers the directories this process sets aside: each name is new
+
+
+class AtomicDirectory:
+    """``base/key``, written through a work directory. :attr:`doomed` collects what to delete once done."""
+
+    def __init__(self, base: str, key: str) -> None:
+        self.base = base
+        self.key = key
+        self.final = os.path.join(base, key)
+        self.work = os.path.join(base, f".{key}.tmp-{os.getpid()}")
+        self.doomed: list[str] = []
+
+    def is_finalized(self) -> bool:
+        return os.path.isdir(self.final)
+
+    def make_work_dir(self) -> str:
+        """Create the (empty) work directory; one left by a dead process that had this PID is set aside first."""
+        if os.path.lexists(self.work):
+            self.set_aside(os.path.basename(self.work), self.key)
+        os.mkdir(self.work)
+        return self.work
+
+    def discard(self) -> None:
+        """Remove the work directory (the extraction failed)."""
+        import shutil
+
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def finalize(self) -> None:
+        """Rename the work directory into place; a finished directory already there (a forced re-extraction) is set
+        aside first."""
+        if os.path.isdir(self.final):
+            self.set_aside(self.key)
+        try:
+            os.rename(self.work, self.final)
+        except OSError:
+            if not os.path.isdir(self.final):
+                raise
+            self.doomed.append(self.work)  # another process that opened a newer lock file won the race
+
+    def set_aside(self, entry: str, extraction: str | None = None) -> bool:
+        """Rename ``base/entry`` to ``.EXTRACTION.old-PID-N`` (no start takes it for an extraction any more) and add
+        it to :attr:`doomed`; whether that worked."""
+        aside = set_aside(self.base, entry, extraction)
+        if aside is None:
+            return False
+        self.doomed.append(aside)
+        return True
+
+
+def set_aside(base: str, entry: str, extraction: str | None = None) -> str | None:
+    """Rename ``base/entry`` to ``.EXTRACTION.old-PID-N`` (``EXTRACTION`` defaults to ``entry``); the new path, or
+    None if it could not be renamed (gone, or taken by another process)."""
+    _serial[0] += 1
+    aside = os.path.join(base, f".{extraction or entry}.old-{os.getpid()}-{_serial[0] - 1}")
+    try:
+        os.rename(os.path.join(base, entry), aside)
+    except OSError:
+        return None
+    return aside
+
+
+def delete_in_background(paths: list[str]) -> None:
+    """Delete ``paths`` while the application starts, not before: an old extraction is thousands of files, which
+    took 1.3 s on the disk of the benchmark. The process waits for it at exit; one killed first leaves a
+    ``.old-PID`` directory, which the next extraction deletes."""
+    import atexit
+    import shutil
+    import threading
+
+    def delete() -> None:
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+
+    worker = threading.Thread(target=delete, name="hatch-zipapp-cleanup", daemon=True)
+    worker.start()
+    atexit.register(worker.join)
