@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import os
 
+#: The mode of every directory of a finished extraction: writable by its owner only (so that cleanup can delete it;
+#: its files are read-only), readable by all (a root prepared for a service that runs as another user).
+MODE = 0o755
 _serial = [0]  # numbers the directories this process sets aside: each name is new
 
 
@@ -31,10 +34,12 @@ class AtomicDirectory:
         return os.path.isdir(self.final)
 
     def make_work_dir(self) -> str:
-        """Create the (empty) work directory; one left by a dead process that had this PID is set aside first."""
+        """Create the (empty) work directory, private (0700) until :meth:`finalize`; one left by a dead process that
+        had this PID is set aside first."""
         if os.path.lexists(self.work):
             self.set_aside(os.path.basename(self.work), self.key)
-        os.mkdir(self.work)
+        os.mkdir(self.work, 0o700)
+        os.chmod(self.work, 0o700)
         return self.work
 
     def discard(self) -> None:
@@ -45,8 +50,9 @@ class AtomicDirectory:
 
     def finalize(self) -> None:
         """Rename the work directory into place; a finished directory already there (a forced re-extraction) is set
-        aside first."""
-        if os.path.isdir(self.final):
+        aside first (and a file or link in its way, which no start would use)."""
+        os.chmod(self.work, MODE)
+        if os.path.lexists(self.final):
             self.set_aside(self.key)
         try:
             os.rename(self.work, self.final)
@@ -87,7 +93,13 @@ def delete_in_background(paths: list[str]) -> None:
 
     def delete() -> None:
         for path in paths:
-            shutil.rmtree(path, ignore_errors=True)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:  # a file or link that was in an extraction's way
+                try:  # noqa: SIM105 - contextlib: one module more to import
+                    os.unlink(path)
+                except OSError:
+                    pass
 
     worker = threading.Thread(target=delete, name="hatch-zipapp-cleanup", daemon=True)
     worker.start()

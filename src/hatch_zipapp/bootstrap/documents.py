@@ -86,6 +86,7 @@ CACHE_DIRECTORY: Final = "CACHE_DIRECTORY"  # systemd's CacheDirectory= (its fir
 XDG_CACHE_HOME: Final = "XDG_CACHE_HOME"
 HOME: Final = "HOME"
 ZIPAPP_INFO: Final = "ZIPAPP_INFO"  # print hatch-zipapp.json and exit
+ZIPAPP_PREPARE: Final = "ZIPAPP_PREPARE"  # extract (readable by all), print where, and exit: a read-only deploy
 ZIPAPP_LOCK_TIMEOUT: Final = "ZIPAPP_LOCK_TIMEOUT"  # seconds to wait for another process's extraction
 ZIPAPP_FORCE_EXTRACT: Final = "ZIPAPP_FORCE_EXTRACT"
 SHIV_FORCE_EXTRACT: Final = "SHIV_FORCE_EXTRACT"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 
 from .documents import DEFAULT_LOCK_TIMEOUT, ZIPAPP_LOCK_TIMEOUT, BootstrapError
@@ -27,6 +28,10 @@ else:
     msvcrt = None  # type: ignore[assignment]
 
 _BUSY = {errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK}
+#: Never through a symbolic link, never inherited by a child; only the owner can open it (so only the owner can
+#: hold it and make others wait).
+FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+MODE = 0o600
 
 
 class FileLock:
@@ -36,10 +41,21 @@ class FileLock:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            self.fd = os.open(path, FLAGS, MODE)
         except OSError as e:
-            message = f"cannot open the lock file {path}: {e.strerror}"
+            if e.errno == errno.ELOOP:
+                message = f"refusing the lock file {path}: it is a symbolic link. Delete it"
+            else:
+                message = f"cannot open the lock file {path}: {e.strerror}"
             raise BootstrapError(message) from None
+        if os.name != "nt":  # pragma: no branch
+            st = os.fstat(self.fd)
+            if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
+                os.close(self.fd)
+                message = f"refusing the lock file {path}: another user (uid {st.st_uid}) made it. Delete it"
+                raise BootstrapError(message)
+            if stat.S_IMODE(st.st_mode) != MODE:  # made by an earlier hatch-zipapp (0644): anyone could lock it
+                os.fchmod(self.fd, MODE)
 
     def try_shared(self) -> bool:
         if fcntl is None:  # pragma: no cover - Windows: no shared mode

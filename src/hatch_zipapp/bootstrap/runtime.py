@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 
 from .documents import (
@@ -56,11 +57,13 @@ from .documents import (
     ZIPAPP_INFO,
     ZIPAPP_INHERIT_SITE,
     ZIPAPP_KEEP,
+    ZIPAPP_PREPARE,
+    ZIPAPP_ROOT,
     BootstrapError,
     flag,
 )
 from .locks import FileLock, wait
-from .roots import root
+from .roots import root, untrusted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
 
     from .atomic import AtomicDirectory
     from .documents import Environment
+
 
 _held: list[FileLock] = []  # locks kept for the life of the process
 
@@ -108,6 +112,9 @@ def bootstrap() -> None:
             sys.stdout.write(_read(archive, INFO_JSON).decode("utf-8"))
             sys.exit(0)
         site_packages = extract(archive, environment)
+        if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
+            sys.stdout.write(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
+            sys.exit(0)
     except BootstrapError as e:
         sys.stderr.write(f"{_program()}: {e}\n")
         sys.exit(1)
@@ -121,9 +128,20 @@ def bootstrap() -> None:
 def extract(archive: str, environment: Environment) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get(NAME) or "app")
-    base = root(name)
+    base, writable = root(name)
     key = f"{name}_{environment[BUILD_ID]}"
     final = os.path.join(base, key)
+    if not writable and flag(ZIPAPP_PREPARE):
+        message = f"cannot prepare {key} in {base}: it is not writable by this user. Prepare it as its owner"
+        raise BootstrapError(message)
+    if not writable:  # a read-only root, prepared by the deploy (ZIPAPP_PREPARE=1): use it, never change it
+        if not _extracted(final):
+            message = (
+                f"{base} is read-only and holds no extraction of this build ({key}). Prepare it as the deploying "
+                f"user (root, or the service's own user): {ZIPAPP_ROOT}={base} {ZIPAPP_PREPARE}=1 {_archive()}"
+            )
+            raise BootstrapError(message)
+        return os.path.join(final, SITE_PACKAGES)
     force = flag(ZIPAPP_FORCE_EXTRACT, flag(SHIV_FORCE_EXTRACT))
     lock = FileLock(os.path.join(base, f".{key}.lock"))
     _held.append(lock)
@@ -131,8 +149,8 @@ def extract(archive: str, environment: Environment) -> str:
     def attempt() -> str | None:
         # Extracted already: the fast path. A shared lock marks the extraction as in use for the process's life, so
         # cleanup never removes it; it is refused only while a cleanup or a forced re-extraction holds the lock.
-        if not force and os.path.isdir(final) and lock.try_shared():
-            if os.path.isdir(final):
+        if not force and _extracted(final) and lock.try_shared():
+            if _extracted(final):
                 return "extracted"
             lock.unlock()  # removed by a cleanup between the two looks: extract it again
         if lock.try_exclusive():
@@ -146,14 +164,37 @@ def extract(archive: str, environment: Environment) -> str:
 
     directory = AtomicDirectory(base, key)
     try:
-        if force or not directory.is_finalized():
+        if force or not _extracted(final):
             _extract(archive, environment, directory)
         directory.doomed += cleanup(base, name, key, _keep(environment))
+    except OSError as e:  # disk full, a file system gone read-only: nothing half-made is left in use
+        message = f"cannot extract {key} into {base}: {e.strerror or e}. Free the space, or set {ZIPAPP_ROOT}"
+        raise BootstrapError(message) from None
     finally:
         lock.shared()  # keep marking it as in use
     if directory.doomed:
         delete_in_background(directory.doomed)
     return os.path.join(final, SITE_PACKAGES)
+
+
+def _extracted(final: str) -> bool:
+    """Whether ``final`` is a finished extraction this user may run: a directory (not a link), and it and its
+    site-packages owned by this user or root and writable by no one else. One that is not is refused, never run."""
+    for path in (final, os.path.join(final, SITE_PACKAGES)):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISDIR(st.st_mode):
+            if path == final:
+                return False  # a file or link in the way: an extraction replaces it (atomic.py)
+            message = f"refusing to run {final}: its {SITE_PACKAGES} is not a directory. Delete it"
+            raise BootstrapError(message)
+        why = untrusted(st)
+        if why is not None:
+            message = f"refusing to run {path}: {why}. Delete {final}; the next start extracts it again"
+            raise BootstrapError(message)
+    return True
 
 
 def _keep(environment: Environment) -> int:
@@ -166,6 +207,7 @@ def _keep(environment: Environment) -> int:
 def _extract(archive: str, environment: Environment, directory: AtomicDirectory) -> None:
     """Extract into ``directory`` (its work directory, then one rename). What a forced re-extraction replaces goes
     to ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
+    from .atomic import MODE
     from .zipread import members, write_members
 
     todo = [m for m in members(archive) if ".." not in m[0].split("/")]
@@ -175,18 +217,22 @@ def _extract(archive: str, environment: Environment, directory: AtomicDirectory)
         while parent not in directories:
             directories.add(parent)
             parent = os.path.dirname(parent)
-    work = directory.make_work_dir()
+    umask = os.umask(0o022)  # the modes below, whatever the user's umask (compileall's too)
     try:
-        for path in sorted(directories):  # parents sort before their children
-            os.mkdir(os.path.join(work, path))
-        write_members(archive, work, todo)
-        compile_pyc = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True)))
-        if compile_pyc and not any(m[0].endswith(".pyc") for m in todo):
-            _compile(os.path.join(work, SITE_PACKAGES))
-    except BaseException:
-        directory.discard()
-        raise
-    directory.finalize()
+        work = directory.make_work_dir()
+        try:
+            for path in sorted(directories):  # parents sort before their children
+                os.mkdir(os.path.join(work, path), MODE)
+            write_members(archive, work, todo)
+            compile_pyc = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True)))
+            if compile_pyc and not any(m[0].endswith(".pyc") for m in todo):
+                _compile(os.path.join(work, SITE_PACKAGES))
+        except BaseException:
+            directory.discard()
+            raise
+        directory.finalize()
+    finally:
+        os.umask(umask)
 
 
 def _compile(directory: str) -> None:
@@ -203,6 +249,10 @@ def _compile(directory: str) -> None:
         workers=workers,
         invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
     )
+    for parent, _, names in os.walk(directory):  # read-only, as the extracted files (py_compile adds u+w)
+        if os.path.basename(parent) == "__pycache__":
+            for name in names:
+                os.chmod(os.path.join(parent, name), 0o444)
 
 
 # -- sys.path and the entry point ----------------------------------------------------------------------------------

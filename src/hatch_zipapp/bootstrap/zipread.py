@@ -167,7 +167,8 @@ def _members_zipfile(archive: str, base: int) -> list[Member]:
 
 
 def write_members(archive: str, directory: str, todo: list[Member]) -> None:
-    """Write every member under ``directory`` (its parent directories exist): the hot loop of a cold start. Each
+    """Write every member under ``directory`` (its parent directories exist), read-only (0444, or 0555 when
+    executable in the archive: the application cannot change its own code): the hot loop of a cold start. Each
     thread writes its own slice of the members (every n-th in archive order, so the reads stay near each other);
     each file is one read at its offset, one inflate, one open and one write."""
     import threading
@@ -197,7 +198,7 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
                     data = b""
                 if len(data) != file_size or zlib.crc32(data) != crc:
                     raise BootstrapError(f"{archive} is damaged: {name} fails its checksum. Download or copy it again")
-                out = os.open(os.path.join(directory, name), flags, 0o755 if mode & 0o111 else 0o644)
+                out = os.open(os.path.join(directory, name), flags, 0o555 if mode & 0o111 else 0o444)
                 try:
                     view = memoryview(data)
                     while view:
