@@ -278,3 +278,66 @@ def test_a_lock_file_that_is_a_link_is_not_followed(machine: Machine) -> None:
     lock.symlink_to(victim)
     _one_line(machine.run(None, ZIPAPP_ROOT=os.fspath(root)), f"refusing the lock file {lock}", "symbolic link")
     assert not victim.exists()
+
+
+# -- a read-only, pre-extracted deploy (issue 12, item 3) ---------------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every path under ``root``: (mode, owner, modification time in ns)."""
+    return {
+        os.fspath(p.relative_to(root)): (p.lstat().st_mode, p.lstat().st_uid, p.lstat().st_mtime_ns)
+        for p in [root, *root.rglob("*")]
+    }
+
+
+def test_a_prepared_root_is_a_warm_start_and_the_service_cannot_change_it(machine: Machine) -> None:
+    """The deploy (root) prepares the extraction with ``ZIPAPP_PREPARE=1``: it extracts, says where, and does not
+    run the application. The service (alice) then starts from that root, which it cannot write: a warm start that
+    creates nothing (not even a lock file) and changes nothing; its code is not writable by it, and it cannot
+    prepare there itself."""
+    root = machine.top / "srv" / "extracted"
+    prepared = machine.run(None, ZIPAPP_ROOT=os.fspath(root), ZIPAPP_PREPARE="1")
+    assert prepared.returncode == 0, prepared.stderr
+    (extraction,) = [p for p in root.iterdir() if p.name.startswith("app_")]
+    assert prepared.stdout == f"app.pyz: prepared {extraction}\n"  # and the application did not run
+    assert root.stat().st_mode & 0o777 == 0o755 and (machine.top / "srv").stat().st_mode & 0o777 == 0o755
+    before = _tree(root)
+    result = machine.run(machine.alice, "alpha", ZIPAPP_ROOT=os.fspath(root))
+    assert result.returncode == 0 and result.stdout.endswith("app ok\n"), result.stderr
+    cli = extraction / "site-packages" / "app" / "cli.py"
+    attack = machine.as_user(machine.alice, f"open({os.fspath(cli)!r}, 'w').write('x')")
+    assert attack.returncode != 0 and "PermissionError" in attack.stderr
+    again = machine.run(machine.alice, ZIPAPP_ROOT=os.fspath(root), ZIPAPP_PREPARE="1")
+    _one_line(again, f"cannot prepare {extraction.name} in {root}: it is not writable by this user")
+    assert _tree(root) == before
+
+
+def test_a_read_only_root_without_this_build_says_how_to_prepare_it(machine: Machine) -> None:
+    root = machine.top / "srv" / "extracted"
+    root.mkdir(parents=True)
+    _one_line(
+        machine.run(machine.alice, ZIPAPP_ROOT=os.fspath(root)),
+        f"{root} is read-only and holds no extraction of this build",
+        f"ZIPAPP_ROOT={root} ZIPAPP_PREPARE=1 {machine.pyz}",
+    )
+    assert list(root.iterdir()) == []
+
+
+def test_a_read_only_mount_holding_the_extraction_is_a_warm_start(machine: Machine) -> None:
+    """A root prepared, then mounted read-only (as systemd's ``ReadOnlyPaths=`` does): even root starts from it,
+    without writing (before: refused, "not a writable directory")."""
+    prepared, mounted = machine.top / "prepared", machine.top / "mounted"
+    assert machine.run(None, ZIPAPP_ROOT=os.fspath(prepared), ZIPAPP_PREPARE="1").returncode == 0
+    mounted.mkdir()
+    bind = subprocess.run(["mount", "--bind", prepared, mounted], capture_output=True, text=True, timeout=60)
+    if bind.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bind.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", mounted], check=True, timeout=60)
+        assert not os.access(mounted, os.W_OK)
+        for user in (None, machine.alice):
+            result = machine.run(user, "alpha", ZIPAPP_ROOT=os.fspath(mounted))
+            assert result.returncode == 0 and result.stdout.endswith("app ok\n"), result.stderr
+    finally:
+        subprocess.run(["umount", mounted], check=False, timeout=60)

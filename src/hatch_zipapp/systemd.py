@@ -2,7 +2,9 @@
 
 The service runs as a dynamic user with a read-only view of the system. Its writable places are systemd's:
 `CacheDirectory=` (the runtime extracts there: `$CACHE_DIRECTORY`) and `StateDirectory=` (the working directory,
-e.g. a sqlite database). Configuration comes from `EnvironmentFile=`, secrets from `LoadCredential=`.
+e.g. a sqlite database). Configuration comes from `EnvironmentFile=`, secrets from `LoadCredential=`. With a
+prepared root (`--prepared-root`: the deploy extracts there as root, `ZIPAPP_PREPARE=1`) the service has no cache
+directory: it runs its code from that root, read-only, and can never modify it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
 #: The characters a path in `ExecStart=` may hold as written; of the others, systemd splits on white space, unquotes,
 #: expands `$VARIABLE` and `%` specifiers, and reads `;` as a command separator.
 _UNQUOTED_PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "/._-+@:,=~")
+#: Directories the service does not see as they are (ProtectHome=yes, PrivateTmp=yes).
+_HIDDEN = ("/home", "/root", "/run/user", "/tmp", "/var/tmp")  # noqa: S108 - names, to refuse
 
 #: What an application may need relaxed, and the directives each removes.
 RELAXATIONS: dict[str, str] = {
@@ -48,6 +52,15 @@ class Units:
     socket: str | None = None  # e.g. "127.0.0.1:8000": a .socket unit, and `serve` inherits its socket
     credentials: Sequence[str] = ("secret_key",)
     relax: frozenset[str] = field(default_factory=frozenset)
+    #: Where the deploy extracts the .pyz as root (ZIPAPP_ROOT=... ZIPAPP_PREPARE=1): the service only reads it.
+    prepared_root: str | None = None
+
+    @property
+    def prepare_command(self) -> str | None:
+        """What the deploy runs, as root, before starting the service: the extraction into the prepared root."""
+        if self.prepared_root is None:
+            return None
+        return f"ZIPAPP_ROOT={self.prepared_root} ZIPAPP_PREPARE=1 {self.python} {self.pyz}"
 
     @property
     def exec_start(self) -> str:
@@ -134,6 +147,15 @@ def check(units: Units) -> None:
     _check_path(units.python, "--python", "the interpreter")
     if units.socket is not None:
         _check_socket(units.socket)
+    if units.prepared_root is not None:
+        _check_path(units.prepared_root, "--prepared-root", "the prepared root")
+        hidden = [p for p in _HIDDEN if units.prepared_root == p or units.prepared_root.startswith(p + "/")]
+        if hidden:
+            message = (
+                f"--prepared-root {units.prepared_root!r} is under {hidden[0]}, which the service does not see "
+                f"(ProtectHome=yes, PrivateTmp=yes): use a directory such as /srv/{units.name}/extracted"
+            )
+            raise ValueError(message)
     for argument in units.command:
         bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;"})
         if bad:
@@ -199,6 +221,22 @@ def read_defaults(pyz: Path) -> PyzDefaults:
     return PyzDefaults([], python_version, f"entry point {entry_point} (no arguments) for {runs_on}")
 
 
+def _where(units: Units) -> list[str]:
+    """Where the service's code is: extracted by the service into its cache directory, or prepared by the deploy."""
+    if units.prepared_root is None:
+        return [
+            "# Writable places: the .pyz extracts to $CACHE_DIRECTORY; the working directory is the state directory.",
+            f"CacheDirectory={units.name}",
+        ]
+    return [
+        "# The code: extracted by the deploy (as root), read-only here: the service can never change it.",
+        f"# Deploy: {units.prepare_command}",
+        f"Environment=ZIPAPP_ROOT={units.prepared_root}",
+        f"ReadOnlyPaths={units.prepared_root}",
+        "# Writable place: the working directory is the state directory.",
+    ]
+
+
 def render(units: Units) -> dict[str, str]:
     """File name → contents of the unit files; ValueError (one line) for anything :func:`check` refuses."""
     check(units)
@@ -226,8 +264,7 @@ def render(units: Units) -> dict[str, str]:
         f"EnvironmentFile=-/etc/{name}/env",
         *[f"LoadCredential={c}:/etc/{name}/{c}" for c in units.credentials],
         "",
-        "# Writable places: the .pyz extracts to $CACHE_DIRECTORY; the working directory is the state directory.",
-        f"CacheDirectory={name}",
+        *_where(units),
         f"StateDirectory={name}",
         f"WorkingDirectory=%S/{name}",
         "",
