@@ -233,6 +233,21 @@ MUTANTS = [
         "    umask = os.umask(os.umask(0))",
         (f"{SHARED}::test_under_umask_000_nothing_is_writable_by_others",),
     ),
+    # -- issue 12: faults at run time (tests/test_runtime_faults.py) -------------------------------------------------
+    Mutant(
+        "runtime-relative-root-is-the-working-directory",
+        ROOTS,
+        "    if not os.path.isabs(path):",
+        "    if False:",
+        ("tests/test_runtime_faults.py::test_a_root_that_is_not_an_absolute_path_is_an_error",),
+    ),
+    Mutant(
+        "runtime-lock-timeout-nan-accepted",
+        LOCKS,
+        "    if not timeout >= 0:  # also true for nan",
+        "    if timeout < 0:",
+        ("tests/test_runtime_faults.py::test_a_lock_timeout_that_is_not_a_number_of_seconds",),
+    ),
     Mutant(
         "verify-ignores-the-checksum-file",
         "src/hatch_zipapp/sbom.py",

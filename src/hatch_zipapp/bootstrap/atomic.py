@@ -52,6 +52,7 @@ class AtomicDirectory:
         """Rename the work directory into place; a finished directory already there (a forced re-extraction) is set
         aside first (and a file or link in its way, which no start would use)."""
         os.chmod(self.work, MODE)
+        flush_file_system(self.work)  # every file and name of the work directory on disk before it is in place
         if os.path.lexists(self.final):
             self.set_aside(self.key)
         try:
@@ -60,6 +61,7 @@ class AtomicDirectory:
             if not os.path.isdir(self.final):
                 raise
             self.doomed.append(self.work)  # another process that opened a newer lock file won the race
+        sync_directory(self.base)  # the rename itself, on disk
 
     def set_aside(self, entry: str, extraction: str | None = None) -> bool:
         """Rename ``base/entry`` to ``.EXTRACTION.old-PID-N`` (no start takes it for an extraction any more) and add
@@ -69,6 +71,40 @@ class AtomicDirectory:
             return False
         self.doomed.append(aside)
         return True
+
+
+def flush_file_system(path: str) -> None:
+    """Write everything of the file system ``path`` is on to disk, and wait: ``syncfs`` where the C library has it
+    (Linux), else ``sync``. After a power loss the fast path, which trusts any extraction in place, then never finds
+    empty or truncated files. One call rather than an ``fsync`` per file: on the benchmark's disk, fsyncing 6,000
+    files made a cold start 2.1 s slower, one ``syncfs`` costs about nothing more (docs/runtime.md)."""
+    if os.name == "nt":  # pragma: no cover - NTFS journals its metadata; no sync call in os
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (ImportError, OSError, AttributeError):  # no ctypes, or no syncfs in the C library (macOS)
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def sync_directory(path: str) -> None:
+    """fsync a directory: the names in it (files made, renames) are on disk. Not on Windows (no such call)."""
+    if os.name == "nt":  # pragma: no cover
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def set_aside(base: str, entry: str, extraction: str | None = None) -> str | None:

@@ -98,12 +98,25 @@ class FileLock:
         return True
 
 
+def lock_timeout() -> float:
+    """``$ZIPAPP_LOCK_TIMEOUT``: a number of seconds, 0 or more (default 300; ``inf``: no limit); anything else
+    (``nan``, which never compares, waited forever) is an error."""
+    value = os.environ.get(ZIPAPP_LOCK_TIMEOUT)
+    if value is None or not value.strip():
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        timeout = float(value)
+    except ValueError:
+        timeout = -1.0
+    if not timeout >= 0:  # also true for nan
+        message = f"${ZIPAPP_LOCK_TIMEOUT}={value!r} is not a number of seconds: set it to one, e.g. 300 (the default)"
+        raise BootstrapError(message)
+    return timeout
+
+
 def wait(attempt: Callable[[], str | None], path: str, what: str) -> str:
     """Call ``attempt`` until it returns a result, for at most ``$ZIPAPP_LOCK_TIMEOUT`` seconds (default 300)."""
-    try:
-        timeout = float(os.environ.get(ZIPAPP_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
-    except ValueError:
-        timeout = DEFAULT_LOCK_TIMEOUT
+    timeout = lock_timeout()
     deadline = time.monotonic() + timeout
     delay = 0.002
     while True:

@@ -137,9 +137,7 @@ def root(name: str) -> tuple[str, bool]:
     for variable in EXPLICIT:
         value = os.environ.get(variable)
         if value:
-            if value.startswith("$"):  # shiv's indirection: SHIV_ROOT=$OTHER_VARIABLE
-                value = os.environ.get(value[1:], "")
-            return secure(os.path.abspath(os.path.expanduser(value)), variable, name)
+            return secure(explicit(variable, value), variable, name)
     tried = []
     for variable, path in defaults():
         try:
@@ -155,6 +153,29 @@ def root(name: str) -> tuple[str, bool]:
         f"Set {ZIPAPP_ROOT} to a writable directory, or under systemd give the unit CacheDirectory={name}"
     )
     raise BootstrapError(message)
+
+
+def explicit(variable: str, value: str) -> str:
+    """The absolute path ``$variable`` (set to ``value``) names: ``~`` expanded, shiv's ``$OTHER_VARIABLE`` read; a
+    relative path, or a variable that names nothing, is an error (never the current directory)."""
+    given = value
+    if value.startswith("$"):  # shiv's indirection: SHIV_ROOT=$OTHER_VARIABLE
+        other = value[1:].strip("{}")
+        value = os.environ.get(other, "")
+        if not value:
+            message = (
+                f"${variable}={given} names the variable ${other}, which is not set (an unexpanded variable?): "
+                f"set {variable} to an absolute path"
+            )
+            raise BootstrapError(message)
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        message = (
+            f"${variable}={given} is not an absolute path: set it to one (a relative root would depend on the "
+            f"working directory)"
+        )
+        raise BootstrapError(message)
+    return os.path.abspath(path)
 
 
 def defaults() -> list[tuple[str, str]]:

@@ -68,7 +68,7 @@ from .roots import root, untrusted
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, NoReturn
 
     from .atomic import AtomicDirectory
     from .documents import Environment
@@ -236,6 +236,7 @@ def _extract(archive: str, environment: Environment, directory: AtomicDirectory)
 
 
 def _compile(directory: str) -> None:
+    """Compile hash-based bytecode for every module under ``directory``, read-only as the extracted files."""
     import compileall
     import py_compile
 
@@ -297,20 +298,38 @@ def _keep_on_path(entry: str, archive: str) -> bool:
     return real in {library, library_zip} or real.startswith(library + os.sep)
 
 
-def _import_string(name: str) -> Callable[[], Any]:
+def _import_string(name: str, where: str) -> Callable[[], Any]:
+    """The object ``module:attribute.path`` names. One that names nothing is one line (``where`` it came from); an
+    error raised by the module's own code keeps its traceback."""
     from importlib import import_module
 
     module_name, _, attributes = name.partition(":")
-    target: Any = import_module(module_name)
+    try:
+        target: Any = import_module(module_name)
+    except ModuleNotFoundError as e:
+        if not e.name or not (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise  # a module the application's code imports is missing: its own traceback
+        _fail(f"{where}={name!r} names no module: there is no module {e.name!r} in this .pyz")
+    except ValueError:  # an empty or relative module name
+        _fail(f"{where}={name!r} is not module:function")
     for attribute in [a for a in attributes.split(".") if a]:
-        target = getattr(target, attribute)
+        try:
+            target = getattr(target, attribute)
+        except AttributeError:
+            _fail(f"{where}={name!r} names nothing: {target!r} has no attribute {attribute!r}")
     return target  # type: ignore[no-any-return]
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"{_program()}: {message}\n")
+    sys.exit(1)
 
 
 def run(site_packages: str, environment: Environment) -> None:
     if os.environ.get(SHIV_INTERPRETER):
         _interpreter()
         return
+    where = next((f"${v}" for v in (SHIV_ENTRY_POINT, SHIV_MODULE) if os.environ.get(v)), None)
     entry_point = os.environ.get(SHIV_ENTRY_POINT) or os.environ.get(SHIV_MODULE)
     script = None if entry_point else os.environ.get(SHIV_CONSOLE_SCRIPT) or environment.get(SCRIPT)
     entry_point = entry_point or environment.get(ENTRY_POINT)
@@ -319,9 +338,12 @@ def run(site_packages: str, environment: Environment) -> None:
     if script:
         import runpy
 
-        runpy.run_path(os.path.join(site_packages, "bin", script), run_name="__main__")
+        path = os.path.join(site_packages, "bin", script)
+        if not os.path.isfile(path):
+            _fail(f"console script {script!r} is not in this .pyz (no {path})")
+        runpy.run_path(path, run_name="__main__")
     elif entry_point:
-        sys.exit(_import_string(entry_point)())
+        sys.exit(_import_string(entry_point, where or f"{ENVIRONMENT_JSON}'s {ENTRY_POINT}")())
     else:
         _interpreter()
 
