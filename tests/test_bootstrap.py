@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hatch_zipapp.archive import RUNTIME_MODULES, bootstrap_files
+from hatch_zipapp.layout import PyzReader
+from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
@@ -94,3 +97,32 @@ def test_serve_without_gunicorn_says_what_to_add(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "mysite.pyz serve: gunicorn is not in this .pyz. Add `gunicorn` to [project] dependencies" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _typed_fields(name: str) -> set[str]:
+    """The fields of TypedDict ``name`` in documents.py (defined for the type checker only, so read from the source)."""
+    tree = ast.parse((BOOTSTRAP / "documents.py").read_text(encoding="utf-8"))
+    (definition,) = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == name]
+    return {n.target.id for n in definition.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+
+
+def test_the_documents_written_are_the_documents_typed(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
+    """environment.json and hatch-zipapp.json of a real build hold exactly the members their TypedDicts declare
+    (documents.Environment, documents.Info), and every member-name constant names one of them."""
+    from hatch_zipapp.bootstrap import documents
+
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(tmp_path / "p", dependencies=["alpha"])
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    with PyzReader(build(project)) as archive:
+        environment = json.loads(archive.read(documents.ENVIRONMENT_JSON))
+        info = json.loads(archive.read(documents.INFO_JSON))
+    assert set(environment) == _typed_fields("Environment")
+    assert set(info) == _typed_fields("Info")
+    for constant in ("BUILD_ID", "COMPILE_PYC", "ENTRY_POINT", "EXTEND_PYTHONPATH", "INHERIT_SITE", "KEEP", "NAME"):
+        assert getattr(documents, constant) in environment, constant
+    info_constants = [name for name in dir(documents) if name.startswith("INFO_") and name != "INFO_JSON"]
+    assert len(info_constants) >= 10
+    for constant in info_constants:
+        assert getattr(documents, constant) in info, constant
+    assert {documents.TARGET_TAG, documents.TARGET_PYTHON} <= set(info[documents.INFO_TARGET])

@@ -25,8 +25,17 @@ from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
 from hatch_zipapp.bootstrap.documents import (
     COMPILE_PYC,
     ENTRY_POINT,
+    INFO_BUILDER,
+    INFO_BUILT_AT,
+    INFO_BYTECODE,
     INFO_DISTRIBUTIONS,
+    INFO_ENTRY_POINT,
+    INFO_LOCK,
+    INFO_PROJECT,
+    INFO_SOURCE_DATE_EPOCH,
+    INFO_STATIC_FILES,
     INFO_TARGET,
+    INFO_VERSION,
     INHERIT_SITE,
     KEEP,
     NAME,
@@ -46,6 +55,7 @@ from hatch_zipapp.target import Target
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
+    from hatch_zipapp.bootstrap.documents import Environment, Info
 
 __all__ = ["ZipappBuilder"]
 
@@ -224,16 +234,16 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
 
         tag = requirement["tag"]
         final = output / f"{self.project_id}-{tag}.pyz"
-        settings = {
+        settings: Environment = {
             COMPILE_PYC: config.bytecode and not compiled,
             ENTRY_POINT: config.entry_point,
             INHERIT_SITE: not config.isolated,
             KEEP: config.keep_extractions,
             NAME: canonicalize_name(self.metadata.core.name),
         }
-        info = {
-            "project": self.metadata.core.name,
-            "version": self.metadata.version,
+        info: Info = {
+            INFO_PROJECT: self.metadata.core.name,
+            INFO_VERSION: self.metadata.version,
             INFO_TARGET: {
                 TARGET_TAG: tag,
                 TARGET_PYTHON: target.python_version,
@@ -242,14 +252,14 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 "build_host": target.is_host,
                 "requires": requirement,
             },
-            "lock": {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
+            INFO_LOCK: {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
             INFO_DISTRIBUTIONS: sorted(embedded, key=lambda record: record["name"]),
-            "entry_point": config.entry_point,
-            "bytecode": bool(compiled),
-            "static_files": collected,
-            "source_date_epoch": epoch,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
-            "builder": f"hatch-zipapp {__version__}",
+            INFO_ENTRY_POINT: config.entry_point,
+            INFO_BYTECODE: bool(compiled),
+            INFO_STATIC_FILES: collected,
+            INFO_SOURCE_DATE_EPOCH: epoch,
+            INFO_BUILT_AT: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
+            INFO_BUILDER: f"hatch-zipapp {__version__}",
         }
         shebang = config.shebang or target.shebang(requirement)
         return write_pyz(

@@ -74,8 +74,17 @@ SCRIPT: Final = "script"
 
 # -- member names of hatch-zipapp.json (Info) -----------------------------------------------------------------------
 INFO_BUILD_ID: Final = "build_id"
+INFO_BUILDER: Final = "builder"
+INFO_BUILT_AT: Final = "built_at"
+INFO_BYTECODE: Final = "bytecode"
 INFO_DISTRIBUTIONS: Final = "distributions"
+INFO_ENTRY_POINT: Final = "entry_point"
+INFO_LOCK: Final = "lock"
+INFO_PROJECT: Final = "project"
+INFO_SOURCE_DATE_EPOCH: Final = "source_date_epoch"
+INFO_STATIC_FILES: Final = "static_files"
 INFO_TARGET: Final = "target"
+INFO_VERSION: Final = "version"
 TARGET_TAG: Final = "tag"  # in Info["target"]
 TARGET_PYTHON: Final = "python"  # in Info["target"]
 
