@@ -19,6 +19,7 @@ from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.archive import RUNTIME_MODULES
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz
+from tests.test_interpreter_check import INTERPRETERS
 
 
 @pytest.fixture
@@ -354,6 +355,25 @@ class TestIsolation:
             timeout=120,
         )
         assert result.returncode == 0 and "hostonly: from the host" in result.stdout
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(map(int, version.split(".")))
+
+
+_PORTABLE = sorted((str(v) for v in INTERPRETERS if _release(str(v)) >= (3, 8)), key=_release)
+
+
+@pytest.mark.parametrize("version", _PORTABLE)
+def test_a_portable_pyz_runs_on_every_python_it_accepts(pyz: Path, tmp_path: Path, version: str) -> None:
+    """A ``py3-none-any`` .pyz whose project requires Python 3.8 or newer extracts and runs, cold then warm, on each
+    such interpreter on this machine: the runtime uses nothing newer than its oldest (``sys.platlibdir`` is 3.9+)."""
+    env = _env(tmp_path / "root")
+    for _ in range(2):
+        result = subprocess.run(
+            [INTERPRETERS[version], os.fspath(pyz), "alpha"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0 and result.stdout.endswith("app ok\n"), result.stderr
 
 
 class TestBytecodeAtExtraction:

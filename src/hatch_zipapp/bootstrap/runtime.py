@@ -279,7 +279,9 @@ def set_path(archive: str, site_packages: str, environment: Environment) -> None
 def _standard_library() -> tuple[str, ...]:
     library = os.path.realpath(os.path.dirname(os.__file__))  # lib/python3.X, with lib-dynload below it
     version = f"{sys.version_info[0]}{sys.version_info[1]}"
-    return library, os.path.realpath(os.path.join(sys.base_prefix, sys.platlibdir, f"python{version}.zip"))
+    return library, os.path.realpath(
+        os.path.join(sys.base_prefix, getattr(sys, "platlibdir", "lib"), f"python{version}.zip")
+    )
 
 
 def _keep_on_path(entry: str, archive: str) -> bool:
