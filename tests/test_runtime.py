@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -293,6 +294,47 @@ class TestBackgroundDeletion:
             entries = _entries(root)
         assert not set(leftovers) & set(entries)
         assert set(kept) <= set(entries)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root")
+def test_an_extraction_in_another_pid_namespace_is_left_alone(
+    big: Path, tmp_path: Path, wheelhouse: Path, index: IndexServer
+) -> None:
+    """Two PID namespaces (containers) share one root: while this namespace extracts one build (a long extraction),
+    another build of the same application starts in a new PID namespace, where the extracting process's PID does not
+    exist, and cleans up. Judged by PID, the work directory looked dead and was set aside midway, and the extracting
+    process died with FileNotFoundError; judged by its lock, it is left alone and both run."""
+    probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a PID namespace here: {probe.stderr.strip()}")
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(tmp_path / "other", dependencies=["alpha"], name="app")
+    (project / "src" / "app" / "version.py").write_text("N = 2\n")
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    other = build(project, tmp_path / "other-dist")
+    root = tmp_path / "root"
+    env = _env(root)
+    extracting = subprocess.Popen(
+        [os.fspath(big), "bulk"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (root.exists() and [n for n in _entries(root) if ".tmp-" in n]):
+            assert extracting.poll() is None, extracting.communicate()
+            assert time.monotonic() < deadline, "the extraction did not start"
+            time.sleep(0.005)
+        elsewhere = subprocess.run(
+            ["unshare", "--pid", "--fork", os.fspath(other)], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert elsewhere.returncode == 0, elsewhere.stderr
+        overlapped = extracting.poll() is None
+        out, err = extracting.communicate(timeout=120)
+    finally:
+        if extracting.poll() is None:
+            extracting.kill()
+            extracting.communicate(timeout=30)
+    assert extracting.returncode == 0 and out.startswith("bulk: bulk from site-packages"), err
+    assert overlapped, "the long extraction ended before the other namespace's cleanup: nothing was tested"
 
 
 class TestForcedExtraction:
