@@ -341,3 +341,16 @@ def test_a_read_only_mount_holding_the_extraction_is_a_warm_start(machine: Machi
             assert result.returncode == 0 and result.stdout.endswith("app ok\n"), result.stderr
     finally:
         subprocess.run(["umount", mounted], check=False, timeout=60)
+
+
+def test_a_private_root_is_opened_to_the_service_by_preparing_it(machine: Machine) -> None:
+    """A root that root's own earlier starts made private (0700) cannot be read by the service: one line saying how
+    to prepare it; ``ZIPAPP_PREPARE=1`` then makes it 0755, and the service starts."""
+    root = machine.top / "srv" / "extracted"
+    root.parent.mkdir(mode=0o755)
+    assert machine.run(None, ZIPAPP_ROOT=os.fspath(root)).returncode == 0
+    assert root.stat().st_mode & 0o777 == 0o700
+    _one_line(machine.run(machine.alice, ZIPAPP_ROOT=os.fspath(root)), "Permission denied", "ZIPAPP_PREPARE=1")
+    assert machine.run(None, ZIPAPP_ROOT=os.fspath(root), ZIPAPP_PREPARE="1").returncode == 0
+    assert root.stat().st_mode & 0o777 == 0o755
+    assert machine.run(machine.alice, ZIPAPP_ROOT=os.fspath(root)).stdout.endswith("app ok\n")

@@ -97,6 +97,8 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
         st = os.stat(real)
     except OSError as e:
         message = f"cannot extract {name} into {where}: {e.strerror}"
+        if isinstance(e, PermissionError):
+            message += f" (a root prepared for another user must be readable by it: {ZIPAPP_PREPARE}=1 makes it 0755)"
         raise BootstrapError(message) from None
     if not stat.S_ISDIR(st.st_mode):
         message = f"cannot extract {name} into {where}: it is not a directory"
@@ -129,6 +131,12 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
         message = f"refusing to run {name} from {where}: {why}. Use a directory only you can write (chmod go-w)"
         raise BootstrapError(message)
     _check_above(real)
+    if mode == SHARED_MODE and st.st_uid == _euid() and stat.S_IMODE(st.st_mode) != SHARED_MODE:
+        try:  # preparing for a service that runs as another user: it must be able to read the root
+            os.chmod(real, SHARED_MODE)
+        except OSError as e:
+            message = f"cannot prepare {name} in {where}: {e.strerror}"
+            raise BootstrapError(message) from None
     return real, os.access(real, os.W_OK | os.X_OK)
 
 

@@ -185,6 +185,12 @@ def _extracted(final: str) -> bool:
             st = os.lstat(path)
         except FileNotFoundError:
             return False
+        except OSError as e:  # a root this user may not read (0700, another owner)
+            message = (
+                f"cannot use {path}: {e.strerror}. A root prepared for another user must be readable by it: "
+                f"prepare it with {ZIPAPP_PREPARE}=1 (it makes the root 0755)"
+            )
+            raise BootstrapError(message) from None
         if not stat.S_ISDIR(st.st_mode):
             if path == final:
                 return False  # a file or link in the way: an extraction replaces it (atomic.py)
