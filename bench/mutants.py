@@ -40,6 +40,12 @@ class Mutant:
 
 
 RUNTIME = "src/hatch_zipapp/bootstrap/runtime.py"
+ZIPREAD = "src/hatch_zipapp/bootstrap/zipread.py"
+CLEANUP = "src/hatch_zipapp/bootstrap/cleanup.py"
+ATOMIC = "src/hatch_zipapp/bootstrap/atomic.py"
+ROOTS = "src/hatch_zipapp/bootstrap/roots.py"
+LOCKS = "src/hatch_zipapp/bootstrap/locks.py"
+SHARED = "tests/test_runtime_shared_machine.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -60,22 +66,22 @@ MUTANTS = [
     Mutant(
         "runtime-fast-path-without-shared-lock",
         RUNTIME,
-        "if not force and os.path.isdir(final) and _try_lock(fd, shared):",
-        "if not force and os.path.isdir(final):",
+        "if not force and _extracted(final) and lock.try_shared():",
+        "if not force and _extracted(final):",
         ("tests/test_runtime_locks.py::test_a_warm_start_keeps_its_extraction_from_a_newer_builds_cleanup",),
     ),
     Mutant(
         "runtime-extract-without-exclusive-lock",
         RUNTIME,
-        '        if _try_lock(fd, exclusive):\n            return "extract"',
+        '        if lock.try_exclusive():\n            return "extract"',
         '        if True:\n            return "extract"',
         ("tests/test_runtime_locks.py::test_no_extraction_while_another_process_holds_the_exclusive_lock",),
     ),
     Mutant(
         "runtime-extract-under-a-shared-lock",  # two extractions at once: only 32 simultaneous starts show it
         RUNTIME,
-        '        if _try_lock(fd, exclusive):\n            return "extract"',
-        '        if _try_lock(fd, shared):\n            return "extract"',
+        '        if lock.try_exclusive():\n            return "extract"',
+        '        if lock.try_shared():\n            return "extract"',
         ("tests/test_runtime.py::TestConcurrency::test_32_cold_starts_at_once",),
     ),
     Mutant(
@@ -179,45 +185,103 @@ MUTANTS = [
     ),
     Mutant(
         "runtime-no-crc-check",
-        RUNTIME,
+        ZIPREAD,
         "if len(data) != file_size or zlib.crc32(data) != crc:",
         "if len(data) != file_size:",
         ("tests/test_runtime.py::TestExtraction::test_a_damaged_archive_is_a_clear_error_and_leaves_nothing",),
     ),
     Mutant(
         "runtime-keeps-one-extraction-too-many",
-        RUNTIME,
+        CLEANUP,
         "    for _, entry in others[keep - 1 :]:",
         "    for _, entry in others[keep:]:",
         ("tests/test_runtime.py::TestCleanup::test_ten_builds_leave_the_configured_number",),
     ),
     Mutant(
         "runtime-cleanup-takes-any-name",
-        RUNTIME,
+        CLEANUP,
         '    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)',
         "    return True",
         ("tests/test_runtime.py::test_cleanup_leaves_other_directories_alone",),
     ),
     Mutant(
-        "runtime-dead-processes-look-alive",
-        RUNTIME,
-        "    except ProcessLookupError:\n        return False",
-        "    except ProcessLookupError:\n        return True",
-        ("tests/test_runtime.py::TestBackgroundDeletion::test_leftovers_of_dead_processes_go_and_nothing_else",),
+        "runtime-leftovers-judged-without-their-lock",  # issue 12: another PID namespace's extraction set aside
+        CLEANUP,
+        "        if kind == WORK and extraction != key and not _unused(",
+        "        if False and not _unused(",
+        ("tests/test_runtime.py::TestBackgroundDeletion::test_leftovers_are_judged_by_their_lock_not_by_their_pid",),
     ),
     Mutant(
         "runtime-modes-not-restored",
-        RUNTIME,
-        "0o755 if mode & 0o111 else 0o644",
-        "0o644",
+        ZIPREAD,
+        "0o555 if mode & 0o111 else 0o444",
+        "0o444",
         ("tests/test_runtime.py::TestExtraction::test_every_member_written_with_its_bytes_and_mode",),
     ),
     Mutant(
         "runtime-extracts-in-place",
-        RUNTIME,
-        '    temp = os.path.join(base, f".{key}.tmp-{os.getpid()}")\n',
-        "    temp = final\n",
+        ATOMIC,
+        '        self.work = os.path.join(base, f".{key}.tmp-{os.getpid()}")\n',
+        "        self.work = self.final\n",
         ("tests/test_runtime.py::TestConcurrency::test_killed_while_extracting",),
+    ),
+    # -- issue 12: a machine shared with other users (tests/test_runtime_shared_machine.py, real second users) ----
+    Mutant(
+        "runtime-trusts-a-root-of-another-user",
+        ROOTS,
+        "    if st.st_uid not in {0, _euid()}:",
+        "    if False:",
+        (f"{SHARED}::test_a_root_owned_by_another_user_is_refused",),
+    ),
+    Mutant(
+        "runtime-uses-a-sticky-root-directly",
+        ROOTS,
+        'if os.name != "nt" and st.st_mode & 0o002 and st.st_mode & stat.S_ISVTX:',
+        "if False:",
+        (f"{SHARED}::test_a_sticky_shared_root_gives_each_user_a_private_directory",),
+    ),
+    Mutant(
+        "runtime-takes-a-private-directory-another-user-made",
+        ROOTS,
+        "        if st.st_uid != _euid():",
+        "        if False:",
+        (f"{SHARED}::test_a_private_directory_planted_by_another_user_is_refused",),
+    ),
+    Mutant(
+        "runtime-runs-a-tampered-extraction",
+        RUNTIME,
+        '        why = untrusted(st)\n        if why is not None:\n            message = f"refusing to run {path}',
+        '        why = None\n        if why is not None:\n            message = f"refusing to run {path}',
+        (f"{SHARED}::test_a_sticky_shared_root_gives_each_user_a_private_directory",),
+    ),
+    Mutant(
+        "runtime-lock-follows-links",
+        LOCKS,
+        'os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)',
+        "os.O_RDWR | os.O_CREAT",
+        (f"{SHARED}::test_a_lock_file_that_is_a_link_is_not_followed",),
+    ),
+    Mutant(
+        "runtime-extracts-under-the-users-umask",
+        RUNTIME,
+        "    umask = os.umask(0o022)",
+        "    umask = os.umask(os.umask(0))",
+        (f"{SHARED}::test_under_umask_000_nothing_is_writable_by_others",),
+    ),
+    # -- issue 12: faults at run time (tests/test_runtime_faults.py) -------------------------------------------------
+    Mutant(
+        "runtime-relative-root-is-the-working-directory",
+        ROOTS,
+        "    if not os.path.isabs(path):",
+        "    if False:",
+        ("tests/test_runtime_faults.py::test_a_root_that_is_not_an_absolute_path_is_an_error",),
+    ),
+    Mutant(
+        "runtime-lock-timeout-nan-accepted",
+        LOCKS,
+        "    if not timeout >= 0:  # also true for nan",
+        "    if timeout < 0:",
+        ("tests/test_runtime_faults.py::test_a_lock_timeout_that_is_not_a_number_of_seconds",),
     ),
     Mutant(
         "verify-ignores-the-checksum-file",

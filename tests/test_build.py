@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_zipapp.archive import RUNTIME_MODULES
 from hatch_zipapp.errors import ConfigError, EntryPointError, LockError, NoMatchingFileError, UnsafeWheelError
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import (
@@ -66,6 +67,7 @@ class TestBuild:
         assert "__main__.py" in names and "_bootstrap/__init__.py" in names
         with zipfile.ZipFile(pyz) as outer:  # what Python reads at every start: a few members, site-packages in one
             top = ["__main__.py", "__main__.pyc", "_bootstrap/__init__.py", "_bootstrap/__init__.pyc"]
+            top += [f"_bootstrap/{m}.{suffix}" for m in RUNTIME_MODULES for suffix in ("py", "pyc")]
             top += ["environment.json"]
             top += ["hatch-zipapp.json", "hatch-zipapp.sha256", "sbom.cdx.json", "site-packages.zip"]
             assert outer.namelist() == top

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -16,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.__main__ import main as cli
+from hatch_zipapp.archive import RUNTIME_MODULES
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz
+from tests.test_interpreter_check import INTERPRETERS
 
 
 @pytest.fixture
@@ -267,22 +270,74 @@ class TestBackgroundDeletion:
         assert not [n for n in _entries(root) if ".old-" in n or ".tmp-" in n]  # deleted before the process exited
         assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
 
-    def test_leftovers_of_dead_processes_go_and_nothing_else(self, pyz: Path, tmp_path: Path) -> None:
+    def test_leftovers_are_judged_by_their_lock_not_by_their_pid(self, pyz: Path, tmp_path: Path) -> None:
+        """A work directory whose build's lock is held stays, though the PID in its name is dead here: two PID
+        namespaces (containers) sharing a root see each other's PIDs as dead, and judging by PID set aside another
+        container's extraction midway. One whose lock is free goes, and so does every set-aside directory (whatever
+        its PID: it is never used again); nothing that is not this application's is touched."""
+        import fcntl
+
         root = tmp_path / "root"
         dead = subprocess.run(
             [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, timeout=60
         )
         pid = int(dead.stdout)
-        other = "0" * 64
-        leftovers = [f".app_{other}.old-{pid}-0", f".app_{other}.tmp-{pid}"]
-        kept = [f".app_{other}.old-{os.getpid()}-0", ".app_backups.old-1", f".other_{other}.tmp-{pid}"]
+        other, busy = "0" * 64, "1" * 64
+        leftovers = [f".app_{other}.old-{pid}-0", f".app_{other}.tmp-{pid}", f".app_{other}.old-{os.getpid()}-0"]
+        kept = [f".app_{busy}.tmp-{pid}", ".app_backups.old-1", f".other_{other}.tmp-{pid}"]
         for name in leftovers + kept:
             (root / name / "deep").mkdir(parents=True)
             (root / name / "deep" / "file").write_text("x")
-        run_pyz(pyz, env=_env(root))
-        entries = _entries(root)
+        with (root / f".app_{busy}.lock").open("w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # the extraction of another namespace, going on
+            run_pyz(pyz, env=_env(root))
+            entries = _entries(root)
         assert not set(leftovers) & set(entries)
-        assert set(kept) <= set(entries)  # a live process's, not an extraction's name, another application's
+        assert set(kept) <= set(entries)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root")
+def test_an_extraction_in_another_pid_namespace_is_left_alone(
+    big: Path, tmp_path: Path, wheelhouse: Path, index: IndexServer
+) -> None:
+    """Two PID namespaces (containers) share one root: while this namespace extracts one build (a long extraction),
+    another build of the same application starts in a new PID namespace, where the extracting process's PID does not
+    exist, and cleans up (the extracting process is stopped meanwhile, so the two always overlap). Judged by PID, the
+    work directory looked dead and was set aside midway, and the extracting process died with FileNotFoundError;
+    judged by its lock, it is left alone and both run."""
+    probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a PID namespace here: {probe.stderr.strip()}")
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(tmp_path / "other", dependencies=["alpha"], name="app")
+    (project / "src" / "app" / "version.py").write_text("N = 2\n")
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    other = build(project, tmp_path / "other-dist")
+    root = tmp_path / "root"
+    env = _env(root)
+    extracting = subprocess.Popen(
+        [os.fspath(big), "bulk"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (root.exists() and [n for n in _entries(root) if ".tmp-" in n]):
+            assert extracting.poll() is None, extracting.communicate()
+            assert time.monotonic() < deadline, "the extraction did not start"
+            time.sleep(0.005)
+        extracting.send_signal(signal.SIGSTOP)  # midway, for as long as the other namespace takes
+        try:
+            elsewhere = subprocess.run(
+                ["unshare", "--pid", "--fork", os.fspath(other)], env=env, capture_output=True, text=True, timeout=120
+            )
+        finally:
+            extracting.send_signal(signal.SIGCONT)
+        assert elsewhere.returncode == 0, elsewhere.stderr
+        out, err = extracting.communicate(timeout=120)
+    finally:
+        if extracting.poll() is None:
+            extracting.kill()
+            extracting.communicate(timeout=30)
+    assert extracting.returncode == 0 and out.startswith("bulk: bulk from site-packages"), err
 
 
 class TestForcedExtraction:
@@ -299,14 +354,17 @@ class TestForcedExtraction:
     def test_a_dead_process_with_this_pid_left_its_temporary_tree(self, pyz: Path, tmp_path: Path) -> None:
         """PIDs are reused: a leftover ``.KEY.tmp-<this PID>`` is set aside for deletion, not an error."""
         from hatch_zipapp.bootstrap import runtime
+        from hatch_zipapp.bootstrap.atomic import AtomicDirectory
 
         with PyzReader(pyz) as archive:
             environment = json.loads(archive.read("environment.json"))
         key, base = f"app_{environment['build_id']}", tmp_path / "root"
         (base / f".{key}.tmp-{os.getpid()}" / "half").mkdir(parents=True)
-        doomed: list[str] = []
-        runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key), doomed)
-        assert doomed == [os.fspath(base / f".{key}.old-{os.getpid()}-0")]
+        directory = AtomicDirectory(os.fspath(base), key)
+        runtime._extract(os.fspath(pyz), environment, directory)
+        (aside,) = directory.doomed
+        assert os.path.basename(aside).startswith(f".{key}.old-{os.getpid()}-")
+        assert (Path(aside) / "half").is_dir()
         assert (base / key / "site-packages" / "alpha" / "__init__.py").is_file()
 
 
@@ -342,6 +400,25 @@ class TestIsolation:
             timeout=120,
         )
         assert result.returncode == 0 and "hostonly: from the host" in result.stdout
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(map(int, version.split(".")))
+
+
+_PORTABLE = sorted((str(v) for v in INTERPRETERS if _release(str(v)) >= (3, 8)), key=_release)
+
+
+@pytest.mark.parametrize("version", _PORTABLE)
+def test_a_portable_pyz_runs_on_every_python_it_accepts(pyz: Path, tmp_path: Path, version: str) -> None:
+    """A ``py3-none-any`` .pyz whose project requires Python 3.8 or newer extracts and runs, cold then warm, on each
+    such interpreter on this machine: the runtime uses nothing newer than its oldest (``sys.platlibdir`` is 3.9+)."""
+    env = _env(tmp_path / "root")
+    for _ in range(2):
+        result = subprocess.run(
+            [INTERPRETERS[version], os.fspath(pyz), "alpha"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0 and result.stdout.endswith("app ok\n"), result.stderr
 
 
 class TestBytecodeAtExtraction:
@@ -431,8 +508,8 @@ class TestExtraction:
         _assert_extracted(tool, root / final)
 
     def test_the_same_tree_through_zipfile(self, tool: Path, tmp_path: Path) -> None:
-        """Imported some other way than from the archive (no zipimporter index), the runtime finds site-packages.zip
-        with zipfile."""
+        """Imported some other way than from the archive (no zipimporter), the runtime finds site-packages.zip the same
+        way: from the .pyz's own central directory."""
         base = _extract_in_process(tool, tmp_path / "root")
         assert len(_entries(base)) == 1
 
@@ -444,7 +521,7 @@ class TestExtraction:
     def test_a_zip64_site_packages_is_read_the_general_way(self, tool: Path, tmp_path: Path) -> None:
         """65,536 members need ZIP64 records in site-packages.zip (the outer zip stays small, so the zipimport of
         Python 3.11 still runs it): the runtime's quick reader hands those to zipfile, with the same result."""
-        from hatch_zipapp.bootstrap import runtime
+        from hatch_zipapp.bootstrap import zipread
         from hatch_zipapp.layout import write_archive
 
         with PyzReader(tool) as source:
@@ -454,7 +531,7 @@ class TestExtraction:
         with many.open("wb") as out:
             out.write(b"#!/usr/bin/env python3\n")
             write_archive(out, entries, (2020, 2, 2, 0, 0, 0))
-        members = runtime._members(os.fspath(many))
+        members = zipread.members(os.fspath(many))
         with PyzReader(many) as archive:
             expected = [i for i in archive.infolist() if i.filename.startswith("site-packages/")]
             assert [m[0] for m in members] == [i.filename for i in expected]
@@ -462,7 +539,8 @@ class TestExtraction:
                 archive.data_offset(i.filename) - 30 - len(i.filename) for i in expected[:3]
             ]
         with zipfile.ZipFile(many) as outer:
-            assert len(outer.namelist()) == 9  # __main__.py(c), _bootstrap/__init__.py(c), 5 files
+            # __main__.py(c), _bootstrap/__init__.py(c) and its modules (.py and .pyc each), 5 files
+            assert len(outer.namelist()) == 9 + 2 * len(RUNTIME_MODULES)
 
     def test_a_damaged_directory_is_a_clear_error(self, tool: Path, tmp_path: Path) -> None:
         data = bytearray(tool.read_bytes())
@@ -505,26 +583,29 @@ class TestExtraction:
 def _extract_in_process(pyz: Path, base: Path) -> Path:
     """Extract ``pyz`` into ``base`` with the runtime imported here (not from the archive), and check the tree."""
     from hatch_zipapp.bootstrap import runtime
+    from hatch_zipapp.bootstrap.atomic import AtomicDirectory
 
     with PyzReader(pyz) as archive:
         environment = json.loads(archive.read("environment.json"))
     key = f"{environment['name']}_{environment['build_id']}"
     base.mkdir()
-    doomed: list[str] = []
-    runtime._extract(os.fspath(pyz), environment, os.fspath(base), key, os.fspath(base / key), doomed)
-    assert doomed == []
+    directory = AtomicDirectory(os.fspath(base), key)
+    runtime._extract(os.fspath(pyz), environment, directory)
+    assert directory.doomed == []
     _assert_extracted(pyz, base / key)
     return base
 
 
 def _assert_extracted(pyz: Path, tree: Path) -> None:
-    """``tree`` holds exactly the archive's site-packages members, each with its bytes and mode."""
+    """``tree`` holds exactly the archive's site-packages members, each with its bytes and its mode, read-only
+    (0444, 0555 when executable in the archive); every directory 0755."""
     with PyzReader(pyz) as zf:
         members = [i for i in zf.infolist() if i.filename.startswith("site-packages/")]
         for info in members:
             written = tree / info.filename
             assert written.read_bytes() == zf.read(info), info.filename
             executable = bool((info.external_attr >> 16) & 0o111)
-            assert written.stat().st_mode & 0o777 == (0o755 if executable else 0o644), info.filename
+            assert written.stat().st_mode & 0o777 == (0o555 if executable else 0o444), info.filename
     assert any(i.filename == "site-packages/bin/tool-run" and (i.external_attr >> 16) & 0o111 for i in members)
     assert len([p for p in tree.rglob("*") if p.is_file()]) == len(members)
+    assert {p.stat().st_mode & 0o777 for p in [tree, *tree.rglob("*")] if p.is_dir()} == {0o755}

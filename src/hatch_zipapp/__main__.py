@@ -82,12 +82,14 @@ def _lock(options: argparse.Namespace) -> int:
 def _info(options: argparse.Namespace) -> int:
     import zipfile
 
+    from hatch_zipapp.bootstrap.documents import INFO_JSON
+
     if not Path(options.file).is_file():
         print(f"hatch-zipapp info: {options.file} does not exist (or is not a file)", file=sys.stderr)
         return 2
     try:
         with zipfile.ZipFile(options.file) as archive:
-            sys.stdout.write(archive.read("hatch-zipapp.json").decode("utf-8"))
+            sys.stdout.write(archive.read(INFO_JSON).decode("utf-8"))
     except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as e:
         print(f"hatch-zipapp info: {options.file} is not a .pyz built by hatch-zipapp ({e})", file=sys.stderr)
         return 2
@@ -140,6 +142,7 @@ def _systemd(options: argparse.Namespace) -> int:
         python=options.python or "/usr/bin/python3",
         socket=options.socket,
         relax=frozenset(options.relax),
+        prepared_root=options.prepared_root,
     )
     try:
         command = shlex.split(options.pyz_command) if options.pyz_command is not None else None
@@ -174,6 +177,8 @@ def _systemd(options: argparse.Namespace) -> int:
         files = render(units)
     except ValueError as e:
         return fail(str(e))
+    if units.prepare_command is not None:
+        notes.append((f"before each start, as root: {units.prepare_command}", False))
     for line, to_stderr in notes:
         print(f"hatch-zipapp systemd: {line}", file=sys.stderr if to_stderr else sys.stdout)
     output = Path(options.output)
@@ -249,6 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     systemd.add_argument("--socket", help="ListenStream= for a .socket unit, e.g. 127.0.0.1:8000")
     systemd.add_argument("--relax", action="append", default=[], help="jit, network-namespaces or resources")
+    systemd.add_argument(
+        "--prepared-root",
+        help="a directory the deploy extracts the .pyz into as root (ZIPAPP_PREPARE=1); the service only reads it",
+    )
     systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
     options = parser.parse_args(argv)
     handlers = {"info": _info, "verify": _verify, "systemd": _systemd, "lock": _lock}

@@ -5,7 +5,8 @@ Layout (shiv's names and environment.json, so shiv's tools and runtime variables
     #!/usr/bin/env python3.12   the target's Python (target.py: Target.shebang), or the `shebang` option
     __main__.py(c)       the interpreter check (hatch_zipapp/bootstrap/check.py, parses on every Python 3.6+), called
                          with what the .pyz needs; then import _bootstrap; _bootstrap.bootstrap()
-    _bootstrap/          the runtime (hatch_zipapp/bootstrap/runtime.py): extraction, isolation, entry point
+    _bootstrap/          the runtime: __init__.py (hatch_zipapp/bootstrap/runtime.py: the start) and its modules
+                         (RUNTIME_MODULES: documents, locks, roots, zipread, atomic, cleanup)
     environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)
@@ -26,6 +27,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from hatch_zipapp.bootstrap.documents import (
+    BOOTSTRAP_PACKAGE,
+    BUILD_ID,
+    ENVIRONMENT_JSON,
+    EXTEND_PYTHONPATH,
+    INFO_BUILD_ID,
+    INFO_JSON,
+    SCRIPT,
+)
 from hatch_zipapp.fetch import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.layout import SITE_PACKAGES_ZIP, outer_entries, write_outer
@@ -36,9 +46,12 @@ from hatch_zipapp.scratch import create_beside, discard
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = ["bootstrap_files", "build_id", "main_py", "temp_beside", "write_beside", "write_pyz"]
+__all__ = ["RUNTIME_MODULES", "bootstrap_files", "build_id", "main_py", "temp_beside", "write_beside", "write_pyz"]
 
-_TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", "environment.json", "hatch-zipapp.json", SBOM, RECORD})
+_TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", ENVIRONMENT_JSON, INFO_JSON, SBOM, RECORD})
+#: The runtime's modules besides the start (hatch_zipapp/bootstrap/NAME.py, embedded as _bootstrap/NAME.py); the
+#: start, runtime.py, is the package itself (_bootstrap/__init__.py).
+RUNTIME_MODULES = ("atomic", "cleanup", "documents", "locks", "roots", "zipread")
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -54,13 +67,13 @@ def build_id(files: Mapping[str, StagedFile]) -> str:
 
 def bootstrap_files(requirement: Requirement) -> dict[str, bytes]:
     """The runtime bootstrap, standard library only: ``__main__.py`` (the interpreter check, then the runtime) and the
-    runtime itself."""
+    runtime's package, every module of it."""
     from importlib.resources import files
 
-    return {
-        "__main__.py": main_py(requirement),
-        "_bootstrap/__init__.py": files("hatch_zipapp.bootstrap").joinpath("runtime.py").read_bytes(),
-    }
+    package = files("hatch_zipapp.bootstrap")
+    runtime = {f"{BOOTSTRAP_PACKAGE}/__init__.py": package.joinpath("runtime.py").read_bytes()}
+    runtime.update({f"{BOOTSTRAP_PACKAGE}/{m}.py": package.joinpath(f"{m}.py").read_bytes() for m in RUNTIME_MODULES})
+    return {"__main__.py": main_py(requirement), **runtime}
 
 
 def main_py(requirement: Requirement) -> bytes:
@@ -72,8 +85,8 @@ def main_py(requirement: Requirement) -> bytes:
 
     check = files("hatch_zipapp.bootstrap").joinpath("check.py").read_text(encoding="utf-8")
     literal = "{\n" + "".join(f"    {key!r}: {value!r},\n" for key, value in sorted(requirement.items())) + "}"
-    text = f"# -*- coding: utf-8 -*-\n{check}\n\ncheck({literal})\nimport _bootstrap\n"
-    return (text + "_bootstrap.bootstrap()\n").encode("utf-8")
+    text = f"# -*- coding: utf-8 -*-\n{check}\n\ncheck({literal})\nimport {BOOTSTRAP_PACKAGE}\n"
+    return (text + f"{BOOTSTRAP_PACKAGE}.bootstrap()\n").encode("utf-8")
 
 
 #: The shiv release whose `environment.json` layout this archive follows (its keys and their meaning; `shiv-info`
@@ -86,16 +99,16 @@ def _environment_json(settings: Mapping[str, object], *, identifier: str, epoch:
     shiv_version = SHIV_LAYOUT_VERSION
     environment = {
         "always_write_cache": False,
-        "build_id": identifier,
+        BUILD_ID: identifier,
         "built_at": time.strftime(_SHIV_TIME_FORMAT, time.gmtime(epoch)),
-        "extend_pythonpath": False,
+        EXTEND_PYTHONPATH: False,
         "hashes": {},
         "no_modify": False,
         "preamble": None,
         "prepend_pythonpath": None,
         "reproducible": True,
         "root": None,
-        "script": None,
+        SCRIPT: None,
         "shiv_version": shiv_version,
         **settings,
     }
@@ -125,9 +138,9 @@ def write_pyz(
     identifier = build_id(files)
     entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
     entries.update({name: (staged.data, False) for name, staged in runtime.items()})
-    entries["environment.json"] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
-    info_json = json.dumps({**info, "build_id": identifier}, sort_keys=True, indent=2) + "\n"
-    entries["hatch-zipapp.json"] = (info_json.encode(), False)
+    entries[ENVIRONMENT_JSON] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
+    info_json = json.dumps({**info, INFO_BUILD_ID: identifier}, sort_keys=True, indent=2) + "\n"
+    entries[INFO_JSON] = (info_json.encode(), False)
     bom = json.dumps(sbom(info, licenses(files), identifier), sort_keys=True, indent=2).encode() + b"\n"
     entries[SBOM] = (bom, False)
     digests = {name: staged.sha256.hex() for name, staged in files.items()}
@@ -142,7 +155,7 @@ def write_pyz(
         False,
     )
     for name in entries:
-        if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
+        if not (name.startswith((SITE_PACKAGES + "/", BOOTSTRAP_PACKAGE + "/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"
             raise ValueError(message)
 

@@ -27,6 +27,26 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from hatch_zipapp import __version__, scratch
 from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
+from hatch_zipapp.bootstrap.documents import (
+    COMPILE_PYC,
+    ENTRY_POINT,
+    INFO_BUILDER,
+    INFO_BUILT_AT,
+    INFO_BYTECODE,
+    INFO_DISTRIBUTIONS,
+    INFO_ENTRY_POINT,
+    INFO_LOCK,
+    INFO_PROJECT,
+    INFO_SOURCE_DATE_EPOCH,
+    INFO_STATIC_FILES,
+    INFO_TARGET,
+    INFO_VERSION,
+    INHERIT_SITE,
+    KEEP,
+    NAME,
+    TARGET_PYTHON,
+    TARGET_TAG,
+)
 from hatch_zipapp.bytecode import find_compiler
 from hatch_zipapp.bytecode import sources as bytecode_sources
 from hatch_zipapp.cache import Cache, sha256_hex
@@ -45,6 +65,7 @@ if TYPE_CHECKING:
     from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
     from hatch_zipapp.bootstrap.check import Requirement
+    from hatch_zipapp.bootstrap.documents import Environment, Info
 
 __all__ = ["ZipappBuilder"]
 
@@ -361,32 +382,32 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree.check_paths()  # again: collectstatic and bytecode added files
         tag = requirement["tag"]
         final = output / f"{self.project_id}-{tag}.pyz"
-        settings = {
-            "compile_pyc": config.bytecode and not compiled,
-            "entry_point": config.entry_point,
-            "inherit_site": not config.isolated,
-            "keep": config.keep_extractions,
-            "name": canonicalize_name(self.metadata.core.name),
+        settings: Environment = {
+            COMPILE_PYC: config.bytecode and not compiled,
+            ENTRY_POINT: config.entry_point,
+            INHERIT_SITE: not config.isolated,
+            KEEP: config.keep_extractions,
+            NAME: canonicalize_name(self.metadata.core.name),
         }
-        info = {
-            "project": self.metadata.core.name,
-            "version": self.metadata.version,
-            "target": {
-                "tag": tag,
-                "python": target.python_version,
+        info: Info = {
+            INFO_PROJECT: self.metadata.core.name,
+            INFO_VERSION: self.metadata.version,
+            INFO_TARGET: {
+                TARGET_TAG: tag,
+                TARGET_PYTHON: target.python_version,
                 "implementation": target.implementation,
                 "platform": target.platform,
                 "build_host": target.is_host,
                 "requires": requirement,
             },
-            "lock": {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
-            "distributions": sorted(embedded, key=lambda record: record["name"]),
-            "entry_point": config.entry_point,
-            "bytecode": bool(compiled),
-            "static_files": collected,
-            "source_date_epoch": epoch,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
-            "builder": f"hatch-zipapp {__version__}",
+            INFO_LOCK: {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
+            INFO_DISTRIBUTIONS: sorted(embedded, key=lambda record: record["name"]),
+            INFO_ENTRY_POINT: config.entry_point,
+            INFO_BYTECODE: bool(compiled),
+            INFO_STATIC_FILES: collected,
+            INFO_SOURCE_DATE_EPOCH: epoch,
+            INFO_BUILT_AT: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
+            INFO_BUILDER: f"hatch-zipapp {__version__}",
         }
         shebang = config.shebang or target.shebang(requirement)
         with self._progress.step(f"Writing {final.name}") as step:

@@ -26,6 +26,7 @@ from installer.scripts import Script
 from installer.sources import WheelFile
 from installer.utils import Scheme, construct_record_file, fix_shebang
 
+from hatch_zipapp.bootstrap.documents import SITE_PACKAGES
 from hatch_zipapp.errors import EntryPointError, UnsafeWheelError, ZipappError
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SITE_PACKAGES", "StagedFile", "StagingTree", "install_wheel"]
 
-SITE_PACKAGES = "site-packages"
 _SCHEMES: dict[str, str] = {
     "purelib": SITE_PACKAGES,
     "platlib": SITE_PACKAGES,

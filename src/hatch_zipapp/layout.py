@@ -21,12 +21,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from hatch_zipapp.bootstrap.documents import SITE_PACKAGES_ZIP
 from hatch_zipapp.install import SITE_PACKAGES
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_info
 
 __all__ = ["SITE_PACKAGES_ZIP", "PyzReader", "outer_entries", "write_archive", "write_outer"]
-
-SITE_PACKAGES_ZIP = "site-packages.zip"
 
 
 def write_archive(

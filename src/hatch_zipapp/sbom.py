@@ -24,6 +24,16 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from hatch_zipapp.bootstrap.documents import (
+    INFO_BUILDER,
+    INFO_BUILT_AT,
+    INFO_DISTRIBUTIONS,
+    INFO_LOCK,
+    INFO_PROJECT,
+    INFO_TARGET,
+    INFO_VERSION,
+    TARGET_TAG,
+)
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.layout import SITE_PACKAGES_ZIP, PyzReader, write_outer
 
@@ -51,7 +61,7 @@ def licenses(files: Mapping[str, StagedFile]) -> dict[str, str]:
 def sbom(info: Mapping[str, Any], known_licenses: Mapping[str, str], build_id: str) -> dict[str, Any]:
     """A CycloneDX 1.6 document for the .pyz described by ``info`` (its hatch-zipapp.json)."""
     components = []
-    for dist in info["distributions"]:
+    for dist in info[INFO_DISTRIBUTIONS]:
         purl = f"pkg:pypi/{dist['name']}@{dist['version']}"
         component: dict[str, Any] = {
             "type": "library",
@@ -67,32 +77,37 @@ def sbom(info: Mapping[str, Any], known_licenses: Mapping[str, str], build_id: s
             is_expression = " " in licence or any(c in licence for c in "()+")
             component["licenses"] = [{"expression": licence}] if is_expression else [{"license": {"name": licence}}]
         components.append(component)
-    application = f"pkg:pypi/{canonicalize_name(info['project'])}@{info['version']}"
+    application = f"pkg:pypi/{canonicalize_name(info[INFO_PROJECT])}@{info[INFO_VERSION]}"
     return {
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
         "serialNumber": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'hatch-zipapp:{build_id}')}",
         "version": 1,
         "metadata": {
-            "timestamp": info["built_at"],
+            "timestamp": info[INFO_BUILT_AT],
             "tools": {
-                "components": [{"type": "application", "name": "hatch-zipapp", "version": info["builder"].split()[-1]}]
+                "components": [
+                    {"type": "application", "name": "hatch-zipapp", "version": info[INFO_BUILDER].split()[-1]}
+                ]
             },
             "component": {
                 "type": "application",
-                "bom-ref": f"{application}#{info['target']['tag']}",
-                "name": info["project"],
-                "version": info["version"],
+                "bom-ref": f"{application}#{info[INFO_TARGET][TARGET_TAG]}",
+                "name": info[INFO_PROJECT],
+                "version": info[INFO_VERSION],
                 "properties": [
-                    {"name": "hatch-zipapp:target", "value": info["target"]["tag"]},
+                    {"name": "hatch-zipapp:target", "value": info[INFO_TARGET][TARGET_TAG]},
                     {"name": "hatch-zipapp:build-id", "value": build_id},
-                    {"name": "hatch-zipapp:lock-sha256", "value": info["lock"]["sha256"]},
+                    {"name": "hatch-zipapp:lock-sha256", "value": info[INFO_LOCK]["sha256"]},
                 ],
             },
         },
         "components": sorted(components, key=lambda c: c["name"]),
         "dependencies": [
-            {"ref": f"{application}#{info['target']['tag']}", "dependsOn": sorted(c["bom-ref"] for c in components)}
+            {
+                "ref": f"{application}#{info[INFO_TARGET][TARGET_TAG]}",
+                "dependsOn": sorted(c["bom-ref"] for c in components),
+            }
         ],
     }
 

@@ -2,7 +2,9 @@
 
 The service runs as a dynamic user with a read-only view of the system. Its writable places are systemd's:
 `CacheDirectory=` (the runtime extracts there: `$CACHE_DIRECTORY`) and `StateDirectory=` (the working directory,
-e.g. a sqlite database). Configuration comes from `EnvironmentFile=`, secrets from `LoadCredential=`.
+e.g. a sqlite database). Configuration comes from `EnvironmentFile=`, secrets from `LoadCredential=`. With a
+prepared root (`--prepared-root`: the deploy extracts there as root, `ZIPAPP_PREPARE=1`) the service has no cache
+directory: it runs its code from that root, read-only, and can never modify it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ _UNIT_SUFFIXES = (".service", ".socket")
 #: The characters a path in `ExecStart=` may hold as written; of the others, systemd splits on white space, unquotes,
 #: expands `$VARIABLE` and `%` specifiers, and reads `;` as a command separator.
 _UNQUOTED_PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "/._-+@:,=~")
+#: Directories the service does not see as they are (ProtectHome=yes, PrivateTmp=yes).
+_HIDDEN = ("/home", "/root", "/run/user", "/tmp", "/var/tmp")  # noqa: S108 - names, to refuse
 
 #: What an application may need relaxed, and the directives each removes.
 RELAXATIONS: dict[str, str] = {
@@ -50,6 +54,15 @@ class Units:
     socket: str | None = None  # e.g. "127.0.0.1:8000": a .socket unit, and `serve` inherits its socket
     credentials: Sequence[str] = ("secret_key",)
     relax: frozenset[str] = field(default_factory=frozenset)
+    #: Where the deploy extracts the .pyz as root (ZIPAPP_ROOT=... ZIPAPP_PREPARE=1): the service only reads it.
+    prepared_root: str | None = None
+
+    @property
+    def prepare_command(self) -> str | None:
+        """What the deploy runs, as root, before starting the service: the extraction into the prepared root."""
+        if self.prepared_root is None:
+            return None
+        return f"ZIPAPP_ROOT={self.prepared_root} ZIPAPP_PREPARE=1 {self.python} {self.pyz}"
 
     @property
     def exec_start(self) -> str:
@@ -143,6 +156,15 @@ def check(units: Units) -> None:
     _check_path(units.python, "--python", "the interpreter")
     if units.socket is not None:
         _check_socket(units.socket)
+    if units.prepared_root is not None:
+        _check_path(units.prepared_root, "--prepared-root", "the prepared root")
+        hidden = [p for p in _HIDDEN if units.prepared_root == p or units.prepared_root.startswith(p + "/")]
+        if hidden:
+            message = (
+                f"--prepared-root {units.prepared_root!r} is under {hidden[0]}, which the service does not see "
+                f"(ProtectHome=yes, PrivateTmp=yes): use a directory such as /srv/{units.name}/extracted"
+            )
+            raise ValueError(message)
     for argument in units.command:
         bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;"})
         if bad:
@@ -175,19 +197,27 @@ def read_defaults(pyz: Path) -> PyzDefaults:
     entry point with no arguments. A .pyz whose tag is `py3-none-any` runs on any Python 3; any other was built for
     the Python version hatch-zipapp.json's target names.
     """
+    from hatch_zipapp.bootstrap.documents import (
+        ENTRY_POINT,
+        ENVIRONMENT_JSON,
+        INFO_JSON,
+        INFO_TARGET,
+        TARGET_PYTHON,
+        TARGET_TAG,
+    )
     from hatch_zipapp.config import DJANGO_ENTRY_POINT
 
     try:
         with zipfile.ZipFile(pyz) as archive:
-            environment = json.loads(archive.read("environment.json"))
-            info = json.loads(archive.read("hatch-zipapp.json"))
+            environment = json.loads(archive.read(ENVIRONMENT_JSON))
+            info = json.loads(archive.read(INFO_JSON))
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
         message = f"{pyz} is not a .pyz built by hatch-zipapp ({e}): name one with --read, or give --command"
         raise ValueError(message) from e
-    entry_point = environment.get("entry_point") if isinstance(environment, dict) else None
-    target = info.get("target") if isinstance(info, dict) else None
-    tag = target.get("tag") if isinstance(target, dict) else None
-    version = target.get("python") if isinstance(target, dict) else None
+    entry_point = environment.get(ENTRY_POINT) if isinstance(environment, dict) else None
+    target = info.get(INFO_TARGET) if isinstance(info, dict) else None
+    tag = target.get(TARGET_TAG) if isinstance(target, dict) else None
+    version = target.get(TARGET_PYTHON) if isinstance(target, dict) else None
     if not isinstance(entry_point, str) or not isinstance(tag, str) or not isinstance(version, str):
         message = (
             f"{pyz} does not name its entry point and target (environment.json, hatch-zipapp.json): give --command"
@@ -198,6 +228,22 @@ def read_defaults(pyz: Path) -> PyzDefaults:
     if entry_point == DJANGO_ENTRY_POINT:
         return PyzDefaults(["serve"], python_version, f"a Django site (entry point {entry_point}) for {runs_on}")
     return PyzDefaults([], python_version, f"entry point {entry_point} (no arguments) for {runs_on}")
+
+
+def _where(units: Units) -> list[str]:
+    """Where the service's code is: extracted by the service into its cache directory, or prepared by the deploy."""
+    if units.prepared_root is None:
+        return [
+            "# Writable places: the .pyz extracts to $CACHE_DIRECTORY; the working directory is the state directory.",
+            f"CacheDirectory={units.name}",
+        ]
+    return [
+        "# The code: extracted by the deploy (as root), read-only here: the service can never change it.",
+        f"# Deploy: {units.prepare_command}",
+        f"Environment=ZIPAPP_ROOT={units.prepared_root}",
+        f"ReadOnlyPaths={units.prepared_root}",
+        "# Writable place: the working directory is the state directory.",
+    ]
 
 
 def render(units: Units) -> dict[str, str]:
@@ -227,8 +273,7 @@ def render(units: Units) -> dict[str, str]:
         f"EnvironmentFile=-/etc/{name}/env",
         *[f"LoadCredential={c}:/etc/{name}/{c}" for c in units.credentials],
         "",
-        "# Writable places: the .pyz extracts to $CACHE_DIRECTORY; the working directory is the state directory.",
-        f"CacheDirectory={name}",
+        *_where(units),
         f"StateDirectory={name}",
         f"WorkingDirectory=%S/{name}",
         "",

@@ -1,0 +1,124 @@
+"""The bottom of the runtime (``_bootstrap/documents.py`` in a .pyz), imported by the build side too: the error a user
+can fix, the names of the .pyz's members, the environment variables the runtime reads, and the two documents written
+at build time and read at run time, each typed once (a ``TypedDict`` for the type checker, a constant per member name
+for the code). Standard library only; nothing here is imported at run time that a start does not need."""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final, TypedDict
+
+    class Environment(TypedDict, total=False):
+        """``environment.json``: shiv's keys (its tools read them) and the runtime's own settings."""
+
+        always_write_cache: bool
+        build_id: str  # sha256 of the staged tree: the extraction's name is NAME_BUILDID
+        built_at: str
+        compile_pyc: bool  # no bytecode in the archive: compile it at extraction
+        entry_point: str | None  # "module:function"
+        extend_pythonpath: bool
+        hashes: dict[str, str]
+        inherit_site: bool  # keep the host's site-packages on sys.path
+        keep: int  # extractions of this application to keep
+        name: str  # the project's normalized name
+        no_modify: bool
+        preamble: str | None
+        prepend_pythonpath: str | None
+        reproducible: bool
+        root: str | None
+        script: str | None  # a console script under site-packages/bin to run instead of an entry point
+        shiv_version: str
+
+    class Info(TypedDict, total=False):
+        """``hatch-zipapp.json``: the build information (``ZIPAPP_INFO=1 ./app.pyz``, ``hatch-zipapp info``)."""
+
+        build_id: str
+        builder: str
+        built_at: str
+        bytecode: bool
+        distributions: list[dict[str, Any]]
+        entry_point: str | None
+        lock: dict[str, str]
+        project: str
+        source_date_epoch: int
+        static_files: int
+        target: dict[str, Any]
+        version: str
+
+
+class BootstrapError(Exception):
+    """A problem the user can fix: printed as one line (what, where, the fix), without a traceback."""
+
+
+# -- members of the .pyz ---------------------------------------------------------------------------------------------
+BOOTSTRAP_PACKAGE: Final = "_bootstrap"  # the runtime's package in the .pyz: these modules
+ENVIRONMENT_JSON: Final = "environment.json"
+INFO_JSON: Final = "hatch-zipapp.json"
+SITE_PACKAGES: Final = "site-packages"
+SITE_PACKAGES_ZIP: Final = (
+    "site-packages.zip"  # stored in the .pyz: the zip of site-packages/... (hatch_zipapp/layout.py)
+)
+
+# -- member names of environment.json (Environment) -----------------------------------------------------------------
+BUILD_ID: Final = "build_id"
+COMPILE_PYC: Final = "compile_pyc"
+ENTRY_POINT: Final = "entry_point"
+EXTEND_PYTHONPATH: Final = "extend_pythonpath"
+INHERIT_SITE: Final = "inherit_site"
+KEEP: Final = "keep"
+NAME: Final = "name"
+SCRIPT: Final = "script"
+
+# -- member names of hatch-zipapp.json (Info) -----------------------------------------------------------------------
+INFO_BUILD_ID: Final = "build_id"
+INFO_BUILDER: Final = "builder"
+INFO_BUILT_AT: Final = "built_at"
+INFO_BYTECODE: Final = "bytecode"
+INFO_DISTRIBUTIONS: Final = "distributions"
+INFO_ENTRY_POINT: Final = "entry_point"
+INFO_LOCK: Final = "lock"
+INFO_PROJECT: Final = "project"
+INFO_SOURCE_DATE_EPOCH: Final = "source_date_epoch"
+INFO_STATIC_FILES: Final = "static_files"
+INFO_TARGET: Final = "target"
+INFO_VERSION: Final = "version"
+TARGET_TAG: Final = "tag"  # in Info["target"]
+TARGET_PYTHON: Final = "python"  # in Info["target"]
+
+# -- environment variables (docs/runtime.md) -------------------------------------------------------------------------
+ZIPAPP_ROOT: Final = "ZIPAPP_ROOT"  # where to extract (first choice)
+SHIV_ROOT: Final = "SHIV_ROOT"  # shiv's: where to extract (second choice)
+CACHE_DIRECTORY: Final = "CACHE_DIRECTORY"  # systemd's CacheDirectory= (its first entry)
+XDG_CACHE_HOME: Final = "XDG_CACHE_HOME"
+HOME: Final = "HOME"
+ZIPAPP_INFO: Final = "ZIPAPP_INFO"  # print hatch-zipapp.json and exit
+ZIPAPP_PREPARE: Final = "ZIPAPP_PREPARE"  # extract (readable by all), print where, and exit: a read-only deploy
+ZIPAPP_LOCK_TIMEOUT: Final = "ZIPAPP_LOCK_TIMEOUT"  # seconds to wait for another process's extraction
+ZIPAPP_FORCE_EXTRACT: Final = "ZIPAPP_FORCE_EXTRACT"
+SHIV_FORCE_EXTRACT: Final = "SHIV_FORCE_EXTRACT"
+ZIPAPP_KEEP: Final = "ZIPAPP_KEEP"  # extractions to keep (overrides environment.json's keep)
+ZIPAPP_INHERIT_SITE: Final = "ZIPAPP_INHERIT_SITE"
+SHIV_COMPILE_PYC: Final = "SHIV_COMPILE_PYC"
+SHIV_COMPILE_WORKERS: Final = "SHIV_COMPILE_WORKERS"
+SHIV_PREPEND_PYTHONPATH: Final = "SHIV_PREPEND_PYTHONPATH"
+SHIV_EXTEND_PYTHONPATH: Final = "SHIV_EXTEND_PYTHONPATH"
+SHIV_ENTRY_POINT: Final = "SHIV_ENTRY_POINT"
+SHIV_MODULE: Final = "SHIV_MODULE"
+SHIV_CONSOLE_SCRIPT: Final = "SHIV_CONSOLE_SCRIPT"
+SHIV_INTERPRETER: Final = "SHIV_INTERPRETER"
+
+DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_KEEP = 2
+#: The directory under $XDG_CACHE_HOME or ~/.cache.
+CACHE_NAME = "hatch-zipapp"
+
+
+def flag(name: str, default: bool = False) -> bool:
+    """An on/off variable: ``1``, ``true``, ``yes``, ``on`` (any case) are on; unset is ``default``."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
