@@ -321,7 +321,7 @@ def test_an_extraction_in_another_pid_namespace_is_left_alone(
     try:
         deadline = time.monotonic() + 60
         while not (root.exists() and [n for n in _entries(root) if ".tmp-" in n]):
-            assert extracting.poll() is None, extracting.communicate()
+            assert extracting.poll() is None, extracting.communicate(timeout=60)
             assert time.monotonic() < deadline, "the extraction did not start"
             time.sleep(0.005)
         extracting.send_signal(signal.SIGSTOP)  # midway, for as long as the other namespace takes
