@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from hatch_zipapp.fetch import sha256_hex
+from hatch_zipapp.cache import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.layout import SITE_PACKAGES_ZIP, outer_entries, write_outer
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
@@ -36,7 +36,7 @@ from hatch_zipapp.scratch import create_beside, discard
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = ["bootstrap_files", "build_id", "main_py", "temp_beside", "write_beside", "write_pyz"]
+__all__ = ["bootstrap_files", "build_id", "main_py", "runtime_files", "temp_beside", "write_beside", "write_pyz"]
 
 _TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", "environment.json", "hatch-zipapp.json", SBOM, RECORD})
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -61,6 +61,11 @@ def bootstrap_files(requirement: Requirement) -> dict[str, bytes]:
         "__main__.py": main_py(requirement),
         "_bootstrap/__init__.py": files("hatch_zipapp.bootstrap").joinpath("runtime.py").read_bytes(),
     }
+
+
+def runtime_files(requirement: Requirement) -> dict[str, StagedFile]:
+    """:func:`bootstrap_files`, staged: what the bytecode stage compiles and the archive embeds beside site-packages."""
+    return {name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files(requirement).items()}
 
 
 def main_py(requirement: Requirement) -> bytes:

@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hatch_zipapp import scratch
 from hatch_zipapp.cache import Cache
@@ -26,7 +27,10 @@ from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree
 from hatch_zipapp.target import Target
 
-__all__ = ["Compiler", "find_compiler", "sources"]
+if TYPE_CHECKING:
+    from hatch_zipapp.context import BuildContext
+
+__all__ = ["Compiler", "compile_bytecode", "find_compiler", "sources"]
 
 _PROBE = (
     "import sys, importlib.util; print(sys.implementation.name, '%d.%d' % sys.version_info[:2], "
@@ -133,6 +137,28 @@ class Compiler:
                 if file.is_file():
                     compiled[pyc] = file.read_bytes()
             return compiled
+
+
+def compile_bytecode(context: BuildContext, tree: StagingTree, runtime: dict[str, StagedFile]) -> int:
+    """The bytecode stage (unless ``bytecode = false``): a .pyc beside every staged source and every runtime module
+    (added to ``runtime``), by an interpreter of the target's version; the number of staged sources compiled. With no
+    such interpreter, a warning: the .pyz compiles them at its first start instead."""
+    if not context.config.bytecode:
+        return 0
+    target, cache = context.target, context.fetcher.cache
+    compiler = find_compiler(target)
+    if compiler is None:
+        context.display.display_warning(
+            f"No Python {target.python_version} found to compile bytecode for {target.describe()}: the .pyz "
+            f"compiles it at its first start instead. Give the target an `interpreter`, put "
+            f"python{target.python_version} on PATH, or set `bytecode = false` to silence this"
+        )
+        return 0
+    with context.progress.step("Compiling bytecode", total=len(sources(tree))) as step:
+        compiled = compiler.compile_tree(tree, cache, step.advance)
+    pycs = compiler.compile_bootstrap(runtime, cache)
+    runtime.update({name: StagedFile(data, False, "the .pyz runtime") for name, data in pycs.items()})
+    return compiled
 
 
 def sources(tree: StagingTree) -> list[str]:

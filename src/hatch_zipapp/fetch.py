@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -34,19 +34,21 @@ from hatch_zipapp import __version__
 from hatch_zipapp.cache import CACHE_ENV, Cache, sha256_hex
 from hatch_zipapp.errors import FetchError, HashMismatchError, NoMatchingFileError
 from hatch_zipapp.lock import LockedFile, Pin
+from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.target import Target
 
+if TYPE_CHECKING:
+    from hatch_zipapp.context import BuildContext
+
 __all__ = [
-    "CACHE_ENV",
-    "Cache",
     "Fetcher",
     "Http",
     "IndexSource",
     "LocalDirectory",
     "WheelSource",
+    "fetch_wheels",
     "redact",
     "scrub",
-    "sha256_hex",
 ]
 
 _TIMEOUT = 60
@@ -420,3 +422,26 @@ class Fetcher:
                 f"was legitimately re-published, refresh the lock"
             )
             raise HashMismatchError(message)
+
+
+def fetch_wheels(context: BuildContext, pins: list[Pin]) -> tuple[list[tuple[str, bytes]], list[dict[str, str]]]:
+    """The fetch stage: each pin's file for the context's target, checked against the lock (an sdist built into a
+    wheel): the wheels (file name, bytes), and the record of what was embedded, for the build information."""
+    fetcher, target = context.fetcher, context.target
+    wheels: list[tuple[str, bytes]] = []
+    embedded = []
+    with context.progress.step("Fetching", total=len(pins), bytes_note="downloaded") as step:
+        for pin in pins:
+            locked = fetcher.choose(pin, target)
+            data = fetcher.fetch(locked, pin, received=step.add_bytes)
+            filename = locked.filename
+            record = {"name": str(pin.name), "version": str(pin.version), "file": filename, "sha256": locked.sha256}
+            if not filename.endswith(".whl"):
+                filename, data = wheel_from_sdist(
+                    filename, data, locked.sha256, pin, target, fetcher.cache, epoch=context.epoch
+                )
+                record["built_wheel"] = filename
+            wheels.append((filename, data))
+            embedded.append(record)
+            step.advance()
+    return wheels, embedded

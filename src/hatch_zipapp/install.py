@@ -30,8 +30,12 @@ from hatch_zipapp.errors import EntryPointError, UnsafeWheelError, ZipappError
 
 if TYPE_CHECKING:
     from installer.scripts import ScriptSection
+    from packaging.utils import NormalizedName
 
-__all__ = ["SITE_PACKAGES", "StagedFile", "StagingTree", "install_wheel"]
+    from hatch_zipapp.bootstrap.check import Requirement
+    from hatch_zipapp.context import BuildContext
+
+__all__ = ["SITE_PACKAGES", "Staged", "StagedFile", "StagingTree", "install_wheel", "stage_packages"]
 
 SITE_PACKAGES = "site-packages"
 _SCHEMES: dict[str, str] = {
@@ -233,3 +237,80 @@ def install_wheel(tree: StagingTree, filename: str, data: bytes, *, interpreter:
         except Exception as e:
             message = f"Wheel {filename} cannot be installed: {e}"
             raise ZipappError(message) from e
+
+
+@dataclass
+class Staged:
+    """A target's staged packages: the tree, the wheels installed into it (file names, the project's last), what was
+    embedded (for the build information), and what the .pyz needs of the interpreter that runs it."""
+
+    tree: StagingTree
+    wheels: list[str]
+    embedded: list[dict[str, str]]
+    requirement: Requirement
+
+
+def stage_packages(context: BuildContext) -> Staged:
+    """The install stage: the target's locked packages (fetched), the project's wheel and the build hooks' files,
+    installed into a new staging tree."""
+    from packaging.utils import canonicalize_name
+
+    from hatch_zipapp.cache import sha256_hex
+    from hatch_zipapp.fetch import fetch_wheels
+    from hatch_zipapp.lock import check_not_stale
+
+    project, target, lock = context.project, context.target, context.lock
+    project_name = canonicalize_name(project.name)
+    pins = lock.select(target, project_name)
+    check_not_stale(project.dependencies, pins, target, lock, project_name=project.name)
+    check_not_stale(
+        context.hook_dependencies,
+        pins,
+        target,
+        lock,
+        project_name=project.name,
+        whose="build_data['dependencies'] of a build hook",
+        fix="A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together",
+    )
+    wheels, embedded = fetch_wheels(context, pins)
+    data = context.wheel.read_bytes()
+    wheels.append((context.wheel.name, data))
+    embedded.append(
+        {"name": str(project_name), "version": project.version, "file": context.wheel.name, "sha256": sha256_hex(data)}
+    )
+    chosen = [filename for filename, _ in wheels]
+    requirement = target.requirement(chosen)
+    # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
+    shebang = context.config.shebang or target.shebang(requirement)
+    tree = StagingTree()
+    for filename, wheel in wheels:
+        install_wheel(tree, filename, wheel, interpreter=shebang)
+    tree.files.update(context.hook_files)  # as in hatchling's wheel: a forced file wins over one already there
+    tree.check_paths()
+    requirement["requires_python"] = _requires_python(tree, project.requires_python, project_name)
+    return Staged(tree, chosen, embedded, requirement)
+
+
+def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:
+    """[specifier set, whose] for the project's ``requires-python`` and each embedded distribution's
+    ``Requires-Python``, for the .pyz to check at start (``hatch_zipapp/bootstrap/check.py``)."""
+    from email.parser import BytesHeaderParser
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.utils import canonicalize_name
+
+    found = [[project, "the project's requires-python"]] if project.strip() else []
+    for path in sorted(tree.files):
+        if not path.endswith(".dist-info/METADATA") or path.count("/") != 2:
+            continue
+        headers = BytesHeaderParser().parsebytes(tree.files[path].data)
+        specifiers = headers.get("Requires-Python", "").strip()
+        name = canonicalize_name(headers.get("Name", ""))
+        if not specifiers or name == project_name:
+            continue
+        try:
+            SpecifierSet(specifiers)
+        except InvalidSpecifier:
+            continue  # pip would refuse it too; nothing the server can check
+        found.append([specifiers, f"Requires-Python of {name} {headers.get('Version', '')}".strip()])
+    return found

@@ -14,15 +14,21 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hatch_zipapp.cache import Cache
 from hatch_zipapp.config import DjangoConfig
 from hatch_zipapp.errors import ZipappError
-from hatch_zipapp.install import SITE_PACKAGES, StagingTree
+from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, stage_packages
+from hatch_zipapp.target import Target
 
-__all__ = ["DjangoError", "add_django_entry_point", "collect_static"]
+if TYPE_CHECKING:
+    from hatch_zipapp.context import BuildContext
+
+__all__ = ["DjangoError", "add_django_entry_point", "collect_static", "stage_django"]
 
 _OWNER = "hatch-zipapp (Django)"
 _PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
@@ -46,6 +52,29 @@ print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
 
 class DjangoError(ZipappError, ValueError):
     """The Django settings or collectstatic failed at build time."""
+
+
+def stage_django(context: BuildContext, staged: Staged) -> int:
+    """The Django stage (when the project is a Django site): the runtime entry point, and collectstatic's output; the
+    number of static files collected. collectstatic runs on the build host: over the target's own packages when the
+    host can run them (same Python version, every wheel installable here), else over the same lock staged for the
+    host."""
+    django = context.config.django
+    if django is None:
+        return 0
+    add_django_entry_point(staged.tree, django.settings)
+    if not django.collectstatic:
+        return 0
+    host = Target.host()
+    if context.target.python_version == host.python_version and all(host.rank(w) is not None for w in staged.wheels):
+        runnable = staged.tree
+    else:  # the same lock, for the build host: collectstatic runs here
+        runnable = stage_packages(context.for_target(host)).tree
+    workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
+    with context.progress.step("Collecting static files") as step:
+        collected = collect_static(staged.tree, runnable, django, workdir, context.epoch, context.fetcher.cache)
+        step.advance(collected)
+    return collected
 
 
 def add_django_entry_point(tree: StagingTree, settings: str) -> None:
