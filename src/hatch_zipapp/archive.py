@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hatch_zipapp.cache import sha256_hex
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.layout import SITE_PACKAGES_ZIP, outer_entries, write_outer
+from hatch_zipapp.layout import (
+    SITE_PACKAGES_ZIP,
+    Content,
+    HashingWriter,
+    InnerZip,
+    close_entries,
+    outer_entries,
+    write_outer,
+)
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
 from hatch_zipapp.sbom import PREFIX, RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
 from hatch_zipapp.scratch import create_beside, discard
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["bootstrap_files", "build_id", "main_py", "runtime_files", "temp_beside", "write_beside", "write_pyz"]
 
+DateTime = tuple[int, int, int, int, int, int]
 _TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", "environment.json", "hatch-zipapp.json", SBOM, RECORD})
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -128,7 +137,7 @@ def write_pyz(
     """
     date_time = zip_date_time(epoch)
     identifier = build_id(files)
-    entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
+    entries: dict[str, tuple[Content, bool]] = {path: (f, f.executable) for path, f in files.items()}
     entries.update({name: (staged.data, False) for name, staged in runtime.items()})
     entries["environment.json"] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
     info_json = json.dumps({**info, "build_id": identifier}, sort_keys=True, indent=2) + "\n"
@@ -136,28 +145,37 @@ def write_pyz(
     bom = json.dumps(sbom(info, licenses(files), identifier), sort_keys=True, indent=2).encode() + b"\n"
     entries[SBOM] = (bom, False)
     digests = {name: staged.sha256.hex() for name, staged in files.items()}
-    digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if name not in digests})
+    digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if isinstance(data, bytes)})
     covered = dist_records({name: staged.data for name, staged in files.items() if name.endswith("/RECORD")})
     prefix = b"#!" + shebang.encode() + b"\n"
-    outer = outer_entries(entries, date_time)
-    digests[SITE_PACKAGES_ZIP] = sha256_hex(outer[SITE_PACKAGES_ZIP][0])  # its zip structure, not only its members
-    digests[PREFIX] = sha256_hex(prefix)
-    entries[RECORD] = outer[RECORD] = (
-        record({name: d for name, d in digests.items() if covered.get(name) != d}),
-        False,
-    )
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"
             raise ValueError(message)
+    outer = outer_entries(entries, date_time)
+    try:
+        inner = outer[SITE_PACKAGES_ZIP][0]
+        assert isinstance(inner, InnerZip)
+        digests[SITE_PACKAGES_ZIP] = inner.sha256  # its zip structure, not only its members
+        digests[PREFIX] = sha256_hex(prefix)
+        outer[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
+        return _write(destination, prefix, outer, date_time, bom)
+    finally:
+        close_entries(outer)
 
+
+def _write(
+    destination: Path, prefix: bytes, outer: dict[str, tuple[Content, bool]], date_time: DateTime, bom: bytes
+) -> list[tuple[Path, Path]]:
+    """The .pyz (written and hashed in one pass) and its sidecars, in temporary files: (temporary, final) pairs."""
     pending: list[tuple[Path, Path]] = []
     try:
         with temp_beside(destination, 0o755) as (f, temp):
             pending.append((temp, destination))
-            f.write(prefix)
-            write_outer(f, outer, date_time)
-        for name, data in sidecars(destination.name, temp.read_bytes(), bom).items():
+            out = HashingWriter(f)
+            out.write(prefix)
+            write_outer(out, outer, date_time)
+        for name, data in sidecars(destination.name, out.hexdigest(), bom).items():
             sidecar = destination.parent / name
             pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:

@@ -146,6 +146,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs],
             secrets=config.secrets,
         )
+        self._stack.callback(fetcher.close)
         wheel, wheel_hooks = self._build_project_wheel(os.fspath(staging / "wheel"))
         core = self.metadata.core
         project = Project(core.name, self.metadata.version, core.dependencies, core.requires_python, self.project_id)
@@ -161,13 +162,13 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         run = self._run or self._start(Path(directory), target)
         context = run.for_target(target, *self._hook_data(build_data, run))
         downloaded = context.fetcher.downloaded
-        staged = stage_packages(context)  # lock → fetch (→ sdist) → install
-        collected = stage_django(context, staged)  # the Django entry point and collectstatic
-        staged.tree.check_entry_point(context.config.entry_point)
-        runtime = runtime_files(staged.requirement)
-        compiled = compile_bytecode(context, staged.tree, runtime)
-        self._summary(context, staged, collected, compiled)
-        pending = self._write(context, staged, runtime, collected, compiled)  # the .pyz and its sidecars, beside
+        with contextlib.closing(stage_packages(context)) as staged:  # lock → fetch (→ sdist) → install
+            collected = stage_django(context, staged)  # the Django entry point and collectstatic
+            staged.tree.check_entry_point(context.config.entry_point)
+            runtime = runtime_files(staged.requirement)
+            compiled = compile_bytecode(context, staged.tree, runtime)
+            self._summary(context, staged, collected, compiled)
+            pending = self._write(context, staged, runtime, collected, compiled)  # the .pyz and sidecars, beside
         wheel = self._place(context, pending)
         if context.fetcher.downloaded > downloaded:
             self.app.display_info(

@@ -72,13 +72,14 @@ class Compiler:
                 compiled_some(len(paths))
             return result
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda item: compiled(*item), sorted(by_owner.items())))
         added = 0
-        for (owner, _), pycs in zip(sorted(by_owner.items()), results, strict=True):
-            for path, data in pycs.items():
-                tree.add(prefix + path, data, executable=False, owner=owner)
-                added += 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            items = sorted(by_owner.items())
+            # Each distribution's .pyc files are staged as they come (into the tree's spool), in a fixed order.
+            for (owner, _), pycs in zip(items, pool.map(lambda item: compiled(*item), items), strict=True):
+                for path, data in pycs.items():
+                    tree.add(prefix + path, data, executable=False, owner=owner)
+                    added += 1
         return added
 
     def compile_bootstrap(self, files: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:

@@ -27,15 +27,28 @@ import shutil
 import stat
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["create_beside", "directory", "discard", "rename", "set_aside", "sweep", "sweep_all"]
+__all__ = [
+    "SPOOL_THRESHOLD",
+    "Kept",
+    "Spool",
+    "create_beside",
+    "directory",
+    "discard",
+    "rename",
+    "set_aside",
+    "sweep",
+    "sweep_all",
+]
 
 MARK = ".hatch-zipapp.tmp"
 _NEW = ".hatch-zipapp.new"
@@ -43,6 +56,83 @@ _PREFIX = "hatch-zipapp-"
 
 _held: dict[Path, int] = {}  # a temporary file → the descriptor that holds its lock until it is renamed or discarded
 _held_lock = threading.Lock()
+
+
+#: How many bytes a :class:`Spool` keeps in memory (by default); the rest go to its temporary file, so that a large
+#: site (~100 MB staged) is not held in memory; a small project's tree (1 MiB) stays there.
+SPOOL_THRESHOLD = 1024 * 1024
+
+
+class Spool:
+    """Where a build keeps bytes past a threshold (a staging tree's files, the files fetched): one unnamed temporary
+    file (gone with the process, whatever ends it), appended to, read back at an offset (by several threads: the
+    bytecode stage's). Closed by :meth:`close`, or when the spool is no longer referenced."""
+
+    def __init__(self, threshold: int = SPOOL_THRESHOLD) -> None:
+        self.threshold = threshold
+        self.in_memory = 0
+        self._file: BinaryIO | None = None
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def keep(self, data: bytes) -> int | None:
+        """Keep ``data``: its offset in the file, or None when it stays in memory (under the threshold)."""
+        if self.in_memory + len(data) <= self.threshold:
+            self.in_memory += len(data)
+            return None
+        with self._lock:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the spool is)
+                weakref.finalize(self, self._file.close)
+            offset = self._size
+            self._file.seek(offset)
+            self._file.write(data)
+            self._size += len(data)
+        return offset
+
+    def read(self, offset: int, size: int) -> bytes:
+        with self._lock:
+            assert self._file is not None
+            self._file.seek(offset)
+            return self._file.read(size)
+
+    def chunks(self, offset: int, size: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+        """The ``size`` bytes at ``offset``, ``chunk`` bytes at a time."""
+        for start in range(offset, offset + size, chunk):
+            yield self.read(start, min(chunk, offset + size - start))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class Kept:
+    """Bytes kept in a :class:`Spool` (or in memory, without one)."""
+
+    __slots__ = ("_data", "_offset", "_spool", "size")
+
+    def __init__(self, data: bytes, spool: Spool | None) -> None:
+        self.size = len(data)
+        self._spool = spool
+        self._offset = None if spool is None else spool.keep(data)
+        self._data = data if self._offset is None else None
+
+    @property
+    def data(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        assert self._spool is not None and self._offset is not None
+        return self._spool.read(self._offset, self.size)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes, a piece at a time (a large file is never read whole from the spool)."""
+        if self._data is not None:
+            yield self._data
+            return
+        assert self._spool is not None and self._offset is not None
+        yield from self._spool.chunks(self._offset, self.size)
 
 
 def _hold(fd: int) -> int:

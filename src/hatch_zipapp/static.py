@@ -9,6 +9,7 @@ installed project and is embedded in the .pyz; the manifest is rewritten with so
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -66,14 +67,17 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
     if not django.collectstatic:
         return 0
     host = Target.host()
-    if context.target.python_version == host.python_version and all(host.rank(w) is not None for w in staged.wheels):
-        runnable = staged.tree
-    else:  # the same lock, for the build host: collectstatic runs here
-        runnable = stage_packages(context.for_target(host)).tree
-    workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
-    with context.progress.step("Collecting static files") as step:
-        collected = collect_static(staged.tree, runnable, django, workdir, context.epoch, context.fetcher.cache)
-        step.advance(collected)
+    with contextlib.ExitStack() as stack:
+        if context.target.python_version == host.python_version and all(
+            host.rank(w) is not None for w in staged.wheels
+        ):
+            runnable = staged.tree
+        else:  # the same lock, for the build host: collectstatic runs here
+            runnable = stack.enter_context(contextlib.closing(stage_packages(context.for_target(host)))).tree
+        workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
+        with context.progress.step("Collecting static files") as step:
+            collected = collect_static(staged.tree, runnable, django, workdir, context.epoch, context.fetcher.cache)
+            step.advance(collected)
     return collected
 
 
