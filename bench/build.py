@@ -178,8 +178,8 @@ def main() -> int:
         sizes["hatch-zipapp, full"], peaks["hatch-zipapp, full"] = pyz_full.stat().st_size, _peak(*build, ours_full)
 
         shiv_out = temp / "shiv.pyz"
-        shiv = (BIN / "shiv", "--reproducible", "-o", shiv_out, "-e", entry, "--no-index", "--find-links", wheelhouse)
-        shiv += ("-r", pins, project)
+        shiv: tuple[str | Path, ...] = (BIN / "shiv", "--reproducible", "-o", shiv_out, "-e", entry, "--no-index")
+        shiv = (*shiv, "--find-links", wheelhouse, "-r", pins, project)
         results["shiv"] = timed(options.runs, *shiv, env=env)
         sizes["shiv"], peaks["shiv"] = shiv_out.stat().st_size, _peak(*shiv)
 
