@@ -119,10 +119,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
     def _validate(self) -> None:
         """Every option, before any hook or download: a typo costs no work."""
         config: ZipappBuilderConfig = self.config
-        config.validate_keys()
+        config.validate()
         source_date_epoch()
-        _ = config.targets, config.entry_point, config.shebang, config.bytecode, config.django, config.isolated
-        _ = config.keep_extractions
 
     def _start(self, output: Path, target: Target) -> BuildContext:
         """What every target needs, made once, by the first target's version."""
