@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hatch_zipapp.cache import sha256_hex
+from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.layout import (
     SITE_PACKAGES_ZIP,
@@ -151,7 +152,7 @@ def write_pyz(
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", "_bootstrap/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"
-            raise ValueError(message)
+            raise LayoutError(message)
     outer = outer_entries(entries, date_time)
     try:
         inner = outer[SITE_PACKAGES_ZIP][0]

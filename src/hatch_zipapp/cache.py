@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hatch_zipapp import scratch
-from hatch_zipapp.errors import HashMismatchError
+from hatch_zipapp.errors import HashMismatchError, ZipappError
 
 __all__ = ["CACHE_ENV", "Cache", "atomic_write", "sha256_hex"]
 
@@ -154,7 +154,7 @@ class Cache:
         """Store ``data`` (named ``label``) under ``key``, replacing what was there; best effort."""
         if "/" in label or not label:
             message = f"Cache entry label {label!r} must be a plain file name"
-            raise ValueError(message)
+            raise ZipappError(message)
         directory = self._directory(kind, key)
         name = f"{_seal(kind, key, label, data)}-{label}"
         with contextlib.suppress(OSError):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from hatch_zipapp.cache import Cache
 from hatch_zipapp.config import DjangoConfig
-from hatch_zipapp.errors import ZipappError
+from hatch_zipapp.errors import DjangoError
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, stage_packages
 from hatch_zipapp.target import Target
 
@@ -49,10 +49,6 @@ if not settings.STATIC_ROOT:
 call_command("collectstatic", interactive=False, verbosity=0)
 print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
 """
-
-
-class DjangoError(ZipappError, ValueError):
-    """The Django settings or collectstatic failed at build time."""
 
 
 def stage_django(context: BuildContext, staged: Staged) -> int:
