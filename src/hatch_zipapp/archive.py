@@ -17,18 +17,15 @@ Layout (shiv's names and environment.json, so shiv's tools and runtime variables
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from hatch_zipapp.cache import sha256_hex
 from hatch_zipapp.errors import LayoutError
-from hatch_zipapp.install import SITE_PACKAGES, StagedFile
+from hatch_zipapp.install import SITE_PACKAGES, StagedFile, files_digest
 from hatch_zipapp.layout import (
     SITE_PACKAGES_ZIP,
     Content,
@@ -40,12 +37,12 @@ from hatch_zipapp.layout import (
 )
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
 from hatch_zipapp.sbom import PREFIX, RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
-from hatch_zipapp.scratch import create_beside, discard
+from hatch_zipapp.scratch import beside, discard, write_beside
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = ["bootstrap_files", "build_id", "main_py", "runtime_files", "temp_beside", "write_beside", "write_pyz"]
+__all__ = ["bootstrap_files", "build_id", "main_py", "runtime_files", "write_pyz"]
 
 DateTime = tuple[int, int, int, int, int, int]
 _TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", "environment.json", "hatch-zipapp.json", SBOM, RECORD})
@@ -54,12 +51,7 @@ _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def build_id(files: Mapping[str, StagedFile]) -> str:
     """A digest of the staged tree: names, contents and modes, in sorted order."""
-    digest = hashlib.sha256()
-    for path in sorted_entries(files):
-        staged = files[path]
-        digest.update(path.encode() + b"\0" + (b"x" if staged.executable else b"-") + b"\0")
-        digest.update(staged.sha256)
-    return digest.hexdigest()
+    return files_digest(files, sorted_entries(files), modes=True)
 
 
 def bootstrap_files(requirement: Requirement) -> dict[str, bytes]:
@@ -171,7 +163,7 @@ def _write(
     """The .pyz (written and hashed in one pass) and its sidecars, in temporary files: (temporary, final) pairs."""
     pending: list[tuple[Path, Path]] = []
     try:
-        with temp_beside(destination, 0o755) as (f, temp):
+        with beside(destination, 0o755) as (f, temp):
             pending.append((temp, destination))
             out = HashingWriter(f)
             out.write(prefix)
@@ -184,25 +176,3 @@ def _write(
             discard(written)
         raise
     return pending
-
-
-@contextmanager
-def temp_beside(destination: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
-    """A temporary file beside ``destination`` (same file system, so a rename puts it in place), removed if the
-    block fails. The caller puts it in place with ``scratch.rename`` once everything is built, or removes it with
-    ``scratch.discard``; until then it is held (scratch.py), so a killed build's is known for a leftover."""
-    fd, path = create_beside(destination)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f, path
-        path.chmod(mode)
-    except BaseException:
-        discard(path)
-        raise
-
-
-def write_beside(destination: Path, data: bytes, mode: int) -> Path:
-    """``data`` in a temporary file beside ``destination``, for the caller to rename into place."""
-    with temp_beside(destination, mode) as (f, path):
-        f.write(data)
-    return path

@@ -24,7 +24,7 @@ from hatchling.plugin.manager import PluginManager
 from packaging.utils import canonicalize_name
 
 from hatch_zipapp import __version__, scratch
-from hatch_zipapp.archive import runtime_files, write_beside, write_pyz
+from hatch_zipapp.archive import runtime_files, write_pyz
 from hatch_zipapp.bytecode import compile_bytecode
 from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
@@ -182,7 +182,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         wheel = context.output / context.wheel.name
         first = not any(final == wheel for final, _ in context.placed)
         if first:
-            pending.append((write_beside(wheel, context.wheel.read_bytes(), 0o644), wheel))
+            pending.append((scratch.write_beside(wheel, context.wheel.read_bytes(), 0o644), wheel))
         pyz = next(final for _, final in pending if final.suffix == ".pyz")
         try:
             if any(final == pyz for final, _ in context.placed):

@@ -11,7 +11,6 @@ the same bytes; the result is cached by the sources' digest and the exact interp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 from hatch_zipapp import scratch
 from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import ConfigError, ZipappError
-from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree
+from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree, files_digest
 from hatch_zipapp.target import Target
 
 if TYPE_CHECKING:
@@ -96,10 +95,7 @@ class Compiler:
     def _compiled(self, owner: str, sources: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
         """``sources`` (relative path → file) compiled: the relative path of each .pyc (in ``__pycache__``) → its
         bytes. Cached by the interpreter's identity, the paths and the contents."""
-        digest = hashlib.sha256(self.identity.encode())
-        for path in sorted(sources):
-            digest.update(path.encode() + b"\0" + sources[path].sha256)
-        key = digest.hexdigest()
+        key = files_digest(sources, sorted(sources), salt=self.identity.encode())
         cached = cache.read_bundle("bytecode", key)
         if cached is not None:
             return cached[0]

@@ -14,7 +14,7 @@ import io
 import os
 import posixpath
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -41,6 +41,7 @@ __all__ = [
     "Staged",
     "StagedFile",
     "StagingTree",
+    "files_digest",
     "install_wheel",
     "stage_packages",
 ]
@@ -81,6 +82,19 @@ class StagedFile:
 
     def __repr__(self) -> str:
         return f"StagedFile(<{self.size} bytes>, {self.executable!r}, {self.owner!r})"
+
+
+def files_digest(
+    files: Mapping[str, StagedFile], paths: Iterable[str], *, salt: bytes = b"", modes: bool = False
+) -> str:
+    """The digest of staged files: ``salt``, then each of ``paths`` in that order, with its mode (``modes``), and its
+    content's sha256. It names a tree (the build id) and keys what is made from one (bytecode, collectstatic)."""
+    digest = hashlib.sha256(salt)
+    for path in paths:
+        staged = files[path]
+        digest.update(path.encode() + b"\0" + ((b"x" if staged.executable else b"-") + b"\0" if modes else b""))
+        digest.update(staged.sha256)
+    return digest.hexdigest()
 
 
 @dataclass

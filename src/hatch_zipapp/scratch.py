@@ -41,6 +41,8 @@ __all__ = [
     "SPOOL_THRESHOLD",
     "Kept",
     "Spool",
+    "atomic_write",
+    "beside",
     "create_beside",
     "directory",
     "discard",
@@ -48,6 +50,7 @@ __all__ = [
     "set_aside",
     "sweep",
     "sweep_all",
+    "write_beside",
 ]
 
 MARK = ".hatch-zipapp.tmp"
@@ -166,6 +169,36 @@ def create_beside(destination: Path) -> tuple[int, Path]:
     with _held_lock:
         _held[path] = held
     return fd, path
+
+
+@contextlib.contextmanager
+def beside(destination: Path, mode: int | None = None) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new file beside ``destination`` (see :func:`create_beside`) to write, with ``mode`` once written (else the
+    0600 of a temporary file), removed if the block fails. The caller puts it in place with :func:`rename` or
+    removes it with :func:`discard`; until then it is held, so a killed build's is known for a leftover."""
+    fd, path = create_beside(destination)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f, path
+        if mode is not None:
+            path.chmod(mode)
+    except BaseException:
+        discard(path)
+        raise
+
+
+def write_beside(destination: Path, data: bytes, mode: int | None = None) -> Path:
+    """``data`` in a new file beside ``destination`` (:func:`beside`), for the caller to rename into place."""
+    with beside(destination, mode) as (f, path):
+        f.write(data)
+    return path
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, through a file beside it and a rename: never seen half-written. What killed builds left
+    in that directory is removed first (:func:`sweep`)."""
+    sweep(path.parent, ".")
+    rename(write_beside(path, data), path)
 
 
 def rename(temporary: Path, final: Path) -> None:

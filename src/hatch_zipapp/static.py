@@ -10,7 +10,6 @@ installed project and is embedded in the .pyz; the manifest is rewritten with so
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 from hatch_zipapp.cache import Cache
 from hatch_zipapp.config import DjangoConfig
 from hatch_zipapp.errors import DjangoError
-from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, stage_packages
+from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, files_digest, stage_packages
 from hatch_zipapp.target import Target
 
 if TYPE_CHECKING:
@@ -109,12 +108,8 @@ def collect_static(
 
 
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
-    digest = hashlib.sha256(
-        json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
-    )
-    for path in sorted(runnable.files):
-        digest.update(path.encode() + b"\0" + runnable.files[path].sha256)
-    return digest.hexdigest()
+    salt = json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
+    return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
 
 def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> tuple[str, dict[str, bytes]]:
