@@ -305,32 +305,28 @@ class ZipappBuilderConfig(BuilderConfig):
                 f'[{{ python = "3.12", platform = "manylinux_2_28_x86_64" }}], got {values!r}'
             )
             raise ConfigError(message)
-        targets = []
-        for i, table in enumerate(values, 1):
-            where = f"Target #{i} in field {field}"
-            _check_keys(table, _TARGET_KEYS, f"{where} has an unknown key `KEY`")
-            for key in ("python", "platform"):
-                if not isinstance(table.get(key), str) or not table[key]:
-                    message = f"{where} needs `{key}` (a string), got {table.get(key)!r}"
-                    raise ConfigError(message)
-            for key in ("implementation", "interpreter"):
-                _get(table, key, str, f"{where}: `{key}`", "a non-empty string")
-            interpreter = table.get("interpreter")
-            if interpreter is not None:
-                interpreter = self._format(interpreter, f"{where}: `interpreter`")
-            try:
-                targets.append(
-                    Target.from_spec(
-                        table["python"],
-                        table["platform"],
-                        table.get("implementation", "cpython"),
-                        interpreter=interpreter,
-                    )
-                )
-            except TargetError as e:
-                message = f"{where}: {e}"
-                raise ConfigError(message) from None
+        targets = [self._target(f"Target #{i} in field {field}", table) for i, table in enumerate(values, 1)]
         return self._unique(targets, field)
+
+    def _target(self, where: str, table: dict[str, Any]) -> Target:
+        """One table of the `targets` option."""
+        _check_keys(table, _TARGET_KEYS, f"{where} has an unknown key `KEY`")
+        for key in ("python", "platform"):
+            if not isinstance(table.get(key), str) or not table[key]:
+                message = f"{where} needs `{key}` (a string), got {table.get(key)!r}"
+                raise ConfigError(message)
+        for key in ("implementation", "interpreter"):
+            _get(table, key, str, f"{where}: `{key}`", "a non-empty string")
+        interpreter = table.get("interpreter")
+        if interpreter is not None:
+            interpreter = self._format(interpreter, f"{where}: `interpreter`")
+        try:
+            return Target.from_spec(
+                table["python"], table["platform"], table.get("implementation", "cpython"), interpreter=interpreter
+            )
+        except TargetError as e:
+            message = f"{where}: {e}"
+            raise ConfigError(message) from None
 
     def _unique(self, targets: list[Target], where: str) -> list[Target]:
         names = [target.name for target in targets if target.explicit]

@@ -457,9 +457,7 @@ def fetch_wheels(
             }
             if not locked.filename.endswith(".whl"):
                 data = fetcher.fetch(locked, pin, received=step.add_bytes)
-                built[index] = wheel_from_sdist(
-                    locked.filename, data, locked.sha256, pin, target, fetcher.cache, epoch=context.epoch
-                )
+                built[index] = wheel_from_sdist(context, pin, locked, data)
                 record["built_wheel"] = built[index][0]
                 step.advance()
             embedded.append(record)

@@ -19,7 +19,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hatch_zipapp.cache import Cache
 from hatch_zipapp.config import DjangoConfig
 from hatch_zipapp.errors import DjangoError
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, files_digest, stage_packages
@@ -69,9 +68,8 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
             runnable = staged.tree
         else:  # the same lock, for the build host: collectstatic runs here
             runnable = stack.enter_context(contextlib.closing(stage_packages(context.for_target(host)))).tree
-        workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
         with context.progress.step("Collecting static files") as step:
-            collected = collect_static(staged.tree, runnable, django, workdir, context.epoch, context.fetcher.cache)
+            collected = collect_static(context, staged.tree, runnable)
             step.advance(collected)
     return collected
 
@@ -85,19 +83,20 @@ def add_django_entry_point(tree: StagingTree, settings: str) -> None:
     tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
 
 
-def collect_static(
-    tree: StagingTree, runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int, cache: Cache
-) -> int:
+def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTree) -> int:
     """Run collectstatic over ``runnable`` (host-runnable packages) and embed its output in ``tree``; file count.
 
     The output is cached by a digest of everything it depends on (the staged files, the settings module, the build
     variables, the Python version), so a rebuild of unchanged sources does not run Django again.
     """
+    django, epoch, cache = context.config.django, context.epoch, context.fetcher.cache
+    assert django is not None
     key = _digest(runnable, django, epoch)
     cached = cache.read_bundle("static", key)
     if cached is not None:
         collected, prefix = cached
     else:
+        workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
         prefix, collected = _collect(runnable, django, workdir, epoch)
         cache.store_bundle("static", key, collected, note=prefix)
     for path in [p for p in tree.files if p.startswith(prefix)]:
