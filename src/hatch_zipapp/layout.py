@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_info
@@ -45,18 +45,12 @@ _CHUNK = 1024 * 1024
 
 
 class InnerZip:
-    """``site-packages.zip``, written to an unnamed temporary file rather than held in memory (a large site's is
-    ~100 MB), with its size, CRC-32 and sha256, read in one pass once it is written."""
+    """``site-packages.zip``, in an unnamed temporary file rather than in memory (a large site's is ~100 MB), with its
+    size, CRC-32 and sha256, taken as it was written (:class:`_InOrder`)."""
 
-    def __init__(self, file: BinaryIO) -> None:
+    def __init__(self, file: BinaryIO, size: int, crc: int, sha256: str) -> None:
         self.file = file
-        digest, crc, size = hashlib.sha256(), 0, 0
-        file.seek(0)
-        while chunk := file.read(_CHUNK):
-            digest.update(chunk)
-            crc = zlib.crc32(chunk, crc)
-            size += len(chunk)
-        self.sha256, self.crc, self.size = digest.hexdigest(), crc, size
+        self.size, self.crc, self.sha256 = size, crc, sha256
 
     def read(self) -> bytes:
         self.file.seek(0)
@@ -64,6 +58,58 @@ class InnerZip:
 
     def close(self) -> None:
         self.file.close()
+
+
+class _InOrder:
+    """What zipfile writes a zip through, written to ``out`` strictly in order, and digested as it goes.
+
+    zipfile seeks back only to rewrite the local header of the member it has just written (with its CRC and sizes),
+    then returns to the end. So each member is kept here until zipfile is back at the end, then written out: one
+    member in memory at a time, no seek on the file (which would cost two system calls per member), and the bytes
+    written are final, so they are hashed on the way."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._start = 0  # where the kept bytes start in the zip
+        self._kept = bytearray()
+        self._position = 0
+        self.sha256 = hashlib.sha256()
+        self.crc = 0
+
+    def write(self, data: bytes) -> int:
+        offset = self._position - self._start
+        if offset == len(self._kept):  # the usual case: appended
+            self._kept += data
+            self._position += len(data)
+            return len(data)
+        if not 0 <= offset <= len(self._kept):
+            message = f"zipfile wrote at {self._position}, before the member being written ({self._start})"
+            raise AssertionError(message)
+        self._kept[offset : offset + len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        assert whence == 0
+        self._position = position
+        if position == self._start + len(self._kept):  # back at the end: what is kept is final
+            self.flush()
+        return position
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        if self._position == self._start + len(self._kept) and self._kept:
+            chunk = bytes(self._kept)
+            self._out.write(chunk)
+            self.sha256.update(chunk)
+            self.crc = zlib.crc32(chunk, self.crc)
+            self._start += len(chunk)
+            self._kept = bytearray()
+
+    def close(self) -> None:
+        """Nothing: the file written through is its owner's to close."""
 
 
 #: A member's bytes: in memory, a staged file (read when written), or site-packages.zip in its temporary file.
@@ -88,10 +134,13 @@ def outer_entries(
     """The outer zip's members: ``entries`` not under ``site-packages/``, and ``site-packages.zip`` holding the rest
     (deflated, in archive order), in a temporary file: give the result to :func:`close_entries` when done."""
     inner_names = [name for name in entries if name.startswith(SITE_PACKAGES + "/")]
-    file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close_entries)
+    file = cast(BinaryIO, tempfile.TemporaryFile(buffering=_CHUNK))  # noqa: SIM115 (closed by close_entries)
     try:
-        _write_zip(file, entries, inner_names, date_time)
-        inner = InnerZip(file)
+        out = _InOrder(file)
+        _write_zip(out, entries, inner_names, date_time)
+        out.flush()
+        file.flush()
+        inner = InnerZip(file, out.tell(), out.crc, out.sha256.hexdigest())
     except BaseException:
         file.close()
         raise
@@ -174,7 +223,7 @@ class HashingWriter:
 
 
 def _write_zip(
-    out: BinaryIO | HashingWriter,
+    out: BinaryIO | HashingWriter | _InOrder,
     entries: Mapping[str, tuple[Content, bool]],
     names: Iterable[str],
     date_time: tuple[int, int, int, int, int, int],

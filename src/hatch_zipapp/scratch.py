@@ -30,7 +30,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 try:
     import fcntl
@@ -64,6 +64,8 @@ _held_lock = threading.Lock()
 #: How many bytes a :class:`Spool` keeps in memory (by default); the rest go to its temporary file, so that a large
 #: site (~100 MB staged) is not held in memory; a small project's tree (1 MiB) stays there.
 SPOOL_THRESHOLD = 1024 * 1024
+_BUFFER = 1024 * 1024
+_pread = getattr(os, "pread", None)
 
 
 class Spool:
@@ -76,6 +78,7 @@ class Spool:
         self.in_memory = 0
         self._file: BinaryIO | None = None
         self._size = 0
+        self._unflushed = False
         self._lock = threading.Lock()
 
     def keep(self, data: bytes) -> int | None:
@@ -85,19 +88,27 @@ class Spool:
             return None
         with self._lock:
             if self._file is None:
-                self._file = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the spool is)
+                self._file = cast(BinaryIO, tempfile.TemporaryFile(buffering=_BUFFER))  # noqa: SIM115 (see close)
                 weakref.finalize(self, self._file.close)
             offset = self._size
-            self._file.seek(offset)
-            self._file.write(data)
+            self._file.write(data)  # appended: the file's position is always its end (reads use pread)
             self._size += len(data)
+            self._unflushed = True
         return offset
 
     def read(self, offset: int, size: int) -> bytes:
         with self._lock:
             assert self._file is not None
-            self._file.seek(offset)
-            return self._file.read(size)
+            if self._unflushed:
+                self._file.flush()
+                self._unflushed = False
+            if _pread is None:  # pragma: no cover (Windows)
+                self._file.seek(offset)
+                unread = self._file.read(size)
+                self._file.seek(self._size)
+                return unread
+            data: bytes = _pread(self._file.fileno(), size, offset)
+            return data
 
     def chunks(self, offset: int, size: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
         """The ``size`` bytes at ``offset``, ``chunk`` bytes at a time."""
