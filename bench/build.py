@@ -13,7 +13,11 @@ times, after one warm-up run each:
 - pex:   `pex --no-pypi -f WHEELHOUSE -r pins.txt PROJECT` (warm pex cache);
 - floor: zipping the same staged files (the .pyz's site-packages, extracted) with zipfile, deflate level 6.
 
-It prints medians, sizes, and the ratios the targets are stated in (docs/performance.md records a run).
+It prints medians, sizes, each tool's peak memory (the largest process's maximum resident set size, measured on the
+warm-up run) and the ratios the targets are stated in (docs/performance.md records a run). With `--memory`, it builds
+the fixture with hatch-zipapp alone (any fixture, `fixtures/stack` with its four targets too) and prints the peak
+memory against the goal: at most 1.5x the largest .pyz plus the interpreter's baseline (the same build process for a
+project with nothing to embed: its imports, hatchling, the project's wheel).
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ WORK = ROOT / ".bench"
 VENV = WORK / "venv"
 BIN = VENV / "bin"
 
+PEAK = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
 FLOOR = """
 import os, sys, zipfile
 src, out = sys.argv[1], sys.argv[2]
@@ -54,6 +65,19 @@ def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: P
         sys.exit(f"bench: {' '.join(command)} failed:\n{result.stdout}{result.stderr}")
 
 
+PEAKS: dict[tuple[str, ...], int] = {}
+
+
+def peak_rss(*args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Run a command under a small parent that reports ``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the maximum resident
+    set size of the largest process among the command and its children, in bytes (Linux reports KiB)."""
+    command = [sys.executable, "-c", PEAK, *(os.fspath(a) for a in args)]
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode:
+        sys.exit(f"bench: {' '.join(command[3:])} failed")
+    return int(result.stdout.split()[-1]) * 1024
+
+
 def timed(
     runs: int,
     *args: str | os.PathLike[str],
@@ -61,16 +85,22 @@ def timed(
     cwd: Path | None = None,
     before: object = None,
 ) -> float:
+    """The median time of ``runs`` runs after one warm-up run, which also measures the peak memory (in PEAKS)."""
     samples = []
     for i in range(runs + 1):
         if callable(before):
             before()
+        if not i:  # the first run warms the caches, and is measured for memory (not for time: the parent costs)
+            PEAKS[tuple(os.fspath(a) for a in args)] = peak_rss(*args, env=env, cwd=cwd)
+            continue
         start = time.perf_counter()
         run(*args, env=env, cwd=cwd)
-        elapsed = time.perf_counter() - start
-        if i:  # the first run warms the caches
-            samples.append(elapsed)
+        samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+def _peak(*args: str | os.PathLike[str]) -> int:
+    return PEAKS[tuple(os.fspath(a) for a in args)]
 
 
 def setup() -> None:
@@ -89,9 +119,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixture", default="fixtures/mysite", help="the project to build (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up (default: %(default)s)")
+    parser.add_argument("--memory", action="store_true", help="hatch-zipapp alone: peak memory against the goal")
     options = parser.parse_args()
 
     setup()
+    if options.memory:
+        return memory(options.fixture, options.runs)
     with tempfile.TemporaryDirectory(prefix="hatch-zipapp-bench-") as temp_name:
         temp = Path(temp_name)
         project = temp / "project"
@@ -138,64 +171,40 @@ def main() -> int:
         results: dict[str, float] = {}
         sizes: dict[str, int] = {}
         build = (BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d")
+        peaks: dict[str, int] = {}
         results["hatch-zipapp"] = timed(options.runs, *build, ours, cwd=like, env=env)
-        sizes["hatch-zipapp"] = pyz.stat().st_size
+        sizes["hatch-zipapp"], peaks["hatch-zipapp"] = pyz.stat().st_size, _peak(*build, ours)
         results["hatch-zipapp, full"] = timed(options.runs, *build, ours_full, cwd=project, env=env)
-        sizes["hatch-zipapp, full"] = pyz_full.stat().st_size
+        sizes["hatch-zipapp, full"], peaks["hatch-zipapp, full"] = pyz_full.stat().st_size, _peak(*build, ours_full)
 
         shiv_out = temp / "shiv.pyz"
-        results["shiv"] = timed(
-            options.runs,
-            BIN / "shiv",
-            "--reproducible",
-            "-o",
-            shiv_out,
-            "-e",
-            entry,
-            "--no-index",
-            "--find-links",
-            wheelhouse,
-            "-r",
-            pins,
-            project,
-            env=env,
-        )
-        sizes["shiv"] = shiv_out.stat().st_size
+        shiv: tuple[str | Path, ...] = (BIN / "shiv", "--reproducible", "-o", shiv_out, "-e", entry, "--no-index")
+        shiv = (*shiv, "--find-links", wheelhouse, "-r", pins, project)
+        results["shiv"] = timed(options.runs, *shiv, env=env)
+        sizes["shiv"], peaks["shiv"] = shiv_out.stat().st_size, _peak(*shiv)
 
         pex_out = temp / "app.pex"
-        results["pex"] = timed(
-            options.runs,
-            BIN / "pex",
-            "--no-pypi",
-            "-f",
-            wheelhouse,
-            "-r",
-            pins,
-            project,
-            "-e",
-            entry,
-            "-o",
-            pex_out,
-            env=env,
-        )
-        sizes["pex"] = pex_out.stat().st_size
+        pex = (BIN / "pex", "--no-pypi", "-f", wheelhouse, "-r", pins, project, "-e", entry, "-o", pex_out)
+        results["pex"] = timed(options.runs, *pex, env=env)
+        sizes["pex"], peaks["pex"] = pex_out.stat().st_size, _peak(*pex)
 
         staged = temp / "staged"
         with zipfile.ZipFile(pyz) as outer, zipfile.ZipFile(io.BytesIO(outer.read("site-packages.zip"))) as inner:
             inner.extractall(staged)  # the .pyz's site-packages (kept in its stored site-packages.zip)
             files = len(outer.namelist()) - 1 + len(inner.namelist())
         floor_out = temp / "floor.zip"
-        results["floor (zipfile)"] = timed(options.runs, BIN / "python", "-c", FLOOR, staged, floor_out)
-        sizes["floor (zipfile)"] = floor_out.stat().st_size
+        floor = (BIN / "python", "-c", FLOOR, staged, floor_out)
+        results["floor (zipfile)"] = timed(options.runs, *floor)
+        sizes["floor (zipfile)"], peaks["floor (zipfile)"] = floor_out.stat().st_size, _peak(*floor)
 
     python = sys.version.split()[0]
     print(f"fixture: {options.fixture} ({files} files in the .pyz), Python {python}, {os.cpu_count()} CPUs")
     print(f"warm rebuild, median of {options.runs} after one warm-up")
     print("(hatch-zipapp: like for like with shiv and pex; 'full' adds its .pyc files and, for a Django site,")
     print(" the collected static files with their .gz/.br variants; ratios use the like-for-like build)")
-    print(f"{'tool':<18}{'time (s)':>10}{'size (bytes)':>16}")
+    print(f"{'tool':<18}{'time (s)':>10}{'size (bytes)':>16}{'peak RSS (MB)':>15}")
     for tool, seconds in results.items():
-        print(f"{tool:<18}{seconds:>10.3f}{sizes[tool]:>16,}")
+        print(f"{tool:<18}{seconds:>10.3f}{sizes[tool]:>16,}{peaks[tool] / 1e6:>15.1f}")
     ours_t, ours_s = results["hatch-zipapp"], sizes["hatch-zipapp"]
     ratios = {
         "time / shiv": (ours_t / results["shiv"], 0.3),
@@ -207,6 +216,33 @@ def main() -> int:
     for label, (ratio, target) in ratios.items():
         verdict = "" if target is None else f"  target <= {target}: {'met' if ratio <= target else 'MISSED'}"
         print(f"{label:<18}{ratio:>10.3f}{verdict}")
+    return 0
+
+
+def memory(fixture: str, runs: int) -> int:
+    """Build ``fixture`` with hatch-zipapp alone (warm caches): time, the largest .pyz, and the peak memory against
+    1.5x that .pyz plus the baseline, a build of a project with nothing to embed (its lock is empty)."""
+    with tempfile.TemporaryDirectory(prefix="hatch-zipapp-bench-") as temp_name:
+        temp = Path(temp_name)
+        project, empty = temp / "project", temp / "empty"
+        shutil.copytree(ROOT / fixture, project, ignore=shutil.ignore_patterns("dist"))
+        shutil.copytree(ROOT / "fixtures" / "hello", empty, ignore=shutil.ignore_patterns("dist"))
+        pyproject = empty / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace('dependencies = ["', 'dependencies = [] # ["'))
+        (empty / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "bench"\npackages = []\n')
+        env = {**os.environ, "HATCH_ZIPAPP_CACHE_DIR": os.fspath(WORK / "cache")}
+        build = (BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d")
+        seconds = timed(runs, *build, temp / "out", cwd=project, env=env)
+        peak = _peak(*build, temp / "out")
+        largest = max(path.stat().st_size for path in (temp / "out").glob("*.pyz"))
+        timed(1, *build, temp / "empty-out", cwd=empty, env=env)
+        baseline = _peak(*build, temp / "empty-out")
+    goal = 1.5 * largest + baseline
+    print(f"fixture: {fixture}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; warm build, median of {runs}")
+    print(f"time {seconds:.3f} s; largest .pyz {largest:,} bytes")
+    print(f"peak RSS {peak / 1e6:.1f} MB; baseline (nothing to embed) {baseline / 1e6:.1f} MB")
+    verdict = "met" if peak <= goal else "MISSED"
+    print(f"goal: peak <= 1.5 x largest .pyz + baseline = {goal / 1e6:.1f} MB: {verdict} ({peak / goal:.2f}x)")
     return 0
 
 

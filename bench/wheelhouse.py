@@ -12,7 +12,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from hatch_zipapp.fetch import Cache, Fetcher
+from hatch_zipapp.cache import Cache
+from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.lock import load_lock
 from hatch_zipapp.target import Target
 

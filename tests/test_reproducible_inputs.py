@@ -14,7 +14,7 @@ import pytest
 
 from hatch_zipapp import archive
 from hatch_zipapp.errors import NoMatchingFileError
-from hatch_zipapp.layout import PyzReader, outer_entries
+from hatch_zipapp.layout import Content, PyzReader, outer_entries
 from hatch_zipapp.reproducible import DEFAULT_EPOCH
 from tests.helpers import IndexServer, build, build_fails, make_project, make_wheel, pylock_text, sha256_file
 
@@ -79,8 +79,8 @@ def test_the_order_files_are_staged_in_changes_nothing(
 
     def reordering(
         label: str,
-    ) -> Callable[[Mapping[str, tuple[bytes, bool]], DateTime], dict[str, tuple[bytes, bool]]]:
-        def split(entries: Mapping[str, tuple[bytes, bool]], date_time: DateTime) -> dict[str, tuple[bytes, bool]]:
+    ) -> Callable[[Mapping[str, tuple[Content, bool]], DateTime], dict[str, tuple[Content, bool]]]:
+        def split(entries: Mapping[str, tuple[Content, bool]], date_time: DateTime) -> dict[str, tuple[Content, bool]]:
             names = orders[label](list(entries))
             assert names != list(entries)
             calls.append(label)

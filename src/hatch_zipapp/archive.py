@@ -18,14 +18,11 @@ Layout (shiv's names and environment.json, so shiv's tools and runtime variables
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from hatch_zipapp.bootstrap.documents import (
     BOOTSTRAP_PACKAGE,
@@ -36,18 +33,28 @@ from hatch_zipapp.bootstrap.documents import (
     INFO_JSON,
     SCRIPT,
 )
-from hatch_zipapp.fetch import sha256_hex
-from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.layout import SITE_PACKAGES_ZIP, outer_entries, write_outer
+from hatch_zipapp.cache import sha256_hex
+from hatch_zipapp.errors import LayoutError
+from hatch_zipapp.install import SITE_PACKAGES, StagedFile, files_digest
+from hatch_zipapp.layout import (
+    SITE_PACKAGES_ZIP,
+    Content,
+    HashingWriter,
+    InnerZip,
+    close_entries,
+    outer_entries,
+    write_outer,
+)
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
 from hatch_zipapp.sbom import PREFIX, RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
-from hatch_zipapp.scratch import create_beside, discard
+from hatch_zipapp.scratch import beside, discard, write_beside
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = ["RUNTIME_MODULES", "bootstrap_files", "build_id", "main_py", "temp_beside", "write_beside", "write_pyz"]
+__all__ = ["RUNTIME_MODULES", "bootstrap_files", "build_id", "main_py", "runtime_files", "write_pyz"]
 
+DateTime = tuple[int, int, int, int, int, int]
 _TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", ENVIRONMENT_JSON, INFO_JSON, SBOM, RECORD})
 #: The runtime's modules besides the start (hatch_zipapp/bootstrap/NAME.py, embedded as _bootstrap/NAME.py); the
 #: start, runtime.py, is the package itself (_bootstrap/__init__.py).
@@ -57,12 +64,7 @@ _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def build_id(files: Mapping[str, StagedFile]) -> str:
     """A digest of the staged tree: names, contents and modes, in sorted order."""
-    digest = hashlib.sha256()
-    for path in sorted_entries(files):
-        staged = files[path]
-        digest.update(path.encode() + b"\0" + (b"x" if staged.executable else b"-") + b"\0")
-        digest.update(staged.sha256)
-    return digest.hexdigest()
+    return files_digest(files, sorted_entries(files), modes=True)
 
 
 def bootstrap_files(requirement: Requirement) -> dict[str, bytes]:
@@ -74,6 +76,11 @@ def bootstrap_files(requirement: Requirement) -> dict[str, bytes]:
     runtime = {f"{BOOTSTRAP_PACKAGE}/__init__.py": package.joinpath("runtime.py").read_bytes()}
     runtime.update({f"{BOOTSTRAP_PACKAGE}/{m}.py": package.joinpath(f"{m}.py").read_bytes() for m in RUNTIME_MODULES})
     return {"__main__.py": main_py(requirement), **runtime}
+
+
+def runtime_files(requirement: Requirement) -> dict[str, StagedFile]:
+    """:func:`bootstrap_files`, staged: what the bytecode stage compiles and the archive embeds beside site-packages."""
+    return {name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files(requirement).items()}
 
 
 def main_py(requirement: Requirement) -> bytes:
@@ -136,7 +143,7 @@ def write_pyz(
     """
     date_time = zip_date_time(epoch)
     identifier = build_id(files)
-    entries: dict[str, tuple[bytes, bool]] = {path: (f.data, f.executable) for path, f in files.items()}
+    entries: dict[str, tuple[Content, bool]] = {path: (f, f.executable) for path, f in files.items()}
     entries.update({name: (staged.data, False) for name, staged in runtime.items()})
     entries[ENVIRONMENT_JSON] = (_environment_json(settings, identifier=identifier, epoch=epoch), False)
     info_json = json.dumps({**info, INFO_BUILD_ID: identifier}, sort_keys=True, indent=2) + "\n"
@@ -144,28 +151,37 @@ def write_pyz(
     bom = json.dumps(sbom(info, licenses(files), identifier), sort_keys=True, indent=2).encode() + b"\n"
     entries[SBOM] = (bom, False)
     digests = {name: staged.sha256.hex() for name, staged in files.items()}
-    digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if name not in digests})
+    digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if isinstance(data, bytes)})
     covered = dist_records({name: staged.data for name, staged in files.items() if name.endswith("/RECORD")})
     prefix = b"#!" + shebang.encode() + b"\n"
-    outer = outer_entries(entries, date_time)
-    digests[SITE_PACKAGES_ZIP] = sha256_hex(outer[SITE_PACKAGES_ZIP][0])  # its zip structure, not only its members
-    digests[PREFIX] = sha256_hex(prefix)
-    entries[RECORD] = outer[RECORD] = (
-        record({name: d for name, d in digests.items() if covered.get(name) != d}),
-        False,
-    )
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", BOOTSTRAP_PACKAGE + "/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"
-            raise ValueError(message)
+            raise LayoutError(message)
+    outer = outer_entries(entries, date_time)
+    try:
+        inner = outer[SITE_PACKAGES_ZIP][0]
+        assert isinstance(inner, InnerZip)
+        digests[SITE_PACKAGES_ZIP] = inner.sha256  # its zip structure, not only its members
+        digests[PREFIX] = sha256_hex(prefix)
+        outer[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
+        return _write(destination, prefix, outer, date_time, bom)
+    finally:
+        close_entries(outer)
 
+
+def _write(
+    destination: Path, prefix: bytes, outer: dict[str, tuple[Content, bool]], date_time: DateTime, bom: bytes
+) -> list[tuple[Path, Path]]:
+    """The .pyz (written and hashed in one pass) and its sidecars, in temporary files: (temporary, final) pairs."""
     pending: list[tuple[Path, Path]] = []
     try:
-        with temp_beside(destination, 0o755) as (f, temp):
+        with beside(destination, 0o755) as (f, temp):
             pending.append((temp, destination))
-            f.write(prefix)
-            write_outer(f, outer, date_time)
-        for name, data in sidecars(destination.name, temp.read_bytes(), bom).items():
+            out = HashingWriter(f)
+            out.write(prefix)
+            write_outer(out, outer, date_time)
+        for name, data in sidecars(destination.name, out.hexdigest(), bom).items():
             sidecar = destination.parent / name
             pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:
@@ -173,25 +189,3 @@ def write_pyz(
             discard(written)
         raise
     return pending
-
-
-@contextmanager
-def temp_beside(destination: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
-    """A temporary file beside ``destination`` (same file system, so a rename puts it in place), removed if the
-    block fails. The caller puts it in place with ``scratch.rename`` once everything is built, or removes it with
-    ``scratch.discard``; until then it is held (scratch.py), so a killed build's is known for a leftover."""
-    fd, path = create_beside(destination)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f, path
-        path.chmod(mode)
-    except BaseException:
-        discard(path)
-        raise
-
-
-def write_beside(destination: Path, data: bytes, mode: int) -> Path:
-    """``data`` in a temporary file beside ``destination``, for the caller to rename into place."""
-    with temp_beside(destination, mode) as (f, path):
-        f.write(data)
-    return path

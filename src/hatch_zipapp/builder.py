@@ -13,20 +13,18 @@ import copy
 import functools
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.builders.utils import normalize_inclusion_map
 from hatchling.plugin.manager import PluginManager
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import canonicalize_name
 
 from hatch_zipapp import __version__, scratch
-from hatch_zipapp.archive import bootstrap_files, write_beside, write_pyz
+from hatch_zipapp.archive import runtime_files, write_pyz
 from hatch_zipapp.bootstrap.documents import (
     COMPILE_PYC,
     ENTRY_POINT,
@@ -47,24 +45,22 @@ from hatch_zipapp.bootstrap.documents import (
     TARGET_PYTHON,
     TARGET_TAG,
 )
-from hatch_zipapp.bytecode import find_compiler
-from hatch_zipapp.bytecode import sources as bytecode_sources
+from hatch_zipapp.bytecode import compile_bytecode
 from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
+from hatch_zipapp.context import BuildContext, Project
 from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.fetch import Fetcher
-from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree, install_wheel
-from hatch_zipapp.lock import Lock, RequirementsFile, check_not_stale, load_lock
+from hatch_zipapp.install import SITE_PACKAGES, Staged, StagedFile, stage_packages
+from hatch_zipapp.lock import RequirementsFile, load_lock
 from hatch_zipapp.progress import Progress
 from hatch_zipapp.reproducible import source_date_epoch
-from hatch_zipapp.sdist import wheel_from_sdist
-from hatch_zipapp.static import add_django_entry_point, collect_static
+from hatch_zipapp.static import stage_django
 from hatch_zipapp.target import Target
 
 if TYPE_CHECKING:
     from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-    from hatch_zipapp.bootstrap.check import Requirement
     from hatch_zipapp.bootstrap.documents import Environment, Info
 
 __all__ = ["ZipappBuilder"]
@@ -72,23 +68,6 @@ __all__ = ["ZipappBuilder"]
 #: The ``build_data`` keys a .pyz honours: hatchling's list of the hooks, the files a hook adds (``force_include``,
 #: into site-packages), and the runtime dependencies a hook adds (``dependencies``, which the lock must satisfy).
 _HONOURED = frozenset({"build_hooks", "force_include", "dependencies"})
-
-
-@dataclass
-class _Run:
-    """What the targets of one build share (each target is one hatchling version): the lock, the fetcher and the
-    project's wheel, made once, and the files put in place so far with what each replaced, so that a failed build
-    can undo them."""
-
-    output: Path
-    epoch: int
-    staging: Path
-    lock: Lock
-    fetcher: Fetcher
-    wheel: Path
-    #: The build hooks hatchling's wheel builder also runs (for the project's wheel, which the .pyz embeds).
-    wheel_hooks: frozenset[str]
-    placed: list[tuple[Path, Path | None]] = field(default_factory=list)
 
 
 class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
@@ -103,7 +82,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._run: _Run | None = None
+        self._run: BuildContext | None = None
         self._stack = contextlib.ExitStack()
         #: build_data key → the hooks whose ``initialize`` set or changed it, for the version being built.
         self._set_by: dict[str, list[str]] = {}
@@ -162,12 +141,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
     def _validate(self) -> None:
         """Every option, before any hook or download: a typo costs no work."""
         config: ZipappBuilderConfig = self.config
-        config.validate_keys()
+        config.validate()
         source_date_epoch()
-        _ = config.targets, config.entry_point, config.shebang, config.bytecode, config.django, config.isolated
-        _ = config.keep_extractions
 
-    def _start(self, output: Path) -> _Run:
+    def _start(self, output: Path, target: Target) -> BuildContext:
         """What every target needs, made once, by the first target's version."""
         config: ZipappBuilderConfig = self.config
         swept = scratch.sweep_all(output)
@@ -189,39 +166,57 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             wheel_dirs=[*config.wheel_dirs, *lock.wheel_dirs],
             secrets=config.secrets,
         )
+        self._stack.callback(fetcher.close)
         wheel, wheel_hooks = self._build_project_wheel(os.fspath(staging / "wheel"))
-        run = _Run(output, source_date_epoch(), staging, lock, fetcher, wheel, wheel_hooks)
+        core = self.metadata.core
+        project = Project(core.name, self.metadata.version, core.dependencies, core.requires_python, self.project_id)
+        run = BuildContext(
+            config, project, target, lock, fetcher, output, source_date_epoch(), staging, wheel, wheel_hooks,
+            progress=self._progress, display=self.app,
+        )  # fmt: skip
         self._run = run
         return run
 
     def _build_version(self, target: Target, directory: str, **build_data: Any) -> str:
-        """One target's .pyz (hatchling's version callable): built, then put in place; its path."""
-        run = self._run or self._start(Path(directory))
-        hook_files, hook_dependencies = self._hook_data(build_data, run)
-        downloaded = run.fetcher.downloaded
-        pending = self._build_target(target, run, hook_files, hook_dependencies)
-        wheel = run.output / run.wheel.name
-        first = not any(final == wheel for final, _ in run.placed)
+        """One target's .pyz (hatchling's version callable), stage by stage; put in place, and its path."""
+        run = self._run or self._start(Path(directory), target)
+        context = run.for_target(target, *self._hook_data(build_data, run))
+        downloaded = context.fetcher.downloaded
+        with contextlib.closing(stage_packages(context)) as staged:  # lock → fetch (→ sdist) → install
+            collected = stage_django(context, staged)  # the Django entry point and collectstatic
+            staged.tree.check_entry_point(context.config.entry_point)
+            runtime = runtime_files(staged.requirement)
+            compiled = compile_bytecode(context, staged.tree, runtime)
+            self._summary(context, staged, collected, compiled)
+            pending = self._write(context, staged, runtime, collected, compiled)  # the .pyz and sidecars, beside
+        wheel = self._place(context, pending)
+        if context.fetcher.downloaded > downloaded:
+            self.app.display_info(
+                f"Downloaded {context.fetcher.downloaded - downloaded} files into {context.fetcher.cache.root}"
+            )
+        if wheel is not None:
+            self.app.display_info(f"Wheel: {wheel}")
+        return os.fspath(next(final for _, final in pending if final.suffix == ".pyz"))
+
+    def _place(self, context: BuildContext, pending: list[tuple[Path, Path]]) -> Path | None:
+        """Put a target's files in place (the project's wheel with the first target's), noting what each replaced;
+        the wheel, if it was put in place now."""
+        wheel = context.output / context.wheel.name
+        first = not any(final == wheel for final, _ in context.placed)
         if first:
-            pending.append((write_beside(wheel, run.wheel.read_bytes(), 0o644), wheel))
+            pending.append((scratch.write_beside(wheel, context.wheel.read_bytes(), 0o644), wheel))
         pyz = next(final for _, final in pending if final.suffix == ".pyz")
         try:
-            if any(final == pyz for final, _ in run.placed):
+            if any(final == pyz for final, _ in context.placed):
                 message = f"Two targets give the same .pyz name ({pyz.name}): make the targets distinct"
                 raise ZipappError(message)
             for temporary, final in pending:
-                run.placed.append((final, scratch.set_aside(final)))
+                context.placed.append((final, scratch.set_aside(final)))
                 scratch.rename(temporary, final)
         finally:
             for temporary, _ in pending:
                 scratch.discard(temporary)
-        if run.fetcher.downloaded > downloaded:
-            self.app.display_info(
-                f"Downloaded {run.fetcher.downloaded - downloaded} files into {run.fetcher.cache.root}"
-            )
-        if first:
-            self.app.display_info(f"Wheel: {wheel}")
-        return os.fspath(pyz)
+        return wheel if first else None
 
     def _finish(self, *, commit: bool) -> None:
         """Keep what this build put in place (drop what it replaced), or undo it (put back what it replaced)."""
@@ -237,7 +232,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             if previous is not None:
                 scratch.rename(previous, final)
 
-    def _hook_data(self, build_data: dict[str, Any], run: _Run) -> tuple[dict[str, StagedFile], list[str]]:
+    def _hook_data(self, build_data: dict[str, Any], run: BuildContext) -> tuple[dict[str, StagedFile], list[str]]:
         """What the build hooks' ``build_data`` asks of this target: files to add to site-packages
         (``force_include``) and runtime dependencies the lock must satisfy (``dependencies``). A key that changes how
         the project's wheel is made was honoured by the wheel build when the hooks that ran here run there too;
@@ -277,111 +272,22 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             )
         return files, list(dependencies)
 
-    def _stage(
-        self, target: Target, run: _Run, hook_files: dict[str, StagedFile], hook_dependencies: list[str]
-    ) -> tuple[StagingTree, list[str], list[dict[str, str]], Requirement]:
-        """The target's locked packages, the project and the build hooks' files, installed: the tree, the wheel
-        names, what was embedded, and what the .pyz needs of the interpreter that runs it (its name's tag among it)."""
-        config: ZipappBuilderConfig = self.config
-        lock, fetcher, wheel, epoch = run.lock, run.fetcher, run.wheel, run.epoch
-        project_name: NormalizedName = canonicalize_name(self.metadata.core.name)
-        pins = lock.select(target, project_name)
-        check_not_stale(self.metadata.core.dependencies, pins, target, lock, project_name=self.metadata.core.name)
-        check_not_stale(
-            hook_dependencies,
-            pins,
-            target,
-            lock,
-            project_name=self.metadata.core.name,
-            whose="build_data['dependencies'] of a build hook",
-            fix="A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together",
-        )
-        wheels: list[tuple[str, bytes]] = []
-        embedded = []
-        with self._progress.step("Fetching", total=len(pins), bytes_note="downloaded") as step:
-            for pin in pins:
-                locked = fetcher.choose(pin, target)
-                data = fetcher.fetch(locked, pin, received=step.add_bytes)
-                filename = locked.filename
-                record = {"name": str(pin.name), "version": str(pin.version), "file": filename, "sha256": locked.sha256}
-                if not filename.endswith(".whl"):
-                    filename, data = wheel_from_sdist(
-                        filename, data, locked.sha256, pin, target, fetcher.cache, epoch=epoch
-                    )
-                    record["built_wheel"] = filename
-                wheels.append((filename, data))
-                embedded.append(record)
-                step.advance()
-        project = wheel.read_bytes()
-        wheels.append((wheel.name, project))
-        embedded.append(
-            {
-                "name": str(project_name),
-                "version": self.metadata.version,
-                "file": wheel.name,
-                "sha256": sha256_hex(project),
-            }
-        )
-        chosen = [filename for filename, _ in wheels]
-        requirement = target.requirement(chosen)
-        # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
-        shebang = config.shebang or target.shebang(requirement)
-        tree = StagingTree()
-        for filename, data in wheels:
-            install_wheel(tree, filename, data, interpreter=shebang)
-        tree.files.update(hook_files)  # as in hatchling's wheel: a forced file wins over one already there
-        tree.check_paths()
-        requirement["requires_python"] = _requires_python(tree, self.metadata.core.requires_python, project_name)
-        return tree, chosen, embedded, requirement
-
-    def _build_target(
-        self, target: Target, run: _Run, hook_files: dict[str, StagedFile], hook_dependencies: list[str]
-    ) -> list[tuple[Path, Path]]:
-        config: ZipappBuilderConfig = self.config
-        lock, fetcher, output, epoch, staging = run.lock, run.fetcher, run.output, run.epoch, run.staging
-        tree, chosen, embedded, requirement = self._stage(target, run, hook_files, hook_dependencies)
-        built = sum(1 for record in embedded if "built_wheel" in record)
-        collected = 0
-        django = config.django
-        if django is not None:
-            add_django_entry_point(tree, django.settings)
-            if django.collectstatic:
-                host = Target.host()
-                if target.python_version == host.python_version and all(host.rank(w) is not None for w in chosen):
-                    runnable = tree
-                else:  # the same lock, for the build host: collectstatic runs here
-                    runnable = self._stage(host, run, hook_files, hook_dependencies)[0]
-                workdir = Path(tempfile.mkdtemp(prefix="static-", dir=staging))
-                with self._progress.step("Collecting static files") as step:
-                    collected = collect_static(tree, runnable, django, workdir, epoch, fetcher.cache)
-                    step.advance(collected)
-        tree.check_entry_point(config.entry_point)
-
-        compiled = 0
-        runtime = {
-            name: StagedFile(data, False, "the .pyz runtime") for name, data in bootstrap_files(requirement).items()
-        }
-        if config.bytecode:
-            compiler = find_compiler(target)
-            if compiler is not None:
-                with self._progress.step("Compiling bytecode", total=len(bytecode_sources(tree))) as step:
-                    compiled = compiler.compile_tree(tree, fetcher.cache, step.advance)
-                pycs = compiler.compile_bootstrap(runtime, fetcher.cache)
-                runtime.update({name: StagedFile(data, False, "the .pyz runtime") for name, data in pycs.items()})
-            else:
-                self.app.display_warning(
-                    f"No Python {target.python_version} found to compile bytecode for {target.describe()}: the .pyz "
-                    f"compiles it at its first start instead. Give the target an `interpreter`, put "
-                    f"python{target.python_version} on PATH, or set `bytecode = false` to silence this"
-                )
-        summary = f"{len(chosen) - 1} locked packages" + (f", {built} built from source" if built else "")
+    def _summary(self, context: BuildContext, staged: Staged, collected: int, compiled: int) -> None:
+        built = sum(1 for record in staged.embedded if "built_wheel" in record)
+        summary = f"{len(staged.wheels) - 1} locked packages" + (f", {built} built from source" if built else "")
         summary += f", {collected} static files" if collected else ""
         summary += f", {compiled} .pyc files" if compiled else ""
-        self.app.display_info(f"{target.describe()}: {summary}")
+        self.app.display_info(f"{context.target.describe()}: {summary}")
 
+    def _write(
+        self, context: BuildContext, staged: Staged, runtime: dict[str, StagedFile], collected: int, compiled: int
+    ) -> list[tuple[Path, Path]]:
+        """The archive stage: the .pyz, its SBOM and checksum, in temporary files beside their final names."""
+        config, target, lock, epoch = context.config, context.target, context.lock, context.epoch
+        tree, requirement, embedded = staged.tree, staged.requirement, staged.embedded
         tree.check_paths()  # again: collectstatic and bytecode added files
         tag = requirement["tag"]
-        final = output / f"{self.project_id}-{tag}.pyz"
+        final = context.output / f"{context.project.project_id}-{tag}.pyz"
         settings: Environment = {
             COMPILE_PYC: config.bytecode and not compiled,
             ENTRY_POINT: config.entry_point,
@@ -410,7 +316,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             INFO_BUILDER: f"hatch-zipapp {__version__}",
         }
         shebang = config.shebang or target.shebang(requirement)
-        with self._progress.step(f"Writing {final.name}") as step:
+        with context.progress.step(f"Writing {final.name}") as step:
             pending = write_pyz(final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info)
             step.add_bytes(pending[0][0].stat().st_size)
         return pending
@@ -441,30 +347,6 @@ def _watched(
     for key, value in build_data.items():
         if key not in before or before[key] != value:
             set_by.setdefault(key, []).append(name)
-
-
-def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:
-    """[specifier set, whose] for the project's ``requires-python`` and each embedded distribution's
-    ``Requires-Python``, for the .pyz to check at start (``hatch_zipapp/bootstrap/check.py``)."""
-    from email.parser import BytesHeaderParser
-
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    found = [[project, "the project's requires-python"]] if project.strip() else []
-    for path in sorted(tree.files):
-        if not path.endswith(".dist-info/METADATA") or path.count("/") != 2:
-            continue
-        headers = BytesHeaderParser().parsebytes(tree.files[path].data)
-        specifiers = headers.get("Requires-Python", "").strip()
-        name = canonicalize_name(headers.get("Name", ""))
-        if not specifiers or name == project_name:
-            continue
-        try:
-            SpecifierSet(specifiers)
-        except InvalidSpecifier:
-            continue  # pip would refuse it too; nothing the server can check
-        found.append([specifiers, f"Requires-Python of {name} {headers.get('Version', '')}".strip()])
-    return found
 
 
 def _run_by_hatchling_cli() -> bool:

@@ -11,7 +11,6 @@ the same bytes; the result is cached by the sources' digest and the exact interp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,14 +18,18 @@ import subprocess
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hatch_zipapp import scratch
 from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import ConfigError, ZipappError
-from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree
+from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree, files_digest
 from hatch_zipapp.target import Target
 
-__all__ = ["Compiler", "find_compiler", "sources"]
+if TYPE_CHECKING:
+    from hatch_zipapp.context import BuildContext
+
+__all__ = ["Compiler", "compile_bytecode", "find_compiler", "sources"]
 
 _PROBE = (
     "import sys, importlib.util; print(sys.implementation.name, '%d.%d' % sys.version_info[:2], "
@@ -68,13 +71,14 @@ class Compiler:
                 compiled_some(len(paths))
             return result
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda item: compiled(*item), sorted(by_owner.items())))
         added = 0
-        for (owner, _), pycs in zip(sorted(by_owner.items()), results, strict=True):
-            for path, data in pycs.items():
-                tree.add(prefix + path, data, executable=False, owner=owner)
-                added += 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            items = sorted(by_owner.items())
+            # Each distribution's .pyc files are staged as they come (into the tree's spool), in a fixed order.
+            for (owner, _), pycs in zip(items, pool.map(lambda item: compiled(*item), items), strict=True):
+                for path, data in pycs.items():
+                    tree.add(prefix + path, data, executable=False, owner=owner)
+                    added += 1
         return added
 
     def compile_bootstrap(self, files: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
@@ -91,10 +95,7 @@ class Compiler:
     def _compiled(self, owner: str, sources: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
         """``sources`` (relative path → file) compiled: the relative path of each .pyc (in ``__pycache__``) → its
         bytes. Cached by the interpreter's identity, the paths and the contents."""
-        digest = hashlib.sha256(self.identity.encode())
-        for path in sorted(sources):
-            digest.update(path.encode() + b"\0" + sources[path].sha256)
-        key = digest.hexdigest()
+        key = files_digest(sources, sorted(sources), salt=self.identity.encode())
         cached = cache.read_bundle("bytecode", key)
         if cached is not None:
             return cached[0]
@@ -133,6 +134,28 @@ class Compiler:
                 if file.is_file():
                     compiled[pyc] = file.read_bytes()
             return compiled
+
+
+def compile_bytecode(context: BuildContext, tree: StagingTree, runtime: dict[str, StagedFile]) -> int:
+    """The bytecode stage (unless ``bytecode = false``): a .pyc beside every staged source and every runtime module
+    (added to ``runtime``), by an interpreter of the target's version; the number of staged sources compiled. With no
+    such interpreter, a warning: the .pyz compiles them at its first start instead."""
+    if not context.config.bytecode:
+        return 0
+    target, cache = context.target, context.fetcher.cache
+    compiler = find_compiler(target)
+    if compiler is None:
+        context.display.display_warning(
+            f"No Python {target.python_version} found to compile bytecode for {target.describe()}: the .pyz "
+            f"compiles it at its first start instead. Give the target an `interpreter`, put "
+            f"python{target.python_version} on PATH, or set `bytecode = false` to silence this"
+        )
+        return 0
+    with context.progress.step("Compiling bytecode", total=len(sources(tree))) as step:
+        compiled = compiler.compile_tree(tree, cache, step.advance)
+    pycs = compiler.compile_bootstrap(runtime, cache)
+    runtime.update({name: StagedFile(data, False, "the .pyz runtime") for name, data in pycs.items()})
+    return compiled
 
 
 def sources(tree: StagingTree) -> list[str]:

@@ -28,10 +28,10 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from hatch_zipapp import scratch
-from hatch_zipapp.errors import HashMismatchError
+from hatch_zipapp.errors import HashMismatchError, ZipappError
+from hatch_zipapp.scratch import atomic_write
 
-__all__ = ["CACHE_ENV", "Cache", "atomic_write", "sha256_hex"]
+__all__ = ["CACHE_ENV", "Cache", "sha256_hex"]
 
 CACHE_ENV = "HATCH_ZIPAPP_CACHE_DIR"
 _ENTRY = re.compile(r"(?P<seal>[0-9a-f]{64})-(?P<label>[^/]+)")
@@ -41,20 +41,6 @@ _NAME = "name"
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, through a temporary file beside it and a rename: never seen half-written. The temporary
-    files that killed builds left in that directory are removed first (scratch.py)."""
-    scratch.sweep(path.parent, ".")
-    fd, temp = scratch.create_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        scratch.rename(temp, path)
-    except BaseException:
-        scratch.discard(temp)
-        raise
 
 
 def _warn_on_stderr(message: str) -> None:
@@ -154,7 +140,7 @@ class Cache:
         """Store ``data`` (named ``label``) under ``key``, replacing what was there; best effort."""
         if "/" in label or not label:
             message = f"Cache entry label {label!r} must be a plain file name"
-            raise ValueError(message)
+            raise ZipappError(message)
         directory = self._directory(kind, key)
         name = f"{_seal(kind, key, label, data)}-{label}"
         with contextlib.suppress(OSError):

@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 import urllib.parse
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -89,6 +89,9 @@ DEFAULT_SHEBANG = "/usr/bin/env python3"
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 _LOCK_CANDIDATES = ("pylock.toml", "requirements.txt", "uv.lock")
 _BINPRM_BUF_SIZE = 128
+#: The options :meth:`ZipappBuilderConfig.validate` checks before a build starts (the lock, the indexes and the wheel
+#: directories are checked where they are first used, when the build loads the lock).
+_CHECKED_FIRST = ("targets", "entry_point", "shebang", "bytecode", "django", "isolated", "keep_extractions")
 
 
 class _Environment(ContextFormatter):
@@ -139,22 +142,24 @@ class ZipappBuilderConfig(BuilderConfig):
     def _option(self, name: str) -> str:
         return f"`{self._key}.{name}`"
 
+    def validate(self) -> None:
+        """Check the keys and every option a build reads before its first hook or download, so that a typo costs no
+        work (each option is also checked when first read, and kept: ``cached_property``)."""
+        self.validate_keys()
+        for option in _CHECKED_FIRST:
+            getattr(self, option)
+
     def validate_keys(self) -> None:
         """Unknown keys are errors, with a did-you-mean; wheel-only keys say where they belong."""
+        known = sorted(OPTIONS.keys() | _HATCHLING_TARGET_KEYS)
         for key in sorted(self.target_config):
-            if key in OPTIONS or key in _HATCHLING_TARGET_KEYS:
-                continue
             if key in _WHEEL_KEYS:
                 message = (
                     f"Field `{self._key}.{key}` has no effect: the .pyz embeds the project's wheel, "
                     f"so set `tool.hatch.build.targets.wheel.{key}` instead"
                 )
                 raise ConfigError(message)
-            known = sorted(OPTIONS.keys() | _HATCHLING_TARGET_KEYS)
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"known options: {', '.join(known)}"
-            message = f"Unknown field `{self._key}.{key}`: {hint}"
-            raise ConfigError(message)
+            _check_keys([key], known, f"Unknown field `{self._key}.KEY`", noun="options")
 
     # -- options -----------------------------------------------------------------------------------------------
 
@@ -174,9 +179,7 @@ class ZipappBuilderConfig(BuilderConfig):
                 f"or point {self._option('lock')} at yours"
             )
             raise LockError(message)
-        if not isinstance(value, str) or not value:
-            message = f"Field {self._option('lock')} must be a non-empty string (a path), got {value!r}"
-            raise ConfigError(message)
+        _get(self.target_config, "lock", str, f"Field {self._option('lock')}", "a non-empty string (a path)")
         path = Path(self.root, self._format(value, f"Field {self._option('lock')}"))
         if not path.is_file():
             message = f"Lock file {value!r} from field {self._option('lock')} does not exist (looked at {path})"
@@ -199,9 +202,7 @@ class ZipappBuilderConfig(BuilderConfig):
                 f"`[project.scripts]` entry and {listed}; set it to `module:function` or to one script's name"
             )
             raise ConfigError(message)
-        if not isinstance(value, str) or not value:
-            message = f"Field {self._option('entry-point')} must be a non-empty string, got {value!r}"
-            raise ConfigError(message)
+        _get(self.target_config, "entry-point", str, f"Field {self._option('entry-point')}", "a non-empty string")
         if ":" not in value:
             if value in scripts:
                 return _check_entry_point(scripts[value], f"`project.scripts.{value}`")
@@ -218,11 +219,12 @@ class ZipappBuilderConfig(BuilderConfig):
     def shebang(self) -> str | None:
         """The configured interpreter line, or None: the default, which names the Python the .pyz needs
         (``Target.shebang``: ``/usr/bin/env python3.12`` for a cp312 .pyz, else ``/usr/bin/env python3``)."""
-        value = self.target_config.get("shebang")
+        field = f"Field {self._option('shebang')}"
+        value: str | None = _get(self.target_config, "shebang", str, field, "a non-empty string")
         if value is None:
             return None
-        if not isinstance(value, str) or not value.strip():
-            message = f"Field {self._option('shebang')} must be a non-empty string, got {value!r}"
+        if not value.strip():
+            message = f"{field} must be a non-empty string, got {value!r}"
             raise ConfigError(message)
         if value.startswith("#!"):
             value = value[2:]
@@ -303,39 +305,28 @@ class ZipappBuilderConfig(BuilderConfig):
                 f'[{{ python = "3.12", platform = "manylinux_2_28_x86_64" }}], got {values!r}'
             )
             raise ConfigError(message)
-        targets = []
-        for i, table in enumerate(values, 1):
-            where = f"Target #{i} in field {field}"
-            for key in table:
-                if key not in _TARGET_KEYS:
-                    close = difflib.get_close_matches(key, _TARGET_KEYS, n=1)
-                    hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(_TARGET_KEYS)}"
-                    message = f"{where} has an unknown key `{key}`: {hint}"
-                    raise ConfigError(message)
-            for key in ("python", "platform"):
-                if not isinstance(table.get(key), str) or not table[key]:
-                    message = f"{where} needs `{key}` (a string), got {table.get(key)!r}"
-                    raise ConfigError(message)
-            for key in ("implementation", "interpreter"):
-                if key in table and (not isinstance(table[key], str) or not table[key]):
-                    message = f"{where}: `{key}` must be a non-empty string, got {table[key]!r}"
-                    raise ConfigError(message)
-            interpreter = table.get("interpreter")
-            if interpreter is not None:
-                interpreter = self._format(interpreter, f"{where}: `interpreter`")
-            try:
-                targets.append(
-                    Target.from_spec(
-                        table["python"],
-                        table["platform"],
-                        table.get("implementation", "cpython"),
-                        interpreter=interpreter,
-                    )
-                )
-            except TargetError as e:
-                message = f"{where}: {e}"
-                raise ConfigError(message) from None
+        targets = [self._target(f"Target #{i} in field {field}", table) for i, table in enumerate(values, 1)]
         return self._unique(targets, field)
+
+    def _target(self, where: str, table: dict[str, Any]) -> Target:
+        """One table of the `targets` option."""
+        _check_keys(table, _TARGET_KEYS, f"{where} has an unknown key `KEY`")
+        for key in ("python", "platform"):
+            if not isinstance(table.get(key), str) or not table[key]:
+                message = f"{where} needs `{key}` (a string), got {table.get(key)!r}"
+                raise ConfigError(message)
+        for key in ("implementation", "interpreter"):
+            _get(table, key, str, f"{where}: `{key}`", "a non-empty string")
+        interpreter = table.get("interpreter")
+        if interpreter is not None:
+            interpreter = self._format(interpreter, f"{where}: `interpreter`")
+        try:
+            return Target.from_spec(
+                table["python"], table["platform"], table.get("implementation", "cpython"), interpreter=interpreter
+            )
+        except TargetError as e:
+            message = f"{where}: {e}"
+            raise ConfigError(message) from None
 
     def _unique(self, targets: list[Target], where: str) -> list[Target]:
         names = [target.name for target in targets if target.explicit]
@@ -378,12 +369,7 @@ class ZipappBuilderConfig(BuilderConfig):
         if not isinstance(table, dict):
             message = f"Field {field} must be a table with at least `settings`, got {table!r}"
             raise ConfigError(message)
-        for key in table:
-            if key not in _DJANGO_KEYS:
-                close = difflib.get_close_matches(key, _DJANGO_KEYS, n=1)
-                hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(_DJANGO_KEYS)}"
-                message = f"Unknown field `{self._key}.django.{key}`: {hint}"
-                raise ConfigError(message)
+        _check_keys(table, _DJANGO_KEYS, f"Unknown field `{self._key}.django.KEY`")
         settings = table.get("settings")
         if not isinstance(settings, str) or not all(part.isidentifier() for part in settings.split(".")):
             message = (
@@ -399,35 +385,29 @@ class ZipappBuilderConfig(BuilderConfig):
                 f"at build time), got {environment!r}"
             )
             raise ConfigError(message)
-        collectstatic = table.get("collectstatic", True)
-        if not isinstance(collectstatic, bool):
-            message = f"Field `{self._key}.django.collectstatic` must be a boolean, got {collectstatic!r}"
-            raise ConfigError(message)
-        return DjangoConfig(settings, dict(environment), collectstatic)
+        collectstatic = _get(table, "collectstatic", bool, f"Field `{self._key}.django.collectstatic`", "a boolean")
+        return DjangoConfig(settings, dict(environment), True if collectstatic is None else collectstatic)
 
     @cached_property
     def isolated(self) -> bool:
-        value = self.target_config.get("isolated", True)
-        if not isinstance(value, bool):
-            message = f"Field {self._option('isolated')} must be a boolean, got {value!r}"
-            raise ConfigError(message)
-        return value
+        value = _get(self.target_config, "isolated", bool, f"Field {self._option('isolated')}", "a boolean")
+        return True if value is None else bool(value)
 
     @cached_property
     def keep_extractions(self) -> int:
-        value = self.target_config.get("keep-extractions", 2)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            message = f"Field {self._option('keep-extractions')} must be a whole number of at least 1, got {value!r}"
+        field, what = f"Field {self._option('keep-extractions')}", "a whole number of at least 1"
+        value = _get(self.target_config, "keep-extractions", int, field, what)
+        if value is None:
+            return 2
+        if value < 1:
+            message = f"{field} must be {what}, got {value!r}"
             raise ConfigError(message)
-        return value
+        return int(value)
 
     @cached_property
     def bytecode(self) -> bool:
-        value = self.target_config.get("bytecode", True)
-        if not isinstance(value, bool):
-            message = f"Field {self._option('bytecode')} must be a boolean, got {value!r}"
-            raise ConfigError(message)
-        return value
+        value = _get(self.target_config, "bytecode", bool, f"Field {self._option('bytecode')}", "a boolean")
+        return True if value is None else bool(value)
 
     def _format(self, value: str, where: str, secrets: set[str] | None = None) -> str:
         """``value`` through the project's hatchling context, as hatchling formats `[project] dependencies`;
@@ -457,9 +437,7 @@ class ZipappBuilderConfig(BuilderConfig):
         return formatted
 
     def _url(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value:
-            message = f"{where} must be a non-empty string, got {value!r}"
-            raise ConfigError(message)
+        _get({"url": value}, "url", str, where, "a non-empty string")
         url = self._format(value, where, self._secrets)
         if not url.startswith(("https://", "http://", "file://")):
             shown = redact(value) if url == value else f"{redact(value)} (formatted: {redact(url, self._secrets)})"
@@ -507,10 +485,10 @@ class ZipappBuilderConfig(BuilderConfig):
             message = f"Field {self._option(name)} must be an array of strings, got {values!r}"
             raise ConfigError(message)
         for i, value in enumerate(values, 1):
-            if not isinstance(value, str) or not value:
-                message = (
-                    f"{what.capitalize()} #{i} in field {self._option(name)} must be a non-empty string, got {value!r}"
-                )
+            where = f"{what.capitalize()} #{i} in field {self._option(name)}"
+            _get({name: value}, name, str, where, "a non-empty string")
+            if value is None:
+                message = f"{where} must be a non-empty string, got None"
                 raise ConfigError(message)
         return list(enumerate(values, 1))
 
@@ -530,3 +508,32 @@ def _check_entry_point(value: str, where: str) -> str:
         message = f"Entry point {value!r} in {where} is not of the form `module:function` (e.g. `mysite.cli:main`)"
         raise ConfigError(message)
     return f"{module}:{function}"
+
+
+def _get(table: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], field: str, what: str) -> Any:
+    """``table[key]`` (None when absent), which must be of ``kinds`` (a bool is not an int), non-empty if a string;
+    else an error: ``Field FIELD must be WHAT, got VALUE``. (packaging's ``pylock._get``, with the message of
+    hatchling's builder config.)"""
+    value = table.get(key)
+    if value is None:
+        return None
+    wrong = not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds))
+    if wrong or value == "":
+        message = f"{field} must be {what}, got {value!r}"
+        raise ConfigError(message)
+    return value
+
+
+def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _check_keys(keys: Iterable[str], known: Sequence[str], unknown: str, *, noun: str = "keys") -> None:
+    """Every key is known, else an error: ``unknown`` (with ``KEY`` for the key) says which and where, then a
+    did-you-mean (or the known ones): the top-level table, each target and the `django` table say it the same way."""
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known {noun}: {', '.join(known)}"
+            message = f"{unknown.replace('KEY', key)}: {hint}"
+            raise ConfigError(message)

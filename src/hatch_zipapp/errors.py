@@ -9,12 +9,16 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DjangoError",
     "EntryPointError",
     "FetchError",
     "HashMismatchError",
+    "LayoutError",
     "LockError",
     "NoMatchingFileError",
     "StaleLockError",
+    "SystemdError",
+    "TargetError",
     "UnsafeWheelError",
     "ZipappError",
 ]
@@ -61,3 +65,20 @@ class UnsafeWheelError(ZipappError, ValueError):
 
 class EntryPointError(ZipappError, ValueError):
     """The entry point does not exist in the staged packages."""
+
+
+class TargetError(ZipappError, ValueError):
+    """A target's python version, implementation or platform cannot be understood."""
+
+
+class DjangoError(ZipappError, ValueError):
+    """The Django settings or collectstatic failed at build time."""
+
+
+class LayoutError(ZipappError, ValueError):
+    """A member would be written outside the .pyz's layout (site-packages/, _bootstrap/ and the top-level files)."""
+
+
+class SystemdError(ZipappError, ValueError):
+    """`hatch-zipapp systemd` was given a name, path, socket or command systemd cannot take, or a .pyz it cannot
+    read."""

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -34,19 +34,22 @@ from hatch_zipapp import __version__
 from hatch_zipapp.cache import CACHE_ENV, Cache, sha256_hex
 from hatch_zipapp.errors import FetchError, HashMismatchError, NoMatchingFileError
 from hatch_zipapp.lock import LockedFile, Pin
+from hatch_zipapp.scratch import Kept, Spool
+from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.target import Target
 
+if TYPE_CHECKING:
+    from hatch_zipapp.context import BuildContext
+
 __all__ = [
-    "CACHE_ENV",
-    "Cache",
     "Fetcher",
     "Http",
     "IndexSource",
     "LocalDirectory",
     "WheelSource",
+    "fetch_wheels",
     "redact",
     "scrub",
-    "sha256_hex",
 ]
 
 _TIMEOUT = 60
@@ -308,7 +311,9 @@ class Fetcher:
         self.indexes: list[WheelSource] = [IndexSource(url, self.http) for url in self.index_urls]
         self.directories = [LocalDirectory(path) for path in wheel_dirs]
         self.downloaded = 0
-        self._verified: dict[str, bytes] = {}  # sha256 → bytes, so several targets read and hash each file once
+        #: sha256 → the file, so several targets read and hash each file once; on disk, not in memory
+        self._verified: dict[str, Kept] = {}
+        self._spool = Spool(threshold=0)
 
     def choose(self, pin: Pin, target: Target) -> LockedFile:
         """The best file for ``target`` among those whose sha256 the lock records."""
@@ -366,9 +371,17 @@ class Fetcher:
     def fetch(self, locked: LockedFile, pin: Pin, *, received: Callable[[int], None] | None = None) -> bytes:
         """The bytes of ``locked``, whose sha256 is checked against the lock (once per build); ``received`` is told
         the size of each part of a download as it arrives."""
-        if locked.sha256 not in self._verified:
-            self._verified[locked.sha256] = self._fetch(locked, pin, received)
-        return self._verified[locked.sha256]
+        kept = self._verified.get(locked.sha256)
+        if kept is not None:
+            return kept.data
+        data = self._fetch(locked, pin, received)
+        self._verified[locked.sha256] = Kept(data, self._spool)
+        return data
+
+    def close(self) -> None:
+        """Let go of the files fetched so far (their temporary file)."""
+        self._verified.clear()
+        self._spool.close()
 
     def _fetch(self, locked: LockedFile, pin: Pin, received: Callable[[int], None] | None) -> bytes:
         cached = self.cache.read(locked.sha256)
@@ -420,3 +433,41 @@ class Fetcher:
                 f"was legitimately re-published, refresh the lock"
             )
             raise HashMismatchError(message)
+
+
+def fetch_wheels(
+    context: BuildContext, pins: list[Pin], installer_for: Callable[[list[str]], Callable[[str, bytes], None]]
+) -> list[dict[str, str]]:
+    """The fetch stage: each pin's file for the context's target, checked against the lock, handed to the installer
+    one at a time (so that only one is held in memory). ``installer_for`` is given the file name of every wheel first
+    (the .pyz's tag, and so the scripts' shebang, depends on them all), and returns what installs one. An sdist is built
+    into a wheel before any is installed, since its wheel's name is known only then. Returns the record of what was
+    embedded, in the pins' order, for the build information."""
+    fetcher, target = context.fetcher, context.target
+    embedded = []
+    built: dict[int, tuple[str, bytes]] = {}
+    with context.progress.step("Fetching", total=len(pins), bytes_note="downloaded") as step:
+        chosen = [(pin, fetcher.choose(pin, target)) for pin in pins]
+        for index, (pin, locked) in enumerate(chosen):
+            record = {
+                "name": str(pin.name),
+                "version": str(pin.version),
+                "file": locked.filename,
+                "sha256": locked.sha256,
+            }
+            if not locked.filename.endswith(".whl"):
+                data = fetcher.fetch(locked, pin, received=step.add_bytes)
+                built[index] = wheel_from_sdist(context, pin, locked, data)
+                record["built_wheel"] = built[index][0]
+                step.advance()
+            embedded.append(record)
+        install_one = installer_for(
+            [built[i][0] if i in built else locked.filename for i, (_, locked) in enumerate(chosen)]
+        )
+        for index, (pin, locked) in enumerate(chosen):
+            if index in built:
+                install_one(*built.pop(index))
+                continue
+            install_one(locked.filename, fetcher.fetch(locked, pin, received=step.add_bytes))
+            step.advance()
+    return embedded

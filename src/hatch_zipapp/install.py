@@ -8,14 +8,14 @@ file outside the root: absolute paths and ``..`` are refused before anything is 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import os
 import posixpath
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -28,11 +28,24 @@ from installer.utils import Scheme, construct_record_file, fix_shebang
 
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES
 from hatch_zipapp.errors import EntryPointError, UnsafeWheelError, ZipappError
+from hatch_zipapp.scratch import Kept, Spool
 
 if TYPE_CHECKING:
     from installer.scripts import ScriptSection
+    from packaging.utils import NormalizedName
 
-__all__ = ["SITE_PACKAGES", "StagedFile", "StagingTree", "install_wheel"]
+    from hatch_zipapp.bootstrap.check import Requirement
+    from hatch_zipapp.context import BuildContext
+
+__all__ = [
+    "SITE_PACKAGES",
+    "Staged",
+    "StagedFile",
+    "StagingTree",
+    "files_digest",
+    "install_wheel",
+    "stage_packages",
+]
 
 _SCHEMES: dict[str, str] = {
     "purelib": SITE_PACKAGES,
@@ -43,33 +56,68 @@ _SCHEMES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
 class StagedFile:
-    data: bytes
-    executable: bool
-    owner: str
+    """A staged file: its bytes (in memory, or in its tree's :class:`Spool`), whether it is executable, and the wheel
+    (or build step) it comes from."""
 
-    @cached_property
-    def sha256(self) -> bytes:
-        """The digest of ``data``, computed once (the build id, the record, the bytecode and static caches use it)."""
-        return hashlib.sha256(self.data).digest()
+    __slots__ = ("_kept", "executable", "owner", "sha256")
+
+    def __init__(self, data: bytes, executable: bool, owner: str, *, spool: Spool | None = None) -> None:
+        self.executable = executable
+        self.owner = owner
+        #: the digest of the bytes, computed once (the build id, the record, the bytecode and static caches use it)
+        self.sha256 = hashlib.sha256(data).digest()
+        self._kept = Kept(data, spool)
+
+    @property
+    def data(self) -> bytes:
+        return self._kept.data
+
+    @property
+    def size(self) -> int:
+        return self._kept.size
+
+    def chunks(self) -> Iterator[bytes]:
+        return self._kept.chunks()
+
+    def __repr__(self) -> str:
+        return f"StagedFile(<{self.size} bytes>, {self.executable!r}, {self.owner!r})"
+
+
+def files_digest(
+    files: Mapping[str, StagedFile], paths: Iterable[str], *, salt: bytes = b"", modes: bool = False
+) -> str:
+    """The digest of staged files: ``salt``, then each of ``paths`` in that order, with its mode (``modes``), and its
+    content's sha256. It names a tree (the build id) and keys what is made from one (bytecode, collectstatic)."""
+    digest = hashlib.sha256(salt)
+    for path in paths:
+        staged = files[path]
+        digest.update(path.encode() + b"\0" + ((b"x" if staged.executable else b"-") + b"\0" if modes else b""))
+        digest.update(staged.sha256)
+    return digest.hexdigest()
 
 
 @dataclass
 class StagingTree:
-    """Files by their POSIX path below the staging root."""
+    """Files by their POSIX path below the staging root (their bytes past a threshold in ``spool``)."""
 
     files: dict[str, StagedFile] = field(default_factory=dict)
+    spool: Spool | None = None
 
     def add(self, path: str, data: bytes, *, executable: bool, owner: str) -> None:
         existing = self.files.get(path)
-        if existing is not None and existing.data != data:
+        if existing is not None and (existing.size != len(data) or existing.data != data):
             message = (
                 f"{existing.owner} and {owner} both install {path} with different contents; "
                 f"only one of them can be embedded: remove one from the lock"
             )
             raise ZipappError(message)
-        self.files[path] = StagedFile(data, executable, owner)
+        self.files[path] = StagedFile(data, executable, owner, spool=self.spool)
+
+    def close(self) -> None:
+        """Let go of the spool's temporary file: the staged files can no longer be read."""
+        if self.spool is not None:
+            self.spool.close()
 
     def check_paths(self) -> None:
         """No staged file is also a directory of another (``x`` and ``x/y.py``): a zip holds both, but no file system
@@ -233,3 +281,93 @@ def install_wheel(tree: StagingTree, filename: str, data: bytes, *, interpreter:
         except Exception as e:
             message = f"Wheel {filename} cannot be installed: {e}"
             raise ZipappError(message) from e
+
+
+@dataclass
+class Staged:
+    """A target's staged packages: the tree, the wheels installed into it (file names, the project's last), what was
+    embedded (for the build information), and what the .pyz needs of the interpreter that runs it. Close it (its
+    tree's spool) when done."""
+
+    tree: StagingTree
+    wheels: list[str]
+    embedded: list[dict[str, str]]
+    requirement: Requirement
+
+    def close(self) -> None:
+        self.tree.close()
+
+
+def stage_packages(context: BuildContext) -> Staged:
+    """The install stage: the target's locked packages (fetched), the project's wheel and the build hooks' files,
+    installed into a new staging tree."""
+    from packaging.utils import canonicalize_name
+
+    from hatch_zipapp.cache import sha256_hex
+    from hatch_zipapp.fetch import fetch_wheels
+    from hatch_zipapp.lock import check_not_stale
+
+    project, target, lock = context.project, context.target, context.lock
+    project_name = canonicalize_name(project.name)
+    pins = lock.select(target, project_name)
+    check_not_stale(project.dependencies, pins, target, lock, project_name=project.name)
+    check_not_stale(
+        context.hook_dependencies,
+        pins,
+        target,
+        lock,
+        project_name=project.name,
+        whose="build_data['dependencies'] of a build hook",
+        fix="A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together",
+    )
+    tree = StagingTree(spool=Spool())
+    chosen: list[str] = []
+    requirements: list[Requirement] = []
+
+    def installer_for(wheels: list[str]) -> Callable[[str, bytes], None]:
+        chosen.extend([*wheels, context.wheel.name])
+        requirements.append(target.requirement(chosen))
+        # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
+        shebang = context.config.shebang or target.shebang(requirements[0])
+        return functools.partial(install_wheel, tree, interpreter=shebang)
+
+    try:
+        embedded = fetch_wheels(context, pins, installer_for)
+        data = context.wheel.read_bytes()
+        (requirement,) = requirements  # fetch_wheels asked for the installer once
+        shebang = context.config.shebang or target.shebang(requirement)
+        install_wheel(tree, context.wheel.name, data, interpreter=shebang)
+        record = {"name": str(project_name), "version": project.version, "file": context.wheel.name}
+        embedded.append({**record, "sha256": sha256_hex(data)})
+        tree.files.update(context.hook_files)  # as in hatchling's wheel: a forced file wins over one already there
+        tree.check_paths()
+        requirement["requires_python"] = _requires_python(tree, project.requires_python, project_name)
+    except BaseException:
+        tree.close()
+        raise
+    return Staged(tree, chosen, embedded, requirement)
+
+
+def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:
+    """[specifier set, whose] for the project's ``requires-python`` and each embedded distribution's
+    ``Requires-Python``, for the .pyz to check at start (``hatch_zipapp/bootstrap/check.py``)."""
+    from email.parser import BytesHeaderParser
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.utils import canonicalize_name
+
+    found = [[project, "the project's requires-python"]] if project.strip() else []
+    for path in sorted(tree.files):
+        if not path.endswith(".dist-info/METADATA") or path.count("/") != 2:
+            continue
+        headers = BytesHeaderParser().parsebytes(tree.files[path].data)
+        specifiers = headers.get("Requires-Python", "").strip()
+        name = canonicalize_name(headers.get("Name", ""))
+        if not specifiers or name == project_name:
+            continue
+        try:
+            SpecifierSet(specifiers)
+        except InvalidSpecifier:
+            continue  # pip would refuse it too; nothing the server can check
+        found.append([specifiers, f"Requires-Python of {name} {headers.get('Version', '')}".strip()])
+    return found

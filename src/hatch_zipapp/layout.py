@@ -13,44 +13,153 @@ zipimport of Python 3.11 and 3.12 cannot read. The other outer members are store
 
 from __future__ import annotations
 
+import hashlib
 import io
+import shutil
 import struct
+import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES_ZIP
-from hatch_zipapp.install import SITE_PACKAGES
+from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_info
 
-__all__ = ["SITE_PACKAGES_ZIP", "PyzReader", "outer_entries", "write_archive", "write_outer"]
+__all__ = [
+    "SITE_PACKAGES_ZIP",
+    "Content",
+    "HashingWriter",
+    "InnerZip",
+    "PyzReader",
+    "close_entries",
+    "outer_entries",
+    "write_archive",
+    "write_outer",
+]
+
+_CHUNK = 1024 * 1024
+
+
+class InnerZip:
+    """``site-packages.zip``, in an unnamed temporary file rather than in memory (a large site's is ~100 MB), with its
+    size, CRC-32 and sha256, taken as it was written (:class:`_InOrder`)."""
+
+    def __init__(self, file: BinaryIO, size: int, crc: int, sha256: str) -> None:
+        self.file = file
+        self.size, self.crc, self.sha256 = size, crc, sha256
+
+    def read(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _InOrder:
+    """What zipfile writes a zip through, written to ``out`` strictly in order, and digested as it goes.
+
+    zipfile seeks back only to rewrite the local header of the member it has just written (with its CRC and sizes),
+    then returns to the end. So each member is kept here until zipfile is back at the end, then written out: one
+    member in memory at a time, no seek on the file (which would cost two system calls per member), and the bytes
+    written are final, so they are hashed on the way."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._start = 0  # where the kept bytes start in the zip
+        self._kept = bytearray()
+        self._position = 0
+        self.sha256 = hashlib.sha256()
+        self.crc = 0
+
+    def write(self, data: bytes) -> int:
+        offset = self._position - self._start
+        if offset == len(self._kept):  # the usual case: appended
+            self._kept += data
+            self._position += len(data)
+            return len(data)
+        if not 0 <= offset <= len(self._kept):
+            message = f"zipfile wrote at {self._position}, before the member being written ({self._start})"
+            raise AssertionError(message)
+        self._kept[offset : offset + len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        assert whence == 0
+        self._position = position
+        if position == self._start + len(self._kept):  # back at the end: what is kept is final
+            self.flush()
+        return position
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        if self._position == self._start + len(self._kept) and self._kept:
+            chunk = bytes(self._kept)
+            self._out.write(chunk)
+            self.sha256.update(chunk)
+            self.crc = zlib.crc32(chunk, self.crc)
+            self._start += len(chunk)
+            self._kept = bytearray()
+
+    def close(self) -> None:
+        """Nothing: the file written through is its owner's to close."""
+
+
+#: A member's bytes: in memory, a staged file (read when written), or site-packages.zip in its temporary file.
+Content = bytes | StagedFile | InnerZip
 
 
 def write_archive(
-    out: BinaryIO, entries: Mapping[str, tuple[bytes, bool]], date_time: tuple[int, int, int, int, int, int]
+    out: BinaryIO, entries: Mapping[str, tuple[Content, bool]], date_time: tuple[int, int, int, int, int, int]
 ) -> None:
     """Write the zip part of a .pyz to ``out``: ``entries`` (name → data, executable) in archive order, those under
     ``site-packages/`` in the inner ``site-packages.zip``."""
-    write_outer(out, outer_entries(entries, date_time), date_time)
+    outer = outer_entries(entries, date_time)
+    try:
+        write_outer(out, outer, date_time)
+    finally:
+        close_entries(outer)
 
 
 def outer_entries(
-    entries: Mapping[str, tuple[bytes, bool]], date_time: tuple[int, int, int, int, int, int]
-) -> dict[str, tuple[bytes, bool]]:
+    entries: Mapping[str, tuple[Content, bool]], date_time: tuple[int, int, int, int, int, int]
+) -> dict[str, tuple[Content, bool]]:
     """The outer zip's members: ``entries`` not under ``site-packages/``, and ``site-packages.zip`` holding the rest
-    (deflated, in archive order)."""
+    (deflated, in archive order), in a temporary file: give the result to :func:`close_entries` when done."""
     inner_names = [name for name in entries if name.startswith(SITE_PACKAGES + "/")]
-    inner = io.BytesIO()
-    _write_zip(inner, entries, inner_names, date_time)
+    file = cast(BinaryIO, tempfile.TemporaryFile(buffering=_CHUNK))  # noqa: SIM115 (closed by close_entries)
+    try:
+        out = _InOrder(file)
+        _write_zip(out, entries, inner_names, date_time)
+        out.flush()
+        file.flush()
+        inner = InnerZip(file, out.tell(), out.crc, out.sha256.hexdigest())
+    except BaseException:
+        file.close()
+        raise
     outer = {name: entries[name] for name in entries if not name.startswith(SITE_PACKAGES + "/")}
-    outer[SITE_PACKAGES_ZIP] = (inner.getvalue(), False)
+    outer[SITE_PACKAGES_ZIP] = (inner, False)
     return outer
 
 
+def close_entries(entries: Mapping[str, tuple[Content, bool]]) -> None:
+    """Close the temporary files of :func:`outer_entries`."""
+    for content, _ in entries.values():
+        if isinstance(content, InnerZip):
+            content.close()
+
+
 def write_outer(
-    out: BinaryIO, outer: Mapping[str, tuple[bytes, bool]], date_time: tuple[int, int, int, int, int, int]
+    out: BinaryIO | HashingWriter,
+    outer: Mapping[str, tuple[Content, bool]],
+    date_time: tuple[int, int, int, int, int, int],
 ) -> None:
     """Write the outer zip, every member stored: its bytes are then a function of the members alone (no deflate
     stream, whose unused bits zlib ignores and whose output another zlib may change), so that ``hatch-zipapp verify``
@@ -58,20 +167,102 @@ def write_outer(
     _write_zip(out, outer, outer, date_time, stored=set(outer))
 
 
+class HashingWriter:
+    """A file to write a .pyz through that hashes it in the same pass (for its ``.sha256`` sidecar), in file order.
+
+    zipfile writes each member's local header twice: with a zero CRC and sizes, then, once the member is written,
+    again with the real ones (it seeks back). Every outer member is stored and known before it is written, so
+    :func:`write_outer` gives the final header beforehand (:meth:`expect`); it is hashed in place of the first, and
+    the rewrite must then be that header, byte for byte (else this is an error, never a wrong digest)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._digest = hashlib.sha256()
+        self._end = out.tell()
+        self._next_header: bytes | None = None
+        self._headers: dict[int, bytes] = {}  # offset → the final header hashed there
+
+    def expect(self, header: bytes) -> None:
+        self._next_header = header
+
+    def write(self, data: bytes) -> int:
+        data = bytes(data)
+        position = self._out.tell()
+        if position < self._end:
+            if self._headers.pop(position, None) != data:
+                message = f"zipfile rewrote {len(data)} bytes at {position} that were not the header expected there"
+                raise AssertionError(message)
+        else:
+            header, self._next_header = self._next_header, None
+            if header is not None:
+                if len(header) != len(data):
+                    message = f"zipfile wrote a {len(data)}-byte header, {len(header)} bytes were expected"
+                    raise AssertionError(message)
+                self._headers[position] = header
+            self._digest.update(data if header is None else header)
+            self._end = position + len(data)
+        return self._out.write(data)
+
+    def hexdigest(self) -> str:
+        if self._headers:
+            message = f"zipfile left local headers unwritten at {sorted(self._headers)}"
+            raise AssertionError(message)
+        return self._digest.hexdigest()
+
+    def tell(self) -> int:
+        return self._out.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._out.seek(offset, whence)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        """Nothing: the file written through is its owner's to close."""
+
+
 def _write_zip(
-    out: BinaryIO,
-    entries: Mapping[str, tuple[bytes, bool]],
+    out: BinaryIO | HashingWriter | _InOrder,
+    entries: Mapping[str, tuple[Content, bool]],
     names: Iterable[str],
     date_time: tuple[int, int, int, int, int, int],
     stored: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     with zipfile.ZipFile(out, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as archive:
         for name in sorted_entries(names):
-            data, executable = entries[name]
+            content, executable = entries[name]
             info = zip_info(name, date_time, executable=executable)
             if name in stored:
                 info.compress_type = zipfile.ZIP_STORED
+            if isinstance(content, InnerZip):
+                info.file_size = content.size  # as writestr sets it: the same headers
+                if isinstance(out, HashingWriter):
+                    out.expect(_final_header(info, content.crc, content.size))
+                content.file.seek(0)
+                with archive.open(info, "w") as member:
+                    shutil.copyfileobj(content.file, member, _CHUNK)
+                continue
+            if isinstance(content, StagedFile) and not isinstance(out, HashingWriter):  # read a piece at a time
+                info.file_size = content.size  # as writestr sets it: the same headers
+                with archive.open(info, "w") as member:
+                    for chunk in content.chunks():
+                        member.write(chunk)
+                continue
+            data = content.data if isinstance(content, StagedFile) else content
+            if isinstance(out, HashingWriter):
+                out.expect(_final_header(info, zlib.crc32(data), len(data)))
             archive.writestr(info, data)
+
+
+def _final_header(info: zipfile.ZipInfo, crc: int, size: int) -> bytes:
+    """The local header zipfile writes last for a stored member of this CRC and size (see :class:`HashingWriter`)."""
+    final = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+    final.create_system, final.external_attr = info.create_system, info.external_attr
+    final.compress_type = zipfile.ZIP_STORED
+    final.flag_bits = 0
+    final.CRC, final.file_size, final.compress_size = crc, size, size
+    return final.FileHeader(False)
 
 
 class PyzReader:

@@ -306,9 +306,9 @@ def _check_headers(
     return []
 
 
-def sidecars(pyz_name: str, pyz_bytes: bytes, sbom_json: bytes) -> dict[str, bytes]:
-    """The files written beside the .pyz: its SBOM and its checksum."""
+def sidecars(pyz_name: str, pyz_sha256: str, sbom_json: bytes) -> dict[str, bytes]:
+    """The files written beside the .pyz: its SBOM and its checksum (``pyz_sha256``: the .pyz's, in hex)."""
     return {
         f"{pyz_name}.cdx.json": sbom_json,
-        f"{pyz_name}.sha256": f"{hashlib.sha256(pyz_bytes).hexdigest()}  {pyz_name}\n".encode(),
+        f"{pyz_name}.sha256": f"{pyz_sha256}  {pyz_name}\n".encode(),
     }

@@ -27,15 +27,31 @@ import shutil
 import stat
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["create_beside", "directory", "discard", "rename", "set_aside", "sweep", "sweep_all"]
+__all__ = [
+    "SPOOL_THRESHOLD",
+    "Kept",
+    "Spool",
+    "atomic_write",
+    "beside",
+    "create_beside",
+    "directory",
+    "discard",
+    "rename",
+    "set_aside",
+    "sweep",
+    "sweep_all",
+    "write_beside",
+]
 
 MARK = ".hatch-zipapp.tmp"
 _NEW = ".hatch-zipapp.new"
@@ -43,6 +59,94 @@ _PREFIX = "hatch-zipapp-"
 
 _held: dict[Path, int] = {}  # a temporary file → the descriptor that holds its lock until it is renamed or discarded
 _held_lock = threading.Lock()
+
+
+#: How many bytes a :class:`Spool` keeps in memory (by default); the rest go to its temporary file, so that a large
+#: site (~100 MB staged) is not held in memory; a small project's tree (1 MiB) stays there.
+SPOOL_THRESHOLD = 1024 * 1024
+_BUFFER = 1024 * 1024
+_pread = getattr(os, "pread", None)
+
+
+class Spool:
+    """Where a build keeps bytes past a threshold (a staging tree's files, the files fetched): one unnamed temporary
+    file (gone with the process, whatever ends it), appended to, read back at an offset (by several threads: the
+    bytecode stage's). Closed by :meth:`close`, or when the spool is no longer referenced."""
+
+    def __init__(self, threshold: int = SPOOL_THRESHOLD) -> None:
+        self.threshold = threshold
+        self.in_memory = 0
+        self._file: BinaryIO | None = None
+        self._size = 0
+        self._unflushed = False
+        self._lock = threading.Lock()
+
+    def keep(self, data: bytes) -> int | None:
+        """Keep ``data``: its offset in the file, or None when it stays in memory (under the threshold)."""
+        if self.in_memory + len(data) <= self.threshold:
+            self.in_memory += len(data)
+            return None
+        with self._lock:
+            if self._file is None:
+                self._file = cast(BinaryIO, tempfile.TemporaryFile(buffering=_BUFFER))  # noqa: SIM115 (see close)
+                weakref.finalize(self, self._file.close)
+            offset = self._size
+            self._file.write(data)  # appended: the file's position is always its end (reads use pread)
+            self._size += len(data)
+            self._unflushed = True
+        return offset
+
+    def read(self, offset: int, size: int) -> bytes:
+        with self._lock:
+            assert self._file is not None
+            if self._unflushed:
+                self._file.flush()
+                self._unflushed = False
+            if _pread is None:  # pragma: no cover (Windows)
+                self._file.seek(offset)
+                unread = self._file.read(size)
+                self._file.seek(self._size)
+                return unread
+            data: bytes = _pread(self._file.fileno(), size, offset)
+            return data
+
+    def chunks(self, offset: int, size: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+        """The ``size`` bytes at ``offset``, ``chunk`` bytes at a time."""
+        for start in range(offset, offset + size, chunk):
+            yield self.read(start, min(chunk, offset + size - start))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class Kept:
+    """Bytes kept in a :class:`Spool` (or in memory, without one)."""
+
+    __slots__ = ("_data", "_offset", "_spool", "size")
+
+    def __init__(self, data: bytes, spool: Spool | None) -> None:
+        self.size = len(data)
+        self._spool = spool
+        self._offset = None if spool is None else spool.keep(data)
+        self._data = data if self._offset is None else None
+
+    @property
+    def data(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        assert self._spool is not None and self._offset is not None
+        return self._spool.read(self._offset, self.size)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes, a piece at a time (a large file is never read whole from the spool)."""
+        if self._data is not None:
+            yield self._data
+            return
+        assert self._spool is not None and self._offset is not None
+        yield from self._spool.chunks(self._offset, self.size)
 
 
 def _hold(fd: int) -> int:
@@ -76,6 +180,36 @@ def create_beside(destination: Path) -> tuple[int, Path]:
     with _held_lock:
         _held[path] = held
     return fd, path
+
+
+@contextlib.contextmanager
+def beside(destination: Path, mode: int | None = None) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new file beside ``destination`` (see :func:`create_beside`) to write, with ``mode`` once written (else the
+    0600 of a temporary file), removed if the block fails. The caller puts it in place with :func:`rename` or
+    removes it with :func:`discard`; until then it is held, so a killed build's is known for a leftover."""
+    fd, path = create_beside(destination)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f, path
+        if mode is not None:
+            path.chmod(mode)
+    except BaseException:
+        discard(path)
+        raise
+
+
+def write_beside(destination: Path, data: bytes, mode: int | None = None) -> Path:
+    """``data`` in a new file beside ``destination`` (:func:`beside`), for the caller to rename into place."""
+    with beside(destination, mode) as (f, path):
+        f.write(data)
+    return path
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, through a file beside it and a rename: never seen half-written. What killed builds left
+    in that directory is removed first (:func:`sweep`)."""
+    sweep(path.parent, ".")
+    rename(write_beside(path, data), path)
 
 
 def rename(temporary: Path, final: Path) -> None:

@@ -11,12 +11,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hatch_zipapp import scratch
-from hatch_zipapp.cache import Cache
 from hatch_zipapp.errors import NoMatchingFileError, ZipappError
-from hatch_zipapp.lock import Pin, find_uv
-from hatch_zipapp.target import Target
+from hatch_zipapp.lock import LockedFile, Pin, find_uv
+
+if TYPE_CHECKING:
+    from hatch_zipapp.context import BuildContext
 
 __all__ = ["wheel_from_sdist"]
 
@@ -24,13 +26,12 @@ _SHOWN_LINES = 20  # of the build's output, when it fails: the backend's error a
 _EARLIER_ERRORS = 10
 
 
-def wheel_from_sdist(
-    filename: str, data: bytes, sha256: str, pin: Pin, target: Target, cache: Cache, *, epoch: int
-) -> tuple[str, bytes]:
-    """The wheel built from a verified sdist (cached by the sdist's sha256), if it fits ``target``."""
+def wheel_from_sdist(context: BuildContext, pin: Pin, locked: LockedFile, data: bytes) -> tuple[str, bytes]:
+    """The wheel built from a verified sdist (``locked``'s bytes; cached by its sha256), if it fits the target."""
+    filename, sha256, target, cache = locked.filename, locked.sha256, context.target, context.fetcher.cache
     built = cache.built_wheel(sha256)
     if built is None:
-        built = _build(filename, data, pin, epoch=epoch)
+        built = _build(filename, data, pin, epoch=context.epoch)
         cache.store_built_wheel(sha256, *built)
     wheel_name, wheel = built
     if target.rank(wheel_name) is None:

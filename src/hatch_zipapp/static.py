@@ -9,20 +9,25 @@ installed project and is embedded in the .pyz; the manifest is rewritten with so
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hatch_zipapp.cache import Cache
 from hatch_zipapp.config import DjangoConfig
-from hatch_zipapp.errors import ZipappError
-from hatch_zipapp.install import SITE_PACKAGES, StagingTree
+from hatch_zipapp.errors import DjangoError
+from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, files_digest, stage_packages
+from hatch_zipapp.target import Target
 
-__all__ = ["DjangoError", "add_django_entry_point", "collect_static"]
+if TYPE_CHECKING:
+    from hatch_zipapp.context import BuildContext
+
+__all__ = ["DjangoError", "add_django_entry_point", "collect_static", "stage_django"]
 
 _OWNER = "hatch-zipapp (Django)"
 _PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
@@ -44,8 +49,29 @@ print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
 """
 
 
-class DjangoError(ZipappError, ValueError):
-    """The Django settings or collectstatic failed at build time."""
+def stage_django(context: BuildContext, staged: Staged) -> int:
+    """The Django stage (when the project is a Django site): the runtime entry point, and collectstatic's output; the
+    number of static files collected. collectstatic runs on the build host: over the target's own packages when the
+    host can run them (same Python version, every wheel installable here), else over the same lock staged for the
+    host."""
+    django = context.config.django
+    if django is None:
+        return 0
+    add_django_entry_point(staged.tree, django.settings)
+    if not django.collectstatic:
+        return 0
+    host = Target.host()
+    with contextlib.ExitStack() as stack:
+        if context.target.python_version == host.python_version and all(
+            host.rank(w) is not None for w in staged.wheels
+        ):
+            runnable = staged.tree
+        else:  # the same lock, for the build host: collectstatic runs here
+            runnable = stack.enter_context(contextlib.closing(stage_packages(context.for_target(host)))).tree
+        with context.progress.step("Collecting static files") as step:
+            collected = collect_static(context, staged.tree, runnable)
+            step.advance(collected)
+    return collected
 
 
 def add_django_entry_point(tree: StagingTree, settings: str) -> None:
@@ -57,19 +83,20 @@ def add_django_entry_point(tree: StagingTree, settings: str) -> None:
     tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
 
 
-def collect_static(
-    tree: StagingTree, runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int, cache: Cache
-) -> int:
+def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTree) -> int:
     """Run collectstatic over ``runnable`` (host-runnable packages) and embed its output in ``tree``; file count.
 
     The output is cached by a digest of everything it depends on (the staged files, the settings module, the build
     variables, the Python version), so a rebuild of unchanged sources does not run Django again.
     """
+    django, epoch, cache = context.config.django, context.epoch, context.fetcher.cache
+    assert django is not None
     key = _digest(runnable, django, epoch)
     cached = cache.read_bundle("static", key)
     if cached is not None:
         collected, prefix = cached
     else:
+        workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
         prefix, collected = _collect(runnable, django, workdir, epoch)
         cache.store_bundle("static", key, collected, note=prefix)
     for path in [p for p in tree.files if p.startswith(prefix)]:
@@ -80,12 +107,8 @@ def collect_static(
 
 
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
-    digest = hashlib.sha256(
-        json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
-    )
-    for path in sorted(runnable.files):
-        digest.update(path.encode() + b"\0" + runnable.files[path].sha256)
-    return digest.hexdigest()
+    salt = json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
+    return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
 
 def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> tuple[str, dict[str, bytes]]:

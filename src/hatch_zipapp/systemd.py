@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hatch_zipapp.errors import SystemdError
+
 __all__ = ["NAME_MAX", "RELAXATIONS", "PyzDefaults", "Units", "check", "read_defaults", "render"]
 
 #: The longest unit name systemd accepts, suffix included (systemd.unit(5); UNIT_NAME_MAX - 1 in systemd's source).
@@ -101,7 +103,7 @@ def _check_name(name: str) -> None:
         )
     else:
         return
-    raise ValueError(message)
+    raise SystemdError(message)
 
 
 def _check_path(path: str, option: str, what: str) -> None:
@@ -121,7 +123,7 @@ def _check_path(path: str, option: str, what: str) -> None:
         message = f"{where} is not a normal path: write it as {posixpath.normpath(path)!r}"
     else:
         return
-    raise ValueError(message)
+    raise SystemdError(message)
 
 
 def _check_socket(socket: str) -> None:
@@ -146,7 +148,7 @@ def _check_socket(socket: str) -> None:
         f"--socket {socket!r} is not a stream socket systemd can listen on: give a port (8000), an address and "
         f"a port (127.0.0.1:8000, [::1]:8000; no host names) or an absolute socket path (/run/NAME/NAME.sock)"
     )
-    raise ValueError(message)
+    raise SystemdError(message)
 
 
 def check(units: Units) -> None:
@@ -164,7 +166,7 @@ def check(units: Units) -> None:
                 f"--prepared-root {units.prepared_root!r} is under {hidden[0]}, which the service does not see "
                 f"(ProtectHome=yes, PrivateTmp=yes): use a directory such as /srv/{units.name}/extracted"
             )
-            raise ValueError(message)
+            raise SystemdError(message)
     for argument in units.command:
         bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;"})
         if bad:
@@ -172,11 +174,11 @@ def check(units: Units) -> None:
                 f"--command argument {argument!r} holds {', '.join(map(repr, bad))}, which systemd would split, "
                 f"unquote or expand in ExecStart=: put such settings in /etc/{units.name}/env instead"
             )
-            raise ValueError(message)
+            raise SystemdError(message)
     unknown = sorted(units.relax - RELAXATIONS.keys())
     if unknown:
         message = f"Unknown relaxation(s) {', '.join(unknown)}: choose from {', '.join(sorted(RELAXATIONS))}"
-        raise ValueError(message)
+        raise SystemdError(message)
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ def read_defaults(pyz: Path) -> PyzDefaults:
             info = json.loads(archive.read(INFO_JSON))
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
         message = f"{pyz} is not a .pyz built by hatch-zipapp ({e}): name one with --read, or give --command"
-        raise ValueError(message) from e
+        raise SystemdError(message) from e
     entry_point = environment.get(ENTRY_POINT) if isinstance(environment, dict) else None
     target = info.get(INFO_TARGET) if isinstance(info, dict) else None
     tag = target.get(TARGET_TAG) if isinstance(target, dict) else None
@@ -222,7 +224,7 @@ def read_defaults(pyz: Path) -> PyzDefaults:
         message = (
             f"{pyz} does not name its entry point and target (environment.json, hatch-zipapp.json): give --command"
         )
-        raise ValueError(message)
+        raise SystemdError(message)
     python_version = None if tag == "py3-none-any" else ".".join(version.split(".")[:2])
     runs_on = "any Python 3" if python_version is None else f"Python {python_version} ({tag})"
     if entry_point == DJANGO_ENTRY_POINT:

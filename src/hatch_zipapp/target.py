@@ -19,10 +19,12 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, sy
 from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from hatch_zipapp.errors import TargetError
+
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = ["Target", "TargetError"]
+__all__ = ["Target", "TargetError"]  # TargetError: errors.py's, imported by the callers of this module
 
 #: PEP 600 names of the legacy manylinux aliases, and back.
 _LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -34,10 +36,6 @@ _ALIAS_ARCHS = {
 }
 _WINDOWS_MACHINES = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
 _EXAMPLES = "manylinux_2_28_x86_64, musllinux_1_2_aarch64, macosx_14_0_arm64, win_amd64"
-
-
-class TargetError(ValueError):
-    """A target's python version, implementation or platform cannot be understood."""
 
 
 def _modern_platform(platform: str) -> str:
