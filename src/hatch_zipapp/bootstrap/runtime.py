@@ -26,7 +26,6 @@ start that extracts.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -42,6 +41,7 @@ from .documents import (
     INHERIT_SITE,
     KEEP,
     NAME,
+    RECORD,
     SCRIPT,
     SHIV_COMPILE_PYC,
     SHIV_COMPILE_WORKERS,
@@ -60,8 +60,11 @@ from .documents import (
     ZIPAPP_PREPARE,
     ZIPAPP_ROOT,
     BootstrapError,
+    Damaged,
     flag,
+    parse_record,
 )
+from .documents import environment as parse_environment
 from .locks import FileLock, wait
 from .roots import root, untrusted
 
@@ -93,25 +96,40 @@ def _program() -> str:
 
 
 def _read(archive: str, member: str) -> bytes:
-    """A member of the archive, through the zipimporter that loaded this module (its index is already read)."""
+    """A member of the archive, through the zipimporter that loaded this module (its index is already read). One
+    that cannot be read (a damaged header, a missing member) is :class:`Damaged`."""
     loader = globals().get("__loader__")
     get_data = getattr(loader, "get_data", None)
-    if get_data is not None and getattr(loader, "archive", None) == archive:
-        return get_data(os.path.join(archive, member))  # type: ignore[no-any-return]
-    import zipfile
+    try:
+        if get_data is not None and getattr(loader, "archive", None) == archive:
+            return get_data(os.path.join(archive, member))  # type: ignore[no-any-return]
+        import zipfile
 
-    with zipfile.ZipFile(archive) as zf:  # pragma: no cover - imported some other way
-        return zf.read(member)
+        with zipfile.ZipFile(archive) as zf:  # pragma: no cover - imported some other way
+            return zf.read(member)
+    except Exception as e:  # zipimport's ZipImportError, OSError, EOFError, zlib.error: the bytes are not as built
+        raise Damaged(f"{member} is unreadable: {type(e).__name__}") from None
+
+
+def _checked(archive: str, member: str, record: dict[str, str]) -> bytes:
+    """A member of the archive whose sha256 is the one in the archive's record (a few hundred bytes: microseconds)."""
+    import hashlib
+
+    data = _read(archive, member)
+    if hashlib.sha256(data).hexdigest() != record.get(member):
+        raise Damaged(f"{member} differs from its sha256 in {RECORD}")
+    return data
 
 
 def bootstrap() -> None:
     archive = _archive()
     try:
-        environment: Environment = json.loads(_read(archive, ENVIRONMENT_JSON))
+        record = parse_record(_read(archive, RECORD))
+        environment = parse_environment(_checked(archive, ENVIRONMENT_JSON, record))
         if flag(ZIPAPP_INFO):
-            sys.stdout.write(_read(archive, INFO_JSON).decode("utf-8"))
+            sys.stdout.write(_checked(archive, INFO_JSON, record).decode("utf-8", "replace"))
             sys.exit(0)
-        site_packages = extract(archive, environment)
+        site_packages = extract(archive, environment, record)
         if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
             sys.stdout.write(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
             sys.exit(0)
@@ -125,7 +143,7 @@ def bootstrap() -> None:
 # -- extraction ----------------------------------------------------------------------------------------------------
 
 
-def extract(archive: str, environment: Environment) -> str:
+def extract(archive: str, environment: Environment, record: dict[str, str]) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get(NAME) or "app")
     base, writable = root(name)
@@ -165,7 +183,7 @@ def extract(archive: str, environment: Environment) -> str:
     directory = AtomicDirectory(base, key)
     try:
         if force or not _extracted(final):
-            _extract(archive, environment, directory)
+            _extract(archive, environment, record, directory)
         directory.doomed += cleanup(base, name, key, _keep(environment))
     except OSError as e:  # disk full, a file system gone read-only: nothing half-made is left in use
         message = f"cannot extract {key} into {base}: {e.strerror or e}. Free the space, or set {ZIPAPP_ROOT}"
@@ -210,13 +228,14 @@ def _keep(environment: Environment) -> int:
         return DEFAULT_KEEP
 
 
-def _extract(archive: str, environment: Environment, directory: AtomicDirectory) -> None:
-    """Extract into ``directory`` (its work directory, then one rename). What a forced re-extraction replaces goes
-    to ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
+def _extract(archive: str, environment: Environment, record: dict[str, str], directory: AtomicDirectory) -> None:
+    """Extract into ``directory`` (its work directory, then one rename), once the shebang line's and
+    site-packages.zip's bytes match their sha256 in the record. What a forced re-extraction replaces goes to
+    ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
     from .atomic import MODE
     from .zipread import members, write_members
 
-    todo = [m for m in members(archive) if ".." not in m[0].split("/")]
+    todo = [m for m in members(archive, record) if ".." not in m[0].split("/")]
     directories = {SITE_PACKAGES}
     for member in todo:
         parent = os.path.dirname(member[0])
