@@ -120,6 +120,18 @@ SHIV_MODULE: Final = "SHIV_MODULE"
 SHIV_CONSOLE_SCRIPT: Final = "SHIV_CONSOLE_SCRIPT"
 SHIV_INTERPRETER: Final = "SHIV_INTERPRETER"
 
+#: The on/off variables (:func:`flag`): each is checked at every start, so a typo is one line even when unused.
+ON_OFF: Final = (
+    ZIPAPP_INFO,
+    ZIPAPP_PREPARE,
+    ZIPAPP_FORCE_EXTRACT,
+    SHIV_FORCE_EXTRACT,
+    ZIPAPP_INHERIT_SITE,
+    ZIPAPP_VERIFY,
+    SHIV_COMPILE_PYC,
+    SHIV_EXTEND_PYTHONPATH,
+)
+
 DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_KEEP = 2
 #: The directory under $XDG_CACHE_HOME or ~/.cache.
@@ -127,11 +139,31 @@ CACHE_NAME = "hatch-zipapp"
 
 
 def flag(name: str, default: bool = False) -> bool:
-    """An on/off variable: ``1``, ``true``, ``yes``, ``on`` (any case) are on; unset is ``default``."""
+    """An on/off variable: ``1``, ``true``, ``yes``, ``on`` (any case) are on, ``0``, ``false``, ``no``, ``off`` and
+    empty are off; unset is ``default``. Any other value is one line, not a silent off."""
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
+        return True
+    if word in {"", "0", "false", "no", "off"}:
+        return False
+    raise BootstrapError(f"{name}={value!r} is not on or off: set it to 1 (on) or 0 (off), or unset it")
+
+
+def count(name: str, default: int, minimum: int) -> int:
+    """A whole-number variable, at least ``minimum``; unset (or empty) is ``default``. Any other value is one line."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise BootstrapError(f"{name}={value!r} is not a whole number of at least {minimum}: set one, or unset it")
+    return number
 
 
 #: The type each member of environment.json must have when present (a damaged one is refused, never half-used).

@@ -41,6 +41,7 @@ from .documents import (
     INHERIT_SITE,
     KEEP,
     NAME,
+    ON_OFF,
     RECORD,
     SCRIPT,
     SHIV_COMPILE_PYC,
@@ -59,8 +60,10 @@ from .documents import (
     ZIPAPP_KEEP,
     ZIPAPP_PREPARE,
     ZIPAPP_ROOT,
+    ZIPAPP_VERIFY,
     BootstrapError,
     Damaged,
+    count,
     flag,
     parse_record,
 )
@@ -124,6 +127,8 @@ def _checked(archive: str, member: str, record: dict[str, str]) -> bytes:
 def bootstrap() -> None:
     archive = _archive()
     try:
+        for variable in ON_OFF:
+            flag(variable)
         record = parse_record(_read(archive, RECORD))
         environment = parse_environment(_checked(archive, ENVIRONMENT_JSON, record))
         if flag(ZIPAPP_INFO):
@@ -133,10 +138,10 @@ def bootstrap() -> None:
         if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
             sys.stdout.write(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
             sys.exit(0)
+        set_path(archive, site_packages, environment)
     except BootstrapError as e:
         sys.stderr.write(f"{_program()}: {e}\n")
         sys.exit(1)
-    set_path(archive, site_packages, environment)
     run(site_packages, environment)
 
 
@@ -146,6 +151,7 @@ def bootstrap() -> None:
 def extract(archive: str, environment: Environment, record: dict[str, str]) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get(NAME) or "app")
+    keep = _keep(environment)  # a bad ZIPAPP_KEEP is one line at every start, before anything is written
     base, writable = root(name)
     key = f"{name}_{environment[BUILD_ID]}"
     final = os.path.join(base, key)
@@ -159,6 +165,8 @@ def extract(archive: str, environment: Environment, record: dict[str, str]) -> s
                 f"user (root, or the service's own user): {ZIPAPP_ROOT}={base} {ZIPAPP_PREPARE}=1 {_archive()}"
             )
             raise BootstrapError(message)
+        if flag(ZIPAPP_VERIFY):
+            _verify(archive, environment, record, final)
         return os.path.join(final, SITE_PACKAGES)
     force = flag(ZIPAPP_FORCE_EXTRACT, flag(SHIV_FORCE_EXTRACT))
     lock = FileLock(os.path.join(base, f".{key}.lock"))
@@ -176,6 +184,8 @@ def extract(archive: str, environment: Environment, record: dict[str, str]) -> s
         return None  # another process is extracting it (or cleaning it up): wait, then look again
 
     if wait(attempt, lock.path, f"extracting {key}") == "extracted":
+        if flag(ZIPAPP_VERIFY):
+            _verify(archive, environment, record, final)
         return os.path.join(final, SITE_PACKAGES)
     from .atomic import AtomicDirectory, delete_in_background
     from .cleanup import cleanup
@@ -184,7 +194,7 @@ def extract(archive: str, environment: Environment, record: dict[str, str]) -> s
     try:
         if force or not _extracted(final):
             _extract(archive, environment, record, directory)
-        directory.doomed += cleanup(base, name, key, _keep(environment))
+        directory.doomed += cleanup(base, name, key, keep)
     except OSError as e:  # disk full, a file system gone read-only: nothing half-made is left in use
         message = f"cannot extract {key} into {base}: {e.strerror or e}. Free the space, or set {ZIPAPP_ROOT}"
         raise BootstrapError(message) from None
@@ -221,11 +231,28 @@ def _extracted(final: str) -> bool:
     return True
 
 
+def _verify(archive: str, environment: Environment, record: dict[str, str], final: str) -> None:
+    """``ZIPAPP_VERIFY=1``: every file of the extraction ``final`` is byte for byte the .pyz's (itself checked against
+    its record first), and no file was added. A warm start does not do this unless asked: it costs about what an
+    extraction reads and inflates (docs/performance.md)."""
+    from .zipread import changed_file, members
+
+    todo = [m for m in members(archive, record) if ".." not in m[0].split("/")]
+    compiled = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True))) and not any(
+        m[0].endswith(".pyc") for m in todo
+    )
+    changed = changed_file(archive, final, todo, compiled)
+    if changed is not None:
+        message = (
+            f"{os.path.join(final, changed)} is not the file this .pyz holds (changed, missing or added since it was "
+            f"extracted): do not run it. Extract again: {ZIPAPP_FORCE_EXTRACT}=1 {_archive()}, or delete {final}"
+        )
+        raise BootstrapError(message)
+
+
 def _keep(environment: Environment) -> int:
-    try:
-        return int(os.environ.get(ZIPAPP_KEEP, environment.get(KEEP, DEFAULT_KEEP)))
-    except ValueError:
-        return DEFAULT_KEEP
+    built = environment.get(KEEP, DEFAULT_KEEP)  # an int (documents.environment checked it)
+    return count(ZIPAPP_KEEP, built if built >= 1 else DEFAULT_KEEP, 1)
 
 
 def _extract(archive: str, environment: Environment, record: dict[str, str], directory: AtomicDirectory) -> None:
@@ -265,10 +292,7 @@ def _compile(directory: str) -> None:
     import compileall
     import py_compile
 
-    try:
-        workers = int(os.environ.get(SHIV_COMPILE_WORKERS, "0"))
-    except ValueError:
-        workers = 0
+    workers = count(SHIV_COMPILE_WORKERS, 0, 0)  # 0: one per CPU
     compileall.compile_dir(
         directory,
         quiet=2,

@@ -197,13 +197,58 @@ def _members_zipfile(archive: str, base: int) -> list[Member]:
     ]
 
 
+def read_member(reader: Reader, member: Member) -> bytes:
+    """The bytes of one member of site-packages.zip, its CRC and size checked: one read at its offset, one inflate."""
+    import zlib
+
+    name, compress, size, file_size, offset, crc, _ = member
+    encoded = len(name.encode())
+    block = reader.read(LOCAL_HEADER_SIZE + encoded + size + 64, offset)
+    if block[:4] != LOCAL_HEADER:
+        raise Damaged(f"no zip header for {name}")
+    start = LOCAL_HEADER_SIZE + encoded + struct.unpack_from("<H", block, 28)[0]
+    raw = block[start : start + size]
+    if len(raw) < size:
+        raw = reader.read(size, offset + start)
+    if compress not in {STORED, DEFLATED}:
+        raise BootstrapError(f"{reader.path}: {name} uses zip compression method {compress}, not deflate")
+    try:
+        data = zlib.decompress(raw, -15, file_size) if compress == DEFLATED else raw
+    except zlib.error:
+        data = b""
+    if len(data) != file_size or zlib.crc32(data) != crc:
+        raise Damaged(f"{name} fails its CRC")
+    return data
+
+
+def changed_file(archive: str, directory: str, todo: list[Member], compiled: bool) -> str | None:
+    """The first file of the extraction ``directory`` that is not byte for byte the archive's member (changed,
+    missing, or added: a planted ``.pth``), or None. ``compiled``: bytecode was compiled at extraction, so a
+    ``__pycache__/*.pyc`` that is no member is expected (it is not compared: docs/runtime.md says so)."""
+    expected = {m[0]: m for m in todo}
+    with Reader(archive) as reader:
+        for member in sorted(todo, key=lambda m: m[4]):
+            try:
+                with open(os.path.join(directory, member[0]), "rb") as f:
+                    if f.read() != read_member(reader, member):
+                        return member[0]
+            except FileNotFoundError:
+                return member[0]
+    for parent, _, names in os.walk(os.path.join(directory, SITE_PACKAGES)):
+        for file_name in names:
+            path = os.path.relpath(os.path.join(parent, file_name), directory).replace(os.sep, "/")
+            if path in expected or (compiled and os.path.basename(parent) == "__pycache__" and path.endswith(".pyc")):
+                continue
+            return path
+    return None
+
+
 def write_members(archive: str, directory: str, todo: list[Member]) -> None:
     """Write every member under ``directory`` (its parent directories exist), read-only (0444, or 0555 when
     executable in the archive: the application cannot change its own code): the hot loop of a cold start. Each
     thread writes its own slice of the members (every n-th in archive order, so the reads stay near each other);
     each file is one read at its offset, one inflate, one open and one write."""
     import threading
-    import zlib
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     ordered = sorted(todo, key=lambda m: m[4])  # in archive order: the reads stay sequential
@@ -212,23 +257,9 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
 
     def work(mine: list[Member]) -> None:
         try:
-            for name, compress, size, file_size, offset, crc, mode in mine:
-                encoded = len(name.encode())
-                block = reader.read(LOCAL_HEADER_SIZE + encoded + size + 64, offset)
-                if block[:4] != LOCAL_HEADER:
-                    raise Damaged(f"no zip header for {name}")
-                start = LOCAL_HEADER_SIZE + encoded + struct.unpack_from("<H", block, 28)[0]
-                raw = block[start : start + size]
-                if len(raw) < size:
-                    raw = reader.read(size, offset + start)
-                if compress not in {STORED, DEFLATED}:
-                    raise BootstrapError(f"{archive}: {name} uses zip compression method {compress}, not deflate")
-                try:
-                    data = zlib.decompress(raw, -15, file_size) if compress == DEFLATED else raw
-                except zlib.error:
-                    data = b""
-                if len(data) != file_size or zlib.crc32(data) != crc:
-                    raise Damaged(f"{name} fails its CRC")
+            for member in mine:
+                data = read_member(reader, member)
+                name, mode = member[0], member[6]
                 out = os.open(os.path.join(directory, name), flags, 0o555 if mode & 0o111 else 0o444)
                 try:
                     view = memoryview(data)
