@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,91 @@ def test_a_bad_value_is_one_line(pyz: Path, tmp_path: Path, variable: str, value
     root = tmp_path / "root"
     _one_line(_start(pyz, root, **{variable: value}), f"{variable}={value!r}")
     assert _extractions(root) == []
+
+
+# -- one flipped bit -------------------------------------------------------------------------------------------------
+
+#: Members Python's zipimport reads and runs before the runtime does (zipimport checks no CRC): a flip there is
+#: Python's to report, before any check of the runtime runs. What Python then says, by region (CPython 3.11, seen):
+#: a local header whose lengths changed is zipimport's "bad local file header" (or the bytes read as source);
+#: a changed source, whose bytecode then no longer matches its hash, is a compile error of the damaged module;
+#: changed bytecode is whatever the damaged code object does (bad marshal data, SystemError, TypeError, ...);
+#: a changed central directory or end record is not a zip to Python: it finds no ``__main__`` or reads the
+#: file as a script.
+BEFORE_THE_RUNTIME = ("__main__.py", "__main__.pyc", "_bootstrap/", "(central directory)", "(end of central")
+PYTHON_SAYS = {
+    "local header": ("bad local file header", "SyntaxError", "IndentationError"),
+    ".py": ("SyntaxError", "IndentationError"),
+    "directory": ("can't find '__main__' module", "SyntaxError"),
+}
+
+
+def _python_refused(region: str, result: subprocess.CompletedProcess[str]) -> bool:
+    """Whether ``result`` is Python's own refusal of a flip in ``region`` (BEFORE_THE_RUNTIME), as described above."""
+    if result.returncode == 0 or not region.startswith(BEFORE_THE_RUNTIME):
+        return False
+    if region.endswith(".pyc"):
+        return True  # damaged bytecode: anything but a clean exit
+    last = result.stderr.splitlines()[-1] if result.stderr else ""
+    kind = "local header" if region.endswith("(local header)") else ".py" if region.endswith(".py") else "directory"
+    return any(words in last for words in PYTHON_SAYS[kind])
+
+
+def _regions(data: bytes) -> list[tuple[str, int, int]]:
+    """(name, start, end) of every part of the .pyz: the shebang line, each outer member's local header and its
+    bytes, the central directory and its end record."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = sorted(archive.infolist(), key=lambda i: i.header_offset)
+        directory = archive.start_dir
+    regions = [("(shebang)", 0, infos[0].header_offset)]
+    for info in infos:
+        start = info.header_offset + 30 + sum(struct.unpack_from("<HH", data, info.header_offset + 26))
+        regions.append((f"{info.filename} (local header)", info.header_offset, start))
+        regions.append((info.filename, start, start + info.compress_size))
+    end = data.rindex(b"PK\x05\x06")
+    regions += [("(central directory)", directory, end), ("(end of central directory)", end, len(data))]
+    return regions
+
+
+def _offsets(start: int, end: int, count: int) -> list[int]:
+    step = max(1, (end - start) // count)
+    return list(range(start, end, step))[:count]
+
+
+def test_one_flipped_bit_anywhere_is_run_correctly_or_refused(pyz: Path, tmp_path: Path) -> None:
+    """One bit flipped at a sample of offsets in every region of a small .pyz (more in site-packages.zip, the
+    bulk): the start prints the right output, or refuses in one line saying the .pyz is damaged and leaves no
+    extraction; a flip in what Python runs before the runtime (``__main__``, ``_bootstrap``) is Python's own
+    error, never the runtime's traceback."""
+    data = pyz.read_bytes()
+    expected = "tiny: tiny from site-packages\napp ok\n"
+    outcomes: dict[str, list[str]] = {}
+    problems = []
+    for region, start, end in _regions(data):
+        count = 40 if region == "site-packages.zip" else 4
+        for offset in _offsets(start, end, count):
+            damaged = bytearray(data)
+            damaged[offset] ^= 1 << (offset % 8)
+            copy = tmp_path / f"flip-{offset}.pyz"
+            copy.write_bytes(bytes(damaged))
+            root = tmp_path / f"root-{offset}"
+            result = _start(copy, root)
+            copy.unlink()
+            lines = result.stderr.splitlines()
+            if result.returncode == 0 and result.stdout == expected:
+                outcome = "ran"
+            elif result.returncode == 1 and len(lines) == 1 and DAMAGED in lines[0] and lines[0].endswith(FIX):
+                outcome = "refused"
+            elif _python_refused(region, result):
+                outcome = "python"
+            else:
+                outcome = "WRONG"
+            if outcome == "WRONG" or (outcome != "ran" and not region.endswith(".pyc") and _extractions(root)):
+                problems.append(f"{region} @{offset}: {result} left {_extractions(root)}")
+            outcomes.setdefault(region, []).append(outcome)
+    assert problems == [], "\n".join(problems)
+    # Every check of the runtime was reached: the start refused flips in what it reads (the shebang line,
+    # environment.json, the record, site-packages.zip)
+    for region in ("(shebang)", "environment.json", "hatch-zipapp.sha256", "site-packages.zip"):
+        assert "refused" in outcomes[region], (region, outcomes[region])
+    assert set(outcomes["site-packages.zip"]) == {"refused"}
