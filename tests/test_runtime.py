@@ -19,7 +19,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.archive import RUNTIME_MODULES
-from hatch_zipapp.bootstrap.documents import BootstrapError
+from hatch_zipapp.bootstrap.documents import BootstrapError, parse_record
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz
 from tests.test_interpreter_check import INTERPRETERS
@@ -533,7 +533,7 @@ class TestExtraction:
         with many.open("wb") as out:
             out.write(b"#!/usr/bin/env python3\n")
             write_archive(out, entries, (2020, 2, 2, 0, 0, 0))
-        members = zipread.members(os.fspath(many), _record(many))
+        members = zipread.members(os.fspath(many), parse_record(_record(many)))
         with PyzReader(many) as archive:
             expected = [i for i in archive.infolist() if i.filename.startswith("site-packages/")]
             assert [m[0] for m in members] == [i.filename for i in expected]
@@ -592,7 +592,7 @@ class TestExtraction:
         assert [n for n in _entries(tmp_path / "in-process") if not n.endswith(".lock")] == []
 
 
-def _record(pyz: Path) -> dict[str, str]:
+def _record(pyz: Path) -> bytes:
     """The digests the runtime checks before extracting (the shebang line's, site-packages.zip's), made from ``pyz``
     as it is now: whatever damage it has is then the build's, and only the runtime's other checks can see it."""
     data = pyz.read_bytes()
@@ -600,10 +600,11 @@ def _record(pyz: Path) -> dict[str, str]:
         info = outer.getinfo("site-packages.zip")
         start = min(i.header_offset for i in outer.infolist())
     base = info.header_offset + 30 + sum(struct.unpack_from("<HH", data, info.header_offset + 26))
-    return {
+    digests = {
         "(shebang)": hashlib.sha256(data[:start]).hexdigest(),
         "site-packages.zip": hashlib.sha256(data[base : base + info.compress_size]).hexdigest(),
     }
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items())).encode()
 
 
 def _extract_in_process(pyz: Path, base: Path) -> Path:

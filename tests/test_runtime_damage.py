@@ -126,15 +126,15 @@ def test_a_bad_value_is_one_line(pyz: Path, tmp_path: Path, variable: str, value
 
 #: Members Python's zipimport reads and runs before the runtime does (zipimport checks no CRC): a flip there is
 #: Python's to report, before any check of the runtime runs. What Python then says, by region (CPython 3.11, seen):
-#: a local header whose lengths changed is zipimport's "bad local file header" (or the bytes read as source);
-#: a changed source, whose bytecode then no longer matches its hash, is a compile error of the damaged module;
-#: changed bytecode is whatever the damaged code object does (bad marshal data, SystemError, TypeError, ...);
-#: a changed central directory or end record is not a zip to Python: it finds no ``__main__`` or reads the
-#: file as a script.
+#: a local header whose lengths changed is zipimport's "bad local file header" (or the bytes read as source); a
+#: changed central directory or end record is not a zip to Python: it finds no ``__main__`` or reads the file as a
+#: script. A changed source (whose bytecode then no longer matches its hash) or changed bytecode is the damaged
+#: module itself, run: a compile error, or any error of the changed code (a NameError for a renamed constant, bad
+#: marshal data, SystemError): the runtime cannot refuse code that runs before it. Such a start must still fail,
+#: never print a wrong result with exit 0, and leave no extraction.
 BEFORE_THE_RUNTIME = ("__main__.py", "__main__.pyc", "_bootstrap/", "(central directory)", "(end of central")
 PYTHON_SAYS = {
     "local header": ("bad local file header", "SyntaxError", "IndentationError"),
-    ".py": ("SyntaxError", "IndentationError"),
     "directory": ("can't find '__main__' module", "SyntaxError"),
 }
 
@@ -143,10 +143,10 @@ def _python_refused(region: str, result: subprocess.CompletedProcess[str]) -> bo
     """Whether ``result`` is Python's own refusal of a flip in ``region`` (BEFORE_THE_RUNTIME), as described above."""
     if result.returncode == 0 or not region.startswith(BEFORE_THE_RUNTIME):
         return False
-    if region.endswith(".pyc"):
-        return True  # damaged bytecode: anything but a clean exit
+    if region.endswith((".py", ".pyc")):
+        return True  # the damaged module, run: anything but a clean exit
     last = result.stderr.splitlines()[-1] if result.stderr else ""
-    kind = "local header" if region.endswith("(local header)") else ".py" if region.endswith(".py") else "directory"
+    kind = "local header" if region.endswith("(local header)") else "directory"
     return any(words in last for words in PYTHON_SAYS[kind])
 
 
@@ -199,7 +199,7 @@ def test_one_flipped_bit_anywhere_is_run_correctly_or_refused(pyz: Path, tmp_pat
                 outcome = "python"
             else:
                 outcome = "WRONG"
-            if outcome == "WRONG" or (outcome != "ran" and not region.endswith(".pyc") and _extractions(root)):
+            if outcome == "WRONG" or (outcome != "ran" and _extractions(root)):
                 problems.append(f"{region} @{offset}: {result} left {_extractions(root)}")
             outcomes.setdefault(region, []).append(outcome)
     assert problems == [], "\n".join(problems)

@@ -66,6 +66,7 @@ from .documents import (
     count,
     flag,
     parse_record,
+    record_digest,
 )
 from .documents import environment as parse_environment
 from .locks import FileLock, wait
@@ -114,12 +115,12 @@ def _read(archive: str, member: str) -> bytes:
         raise Damaged(f"{member} is unreadable: {type(e).__name__}") from None
 
 
-def _checked(archive: str, member: str, record: dict[str, str]) -> bytes:
+def _checked(archive: str, member: str, record: bytes) -> bytes:
     """A member of the archive whose sha256 is the one in the archive's record (a few hundred bytes: microseconds)."""
     import hashlib
 
     data = _read(archive, member)
-    if hashlib.sha256(data).hexdigest() != record.get(member):
+    if hashlib.sha256(data).hexdigest() != record_digest(record, member):
         raise Damaged(f"{member} differs from its sha256 in {RECORD}")
     return data
 
@@ -129,7 +130,7 @@ def bootstrap() -> None:
     try:
         for variable in ON_OFF:
             flag(variable)
-        record = parse_record(_read(archive, RECORD))
+        record = _read(archive, RECORD)  # parsed whole only by the start that extracts (parse_record)
         environment = parse_environment(_checked(archive, ENVIRONMENT_JSON, record))
         if flag(ZIPAPP_INFO):
             sys.stdout.write(_checked(archive, INFO_JSON, record).decode("utf-8", "replace"))
@@ -148,7 +149,7 @@ def bootstrap() -> None:
 # -- extraction ----------------------------------------------------------------------------------------------------
 
 
-def extract(archive: str, environment: Environment, record: dict[str, str]) -> str:
+def extract(archive: str, environment: Environment, record: bytes) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get(NAME) or "app")
     keep = _keep(environment)  # a bad ZIPAPP_KEEP is one line at every start, before anything is written
@@ -231,13 +232,13 @@ def _extracted(final: str) -> bool:
     return True
 
 
-def _verify(archive: str, environment: Environment, record: dict[str, str], final: str) -> None:
+def _verify(archive: str, environment: Environment, record: bytes, final: str) -> None:
     """``ZIPAPP_VERIFY=1``: every file of the extraction ``final`` is byte for byte the .pyz's (itself checked against
     its record first), and no file was added. A warm start does not do this unless asked: it costs about what an
     extraction reads and inflates (docs/performance.md)."""
     from .zipread import changed_file, members
 
-    todo = [m for m in members(archive, record) if ".." not in m[0].split("/")]
+    todo = [m for m in members(archive, parse_record(record)) if ".." not in m[0].split("/")]
     compiled = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True))) and not any(
         m[0].endswith(".pyc") for m in todo
     )
@@ -255,14 +256,14 @@ def _keep(environment: Environment) -> int:
     return count(ZIPAPP_KEEP, built if built >= 1 else DEFAULT_KEEP, 1)
 
 
-def _extract(archive: str, environment: Environment, record: dict[str, str], directory: AtomicDirectory) -> None:
+def _extract(archive: str, environment: Environment, record: bytes, directory: AtomicDirectory) -> None:
     """Extract into ``directory`` (its work directory, then one rename), once the shebang line's and
     site-packages.zip's bytes match their sha256 in the record. What a forced re-extraction replaces goes to
     ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
     from .atomic import MODE
     from .zipread import members, write_members
 
-    todo = [m for m in members(archive, record) if ".." not in m[0].split("/")]
+    todo = [m for m in members(archive, parse_record(record)) if ".." not in m[0].split("/")]
     directories = {SITE_PACKAGES}
     for member in todo:
         parent = os.path.dirname(member[0])
