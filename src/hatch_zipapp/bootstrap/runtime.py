@@ -3,15 +3,19 @@ library only.
 
 On start (once ``__main__.py``, bootstrap/check.py, has checked that this interpreter fits the .pyz) it:
 
+0. checks what it reads: ``environment.json`` against its sha256 in the archive's record and its typed members
+   (documents.py); a damaged .pyz is one line, ``damaged .pyz (WHAT), rebuild or download it again``;
 1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``;
 2. finds where to extract (roots.py: ``$ZIPAPP_ROOT``, ``$SHIV_ROOT``, ``$CACHE_DIRECTORY``, ``$XDG_CACHE_HOME``,
    ``~/.cache``); none usable is an error that names the variable to set, never a traceback;
 3. uses ``ROOT/NAME_BUILDID`` when it exists (the fast path: no exclusive lock, no waiting, no extraction), holding a
-   shared lock on it for the process's life (locks.py) so cleanup never removes an extraction in use;
+   shared lock on it for the process's life (locks.py) so cleanup never removes an extraction in use; with
+   ``ZIPAPP_VERIFY=1``, after comparing every file of it with the .pyz;
 4. otherwise waits (at most ``$ZIPAPP_LOCK_TIMEOUT`` seconds) for either the build's exclusive lock or another
-   process's finished extraction; with the lock, extracts ``site-packages`` (zipread.py: a few threads, every CRC
-   checked) into a work directory, compiles bytecode there if the archive has none, and renames it into place
-   (atomic.py): a process killed midway leaves only a work directory, which a later extraction removes;
+   process's finished extraction; with the lock, checks ``site-packages.zip``'s sha256 against the record, then
+   extracts ``site-packages`` (zipread.py: a few threads, every CRC checked) into a work directory, compiles
+   bytecode there if the archive has none, and renames it into place (atomic.py): a process killed midway leaves
+   only a work directory, which a later extraction removes;
 5. sets aside older extractions of the same application (cleanup.py), keeping ``$ZIPAPP_KEEP`` (default 2) and any
    in use, and deletes them in a background thread while the application starts (waiting for it at exit);
 6. puts the extraction on ``sys.path`` *without* the host interpreter's site-packages, dist-packages or user site
