@@ -60,7 +60,7 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
 
 def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
     command = [os.fspath(a) for a in args]
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=1800)
     if result.returncode:
         sys.exit(f"bench: {' '.join(command)} failed:\n{result.stdout}{result.stderr}")
 

@@ -191,6 +191,20 @@ MUTANTS = [
         ("tests/test_runtime.py::TestExtraction::test_a_damaged_archive_is_a_clear_error_and_leaves_nothing",),
     ),
     Mutant(
+        "runtime-no-site-packages-digest",  # issue 12: a damaged site-packages.zip extracted (only CRCs left)
+        ZIPREAD,
+        "            _check_digest(reader, base, size, record.get(SITE_PACKAGES_ZIP), SITE_PACKAGES_ZIP)\n",
+        "",
+        ("tests/test_runtime.py::TestExtraction::test_a_damaged_archive_is_a_clear_error_and_leaves_nothing",),
+    ),
+    Mutant(
+        "runtime-verify-compares-nothing",  # issue 12: ZIPAPP_VERIFY=1 runs a changed extraction
+        RUNTIME,
+        "    if changed is not None:\n",
+        "    if False:\n",
+        ("tests/test_runtime_damage.py::test_verify_refuses_a_changed_file",),
+    ),
+    Mutant(
         "runtime-keeps-one-extraction-too-many",
         CLEANUP,
         "    for _, entry in others[keep - 1 :]:",

@@ -40,6 +40,8 @@ sys.path.insert(0, os.fspath(Path(__file__).parent))
 from build import BIN, ROOT, WORK, run, setup
 
 ROOT_MARK = "{root}"
+#: Seconds one start (or 32 at once) may take before the bench stops it: far above any real start.
+START_TIMEOUT = 300
 
 #: The physical floor of a cold start: a fresh interpreter writing the same files, nothing else.
 _EXTRACT = """
@@ -124,7 +126,13 @@ def main() -> int:
                 for _ in range(processes)
             ]
             for child in children:
-                _, stderr = child.communicate()
+                try:
+                    _, stderr = child.communicate(timeout=START_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    for other in children:
+                        other.kill()
+                        other.communicate()
+                    sys.exit(f"bench: {argv} took more than {START_TIMEOUT} s: stopped")
                 if child.returncode:
                     sys.exit(f"bench: {argv} failed:\n{stderr.decode()}")
             return time.perf_counter() - began

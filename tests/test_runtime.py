@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.archive import RUNTIME_MODULES
+from hatch_zipapp.bootstrap.documents import BootstrapError, parse_record
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz
 from tests.test_interpreter_check import INTERPRETERS
@@ -361,7 +363,7 @@ class TestForcedExtraction:
         key, base = f"app_{environment['build_id']}", tmp_path / "root"
         (base / f".{key}.tmp-{os.getpid()}" / "half").mkdir(parents=True)
         directory = AtomicDirectory(os.fspath(base), key)
-        runtime._extract(os.fspath(pyz), environment, directory)
+        runtime._extract(os.fspath(pyz), environment, _record(pyz), directory)
         (aside,) = directory.doomed
         assert os.path.basename(aside).startswith(f".{key}.old-{os.getpid()}-")
         assert (Path(aside) / "half").is_dir()
@@ -531,7 +533,7 @@ class TestExtraction:
         with many.open("wb") as out:
             out.write(b"#!/usr/bin/env python3\n")
             write_archive(out, entries, (2020, 2, 2, 0, 0, 0))
-        members = zipread.members(os.fspath(many))
+        members = zipread.members(os.fspath(many), parse_record(_record(many)))
         with PyzReader(many) as archive:
             expected = [i for i in archive.infolist() if i.filename.startswith("site-packages/")]
             assert [m[0] for m in members] == [i.filename for i in expected]
@@ -557,8 +559,13 @@ class TestExtraction:
             [os.fspath(damaged)], capture_output=True, text=True, env=_env(tmp_path / "r"), timeout=60, check=False
         )
         assert result.returncode == 1
-        assert "damaged.pyz: the central directory of site-packages.zip is damaged" in result.stderr
-        assert "Traceback" not in result.stderr
+        assert result.stderr == (
+            "damaged.pyz: damaged .pyz (site-packages.zip differs from its sha256 in hatch-zipapp.sha256), "
+            "rebuild or download it again\n"
+        )
+        # Had the record been made from the damaged bytes, the directory's own check still refuses it
+        with pytest.raises(BootstrapError, match=r"damaged \.pyz \(the central directory of site-packages\.zip\)"):
+            _extract_in_process(damaged, tmp_path / "in-process")
 
     def test_a_damaged_archive_is_a_clear_error_and_leaves_nothing(self, tool: Path, tmp_path: Path) -> None:
         with PyzReader(tool) as archive:
@@ -574,10 +581,30 @@ class TestExtraction:
             [os.fspath(damaged), "tool"], capture_output=True, text=True, env=_env(root), check=False, timeout=60
         )
         assert result.returncode == 1
-        assert "damaged.pyz is damaged: site-packages/tool/data.bin fails its checksum" in result.stderr
-        assert "Download or copy it again" in result.stderr
-        assert "Traceback" not in result.stderr
+        assert result.stderr == (
+            "damaged.pyz: damaged .pyz (site-packages.zip differs from its sha256 in hatch-zipapp.sha256), "
+            "rebuild or download it again\n"
+        )
         assert [n for n in _entries(root) if not n.endswith(".lock")] == []
+        # Had the record been made from the damaged bytes, each member's CRC still refuses it, leaving nothing
+        with pytest.raises(BootstrapError, match=r"damaged \.pyz \(site-packages/tool/data\.bin fails its CRC\)"):
+            _extract_in_process(damaged, tmp_path / "in-process")
+        assert [n for n in _entries(tmp_path / "in-process") if not n.endswith(".lock")] == []
+
+
+def _record(pyz: Path) -> bytes:
+    """The digests the runtime checks before extracting (the shebang line's, site-packages.zip's), made from ``pyz``
+    as it is now: whatever damage it has is then the build's, and only the runtime's other checks can see it."""
+    data = pyz.read_bytes()
+    with zipfile.ZipFile(pyz) as outer:
+        info = outer.getinfo("site-packages.zip")
+        start = min(i.header_offset for i in outer.infolist())
+    base = info.header_offset + 30 + sum(struct.unpack_from("<HH", data, info.header_offset + 26))
+    digests = {
+        "(shebang)": hashlib.sha256(data[:start]).hexdigest(),
+        "site-packages.zip": hashlib.sha256(data[base : base + info.compress_size]).hexdigest(),
+    }
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items())).encode()
 
 
 def _extract_in_process(pyz: Path, base: Path) -> Path:
@@ -585,12 +612,12 @@ def _extract_in_process(pyz: Path, base: Path) -> Path:
     from hatch_zipapp.bootstrap import runtime
     from hatch_zipapp.bootstrap.atomic import AtomicDirectory
 
-    with PyzReader(pyz) as archive:
+    with zipfile.ZipFile(pyz) as archive:  # (not PyzReader: site-packages.zip may be damaged)
         environment = json.loads(archive.read("environment.json"))
     key = f"{environment['name']}_{environment['build_id']}"
     base.mkdir()
     directory = AtomicDirectory(os.fspath(base), key)
-    runtime._extract(os.fspath(pyz), environment, directory)
+    runtime._extract(os.fspath(pyz), environment, _record(pyz), directory)
     assert directory.doomed == []
     _assert_extracted(pyz, base / key)
     return base

@@ -53,6 +53,13 @@ class BootstrapError(Exception):
     """A problem the user can fix: printed as one line (what, where, the fix), without a traceback."""
 
 
+class Damaged(BootstrapError):
+    """The .pyz's bytes are not what was built (a flipped bit, a truncated copy): nothing is extracted or run."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"damaged .pyz ({what}), rebuild or download it again")
+
+
 # -- members of the .pyz ---------------------------------------------------------------------------------------------
 BOOTSTRAP_PACKAGE: Final = "_bootstrap"  # the runtime's package in the .pyz: these modules
 ENVIRONMENT_JSON: Final = "environment.json"
@@ -61,6 +68,8 @@ SITE_PACKAGES: Final = "site-packages"
 SITE_PACKAGES_ZIP: Final = (
     "site-packages.zip"  # stored in the .pyz: the zip of site-packages/... (hatch_zipapp/layout.py)
 )
+RECORD: Final = "hatch-zipapp.sha256"  # ``sha256  member`` lines (hatch_zipapp/sbom.py writes it)
+RECORD_PREFIX: Final = "(shebang)"  # the record's name for the bytes before the zip
 
 # -- member names of environment.json (Environment) -----------------------------------------------------------------
 BUILD_ID: Final = "build_id"
@@ -100,6 +109,7 @@ ZIPAPP_LOCK_TIMEOUT: Final = "ZIPAPP_LOCK_TIMEOUT"  # seconds to wait for anothe
 ZIPAPP_FORCE_EXTRACT: Final = "ZIPAPP_FORCE_EXTRACT"
 SHIV_FORCE_EXTRACT: Final = "SHIV_FORCE_EXTRACT"
 ZIPAPP_KEEP: Final = "ZIPAPP_KEEP"  # extractions to keep (overrides environment.json's keep)
+ZIPAPP_VERIFY: Final = "ZIPAPP_VERIFY"  # re-check an existing extraction against the record before running it
 ZIPAPP_INHERIT_SITE: Final = "ZIPAPP_INHERIT_SITE"
 SHIV_COMPILE_PYC: Final = "SHIV_COMPILE_PYC"
 SHIV_COMPILE_WORKERS: Final = "SHIV_COMPILE_WORKERS"
@@ -110,6 +120,18 @@ SHIV_MODULE: Final = "SHIV_MODULE"
 SHIV_CONSOLE_SCRIPT: Final = "SHIV_CONSOLE_SCRIPT"
 SHIV_INTERPRETER: Final = "SHIV_INTERPRETER"
 
+#: The on/off variables (:func:`flag`): each is checked at every start, so a typo is one line even when unused.
+ON_OFF: Final = (
+    ZIPAPP_INFO,
+    ZIPAPP_PREPARE,
+    ZIPAPP_FORCE_EXTRACT,
+    SHIV_FORCE_EXTRACT,
+    ZIPAPP_INHERIT_SITE,
+    ZIPAPP_VERIFY,
+    SHIV_COMPILE_PYC,
+    SHIV_EXTEND_PYTHONPATH,
+)
+
 DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_KEEP = 2
 #: The directory under $XDG_CACHE_HOME or ~/.cache.
@@ -117,8 +139,96 @@ CACHE_NAME = "hatch-zipapp"
 
 
 def flag(name: str, default: bool = False) -> bool:
-    """An on/off variable: ``1``, ``true``, ``yes``, ``on`` (any case) are on; unset is ``default``."""
+    """An on/off variable: ``1``, ``true``, ``yes``, ``on`` (any case) are on, ``0``, ``false``, ``no``, ``off`` and
+    empty are off; unset is ``default``. Any other value is one line, not a silent off."""
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
+        return True
+    if word in {"", "0", "false", "no", "off"}:
+        return False
+    raise BootstrapError(f"{name}={value!r} is not on or off: set it to 1 (on) or 0 (off), or unset it")
+
+
+def count(name: str, default: int, minimum: int) -> int:
+    """A whole-number variable, at least ``minimum``; unset (or empty) is ``default``. Any other value is one line."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise BootstrapError(f"{name}={value!r} is not a whole number of at least {minimum}: set one, or unset it")
+    return number
+
+
+#: The type each member of environment.json must have when present (a damaged one is refused, never half-used).
+_ENVIRONMENT_TYPES: dict[str, tuple[type, ...]] = {
+    BUILD_ID: (str,),
+    COMPILE_PYC: (bool,),
+    ENTRY_POINT: (str, type(None)),
+    EXTEND_PYTHONPATH: (bool,),
+    INHERIT_SITE: (bool,),
+    KEEP: (int,),
+    NAME: (str,),
+    SCRIPT: (str, type(None)),
+}
+
+
+def environment(raw: bytes) -> Environment:
+    """``environment.json`` parsed and checked: an object, with a hex ``build_id``, a ``name`` and every member the
+    runtime reads of its type. Anything else is :class:`Damaged` (the build always writes it so)."""
+    import json
+
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise Damaged(f"{ENVIRONMENT_JSON} is not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise Damaged(f"{ENVIRONMENT_JSON} is not an object")
+    for member, types in _ENVIRONMENT_TYPES.items():
+        present = member in value
+        if present and (
+            not isinstance(value[member], types) or (isinstance(value[member], bool) and bool not in types)
+        ):
+            raise Damaged(f"{ENVIRONMENT_JSON}'s {member} is {value[member]!r}")
+    build_id, name = value.get(BUILD_ID), value.get(NAME)
+    if not build_id or not isinstance(build_id, str) or build_id.strip("0123456789abcdef"):
+        raise Damaged(f"{ENVIRONMENT_JSON}'s {BUILD_ID} is {build_id!r}")
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise Damaged(f"{ENVIRONMENT_JSON}'s {NAME} is {name!r}")
+    return value  # type: ignore[return-value]
+
+
+def parse_record(raw: bytes) -> dict[str, str]:
+    """The record's ``member -> sha256 hex``; a line not ``<64 hex>  <member>`` is :class:`Damaged`."""
+    listed = {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Damaged(f"{RECORD} is not UTF-8") from None
+    for number, line in enumerate(text.split("\n")[:-1], 1):
+        digest, separator, member = line[:64], line[64:66], line[66:]
+        if separator != "  " or not member or len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise Damaged(f"{RECORD} line {number}")
+        listed[member] = digest
+    if not text.endswith("\n"):
+        raise Damaged(f"{RECORD} is cut short")
+    return listed
+
+
+def record_digest(raw: bytes, member: str) -> str:
+    """The sha256 the record ``raw`` gives ``member``, found without parsing the rest (a record can hold a thousand
+    lines: the warm start looks up one); none, or a damaged line, is :class:`Damaged`."""
+    needle = f"  {member}\n".encode()
+    end = raw.find(needle)
+    while end != -1 and end >= 64 and not (end == 64 or raw[end - 65 : end - 64] == b"\n"):
+        end = raw.find(needle, end + 1)  # "  x.json" at the end of a longer name: look on
+    digest = raw[end - 64 : end].decode("ascii", "replace") if end >= 64 else ""
+    if len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise Damaged(f"{RECORD} has no sha256 of {member}")
+    return digest

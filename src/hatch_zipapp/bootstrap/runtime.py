@@ -3,15 +3,19 @@ library only.
 
 On start (once ``__main__.py``, bootstrap/check.py, has checked that this interpreter fits the .pyz) it:
 
+0. checks what it reads: ``environment.json`` against its sha256 in the archive's record and its typed members
+   (documents.py); a damaged .pyz is one line, ``damaged .pyz (WHAT), rebuild or download it again``;
 1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``;
 2. finds where to extract (roots.py: ``$ZIPAPP_ROOT``, ``$SHIV_ROOT``, ``$CACHE_DIRECTORY``, ``$XDG_CACHE_HOME``,
    ``~/.cache``); none usable is an error that names the variable to set, never a traceback;
 3. uses ``ROOT/NAME_BUILDID`` when it exists (the fast path: no exclusive lock, no waiting, no extraction), holding a
-   shared lock on it for the process's life (locks.py) so cleanup never removes an extraction in use;
+   shared lock on it for the process's life (locks.py) so cleanup never removes an extraction in use; with
+   ``ZIPAPP_VERIFY=1``, after comparing every file of it with the .pyz;
 4. otherwise waits (at most ``$ZIPAPP_LOCK_TIMEOUT`` seconds) for either the build's exclusive lock or another
-   process's finished extraction; with the lock, extracts ``site-packages`` (zipread.py: a few threads, every CRC
-   checked) into a work directory, compiles bytecode there if the archive has none, and renames it into place
-   (atomic.py): a process killed midway leaves only a work directory, which a later extraction removes;
+   process's finished extraction; with the lock, checks ``site-packages.zip``'s sha256 against the record, then
+   extracts ``site-packages`` (zipread.py: a few threads, every CRC checked) into a work directory, compiles
+   bytecode there if the archive has none, and renames it into place (atomic.py): a process killed midway leaves
+   only a work directory, which a later extraction removes;
 5. sets aside older extractions of the same application (cleanup.py), keeping ``$ZIPAPP_KEEP`` (default 2) and any
    in use, and deletes them in a background thread while the application starts (waiting for it at exit);
 6. puts the extraction on ``sys.path`` *without* the host interpreter's site-packages, dist-packages or user site
@@ -26,7 +30,6 @@ start that extracts.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -42,6 +45,8 @@ from .documents import (
     INHERIT_SITE,
     KEEP,
     NAME,
+    ON_OFF,
+    RECORD,
     SCRIPT,
     SHIV_COMPILE_PYC,
     SHIV_COMPILE_WORKERS,
@@ -59,9 +64,15 @@ from .documents import (
     ZIPAPP_KEEP,
     ZIPAPP_PREPARE,
     ZIPAPP_ROOT,
+    ZIPAPP_VERIFY,
     BootstrapError,
+    Damaged,
+    count,
     flag,
+    parse_record,
+    record_digest,
 )
+from .documents import environment as parse_environment
 from .locks import FileLock, wait
 from .roots import root, untrusted
 
@@ -93,41 +104,59 @@ def _program() -> str:
 
 
 def _read(archive: str, member: str) -> bytes:
-    """A member of the archive, through the zipimporter that loaded this module (its index is already read)."""
+    """A member of the archive, through the zipimporter that loaded this module (its index is already read). One
+    that cannot be read (a damaged header, a missing member) is :class:`Damaged`."""
     loader = globals().get("__loader__")
     get_data = getattr(loader, "get_data", None)
-    if get_data is not None and getattr(loader, "archive", None) == archive:
-        return get_data(os.path.join(archive, member))  # type: ignore[no-any-return]
-    import zipfile
+    try:
+        if get_data is not None and getattr(loader, "archive", None) == archive:
+            return get_data(os.path.join(archive, member))  # type: ignore[no-any-return]
+        import zipfile
 
-    with zipfile.ZipFile(archive) as zf:  # pragma: no cover - imported some other way
-        return zf.read(member)
+        with zipfile.ZipFile(archive) as zf:  # pragma: no cover - imported some other way
+            return zf.read(member)
+    except Exception as e:  # zipimport's ZipImportError, OSError, EOFError, zlib.error: the bytes are not as built
+        raise Damaged(f"{member} is unreadable: {type(e).__name__}") from None
+
+
+def _checked(archive: str, member: str, record: bytes) -> bytes:
+    """A member of the archive whose sha256 is the one in the archive's record (a few hundred bytes: microseconds)."""
+    import hashlib
+
+    data = _read(archive, member)
+    if hashlib.sha256(data).hexdigest() != record_digest(record, member):
+        raise Damaged(f"{member} differs from its sha256 in {RECORD}")
+    return data
 
 
 def bootstrap() -> None:
     archive = _archive()
     try:
-        environment: Environment = json.loads(_read(archive, ENVIRONMENT_JSON))
+        for variable in ON_OFF:
+            flag(variable)
+        record = _read(archive, RECORD)  # parsed whole only by the start that extracts (parse_record)
+        environment = parse_environment(_checked(archive, ENVIRONMENT_JSON, record))
         if flag(ZIPAPP_INFO):
-            sys.stdout.write(_read(archive, INFO_JSON).decode("utf-8"))
+            sys.stdout.write(_checked(archive, INFO_JSON, record).decode("utf-8", "replace"))
             sys.exit(0)
-        site_packages = extract(archive, environment)
+        site_packages = extract(archive, environment, record)
         if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
             sys.stdout.write(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
             sys.exit(0)
+        set_path(archive, site_packages, environment)
     except BootstrapError as e:
         sys.stderr.write(f"{_program()}: {e}\n")
         sys.exit(1)
-    set_path(archive, site_packages, environment)
     run(site_packages, environment)
 
 
 # -- extraction ----------------------------------------------------------------------------------------------------
 
 
-def extract(archive: str, environment: Environment) -> str:
+def extract(archive: str, environment: Environment, record: bytes) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get(NAME) or "app")
+    keep = _keep(environment)  # a bad ZIPAPP_KEEP is one line at every start, before anything is written
     base, writable = root(name)
     key = f"{name}_{environment[BUILD_ID]}"
     final = os.path.join(base, key)
@@ -141,6 +170,8 @@ def extract(archive: str, environment: Environment) -> str:
                 f"user (root, or the service's own user): {ZIPAPP_ROOT}={base} {ZIPAPP_PREPARE}=1 {_archive()}"
             )
             raise BootstrapError(message)
+        if flag(ZIPAPP_VERIFY):
+            _verify(archive, environment, record, final)
         return os.path.join(final, SITE_PACKAGES)
     force = flag(ZIPAPP_FORCE_EXTRACT, flag(SHIV_FORCE_EXTRACT))
     lock = FileLock(os.path.join(base, f".{key}.lock"))
@@ -158,6 +189,8 @@ def extract(archive: str, environment: Environment) -> str:
         return None  # another process is extracting it (or cleaning it up): wait, then look again
 
     if wait(attempt, lock.path, f"extracting {key}") == "extracted":
+        if flag(ZIPAPP_VERIFY):
+            _verify(archive, environment, record, final)
         return os.path.join(final, SITE_PACKAGES)
     from .atomic import AtomicDirectory, delete_in_background
     from .cleanup import cleanup
@@ -165,8 +198,8 @@ def extract(archive: str, environment: Environment) -> str:
     directory = AtomicDirectory(base, key)
     try:
         if force or not _extracted(final):
-            _extract(archive, environment, directory)
-        directory.doomed += cleanup(base, name, key, _keep(environment))
+            _extract(archive, environment, record, directory)
+        directory.doomed += cleanup(base, name, key, keep)
     except OSError as e:  # disk full, a file system gone read-only: nothing half-made is left in use
         message = f"cannot extract {key} into {base}: {e.strerror or e}. Free the space, or set {ZIPAPP_ROOT}"
         raise BootstrapError(message) from None
@@ -203,20 +236,38 @@ def _extracted(final: str) -> bool:
     return True
 
 
+def _verify(archive: str, environment: Environment, record: bytes, final: str) -> None:
+    """``ZIPAPP_VERIFY=1``: every file of the extraction ``final`` is byte for byte the .pyz's (itself checked against
+    its record first), and no file was added. A warm start does not do this unless asked: it costs about what an
+    extraction reads and inflates (docs/performance.md)."""
+    from .zipread import changed_file, members
+
+    todo = [m for m in members(archive, parse_record(record)) if ".." not in m[0].split("/")]
+    compiled = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True))) and not any(
+        m[0].endswith(".pyc") for m in todo
+    )
+    changed = changed_file(archive, final, todo, compiled)
+    if changed is not None:
+        message = (
+            f"{os.path.join(final, changed)} is not the file this .pyz holds (changed, missing or added since it was "
+            f"extracted): do not run it. Extract again: {ZIPAPP_FORCE_EXTRACT}=1 {_archive()}, or delete {final}"
+        )
+        raise BootstrapError(message)
+
+
 def _keep(environment: Environment) -> int:
-    try:
-        return int(os.environ.get(ZIPAPP_KEEP, environment.get(KEEP, DEFAULT_KEEP)))
-    except ValueError:
-        return DEFAULT_KEEP
+    built = environment.get(KEEP, DEFAULT_KEEP)  # an int (documents.environment checked it)
+    return count(ZIPAPP_KEEP, built if built >= 1 else DEFAULT_KEEP, 1)
 
 
-def _extract(archive: str, environment: Environment, directory: AtomicDirectory) -> None:
-    """Extract into ``directory`` (its work directory, then one rename). What a forced re-extraction replaces goes
-    to ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
+def _extract(archive: str, environment: Environment, record: bytes, directory: AtomicDirectory) -> None:
+    """Extract into ``directory`` (its work directory, then one rename), once the shebang line's and
+    site-packages.zip's bytes match their sha256 in the record. What a forced re-extraction replaces goes to
+    ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
     from .atomic import MODE
     from .zipread import members, write_members
 
-    todo = [m for m in members(archive) if ".." not in m[0].split("/")]
+    todo = [m for m in members(archive, parse_record(record)) if ".." not in m[0].split("/")]
     directories = {SITE_PACKAGES}
     for member in todo:
         parent = os.path.dirname(member[0])
@@ -246,10 +297,7 @@ def _compile(directory: str) -> None:
     import compileall
     import py_compile
 
-    try:
-        workers = int(os.environ.get(SHIV_COMPILE_WORKERS, "0"))
-    except ValueError:
-        workers = 0
+    workers = count(SHIV_COMPILE_WORKERS, 0, 0)  # 0: one per CPU
     compileall.compile_dir(
         directory,
         quiet=2,

@@ -1,0 +1,210 @@
+"""A damaged .pyz, a changed extraction, odd variable values (issue 12, items 4 and 5): each is one line, exit status
+1, nothing extracted, nothing of the damaged bytes run."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
+
+DAMAGED = "damaged .pyz ("
+FIX = "), rebuild or download it again"
+
+
+@pytest.fixture
+def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
+    tiny = make_wheel(wheelhouse, "tiny", "1.0", files={"tiny/__init__.py": 'VALUE = "tiny"\n'})
+    project = make_project(tmp_path / "p", dependencies=["tiny"])
+    (project / "pylock.toml").write_text(pylock_text([[tiny]], base_url=index.url))
+    return build(project)
+
+
+def _env(root: Path, **variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIV_", "ZIPAPP_")) and k != "CACHE_DIRECTORY"}
+    env.update(ZIPAPP_ROOT=os.fspath(root), **variables)
+    return env
+
+
+def _start(pyz: Path, root: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, os.fspath(pyz), "tiny"],
+        env=_env(root, **variables),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+    return result.stderr
+
+
+def _extractions(root: Path) -> list[str]:
+    """What a start left in ``root`` besides lock files (the runtime's private per-user directory included)."""
+    return sorted(
+        os.path.relpath(os.path.join(parent, name), root)
+        for parent, directories, files in os.walk(root)
+        for name in directories + files
+        if not name.endswith(".lock")
+    )
+
+
+# -- ZIPAPP_VERIFY ---------------------------------------------------------------------------------------------------
+
+
+def _extracted(pyz: Path, root: Path) -> Path:
+    assert _start(pyz, root).stdout == "tiny: tiny from site-packages\napp ok\n"
+    (final,) = [root / n for n in os.listdir(root) if not n.startswith(".")]
+    return final
+
+
+def test_verify_refuses_a_changed_file(pyz: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    final = _extracted(pyz, root)
+    changed = final / "site-packages" / "tiny" / "__init__.py"
+    changed.chmod(0o644)  # extracted files are read-only (0444)
+    changed.write_text('VALUE = "edited"\n')
+    # The warm path does not re-hash (docs/runtime.md): the edit is run
+    assert _start(pyz, root).stdout.startswith("tiny: edited")
+    stderr = _one_line(_start(pyz, root, ZIPAPP_VERIFY="1"), f"{changed} is not the file this .pyz holds")
+    assert "ZIPAPP_FORCE_EXTRACT=1" in stderr and f"delete {final}" in stderr
+    assert _start(pyz, root, ZIPAPP_VERIFY="1", ZIPAPP_FORCE_EXTRACT="1").stdout.startswith("tiny: tiny ")
+
+
+def test_verify_refuses_an_added_file(pyz: Path, tmp_path: Path) -> None:
+    """A planted ``.pth`` runs code at every start: an added file is refused too."""
+    root = tmp_path / "root"
+    final = _extracted(pyz, root)
+    site_packages = final / "site-packages"
+    site_packages.chmod(0o755)
+    (site_packages / "evil.pth").write_text("import sys; print('planted')\n")
+    site_packages.chmod(0o555)
+    _one_line(_start(pyz, root, ZIPAPP_VERIFY="1"), f"{site_packages / 'evil.pth'} is not the file")
+
+
+def test_verify_passes_an_intact_extraction(pyz: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _extracted(pyz, root)
+    result = _start(pyz, root, ZIPAPP_VERIFY="1")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "tiny: tiny from site-packages\napp ok\n", "")
+
+
+# -- variables -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ZIPAPP_KEEP", "two"),
+        ("ZIPAPP_KEEP", "0"),
+        ("ZIPAPP_KEEP", "-1"),
+        ("ZIPAPP_VERIFY", "please"),
+        ("ZIPAPP_FORCE_EXTRACT", "2"),
+        ("ZIPAPP_INHERIT_SITE", "maybe"),
+    ],
+)
+def test_a_bad_value_is_one_line(pyz: Path, tmp_path: Path, variable: str, value: str) -> None:
+    root = tmp_path / "root"
+    _one_line(_start(pyz, root, **{variable: value}), f"{variable}={value!r}")
+    assert _extractions(root) == []
+
+
+# -- one flipped bit -------------------------------------------------------------------------------------------------
+
+#: Members Python's zipimport reads and runs before the runtime does (zipimport checks no CRC): a flip there is
+#: Python's to report, before any check of the runtime runs. What Python then says, by region (CPython 3.11, seen):
+#: a local header whose lengths changed is zipimport's "bad local file header" (or the bytes read as source); a
+#: changed central directory or end record is not a zip to Python: it finds no ``__main__`` or reads the file as a
+#: script. A changed source (whose bytecode then no longer matches its hash) or changed bytecode is the damaged
+#: module itself, run: a compile error, or any error of the changed code (a NameError for a renamed constant, bad
+#: marshal data, SystemError): the runtime cannot refuse code that runs before it. Such a start must still fail,
+#: never print a wrong result with exit 0, and leave no extraction.
+BEFORE_THE_RUNTIME = ("__main__.py", "__main__.pyc", "_bootstrap/", "(central directory)", "(end of central")
+PYTHON_SAYS = {
+    "local header": ("bad local file header", "SyntaxError", "IndentationError"),
+    "directory": ("can't find '__main__' module", "SyntaxError"),
+}
+
+
+def _python_refused(region: str, result: subprocess.CompletedProcess[str]) -> bool:
+    """Whether ``result`` is Python's own refusal of a flip in ``region`` (BEFORE_THE_RUNTIME), as described above."""
+    if result.returncode == 0 or not region.startswith(BEFORE_THE_RUNTIME):
+        return False
+    if region.endswith((".py", ".pyc")):
+        return True  # the damaged module, run: anything but a clean exit
+    last = result.stderr.splitlines()[-1] if result.stderr else ""
+    kind = "local header" if region.endswith("(local header)") else "directory"
+    return any(words in last for words in PYTHON_SAYS[kind])
+
+
+def _regions(data: bytes) -> list[tuple[str, int, int]]:
+    """(name, start, end) of every part of the .pyz: the shebang line, each outer member's local header and its
+    bytes, the central directory and its end record."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = sorted(archive.infolist(), key=lambda i: i.header_offset)
+        directory = archive.start_dir
+    regions = [("(shebang)", 0, infos[0].header_offset)]
+    for info in infos:
+        start = info.header_offset + 30 + sum(struct.unpack_from("<HH", data, info.header_offset + 26))
+        regions.append((f"{info.filename} (local header)", info.header_offset, start))
+        regions.append((info.filename, start, start + info.compress_size))
+    end = data.rindex(b"PK\x05\x06")
+    regions += [("(central directory)", directory, end), ("(end of central directory)", end, len(data))]
+    return regions
+
+
+def _offsets(start: int, end: int, count: int) -> list[int]:
+    step = max(1, (end - start) // count)
+    return list(range(start, end, step))[:count]
+
+
+def test_one_flipped_bit_anywhere_is_run_correctly_or_refused(pyz: Path, tmp_path: Path) -> None:
+    """One bit flipped at a sample of offsets in every region of a small .pyz (more in site-packages.zip, the
+    bulk): the start prints the right output, or refuses in one line saying the .pyz is damaged and leaves no
+    extraction; a flip in what Python runs before the runtime (``__main__``, ``_bootstrap``) is Python's own
+    error, never the runtime's traceback."""
+    data = pyz.read_bytes()
+    expected = "tiny: tiny from site-packages\napp ok\n"
+    outcomes: dict[str, list[str]] = {}
+    problems = []
+    for region, start, end in _regions(data):
+        count = 40 if region == "site-packages.zip" else 4
+        for offset in _offsets(start, end, count):
+            damaged = bytearray(data)
+            damaged[offset] ^= 1 << (offset % 8)
+            copy = tmp_path / f"flip-{offset}.pyz"
+            copy.write_bytes(bytes(damaged))
+            root = tmp_path / f"root-{offset}"
+            result = _start(copy, root)
+            copy.unlink()
+            lines = result.stderr.splitlines()
+            if result.returncode == 0 and result.stdout == expected:
+                outcome = "ran"
+            elif result.returncode == 1 and len(lines) == 1 and DAMAGED in lines[0] and lines[0].endswith(FIX):
+                outcome = "refused"
+            elif _python_refused(region, result):
+                outcome = "python"
+            else:
+                outcome = "WRONG"
+            if outcome == "WRONG" or (outcome != "ran" and _extractions(root)):
+                problems.append(f"{region} @{offset}: {result} left {_extractions(root)}")
+            outcomes.setdefault(region, []).append(outcome)
+    assert problems == [], "\n".join(problems)
+    # Every check of the runtime was reached: the start refused flips in what it reads (the shebang line,
+    # environment.json, the record, site-packages.zip)
+    for region in ("(shebang)", "environment.json", "hatch-zipapp.sha256", "site-packages.zip"):
+        assert "refused" in outcomes[region], (region, outcomes[region])
+    assert set(outcomes["site-packages.zip"]) == {"refused"}
