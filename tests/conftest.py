@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IndexServer
+from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -36,3 +36,12 @@ def index(wheelhouse: Path) -> Iterator[IndexServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
+    """A built .pyz of a project that depends on one tiny locked wheel (`alpha`), served from 127.0.0.1."""
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(tmp_path / "p", dependencies=["alpha"])
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    return build(project)

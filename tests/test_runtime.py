@@ -26,14 +26,6 @@ from tests.test_interpreter_check import INTERPRETERS
 
 
 @pytest.fixture
-def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
-    alpha = make_wheel(wheelhouse, "alpha", "1.0")
-    project = make_project(tmp_path / "p", dependencies=["alpha"])
-    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
-    return build(project)
-
-
-@pytest.fixture
 def big(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
     """An app whose extraction takes long enough to be killed midway."""
     files = {f"bulk/m{i:04d}.py": f"X = {i}\n" + "# padding\n" * 100 for i in range(3000)}

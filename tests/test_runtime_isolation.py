@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
-
 #: The base interpreter of this one (a virtualenv's own python would bring its pyvenv.cfg).
 _INTERPRETER = getattr(sys, "_base_executable", sys.executable)
 
@@ -57,14 +55,6 @@ def _host_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"SHIV_ROOT", "ZIPAPP_ROOT", "PYTHONPATH", "VIRTUAL_ENV"}}
     env.update({"PYTHONHOME": os.fspath(home), "PYTHONNOUSERSITE": "1", **extra})
     return env
-
-
-@pytest.fixture
-def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
-    alpha = make_wheel(wheelhouse, "alpha", "1.0")
-    project = make_project(tmp_path / "p", dependencies=["alpha"])
-    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
-    return build(project)
 
 
 def _run(pyz: Path, home: Path, root: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:

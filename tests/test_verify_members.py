@@ -16,17 +16,8 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.layout import PyzReader, write_archive
-from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
 
 RECORD = "hatch-zipapp.sha256"  # the archive's own record: "<sha256 hex>  <member>" lines
-
-
-@pytest.fixture
-def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
-    alpha = make_wheel(wheelhouse, "alpha", "1.0")
-    project = make_project(tmp_path / "p", dependencies=["alpha"])
-    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
-    return build(project)
 
 
 def _members(pyz: Path) -> dict[str, tuple[bytes, bool]]:

@@ -32,17 +32,19 @@ from hatch_zipapp.bootstrap.documents import (
     INFO_PROJECT,
     INFO_TARGET,
     INFO_VERSION,
+    RECORD_PREFIX,
     TARGET_TAG,
 )
+from hatch_zipapp.bootstrap.documents import RECORD as RECORD_MEMBER
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.layout import SITE_PACKAGES_ZIP, PyzReader, write_outer
 
 __all__ = ["PREFIX", "RECORD", "SBOM", "check", "dist_records", "licenses", "record", "sbom", "sidecars", "verify"]
 
 SBOM = "sbom.cdx.json"
-RECORD = "hatch-zipapp.sha256"
-#: The record's name for the bytes before the zip (the shebang line): no member can have it.
-PREFIX = "(shebang)"
+#: The archive's record, and its name for the bytes before the zip (the shebang line), as the runtime reads them.
+RECORD = RECORD_MEMBER
+PREFIX = RECORD_PREFIX
 
 
 def licenses(files: Mapping[str, StagedFile]) -> dict[str, str]:
