@@ -340,6 +340,21 @@ MUTANTS = [
         "        pass",
         ("tests/test_build_faults.py::TestKilledBuild::test_leftovers_are_removed",),
     ),
+    # -- issue 12: the code Python runs before the runtime ---------------------------------------------------------
+    Mutant(
+        "main-skips-runtime-digests",
+        "src/hatch_zipapp/bootstrap/check.py",
+        "        if hashlib.sha256(data).hexdigest() != found[name]:",
+        "        if False:",
+        ("tests/test_runtime_damage.py::test_every_runtime_module_is_checked_before_it_is_imported",),
+    ),
+    Mutant(
+        "runtime-skips-main-digest",
+        RUNTIME,
+        "                _checked(archive, member, record)",
+        "                pass",
+        ("tests/test_runtime_damage.py::test_every_runtime_module_is_checked_before_it_is_imported",),
+    ),
 ]
 
 

@@ -11,15 +11,18 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hatch_zipapp.cache import Cache
+from hatch_zipapp.errors import CacheError
 from hatch_zipapp.layout import PyzReader
 from tests.helpers import (
     IndexServer,
     build,
+    build_fails,
     make_project,
     make_sdist,
     make_wheel,
@@ -243,3 +246,50 @@ class TestKilledWrite:
                 writer.wait(timeout=30)
             if writer.stdout is not None:
                 writer.stdout.close()
+
+
+def _group_writable(directory: Path, gid: int) -> None:
+    os.chown(directory, -1, gid)
+    directory.chmod(0o770)
+
+
+@pytest.mark.parametrize(
+    ("setup", "fragment"),
+    [
+        (lambda d: d.chmod(0o777), "it is writable by others (mode 0777)"),
+        (lambda d: d.chmod(0o1777), "it is writable by others (mode 1777)"),
+        (lambda d: os.chown(d, 4242, -1), "it is owned by another user (uid 4242)"),
+        (lambda d: _group_writable(d, 4242), "it is writable by group 4242 (mode 0770)"),
+    ],
+    ids=["world-writable", "sticky-world-writable", "other-owner", "other-group"],
+)
+@pytest.mark.skipif(os.name == "nt", reason="POSIX owners and modes")
+def test_a_cache_directory_another_user_could_write_is_refused(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setup: Callable[[Path], object], fragment: str
+) -> None:
+    """As pip checks its cache: a bundle planted in it would be sealed as well as a real one. One line naming the
+    directory, why, and the fix; nothing is built."""
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    setup(shared)
+    monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", str(shared))
+    build_fails(project, CacheError, f"Refusing to use the build cache {shared}: {shared} could have been", fragment)
+    assert list(shared.iterdir()) == []
+
+
+def test_a_cache_made_in_a_sticky_directory_or_group_writable_by_the_user_s_own_group(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is not refused: a cache not made yet in a sticky directory like /tmp (it is made by this user), and a
+    cache writable by the user's own group (the user-private group of a umask 002 system)."""
+    sticky = tmp_path / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", str(sticky / "cache"))
+    first = build(project, tmp_path / "one")
+    own = tmp_path / "own-group"
+    own.mkdir()
+    os.chown(own, -1, os.getegid())
+    own.chmod(0o2775)
+    monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", str(own))
+    assert build(project, tmp_path / "two").read_bytes() == first.read_bytes()

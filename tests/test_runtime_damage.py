@@ -124,15 +124,16 @@ def test_a_bad_value_is_one_line(pyz: Path, tmp_path: Path, variable: str, value
 
 # -- one flipped bit -------------------------------------------------------------------------------------------------
 
-#: Members Python's zipimport reads and runs before the runtime does (zipimport checks no CRC): a flip there is
-#: Python's to report, before any check of the runtime runs. What Python then says, by region (CPython 3.11, seen):
-#: a local header whose lengths changed is zipimport's "bad local file header" (or the bytes read as source); a
-#: changed central directory or end record is not a zip to Python: it finds no ``__main__`` or reads the file as a
-#: script. A changed source (whose bytecode then no longer matches its hash) or changed bytecode is the damaged
-#: module itself, run: a compile error, or any error of the changed code (a NameError for a renamed constant, bad
-#: marshal data, SystemError): the runtime cannot refuse code that runs before it. Such a start must still fail,
-#: never print a wrong result with exit 0, and leave no extraction.
-BEFORE_THE_RUNTIME = ("__main__.py", "__main__.pyc", "_bootstrap/", "(central directory)", "(end of central")
+#: What Python's zipimport reads and runs before anything of the .pyz can check it (zipimport checks no CRC):
+#: ``__main__`` itself, and the zip's directory. A flip there is Python's to report. What Python then says, by region
+#: (CPython 3.11, seen): a local header whose lengths changed is zipimport's "bad local file header" (or the bytes
+#: read as source); a changed central directory or end record is not a zip to Python: it finds no ``__main__`` or
+#: reads the file as a script. A changed ``__main__`` source (whose bytecode then no longer matches its hash) or
+#: bytecode is the damaged module itself, run: a compile error, or any error of the changed code (a NameError for a
+#: renamed constant, bad marshal data, SystemError). A ``__main__`` that still runs is refused by the runtime, which
+#: checks it against the record. Such a start must fail, never print a wrong result with exit 0, and leave no
+#: extraction. The runtime's own modules (``_bootstrap/``) are checked by ``__main__`` before they are imported.
+BEFORE_THE_RUNTIME = ("__main__.py", "__main__.pyc", "(central directory)", "(end of central")
 PYTHON_SAYS = {
     "local header": ("bad local file header", "SyntaxError", "IndentationError"),
     "directory": ("can't find '__main__' module", "SyntaxError"),
@@ -208,3 +209,42 @@ def test_one_flipped_bit_anywhere_is_run_correctly_or_refused(pyz: Path, tmp_pat
     for region in ("(shebang)", "environment.json", "hatch-zipapp.sha256", "site-packages.zip"):
         assert "refused" in outcomes[region], (region, outcomes[region])
     assert set(outcomes["site-packages.zip"]) == {"refused"}
+    runtime = [region for region in outcomes if region.startswith("_bootstrap/") and not region.endswith(")")]
+    assert len(runtime) >= 7
+    for region in runtime:  # checked by __main__ before it is imported: never run
+        assert set(outcomes[region]) == {"refused"}, (region, outcomes[region])
+
+
+def test_every_runtime_module_is_checked_before_it_is_imported(pyz: Path, tmp_path: Path) -> None:
+    """A flip in any of the runtime's modules (source or bytecode: zipimport checks no CRC and would run it) is the
+    one-line refusal naming the module, before any of the runtime runs: nothing extracted, no lock file made. A
+    flip in ``__main__`` that still runs is refused by the runtime, which checks ``__main__`` in turn."""
+    data = pyz.read_bytes()
+    regions = [(n, s, e) for n, s, e in _regions(data) if n.startswith(("_bootstrap/", "__main__")) and "(" not in n]
+    assert len([n for n, _, _ in regions if n.startswith("_bootstrap/")]) == 14  # 7 modules, source and bytecode
+    refused_main = 0
+    for region, start, end in regions:
+        for offset in (start, (start + end) // 2, end - 1):
+            damaged = bytearray(data)
+            damaged[offset] ^= 1 << (offset % 8)
+            copy = tmp_path / "flip.pyz"
+            copy.write_bytes(bytes(damaged))
+            root = tmp_path / f"root-{offset}"
+            result = _start(copy, root)
+            if region.startswith("_bootstrap/"):
+                _one_line(result, f"{DAMAGED}{region} differs from its sha256 in hatch-zipapp.sha256{FIX}")
+                assert not root.exists(), f"{region}: the runtime ran"
+            elif result.returncode == 1 and DAMAGED in result.stderr:
+                _one_line(result, f"{DAMAGED}{region} differs from its sha256 in hatch-zipapp.sha256{FIX}")
+                assert not root.exists()
+                refused_main += 1
+            else:
+                assert _python_refused(region, result) and _extractions(root) == [], (region, offset, result)
+    assert refused_main > 0
+
+
+def test_the_record_name_in_main_is_the_runtime_s() -> None:
+    """``__main__`` (check.py) cannot import the runtime it checks: its name of the record is the runtime's."""
+    from hatch_zipapp.bootstrap import check, documents
+
+    assert check.RECORD == documents.RECORD

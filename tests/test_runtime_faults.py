@@ -118,6 +118,24 @@ def test_a_root_that_is_not_an_absolute_path_is_an_error(
     assert list(cwd.iterdir()) == []
 
 
+def test_a_home_that_does_not_exist_is_never_created(pyz: Path, tmp_path: Path) -> None:
+    """A service account's ``HOME=/nonexistent`` with no other root: one line naming it and the fix; the home
+    directory is not made (as root, nothing would stop it)."""
+    home = tmp_path / "nonexistent"
+    env = {k: v for k, v in _env(HOME=os.fspath(home)).items() if k != "XDG_CACHE_HOME"}
+    _one_line(
+        pyz,
+        f"no writable directory to extract app into (tried: {home}/.cache/hatch-zipapp (from $HOME: {home} is not a "
+        "directory)). Set ZIPAPP_ROOT to a writable directory",
+        env=env,
+    )
+    assert not home.exists()
+    home.mkdir()  # an existing home gets its cache directory made
+    result = subprocess.run([os.fspath(pyz)], env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result
+    assert (home / ".cache" / "hatch-zipapp" / _key(pyz)).is_dir()
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "fragment"),
     [

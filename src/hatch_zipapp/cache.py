@@ -11,6 +11,11 @@ Nothing read from the cache is trusted without a check, because whatever it retu
   damaged, truncated or edited entry (or one copied from another key) is discarded with a one-line warning, and the
   caller builds it again, so the build's result is the same as with an empty cache.
 
+The cache directory itself must be one that only the building user could have written, as pip checks its cache: a
+bytecode bundle or a built wheel planted by another user would be sealed as well as a real one. A cache directory
+owned by another user (root aside), writable by others, or writable by a group other than the user's own is an
+error naming it and the fix, before anything is read from it.
+
 A cache directory that cannot be written costs only time: every write is best effort. A write killed half-way leaves
 a held temporary file (scratch.py), removed by the next write into that directory.
 """
@@ -28,7 +33,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from hatch_zipapp.errors import HashMismatchError, ZipappError
+from hatch_zipapp.errors import CacheError, HashMismatchError, ZipappError
 from hatch_zipapp.scratch import atomic_write
 
 __all__ = ["CACHE_ENV", "Cache", "sha256_hex"]
@@ -63,6 +68,34 @@ def _read_plain(path: Path) -> bytes | None:
         return None
 
 
+def _check_owner(root: Path) -> None:
+    """``root`` (or, while it does not exist, the directory it will be made in) could only have been written by the
+    running user or root; else :class:`CacheError` (see the module's docstring)."""
+    if os.name == "nt":  # pragma: no cover - no owners and modes to check
+        return
+    path = root
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        st = os.stat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    why = None
+    if st.st_uid not in {0, os.geteuid()}:
+        why = f"it is owned by another user (uid {st.st_uid})"
+    elif mode & 0o002 and (path == root or not mode & stat.S_ISVTX):  # a sticky /tmp only above the cache
+        why = f"it is writable by others (mode {mode:04o})"
+    elif mode & 0o020 and st.st_gid != os.getegid() and not mode & stat.S_ISVTX:
+        why = f"it is writable by group {st.st_gid} (mode {mode:04o})"
+    if why is not None:
+        message = (
+            f"Refusing to use the build cache {root}: {path} could have been written by another user ({why}), and "
+            f"whatever the cache returns is embedded in the .pyz. Use a directory of your own "
+            f"({CACHE_ENV}=DIR, or `chmod go-w {path}`)"
+        )
+        raise CacheError(message)
+
+
 class Cache:
     """Downloads by sha256, and sealed entries by key (see the module's docstring)."""
 
@@ -75,9 +108,12 @@ class Cache:
         """``$HATCH_ZIPAPP_CACHE_DIR``, else ``$XDG_CACHE_HOME/hatch-zipapp``, else ``~/.cache/hatch-zipapp``."""
         explicit = os.environ.get(CACHE_ENV)
         if explicit:
-            return cls(Path(explicit).expanduser(), warn=warn)
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return cls(Path(base, "hatch-zipapp"), warn=warn)
+            root = Path(explicit).expanduser()
+        else:
+            base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+            root = Path(base, "hatch-zipapp")
+        _check_owner(root)
+        return cls(root, warn=warn)
 
     # Downloads: content-addressed.
 

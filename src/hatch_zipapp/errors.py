@@ -8,6 +8,7 @@ conventions still see a ``ValueError``. Messages say what is wrong, where, and t
 from __future__ import annotations
 
 __all__ = [
+    "CacheError",
     "ConfigError",
     "DjangoError",
     "EntryPointError",
@@ -26,6 +27,10 @@ __all__ = [
 
 class ZipappError(Exception):
     """Base class of hatch-zipapp's own errors."""
+
+
+class CacheError(ZipappError, OSError):
+    """The build cache's directory could have been written by another user: nothing in it can be trusted."""
 
 
 class ConfigError(ZipappError, ValueError):

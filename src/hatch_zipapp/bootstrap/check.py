@@ -13,6 +13,9 @@ pre-, post- or dev-release, an epoch or a local version is not understood and do
 
 ``ZIPAPP_SKIP_INTERPRETER_CHECK=1`` skips the check. ``ZIPAPP_INFO=1`` on a refused interpreter still prints the
 build information.
+
+Then :func:`runtime_record` checks the runtime's modules against the .pyz's record before they are imported:
+Python's zipimport checks no CRC, so a damaged module would otherwise be run.
 """
 
 import os
@@ -286,3 +289,55 @@ def check(required: "Requirement") -> None:
     if os.environ.get("ZIPAPP_INFO", "").strip().lower() in ("1", "true", "yes", "on"):
         _print_info()
     _refuse(required, problem[0], problem[1], platform)
+
+
+#: The record of the .pyz's members (archive.py, bootstrap/documents.py: RECORD), and what a damaged start says
+#: (bootstrap/documents.py: Damaged; this module cannot import the runtime's, which it is about to check).
+RECORD = "hatch-zipapp.sha256"
+_DAMAGED = "%s: damaged .pyz (%s), rebuild or download it again\n"
+
+
+def _runtime_problem(loader: "object", archive: "str", record: "bytes", package: "str", modules: "list[str]") -> str:
+    """What is wrong with the runtime's modules in ``archive`` (``package/MODULE.py`` and, when compiled, ``.pyc``),
+    compared with ``record``; "" when nothing is."""
+    import hashlib
+
+    needle = ("  %s/" % package).encode()
+    found: dict[str, str] = {}
+    start = record.find(needle)
+    while start != -1:
+        end = record.find(b"\n", start)
+        if start >= 64 and (start == 64 or record[start - 65 : start - 64] == b"\n") and end != -1:
+            name = record[start + 2 : end].decode("utf-8", "replace")
+            found[name] = record[start - 64 : start].decode("ascii", "replace")
+        start = record.find(needle, start + 1)
+    suffixes = (".py", ".pyc") if any(name.endswith(".pyc") for name in found) else (".py",)
+    for module in modules:
+        for suffix in suffixes:
+            if "%s/%s%s" % (package, module, suffix) not in found:
+                return "%s has no sha256 of %s/%s%s" % (RECORD, package, module, suffix)
+    for name in sorted(found):
+        data = loader.get_data(os.path.join(archive, name))  # type: ignore[attr-defined]
+        if hashlib.sha256(data).hexdigest() != found[name]:
+            return "%s differs from its sha256 in %s" % (name, RECORD)
+    return ""
+
+
+def runtime_record(package: "str", modules: "list[str]") -> "bytes | None":
+    """The .pyz's record, once the runtime's modules (``package``: ``modules``) are what it says: else one line on
+    stderr and exit status 1, nothing of them run. None when ``__main__`` is not run from a zip (nothing to check)."""
+    loader = sys.modules["__main__"].__dict__.get("__loader__")
+    archive = getattr(loader, "archive", None)
+    if not isinstance(archive, str):
+        return None
+    try:
+        record = loader.get_data(os.path.join(archive, RECORD))  # type: ignore[union-attr]
+        problem = _runtime_problem(loader, archive, record, package, modules)
+    except Exception as e:  # zipimport's ZipImportError, OSError, zlib.error, EOFError: the bytes are not as built
+        problem = "%s is unreadable: %s" % (package, type(e).__name__)
+    if not problem:
+        return record  # type: ignore[no-any-return]
+    program = sys.argv[0] if sys.argv and sys.argv[0] else archive
+    sys.stderr.write(_DAMAGED % (os.path.basename(program), problem))
+    sys.stderr.flush()
+    raise SystemExit(1)

@@ -3,7 +3,9 @@ it can be trusted.
 
 ``$ZIPAPP_ROOT``, else shiv's ``$SHIV_ROOT``, else systemd's ``$CACHE_DIRECTORY`` (its first entry), else
 ``$XDG_CACHE_HOME/hatch-zipapp``, else ``~/.cache/hatch-zipapp``. A root named by a variable that cannot be used is
-an error naming that variable; of the defaults, the first writable one is taken. Model: shiv's
+an error naming that variable; of the defaults, the first writable one is taken. Missing directories of a root are
+created, but never a home directory: a ``$HOME`` that does not exist (a service account's ``/nonexistent``) is
+skipped. Model: shiv's
 ``bootstrap/environment.py``.
 
 Trust, as OpenSSH's StrictModes and pip's cache check it: code is run only from a directory that no one but the
@@ -148,6 +150,10 @@ def root(name: str) -> tuple[str, bool]:
             return secure(explicit(variable, value), variable, name)
     tried = []
     for variable, path in defaults():
+        home = os.environ.get(HOME, "")
+        if variable == HOME and not os.path.isdir(home):  # a service account's HOME=/nonexistent: never created
+            tried.append(f"{path} (from ${HOME}: {home} is not a directory)")
+            continue
         try:
             real, writable = secure(os.path.abspath(path), variable, name)
         except BootstrapError as e:

@@ -85,6 +85,8 @@ if TYPE_CHECKING:
     from .documents import Environment
 
 
+#: What Python ran before this package: the source, and its bytecode when the build compiled the runtime.
+_MAIN = ("__main__.py", "__main__.pyc")
 _held: list[FileLock] = []  # locks kept for the life of the process
 
 
@@ -129,12 +131,17 @@ def _checked(archive: str, member: str, record: bytes) -> bytes:
     return data
 
 
-def bootstrap() -> None:
+def bootstrap(record: bytes | None = None) -> None:
+    """Start: ``record`` is the .pyz's record as ``__main__`` read it to check this package (read here if None)."""
     archive = _archive()
     try:
         for variable in ON_OFF:
             flag(variable)
-        record = _read(archive, RECORD)  # parsed whole only by the start that extracts (parse_record)
+        if record is None:
+            record = _read(archive, RECORD)  # parsed whole only by the start that extracts (parse_record)
+        for member in _MAIN:  # __main__ checked this package before importing it; this checks __main__
+            if member == _MAIN[0] or f"  {member}\n".encode() in record:
+                _checked(archive, member, record)
         environment = parse_environment(_checked(archive, ENVIRONMENT_JSON, record))
         if flag(ZIPAPP_INFO):
             sys.stdout.write(_checked(archive, INFO_JSON, record).decode("utf-8", "replace"))
