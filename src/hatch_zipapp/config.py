@@ -19,6 +19,7 @@ from typing import Any
 
 from hatchling.builders.config import BuilderConfig
 from hatchling.utils.context import ContextFormatter, DefaultContextFormatter
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from hatch_zipapp.errors import ConfigError, LockError
 from hatch_zipapp.fetch import redact, scrub
@@ -38,6 +39,7 @@ OPTIONS: dict[str, str] = {
     "extra-index-urls": "`[]`",
     "wheel-dirs": "`[]`",
     "targets": "the build host",
+    "pure-python-ok": "`[]`",
     "bytecode": "`true`",
     "django": "none",
     "isolated": "`true`",
@@ -91,7 +93,16 @@ _LOCK_CANDIDATES = ("pylock.toml", "requirements.txt", "uv.lock")
 _BINPRM_BUF_SIZE = 128
 #: The options :meth:`ZipappBuilderConfig.validate` checks before a build starts (the lock, the indexes and the wheel
 #: directories are checked where they are first used, when the build loads the lock).
-_CHECKED_FIRST = ("targets", "entry_point", "shebang", "bytecode", "django", "isolated", "keep_extractions")
+_CHECKED_FIRST = (
+    "targets",
+    "entry_point",
+    "shebang",
+    "bytecode",
+    "django",
+    "isolated",
+    "keep_extractions",
+    "pure_python_ok",
+)
 
 
 class _Environment(ContextFormatter):
@@ -359,6 +370,22 @@ class ZipappBuilderConfig(BuilderConfig):
                 message = f"{what} is outside the project's `requires-python` ({python_constraint}): {fix}"
                 raise ConfigError(message)
         return targets
+
+    @cached_property
+    def pure_python_ok(self) -> frozenset[NormalizedName]:
+        """Packages a target may get the pure-Python wheel of, where the lock or another target has a compiled one,
+        without a warning (fetch.py warns; a name the lock does not have is an error there, once the lock is read)."""
+        names = set()
+        for i, value in self._string_list("pure-python-ok", "package name"):
+            try:
+                names.add(canonicalize_name(value, validate=True))
+            except InvalidName:
+                message = (
+                    f"Package name #{i} in field {self._option('pure-python-ok')} is not a valid package name: "
+                    f'{value!r} (write the name as the lock has it, e.g. "black")'
+                )
+                raise ConfigError(message) from None
+        return frozenset(names)
 
     @cached_property
     def django(self) -> DjangoConfig | None:
