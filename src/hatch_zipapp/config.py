@@ -292,7 +292,9 @@ class ZipappBuilderConfig(BuilderConfig):
 
     @cached_property
     def targets(self) -> list[Target]:
-        """The targets to build for: `$HATCH_ZIPAPP_TARGETS`, else the `targets` option, else the build host."""
+        """The targets to build for: `$HATCH_ZIPAPP_TARGETS`, else the `targets` option, else the build host. A target
+        the variable names that the option configures too is the configured one, with its options (`interpreter`, a
+        full `python` version)."""
         from_env = os.environ.get(TARGETS_ENV, "").replace(",", " ").split()
         if from_env:
             targets = []
@@ -301,10 +303,11 @@ class ZipappBuilderConfig(BuilderConfig):
                     targets.append(Target.host())
                     continue
                 try:
-                    targets.append(Target.from_tag(text))
+                    target = Target.from_tag(text)
                 except TargetError as e:
                     message = f"Environment variable {TARGETS_ENV}: {e}"
                     raise ConfigError(message) from None
+                targets.append(self._configured(target.name) or target)
             return self._unique(targets, f"environment variable {TARGETS_ENV}")
         values: Any = self.target_config.get("targets")
         if values is None:
@@ -318,6 +321,21 @@ class ZipappBuilderConfig(BuilderConfig):
             raise ConfigError(message)
         targets = [self._target(f"Target #{i} in field {field}", table) for i, table in enumerate(values, 1)]
         return self._unique(targets, field)
+
+    def _configured(self, name: str) -> Target | None:
+        """The target of the `targets` option named ``name`` (``cp312-cp312-manylinux_2_28_x86_64``), read with its
+        options; None when the option has none of that name. Only that table is read: another's `{env:...}` field
+        need not be set for a build that does not name it."""
+        values: Any = self.target_config.get("targets")
+        for i, table in enumerate(values if isinstance(values, list) else [], 1):
+            try:
+                spec = (table["python"], table["platform"], table.get("implementation", "cpython"))
+                named = Target.from_spec(*spec).name
+            except (KeyError, TypeError, AttributeError, TargetError):
+                continue  # not a target the variable can name; a build that uses the option says what is wrong
+            if named == name:
+                return self._target(f"Target #{i} in field {self._option('targets')}", table)
+        return None
 
     def _target(self, where: str, table: dict[str, Any]) -> Target:
         """One table of the `targets` option."""
