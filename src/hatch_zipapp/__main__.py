@@ -100,8 +100,8 @@ def _info(options: argparse.Namespace) -> int:
 
 
 def _pure_python_notes(text: str) -> list[str]:
-    """One line for each embedded distribution whose pure-Python wheel the .pyz has where the lock or another target
-    of its build has a compiled one (``pure_python`` in its record): stdout stays the JSON document alone."""
+    """One line for each embedded distribution whose pure-Python wheel the .pyz has where the lock has compiled ones
+    (``pure_python`` in its record): stdout stays the JSON document alone."""
     import json
 
     from hatch_zipapp.bootstrap.documents import DIST_PURE_PYTHON, INFO_DISTRIBUTIONS
@@ -115,14 +115,12 @@ def _pure_python_notes(text: str) -> list[str]:
         fallback = dist.get(DIST_PURE_PYTHON) if isinstance(dist, dict) else None
         if not isinstance(fallback, dict):
             continue
-        where = [f"{tag} got {wheel}" for tag, wheel in sorted((fallback.get("others") or {}).items())]
-        if fallback.get("lock"):
-            where.append(f"the lock has compiled wheels for {', '.join(fallback['lock'])}")
+        platforms = ", ".join(fallback.get("lock") or [])
         allowed = " (allowed by `pure-python-ok`)" if fallback.get("allowed") else ""
         notes.append(
             f"{dist.get('name')} {dist.get('version')} is its pure-Python wheel "
-            f"({dist.get('built_wheel') or dist.get('file')}), without "
-            f"compiled code, where {' and '.join(where)}{allowed}"
+            f"({dist.get('built_wheel') or dist.get('file')}), without compiled code, where the lock has compiled "
+            f"wheels of it for {platforms}{allowed}"
         )
     return notes
 

@@ -391,8 +391,8 @@ class ZipappBuilderConfig(BuilderConfig):
 
     @cached_property
     def pure_python_ok(self) -> frozenset[NormalizedName]:
-        """Packages a target may get the pure-Python wheel of, where the lock or another target has a compiled one,
-        without a warning (fetch.py warns; a name the lock does not have is an error there, once the lock is read)."""
+        """Packages a target may get the pure-Python wheel of, where the lock has compiled ones, without a warning
+        (fetch.py warns; a name the lock does not have is an error there, once the lock is read)."""
         names = set()
         for i, value in self._string_list("pure-python-ok", "package name"):
             try:

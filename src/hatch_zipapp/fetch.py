@@ -509,28 +509,25 @@ def _check_pure_python_ok(context: BuildContext) -> None:
 
 def pure_python_fallbacks(context: BuildContext, pins: list[Pin], wheels: list[str]) -> dict[int, PurePython]:
     """Each of ``pins`` whose wheel for the context's target (in ``wheels``, in the same order) is pure Python where
-    the lock or another target of the build has a compiled one, by its index: what they have. A warning (one line)
-    for each one `pure-python-ok` does not name."""
-    target = context.target
-    pure = {i: pin for i, pin in enumerate(pins) if wheels[i].endswith(".whl") and is_pure_python(wheels[i])}
-    if not pure:
-        return {}
-    others = _compiled_elsewhere(context, {pin.name for pin in pure.values()})
+    the lock has compiled ones (for other platforms or Python versions), by its index: the platforms they are for, and
+    whether `pure-python-ok` names it. A warning (one line) for each it does not, with what the other targets of the
+    build got. What is recorded depends on the lock and this target alone, not on the other targets built with it."""
     found: dict[int, PurePython] = {}
-    for index, pin in pure.items():
+    for index, (pin, wheel) in enumerate(zip(pins, wheels, strict=True)):
+        if not (wheel.endswith(".whl") and is_pure_python(wheel)):
+            continue
         compiled = [name for name in context.fetcher.locked_wheels(pin) if not is_pure_python(name)]
-        got = others.get(pin.name, {})
-        if not compiled and not got:
-            continue
-        allowed = pin.name in context.config.pure_python_ok
-        found[index] = {"others": got, "lock": sorted({wheel_platform(n)[1] for n in compiled}), "allowed": allowed}
-        if allowed:
-            continue
-        said = [f"{tag} got {name}" for tag, name in sorted(got.items())]
         if compiled:
-            said.append(
-                f"the lock has compiled wheels of it for {_pythons(compiled)} on {', '.join(found[index]['lock'])}"
-            )
+            platforms = sorted({wheel_platform(name)[1] for name in compiled})
+            found[index] = {"lock": platforms, "allowed": pin.name in context.config.pure_python_ok}
+    warned = [index for index, record in found.items() if not record["allowed"]]
+    others = _compiled_elsewhere(context, {pins[index].name for index in warned}) if warned else {}
+    target = context.target
+    for index in warned:
+        pin = pins[index]
+        compiled = [name for name in context.fetcher.locked_wheels(pin) if not is_pure_python(name)]
+        said = [f"{tag} got {name}" for tag, name in sorted(others.get(pin.name, {}).items())]
+        said.append(f"the lock has compiled wheels of it for {_pythons(compiled)} on {', '.join(found[index]['lock'])}")
         message = (
             f"{pin.name} {pin.version} for {target.describe()} is its pure-Python wheel ({wheels[index]}), without "
             f"compiled code, where {' and '.join(said)}. To fix: lock a {pin.name} wheel that fits {target.describe()} "

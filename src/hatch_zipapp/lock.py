@@ -60,8 +60,9 @@ class Pin:
     hashes: frozenset[str]
     #: The file the lock itself selects (pylock, direct URLs); empty when it must be found on an index.
     files: tuple[LockedFile, ...] = field(default=())
-    #: Every wheel the lock lists for this package version, for any platform (pylock: its `wheels`); empty when the
-    #: lock lists only hashes (a requirements file: the fetcher finds their files). For the pure-Python check.
+    #: Every wheel the lock lists for this package, for any platform (pylock: the `wheels` of each of its entries, any
+    #: version); empty when the lock lists only hashes (a requirements file: the fetcher finds the files of this
+    #: version's). For the pure-Python check.
     wheels: tuple[str, ...] = field(default=())
 
 
@@ -316,12 +317,18 @@ class PylockFile:
             sha256 = _sha256_of(dist.hashes, f"{origin} ({filename})", self.path, fix)
             local = Path(self.path.parent, dist.path) if dist.path else None
             locked = LockedFile(filename=filename, sha256=sha256, url=dist.url, path=local)
-            wheels = tuple(wheel.filename for wheel in package.wheels or ())
+            wheels = self._wheels_of(package.name)
             pins.append(Pin(package.name, package.version, origin, frozenset({sha256}), (locked,), wheels))
         return pins
 
     def names(self) -> frozenset[NormalizedName]:
         return frozenset(canonicalize_name(package.name) for package in self._lock.packages)
+
+    def _wheels_of(self, name: str) -> tuple[str, ...]:
+        """The names of the wheels of every entry of package ``name``, whatever its version or marker."""
+        return tuple(
+            wheel.filename for package in self._lock.packages if package.name == name for wheel in package.wheels or ()
+        )
 
     def _explain_no_match(self, target: Target) -> None:
         """Turn packaging's 'No wheel found' into an error naming the package, the target and the files offered."""

@@ -50,9 +50,9 @@ if TYPE_CHECKING:
 
     class PurePython(TypedDict):
         """A distribution's ``pure_python`` member (in ``Info["distributions"]``): the .pyz has its pure-Python wheel
-        where the lock or another target of the same build has a compiled one."""
+        where the lock has compiled ones (for other platforms or Python versions). What other targets of the same
+        build got is in the build's warning only: a .pyz depends on its own target, not on which others were built."""
 
-        others: dict[str, str]  # another target's tag → the compiled wheel it got
         lock: list[str]  # the platforms the lock has compiled wheels of it for
         allowed: bool  # named in `pure-python-ok`: the build did not warn
 
