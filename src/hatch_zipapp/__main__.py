@@ -244,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info",
         help="print a .pyz's build information as JSON",
         description="Print what a .pyz carries (project, target, lock digest, distributions and their hashes), "
-        "as `ZIPAPP_INFO=1 ./app.pyz` does on a server.",
+        "as `ZIPAPP_INFO=1 ./app.pyz` does on a server; and on stderr, one line for each package whose pure-Python "
+        "wheel it has where the lock has compiled ones.",
     )
     info.add_argument("file", help="the .pyz")
     verify = commands.add_parser(
