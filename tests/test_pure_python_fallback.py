@@ -152,6 +152,37 @@ class TestWarning:
         assert f" where {X86_64} got {COMPILED} and the lock has" in first
         assert " where the lock has compiled wheels of it for cp312 on manylinux_2_17_x86_64. To fix:" in second
 
+    def test_another_version_of_it_is_compiled(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A universal lock with native 0.9 (compiled) below Python 3.12 and native 1.0 (pure only) from 3.12 on."""
+        old = make_wheel(
+            wheelhouse, "native", "0.9", tag="cp311-cp311-manylinux_2_17_x86_64", marker='python_version < "3.12"'
+        )
+        new = make_wheel(wheelhouse, "native", "1.0", marker='python_version >= "3.12"')
+        alpha = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(
+            tmp_path / "p",
+            dependencies=["native", "alpha"],
+            zipapp="bytecode = false\ntargets = [\n"
+            '  { python = "3.12", platform = "manylinux_2_28_aarch64" },\n'
+            '  { python = "3.11", platform = "manylinux_2_28_x86_64" },\n'
+            "]",
+        )
+        (project / "pylock.toml").write_text(pylock_text([[old], [new], [alpha]], base_url=index.url))
+        built = _build_all(project)
+        (line,) = _warnings(capsys.readouterr().err)
+        assert line.startswith(
+            f"native 1.0 for CPython 3.12 on manylinux_2_28_aarch64 is its pure-Python wheel ({PURE}), without "
+            "compiled code, where cp311-cp311-manylinux_2_28_x86_64 got "
+            "native-0.9-cp311-cp311-manylinux_2_17_x86_64.whl and the lock has compiled wheels of it for cp311 on "
+            "manylinux_2_17_x86_64. To fix:"
+        )
+        assert _distributions(built[AARCH64])["native"]["pure_python"] == {
+            "lock": ["manylinux_2_17_x86_64"],
+            "allowed": False,
+        }
+
 
 class TestPurePythonOkOption:
     def test_a_name_the_lock_does_not_have(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:

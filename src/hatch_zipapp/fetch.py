@@ -349,11 +349,11 @@ class Fetcher:
         raise NoMatchingFileError(message)
 
     def locked_wheels(self, pin: Pin) -> list[str]:
-        """The names of every wheel the lock has for ``pin``'s version, for any platform: those a pylock lists, else
-        those whose sha256 a requirements file records (found as :meth:`choose` finds them)."""
-        if pin.wheels:
-            return sorted(pin.wheels)
-        return sorted(locked.filename for locked in self._locked(pin).values() if locked.filename.endswith(".whl"))
+        """The names of every wheel the lock has for ``pin``'s package, for any platform: those a pylock lists (of
+        any version), else those of the version whose sha256 a requirements file records (found as :meth:`choose`
+        finds them). A name that is not a valid wheel name is left out."""
+        names = pin.wheels or [locked.filename for locked in self._locked(pin).values()]
+        return sorted(name for name in names if name.endswith(".whl") and _version_of(name) is not None)
 
     def _locked(self, pin: Pin) -> dict[str, LockedFile]:
         """The files whose sha256 the lock records for ``pin``, by sha256."""

@@ -7,6 +7,7 @@ version per package with the sha256 of every file it may come from. Nothing outs
 from __future__ import annotations
 
 import codecs
+import functools
 import shutil
 import subprocess
 import tomllib
@@ -317,18 +318,21 @@ class PylockFile:
             sha256 = _sha256_of(dist.hashes, f"{origin} ({filename})", self.path, fix)
             local = Path(self.path.parent, dist.path) if dist.path else None
             locked = LockedFile(filename=filename, sha256=sha256, url=dist.url, path=local)
-            wheels = self._wheels_of(package.name)
+            wheels = self._wheels.get(canonicalize_name(package.name), ())
             pins.append(Pin(package.name, package.version, origin, frozenset({sha256}), (locked,), wheels))
         return pins
 
     def names(self) -> frozenset[NormalizedName]:
-        return frozenset(canonicalize_name(package.name) for package in self._lock.packages)
+        return frozenset(self._wheels)
 
-    def _wheels_of(self, name: str) -> tuple[str, ...]:
-        """The names of the wheels of every entry of package ``name``, whatever its version or marker."""
-        return tuple(
-            wheel.filename for package in self._lock.packages if package.name == name for wheel in package.wheels or ()
-        )
+    @functools.cached_property
+    def _wheels(self) -> dict[NormalizedName, tuple[str, ...]]:
+        """Each package's name → the names of the wheels of every entry of it, whatever its version or marker."""
+        wheels: dict[NormalizedName, tuple[str, ...]] = {}
+        for package in self._lock.packages:
+            name = canonicalize_name(package.name)
+            wheels[name] = wheels.get(name, ()) + tuple(wheel.filename for wheel in package.wheels or ())
+        return wheels
 
     def _explain_no_match(self, target: Target) -> None:
         """Turn packaging's 'No wheel found' into an error naming the package, the target and the files offered."""

@@ -24,12 +24,8 @@ from hatch_zipapp.errors import TargetError
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = [
-    "Target",
-    "TargetError",
-    "is_pure_python",
-    "wheel_platform",
-]  # TargetError: errors.py's, imported by the callers of this module
+# TargetError: errors.py's, imported by the callers of this module
+__all__ = ["Target", "TargetError", "is_pure_python", "wheel_platform"]
 
 #: PEP 600 names of the legacy manylinux aliases, and back.
 _LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
