@@ -89,11 +89,40 @@ def _info(options: argparse.Namespace) -> int:
         return 2
     try:
         with zipfile.ZipFile(options.file) as archive:
-            sys.stdout.write(archive.read(INFO_JSON).decode("utf-8"))
+            text = archive.read(INFO_JSON).decode("utf-8")
     except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as e:
         print(f"hatch-zipapp info: {options.file} is not a .pyz built by hatch-zipapp ({e})", file=sys.stderr)
         return 2
+    sys.stdout.write(text)
+    for line in _pure_python_notes(text):
+        print(f"hatch-zipapp info: {line}", file=sys.stderr)
     return 0
+
+
+def _pure_python_notes(text: str) -> list[str]:
+    """One line for each embedded distribution whose pure-Python wheel the .pyz has where the lock has compiled ones
+    (``pure_python`` in its record): stdout stays the JSON document alone."""
+    import json
+
+    from hatch_zipapp.bootstrap.documents import DIST_PURE_PYTHON, INFO_DISTRIBUTIONS
+
+    try:
+        distributions = json.loads(text).get(INFO_DISTRIBUTIONS) or []
+    except (ValueError, AttributeError):
+        return []
+    notes = []
+    for dist in distributions:
+        fallback = dist.get(DIST_PURE_PYTHON) if isinstance(dist, dict) else None
+        if not isinstance(fallback, dict):
+            continue
+        platforms = ", ".join(fallback.get("lock") or [])
+        allowed = " (allowed by `pure-python-ok`)" if fallback.get("allowed") else ""
+        notes.append(
+            f"{dist.get('name')} {dist.get('version')} is its pure-Python wheel "
+            f"({dist.get('built_wheel') or dist.get('file')}), without compiled code, where the lock has compiled "
+            f"wheels of it for {platforms}{allowed}"
+        )
+    return notes
 
 
 def _verify(options: argparse.Namespace) -> int:
@@ -215,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info",
         help="print a .pyz's build information as JSON",
         description="Print what a .pyz carries (project, target, lock digest, distributions and their hashes), "
-        "as `ZIPAPP_INFO=1 ./app.pyz` does on a server.",
+        "as `ZIPAPP_INFO=1 ./app.pyz` does on a server; and on stderr, one line for each package whose pure-Python "
+        "wheel it has where the lock has compiled ones.",
     )
     info.add_argument("file", help="the .pyz")
     verify = commands.add_parser(

@@ -143,13 +143,9 @@ def compile_bytecode(context: BuildContext, tree: StagingTree, runtime: dict[str
     if not context.config.bytecode:
         return 0
     target, cache = context.target, context.fetcher.cache
-    compiler = find_compiler(target)
+    compiler, rejected = find_compiler(target)
     if compiler is None:
-        context.display.display_warning(
-            f"No Python {target.python_version} found to compile bytecode for {target.describe()}: the .pyz "
-            f"compiles it at its first start instead. Give the target an `interpreter`, put "
-            f"python{target.python_version} on PATH, or set `bytecode = false` to silence this"
-        )
+        context.display.display_warning(_none_found(target, rejected))
         return 0
     with context.progress.step("Compiling bytecode", total=len(sources(tree))) as step:
         compiled = compiler.compile_tree(tree, cache, step.advance)
@@ -167,31 +163,85 @@ def sources(tree: StagingTree) -> list[str]:
     ]
 
 
-def find_compiler(target: Target) -> Compiler | None:
-    """An interpreter of ``target``'s Python version: the configured one (which must work), else one on PATH."""
+def find_compiler(target: Target) -> tuple[Compiler | None, list[str]]:
+    """An interpreter of ``target``'s Python version: the configured one (which must work), else the first
+    ``pythonX.Y`` on PATH that is one (every directory of PATH is looked in, not only the first that has one: a
+    pyenv shim for a version that is not installed exits 127). With it, each candidate tried and why it was not one
+    (``/usr/local/bin/python3.12 exited with status 127 (pyenv: python3.12: command not found)``)."""
     if target.interpreter:
         compiler, problem = _probe(target.interpreter, target)
         if compiler is None:
             where = "the build host" if target.is_host else f"the `interpreter` of target {target.describe()}"
-            message = f"{where[0].upper()}{where[1:]} {target.interpreter!r} cannot compile bytecode: {problem}"
+            message = (
+                f"{where[0].upper()}{where[1:]} {target.interpreter!r} cannot compile bytecode: it {problem}. "
+                f"Point it at a CPython {target.python_version}, or set `bytecode = false`"
+            )
             raise ConfigError(message)
-        return compiler
-    return _probe(f"python{target.python_version}", target)[0]
+        return compiler, []
+    name = f"python{target.python_version}"
+    rejected: list[str] = []
+    for candidate in _on_path(name):
+        compiler, problem = _probe(candidate, target)
+        if compiler is not None:
+            return compiler, rejected
+        rejected.append(f"{candidate} {problem}")
+    return None, rejected or [f"no {name} in any directory of PATH"]
+
+
+def _none_found(target: Target, rejected: list[str]) -> str:
+    """The warning of a build that found no Python of the target's version: each candidate and why, and the fix."""
+    return (
+        f"No Python {target.python_version} found to compile bytecode for {target.describe()}: "
+        f"{'; '.join(rejected)}. The .pyz compiles it at its first start instead. To fix: give the target an "
+        f"`interpreter` (a CPython {target.python_version}), or put a working python{target.python_version} on "
+        f"PATH; `bytecode = false` silences this"
+    )
+
+
+def _on_path(name: str) -> list[str]:
+    """Every file ``name`` in the directories of PATH, in order, each once (``shutil.which`` gives only the first)."""
+    found: dict[str, str] = {}  # real path -> the first path naming it
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or os.curdir, name)
+        if os.path.isfile(candidate):
+            found.setdefault(os.path.realpath(candidate), candidate)
+    return list(found.values())
 
 
 def _probe(candidate: str, target: Target) -> tuple[Compiler | None, str]:
-    executable = shutil.which(candidate) or (candidate if os.path.isfile(candidate) else None)
-    if executable is None:
-        return None, "not found"
+    """A compiler when ``candidate`` is a CPython of the target's version; else what it did instead, said of it
+    (``exited with status 127 (pyenv: python3.12: command not found)``)."""
+    executable = candidate if os.sep in candidate else shutil.which(candidate)
+    if executable is None or not os.path.isfile(executable):
+        return None, "does not exist" if os.sep in candidate else "is not a command on PATH"
+    if not os.access(executable, os.X_OK):
+        return None, "is not executable"
     try:
         result = subprocess.run(
             [executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
         )
+    except subprocess.TimeoutExpired:
+        return None, "did not say its version within 60 seconds"
     except OSError as e:
-        return None, str(e)
+        return None, f"cannot be run ({e.strerror or e})"
     words = result.stdout.split()
     wanted = [target.implementation, target.python_version]
-    if result.returncode == 0 and len(words) == 5 and words[:2] == wanted:
-        return Compiler(executable, cache_tag=words[2], identity=f"{words[3]}-{words[4]}"), ""
-    said = (result.stdout + result.stderr).strip().splitlines()
-    return None, f"it is not {' '.join(wanted)} ({said[-1] if said else f'exit status {result.returncode}'})"
+    if result.returncode != 0:
+        if result.returncode < 0:
+            return None, f"was killed by signal {-result.returncode}"
+        said = _said(result.stderr or result.stdout)
+        return None, f"exited with status {result.returncode}" + (f" ({said})" if said else "")
+    if len(words) != 5:
+        return None, f"printed {_said(result.stdout)!r} instead of its version"
+    if words[:2] != wanted:
+        names = {"cpython": "CPython", "pypy": "PyPy"}
+        return None, f"is {names.get(words[0], words[0])} {words[1]}, not CPython {target.python_version}"
+    return Compiler(executable, cache_tag=words[2], identity=f"{words[3]}-{words[4]}"), ""
+
+
+def _said(output: str) -> str:
+    """What a failed program said, in one line: its first line, or a traceback's last (the exception)."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]

@@ -19,6 +19,7 @@ from typing import Any
 
 from hatchling.builders.config import BuilderConfig
 from hatchling.utils.context import ContextFormatter, DefaultContextFormatter
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from hatch_zipapp.errors import ConfigError, LockError
 from hatch_zipapp.fetch import redact, scrub
@@ -38,6 +39,7 @@ OPTIONS: dict[str, str] = {
     "extra-index-urls": "`[]`",
     "wheel-dirs": "`[]`",
     "targets": "the build host",
+    "pure-python-ok": "`[]`",
     "bytecode": "`true`",
     "django": "none",
     "isolated": "`true`",
@@ -91,7 +93,16 @@ _LOCK_CANDIDATES = ("pylock.toml", "requirements.txt", "uv.lock")
 _BINPRM_BUF_SIZE = 128
 #: The options :meth:`ZipappBuilderConfig.validate` checks before a build starts (the lock, the indexes and the wheel
 #: directories are checked where they are first used, when the build loads the lock).
-_CHECKED_FIRST = ("targets", "entry_point", "shebang", "bytecode", "django", "isolated", "keep_extractions")
+_CHECKED_FIRST = (
+    "targets",
+    "entry_point",
+    "shebang",
+    "bytecode",
+    "django",
+    "isolated",
+    "keep_extractions",
+    "pure_python_ok",
+)
 
 
 class _Environment(ContextFormatter):
@@ -281,7 +292,9 @@ class ZipappBuilderConfig(BuilderConfig):
 
     @cached_property
     def targets(self) -> list[Target]:
-        """The targets to build for: `$HATCH_ZIPAPP_TARGETS`, else the `targets` option, else the build host."""
+        """The targets to build for: `$HATCH_ZIPAPP_TARGETS`, else the `targets` option, else the build host. A target
+        the variable names that the option configures too is the configured one, with its options (`interpreter`, a
+        full `python` version)."""
         from_env = os.environ.get(TARGETS_ENV, "").replace(",", " ").split()
         if from_env:
             targets = []
@@ -290,10 +303,11 @@ class ZipappBuilderConfig(BuilderConfig):
                     targets.append(Target.host())
                     continue
                 try:
-                    targets.append(Target.from_tag(text))
+                    target = Target.from_tag(text)
                 except TargetError as e:
                     message = f"Environment variable {TARGETS_ENV}: {e}"
                     raise ConfigError(message) from None
+                targets.append(self._configured(target.name) or target)
             return self._unique(targets, f"environment variable {TARGETS_ENV}")
         values: Any = self.target_config.get("targets")
         if values is None:
@@ -307,6 +321,21 @@ class ZipappBuilderConfig(BuilderConfig):
             raise ConfigError(message)
         targets = [self._target(f"Target #{i} in field {field}", table) for i, table in enumerate(values, 1)]
         return self._unique(targets, field)
+
+    def _configured(self, name: str) -> Target | None:
+        """The target of the `targets` option named ``name`` (``cp312-cp312-manylinux_2_28_x86_64``), read with its
+        options; None when the option has none of that name. Only that table is read: another's `{env:...}` field
+        need not be set for a build that does not name it."""
+        values: Any = self.target_config.get("targets")
+        for i, table in enumerate(values if isinstance(values, list) else [], 1):
+            try:
+                spec = (table["python"], table["platform"], table.get("implementation", "cpython"))
+                named = Target.from_spec(*spec).name
+            except (KeyError, TypeError, AttributeError, TargetError):
+                continue  # not a target the variable can name; a build that uses the option says what is wrong
+            if named == name:
+                return self._target(f"Target #{i} in field {self._option('targets')}", table)
+        return None
 
     def _target(self, where: str, table: dict[str, Any]) -> Target:
         """One table of the `targets` option."""
@@ -359,6 +388,22 @@ class ZipappBuilderConfig(BuilderConfig):
                 message = f"{what} is outside the project's `requires-python` ({python_constraint}): {fix}"
                 raise ConfigError(message)
         return targets
+
+    @cached_property
+    def pure_python_ok(self) -> frozenset[NormalizedName]:
+        """Packages a target may get the pure-Python wheel of, where the lock has compiled ones, without a warning
+        (fetch.py warns; a name the lock does not have is an error there, once the lock is read)."""
+        names = set()
+        for i, value in self._string_list("pure-python-ok", "package name"):
+            try:
+                names.add(canonicalize_name(value, validate=True))
+            except InvalidName:
+                message = (
+                    f"Package name #{i} in field {self._option('pure-python-ok')} is not a valid package name: "
+                    f'{value!r} (write the name as the lock has it, e.g. "black")'
+                )
+                raise ConfigError(message) from None
+        return frozenset(names)
 
     @cached_property
     def django(self) -> DjangoConfig | None:

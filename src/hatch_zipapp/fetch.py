@@ -9,6 +9,7 @@ into an index URL (the configuration's secrets).
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import os
 import posixpath
@@ -19,26 +20,29 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
+    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
 from hatch_zipapp import __version__
+from hatch_zipapp.bootstrap.documents import DIST_PURE_PYTHON
 from hatch_zipapp.cache import CACHE_ENV, Cache, sha256_hex
-from hatch_zipapp.errors import FetchError, HashMismatchError, NoMatchingFileError
+from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError, NoMatchingFileError, ZipappError
 from hatch_zipapp.lock import LockedFile, Pin
 from hatch_zipapp.scratch import Kept, Spool
 from hatch_zipapp.sdist import wheel_from_sdist
-from hatch_zipapp.target import Target
+from hatch_zipapp.target import Target, is_pure_python, wheel_platform
 
 if TYPE_CHECKING:
+    from hatch_zipapp.bootstrap.documents import PurePython
     from hatch_zipapp.context import BuildContext
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "LocalDirectory",
     "WheelSource",
     "fetch_wheels",
+    "pure_python_fallbacks",
     "redact",
     "scrub",
 ]
@@ -317,10 +322,7 @@ class Fetcher:
 
     def choose(self, pin: Pin, target: Target) -> LockedFile:
         """The best file for ``target`` among those whose sha256 the lock records."""
-        if pin.files:
-            candidates = {locked.sha256: locked for locked in pin.files if locked.sha256 in pin.hashes}
-        else:
-            candidates = self._candidates(pin)
+        candidates = self._locked(pin)
         wheels = [c for c in candidates.values() if c.filename.endswith(".whl")]
         ranked = sorted(
             (
@@ -345,6 +347,19 @@ class Fetcher:
             f"one (`pip wheel --no-deps {pin.name}=={pin.version}`) and add its directory to `wheel-dirs`"
         )
         raise NoMatchingFileError(message)
+
+    def locked_wheels(self, pin: Pin) -> list[str]:
+        """The names of every wheel the lock has for ``pin``'s package, for any platform: those a pylock lists (of
+        any version), else those of the version whose sha256 a requirements file records (found as :meth:`choose`
+        finds them). A name that is not a valid wheel name is left out."""
+        names = pin.wheels or [locked.filename for locked in self._locked(pin).values()]
+        return sorted(name for name in names if name.endswith(".whl") and _version_of(name) is not None)
+
+    def _locked(self, pin: Pin) -> dict[str, LockedFile]:
+        """The files whose sha256 the lock records for ``pin``, by sha256."""
+        if pin.files:
+            return {locked.sha256: locked for locked in pin.files if locked.sha256 in pin.hashes}
+        return self._candidates(pin)
 
     def _candidates(self, pin: Pin) -> dict[str, LockedFile]:
         known: dict[str, LockedFile] = {}
@@ -437,14 +452,15 @@ class Fetcher:
 
 def fetch_wheels(
     context: BuildContext, pins: list[Pin], installer_for: Callable[[list[str]], Callable[[str, bytes], None]]
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """The fetch stage: each pin's file for the context's target, checked against the lock, handed to the installer
     one at a time (so that only one is held in memory). ``installer_for`` is given the file name of every wheel first
     (the .pyz's tag, and so the scripts' shebang, depends on them all), and returns what installs one. An sdist is built
     into a wheel before any is installed, since its wheel's name is known only then. Returns the record of what was
-    embedded, in the pins' order, for the build information."""
+    embedded, in the pins' order, for the build information (with what :func:`pure_python_fallbacks` found)."""
     fetcher, target = context.fetcher, context.target
-    embedded = []
+    _check_pure_python_ok(context)
+    embedded: list[dict[str, Any]] = []
     built: dict[int, tuple[str, bytes]] = {}
     with context.progress.step("Fetching", total=len(pins), bytes_note="downloaded") as step:
         chosen = [(pin, fetcher.choose(pin, target)) for pin in pins]
@@ -461,9 +477,10 @@ def fetch_wheels(
                 record["built_wheel"] = built[index][0]
                 step.advance()
             embedded.append(record)
-        install_one = installer_for(
-            [built[i][0] if i in built else locked.filename for i, (_, locked) in enumerate(chosen)]
-        )
+        wheels = [built[i][0] if i in built else locked.filename for i, (_, locked) in enumerate(chosen)]
+        for index, fallback in pure_python_fallbacks(context, [pin for pin, _ in chosen], wheels).items():
+            embedded[index][DIST_PURE_PYTHON] = fallback
+        install_one = installer_for(wheels)
         for index, (pin, locked) in enumerate(chosen):
             if index in built:
                 install_one(*built.pop(index))
@@ -471,3 +488,81 @@ def fetch_wheels(
             install_one(locked.filename, fetcher.fetch(locked, pin, received=step.add_bytes))
             step.advance()
     return embedded
+
+
+def _check_pure_python_ok(context: BuildContext) -> None:
+    """Every package `pure-python-ok` names is one the lock has: a misspelt name would silence nothing."""
+    known = context.lock.names()
+    unknown = sorted(context.config.pure_python_ok - known)
+    if not unknown:
+        return
+    named = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        named.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    message = (
+        f"Field `{_PURE_PYTHON_OK}` names {', '.join(named)}, which {context.lock.path.name} does not lock: "
+        f"correct the name, or remove it"
+    )
+    raise ConfigError(message)
+
+
+def pure_python_fallbacks(context: BuildContext, pins: list[Pin], wheels: list[str]) -> dict[int, PurePython]:
+    """Each of ``pins`` whose wheel for the context's target (in ``wheels``, in the same order) is pure Python where
+    the lock has compiled ones (for other platforms or Python versions), by its index: the platforms they are for, and
+    whether `pure-python-ok` names it. A warning (one line) for each it does not, with what the other targets of the
+    build got. What is recorded depends on the lock and this target alone, not on the other targets built with it."""
+    found: dict[int, PurePython] = {}
+    for index, (pin, wheel) in enumerate(zip(pins, wheels, strict=True)):
+        if not (wheel.endswith(".whl") and is_pure_python(wheel)):
+            continue
+        compiled = [name for name in context.fetcher.locked_wheels(pin) if not is_pure_python(name)]
+        if compiled:
+            platforms = sorted({wheel_platform(name)[1] for name in compiled})
+            found[index] = {"lock": platforms, "allowed": pin.name in context.config.pure_python_ok}
+    warned = [index for index, record in found.items() if not record["allowed"]]
+    others = _compiled_elsewhere(context, {pins[index].name for index in warned}) if warned else {}
+    target = context.target
+    for index in warned:
+        pin = pins[index]
+        compiled = [name for name in context.fetcher.locked_wheels(pin) if not is_pure_python(name)]
+        said = [f"{tag} got {name}" for tag, name in sorted(others.get(pin.name, {}).items())]
+        said.append(f"the lock has compiled wheels of it for {_pythons(compiled)} on {', '.join(found[index]['lock'])}")
+        message = (
+            f"{pin.name} {pin.version} for {target.describe()} is its pure-Python wheel ({wheels[index]}), without "
+            f"compiled code, where {' and '.join(said)}. To fix: lock a {pin.name} wheel that fits {target.describe()} "
+            f"(a version that has one, or a wheel built from its sdist on such a machine: its hash in the lock, its "
+            f"directory in `wheel-dirs`). To silence: add {str(pin.name)!r} to `{_PURE_PYTHON_OK}`"
+        )
+        context.display.display_warning(message)
+    return found
+
+
+_PURE_PYTHON_OK = "tool.hatch.build.targets.zipapp.pure-python-ok"
+
+
+def _compiled_elsewhere(context: BuildContext, names: set[NormalizedName]) -> dict[NormalizedName, dict[str, str]]:
+    """For each of ``names``, the compiled wheel each other target of the build gets (its tag → the wheel's name)."""
+    found: dict[NormalizedName, dict[str, str]] = {}
+    project = canonicalize_name(context.project.name)
+    for other in context.config.targets:
+        if other.name == context.target.name:
+            continue
+        try:
+            for pin in context.lock.select(other, project):
+                if pin.name in names:
+                    filename = context.fetcher.choose(pin, other).filename
+                    if filename.endswith(".whl") and not is_pure_python(filename):
+                        found.setdefault(pin.name, {})[other.name] = filename
+        except ZipappError:
+            continue  # nothing fits that target: its own build stops, saying why
+    return found
+
+
+def _pythons(wheels: list[str]) -> str:
+    """The interpreters ``wheels`` are for: ``cp312``, or ``cp39 to cp312``."""
+    interpreters = sorted(
+        {wheel_platform(name)[0] for name in wheels},
+        key=lambda tag: (int(tag[2:]) if tag[2:].isdigit() else 0, tag),
+    )
+    return interpreters[0] if len(interpreters) == 1 else f"{interpreters[0]} to {interpreters[-1]}"

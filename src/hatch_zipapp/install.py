@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from installer import install
 from installer.destinations import WheelDestination
@@ -291,7 +291,7 @@ class Staged:
 
     tree: StagingTree
     wheels: list[str]
-    embedded: list[dict[str, str]]
+    embedded: list[dict[str, Any]]
     requirement: Requirement
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ version per package with the sha256 of every file it may come from. Nothing outs
 from __future__ import annotations
 
 import codecs
+import functools
 import shutil
 import subprocess
 import tomllib
@@ -60,6 +61,10 @@ class Pin:
     hashes: frozenset[str]
     #: The file the lock itself selects (pylock, direct URLs); empty when it must be found on an index.
     files: tuple[LockedFile, ...] = field(default=())
+    #: Every wheel the lock lists for this package, for any platform (pylock: the `wheels` of each of its entries, any
+    #: version); empty when the lock lists only hashes (a requirements file: the fetcher finds the files of this
+    #: version's). For the pure-Python check.
+    wheels: tuple[str, ...] = field(default=())
 
 
 class Lock(Protocol):
@@ -71,6 +76,10 @@ class Lock(Protocol):
     wheel_dirs: list[Path]
 
     def select(self, target: Target, project_name: NormalizedName) -> list[Pin]: ...
+
+    def names(self) -> frozenset[NormalizedName]:
+        """Every package the lock names, for any target."""
+        ...
 
 
 def load_lock(path: Path, workdir: Path) -> Lock:
@@ -309,8 +318,21 @@ class PylockFile:
             sha256 = _sha256_of(dist.hashes, f"{origin} ({filename})", self.path, fix)
             local = Path(self.path.parent, dist.path) if dist.path else None
             locked = LockedFile(filename=filename, sha256=sha256, url=dist.url, path=local)
-            pins.append(Pin(package.name, package.version, origin, frozenset({sha256}), (locked,)))
+            wheels = self._wheels.get(canonicalize_name(package.name), ())
+            pins.append(Pin(package.name, package.version, origin, frozenset({sha256}), (locked,), wheels))
         return pins
+
+    def names(self) -> frozenset[NormalizedName]:
+        return frozenset(self._wheels)
+
+    @functools.cached_property
+    def _wheels(self) -> dict[NormalizedName, tuple[str, ...]]:
+        """Each package's name → the names of the wheels of every entry of it, whatever its version or marker."""
+        wheels: dict[NormalizedName, tuple[str, ...]] = {}
+        for package in self._lock.packages:
+            name = canonicalize_name(package.name)
+            wheels[name] = wheels.get(name, ()) + tuple(wheel.filename for wheel in package.wheels or ())
+        return wheels
 
     def _explain_no_match(self, target: Target) -> None:
         """Turn packaging's 'No wheel found' into an error naming the package, the target and the files offered."""
@@ -440,6 +462,9 @@ class RequirementsFile:
                 version = Version(next(iter(requirement.specifier)).version)
             pins[name] = Pin(name, version, self._where(number), hashes, files)
         return list(pins.values())
+
+    def names(self) -> frozenset[NormalizedName]:
+        return frozenset(canonicalize_name(requirement.name) for _, requirement, _ in self._entries)
 
 
 def _version_from_filename(filename: str, where: str) -> Version:

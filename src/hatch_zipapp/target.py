@@ -24,7 +24,8 @@ from hatch_zipapp.errors import TargetError
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = ["Target", "TargetError"]  # TargetError: errors.py's, imported by the callers of this module
+# TargetError: errors.py's, imported by the callers of this module
+__all__ = ["Target", "TargetError", "is_pure_python", "wheel_platform"]
 
 #: PEP 600 names of the legacy manylinux aliases, and back.
 _LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -338,3 +339,17 @@ def _platform_parts(platform: str) -> tuple[str | None, tuple[int, int] | None, 
     if platform.startswith("linux_"):
         return None, None, platform.removeprefix("linux_")
     return None, None, platform
+
+
+def is_pure_python(filename: str) -> bool:
+    """Whether a wheel fits every platform (``py3-none-any``, ``py2.py3-none-any``): it has no compiled code."""
+    _, _, _, tags = parse_wheel_filename(filename)
+    return all(tag.platform == "any" for tag in tags)
+
+
+def wheel_platform(filename: str) -> tuple[str, str]:
+    """A wheel's (first) interpreter and platform tag, as its name spells them, legacy manylinux names in PEP 600's:
+    ``black-26.1-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.whl`` → ("cp312", "manylinux_2_17_x86_64")."""
+    parse_wheel_filename(filename)  # a valid wheel name: InvalidWheelFilename otherwise
+    interpreter, _, platform = filename.removesuffix(".whl").split("-")[-3:]
+    return interpreter.split(".")[0], _modern_platform(platform.split(".")[0])

@@ -48,6 +48,14 @@ if TYPE_CHECKING:
         target: dict[str, Any]
         version: str
 
+    class PurePython(TypedDict):
+        """A distribution's ``pure_python`` member (in ``Info["distributions"]``): the .pyz has its pure-Python wheel
+        where the lock has compiled ones (for other platforms or Python versions). What other targets of the same
+        build got is in the build's warning only: a .pyz depends on its own target, not on which others were built."""
+
+        lock: list[str]  # the platforms the lock has compiled wheels of it for
+        allowed: bool  # named in `pure-python-ok`: the build did not warn
+
 
 class BootstrapError(Exception):
     """A problem the user can fix: printed as one line (what, where, the fix), without a traceback."""
@@ -96,6 +104,7 @@ INFO_TARGET: Final = "target"
 INFO_VERSION: Final = "version"
 TARGET_TAG: Final = "tag"  # in Info["target"]
 TARGET_PYTHON: Final = "python"  # in Info["target"]
+DIST_PURE_PYTHON: Final = "pure_python"  # in each of Info["distributions"], when it applies: a PurePython
 
 # -- environment variables (docs/runtime.md) -------------------------------------------------------------------------
 ZIPAPP_ROOT: Final = "ZIPAPP_ROOT"  # where to extract (first choice)
