@@ -246,6 +246,13 @@ def test_reexec_children_see_the_packages(tmp_path: Path, locked: str, how: str)
         env=env,
     )  # fmt: skip
     assert (code, out) == (0, "False\n"), err
+    # the interpreter's own sitecustomize still runs in the child, after this one
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text('MARK = "the host\'s own"\n')
+    probe = "import sitecustomize, alpha; print(sitecustomize.MARK, alpha.VALUE)"
+    code, out, err = run([os.fspath(pyz), "-c", probe], env={**env, "PYTHONPATH": os.fspath(custom)})
+    assert (code, out) == (0, "the host's own alpha 1.0\n"), err
 
 
 def test_without_reexec_children_do_not(tmp_path: Path, locked: str) -> None:
