@@ -5,7 +5,8 @@ On start (once ``__main__.py``, bootstrap/check.py, has checked that this interp
 
 0. checks what it reads: ``environment.json`` against its sha256 in the archive's record and its typed members
    (documents.py); a damaged .pyz is one line, ``damaged .pyz (WHAT), rebuild or download it again``;
-1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``;
+1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``; makes a link per console
+   script and exits when ``ZIPAPP_LINKS=DIR`` (:func:`links`);
 2. finds where to extract (roots.py: ``$ZIPAPP_ROOT``, ``$SHIV_ROOT``, ``$CACHE_DIRECTORY``, ``$XDG_CACHE_HOME``,
    ``~/.cache``); none usable is an error that names the variable to set, never a traceback;
 3. uses ``ROOT/NAME_BUILDID`` when it exists (the fast path: no exclusive lock, no waiting, no extraction), holding a
@@ -19,7 +20,9 @@ On start (once ``__main__.py``, bootstrap/check.py, has checked that this interp
 5. sets aside older extractions of the same application (cleanup.py), keeping ``$ZIPAPP_KEEP`` (default 2) and any
    in use, and deletes them in a background thread while the application starts (waiting for it at exit);
 6. puts the extraction on ``sys.path`` *without* the host interpreter's site-packages, dist-packages or user site
-   (``ZIPAPP_INHERIT_SITE=1`` keeps them), and runs the entry point. shiv's variables keep working:
+   (``ZIPAPP_INHERIT_SITE=1`` keeps them), with ``ZIPAPP_REEXEC`` exports it to child interpreters (sitecustomize.py),
+   and runs the console script ``ZIPAPP_SCRIPT`` or the name it was invoked through names, else the entry point
+   (:func:`run`). shiv's variables keep working:
    ``SHIV_ROOT``, ``SHIV_ENTRY_POINT``/``SHIV_MODULE``, ``SHIV_CONSOLE_SCRIPT``, ``SHIV_INTERPRETER``,
    ``SHIV_FORCE_EXTRACT``, ``SHIV_COMPILE_PYC``, ``SHIV_COMPILE_WORKERS``, ``SHIV_PREPEND_PYTHONPATH``,
    ``SHIV_EXTEND_PYTHONPATH``.
