@@ -273,3 +273,19 @@ def test_reexec_a_virtualenv_made_by_a_child_sees_nothing(tmp_path: Path, locked
     code, out, err = run([os.fspath(pyz), "--exec", os.fspath(venv / "bin" / "python"), "-c", probe])
     assert out == "True [] None False\n"
     assert code == 1 and "No module named 'alpha'" in err
+
+
+def test_links_bad_input_is_one_line(tmp_path: Path, locked: str) -> None:
+    missing = tmp_path / "nope.pyz"
+    assert _hatch_zipapp("links", os.fspath(missing), os.fspath(tmp_path))[1:] == (
+        "",
+        f"hatch-zipapp links: {missing} does not exist (or is not a file)\n",
+    )
+    not_a_pyz = tmp_path / "x.pyz"
+    not_a_pyz.write_text("#!/bin/sh\n")
+    code, _, err = _hatch_zipapp("links", os.fspath(not_a_pyz), os.fspath(tmp_path))
+    assert code == 2 and err.startswith(f"hatch-zipapp links: {not_a_pyz} is not a .pyz built by hatch-zipapp (")
+    pyz = built(tmp_path, locked)
+    code, _, err = _hatch_zipapp("links", os.fspath(pyz), os.fspath(tmp_path / "no-such-dir"))
+    assert (code, err) == (2, f"hatch-zipapp links: cannot link into {tmp_path / 'no-such-dir'}: not a directory. "
+                              "Create it, or name another\n")  # fmt: skip

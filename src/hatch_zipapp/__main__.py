@@ -265,8 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "is named after. A link already there to the same path is kept; anything else in the way is an error, and "
         "nothing is linked. On a server without hatch-zipapp, `ZIPAPP_LINKS=DIR FILE.pyz` does the same.",
     )
-    links.add_argument("file", help="the .pyz (linked by its absolute path, symbolic links in it kept)")
-    links.add_argument("directory", help="where to make the links, e.g. /usr/local/bin")
+    links.add_argument("file", metavar="FILE.pyz", help="the .pyz (linked by its absolute path, symbolic links kept)")
+
+    links.add_argument("directory", metavar="DIR", help="where to make the links, e.g. /usr/local/bin")
     links.add_argument(
         "--script", action="append", default=[], help="a console script to link (repeat; default: the application's)"
     )
