@@ -289,3 +289,21 @@ def test_links_bad_input_is_one_line(tmp_path: Path, locked: str) -> None:
     code, _, err = _hatch_zipapp("links", os.fspath(pyz), os.fspath(tmp_path / "no-such-dir"))
     assert (code, err) == (2, f"hatch-zipapp links: cannot link into {tmp_path / 'no-such-dir'}: not a directory. "
                               "Create it, or name another\n")  # fmt: skip
+
+
+def test_reexec_another_python_version_sees_nothing_and_says_nothing(tmp_path: Path, locked: str) -> None:
+    """A Python of another version started by a child (pre-commit's `language_version`) imports the .pyz's
+    sitecustomize from its source (the .pyc is for the .pyz's Python), adds nothing, and drops the variables."""
+    from tests.helpers import interpreters
+
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    others = sorted((v for v in interpreters() if v != running), key=lambda v: tuple(map(int, v.split("."))))
+    assert others, f"no Python 3 besides {running} on this machine (tests/helpers.py interpreters())"
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"\nreexec = true')
+    probe = (
+        f"import os, sys; print(sys.version_info[:2] != ({running.replace('.', ', ')}), os.environ.get('PYTHONPATH'), "
+        "'_ZIPAPP_CHILD' in os.environ, [p for p in sys.path if 'shiv-root' in p or '.pyz' in p])"
+    )
+    for version in (others[0], others[-1]):  # the oldest (3.6 here) and the newest
+        code, out, err = run([os.fspath(pyz), "--exec", interpreters()[version], "-c", probe])
+        assert (code, out, err) == (0, "True None False []\n", ""), version
