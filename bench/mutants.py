@@ -355,6 +355,35 @@ MUTANTS = [
         "                pass",
         ("tests/test_runtime_damage.py::test_every_runtime_module_is_checked_before_it_is_imported",),
     ),
+    # -- issue 14: applications ---------------------------------------------------------------------------------
+    Mutant(
+        "runtime-ignores-the-invoked-name",
+        RUNTIME,
+        "        entry_point = scripts.get(invoked) or environment.get(ENTRY_POINT)",
+        "        entry_point = environment.get(ENTRY_POINT)",
+        ("tests/test_applications.py::test_every_route_to_a_script",),
+    ),
+    Mutant(
+        "reexec-child-in-every-interpreter",
+        "src/hatch_zipapp/bootstrap/sitecustomize.py",
+        "    if hexversion != str(sys.hexversion) or os.path.realpath(prefix) != os.path.realpath(sys.prefix):",
+        "    if False:",
+        ("tests/test_applications.py::test_reexec_a_virtualenv_made_by_a_child_sees_nothing",),
+    ),
+    Mutant(
+        "reexec-loses-the-host-sitecustomize",
+        "src/hatch_zipapp/bootstrap/sitecustomize.py",
+        "    _child()\n    _chain()\n",
+        "    _child()\n",
+        ("tests/test_applications.py::test_reexec_children_see_the_packages",),
+    ),
+    Mutant(
+        "wrapper-without-code-is-a-traceback",
+        "src/hatch_zipapp/builder.py",
+        '            if not str(e).startswith("Unable to determine which files to ship"):',
+        "            if True:",
+        ("tests/test_applications.py::test_a_wrapper_without_code_is_one_line_naming_bypass_selection",),
+    ),
 ]
 
 

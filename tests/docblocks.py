@@ -58,7 +58,7 @@ __all__ = [
 
 ROOT = Path(__file__).parent.parent
 DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FIXTURES = ("hello", "mysite")
+FIXTURES = ("hello", "mysite", "formatter")
 # What a copy of the checkout leaves out: version control, virtualenvs, build and benchmark output, caches.
 CHECKOUT_IGNORE = (".git", ".venv", ".demo", ".bench", "dist", "build", "site", "__pycache__", "*_cache")
 PLACEHOLDER = "…"

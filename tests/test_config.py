@@ -110,9 +110,14 @@ class TestEntryPoint:
     def test_module_function(self, tmp_path: Path) -> None:
         assert config_for(tmp_path, 'entry-point = "app.server:run.forever"').entry_point == "app.server:run.forever"
 
-    def test_unknown_script_name(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match=r"did you mean the script `app`"):
-            _ = config_for(tmp_path, 'entry-point = "ap"').entry_point
+    def test_another_name_is_a_locked_package_s_script_checked_at_build(self, tmp_path: Path) -> None:
+        # tests/test_applications.py: resolved against the installed entry_points.txt, or one error listing them
+        assert config_for(tmp_path, 'entry-point = "ansible-playbook"').entry_point == "ansible-playbook"
+
+    @pytest.mark.parametrize("value", ["bin/tool", "a tool", "-x"])
+    def test_not_a_script_name(self, tmp_path: Path, value: str) -> None:
+        with pytest.raises(ConfigError, match=r"must be `module:function` or the name of a console script"):
+            _ = config_for(tmp_path, f'entry-point = "{value}"').entry_point
 
     @pytest.mark.parametrize("value", ["app.cli:", ":main", "app-cli:main", "app.cli:ma in"])
     def test_malformed(self, tmp_path: Path, value: str) -> None:
@@ -247,6 +252,18 @@ class TestDjango:
             match=r"`tool.hatch.build.targets.zipapp.django.collect-static`: did you mean `collectstatic`\?",
         ):
             _ = config_for(tmp_path, zipapp).django
+
+
+class TestReexec:
+    def test_default(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path).reexec is False
+
+    def test_on(self, tmp_path: Path) -> None:
+        assert config_for(tmp_path, "reexec = true").reexec is True
+
+    def test_not_a_boolean(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"`tool.hatch.build.targets.zipapp.reexec` must be a boolean, got 'yes'"):
+            _ = config_for(tmp_path, 'reexec = "yes"').reexec
 
 
 class TestContextFormatting:

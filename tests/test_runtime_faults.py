@@ -143,7 +143,11 @@ def test_a_home_that_does_not_exist_is_never_created(pyz: Path, tmp_path: Path) 
         ("SHIV_MODULE", "app.nothing:main", "$SHIV_MODULE='app.nothing:main' names no module"),
         ("SHIV_ENTRY_POINT", "app.cli:nothing", "$SHIV_ENTRY_POINT='app.cli:nothing' names nothing"),
         ("SHIV_ENTRY_POINT", ":main", "$SHIV_ENTRY_POINT=':main' is not module:function"),
-        ("SHIV_CONSOLE_SCRIPT", "nothing", "console script 'nothing' is not in this .pyz"),
+        (
+            "SHIV_CONSOLE_SCRIPT",
+            "nothing",
+            "$SHIV_CONSOLE_SCRIPT='nothing' is not a console script of this .pyz; it has: app",
+        ),
     ],
 )
 def test_an_override_that_names_nothing(pyz: Path, tmp_path: Path, variable: str, value: str, fragment: str) -> None:

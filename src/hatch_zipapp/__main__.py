@@ -1,6 +1,9 @@
 """`hatch-zipapp` (or `python -m hatch_zipapp`): the commands a build machine needs besides `hatch build`.
 
 hatch-zipapp lock [--format pylock|requirements] [-o FILE] [--project DIR] [-- TOOL ARGS...]
+hatch-zipapp info|verify FILE.pyz
+hatch-zipapp links FILE.pyz DIR [--script NAME ...]
+hatch-zipapp systemd --name NAME --pyz PATH ...
 """
 
 from __future__ import annotations
@@ -156,6 +159,32 @@ def _verify(options: argparse.Namespace) -> int:
     return 0
 
 
+def _links(options: argparse.Namespace) -> int:
+    """A link per console script of the .pyz in DIR (the runtime's ``ZIPAPP_LINKS=DIR`` does the same on a server)."""
+    import zipfile
+
+    from hatch_zipapp.bootstrap.documents import ENVIRONMENT_JSON, BootstrapError, environment
+    from hatch_zipapp.bootstrap.runtime import links
+
+    def fail(message: str) -> int:
+        print(f"hatch-zipapp links: {message}", file=sys.stderr)
+        return 2
+
+    if not Path(options.file).is_file():
+        return fail(f"{options.file} does not exist (or is not a file)")
+    try:
+        with zipfile.ZipFile(options.file) as archive:
+            settings = environment(archive.read(ENVIRONMENT_JSON))
+        done = links(options.file, settings, options.directory, options.script or None)
+    except (OSError, zipfile.BadZipFile, KeyError) as e:
+        return fail(f"{options.file} is not a .pyz built by hatch-zipapp ({e})")
+    except BootstrapError as e:
+        return fail(str(e))
+    for line in done:
+        print(f"hatch-zipapp links: {line}")
+    return 0
+
+
 def _systemd(options: argparse.Namespace) -> int:
     import shlex
 
@@ -258,6 +287,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     verify.add_argument("file", help="the .pyz")
     verify.add_argument("--sha256", help="the checksum file (default: FILE.pyz.sha256 beside it)")
+    links = commands.add_parser(
+        "links",
+        help="link a .pyz's console scripts into a directory (busybox style)",
+        description="Make a symbolic link to FILE.pyz in DIR for each console script of its application (the "
+        "scripts of the distribution its entry point comes from), or for each --script: a link runs the script it "
+        "is named after. A link already there to the same path is kept; anything else in the way is an error, and "
+        "nothing is linked. On a server without hatch-zipapp, `ZIPAPP_LINKS=DIR FILE.pyz` does the same.",
+    )
+    links.add_argument("file", metavar="FILE.pyz", help="the .pyz (linked by its absolute path, symbolic links kept)")
+
+    links.add_argument("directory", metavar="DIR", help="where to make the links, e.g. /usr/local/bin")
+    links.add_argument(
+        "--script", action="append", default=[], help="a console script to link (repeat; default: the application's)"
+    )
     systemd = commands.add_parser(
         "systemd",
         help="write hardened systemd units for a .pyz",
@@ -290,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
     options = parser.parse_args(argv)
-    handlers = {"info": _info, "verify": _verify, "systemd": _systemd, "lock": _lock}
+    handlers = {"info": _info, "verify": _verify, "systemd": _systemd, "lock": _lock, "links": _links}
     return handlers[options.command](options)
 
 

@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 from hatch_zipapp import __version__, scratch
 from hatch_zipapp.archive import runtime_files, write_pyz
 from hatch_zipapp.bootstrap.documents import (
+    COMMANDS,
     COMPILE_PYC,
     ENTRY_POINT,
     INFO_BUILDER,
@@ -42,6 +43,8 @@ from hatch_zipapp.bootstrap.documents import (
     INHERIT_SITE,
     KEEP,
     NAME,
+    REEXEC,
+    SCRIPTS,
     TARGET_PYTHON,
     TARGET_TAG,
 )
@@ -55,6 +58,7 @@ from hatch_zipapp.install import SITE_PACKAGES, Staged, StagedFile, stage_packag
 from hatch_zipapp.lock import RequirementsFile, load_lock
 from hatch_zipapp.progress import Progress
 from hatch_zipapp.reproducible import source_date_epoch
+from hatch_zipapp.scripts import Resolved, resolve
 from hatch_zipapp.static import stage_django
 from hatch_zipapp.target import Target
 
@@ -184,11 +188,11 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         downloaded = context.fetcher.downloaded
         with contextlib.closing(stage_packages(context)) as staged:  # lock → fetch (→ sdist) → install
             collected = stage_django(context, staged)  # the Django entry point and collectstatic
-            staged.tree.check_entry_point(context.config.entry_point)
+            entry = resolve(staged.tree, context.config.entry_point, project=context.project.name)
             runtime = runtime_files(staged.requirement)
             compiled = compile_bytecode(context, staged.tree, runtime)
             self._summary(context, staged, collected, compiled)
-            pending = self._write(context, staged, runtime, collected, compiled)  # the .pyz and sidecars, beside
+            pending = self._write(context, staged, runtime, collected, compiled, entry)  # the .pyz and sidecars
         wheel = self._place(context, pending)
         if context.fetcher.downloaded > downloaded:
             self.app.display_info(
@@ -280,7 +284,13 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         self.app.display_info(f"{context.target.describe()}: {summary}")
 
     def _write(
-        self, context: BuildContext, staged: Staged, runtime: dict[str, StagedFile], collected: int, compiled: int
+        self,
+        context: BuildContext,
+        staged: Staged,
+        runtime: dict[str, StagedFile],
+        collected: int,
+        compiled: int,
+        entry: Resolved,
     ) -> list[tuple[Path, Path]]:
         """The archive stage: the .pyz, its SBOM and checksum, in temporary files beside their final names."""
         config, target, lock, epoch = context.config, context.target, context.lock, context.epoch
@@ -289,11 +299,14 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tag = requirement["tag"]
         final = context.output / f"{context.project.project_id}-{tag}.pyz"
         settings: Environment = {
+            COMMANDS: entry.commands,
             COMPILE_PYC: config.bytecode and not compiled,
-            ENTRY_POINT: config.entry_point,
+            ENTRY_POINT: entry.entry_point,
             INHERIT_SITE: not config.isolated,
             KEEP: config.keep_extractions,
             NAME: canonicalize_name(self.metadata.core.name),
+            REEXEC: config.reexec,
+            SCRIPTS: entry.scripts,
         }
         info: Info = {
             INFO_PROJECT: self.metadata.core.name,
@@ -308,7 +321,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             },
             INFO_LOCK: {"file": lock.path.name, "sha256": sha256_hex(lock.path.read_bytes())},
             INFO_DISTRIBUTIONS: sorted(embedded, key=lambda record: record["name"]),
-            INFO_ENTRY_POINT: config.entry_point,
+            INFO_ENTRY_POINT: entry.entry_point,
             INFO_BYTECODE: bool(compiled),
             INFO_STATIC_FILES: collected,
             INFO_SOURCE_DATE_EPOCH: epoch,
@@ -327,7 +340,19 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         from hatchling.builders.wheel import WheelBuilder
 
         builder = WheelBuilder(self.root, plugin_manager=self.plugin_manager, metadata=self.metadata, app=self.app)
-        wheel = Path(next(iter(builder.build(directory=directory, versions=["standard"]))))
+        try:
+            wheel = Path(next(iter(builder.build(directory=directory, versions=["standard"]))))
+        except ValueError as e:
+            if not str(e).startswith("Unable to determine which files to ship"):
+                raise
+            name = builder.normalize_file_name_component(self.metadata.core.name)
+            message = (
+                f"hatchling's wheel builder finds no code of the project (no {name}/, src/{name}/ or {name}.py). "
+                f"A project that only gathers its dependencies says so: `[tool.hatch.build.targets.wheel] "
+                f"bypass-selection = true` (docs/applications.md); one with code names it: `packages = "
+                f'["src/PACKAGE"]` there'
+            )
+            raise ConfigError(message) from None
         return wheel, frozenset(builder.config.hook_config)
 
 

@@ -44,6 +44,7 @@ OPTIONS: dict[str, str] = {
     "django": "none",
     "isolated": "`true`",
     "keep-extractions": "`2`",
+    "reexec": "`false`",
 }
 
 #: The entry point of a Django site's .pyz (hatch_zipapp/bootstrap/django_main.py, embedded under this name).
@@ -72,6 +73,7 @@ _HATCHLING_TARGET_KEYS = frozenset(
 _WHEEL_KEYS = frozenset(
     {
         "artifacts",
+        "bypass-selection",
         "dev-mode-dirs",
         "dev-mode-exact",
         "exclude",
@@ -102,7 +104,10 @@ _CHECKED_FIRST = (
     "isolated",
     "keep_extractions",
     "pure_python_ok",
+    "reexec",
 )
+#: A console script's name (`entry-point` naming a script of a locked package, checked once they are installed).
+_SCRIPT_NAME = re.compile(r"[A-Za-z0-9][\w.+-]*")
 
 
 class _Environment(ContextFormatter):
@@ -199,7 +204,9 @@ class ZipappBuilderConfig(BuilderConfig):
 
     @cached_property
     def entry_point(self) -> str:
-        """``module:function`` to run; a `[project.scripts]` name is resolved to its target."""
+        """``module:function`` to run; a `[project.scripts]` name is resolved to its target. Any other name is a
+        console script of a locked package, returned as it is: the build resolves it once the packages are installed
+        (scripts.resolve)."""
         scripts: dict[str, str] = dict(self.builder.metadata.core.scripts)
         value = self.target_config.get("entry-point")
         if value is None and self.django is not None:
@@ -210,18 +217,20 @@ class ZipappBuilderConfig(BuilderConfig):
             listed = f"it has {len(scripts)}: {', '.join(sorted(scripts))}" if scripts else "it has none"
             message = (
                 f"Field {self._option('entry-point')} is needed: the default is the project's only "
-                f"`[project.scripts]` entry and {listed}; set it to `module:function` or to one script's name"
+                f"`[project.scripts]` entry and {listed}; set it to `module:function` or to the name of a console "
+                f"script of the project or of a locked package (`ansible-playbook`; docs/applications.md)"
             )
             raise ConfigError(message)
         _get(self.target_config, "entry-point", str, f"Field {self._option('entry-point')}", "a non-empty string")
         if ":" not in value:
             if value in scripts:
                 return _check_entry_point(scripts[value], f"`project.scripts.{value}`")
-            close = difflib.get_close_matches(value, list(scripts), n=1)
-            hint = f"; did you mean the script `{close[0]}`?" if close else ""
+            if _SCRIPT_NAME.fullmatch(value):
+                return str(value)
             message = (
-                f"Field {self._option('entry-point')} must be `module:function` or the name of a "
-                f"`[project.scripts]` entry ({', '.join(sorted(scripts)) or 'none defined'}), got {value!r}{hint}"
+                f"Field {self._option('entry-point')} must be `module:function` or the name of a console script "
+                f"(of `[project.scripts]`: {', '.join(sorted(scripts)) or 'none defined'}; or of a locked package), "
+                f"got {value!r}"
             )
             raise ConfigError(message)
         return _check_entry_point(value, f"field {self._option('entry-point')}")
@@ -448,6 +457,13 @@ class ZipappBuilderConfig(BuilderConfig):
             message = f"{field} must be {what}, got {value!r}"
             raise ConfigError(message)
         return int(value)
+
+    @cached_property
+    def reexec(self) -> bool:
+        """Children started as ``sys.executable -m ...`` or ``sys.executable script`` see the .pyz's packages
+        (bootstrap/sitecustomize.py); virtualenvs they make do not."""
+        value = _get(self.target_config, "reexec", bool, f"Field {self._option('reexec')}", "a boolean")
+        return bool(value)
 
     @cached_property
     def bytecode(self) -> bool:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
         always_write_cache: bool
         build_id: str  # sha256 of the staged tree: the extraction's name is NAME_BUILDID
+        commands: list[str]  # the console scripts `ZIPAPP_LINKS` / `hatch-zipapp links` link by default
         built_at: str
         compile_pyc: bool  # no bytecode in the archive: compile it at extraction
         entry_point: str | None  # "module:function"
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
         no_modify: bool
         preamble: str | None
         prepend_pythonpath: str | None
+        reexec: bool  # children started as `sys.executable ...` see the extraction (sitecustomize.py)
         reproducible: bool
         root: str | None
         script: str | None  # a console script under site-packages/bin to run instead of an entry point
+        scripts: dict[str, str]  # every console script of the embedded distributions: name -> "module:function"
         shiv_version: str
 
     class Info(TypedDict, total=False):
@@ -81,13 +84,16 @@ RECORD_PREFIX: Final = "(shebang)"  # the record's name for the bytes before the
 
 # -- member names of environment.json (Environment) -----------------------------------------------------------------
 BUILD_ID: Final = "build_id"
+COMMANDS: Final = "commands"
 COMPILE_PYC: Final = "compile_pyc"
 ENTRY_POINT: Final = "entry_point"
 EXTEND_PYTHONPATH: Final = "extend_pythonpath"
 INHERIT_SITE: Final = "inherit_site"
 KEEP: Final = "keep"
 NAME: Final = "name"
+REEXEC: Final = "reexec"
 SCRIPT: Final = "script"
+SCRIPTS: Final = "scripts"
 
 # -- member names of hatch-zipapp.json (Info) -----------------------------------------------------------------------
 INFO_BUILD_ID: Final = "build_id"
@@ -127,6 +133,12 @@ SHIV_EXTEND_PYTHONPATH: Final = "SHIV_EXTEND_PYTHONPATH"
 SHIV_ENTRY_POINT: Final = "SHIV_ENTRY_POINT"
 SHIV_MODULE: Final = "SHIV_MODULE"
 SHIV_CONSOLE_SCRIPT: Final = "SHIV_CONSOLE_SCRIPT"
+ZIPAPP_SCRIPT: Final = "ZIPAPP_SCRIPT"  # run this console script (first choice; then SHIV_CONSOLE_SCRIPT, argv[0])
+ZIPAPP_LINKS: Final = "ZIPAPP_LINKS"  # make a link per console script in this directory, and exit
+ZIPAPP_REEXEC: Final = "ZIPAPP_REEXEC"  # children started as `sys.executable ...` see the extraction
+#: Set by the runtime for its children when re-exec is on (read by sitecustomize.py): what a child's interpreter must
+#: be to add the extraction (``HEXVERSION<tab>ISOLATED<tab>PREFIX<tab>SITE_PACKAGES<tab>ENTRY``).
+ZIPAPP_CHILD: Final = "_ZIPAPP_CHILD"
 SHIV_INTERPRETER: Final = "SHIV_INTERPRETER"
 
 #: The on/off variables (:func:`flag`): each is checked at every start, so a typo is one line even when unused.
@@ -139,6 +151,7 @@ ON_OFF: Final = (
     ZIPAPP_VERIFY,
     SHIV_COMPILE_PYC,
     SHIV_EXTEND_PYTHONPATH,
+    ZIPAPP_REEXEC,
 )
 
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -178,13 +191,16 @@ def count(name: str, default: int, minimum: int) -> int:
 #: The type each member of environment.json must have when present (a damaged one is refused, never half-used).
 _ENVIRONMENT_TYPES: dict[str, tuple[type, ...]] = {
     BUILD_ID: (str,),
+    COMMANDS: (list,),
     COMPILE_PYC: (bool,),
     ENTRY_POINT: (str, type(None)),
     EXTEND_PYTHONPATH: (bool,),
     INHERIT_SITE: (bool,),
     KEEP: (int,),
     NAME: (str,),
+    REEXEC: (bool,),
     SCRIPT: (str, type(None)),
+    SCRIPTS: (dict,),
 }
 
 
@@ -210,6 +226,11 @@ def environment(raw: bytes) -> Environment:
         raise Damaged(f"{ENVIRONMENT_JSON}'s {BUILD_ID} is {build_id!r}")
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise Damaged(f"{ENVIRONMENT_JSON}'s {NAME} is {name!r}")
+    scripts, commands = value.get(SCRIPTS, {}), value.get(COMMANDS, [])
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in scripts.items()):
+        raise Damaged(f"{ENVIRONMENT_JSON}'s {SCRIPTS} is {scripts!r}")
+    if not all(isinstance(c, str) and c in scripts for c in commands):
+        raise Damaged(f"{ENVIRONMENT_JSON}'s {COMMANDS} is {commands!r}")
     return value  # type: ignore[return-value]
 
 

@@ -5,7 +5,8 @@ On start (once ``__main__.py``, bootstrap/check.py, has checked that this interp
 
 0. checks what it reads: ``environment.json`` against its sha256 in the archive's record and its typed members
    (documents.py); a damaged .pyz is one line, ``damaged .pyz (WHAT), rebuild or download it again``;
-1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``;
+1. prints the build information and exits, without extracting, when ``ZIPAPP_INFO=1``; makes a link per console
+   script and exits when ``ZIPAPP_LINKS=DIR`` (:func:`links`);
 2. finds where to extract (roots.py: ``$ZIPAPP_ROOT``, ``$SHIV_ROOT``, ``$CACHE_DIRECTORY``, ``$XDG_CACHE_HOME``,
    ``~/.cache``); none usable is an error that names the variable to set, never a traceback;
 3. uses ``ROOT/NAME_BUILDID`` when it exists (the fast path: no exclusive lock, no waiting, no extraction), holding a
@@ -19,7 +20,9 @@ On start (once ``__main__.py``, bootstrap/check.py, has checked that this interp
 5. sets aside older extractions of the same application (cleanup.py), keeping ``$ZIPAPP_KEEP`` (default 2) and any
    in use, and deletes them in a background thread while the application starts (waiting for it at exit);
 6. puts the extraction on ``sys.path`` *without* the host interpreter's site-packages, dist-packages or user site
-   (``ZIPAPP_INHERIT_SITE=1`` keeps them), and runs the entry point. shiv's variables keep working:
+   (``ZIPAPP_INHERIT_SITE=1`` keeps them), with ``ZIPAPP_REEXEC`` exports it to child interpreters (sitecustomize.py),
+   and runs the console script ``ZIPAPP_SCRIPT`` or the name it was invoked through names, else the entry point
+   (:func:`run`). shiv's variables keep working:
    ``SHIV_ROOT``, ``SHIV_ENTRY_POINT``/``SHIV_MODULE``, ``SHIV_CONSOLE_SCRIPT``, ``SHIV_INTERPRETER``,
    ``SHIV_FORCE_EXTRACT``, ``SHIV_COMPILE_PYC``, ``SHIV_COMPILE_WORKERS``, ``SHIV_PREPEND_PYTHONPATH``,
    ``SHIV_EXTEND_PYTHONPATH``.
@@ -35,7 +38,9 @@ import stat
 import sys
 
 from .documents import (
+    BOOTSTRAP_PACKAGE,
     BUILD_ID,
+    COMMANDS,
     COMPILE_PYC,
     DEFAULT_KEEP,
     ENTRY_POINT,
@@ -47,7 +52,9 @@ from .documents import (
     NAME,
     ON_OFF,
     RECORD,
+    REEXEC,
     SCRIPT,
+    SCRIPTS,
     SHIV_COMPILE_PYC,
     SHIV_COMPILE_WORKERS,
     SHIV_CONSOLE_SCRIPT,
@@ -58,12 +65,16 @@ from .documents import (
     SHIV_MODULE,
     SHIV_PREPEND_PYTHONPATH,
     SITE_PACKAGES,
+    ZIPAPP_CHILD,
     ZIPAPP_FORCE_EXTRACT,
     ZIPAPP_INFO,
     ZIPAPP_INHERIT_SITE,
     ZIPAPP_KEEP,
+    ZIPAPP_LINKS,
     ZIPAPP_PREPARE,
+    ZIPAPP_REEXEC,
     ZIPAPP_ROOT,
+    ZIPAPP_SCRIPT,
     ZIPAPP_VERIFY,
     BootstrapError,
     Damaged,
@@ -145,6 +156,10 @@ def bootstrap(record: bytes | None = None) -> None:
         environment = parse_environment(_checked(archive, ENVIRONMENT_JSON, record))
         if flag(ZIPAPP_INFO):
             sys.stdout.write(_checked(archive, INFO_JSON, record).decode("utf-8", "replace"))
+            sys.exit(0)
+        if os.environ.get(ZIPAPP_LINKS):  # a deploy step: a link per console script, nothing extracted or run
+            for line in links(archive, environment, os.environ[ZIPAPP_LINKS]):
+                sys.stdout.write(f"{_program()}: {line}\n")
             sys.exit(0)
         site_packages = extract(archive, environment, record)
         if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
@@ -324,7 +339,8 @@ def set_path(archive: str, site_packages: str, environment: Environment) -> None
     """sys.path: the archive, the standard library, $PYTHONPATH, then the extraction (with its .pth files)."""
     import site
 
-    if not flag(ZIPAPP_INHERIT_SITE, bool(environment.get(INHERIT_SITE, False))):
+    isolated = not flag(ZIPAPP_INHERIT_SITE, bool(environment.get(INHERIT_SITE, False)))
+    if isolated:
         sys.path[:] = [entry for entry in sys.path if _keep_on_path(entry, archive)]
     before = list(sys.path)
     site.addsitedir(site_packages)
@@ -335,6 +351,19 @@ def set_path(archive: str, site_packages: str, environment: Environment) -> None
     if flag(SHIV_EXTEND_PYTHONPATH, bool(environment.get(EXTEND_PYTHONPATH, False))):
         current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*current, *added]))
+    if flag(ZIPAPP_REEXEC, bool(environment.get(REEXEC, False))):
+        _for_children(archive, site_packages, isolated)
+
+
+def _for_children(archive: str, site_packages: str, isolated: bool) -> None:
+    """Re-exec: a child started as ``sys.executable -m ...`` or ``sys.executable script`` sees the extraction, through
+    the archive's ``_bootstrap/sitecustomize.py`` on ``PYTHONPATH``; a virtualenv a child makes does not (that module
+    adds it only for this interpreter, and takes itself out of any other's environment)."""
+    entry = os.path.join(os.path.abspath(archive), BOOTSTRAP_PACKAGE)
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != entry]
+    os.environ["PYTHONPATH"] = os.pathsep.join([entry, *current])
+    fields = (str(sys.hexversion), "1" if isolated else "0", sys.prefix, site_packages, entry)
+    os.environ[ZIPAPP_CHILD] = "\t".join(fields)
 
 
 def _standard_library() -> tuple[str, ...]:
@@ -389,26 +418,80 @@ def _fail(message: str) -> NoReturn:
 
 
 def run(site_packages: str, environment: Environment) -> None:
+    """The entry point, or another console script of the .pyz: the one ``$ZIPAPP_SCRIPT`` (or shiv's
+    ``$SHIV_CONSOLE_SCRIPT``) names, else the one named as the .pyz was invoked (a link ``ansible-galaxy`` to it runs
+    ``ansible-galaxy``, busybox style), else the entry point. ``$SHIV_ENTRY_POINT`` and ``$SHIV_MODULE`` come first."""
     if os.environ.get(SHIV_INTERPRETER):
         _interpreter()
         return
-    where = next((f"${v}" for v in (SHIV_ENTRY_POINT, SHIV_MODULE) if os.environ.get(v)), None)
+    scripts = environment.get(SCRIPTS) or {}
+    where = next((f"${v}" for v in (SHIV_ENTRY_POINT, SHIV_MODULE, ZIPAPP_SCRIPT) if os.environ.get(v)), None)
+    where = where or (f"${SHIV_CONSOLE_SCRIPT}" if os.environ.get(SHIV_CONSOLE_SCRIPT) else None)
     entry_point = os.environ.get(SHIV_ENTRY_POINT) or os.environ.get(SHIV_MODULE)
-    script = None if entry_point else os.environ.get(SHIV_CONSOLE_SCRIPT) or environment.get(SCRIPT)
-    entry_point = entry_point or environment.get(ENTRY_POINT)
-    for variable in (SHIV_ENTRY_POINT, SHIV_MODULE, SHIV_CONSOLE_SCRIPT):  # not for the app's subprocesses
+    script = None if entry_point else os.environ.get(ZIPAPP_SCRIPT) or os.environ.get(SHIV_CONSOLE_SCRIPT)
+    for variable in (SHIV_ENTRY_POINT, SHIV_MODULE, SHIV_CONSOLE_SCRIPT, ZIPAPP_SCRIPT):  # not for the children
         os.environ.pop(variable, None)
+    if script is None and entry_point is None:
+        invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+        entry_point = scripts.get(invoked) or environment.get(ENTRY_POINT)
+        script = None if entry_point else environment.get(SCRIPT)
+        where = f"the console script {invoked!r}" if invoked in scripts else f"{ENVIRONMENT_JSON}'s {ENTRY_POINT}"
+    elif script is not None and script in scripts:
+        entry_point, script = scripts[script], None
     if script:
         import runpy
 
         path = os.path.join(site_packages, "bin", script)
-        if not os.path.isfile(path):
-            _fail(f"console script {script!r} is not in this .pyz (no {path})")
+        if os.sep in script or not os.path.isfile(path):  # shiv's: any file in bin/, entry point or not
+            known = ", ".join(sorted(scripts)) or "none"
+            _fail(f"{where}={script!r} is not a console script of this .pyz; it has: {known}")
         runpy.run_path(path, run_name="__main__")
     elif entry_point:
         sys.exit(_import_string(entry_point, where or f"{ENVIRONMENT_JSON}'s {ENTRY_POINT}")())
     else:
         _interpreter()
+
+
+def links(archive: str, environment: Environment, directory: str, names: list[str] | None = None) -> list[str]:
+    """``ZIPAPP_LINKS=DIR`` (and ``hatch-zipapp links``): in ``directory``, a symbolic link to the .pyz (by its
+    absolute path, not resolved: a link to ``current.pyz`` follows the deploy's switch) for each of ``names`` (default:
+    the application's console scripts, ``environment.json``'s ``commands``), each running its script. A link already
+    there to the same path is kept; anything else in the way is an error naming it, and no link is made. What was
+    done, one line a link."""
+    scripts = environment.get(SCRIPTS) or {}
+    names = list(environment.get(COMMANDS) or []) if names is None else names
+    unknown = [name for name in names if name not in scripts]
+    known = ", ".join(sorted(scripts)) or "none"
+    if unknown:
+        what = f"{', '.join(map(repr, unknown))} {'is not a console script' if len(unknown) == 1 else 'are not'}"
+        raise BootstrapError(f"{what} of this .pyz; it has: {known}")
+    if not names:
+        raise BootstrapError(f"its application has no console script of its own: name those to link; it has: {known}")
+    if not os.path.isdir(directory):
+        raise BootstrapError(f"cannot link into {directory}: not a directory. Create it, or name another")
+    target = os.path.abspath(archive)
+    done, blocked = [], []
+    for name in sorted(set(names)):
+        path = os.path.join(directory, name)
+        if os.path.islink(path) and os.readlink(path) == target:
+            done.append(f"{path} -> {target} (already there)")
+        elif os.path.lexists(path):
+            blocked.append(path)
+        else:
+            done.append(f"{path} -> {target}")
+    if blocked:
+        message = (
+            f"{', '.join(blocked)}: already there and not a link to {target}. Remove, or link into another directory"
+        )
+        raise BootstrapError(message)
+    for name in sorted(set(names)):
+        path = os.path.join(directory, name)
+        if not os.path.islink(path):
+            try:
+                os.symlink(target, path)
+            except OSError as e:
+                raise BootstrapError(f"cannot link {path}: {e.strerror or e}") from None
+    return done
 
 
 def _interpreter() -> None:

@@ -1,0 +1,311 @@
+"""Any Python application, not only the project's own code (issue 14), with tiny wheels served on 127.0.0.1:
+
+- a wrapper project with no code of its own: one line naming hatchling's `bypass-selection`, then it builds;
+- `entry-point` naming a locked package's console script, checked against the installed `entry_points.txt`;
+- every console script reachable: by the name the .pyz is invoked through (a symbolic or hard link), by
+  `ZIPAPP_SCRIPT` and shiv's `SHIV_CONSOLE_SCRIPT`, one line for a name there is not; the links made by
+  `hatch-zipapp links` and `ZIPAPP_LINKS`;
+- `reexec`: a child started as `sys.executable ...` sees the .pyz's packages, a virtualenv made by a child does not.
+
+tests/test_applications_network.py does the same with real applications from the package index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hatch_zipapp.errors import ConfigError, EntryPointError
+from tests.helpers import IndexServer, build, build_fails, make_wheel, pylock_text
+
+TOOL = '''\
+import os, subprocess, sys
+
+
+def main():
+    print("tool main", sys.argv[1:])
+
+
+def extra():
+    print("tool extra", sys.argv[1:])
+
+
+def run():
+    """`run ARGS`: this interpreter with ARGS, as pre-commit starts `sys.executable -m virtualenv`; `{python}` in
+    an argument is sys.executable."""
+    args = [a.replace("{python}", sys.executable) for a in sys.argv[1:]]
+    return subprocess.run(args[1:] if args[:1] == ["--exec"] else [sys.executable, *args], timeout=120).returncode
+'''
+
+ENTRY_POINTS = "[console_scripts]\ntool = tool:main\ntool-extra = tool:extra\ntool-run = tool:run\n"
+
+
+def wrapper(root: Path, zipapp: str, *, bypass: bool = True) -> Path:
+    """A project with no code: its dependencies only (`tool`, which needs `alpha`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    wheel = "[tool.hatch.build.targets.wheel]\nbypass-selection = true\n" if bypass else ""
+    (root / "pyproject.toml").write_text(
+        f"""\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "wrap"
+version = "1.0"
+requires-python = ">=3.8"
+dependencies = ["tool"]
+
+{wheel}
+[tool.hatch.build.targets.zipapp]
+{zipapp}
+""",
+        encoding="utf-8",
+    )
+    return root
+
+
+@pytest.fixture
+def locked(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> str:
+    """pylock.toml text: `tool` (three console scripts) and `alpha` (one, `alpha-cli`)."""
+    alpha_entry = {"alpha-1.0.dist-info/entry_points.txt": "[console_scripts]\nalpha-cli = alpha:cli\n"}
+    alpha = make_wheel(
+        wheelhouse, "alpha", files={"alpha/__init__.py": 'VALUE = "alpha 1.0"\ndef cli():\n    print("alpha cli")\n'},
+        members=alpha_entry,
+    )  # fmt: skip
+    tool = make_wheel(
+        wheelhouse, "tool", files={"tool/__init__.py": TOOL},
+        members={"tool-1.0.dist-info/entry_points.txt": ENTRY_POINTS}, requires=["alpha"],
+    )  # fmt: skip
+    return pylock_text([[alpha], [tool]], base_url=index.url)
+
+
+def built(tmp_path: Path, locked: str, zipapp: str = 'entry-point = "tool"') -> Path:
+    project = wrapper(tmp_path / "wrap", zipapp)
+    (project / "pylock.toml").write_text(locked)
+    return build(project)
+
+
+def run(command: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[int, str, str]:
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=120, check=False
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+# -- a project with no code of its own -------------------------------------------------------------------------
+
+
+def test_a_wrapper_without_code_is_one_line_naming_bypass_selection(tmp_path: Path, locked: str) -> None:
+    project = wrapper(tmp_path / "wrap", 'entry-point = "tool"', bypass=False)
+    (project / "pylock.toml").write_text(locked)
+    message = build_fails(project, ConfigError, "finds no code of the project (no wrap/, src/wrap/ or wrap.py)")
+    assert "[tool.hatch.build.targets.wheel] bypass-selection = true" in message and "\n" not in message
+
+
+def test_bypass_selection_on_the_zipapp_target_says_where_it_belongs(tmp_path: Path, locked: str) -> None:
+    project = wrapper(tmp_path / "wrap", 'entry-point = "tool"\nbypass-selection = true', bypass=False)
+    (project / "pylock.toml").write_text(locked)
+    build_fails(project, ConfigError, "set `tool.hatch.build.targets.wheel.bypass-selection` instead")
+
+
+def test_a_wrapper_runs_a_locked_package_s_script(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked)
+    assert run([os.fspath(pyz), "a"])[1] == "tool main ['a']\n"
+    with zipfile.ZipFile(pyz) as archive:
+        environment = json.loads(archive.read("environment.json"))
+    assert environment["entry_point"] == "tool:main"
+    assert environment["scripts"] == {
+        "alpha-cli": "alpha:cli", "tool": "tool:main", "tool-extra": "tool:extra", "tool-run": "tool:run"
+    }  # fmt: skip
+    assert environment["commands"] == ["tool", "tool-extra", "tool-run"]  # tool's own, not alpha's
+
+
+def test_an_unknown_script_lists_those_there_are(tmp_path: Path, locked: str) -> None:
+    project = wrapper(tmp_path / "wrap", 'entry-point = "tool-extr"')
+    (project / "pylock.toml").write_text(locked)
+    build_fails(
+        project,
+        EntryPointError,
+        "`tool.hatch.build.targets.zipapp.entry-point` = 'tool-extr' is not a console script of the project or any "
+        "locked package (they have: alpha-cli, tool, tool-extra, tool-run). Did you mean 'tool-extra'?",
+    )
+
+
+# -- dispatch by name --------------------------------------------------------------------------------------------
+
+
+def test_every_route_to_a_script(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "tool-extra").symlink_to(pyz)
+    os.link(pyz, bin_ / "alpha-cli")  # a hard link: its own name too
+    (bin_ / "renamed.pyz").symlink_to(pyz)
+    assert run([os.fspath(bin_ / "tool-extra"), "x"])[1] == "tool extra ['x']\n"
+    assert run(["./tool-extra", "x"], cwd=bin_)[1] == "tool extra ['x']\n"
+    assert run(["tool-extra", "y"], env={"PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}"})[1] == "tool extra ['y']\n"
+    assert run([sys.executable, os.fspath(bin_ / "tool-extra")])[1] == "tool extra []\n"
+    assert run([os.fspath(bin_ / "alpha-cli")])[1] == "alpha cli\n"
+    assert run([os.fspath(bin_ / "renamed.pyz")])[1] == "tool main []\n"  # not a script's name: the default
+    assert run([os.fspath(pyz)], env={"ZIPAPP_SCRIPT": "tool-extra"})[1] == "tool extra []\n"
+    assert run([os.fspath(pyz)], env={"SHIV_CONSOLE_SCRIPT": "alpha-cli"})[1] == "alpha cli\n"
+    # the variable wins over the name, and is not passed on to the application's children
+    code, out, _ = run([os.fspath(bin_ / "tool-extra")], env={"ZIPAPP_SCRIPT": "tool"})
+    assert out == "tool main []\n"
+    code, out, _ = run([os.fspath(pyz), "-c", "import os; print(os.environ.get('ZIPAPP_SCRIPT'))"],
+                       env={"ZIPAPP_SCRIPT": "tool-run"})  # fmt: skip
+    assert (code, out) == (0, "None\n")
+
+
+def test_an_unknown_script_name_is_one_line(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked)
+    code, out, err = run([os.fspath(pyz)], env={"ZIPAPP_SCRIPT": "tool-extr"})
+    assert code == 1 and out == ""
+    assert err == (
+        f"{pyz.name}: $ZIPAPP_SCRIPT='tool-extr' is not a console script of this .pyz; it has: alpha-cli, tool, "
+        "tool-extra, tool-run\n"
+    )
+    code, _, err = run([os.fspath(pyz)], env={"SHIV_CONSOLE_SCRIPT": "../../x"})
+    assert code == 1 and err.startswith(f"{pyz.name}: $SHIV_CONSOLE_SCRIPT='../../x' is not a console script")
+
+
+# -- links -------------------------------------------------------------------------------------------------------
+
+
+def _hatch_zipapp(*args: str) -> tuple[int, str, str]:
+    return run([sys.executable, "-m", "hatch_zipapp", *args])
+
+
+def test_links_by_the_command_and_by_the_variable(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked)
+    current = tmp_path / "current.pyz"
+    current.symlink_to(pyz)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    code, out, err = _hatch_zipapp("links", os.fspath(current), os.fspath(bin_))
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"hatch-zipapp links: {bin_}/{name} -> {current}" for name in ("tool", "tool-extra", "tool-run")
+    ]
+    assert sorted(p.name for p in bin_.iterdir()) == ["tool", "tool-extra", "tool-run"]  # not alpha's
+    assert run([os.fspath(bin_ / "tool-extra")])[1] == "tool extra []\n"
+    # again, on the server, without hatch-zipapp: the same links are kept
+    code, out, err = run([os.fspath(current)], env={"ZIPAPP_LINKS": os.fspath(bin_)})
+    assert code == 0, err
+    assert out.splitlines()[0] == f"current.pyz: {bin_}/tool -> {current} (already there)"
+    code, out, err = _hatch_zipapp("links", os.fspath(current), os.fspath(bin_), "--script", "alpha-cli")
+    assert code == 0 and run([os.fspath(bin_ / "alpha-cli")])[1] == "alpha cli\n"
+
+
+def test_links_never_replace_what_is_there(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "tool-extra").write_text("#!/bin/sh\necho mine\n")
+    code, out, err = run([os.fspath(pyz)], env={"ZIPAPP_LINKS": os.fspath(bin_)})
+    assert code == 1 and out == ""
+    assert err == (
+        f"{pyz.name}: {bin_}/tool-extra: already there and not a link to {pyz}. Remove, or link into another "
+        "directory\n"
+    )
+    assert sorted(p.name for p in bin_.iterdir()) == ["tool-extra"]  # nothing made
+    code, _, err = _hatch_zipapp("links", os.fspath(pyz), os.fspath(bin_), "--script", "nope")
+    assert code == 2
+    assert (
+        err == "hatch-zipapp links: 'nope' is not a console script of this .pyz; it has: alpha-cli, tool, tool-extra, "
+        "tool-run\n"
+    )
+
+
+# -- re-exec -----------------------------------------------------------------------------------------------------
+
+_SEES = "import alpha, sys; print('child sees', alpha.VALUE, sys.prefix == sys.base_prefix)"
+
+
+@pytest.mark.parametrize("how", ["option", "variable"])
+def test_reexec_children_see_the_packages(tmp_path: Path, locked: str, how: str) -> None:
+    zipapp = 'entry-point = "tool-run"' + ("\nreexec = true" if how == "option" else "")
+    pyz = built(tmp_path, locked, zipapp)
+    env = {"ZIPAPP_REEXEC": "1"} if how == "variable" else {}
+    code, out, err = run([os.fspath(pyz), "-c", _SEES], env=env)
+    assert (code, out) == (0, "child sees alpha 1.0 True\n"), err
+    script = tmp_path / "script.py"
+    script.write_text(_SEES)
+    assert run([os.fspath(pyz), os.fspath(script)], env=env)[1] == "child sees alpha 1.0 True\n"
+    # a grandchild too, and the host's site-packages stay off the path as for the .pyz itself
+    code, out, err = run(
+        [os.fspath(pyz), "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+         "'import sys; print(any(\"site-packages\" in p and \"shiv-root\" not in p for p in sys.path))'], timeout=60)"],
+        env=env,
+    )  # fmt: skip
+    assert (code, out) == (0, "False\n"), err
+    # the interpreter's own sitecustomize still runs in the child, after this one
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text('MARK = "the host\'s own"\n')
+    probe = "import sitecustomize, alpha; print(sitecustomize.MARK, alpha.VALUE)"
+    code, out, err = run([os.fspath(pyz), "-c", probe], env={**env, "PYTHONPATH": os.fspath(custom)})
+    assert (code, out) == (0, "the host's own alpha 1.0\n"), err
+
+
+def test_without_reexec_children_do_not(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"')
+    code, _, err = run([os.fspath(pyz), "-c", _SEES])
+    assert code == 1 and "No module named 'alpha'" in err
+
+
+def test_reexec_a_virtualenv_made_by_a_child_sees_nothing(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"\nreexec = true')
+    venv = tmp_path / "venv"
+    code, _, err = run([os.fspath(pyz), "-m", "venv", "--without-pip", os.fspath(venv)])
+    assert code == 0, err
+    probe = (
+        "import os, sys; print(sys.prefix != sys.base_prefix, [p for p in sys.path if 'site-packages' in p "
+        "and 'venv' not in p], '.pyz' in os.environ.get('PYTHONPATH', ''), '_ZIPAPP_CHILD' in os.environ); "
+        "import alpha"
+    )
+    code, out, err = run([os.fspath(pyz), "--exec", os.fspath(venv / "bin" / "python"), "-c", probe])
+    assert out == "True [] False False\n"
+    assert code == 1 and "No module named 'alpha'" in err
+
+
+def test_links_bad_input_is_one_line(tmp_path: Path, locked: str) -> None:
+    missing = tmp_path / "nope.pyz"
+    assert _hatch_zipapp("links", os.fspath(missing), os.fspath(tmp_path))[1:] == (
+        "",
+        f"hatch-zipapp links: {missing} does not exist (or is not a file)\n",
+    )
+    not_a_pyz = tmp_path / "x.pyz"
+    not_a_pyz.write_text("#!/bin/sh\n")
+    code, _, err = _hatch_zipapp("links", os.fspath(not_a_pyz), os.fspath(tmp_path))
+    assert code == 2 and err.startswith(f"hatch-zipapp links: {not_a_pyz} is not a .pyz built by hatch-zipapp (")
+    pyz = built(tmp_path, locked)
+    code, _, err = _hatch_zipapp("links", os.fspath(pyz), os.fspath(tmp_path / "no-such-dir"))
+    assert (code, err) == (2, f"hatch-zipapp links: cannot link into {tmp_path / 'no-such-dir'}: not a directory. "
+                              "Create it, or name another\n")  # fmt: skip
+
+
+def test_reexec_another_python_version_sees_nothing_and_says_nothing(tmp_path: Path, locked: str) -> None:
+    """A Python of another version started by a child (pre-commit's `language_version`) imports the .pyz's
+    sitecustomize from its source (the .pyc is for the .pyz's Python), adds nothing, and drops the variables."""
+    from tests.helpers import interpreters
+
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    others = sorted((v for v in interpreters() if v != running), key=lambda v: tuple(map(int, v.split("."))))
+    assert others, f"no Python 3 besides {running} on this machine (tests/helpers.py interpreters())"
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"\nreexec = true')
+    probe = (
+        f"import os, sys; print(sys.version_info[:2] != ({running.replace('.', ', ')}), "
+        "'.pyz' in os.environ.get('PYTHONPATH', ''), '_ZIPAPP_CHILD' in os.environ, "
+        "[p for p in sys.path if 'shiv-root' in p or '.pyz' in p])"
+    )
+    for version in (others[0], others[-1]):  # the oldest (3.6 here) and the newest
+        code, out, err = run([os.fspath(pyz), "--exec", interpreters()[version], "-c", probe])
+        assert (code, out, err) == (0, "True False False []\n", ""), version
