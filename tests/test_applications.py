@@ -309,3 +309,24 @@ def test_reexec_another_python_version_sees_nothing_and_says_nothing(tmp_path: P
     for version in (others[0], others[-1]):  # the oldest (3.6 here) and the newest
         code, out, err = run([os.fspath(pyz), "--exec", interpreters()[version], "-c", probe])
         assert (code, out, err) == (0, "True False False []\n", ""), version
+
+
+def test_the_bootstrap_on_pythonpath_without_the_variable_is_inert(tmp_path: Path, locked: str) -> None:
+    """``PYTHONPATH=APP.pyz/_bootstrap`` kept by something that dropped ``_ZIPAPP_CHILD`` (an environment filtered
+    by prefix, a copied shell line): the module takes itself off the path and hands over to the interpreter's own
+    sitecustomize; it never finds itself again (a RecursionError at every start, seen)."""
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"\nreexec = true')
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text('MARK = "the host\'s own"\n')
+    pythonpath = os.pathsep.join([f"{pyz}/_bootstrap", os.fspath(custom)])
+    env = {k: v for k, v in os.environ.items() if k != "_ZIPAPP_CHILD"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import sitecustomize; print(sitecustomize.MARK)"],
+        env={**env, "PYTHONPATH": pythonpath},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "the host's own\n", "")

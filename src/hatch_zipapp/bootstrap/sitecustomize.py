@@ -56,6 +56,8 @@ def _chain():  # type: () -> None
     """The interpreter's own sitecustomize, found further along sys.path, in this one's place."""
     import importlib
 
+    here = os.path.dirname(os.path.abspath(__file__))  # off the path even without _ZIPAPP_CHILD: else found again
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p) != here]
     me = sys.modules.pop("sitecustomize", None)
     try:
         importlib.import_module("sitecustomize")  # not a dependency: the hook site.py looks for, if there is one
