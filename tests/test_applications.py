@@ -212,7 +212,7 @@ def test_links_never_replace_what_is_there(tmp_path: Path, locked: str) -> None:
     code, out, err = run([os.fspath(pyz)], env={"ZIPAPP_LINKS": os.fspath(bin_)})
     assert code == 1 and out == ""
     assert err == (
-        f"{pyz.name}: {bin_}/tool-extra: already there and not a link to {pyz}. Remove, or link into another "
+        f"{pyz.name}: {bin_}/tool-extra: already there and not your link to {pyz}. Remove, or link into another "
         "directory\n"
     )
     assert sorted(p.name for p in bin_.iterdir()) == ["tool-extra"]  # nothing made
@@ -330,3 +330,98 @@ def test_the_bootstrap_on_pythonpath_without_the_variable_is_inert(tmp_path: Pat
         timeout=60,
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "the host's own\n", "")
+
+
+# -- review findings: links and re-exec on a bad day -----------------------------------------------------------------
+
+
+def test_links_into_a_directory_others_could_write_or_over_their_link_are_refused(tmp_path: Path, locked: str) -> None:
+    """A directory writable by others (non-sticky): anyone could swap a link later and root would run their file;
+    a link already there with the right target but another user's: refused too. Nothing is made."""
+    pyz = built(tmp_path, locked)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    code, out, err = run([os.fspath(pyz)], env={"ZIPAPP_LINKS": os.fspath(shared)})
+    assert (code, out) == (1, "")
+    assert err == f"{pyz.name}: refusing to link into {shared}: it is writable by group or others (mode 0777). Use a " \
+        "directory only you can write\n"  # fmt: skip
+    assert list(shared.iterdir()) == []
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    (sticky / "tool").symlink_to(pyz)
+    os.lchown(sticky / "tool", 4242, 4242)  # planted by another user, with the right target
+    code, out, err = run([os.fspath(pyz)], env={"ZIPAPP_LINKS": os.fspath(sticky)})
+    assert (code, out) == (1, "") and err.startswith(f"{pyz.name}: {sticky}/tool: already there and not your link")
+    assert sorted(p.name for p in sticky.iterdir()) == ["tool"]
+
+
+def test_links_set_but_empty_or_odd_names_are_one_line(tmp_path: Path, locked: str) -> None:
+    """`ZIPAPP_LINKS="$BIN"` with BIN unset does not start the application; a name that is not a file name is
+    refused before any link is made."""
+    pyz = built(tmp_path, locked)
+    code, out, err = run([os.fspath(pyz)], env={"ZIPAPP_LINKS": ""})
+    assert (code, out, err) == (1, "", f"{pyz.name}: ZIPAPP_LINKS is set but empty: set it to the directory to link "
+                                       "into\n")  # fmt: skip
+    from hatch_zipapp.bootstrap.documents import BootstrapError
+    from hatch_zipapp.bootstrap.runtime import links
+
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    environment = {"scripts": {"ok": "tool:main", "sub/dir": "tool:main", "..": "tool:main"}, "commands": []}
+    with pytest.raises(BootstrapError, match=r"cannot link '\.\.', 'sub/dir': not a file name"):
+        links(os.fspath(pyz), environment, os.fspath(bin_), ["ok", "sub/dir", ".."])  # type: ignore[arg-type]
+    assert list(bin_.iterdir()) == []
+
+
+def test_reexec_from_a_path_pythonpath_cannot_carry_is_one_line(tmp_path: Path, locked: str) -> None:
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"\nreexec = true')
+    release = tmp_path / "rel:2026-11-27T14:00"
+    release.mkdir()
+    moved = release / "app.pyz"
+    pyz.rename(moved)
+    code, out, err = run([os.fspath(moved), "-c", _SEES])
+    assert (code, out) == (1, "")
+    assert err.startswith("app.pyz: cannot pass this .pyz's packages to child interpreters (ZIPAPP_REEXEC): "
+                          "PYTHONPATH cannot carry ':'")  # fmt: skip
+    assert len(err.splitlines()) == 1
+
+
+def test_nested_reexec_keeps_one_bootstrap_on_pythonpath(tmp_path: Path, locked: str) -> None:
+    """A re-exec .pyz started (through another link) by a re-exec .pyz's child: its children see one bootstrap on
+    PYTHONPATH, and a virtualenv made by one of them none."""
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"\nreexec = true')
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.symlink_to(pyz)
+    second.symlink_to(pyz)
+    probe = "import os; print([p for p in os.environ['PYTHONPATH'].split(os.pathsep) if p.endswith('_bootstrap')])"
+    code, out, err = run([os.fspath(first), "--exec", os.fspath(second), "-c", probe])
+    assert (code, out) == (0, f"[{os.fspath(second / '_bootstrap')!r}]\n"), err
+    venv = tmp_path / "venv"
+    assert run([os.fspath(first), "--exec", os.fspath(second), "-m", "venv", "--without-pip", os.fspath(venv)])[0] == 0
+    inner = "import os; print(repr(os.environ.get('PYTHONPATH')))"
+    code, out, err = run([os.fspath(first), "--exec", os.fspath(second), "--exec", os.fspath(venv / "bin" / "python"),
+                          "-c", inner])  # fmt: skip
+    assert (code, out, err) == (0, "None\n", "")
+
+
+def test_an_undecodable_name_is_printed_escaped_under_a_strict_locale(tmp_path: Path, locked: str) -> None:
+    """A .pyz whose file name is not UTF-8 under a locale whose stdout is strict (en_US.UTF-8; stood in for by
+    PYTHONIOENCODING): the deploy steps print the name escaped, never a UnicodeEncodeError traceback."""
+    pyz = built(tmp_path, locked)
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/app\xff.pyz")
+    os.rename(pyz, odd)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    env = {"PYTHONIOENCODING": "utf-8:strict", "ZIPAPP_ROOT": os.fspath(tmp_path / "root")}
+    for step in ({"ZIPAPP_LINKS": os.fspath(bin_)}, {"ZIPAPP_PREPARE": "1"}):
+        result = subprocess.run([odd], capture_output=True, env={**os.environ, **env, **step}, timeout=120, check=False)
+        assert (result.returncode, result.stderr) == (0, b""), result
+        assert b"app\\udcff.pyz: " in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "hatch_zipapp", "links", odd, os.fspath(bin_)],
+        capture_output=True, env={**os.environ, **env}, timeout=120, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, b""), result
+    assert result.stdout.startswith(b"hatch-zipapp links: ") and b"-> " in result.stdout

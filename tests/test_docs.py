@@ -200,7 +200,10 @@ def scenario_for(
     else:
         start = directory / marker.fixture
         shutil.copytree(ROOT / "fixtures" / marker.fixture, start, ignore=shutil.ignore_patterns("dist", ".venv"))
-    scenario = Scenario(directory, env, memo)
+    # Each fixture's pages share one download cache: what a page shows (`Downloaded 2 files`) does not depend on
+    # which other project's pages ran before it (the formatter and the hello app both lock click).
+    cache = Path(env["HATCH_ZIPAPP_CACHE_DIR"]) / marker.fixture
+    scenario = Scenario(directory, {**env, "HATCH_ZIPAPP_CACHE_DIR": os.fspath(cache)}, memo)
     scenario.cwd = start
     if marker.built:
         built = scenario.run(BuildMemo.COMMAND)

@@ -42,7 +42,7 @@ def test_black_for_aarch64_is_pure_python_and_the_build_says_so(tmp_path: Path) 
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -164,10 +164,10 @@ def _links(options: argparse.Namespace) -> int:
     import zipfile
 
     from hatch_zipapp.bootstrap.documents import ENVIRONMENT_JSON, BootstrapError, environment
-    from hatch_zipapp.bootstrap.runtime import links
+    from hatch_zipapp.bootstrap.runtime import _say, links
 
     def fail(message: str) -> int:
-        print(f"hatch-zipapp links: {message}", file=sys.stderr)
+        print(f"hatch-zipapp links: {message}", file=sys.stderr)  # stderr escapes what it cannot encode
         return 2
 
     if not Path(options.file).is_file():
@@ -181,7 +181,7 @@ def _links(options: argparse.Namespace) -> int:
     except BootstrapError as e:
         return fail(str(e))
     for line in done:
-        print(f"hatch-zipapp links: {line}")
+        _say(f"hatch-zipapp links: {line}\n")
     return 0
 
 

@@ -194,10 +194,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             self._summary(context, staged, collected, compiled)
             pending = self._write(context, staged, runtime, collected, compiled, entry)  # the .pyz and sidecars
         wheel = self._place(context, pending)
-        if context.fetcher.downloaded > downloaded:
-            self.app.display_info(
-                f"Downloaded {context.fetcher.downloaded - downloaded} files into {context.fetcher.cache.root}"
-            )
+        count = context.fetcher.downloaded - downloaded
+        if count:
+            files = "file" if count == 1 else "files"
+            self.app.display_info(f"Downloaded {count} {files} into {context.fetcher.cache.root}")
         if wheel is not None:
             self.app.display_info(f"Wheel: {wheel}")
         return os.fspath(next(final for _, final in pending if final.suffix == ".pyz"))

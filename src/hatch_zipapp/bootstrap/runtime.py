@@ -116,6 +116,12 @@ def _program() -> str:
     return os.path.basename(sys.argv[0] or _archive())
 
 
+def _say(text: str) -> None:
+    """``text`` on stdout, whatever the locale makes of a path's undecodable bytes (written as escapes)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+
 def _read(archive: str, member: str) -> bytes:
     """A member of the archive, through the zipimporter that loaded this module (its index is already read). One
     that cannot be read (a damaged header, a missing member) is :class:`Damaged`."""
@@ -157,13 +163,15 @@ def bootstrap(record: bytes | None = None) -> None:
         if flag(ZIPAPP_INFO):
             sys.stdout.write(_checked(archive, INFO_JSON, record).decode("utf-8", "replace"))
             sys.exit(0)
-        if os.environ.get(ZIPAPP_LINKS):  # a deploy step: a link per console script, nothing extracted or run
+        if ZIPAPP_LINKS in os.environ:  # a deploy step: a link per console script, nothing extracted or run
+            if not os.environ[ZIPAPP_LINKS]:  # `ZIPAPP_LINKS="$BIN"` with BIN unset: not a start of the app
+                raise BootstrapError(f"{ZIPAPP_LINKS} is set but empty: set it to the directory to link into")
             for line in links(archive, environment, os.environ[ZIPAPP_LINKS]):
-                sys.stdout.write(f"{_program()}: {line}\n")
+                _say(f"{_program()}: {line}\n")
             sys.exit(0)
         site_packages = extract(archive, environment, record)
         if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
-            sys.stdout.write(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
+            _say(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
             sys.exit(0)
         set_path(archive, site_packages, environment)
     except BootstrapError as e:
@@ -360,10 +368,23 @@ def _for_children(archive: str, site_packages: str, isolated: bool) -> None:
     the archive's ``_bootstrap/sitecustomize.py`` on ``PYTHONPATH``; a virtualenv a child makes does not (that module
     adds it only for this interpreter, and takes itself out of any other's environment)."""
     entry = os.path.join(os.path.abspath(archive), BOOTSTRAP_PACKAGE)
-    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != entry]
-    os.environ["PYTHONPATH"] = os.pathsep.join([entry, *current])
     fields = (str(sys.hexversion), "1" if isolated else "0", sys.prefix, site_packages, entry)
+    for field, separator, carrier in ((entry, os.pathsep, "PYTHONPATH"), ("".join(fields), "\t", ZIPAPP_CHILD)):
+        if separator in field:
+            message = (
+                f"cannot pass this .pyz's packages to child interpreters ({ZIPAPP_REEXEC}): {carrier} cannot carry "
+                f"{separator!r}, which is in {field!r}. Move the .pyz to a path without it, or set {ZIPAPP_REEXEC}=0"
+            )
+            raise BootstrapError(message)
+    # One .pyz's bootstrap at a time: a .pyz started by another's child replaces the other's (nested re-exec)
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and not _is_bootstrap_entry(p)]
+    os.environ["PYTHONPATH"] = os.pathsep.join([entry, *current])
     os.environ[ZIPAPP_CHILD] = "\t".join(fields)
+
+
+def _is_bootstrap_entry(entry: str) -> bool:
+    """Whether a ``PYTHONPATH`` entry is some .pyz's ``ARCHIVE/_bootstrap`` (re-exec's, this one's or another's)."""
+    return os.path.basename(entry) == BOOTSTRAP_PACKAGE and os.path.isfile(os.path.dirname(entry))
 
 
 def _standard_library() -> tuple[str, ...]:
@@ -467,31 +488,46 @@ def links(archive: str, environment: Environment, directory: str, names: list[st
         raise BootstrapError(f"{what} of this .pyz; it has: {known}")
     if not names:
         raise BootstrapError(f"its application has no console script of its own: name those to link; it has: {known}")
+    odd = sorted({name for name in names if not name or name in {".", ".."} or "/" in name or os.sep in name})
+    if odd:
+        raise BootstrapError(f"cannot link {', '.join(map(repr, odd))}: not a file name; name the scripts to link")
     if not os.path.isdir(directory):
         raise BootstrapError(f"cannot link into {directory}: not a directory. Create it, or name another")
+    why = untrusted(os.stat(directory), sticky_ok=True)
+    if why is not None:  # another user could replace the links later: root would run their file
+        raise BootstrapError(f"refusing to link into {directory}: {why}. Use a directory only you can write")
     target = os.path.abspath(archive)
-    done, blocked = [], []
+    done, blocked, new = [], [], []
     for name in sorted(set(names)):
         path = os.path.join(directory, name)
-        if os.path.islink(path) and os.readlink(path) == target:
+        if _own_link(path, target):
             done.append(f"{path} -> {target} (already there)")
         elif os.path.lexists(path):
             blocked.append(path)
         else:
             done.append(f"{path} -> {target}")
+            new.append(path)
     if blocked:
         message = (
-            f"{', '.join(blocked)}: already there and not a link to {target}. Remove, or link into another directory"
+            f"{', '.join(blocked)}: already there and not your link to {target}. Remove, or link into another directory"
         )
         raise BootstrapError(message)
-    for name in sorted(set(names)):
-        path = os.path.join(directory, name)
-        if not os.path.islink(path):
-            try:
-                os.symlink(target, path)
-            except OSError as e:
-                raise BootstrapError(f"cannot link {path}: {e.strerror or e}") from None
+    for path in new:
+        try:
+            os.symlink(target, path)  # never follows nor replaces what appeared meanwhile: FileExistsError
+        except OSError as e:
+            raise BootstrapError(f"cannot link {path}: {e.strerror or e}") from None
     return done
+
+
+def _own_link(path: str, target: str) -> bool:
+    """Whether ``path`` is a symbolic link to ``target`` made by this user (or root)."""
+    try:
+        st = os.lstat(path)
+        mine = st.st_uid in {0, os.geteuid() if hasattr(os, "geteuid") else 0}  # a link's own mode means nothing
+        return stat.S_ISLNK(st.st_mode) and os.readlink(path) == target and mine
+    except OSError:
+        return False
 
 
 def _interpreter() -> None:

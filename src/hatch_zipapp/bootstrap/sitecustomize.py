@@ -25,7 +25,12 @@ CHILD = "_ZIPAPP_CHILD"  # documents.ZIPAPP_CHILD (this module is loaded alone: 
 
 
 def _path_without(entry):  # type: (str) -> list[str]
-    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != entry]
+    """$PYTHONPATH without ``entry`` nor any other .pyz's ``ARCHIVE/_bootstrap`` (nested re-exec)."""
+    return [
+        p
+        for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if p and p != entry and not (os.path.basename(p) == "_bootstrap" and os.path.isfile(os.path.dirname(p)))
+    ]
 
 
 def _child():  # type: () -> None
