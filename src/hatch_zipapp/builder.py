@@ -23,7 +23,7 @@ from hatchling.builders.utils import normalize_inclusion_map
 from hatchling.plugin.manager import PluginManager
 from packaging.utils import canonicalize_name
 
-from hatch_zipapp import __version__, scratch
+from hatch_zipapp import __version__, embed, scratch
 from hatch_zipapp.archive import runtime_files, write_pyz
 from hatch_zipapp.bootstrap.documents import (
     COMPILE_PYC,
@@ -49,6 +49,7 @@ from hatch_zipapp.bytecode import compile_bytecode
 from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.context import BuildContext, Project
+from hatch_zipapp.embed import EMBEDDED_PYTHON
 from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagedFile, stage_packages
@@ -316,10 +317,25 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             INFO_BUILDER: f"hatch-zipapp {__version__}",
         }
         shebang = config.shebang or target.shebang(requirement)
+        prefix = self._embed(context, final.name, info)
         with context.progress.step(f"Writing {final.name}") as step:
-            pending = write_pyz(final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info)
+            pending = write_pyz(
+                final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info, prefix=prefix
+            )
             step.add_bytes(pending[0][0].stat().st_size)
         return pending
+
+    def _embed(self, context: BuildContext, name: str, info: Info) -> bytes | None:
+        """With `embed-python`: the launcher and the interpreter archive (embed.py), which go before the zip instead
+        of the shebang line, and the interpreter described in the build information; else None."""
+        source = context.config.embedded.get(context.target.name)
+        if source is None:
+            return None
+        with context.progress.step(f"Embedding Python from {source.origin}"):
+            interpreter = embed.load(context, source)
+        info[INFO_TARGET][EMBEDDED_PYTHON] = interpreter.describe()
+        self.app.display_info(f"{context.target.describe()}: embedded CPython {interpreter.version}")
+        return embed.prefix(interpreter, name)
 
     def _build_project_wheel(self, directory: str) -> tuple[Path, frozenset[str]]:
         """The project's wheel, built by hatchling's own wheel builder (the wheel target's config and hooks apply),
