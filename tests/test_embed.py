@@ -214,15 +214,15 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _project(root: Path, archive: Path, index: IndexServer, wheelhouse: Path, extra: str = "") -> Path:
+def _project(root: Path, archive: Path, index: IndexServer, wheelhouse: Path, url: str | None = None) -> Path:
+    """The test app (depending on one locked wheel) with ``archive`` as `python-archive`: copied into the project
+    and named by a relative path, or named by ``url``."""
     alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    url = url or f"python/{archive.name}"
     project = make_project(
         root,
         dependencies=["alpha"],
-        zipapp=(
-            f'embed-python = true\npython-archive = {{ url = "python/{archive.name}", sha256 = "{_sha256(archive)}" }}'
-            f"\n{extra}"
-        ),
+        zipapp=f'embed-python = true\npython-archive = {{ url = "{url}", sha256 = "{_sha256(archive)}" }}\n',
     )
     (project / "python").mkdir()
     shutil.copy(archive, project / "python" / archive.name)
@@ -337,6 +337,53 @@ class TestRun:
         result = _run([os.fspath(damaged)], _env(tmp_path / "root-damaged"))
         assert result.returncode == 70 and "damaged file: its Python archive is" in result.stderr
         assert not (tmp_path / "root-damaged" / interpreter_dir(_sha256(archive))).exists()
+
+
+class TestCoverage:
+    def test_sbom_is_valid_cyclonedx(self, executable: Path) -> None:
+        from cyclonedx.schema import SchemaVersion
+        from cyclonedx.validation.json import JsonStrictValidator
+
+        error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(Path(f"{executable}.cdx.json").read_text())
+        assert error is None, error
+
+    def test_systemd_runs_the_file_itself(self, executable: Path, tmp_path: Path) -> None:
+        from hatch_zipapp.__main__ import main as cli
+
+        output = tmp_path / "units"
+        assert cli(["systemd", "--name", "app", "--pyz", os.fspath(executable), "-o", os.fspath(output)]) == 0
+        service = (output / "app.service").read_text()
+        assert f"ExecStart={executable}\n" in service
+        analyze = shutil.which("systemd-analyze")
+        assert analyze is not None, "systemd-analyze is missing: apt-get install systemd (as .ci/run does)"
+        result = subprocess.run(
+            [analyze, "verify", os.fspath(output / "app.service")], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        prepared = tmp_path / "units-prepared"
+        args = ["systemd", "--name", "app", "--pyz", os.fspath(executable), "--prepared-root", "/srv/app/extracted"]
+        assert cli([*args, "-o", os.fspath(prepared)]) == 0
+        assert (
+            f"# Deploy: ZIPAPP_ROOT=/srv/app/extracted ZIPAPP_PREPARE=1 {executable}\n"
+            in (prepared / "app.service").read_text()
+        )
+
+    def test_archive_from_a_url_goes_through_the_download_cache(
+        self, tmp_path: Path, archive: Path, index: IndexServer, wheelhouse: Path
+    ) -> None:
+        served = tmp_path / "mirror" / archive.name
+        served.parent.mkdir()
+        shutil.copy(archive, served)
+        first = _project(tmp_path / "one", archive, index, wheelhouse, url=served.as_uri())
+        built = build(first)
+        cached = Path(os.environ["HATCH_ZIPAPP_CACHE_DIR"], "files", "sha256", _sha256(archive)[:2], _sha256(archive))
+        assert cached.read_bytes() == archive.read_bytes()
+        served.unlink()  # the second build finds it in the cache
+        shutil.rmtree(first / "dist")
+        assert build(first).read_bytes() == built.read_bytes()
+        cached.write_bytes(archive.read_bytes()[:-1])  # a damaged cache entry is an error naming it, not embedded
+        shutil.rmtree(first / "dist")
+        build_fails(first, HashMismatchError, f"Cached file {cached} has sha256")
 
 
 # -- the launcher's safety: concurrent first starts, SIGKILL, untrusted directories ----------------------------------
