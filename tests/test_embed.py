@@ -509,3 +509,32 @@ class TestBuildErrors:
         fake = tmp_path / "fake.tar.gz"
         fake.write_bytes(b"not an archive")
         build_fails(_project(tmp_path / "p", fake, index, wheelhouse), ConfigError, "is not a .tar.gz")
+
+
+# -- the Django example site, with no Python on the machine ----------------------------------------------------------
+
+
+@pytest.mark.network
+def test_django_site_migrates_and_serves_with_no_python(tmp_path: Path, archive: Path) -> None:
+    """fixtures/mysite with `embed-python`: `migrate`, then `serve` answers 200 on 127.0.0.1, every Python hidden."""
+    from tests.test_django import _copy, _env, _free_port, _get, _server
+
+    site = _copy(tmp_path / "mysite")
+    (site / "python").mkdir()
+    shutil.copy(archive, site / "python" / archive.name)
+    with (site / "pyproject.toml").open("a") as f:
+        f.write(
+            f"\n[tool.hatch.build.targets.zipapp]\nembed-python = true\n"
+            f'python-archive = {{ url = "python/{archive.name}", sha256 = "{_sha256(archive)}" }}\n'
+        )
+    executable = build(site)
+    env = {k: v for k, v in _env(tmp_path, ZIPAPP_ROOT=os.fspath(tmp_path / "root")).items() if k != "SHIV_ROOT"}
+    migrate = _run(no_python([os.fspath(executable), "migrate"]), {**env, "PYTHONPATH": "/nonexistent"}, timeout=300)
+    assert migrate.returncode == 0 and "Applying notes.0001_initial... OK" in migrate.stdout, migrate.stderr
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = no_python([os.fspath(executable), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"])
+    with _server(command, env, base, cwd=tmp_path):
+        status, _, body = _get(base + "/")
+        assert status == 200 and b"<h1>Notes</h1>" in body
+    assert (tmp_path / "root" / interpreter_dir(_sha256(archive))).is_dir()
