@@ -162,13 +162,32 @@ class TestConfig:
         (source,) = config.embedded.values()
         assert source is not None and source.url == "https://mirror.invalid/a.tar.gz" and source.sha256 == _SHA
 
+    def test_default_archive_applies_to_the_targets_that_embed(self, tmp_path: Path) -> None:
+        config = _config(
+            tmp_path,
+            'targets = [{ python = "3.12", platform = "manylinux_2_28_x86_64", embed-python = true },\n'
+            '  { python = "3.12", platform = "manylinux_2_28_aarch64" }]\n'
+            f'python-archive = {{ url = "vendor/a.tar.gz", sha256 = "{_SHA}" }}',
+        )
+        embedding, plain = config.embedded.values()
+        assert embedding is not None and embedding.url == "vendor/a.tar.gz" and plain is None
+
+    def test_a_targets_own_archive_needs_embed_python(self, tmp_path: Path) -> None:
+        config = _config(
+            tmp_path,
+            'targets = [{ python = "3.12", platform = "manylinux_2_28_x86_64", '
+            f'python-archive = {{ url = "a.tar.gz", sha256 = "{_SHA}" }} }}]',
+        )
+        with pytest.raises(ConfigError, match=r"Target #1 in field .*: `python-archive` has no effect without"):
+            config.validate()
+
     @pytest.mark.parametrize(
         ("zipapp", "fragment"),
         [
             ('embed-python = "yes"', "Field `tool.hatch.build.targets.zipapp.embed-python` must be a boolean"),
             (
                 f'python-archive = {{ url = "a.tar.gz", sha256 = "{_SHA}" }}',
-                "`tool.hatch.build.targets.zipapp.python-archive` has no effect without `embed-python = true`",
+                "`tool.hatch.build.targets.zipapp.python-archive` has no effect: no target has `embed-python = true`",
             ),
             ('embed-python = true\npython-archive = "a.tar.gz"', "must be a table such as"),
             ('embed-python = true\npython-archive = { url = "a.tar.gz", sha256 = "abc" }', "needs `sha256` (64 hex"),

@@ -449,13 +449,19 @@ class ZipappBuilderConfig(BuilderConfig):
             if "python-archive" in own:
                 archive_field, value = own["python-archive"]
                 archive = self._python_archive(archive_field, value)
-            if archive is not None and not on:
+            if "python-archive" in own and not on:
                 message = (
                     f"{archive_field} has no effect without `embed-python = true` for target {target.describe()}: "
                     f"set it, or remove `python-archive`"
                 )
                 raise ConfigError(message)
             result[target.name] = (archive or embed.select(target)) if on else None
+        if self.python_archive is not None and not any(result.values()):
+            message = (
+                f"Field {self._option('python-archive')} has no effect: no target has `embed-python = true`. "
+                f"Set it (at the top of the table, or in a target), or remove `python-archive`"
+            )
+            raise ConfigError(message)
         return result
 
     def _python_archive(self, field: str, table: Any) -> ArchiveSource:
