@@ -307,6 +307,7 @@ class TestRun:
         root = tmp_path / "root"
         (tmp_path / "hostonly").mkdir()
         (tmp_path / "hostonly" / "sitecustomize.py").write_text("import sys; sys.modules['hostonly'] = sys\n")
+        assert executable.name == f"app-1.0-{Target.host().name}.pyz"  # not py3-none-any: it holds an x86_64 CPython
         result = _run(no_python([os.fspath(executable), "a b", "c"]), _env(root))
         assert result.returncode == 0, result.stderr
         unpacked = root / interpreter_dir(_sha256(archive))

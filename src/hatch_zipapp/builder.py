@@ -288,7 +288,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree, requirement, embedded = staged.tree, staged.requirement, staged.embedded
         tree.check_paths()  # again: collectstatic and bytecode added files
         tag = requirement["tag"]
-        final = context.output / f"{context.project.project_id}-{tag}.pyz"
+        if config.embedded.get(target.name) is not None:  # it carries the target's interpreter: named by the target
+            final = context.output / f"{context.project.project_id}-{target.name}.pyz"
+        else:
+            final = context.output / f"{context.project.project_id}-{tag}.pyz"
         settings: Environment = {
             COMPILE_PYC: config.bytecode and not compiled,
             ENTRY_POINT: config.entry_point,
