@@ -406,6 +406,31 @@ class TestCoverage:
         build_fails(first, HashMismatchError, f"Cached file {cached} has sha256")
 
 
+class TestBuildWithIt:
+    def test_a_foreign_target_compiles_bytecode_with_the_embedded_interpreter(
+        self, tmp_path: Path, archive: Path, index: IndexServer, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No python3.X on PATH: the embedded interpreter, unpacked at build time, compiles the bytecode."""
+        project = _project(tmp_path / "p", archive, index, wheelhouse)
+        platform = f"manylinux_2_17_{os.uname().machine}"
+        with (project / "pyproject.toml").open("a") as f:
+            f.write(f'targets = [{{ python = "{VERSION}", platform = "{platform}" }}]\n')
+        empty = tmp_path / "no-python-on-path"
+        empty.mkdir()
+        with monkeypatch.context() as patched:
+            patched.setenv("PATH", os.fspath(empty))
+            executable = build(project)
+        from hatch_zipapp.layout import PyzReader
+
+        with PyzReader(executable) as reader:
+            names = reader.namelist()
+            info = json.loads(reader.read("hatch-zipapp.json"))
+        assert info["bytecode"] is True
+        assert any(n.startswith("site-packages/alpha/__pycache__/") and n.endswith(".pyc") for n in names)
+        result = _run(no_python([os.fspath(executable)]), _env(tmp_path / "root"))
+        assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+
+
 # -- the launcher's safety: concurrent first starts, SIGKILL, untrusted directories ----------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import os
 import sys
@@ -88,6 +89,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         #: build_data key → the hooks whose ``initialize`` set or changed it, for the version being built.
         self._set_by: dict[str, list[str]] = {}
         self._progress = Progress(self.app)
+        self._interpreter: embed.Interpreter | None = None
 
     @classmethod
     def get_config_class(cls) -> type[ZipappBuilderConfig]:
@@ -187,6 +189,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             collected = stage_django(context, staged)  # the Django entry point and collectstatic
             staged.tree.check_entry_point(context.config.entry_point)
             runtime = runtime_files(staged.requirement)
+            context = self._with_embedded_compiler(context)
             compiled = compile_bytecode(context, staged.tree, runtime)
             self._summary(context, staged, collected, compiled)
             pending = self._write(context, staged, runtime, collected, compiled)  # the .pyz and sidecars, beside
@@ -328,14 +331,34 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             step.add_bytes(pending[0][0].stat().st_size)
         return pending
 
+    def _with_embedded_compiler(self, context: BuildContext) -> BuildContext:
+        """A foreign target that embeds Python and names no `interpreter` compiles its bytecode with the embedded
+        interpreter when it runs here (unpacked into the staging directory), before any `python3.X` on PATH."""
+        target = context.target
+        if target.is_host or target.interpreter or not context.config.bytecode:
+            return context
+        if context.config.embedded.get(target.name) is None:
+            return context
+        python = embed.unpack_for_build(self._embedded(context), context.staging)
+        if python is None:
+            return context  # another platform's interpreter: bytecode.py looks for python3.X on PATH as usual
+        return context.for_target(dataclasses.replace(target, interpreter=python))
+
+    def _embedded(self, context: BuildContext) -> embed.Interpreter:
+        """The target's interpreter archive, loaded once a target (the bytecode stage and the archive use it)."""
+        source = context.config.embedded[context.target.name]
+        assert source is not None
+        if self._interpreter is None or self._interpreter.source != source:
+            with context.progress.step(f"Embedding Python from {source.origin}"):
+                self._interpreter = embed.load(context, source)
+        return self._interpreter
+
     def _embed(self, context: BuildContext, name: str, info: Info) -> bytes | None:
         """With `embed-python`: the launcher and the interpreter archive (embed.py), which go before the zip instead
         of the shebang line, and the interpreter described in the build information; else None."""
-        source = context.config.embedded.get(context.target.name)
-        if source is None:
+        if context.config.embedded.get(context.target.name) is None:
             return None
-        with context.progress.step(f"Embedding Python from {source.origin}"):
-            interpreter = embed.load(context, source)
+        interpreter = self._embedded(context)
         info[INFO_TARGET][EMBEDDED_PYTHON] = interpreter.describe()
         self.app.display_info(f"{context.target.describe()}: embedded CPython {interpreter.version}")
         return embed.prefix(interpreter, name)

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
+import shutil
+import subprocess
 import tarfile
 import urllib.parse
 import warnings
@@ -45,6 +48,7 @@ __all__ = [
     "load",
     "prefix",
     "select",
+    "unpack_for_build",
 ]
 
 #: The key of ``hatch-zipapp.json``'s ``target`` table describing the embedded interpreter.
@@ -239,6 +243,32 @@ def _inspect(data: bytes, source: ArchiveSource) -> tuple[str, str]:
         message = f"{where} has no {executable}: it is not in python-build-standalone's install_only layout"
         raise ConfigError(message)
     return version, executable
+
+
+def unpack_for_build(interpreter: Interpreter, staging: Path) -> str | None:
+    """The embedded interpreter, unpacked into ``staging`` (once a build), if it runs on this machine: its path, for
+    the bytecode stage; else None (another platform's interpreter)."""
+    directory = staging / interpreter_dir(interpreter.source.sha256)
+    python = directory / interpreter.executable
+    if not directory.is_dir():
+        work = staging / f".{directory.name}.tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(interpreter.data), mode="r:gz") as archive:
+            archive.extractall(work, filter="data")
+        work.rename(directory)
+    try:
+        result = subprocess.run(
+            [os.fspath(python), "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except OSError:  # another CPU's or OS's binary
+        return None
+    major_minor = ".".join(interpreter.version.split(".")[:2])
+    return os.fspath(python) if result.returncode == 0 and result.stdout.strip() == major_minor else None
 
 
 def launcher(interpreter: Interpreter, name: str) -> bytes:
