@@ -274,12 +274,13 @@ def _python_paths() -> tuple[list[str], list[str], list[str]]:
 def no_python(command: list[str]) -> list[str]:
     """``command`` in a new mount namespace with every Python on the machine masked (tmpfs over pyenv's tree and the
     system's stdlib, /dev/null over each interpreter file); it first proves that none of them runs any more."""
-    if shutil.which("unshare") is None or os.geteuid() != 0:
+    if shutil.which("unshare") is None or shutil.which("mount") is None or os.geteuid() != 0:
         pytest.fail("these tests need unshare(1) and root, to hide the machine's Pythons in a mount namespace")
     directories, masked, probes = _python_paths()
+    mount = shutil.which("mount")
     script = "set -e\n"
-    script += "".join(f"mount -t tmpfs tmpfs '{d}'\n" for d in directories)
-    script += "".join(f"mount --bind /dev/null '{f}'\n" for f in masked)
+    script += "".join(f"{mount} -t tmpfs tmpfs '{d}'\n" for d in directories)
+    script += "".join(f"{mount} --bind /dev/null '{f}'\n" for f in masked)
     script += "set +e\n"
     script += "".join(
         f"if '{p}' -c pass 2>/dev/null; then echo 'a Python still runs: {p}' >&2; exit 99; fi\n" for p in probes
@@ -288,7 +289,9 @@ def no_python(command: list[str]) -> list[str]:
     script += '  if command -v "$p" >/dev/null && "$p" -c pass 2>/dev/null; then echo "$p runs" >&2; exit 99; fi\n'
     script += "done\n"
     script += 'exec "$@"\n'
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *command]
+    unshare = shutil.which("unshare")
+    assert unshare is not None and mount is not None
+    return [unshare, "-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", *command]
 
 
 def _env(root: Path, **extra: str) -> dict[str, str]:
@@ -434,19 +437,42 @@ class TestBuildWithIt:
 # -- the launcher's safety: concurrent first starts, SIGKILL, untrusted directories ----------------------------------
 
 
-def _tools(directory: Path, *, tar_before: str = "", tar_after: str = "", without: tuple[str, ...] = ()) -> Path:
-    """A PATH directory: the coreutils the launcher uses, and a `tar` that runs ``tar_before`` and ``tar_after``
-    around the real one, logging each call to ``directory/tar.log``; ``without`` leaves those tools out."""
+def _tools(
+    directory: Path,
+    *,
+    tar_before: str = "",
+    tar_after: str = "",
+    without: tuple[str, ...] = (),
+    busybox: bool = False,
+) -> Path:
+    """A PATH directory: the tools the launcher uses (coreutils and util-linux, or busybox's applets), and a `tar` that
+    runs ``tar_before`` and ``tar_after`` around the real one, logging each call to ``directory/tar.log``;
+    ``without`` leaves those tools out."""
     directory.mkdir(exist_ok=True)
     needed = ["sh", "id", "ls", "mkdir", "tail", "head", "gzip", "chmod", "mv", "rm", "cat", "sleep", "sha256sum"]
+    box = shutil.which("busybox") if busybox else None
+    if busybox and box is None:
+        pytest.fail("busybox is missing: apt-get install busybox (as .ci/run does)")
+    applets = (
+        set(subprocess.run([box, "--list"], capture_output=True, text=True, timeout=60).stdout.split())
+        if box
+        else set()
+    )
     for name in [*needed, "flock", "touch"]:
-        if name not in without:
-            real = shutil.which(name)
-            assert real is not None, name
-            (directory / name).symlink_to(real)
-    real_tar = shutil.which("tar")
+        if name in without:
+            continue
+        if box is not None:
+            if name in applets:
+                (directory / name).symlink_to(box)
+            continue
+        real = shutil.which(name)
+        assert real is not None, name
+        (directory / name).symlink_to(real)
+    real_tar = [box, "tar"] if box else [shutil.which("tar")]
     (directory / "tar").write_text(
-        f'#!/bin/sh\necho "$$" >> "{directory}/tar.log"\n{tar_before}\n"{real_tar}" "$@" || exit $?\n{tar_after}\n'
+        f'#!/bin/sh\necho "$$" >> "{directory}/tar.log"\n{tar_before}\n'
+        + " ".join(f'"{word}"' for word in real_tar)
+        + f' "$@" || exit $?\n{tar_after}\n'
     )
     (directory / "tar").chmod(0o755)
     return directory
@@ -472,6 +498,25 @@ class TestLauncherSafety:
             assert "alpha 1.0" in out
         assert len((tools / "tar.log").read_text().splitlines()) == 1
         assert [p.name for p in root.iterdir() if ".tmp-" in p.name] == []
+
+    def test_busybox_alone(self, executable: Path, archive: Path, tmp_path: Path) -> None:
+        """busybox's sh and applets (no flock there: the lock directory), with no Python: concurrent first starts
+        unpack once, then a warm start."""
+        tools = _tools(tmp_path / "bin", tar_before="sleep 1", busybox=True)
+        assert not (tools / "flock").exists() or os.path.realpath(tools / "flock") == shutil.which("busybox")
+        env = _env(tmp_path / "root", PATH=os.fspath(tools))
+        command = no_python([os.fspath(tools / "sh"), os.fspath(executable)])
+        processes = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        for process in processes:
+            out, err = process.communicate(timeout=180)
+            assert process.returncode == 0 and "alpha 1.0" in out, err
+        assert len((tools / "tar.log").read_text().splitlines()) == 1
+        warm = _run(command, env)
+        assert warm.returncode == 0 and "alpha 1.0" in warm.stdout, warm.stderr
+        assert (tmp_path / "root" / interpreter_dir(_sha256(archive))).is_dir()
 
     @pytest.mark.parametrize("point", ["during tar", "after tar, before the rename"])
     def test_sigkill_mid_unpack_then_a_start_is_fine(
