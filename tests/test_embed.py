@@ -560,12 +560,12 @@ class TestLauncherSafety:
         os.chown(unpacked, 4321, 4321)
         result = _run([os.fspath(executable)], _env(root))
         assert result.returncode == 70
-        assert f"refusing to run Python from {unpacked}" in result.stderr and "uid 4321" in result.stderr
+        assert f"{unpacked} is owned by another user (uid 4321)" in result.stderr
         os.chown(unpacked, 0, 0)
         unpacked.rename(tmp_path / "elsewhere")
         unpacked.symlink_to(tmp_path / "elsewhere")
         result = _run([os.fspath(executable)], _env(root))
-        assert result.returncode == 70 and "it is a symbolic link" in result.stderr
+        assert result.returncode == 70 and f"{unpacked} is a symbolic link" in result.stderr
 
     def test_sticky_world_writable_root_gets_a_private_directory(self, executable: Path, tmp_path: Path) -> None:
         shared = tmp_path / "shared"

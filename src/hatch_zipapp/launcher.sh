@@ -14,11 +14,12 @@ hz_die() {
   printf '%s: %s\n' "${hz_self##*/}" "$*" >&2
   exit 70
 }
-hz_uid=$(id -u) || hz_die "cannot tell the user id (id -u)"
 case ${ZIPAPP_PREPARE:-} in 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Oo][Nn]) hz_umask=022 ;; *) hz_umask=077 ;; esac
 
-# hz_check DIR...: every DIR and every directory above the first is owned by this user or root and writable by no one
-# else (a directory above may be sticky: /tmp), as the runtime's roots.py checks its root. One `ls` for them all.
+# hz_check BASE: BASE, every directory above it and BASE/cpython-SHA256 (if there) are owned by this user or root and
+# writable by no one else (a directory above may be sticky: /tmp), as the runtime's roots.py checks its root. One
+# `ls` for them all, which also gives this user's id (the owner of /proc/self/, else `id -u`). Sets hz_uid, hz_found
+# (BASE/cpython-SHA256 is there) and hz_sticky (BASE is sticky and world-writable); hz_why when it fails.
 hz_check() {
   hz_list=
   hz_path=$1
@@ -27,59 +28,87 @@ hz_check() {
 "
     hz_path=${hz_path%/*}
   done
-  hz_list="$hz_list/"
-  shift
-  for hz_path in "$@"; do hz_list="$hz_list
-$hz_path"; done
   hz_out=$(
     IFS='
 '
     set -f
     # shellcheck disable=SC2086
-    LC_ALL=C ls -ldn -- $hz_list
-  ) || return 1
-  while read -r hz_mode _ hz_owner _; do
+    LC_ALL=C ls -ldn -- /proc/self/ $hz_list/ "$1/cpython-$hz_sha256" 2>/dev/null
+  )
+  hz_uid='' hz_found='' hz_sticky='' hz_listed=''
+  while read -r hz_mode _ hz_owner _ _ _ _ _ hz_name; do
+    if [ "$hz_name" = /proc/self/ ]; then hz_uid=$hz_owner; fi
+  done <<EOF
+$hz_out
+EOF
+  [ -n "$hz_uid" ] || hz_uid=$(id -u) || hz_die "cannot tell the user id (id -u)"
+  while read -r hz_mode _ hz_owner _ _ _ _ _ hz_name; do
+    case $hz_name in
+      /proc/self/ | "") continue ;;
+      "$1/cpython-$hz_sha256" | "$1/cpython-$hz_sha256 -> "*)
+        hz_found=1
+        case $hz_mode in l*)
+          hz_why="$1/cpython-$hz_sha256 is a symbolic link"
+          return 1
+          ;;
+        esac
+        ;;
+      "$1")
+        hz_listed=$hz_owner
+        case $hz_mode in ????????w[tT]*) hz_sticky=1 ;; esac
+        ;;
+    esac
     case $hz_owner in 0 | "$hz_uid") ;; *)
-      hz_why="a directory on the way to it is owned by another user (uid $hz_owner)"
+      hz_why="$hz_name is owned by another user (uid $hz_owner)"
       return 1
       ;;
     esac
-    case $hz_mode in
-      ?????????[tT]*) ;;
-      ?????w* | ????????w*)
-        hz_why="a directory on the way to it is writable by group or others ($hz_mode)"
-        return 1
-        ;;
+    case $hz_name in
+      "$1" | "$1/cpython-$hz_sha256") ;;
+      *) case $hz_mode in ?????????[tT]*) continue ;; esac ;; # a sticky directory above: /tmp
+    esac
+    case $hz_mode in ?????w* | ????????w*)
+      if [ -n "$hz_sticky" ] && [ "$hz_name" = "$1" ]; then continue; fi # the caller uses a private directory in it
+      hz_why="$hz_name is writable by group or others ($hz_mode)"
+      return 1
+      ;;
     esac
   done <<EOF
 $hz_out
 EOF
+  [ -n "$hz_listed" ] || {
+    hz_why="cannot list $1"
+    return 1
+  }
 }
 
 # hz_secure PATH VARIABLE: PATH as the root (made if missing, private), checked; sets hz_base and hz_writable.
 hz_secure() {
-  (umask $hz_umask && mkdir -p -- "$1") 2>/dev/null
+  [ -d "$1" ] || (umask $hz_umask && mkdir -p -- "$1") 2>/dev/null
   hz_base=$(cd -P -- "$1" 2>/dev/null && pwd -P) || {
     hz_why="cannot use \$$2=$1"
     return 1
   }
-  set -- "$1" "$2" "$(LC_ALL=C ls -ldn -- "$hz_base")"
-  case $3 in
-    ????????w[tT]*) # sticky and world-writable (/tmp): this user's private directory in it
-      (umask $hz_umask && mkdir -- "$hz_base/hatch-zipapp-$hz_uid") 2>/dev/null
-      hz_base=$hz_base/hatch-zipapp-$hz_uid
-      # shellcheck disable=SC2046
-      set -- "$1" "$2" $(LC_ALL=C ls -ldn -- "$hz_base" 2>/dev/null)
-      if [ -L "$hz_base" ] || [ ! -d "$hz_base" ] || [ "${5:-}" != "$hz_uid" ]; then
-        hz_why="$hz_base (in \$$2=$1) is not a directory of this user's: set ZIPAPP_ROOT to one"
-        return 1
-      fi
-      ;;
-  esac
   hz_check "$hz_base" || {
     hz_why="refusing \$$2=$1: $hz_why"
     return 1
   }
+  if [ -n "$hz_sticky" ]; then # sticky and world-writable (/tmp): this user's private directory in it
+    hz_base=$hz_base/hatch-zipapp-$hz_uid
+    [ -d "$hz_base" ] || (umask $hz_umask && mkdir -- "$hz_base") 2>/dev/null
+    if [ -L "$hz_base" ] || [ ! -d "$hz_base" ]; then
+      hz_why="$hz_base (in \$$2=$1) is not a directory: set ZIPAPP_ROOT to one"
+      return 1
+    fi
+    hz_check "$hz_base" || {
+      hz_why="refusing $hz_base (in \$$2=$1): $hz_why"
+      return 1
+    }
+    if [ "$hz_listed" != "$hz_uid" ]; then
+      hz_why="$hz_base (in \$$2=$1) was made by another user: set ZIPAPP_ROOT to a directory of your own"
+      return 1
+    fi
+  fi
   hz_writable=
   if [ -w "$hz_base" ]; then hz_writable=1; fi
 }
@@ -176,10 +205,11 @@ hz_unpack() {
 
 hz_root
 hz_dir=$hz_base/cpython-$hz_sha256
-if [ ! -d "$hz_dir" ] || [ -L "$hz_dir" ]; then
+if [ -z "$hz_found" ]; then
   [ ! -L "$hz_dir" ] || hz_die "refusing $hz_dir: it is a symbolic link"
   hz_unpack
+  hz_check "$hz_base" || hz_die "refusing to run Python from $hz_dir: $hz_why"
 fi
-hz_check "$hz_base" "$hz_dir" || hz_die "refusing to run Python from $hz_dir: $hz_why"
+if [ -z "$hz_found" ] || [ -L "$hz_dir" ]; then hz_die "refusing $hz_dir: it is a symbolic link, or missing"; fi
 exec "$hz_dir/$hz_python" -I "$hz_self" "$@"
 exit 70
