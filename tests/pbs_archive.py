@@ -4,7 +4,8 @@ python-build-standalone's archives cannot be downloaded here, so this makes one 
 python3.X`` (and ``python3``), ``python/lib/python3.X/`` (the standard library, less its tests and what a server
 does not need), ``python/lib/libpython3.X.so*`` when the interpreter links it, ``python/include/python3.X/``. A
 pyenv build links libpython by an absolute RUNPATH; ``patchelf --set-rpath '$ORIGIN/../lib'`` makes it relocatable,
-as python-build-standalone's own builds are. Deterministic: sorted members, fixed owner, modes and times.
+as python-build-standalone's own builds are. Deterministic: sorted members, fixed owner and modes, the installed
+files' own times (the standard library's .pyc files record their sources' mtimes, so they stay valid).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def make_archive(python: str, destination: Path, *, level: int = 1) -> Path:
                 else:
                     shutil.copy2(library, top / "lib" / library.name)
             subprocess.run([patchelf(), "--set-rpath", "$ORIGIN/../lib", os.fspath(executable)], check=True, timeout=60)
+            original = (prefix / "bin" / f"python{version}").stat()
+            os.utime(executable, (original.st_atime, original.st_mtime))
         stdlib = prefix / "lib" / f"python{version}"
         shutil.copytree(stdlib, top / "lib" / f"python{version}", symlinks=True, ignore=_ignore(stdlib, version))
         (top / "lib" / f"python{version}" / "site-packages").mkdir()
@@ -76,7 +79,8 @@ def make_archive(python: str, destination: Path, *, level: int = 1) -> Path:
                     info = archive.gettarinfo(os.fspath(path), arcname=os.fspath(path.relative_to(scratch)))
                     info.uid = info.gid = 0
                     info.uname = info.gname = ""
-                    info.mtime = 0
+                    # a file keeps its own time (the .pyc files record their sources'); the rest the epoch
+                    info.mtime = int(path.lstat().st_mtime) if info.isfile() else 0
                     info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
                     if info.isfile():
                         with path.open("rb") as f:

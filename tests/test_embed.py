@@ -434,6 +434,18 @@ class TestBuildWithIt:
         assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
 
 
+def test_launcher_passes_shellcheck_as_posix_sh() -> None:
+    shellcheck = shutil.which("shellcheck") or os.path.join(os.path.dirname(sys.executable), "shellcheck")
+    launcher = str(files("hatch_zipapp").joinpath("launcher.sh"))
+    result = subprocess.run(
+        [shellcheck, "--shell=sh", "--severity=style", launcher],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+
+
 # -- the launcher's safety: concurrent first starts, SIGKILL, untrusted directories ----------------------------------
 
 
