@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from importlib.resources import files
 from pathlib import Path
@@ -578,6 +579,29 @@ class TestLauncherSafety:
         unpacked.symlink_to(tmp_path / "elsewhere")
         result = _run([os.fspath(executable)], _env(root))
         assert result.returncode == 70 and f"{unpacked} is a symbolic link" in result.stderr
+
+    def test_a_prepared_root_serves_another_user(self, executable: Path, archive: Path) -> None:
+        """`ZIPAPP_PREPARE=1` as root (a deploy), then a service user that may only read the root: the interpreter
+        and the site are used as prepared, nothing is written."""
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "setpriv (util-linux) is missing"
+        base = Path(tempfile.mkdtemp(prefix="hatch-zipapp-prepared-", dir="/tmp"))
+        try:
+            base.chmod(0o755)
+            deployed = base / "app.pyz"
+            shutil.copy(executable, deployed)
+            root = base / "extracted"
+            prepare = _run([os.fspath(deployed)], _env(root, ZIPAPP_PREPARE="1"))
+            assert prepare.returncode == 0, prepare.stderr
+            unpacked = root / interpreter_dir(_sha256(archive))
+            assert (unpacked.stat().st_mode & 0o777) == 0o755 and (root.stat().st_mode & 0o777) == 0o755
+            before = sorted(p.name for p in root.iterdir())
+            service = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", os.fspath(deployed)]
+            result = _run(no_python(service), {**_env(root), "HOME": "/nonexistent"})
+            assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+            assert sorted(p.name for p in root.iterdir()) == before
+        finally:
+            shutil.rmtree(base)
 
     def test_sticky_world_writable_root_gets_a_private_directory(self, executable: Path, tmp_path: Path) -> None:
         shared = tmp_path / "shared"
