@@ -664,3 +664,27 @@ def test_django_site_migrates_and_serves_with_no_python(tmp_path: Path, archive:
         status, _, body = _get(base + "/")
         assert status == 200 and b"<h1>Notes</h1>" in body
     assert (tmp_path / "root" / interpreter_dir(_sha256(archive))).is_dir()
+
+
+@pytest.mark.network
+def test_a_real_python_build_standalone_archive(tmp_path: Path, index: IndexServer, wheelhouse: Path) -> None:
+    """The archive pbs-installer's table names for this machine's Python version, downloaded by the build, runs the
+    app with no Python on the machine. Skipped when python-build-standalone's release host cannot be reached (as on
+    machines that reach only the package registries)."""
+    import urllib.request
+
+    source = select(Target.host())
+    try:
+        request = urllib.request.Request(source.url, method="HEAD")
+        with urllib.request.build_opener().open(request, timeout=15):
+            pass
+    except OSError as e:
+        pytest.skip(f"python-build-standalone's archive {source.url} cannot be reached here: {e}")
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp="embed-python = true\n")
+    (project / "src" / "app" / "cli.py").write_text(CLI)
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    executable = build(project)
+    result = _run(no_python([os.fspath(executable)]), _env(tmp_path / "root"), timeout=300)
+    assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+    assert f"/{interpreter_dir(source.sha256)}/python/bin/python{VERSION}" in result.stdout
