@@ -25,7 +25,7 @@ import pytest
 from hatch_zipapp.builder import ZipappBuilder
 from hatch_zipapp.config import ZipappBuilderConfig
 from hatch_zipapp.embed import interpreter_dir, select
-from hatch_zipapp.errors import ConfigError, HashMismatchError
+from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError
 from hatch_zipapp.sbom import verify
 from hatch_zipapp.target import Target
 from tests.helpers import IndexServer, build, build_fails, interpreters, make_project, make_wheel, pylock_text
@@ -445,6 +445,25 @@ def test_launcher_passes_shellcheck_as_posix_sh() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_a_token_in_the_archive_url_is_never_shown_or_written(
+    tmp_path: Path, archive: Path, index: IndexServer, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIRROR_TOKEN", "s3cr3t-t0k3n")
+    project = _project(tmp_path / "p", archive, index, wheelhouse, url=f"{archive.as_uri()}?token={{env:MIRROR_TOKEN}}")
+    executable = build(project)
+    for written in (executable, Path(f"{executable}.cdx.json")):
+        assert b"s3cr3t-t0k3n" not in written.read_bytes()
+    sbom = json.loads(Path(f"{executable}.cdx.json").read_text())
+    (python,) = [c for c in sbom["components"] if c["name"] == "cpython"]
+    assert python["externalReferences"][0]["url"] == f"{archive.as_uri()}?token=****"
+    missing = _project(
+        tmp_path / "q", archive, index, wheelhouse, url=f"{archive.as_uri()}.gone?t={{env:MIRROR_TOKEN}}"
+    )
+    monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(tmp_path / "empty-cache"))  # not served from the cache
+    message = build_fails(missing, FetchError, "Could not")
+    assert "s3cr3t-t0k3n" not in message and "?t=****" in message
 
 
 # -- the launcher's safety: concurrent first starts, SIGKILL, untrusted directories ----------------------------------

@@ -479,7 +479,8 @@ class ZipappBuilderConfig(BuilderConfig):
             raise ConfigError(message)
         where = f"`url` of {field[0].lower()}{field[1:]}"
         url = self._url(url, where) if "://" in url else self._format(url, where)
-        return ArchiveSource(url, sha256.lower(), "`python-archive`")
+        secrets = frozenset(secret for secret in self._secrets if secret in url)  # what {env:...} put in
+        return ArchiveSource(url, sha256.lower(), "`python-archive`", secrets=secrets)
 
     @cached_property
     def bytecode(self) -> bool:

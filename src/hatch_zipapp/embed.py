@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hatch_zipapp.cache import sha256_hex
-from hatch_zipapp.errors import ConfigError, HashMismatchError, ZipappError
+from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError, ZipappError
 
 if TYPE_CHECKING:
     from hatch_zipapp.context import BuildContext
@@ -75,6 +75,15 @@ class ArchiveSource:
     origin: str
     #: the Python version pbs-installer's table gives for it, if it chose it
     version: str | None = None
+    #: what `{env:...}` fields put into ``url`` (a token in a mirror's URL): never shown, never written
+    secrets: frozenset[str] = frozenset()
+
+    @property
+    def shown(self) -> str:
+        """``url`` for messages and the build information: credentials and secrets as ``****``."""
+        from hatch_zipapp.fetch import redact
+
+        return redact(self.url, self.secrets)
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ class Interpreter:
         return {
             "name": "cpython",
             "version": self.version,
-            "url": _public(self.source.url),
+            "url": self.source.shown,
             "sha256": self.source.sha256,
             "size": len(self.data),
             "executable": self.executable,
@@ -176,7 +185,7 @@ def load(context: BuildContext, source: ArchiveSource) -> Interpreter:
         actual = sha256_hex(data)
         if actual != source.sha256:
             message = (
-                f"The Python archive {_public(source.url)} (from {source.origin}) has sha256 {actual}, not the "
+                f"The Python archive {source.shown} (from {source.origin}) has sha256 {actual}, not the "
                 f"{source.sha256} expected: a damaged or changed download. Check the URL and the sha256 in "
                 f"`python-archive`"
             )
@@ -187,7 +196,7 @@ def load(context: BuildContext, source: ArchiveSource) -> Interpreter:
     wanted = context.target.python_version
     if version != wanted and not version.startswith(f"{wanted}."):
         message = (
-            f"The Python archive {_public(source.url)} (from {source.origin}) holds CPython {version}, but target "
+            f"The Python archive {source.shown} (from {source.origin}) holds CPython {version}, but target "
             f"{context.target.describe()} is for Python {wanted}: give an archive of Python {wanted}, or change the "
             f"target's `python`"
         )
@@ -198,7 +207,12 @@ def load(context: BuildContext, source: ArchiveSource) -> Interpreter:
 def _download(fetcher: Fetcher, source: ArchiveSource, root: Path) -> bytes:
     url = source.url
     if urllib.parse.urlsplit(url).scheme in {"http", "https", "file"}:
-        data, _, _ = fetcher.http.get(url, what=f"the Python archive (from {source.origin})")
+        try:
+            data, _, _ = fetcher.http.get(url, what=f"the Python archive (from {source.origin})")
+        except FetchError as e:
+            from hatch_zipapp.fetch import scrub
+
+            raise FetchError(scrub(str(e), source.secrets), status=e.status) from None
         return data
     path = root / url
     try:
@@ -212,7 +226,7 @@ def _download(fetcher: Fetcher, source: ArchiveSource, root: Path) -> bytes:
 
 def _inspect(data: bytes, source: ArchiveSource) -> tuple[str, str]:
     """The CPython version an ``install_only`` archive holds, and its interpreter's path; an error if it is not one."""
-    where = f"The Python archive {_public(source.url)} (from {source.origin})"
+    where = f"The Python archive {source.shown} (from {source.origin})"
     if data[:2] != b"\x1f\x8b":
         message = f"{where} is not a .tar.gz: give python-build-standalone's `install_only` archive (a .tar.gz)"
         raise ConfigError(message)
@@ -300,10 +314,3 @@ def launcher(interpreter: Interpreter, name: str) -> bytes:
 def prefix(interpreter: Interpreter, name: str) -> bytes:
     """What comes before the zip: the launcher, then the interpreter archive."""
     return launcher(interpreter, name) + interpreter.data
-
-
-def _public(url: str) -> str:
-    """``url`` without credentials (a path stays as it is)."""
-    from hatch_zipapp.fetch import redact
-
-    return redact(url)
