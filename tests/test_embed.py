@@ -550,14 +550,19 @@ class TestLauncherSafety:
         assert warm.returncode == 0 and "alpha 1.0" in warm.stdout, warm.stderr
         assert (tmp_path / "root" / interpreter_dir(_sha256(archive))).is_dir()
 
+    @pytest.mark.parametrize("without", [(), ("flock",)], ids=["flock", "mkdir-lock"])
     @pytest.mark.parametrize("point", ["during tar", "after tar, before the rename"])
     def test_sigkill_mid_unpack_then_a_start_is_fine(
-        self, executable: Path, archive: Path, tmp_path: Path, point: str
+        self, executable: Path, archive: Path, tmp_path: Path, point: str, without: tuple[str, ...]
     ) -> None:
+        """A start killed while it unpacks leaves no interpreter directory; the next start (with the same tools: a
+        lock directory left by the killed start is taken over once its PID is gone) unpacks and runs."""
         marker = tmp_path / "unpacking"
         hold = f'touch "{marker}"; sleep 60'
         during = point == "during tar"
-        tools = _tools(tmp_path / "bin", tar_before=hold if during else "", tar_after="" if during else hold)
+        tools = _tools(
+            tmp_path / "bin", tar_before=hold if during else "", tar_after="" if during else hold, without=without
+        )
         root = tmp_path / "root"
         env = _env(root, PATH=os.fspath(tools))
         process = subprocess.Popen([os.fspath(executable)], env=env, start_new_session=True)
@@ -575,7 +580,10 @@ class TestLauncherSafety:
         unpacked = root / interpreter_dir(_sha256(archive))
         assert not unpacked.exists()
         assert [p.name for p in root.iterdir() if ".tmp-" in p.name] != []  # the killed start's work directory
-        result = _run(no_python([os.fspath(executable)]), _env(root))
+        if without:
+            assert (root / f".{unpacked.name}.lock.d").is_dir()  # the killed start's lock directory
+        after = _tools(tmp_path / "bin-after", without=without)
+        result = _run(no_python([os.fspath(executable)]), _env(root, PATH=os.fspath(after)), timeout=60)
         assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
         assert unpacked.is_dir() and [p.name for p in root.iterdir() if ".tmp-" in p.name] == []
 
