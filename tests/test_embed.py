@@ -30,6 +30,7 @@ from hatch_zipapp.sbom import verify
 from hatch_zipapp.target import Target
 from tests.helpers import IndexServer, build, build_fails, interpreters, make_project, make_wheel, pylock_text
 from tests.pbs_archive import make_archive
+from tests.test_hatch_e2e import checkout_wheel, hatch_build, installer_cache  # noqa: F401 - fixtures
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 #: The app's cli: what it runs with, and whether the host's PYTHONPATH reached it.
@@ -715,3 +716,29 @@ def test_a_real_python_build_standalone_archive(tmp_path: Path, index: IndexServ
     result = _run(no_python([os.fspath(executable)]), _env(tmp_path / "root"), timeout=300)
     assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
     assert f"/{interpreter_dir(source.sha256)}/python/bin/python{VERSION}" in result.stdout
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_end_to_end_through_hatch_build(
+    tmp_path: Path,
+    archive: Path,
+    index: IndexServer,
+    wheelhouse: Path,
+    checkout_wheel: Path,  # noqa: F811 - the fixture of tests/test_hatch_e2e.py
+    installer_cache: Path,  # noqa: F811
+) -> None:
+    """`hatch build -t zipapp` (hatch's build environment installs this checkout and pbs-installer) writes the
+    executable, which runs with no Python on the machine."""
+    project = _project(tmp_path / "p", archive, index, wheelhouse)
+    text = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(
+        text.replace('requires = ["hatchling"]', 'requires = ["hatchling", "hatch-zipapp"]')
+    )
+    assert 'requires = ["hatchling", "hatch-zipapp"]' in (project / "pyproject.toml").read_text()
+    result = hatch_build(project, checkout_wheel, installer_cache, tmp_path / "hatch-data")
+    assert result.returncode == 0, result.stderr
+    executable = project / "dist" / f"app-1.0-{Target.host().name}.pyz"
+    assert executable.read_bytes().startswith(b"#!/bin/sh\n")
+    run = _run(no_python([os.fspath(executable)]), _env(tmp_path / "root"))
+    assert run.returncode == 0 and "alpha 1.0" in run.stdout, run.stderr
