@@ -214,7 +214,9 @@ def _systemd(options: argparse.Namespace) -> int:
             defaults = read_defaults(Path(local))
             if command is None:
                 command = defaults.command
-            if options.python is None and defaults.python_version is not None:
+            if options.python is None and defaults.embedded is not None:  # it runs itself
+                units = dataclasses.replace(units, python="")
+            elif options.python is None and defaults.python_version is not None:
                 units = dataclasses.replace(units, python=f"/usr/bin/python{defaults.python_version}")
             units = dataclasses.replace(units, command=command)
             notes.append((f"{local} is {defaults.reason}: ExecStart={units.exec_start}", False))

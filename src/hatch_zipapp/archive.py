@@ -135,6 +135,7 @@ def write_pyz(
     epoch: int,
     settings: Mapping[str, object],
     info: Mapping[str, Any],
+    prefix: bytes | None = None,
 ) -> list[tuple[Path, Path]]:
     """Write the .pyz, its SBOM and its checksum to temporary files beside ``destination``.
 
@@ -157,7 +158,8 @@ def write_pyz(
     digests = {name: staged.sha256.hex() for name, staged in files.items()}
     digests.update({name: sha256_hex(data) for name, (data, _) in entries.items() if isinstance(data, bytes)})
     covered = dist_records({name: staged.data for name, staged in files.items() if name.endswith("/RECORD")})
-    prefix = b"#!" + shebang.encode() + b"\n"
+    if prefix is None:  # an embedded Python's launcher and archive (embed.py) replace the shebang line
+        prefix = b"#!" + shebang.encode() + b"\n"
     for name in entries:
         if not (name.startswith((SITE_PACKAGES + "/", BOOTSTRAP_PACKAGE + "/")) or name in _TOP_LEVEL):
             message = f"Refusing to write {name!r}: outside the archive's layout"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import os
 import sys
@@ -23,7 +24,7 @@ from hatchling.builders.utils import normalize_inclusion_map
 from hatchling.plugin.manager import PluginManager
 from packaging.utils import canonicalize_name
 
-from hatch_zipapp import __version__, scratch
+from hatch_zipapp import __version__, embed, scratch
 from hatch_zipapp.archive import runtime_files, write_pyz
 from hatch_zipapp.bootstrap.documents import (
     COMMANDS,
@@ -52,6 +53,7 @@ from hatch_zipapp.bytecode import compile_bytecode
 from hatch_zipapp.cache import Cache, sha256_hex
 from hatch_zipapp.config import DEFAULT_INDEX_URL, ZipappBuilderConfig
 from hatch_zipapp.context import BuildContext, Project
+from hatch_zipapp.embed import EMBEDDED_PYTHON
 from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagedFile, stage_packages
@@ -91,6 +93,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         #: build_data key → the hooks whose ``initialize`` set or changed it, for the version being built.
         self._set_by: dict[str, list[str]] = {}
         self._progress = Progress(self.app)
+        self._interpreter: embed.Interpreter | None = None
 
     @classmethod
     def get_config_class(cls) -> type[ZipappBuilderConfig]:
@@ -190,6 +193,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             collected = stage_django(context, staged)  # the Django entry point and collectstatic
             entry = resolve(staged.tree, context.config.entry_point, project=context.project.name)
             runtime = runtime_files(staged.requirement)
+            context = self._with_embedded_compiler(context)
             compiled = compile_bytecode(context, staged.tree, runtime)
             self._summary(context, staged, collected, compiled)
             pending = self._write(context, staged, runtime, collected, compiled, entry)  # the .pyz and sidecars
@@ -297,7 +301,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         tree, requirement, embedded = staged.tree, staged.requirement, staged.embedded
         tree.check_paths()  # again: collectstatic and bytecode added files
         tag = requirement["tag"]
-        final = context.output / f"{context.project.project_id}-{tag}.pyz"
+        if config.embedded.get(target.name) is not None:  # it carries the target's interpreter: named by the target
+            final = context.output / f"{context.project.project_id}-{target.name}.pyz"
+        else:
+            final = context.output / f"{context.project.project_id}-{tag}.pyz"
         settings: Environment = {
             COMMANDS: entry.commands,
             COMPILE_PYC: config.bytecode and not compiled,
@@ -329,10 +336,45 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             INFO_BUILDER: f"hatch-zipapp {__version__}",
         }
         shebang = config.shebang or target.shebang(requirement)
+        prefix = self._embed(context, final.name, info)
         with context.progress.step(f"Writing {final.name}") as step:
-            pending = write_pyz(final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info)
+            pending = write_pyz(
+                final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info, prefix=prefix
+            )
             step.add_bytes(pending[0][0].stat().st_size)
         return pending
+
+    def _with_embedded_compiler(self, context: BuildContext) -> BuildContext:
+        """A foreign target that embeds Python and names no `interpreter` compiles its bytecode with the embedded
+        interpreter when it runs here (unpacked into the staging directory), before any `python3.X` on PATH."""
+        target = context.target
+        if target.is_host or target.interpreter or not context.config.bytecode:
+            return context
+        if context.config.embedded.get(target.name) is None:
+            return context
+        python = embed.unpack_for_build(self._embedded(context), context.staging)
+        if python is None:
+            return context  # another platform's interpreter: bytecode.py looks for python3.X on PATH as usual
+        return context.for_target(dataclasses.replace(target, interpreter=python))
+
+    def _embedded(self, context: BuildContext) -> embed.Interpreter:
+        """The target's interpreter archive, loaded once a target (the bytecode stage and the archive use it)."""
+        source = context.config.embedded[context.target.name]
+        assert source is not None
+        if self._interpreter is None or self._interpreter.source != source:
+            with context.progress.step(f"Embedding Python from {source.origin}"):
+                self._interpreter = embed.load(context, source)
+        return self._interpreter
+
+    def _embed(self, context: BuildContext, name: str, info: Info) -> bytes | None:
+        """With `embed-python`: the launcher and the interpreter archive (embed.py), which go before the zip instead
+        of the shebang line, and the interpreter described in the build information; else None."""
+        if context.config.embedded.get(context.target.name) is None:
+            return None
+        interpreter = self._embedded(context)
+        info[INFO_TARGET][EMBEDDED_PYTHON] = interpreter.describe()
+        self.app.display_info(f"{context.target.describe()}: embedded CPython {interpreter.version}")
+        return embed.prefix(interpreter, name)
 
     def _build_project_wheel(self, directory: str) -> tuple[Path, frozenset[str]]:
         """The project's wheel, built by hatchling's own wheel builder (the wheel target's config and hooks apply),

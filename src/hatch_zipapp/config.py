@@ -21,6 +21,7 @@ from hatchling.builders.config import BuilderConfig
 from hatchling.utils.context import ContextFormatter, DefaultContextFormatter
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
+from hatch_zipapp.embed import ArchiveSource
 from hatch_zipapp.errors import ConfigError, LockError
 from hatch_zipapp.fetch import redact, scrub
 from hatch_zipapp.target import Target, TargetError
@@ -45,6 +46,8 @@ OPTIONS: dict[str, str] = {
     "isolated": "`true`",
     "keep-extractions": "`2`",
     "reexec": "`false`",
+    "embed-python": "`false`",
+    "python-archive": "python-build-standalone's, from pbs-installer's table",
 }
 
 #: The entry point of a Django site's .pyz (hatch_zipapp/bootstrap/django_main.py, embedded under this name).
@@ -63,7 +66,9 @@ class DjangoConfig:
 
 #: Overrides `targets` for one build (CI matrices): `cp312-manylinux_2_28_x86_64 cp311-macosx_14_0_arm64`, or `host`.
 TARGETS_ENV = "HATCH_ZIPAPP_TARGETS"
-_TARGET_KEYS = ("python", "platform", "implementation", "interpreter")
+_TARGET_KEYS = ("python", "platform", "implementation", "interpreter", "embed-python", "python-archive")
+#: A target table's keys that say whether and which interpreter to embed (embed.py), kept by target name.
+_EMBED_KEYS = ("embed-python", "python-archive")
 
 #: Keys hatchling itself reads from any target table; they keep their hatchling meaning.
 _HATCHLING_TARGET_KEYS = frozenset(
@@ -105,6 +110,7 @@ _CHECKED_FIRST = (
     "keep_extractions",
     "pure_python_ok",
     "reexec",
+    "embedded",
 )
 #: A console script's name (`entry-point` naming a script of a locked package, checked once they are installed).
 _SCRIPT_NAME = re.compile(r"[A-Za-z0-9][\w.+-]*")
@@ -329,6 +335,9 @@ class ZipappBuilderConfig(BuilderConfig):
             )
             raise ConfigError(message)
         targets = [self._target(f"Target #{i} in field {field}", table) for i, table in enumerate(values, 1)]
+        for i, (target, table) in enumerate(zip(targets, values, strict=True), 1):
+            embed = {key: (f"Target #{i} in field {field}: `{key}`", table[key]) for key in _EMBED_KEYS if key in table}
+            self._target_embed[target.name] = embed
         return self._unique(targets, field)
 
     def _configured(self, name: str) -> Target | None:
@@ -457,6 +466,74 @@ class ZipappBuilderConfig(BuilderConfig):
             message = f"{field} must be {what}, got {value!r}"
             raise ConfigError(message)
         return int(value)
+
+    # -- embed-python (embed.py) -----------------------------------------------------------------------------------
+
+    @cached_property
+    def _target_embed(self) -> dict[str, dict[str, tuple[str, Any]]]:
+        """Target name → its own `embed-python` and `python-archive` (with where they are), filled by `targets`."""
+        return {}
+
+    @cached_property
+    def embed_python(self) -> bool:
+        """The default of every target's `embed-python`."""
+        value = _get(self.target_config, "embed-python", bool, f"Field {self._option('embed-python')}", "a boolean")
+        return bool(value)
+
+    @cached_property
+    def python_archive(self) -> ArchiveSource | None:
+        """The default of every target's `python-archive` (None: pbs-installer's table chooses)."""
+        value = self.target_config.get("python-archive")
+        return None if value is None else self._python_archive(f"Field {self._option('python-archive')}", value)
+
+    @cached_property
+    def embedded(self) -> dict[str, ArchiveSource | None]:
+        """Target name → the interpreter archive to embed (None: a plain .pyz). A target's own `embed-python` and
+        `python-archive` override the defaults; `python-archive` needs `embed-python`."""
+        from hatch_zipapp import embed
+
+        result: dict[str, ArchiveSource | None] = {}
+        for target in self.targets:
+            own = self._target_embed.get(target.name, {})
+            on, archive = self.embed_python, self.python_archive
+            archive_field = f"Field {self._option('python-archive')}"
+            if "embed-python" in own:
+                on = bool(_get({"v": own["embed-python"][1]}, "v", bool, own["embed-python"][0], "a boolean"))
+            if "python-archive" in own:
+                archive_field, value = own["python-archive"]
+                archive = self._python_archive(archive_field, value)
+            if "python-archive" in own and not on:
+                message = (
+                    f"{archive_field} has no effect without `embed-python = true` for target {target.describe()}: "
+                    f"set it, or remove `python-archive`"
+                )
+                raise ConfigError(message)
+            result[target.name] = (archive or embed.select(target)) if on else None
+        if self.python_archive is not None and not any(result.values()):
+            message = (
+                f"Field {self._option('python-archive')} has no effect: no target has `embed-python = true`. "
+                f"Set it (at the top of the table, or in a target), or remove `python-archive`"
+            )
+            raise ConfigError(message)
+        return result
+
+    def _python_archive(self, field: str, table: Any) -> ArchiveSource:
+        example = '{ url = "https://mirror.example/cpython-....tar.gz", sha256 = "<64 hex digits>" }'
+        if not isinstance(table, dict):
+            message = f"{field} must be a table such as {example}, got {table!r}"
+            raise ConfigError(message)
+        _check_keys(table, ("sha256", "url"), f"{field} has an unknown key `KEY`")
+        url, sha256 = table.get("url"), table.get("sha256")
+        if not isinstance(url, str) or not url:
+            message = f"{field} needs `url` (a URL, or a path relative to the project), got {url!r}: {example}"
+            raise ConfigError(message)
+        if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+            message = f"{field} needs `sha256` (64 hex digits, the archive's), got {sha256!r}: {example}"
+            raise ConfigError(message)
+        where = f"`url` of {field[0].lower()}{field[1:]}"
+        url = self._url(url, where) if "://" in url else self._format(url, where)
+        secrets = frozenset(secret for secret in self._secrets if secret in url)  # what {env:...} put in
+        return ArchiveSource(url, sha256.lower(), "`python-archive`", secrets=secrets)
 
     @cached_property
     def reexec(self) -> bool:

@@ -14,6 +14,7 @@ import io
 import posixpath
 import re
 import struct
+import urllib.parse
 import uuid
 import zipfile
 import zlib
@@ -79,6 +80,9 @@ def sbom(info: Mapping[str, Any], known_licenses: Mapping[str, str], build_id: s
             is_expression = " " in licence or any(c in licence for c in "()+")
             component["licenses"] = [{"expression": licence}] if is_expression else [{"license": {"name": licence}}]
         components.append(component)
+    embedded = info[INFO_TARGET].get("embedded_python")  # embed.EMBEDDED_PYTHON: the interpreter is a component
+    if embedded is not None:
+        components.append(_interpreter_component(embedded))
     application = f"pkg:pypi/{canonicalize_name(info[INFO_PROJECT])}@{info[INFO_VERSION]}"
     return {
         "bomFormat": "CycloneDX",
@@ -110,6 +114,25 @@ def sbom(info: Mapping[str, Any], known_licenses: Mapping[str, str], build_id: s
                 "ref": f"{application}#{info[INFO_TARGET][TARGET_TAG]}",
                 "dependsOn": sorted(c["bom-ref"] for c in components),
             }
+        ],
+    }
+
+
+def _interpreter_component(embedded: Mapping[str, Any]) -> dict[str, Any]:
+    """The embedded CPython (`embed-python`, embed.py's ``Interpreter.describe()``): version, source and sha256."""
+    purl = f"pkg:generic/cpython@{embedded['version']}?download_url={urllib.parse.quote(embedded['url'], safe='')}"
+    return {
+        "type": "application",
+        "bom-ref": f"pkg:generic/cpython@{embedded['version']}",
+        "name": "cpython",
+        "version": embedded["version"],
+        "purl": purl,
+        "description": "the embedded Python interpreter (python-build-standalone install_only archive)",
+        "hashes": [{"alg": "SHA-256", "content": embedded["sha256"]}],
+        "externalReferences": [{"type": "distribution", "url": embedded["url"]}],
+        "properties": [
+            {"name": "hatch-zipapp:embedded-python", "value": embedded["executable"]},
+            {"name": "hatch-zipapp:unpacked-as", "value": embedded["directory"]},
         ],
     }
 

@@ -51,7 +51,7 @@ class Units:
     name: str
     pyz: str
     command: Sequence[str] = ("serve",)
-    python: str = "/usr/bin/python3"
+    python: str = "/usr/bin/python3"  # "": the file runs itself (an embedded Python, docs/embedded-python.md)
     description: str = ""
     socket: str | None = None  # e.g. "127.0.0.1:8000": a .socket unit, and `serve` inherits its socket
     credentials: Sequence[str] = ("secret_key",)
@@ -64,12 +64,14 @@ class Units:
         """What the deploy runs, as root, before starting the service: the extraction into the prepared root."""
         if self.prepared_root is None:
             return None
-        return f"ZIPAPP_ROOT={self.prepared_root} ZIPAPP_PREPARE=1 {self.python} {self.pyz}"
+        return " ".join(
+            p for p in [f"ZIPAPP_ROOT={self.prepared_root}", "ZIPAPP_PREPARE=1", self.python, self.pyz] if p
+        )
 
     @property
     def exec_start(self) -> str:
         """The service's `ExecStart=` value: the interpreter, the .pyz and its arguments."""
-        return " ".join([self.python, self.pyz, *self.command])
+        return " ".join([self.python, self.pyz, *self.command] if self.python else [self.pyz, *self.command])
 
 
 def _check_name(name: str) -> None:
@@ -155,7 +157,8 @@ def check(units: Units) -> None:
     """Refuse what systemd would refuse, or would read differently from what was meant: one message, the first."""
     _check_name(units.name)
     _check_path(units.pyz, "--pyz", "the .pyz")
-    _check_path(units.python, "--python", "the interpreter")
+    if units.python:
+        _check_path(units.python, "--python", "the interpreter")
     if units.socket is not None:
         _check_socket(units.socket)
     if units.prepared_root is not None:
@@ -190,6 +193,8 @@ class PyzDefaults:
     python_version: str | None
     #: What was read, for the user: "a Django site (entry point ...) built for Python 3.12".
     reason: str
+    #: The CPython version the file embeds (`embed-python`): it runs itself, no interpreter is named.
+    embedded: str | None = None
 
 
 def read_defaults(pyz: Path) -> PyzDefaults:
@@ -227,9 +232,14 @@ def read_defaults(pyz: Path) -> PyzDefaults:
         raise SystemdError(message)
     python_version = None if tag == "py3-none-any" else ".".join(version.split(".")[:2])
     runs_on = "any Python 3" if python_version is None else f"Python {python_version} ({tag})"
+    embedded = target.get("embedded_python") if isinstance(target, dict) else None  # embed.EMBEDDED_PYTHON
+    embedded_version = str(embedded.get("version")) if isinstance(embedded, dict) else None
+    if embedded_version is not None:
+        runs_on = f"its embedded CPython {embedded_version} (an executable: no Python on the server)"
     if entry_point == DJANGO_ENTRY_POINT:
-        return PyzDefaults(["serve"], python_version, f"a Django site (entry point {entry_point}) for {runs_on}")
-    return PyzDefaults([], python_version, f"entry point {entry_point} (no arguments) for {runs_on}")
+        reason = f"a Django site (entry point {entry_point}) for {runs_on}"
+        return PyzDefaults(["serve"], python_version, reason, embedded_version)
+    return PyzDefaults([], python_version, f"entry point {entry_point} (no arguments) for {runs_on}", embedded_version)
 
 
 def _where(units: Units) -> list[str]:
