@@ -24,7 +24,7 @@ from hatchling.plugin.manager import PluginManager
 from packaging.utils import canonicalize_name
 
 from hatch_zipapp import __version__, scratch
-from hatch_zipapp.archive import runtime_files, write_pyz
+from hatch_zipapp.archive import PyzContents, runtime_files, write_pyz
 from hatch_zipapp.bootstrap.documents import (
     COMPILE_PYC,
     ENTRY_POINT,
@@ -317,7 +317,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         }
         shebang = config.shebang or target.shebang(requirement)
         with context.progress.step(f"Writing {final.name}") as step:
-            pending = write_pyz(final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info)
+            contents = PyzContents(tree.files, runtime, shebang, epoch, settings, info)
+            pending = write_pyz(final, contents)
             step.add_bytes(pending[0][0].stat().st_size)
         return pending
 

@@ -1,7 +1,9 @@
 """Installing wheels into the staging tree with pypa `installer`.
 
-The staging tree is held in memory, path by path, under one root (``site-packages/`` and its ``bin/``):
-it is what the archive stage writes, in sorted order. Nothing is written to disk, and no wheel can put a
+The staging tree is a mapping, path by path, under one root (``site-packages/`` and its ``bin/``): it is what the
+archive stage writes, in sorted order. Its bytes are kept in a :class:`~hatch_zipapp.scratch.Spool` (the first MiB in
+memory, the rest in one unnamed temporary file); each wheel is read from its file (the download cache's), a member
+at a time, in pieces of at most :data:`CHUNK` bytes, so a large wheel or file is never held whole. No wheel can put a
 file outside the root: absolute paths and ``..`` are refused before anything is staged.
 """
 
@@ -17,7 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from installer import install
 from installer.destinations import WheelDestination
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from hatch_zipapp.context import BuildContext
 
 __all__ = [
+    "CHUNK",
     "SITE_PACKAGES",
     "Staged",
     "StagedFile",
@@ -54,6 +57,8 @@ _SCHEMES: dict[str, str] = {
     "scripts": f"{SITE_PACKAGES}/bin",
     "headers": f"{SITE_PACKAGES}/include",
 }
+#: The largest piece of a file read at once (a larger file is streamed into the spool in pieces of this size).
+CHUNK = 256 * 1024
 
 
 class StagedFile:
@@ -68,6 +73,28 @@ class StagedFile:
         #: the digest of the bytes, computed once (the build id, the record, the bytecode and static caches use it)
         self.sha256 = hashlib.sha256(data).digest()
         self._kept = Kept(data, spool)
+
+    @classmethod
+    def read_from(cls, stream: IO[bytes], executable: bool, owner: str, *, spool: Spool | None = None) -> StagedFile:
+        """The rest of ``stream``, staged: a file of up to :data:`CHUNK` bytes as :class:`StagedFile` does, a larger
+        one appended to ``spool`` a piece at a time (never whole in memory), and digested on the way."""
+        first = stream.read(CHUNK)
+        if len(first) < CHUNK or spool is None:
+            rest = b"" if len(first) < CHUNK else stream.read()
+            return cls(first + rest if rest else first, executable, owner, spool=spool)
+        staged = cls.__new__(cls)
+        staged.executable, staged.owner = executable, owner
+        digest, offset, size = hashlib.sha256(), spool.append(first), 0
+        piece = first
+        while piece:
+            digest.update(piece)
+            size += len(piece)
+            piece = stream.read(CHUNK)
+            if piece:
+                spool.append(piece)
+        staged.sha256 = digest.digest()
+        staged._kept = Kept.spooled(spool, offset, size)
+        return staged
 
     @property
     def data(self) -> bytes:
@@ -104,15 +131,23 @@ class StagingTree:
     files: dict[str, StagedFile] = field(default_factory=dict)
     spool: Spool | None = None
 
-    def add(self, path: str, data: bytes, *, executable: bool, owner: str) -> None:
+    def add(self, path: str, data: bytes, *, executable: bool, owner: str) -> StagedFile:
+        return self.put(path, StagedFile(data, executable, owner, spool=self.spool))
+
+    def add_stream(self, path: str, stream: IO[bytes], *, executable: bool, owner: str) -> StagedFile:
+        """Stage the rest of ``stream`` (a piece at a time, see :meth:`StagedFile.read_from`)."""
+        return self.put(path, StagedFile.read_from(stream, executable, owner, spool=self.spool))
+
+    def put(self, path: str, staged: StagedFile) -> StagedFile:
         existing = self.files.get(path)
-        if existing is not None and (existing.size != len(data) or existing.data != data):
+        if existing is not None and (existing.size != staged.size or existing.sha256 != staged.sha256):
             message = (
-                f"{existing.owner} and {owner} both install {path} with different contents; "
+                f"{existing.owner} and {staged.owner} both install {path} with different contents; "
                 f"only one of them can be embedded: remove one from the lock"
             )
             raise ZipappError(message)
-        self.files[path] = StagedFile(data, executable, owner, spool=self.spool)
+        self.files[path] = staged
+        return staged
 
     def close(self) -> None:
         """Let go of the spool's temporary file: the staged files can no longer be read."""
@@ -146,7 +181,8 @@ class StagingTree:
         for path in self.files if paths is None else paths:
             target = directory.joinpath(*path.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.files[path].data)
+            with target.open("wb") as f:
+                f.writelines(self.files[path].chunks())
 
     def check_entry_point(self, entry_point: str) -> None:
         """The module exists in the staged packages and (for Python source) defines the function."""
@@ -225,9 +261,9 @@ class StagingDestination(WheelDestination):
             raise UnsafeWheelError(message)
         return target
 
-    def _write(self, scheme: Scheme, path: str, data: bytes, executable: bool) -> RecordEntry:
-        self.tree.add(self._target(scheme, path), data, executable=executable, owner=self.wheel)
-        return RecordEntry(path, Hash("sha256", _record_hash(data)), len(data))
+    def _write(self, scheme: Scheme, path: str, stream: IO[bytes], executable: bool) -> RecordEntry:
+        staged = self.tree.add_stream(self._target(scheme, path), stream, executable=executable, owner=self.wheel)
+        return RecordEntry(path, Hash("sha256", _record_hash(staged.sha256)), staged.size)
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
@@ -235,12 +271,12 @@ class StagingDestination(WheelDestination):
         path = os.fspath(path)
         if scheme == "scripts":  # as pip does: every script is executable, `#!python` becomes the shebang
             with fix_shebang(stream, self.interpreter) as fixed:
-                return self._write(scheme, path, fixed.read(), True)
-        return self._write(scheme, path, stream.read(), is_executable)
+                return self._write(scheme, path, fixed, True)
+        return self._write(scheme, path, stream, is_executable)
 
     def write_script(self, name: str, module: str, attr: str, section: ScriptSection) -> RecordEntry:
         script_name, data = Script(name, module, attr, section).generate(self.interpreter, "posix")
-        return self._write(Scheme("scripts"), script_name, data, True)
+        return self._write(Scheme("scripts"), script_name, io.BytesIO(data), True)
 
     def finalize_installation(
         self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
@@ -252,18 +288,18 @@ class StagingDestination(WheelDestination):
             return None if other == root else posixpath.relpath(other, root) + "/"
 
         with construct_record_file(list(records), prefix_for_scheme) as record_stream:
-            self._write(scheme, record_file_path, record_stream.read(), False)
+            self._write(scheme, record_file_path, record_stream, False)
 
 
-def _record_hash(data: bytes) -> str:
+def _record_hash(digest: bytes) -> str:
     import base64
 
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii").rstrip("=")
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def install_wheel(tree: StagingTree, filename: str, data: bytes, *, interpreter: str) -> None:
-    """Install one wheel (its bytes, already verified) into ``tree``."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+def install_wheel(tree: StagingTree, filename: str, wheel: bytes | IO[bytes], *, interpreter: str) -> None:
+    """Install one wheel (already verified: its bytes, or its open file, read a member at a time) into ``tree``."""
+    with zipfile.ZipFile(io.BytesIO(wheel) if isinstance(wheel, bytes) else wheel) as archive:
         archive.filename = filename
         for name in archive.namelist():
             parts = name.split("/")
@@ -303,28 +339,26 @@ def stage_packages(context: BuildContext) -> Staged:
     installed into a new staging tree."""
     from packaging.utils import canonicalize_name
 
-    from hatch_zipapp.cache import sha256_hex
+    from hatch_zipapp.cache import file_sha256
     from hatch_zipapp.fetch import fetch_wheels
-    from hatch_zipapp.lock import check_not_stale
+    from hatch_zipapp.lock import Wanted, check_not_stale
 
     project, target, lock = context.project, context.target, context.lock
     project_name = canonicalize_name(project.name)
     pins = lock.select(target, project_name)
-    check_not_stale(project.dependencies, pins, target, lock, project_name=project.name)
-    check_not_stale(
+    check_not_stale(Wanted(project.dependencies, project.name), pins, target, lock)
+    hooks = Wanted(
         context.hook_dependencies,
-        pins,
-        target,
-        lock,
-        project_name=project.name,
+        project.name,
         whose="build_data['dependencies'] of a build hook",
         fix="A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together",
     )
+    check_not_stale(hooks, pins, target, lock)
     tree = StagingTree(spool=Spool())
     chosen: list[str] = []
     requirements: list[Requirement] = []
 
-    def installer_for(wheels: list[str]) -> Callable[[str, bytes], None]:
+    def installer_for(wheels: list[str]) -> Callable[[str, bytes | IO[bytes]], None]:
         chosen.extend([*wheels, context.wheel.name])
         requirements.append(target.requirement(chosen))
         # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
@@ -333,12 +367,14 @@ def stage_packages(context: BuildContext) -> Staged:
 
     try:
         embedded = fetch_wheels(context, pins, installer_for)
-        data = context.wheel.read_bytes()
         (requirement,) = requirements  # fetch_wheels asked for the installer once
         shebang = context.config.shebang or target.shebang(requirement)
-        install_wheel(tree, context.wheel.name, data, interpreter=shebang)
+        with context.wheel.open("rb") as wheel:
+            install_wheel(tree, context.wheel.name, wheel, interpreter=shebang)
+            wheel.seek(0)
+            sha256 = file_sha256(wheel)
         record = {"name": str(project_name), "version": project.version, "file": context.wheel.name}
-        embedded.append({**record, "sha256": sha256_hex(data)})
+        embedded.append({**record, "sha256": sha256})
         tree.files.update(context.hook_files)  # as in hatchling's wheel: a forced file wins over one already there
         tree.check_paths()
         requirement["requires_python"] = _requires_python(tree, project.requires_python, project_name)
