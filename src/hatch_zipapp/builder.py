@@ -54,7 +54,7 @@ from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagedFile, stage_packages
 from hatch_zipapp.lock import RequirementsFile, load_lock
 from hatch_zipapp.progress import Progress
-from hatch_zipapp.reproducible import source_date_epoch
+from hatch_zipapp.reproducible import check_compressor, source_date_epoch
 from hatch_zipapp.static import stage_django
 from hatch_zipapp.target import Target
 
@@ -143,6 +143,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         config: ZipappBuilderConfig = self.config
         config.validate()
         source_date_epoch()
+        check_compressor()
 
     def _start(self, output: Path, target: Target) -> BuildContext:
         """What every target needs, made once, by the first target's version."""

@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import posixpath
+import struct
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK",
     "SITE_PACKAGES",
+    "RawMember",
     "Staged",
     "StagedFile",
     "StagingTree",
@@ -61,11 +63,32 @@ _SCHEMES: dict[str, str] = {
 CHUNK = 256 * 1024
 
 
-class StagedFile:
-    """A staged file: its bytes (in memory, or in its tree's :class:`Spool`), whether it is executable, and the wheel
-    (or build step) it comes from."""
+class RawMember:
+    """A member of a locked wheel as the wheel's file holds it: its compressed bytes (at ``offset`` in ``file``) and
+    ``member``, its (method, CRC-32, compressed size, size), for the archive to copy instead of compressing again."""
 
-    __slots__ = ("_kept", "executable", "owner", "sha256")
+    __slots__ = ("file", "member", "offset")
+
+    def __init__(self, file: IO[bytes], offset: int, member: tuple[int, int, int, int]) -> None:
+        self.file, self.offset, self.member = file, offset, member
+
+    def chunks(self) -> Iterator[bytes]:
+        """The compressed bytes, a piece at a time."""
+        fd, end = self.file.fileno(), self.offset + self.member[2]
+        for start in range(self.offset, end, CHUNK):
+            piece = os.pread(fd, min(CHUNK, end - start), start)
+            if not piece:
+                message = f"{self.file.name}: ends before its member at {self.offset} does"
+                raise ZipappError(message)
+            yield piece
+
+
+class StagedFile:
+    """A staged file: its bytes (in memory, or in its tree's :class:`Spool`), whether it is executable, the wheel
+    (or build step) it comes from, and, when it is a locked wheel's member installed unchanged, that member's
+    compressed bytes (``raw``)."""
+
+    __slots__ = ("_kept", "executable", "owner", "raw", "sha256")
 
     def __init__(self, data: bytes, executable: bool, owner: str, *, spool: Spool | None = None) -> None:
         self.executable = executable
@@ -73,6 +96,7 @@ class StagedFile:
         #: the digest of the bytes, computed once (the build id, the record, the bytecode and static caches use it)
         self.sha256 = hashlib.sha256(data).digest()
         self._kept = Kept(data, spool)
+        self.raw: RawMember | None = None
 
     @classmethod
     def read_from(cls, stream: IO[bytes], executable: bool, owner: str, *, spool: Spool | None = None) -> StagedFile:
@@ -83,7 +107,7 @@ class StagedFile:
             rest = b"" if len(first) < CHUNK else stream.read()
             return cls(first + rest if rest else first, executable, owner, spool=spool)
         staged = cls.__new__(cls)
-        staged.executable, staged.owner = executable, owner
+        staged.executable, staged.owner, staged.raw = executable, owner, None
         digest, offset, size = hashlib.sha256(), spool.append(first), 0
         piece = first
         while piece:
@@ -241,12 +265,17 @@ def _binds(statements: list[ast.stmt], name: str) -> bool:
 
 
 class StagingDestination(WheelDestination):
-    """An installer destination that writes into a :class:`StagingTree`."""
+    """An installer destination that writes into a :class:`StagingTree`; with ``archive`` (a locked wheel, open on
+    a file that stays open until the archive is written), each file installed unchanged keeps its compressed bytes
+    there (:class:`RawMember`)."""
 
-    def __init__(self, tree: StagingTree, *, interpreter: str, wheel: str) -> None:
+    def __init__(
+        self, tree: StagingTree, *, interpreter: str, wheel: str, archive: zipfile.ZipFile | None = None
+    ) -> None:
         self.tree = tree
         self.interpreter = interpreter
         self.wheel = wheel
+        self.archive = archive
 
     def _target(self, scheme: Scheme, path: str) -> str:
         raw = str(path)
@@ -272,7 +301,29 @@ class StagingDestination(WheelDestination):
         if scheme == "scripts":  # as pip does: every script is executable, `#!python` becomes the shebang
             with fix_shebang(stream, self.interpreter) as fixed:
                 return self._write(scheme, path, fixed, True)
-        return self._write(scheme, path, stream, is_executable)
+        raw = self._raw(stream)
+        entry = self._write(scheme, path, stream, is_executable)
+        if raw is not None:
+            self.tree.files[self._target(scheme, path)].raw = raw
+        return entry
+
+    def _raw(self, stream: BinaryIO) -> RawMember | None:
+        """Where the compressed bytes of ``stream`` (a member of :attr:`archive` being installed unchanged) are, when
+        they can be copied as they are: deflated or stored, not encrypted, under 4 GiB."""
+        if self.archive is None or not isinstance(stream, zipfile.ZipExtFile):
+            return None
+        info = self.archive.NameToInfo.get(stream.name)
+        file = self.archive.fp
+        if info is None or file is None or info.flag_bits & 0x1 or max(info.compress_size, info.file_size) >> 32:
+            return None
+        if info.compress_type not in {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}:
+            return None
+        header = os.pread(file.fileno(), 30, info.header_offset)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            return None
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        offset = info.header_offset + 30 + name_length + extra_length
+        return RawMember(file, offset, (info.compress_type, info.CRC, info.compress_size, info.file_size))
 
     def write_script(self, name: str, module: str, attr: str, section: ScriptSection) -> RecordEntry:
         script_name, data = Script(name, module, attr, section).generate(self.interpreter, "posix")
@@ -297,8 +348,12 @@ def _record_hash(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def install_wheel(tree: StagingTree, filename: str, wheel: bytes | IO[bytes], *, interpreter: str) -> None:
-    """Install one wheel (already verified: its bytes, or its open file, read a member at a time) into ``tree``."""
+def install_wheel(
+    tree: StagingTree, filename: str, wheel: bytes | IO[bytes], *, interpreter: str, locked: bool = False
+) -> None:
+    """Install one wheel (already verified: its bytes, or its open file, read a member at a time) into ``tree``.
+    ``locked``: the wheel is the open file of a locked wheel (its bytes pinned by the lock's sha256, open until the
+    archive is written), whose unchanged members keep their compressed bytes; a wheel built here never does."""
     with zipfile.ZipFile(io.BytesIO(wheel) if isinstance(wheel, bytes) else wheel) as archive:
         archive.filename = filename
         for name in archive.namelist():
@@ -309,7 +364,8 @@ def install_wheel(tree: StagingTree, filename: str, wheel: bytes | IO[bytes], *,
                 )
                 raise UnsafeWheelError(message)
         source = WheelFile(archive)
-        destination = StagingDestination(tree, interpreter=interpreter, wheel=filename)
+        reused = archive if locked and not isinstance(wheel, bytes) else None
+        destination = StagingDestination(tree, interpreter=interpreter, wheel=filename, archive=reused)
         try:
             install(source, destination, additional_metadata={})
         except (UnsafeWheelError, ZipappError):
@@ -339,7 +395,6 @@ def stage_packages(context: BuildContext) -> Staged:
     installed into a new staging tree."""
     from packaging.utils import canonicalize_name
 
-    from hatch_zipapp.cache import file_sha256
     from hatch_zipapp.fetch import fetch_wheels
     from hatch_zipapp.lock import Wanted, check_not_stale
 
@@ -363,7 +418,7 @@ def stage_packages(context: BuildContext) -> Staged:
         requirements.append(target.requirement(chosen))
         # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
         shebang = context.config.shebang or target.shebang(requirements[0])
-        return functools.partial(install_wheel, tree, interpreter=shebang)
+        return functools.partial(install_wheel, tree, interpreter=shebang, locked=True)
 
     try:
         embedded = fetch_wheels(context, pins, installer_for)
@@ -371,10 +426,11 @@ def stage_packages(context: BuildContext) -> Staged:
         shebang = context.config.shebang or target.shebang(requirement)
         with context.wheel.open("rb") as wheel:
             install_wheel(tree, context.wheel.name, wheel, interpreter=shebang)
-            wheel.seek(0)
-            sha256 = file_sha256(wheel)
+            record_sha256 = _record_sha256(wheel)
+        # Not the wheel's own sha256: its compressed bytes are this machine's zlib's; its RECORD (every file's
+        # sha256) is the same on every machine.
         record = {"name": str(project_name), "version": project.version, "file": context.wheel.name}
-        embedded.append({**record, "sha256": sha256})
+        embedded.append({**record, "record_sha256": record_sha256})
         tree.files.update(context.hook_files)  # as in hatchling's wheel: a forced file wins over one already there
         tree.check_paths()
         requirement["requires_python"] = _requires_python(tree, project.requires_python, project_name)
@@ -382,6 +438,13 @@ def stage_packages(context: BuildContext) -> Staged:
         tree.close()
         raise
     return Staged(tree, chosen, embedded, requirement)
+
+
+def _record_sha256(wheel: IO[bytes]) -> str:
+    """The sha256 of a wheel's ``*.dist-info/RECORD``: its files' names and digests, whatever compressed them."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [name for name in archive.namelist() if name.count("/") == 1 and name.endswith(".dist-info/RECORD")]
+        return hashlib.sha256(archive.read(names[0]) if names else b"").hexdigest()
 
 
 def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:

@@ -3,7 +3,11 @@
 - one timestamp for every entry: ``SOURCE_DATE_EPOCH`` (validated), clamped to what zip can store;
 - modes forced to 0644 / 0755 whatever the umask or the wheel said;
 - a fixed ``create_system`` (Unix), compression method and level;
-- entries written in sorted order (by the caller, through :func:`sorted_entries`).
+- entries written in sorted order (by the caller, through :func:`sorted_entries`);
+- one pinned DEFLATE implementation for everything the build compresses (:func:`deflate_member`): libdeflate, as the
+  ``deflate`` package of exactly :data:`DEFLATE_VERSION` bundles it, never the interpreter's ``zlib``, whose output
+  differs between zlib, zlib-ng and their versions. What a locked wheel holds is not compressed again: its members'
+  compressed bytes are copied as they are (layout.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ __all__ = [
     "COMPRESSION",
     "COMPRESS_LEVEL",
     "DEFAULT_EPOCH",
+    "DEFLATE_VERSION",
+    "check_compressor",
+    "deflate_member",
     "sorted_entries",
     "source_date_epoch",
     "zip_date_time",
@@ -32,7 +39,10 @@ _ZIP_MIN_EPOCH = 315532800
 _ZIP_MAX_EPOCH = 4354819198
 
 COMPRESSION = zipfile.ZIP_DEFLATED
-COMPRESS_LEVEL = 6
+#: libdeflate's level (1-12) for what the build compresses: see docs/performance.md for the sizes and times measured.
+COMPRESS_LEVEL = 9
+#: The exact version of the ``deflate`` package (libdeflate) whose output the .pyz holds; pyproject.toml pins it.
+DEFLATE_VERSION = "0.9.0"
 _UNIX = 3
 _FILE_MODE = 0o100644
 _EXEC_MODE = 0o100755
@@ -62,6 +72,34 @@ def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
 def zip_date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
     """The zip timestamp of ``epoch`` in UTC (never the build machine's time zone)."""
     return time.gmtime(epoch)[:6]
+
+
+def check_compressor() -> None:
+    """The pinned compressor is the one installed: else the build's bytes could differ from another machine's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("deflate")
+    except PackageNotFoundError:
+        found = "none"
+    if found != DEFLATE_VERSION:
+        message = (
+            f"hatch-zipapp compresses with the `deflate` package {DEFLATE_VERSION} (libdeflate), so that a .pyz has "
+            f"the same bytes on every machine; this environment has {found}. Install hatch-zipapp's own dependencies "
+            f"(`pip install deflate=={DEFLATE_VERSION}`)"
+        )
+        raise ConfigError(message)
+
+
+def deflate_member(data: bytes) -> tuple[int, bytes]:
+    """``data`` as a zip member holds it: (method, bytes), DEFLATE by the pinned libdeflate at
+    :data:`COMPRESS_LEVEL`, or stored when that is no smaller (an empty file, a .gz or .br variant, an image)."""
+    import deflate
+
+    compressed = bytes(deflate.deflate_compress(data, COMPRESS_LEVEL))
+    if len(compressed) >= len(data):
+        return zipfile.ZIP_STORED, data
+    return zipfile.ZIP_DEFLATED, compressed
 
 
 def zip_info(name: str, date_time: tuple[int, int, int, int, int, int], *, executable: bool = False) -> zipfile.ZipInfo:
