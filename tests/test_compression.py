@@ -20,7 +20,16 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.layout import PyzReader
-from tests.helpers import Wheel, interpreters, make_project, make_wheel, pylock_text, run_pyz, sha256_file
+from tests.helpers import (
+    Wheel,
+    build_fails,
+    interpreters,
+    make_project,
+    make_wheel,
+    pylock_text,
+    run_pyz,
+    sha256_file,
+)
 
 #: hatchling run in a subprocess; with "swap", `zlib` is zlib-ng's compatible module before anything imports it.
 BUILD = """\
@@ -209,3 +218,14 @@ def test_the_pinned_compressor_is_what_compresses() -> None:
     assert deflate_member(b"") == (zipfile.ZIP_STORED, b"")  # no smaller deflated: stored
     noise = os.urandom(1000)  # incompressible
     assert deflate_member(noise)[0] == zipfile.ZIP_STORED
+
+
+def test_another_deflate_version_stops_the_build(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build whose `deflate` is not the pinned version could give other bytes: it stops first, in one line."""
+    from hatch_zipapp import reproducible
+    from hatch_zipapp.errors import ConfigError
+
+    installed = importlib.metadata.version("deflate")
+    monkeypatch.setattr(reproducible, "DEFLATE_VERSION", "0.0.1")
+    message = build_fails(project, ConfigError, "`deflate` package 0.0.1", f"this environment has {installed}")
+    assert "\n" not in message and "pip install deflate==0.0.1" in message

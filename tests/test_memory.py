@@ -135,3 +135,25 @@ def test_a_damaged_bundle_is_not_used(tmp_path: Path) -> None:
     assert cache.open_bundle("bytecode", "b" * 64) is None
     assert len(warnings) == 1 and "damaged" in warnings[0]
     assert not entry.exists()
+
+
+def test_a_locked_wheels_member_is_not_copied_out_and_reads_back(
+    tmp_path: Path, payload: bytes, tree: StagingTree
+) -> None:
+    """Installed from a locked wheel, a member is only hashed: its bytes stay in the wheel (nothing in the spool),
+    and are inflated from there, a piece at a time, when a step reads them (a cold bytecode or collectstatic run)."""
+    wheel = make_wheel(tmp_path / "wheels", "big", files={"big/__init__.py": "", "big/blob.bin": payload * 2})
+    deflated = tmp_path / "deflated" / wheel.filename
+    deflated.parent.mkdir()
+    with zipfile.ZipFile(wheel.path) as source, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            out.writestr(info, source.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    with deflated.open("rb") as f:
+        _, peak = peak_of(lambda: install_wheel(tree, wheel.filename, f, interpreter="/usr/bin/python3", locked=True))
+        assert peak < ALLOWED, f"installing a locked wheel with a {2 * SIZE:,}-byte member held {peak:,} bytes"
+        staged = tree.files["site-packages/big/blob.bin"]
+        assert staged.raw is not None and staged.raw.member[0] == zipfile.ZIP_DEFLATED
+        assert tree.spool is not None and tree.spool.in_memory < 1024  # only the small generated files
+        digest, peak = peak_of(lambda: staged_digest(tree, "site-packages/big/blob.bin"))
+        assert digest == hashlib.sha256(payload * 2).digest() == staged.sha256
+        assert peak < ALLOWED, f"reading back a {2 * SIZE:,}-byte member held {peak:,} bytes"

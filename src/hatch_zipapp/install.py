@@ -17,6 +17,7 @@ import os
 import posixpath
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,21 @@ class RawMember:
     def __init__(self, file: IO[bytes], offset: int, member: tuple[int, int, int, int]) -> None:
         self.file, self.offset, self.member = file, offset, member
 
+    def inflated(self) -> Iterator[bytes]:
+        """The member's content, inflated a piece at a time (at most :data:`CHUNK` bytes out of each step)."""
+        if self.member[0] == zipfile.ZIP_STORED:
+            yield from self.chunks()
+            return
+        inflater = zlib.decompressobj(-15)
+        for piece in self.chunks():
+            while piece:
+                out = inflater.decompress(piece, CHUNK)
+                if out:
+                    yield out
+                piece = inflater.unconsumed_tail
+        if tail := inflater.flush():
+            yield tail
+
     def chunks(self) -> Iterator[bytes]:
         """The compressed bytes, a piece at a time."""
         fd, end = self.file.fileno(), self.offset + self.member[2]
@@ -84,19 +100,34 @@ class RawMember:
 
 
 class StagedFile:
-    """A staged file: its bytes (in memory, or in its tree's :class:`Spool`), whether it is executable, the wheel
-    (or build step) it comes from, and, when it is a locked wheel's member installed unchanged, that member's
-    compressed bytes (``raw``)."""
+    """A staged file: its bytes, whether it is executable, and the wheel (or build step) it comes from. Its bytes are
+    kept in memory or in its tree's :class:`Spool`; or, when it is a locked wheel's member installed unchanged, they
+    are that member (``raw``), read from the wheel again when asked for (by a cold bytecode or collectstatic run):
+    never copied out."""
 
-    __slots__ = ("_kept", "executable", "owner", "raw", "sha256")
+    __slots__ = ("_kept", "executable", "owner", "raw", "sha256", "size")
 
     def __init__(self, data: bytes, executable: bool, owner: str, *, spool: Spool | None = None) -> None:
         self.executable = executable
         self.owner = owner
         #: the digest of the bytes, computed once (the build id, the record, the bytecode and static caches use it)
         self.sha256 = hashlib.sha256(data).digest()
-        self._kept = Kept(data, spool)
+        self.size = len(data)
+        self._kept: Kept | None = Kept(data, spool)
         self.raw: RawMember | None = None
+
+    @classmethod
+    def of_member(cls, stream: IO[bytes], raw: RawMember, executable: bool, owner: str) -> StagedFile:
+        """A locked wheel's member, read through once from ``stream`` (its content: for the digest and size, the
+        CRC-32 checked at its end by zipfile), then kept as ``raw``."""
+        digest, size = hashlib.sha256(), 0
+        while piece := stream.read(CHUNK):
+            digest.update(piece)
+            size += len(piece)
+        staged = cls.__new__(cls)
+        staged.executable, staged.owner, staged.raw, staged._kept = executable, owner, raw, None
+        staged.sha256, staged.size = digest.digest(), size
+        return staged
 
     @classmethod
     def read_from(cls, stream: IO[bytes], executable: bool, owner: str, *, spool: Spool | None = None) -> StagedFile:
@@ -116,20 +147,19 @@ class StagedFile:
             piece = stream.read(CHUNK)
             if piece:
                 spool.append(piece)
-        staged.sha256 = digest.digest()
+        staged.sha256, staged.size = digest.digest(), size
         staged._kept = Kept.spooled(spool, offset, size)
         return staged
 
     @property
     def data(self) -> bytes:
-        return self._kept.data
-
-    @property
-    def size(self) -> int:
-        return self._kept.size
+        return b"".join(self.chunks()) if self._kept is None else self._kept.data
 
     def chunks(self) -> Iterator[bytes]:
-        return self._kept.chunks()
+        if self._kept is not None:
+            return self._kept.chunks()
+        assert self.raw is not None
+        return self.raw.inflated()
 
     def __repr__(self) -> str:
         return f"StagedFile(<{self.size} bytes>, {self.executable!r}, {self.owner!r})"
@@ -302,10 +332,11 @@ class StagingDestination(WheelDestination):
             with fix_shebang(stream, self.interpreter) as fixed:
                 return self._write(scheme, path, fixed, True)
         raw = self._raw(stream)
-        entry = self._write(scheme, path, stream, is_executable)
-        if raw is not None:
-            self.tree.files[self._target(scheme, path)].raw = raw
-        return entry
+        if raw is None:
+            return self._write(scheme, path, stream, is_executable)
+        staged = StagedFile.of_member(stream, raw, is_executable, self.wheel)
+        self.tree.put(self._target(scheme, path), staged)
+        return RecordEntry(path, Hash("sha256", _record_hash(staged.sha256)), staged.size)
 
     def _raw(self, stream: BinaryIO) -> RawMember | None:
         """Where the compressed bytes of ``stream`` (a member of :attr:`archive` being installed unchanged) are, when
