@@ -16,6 +16,7 @@ import io
 import os
 import posixpath
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -64,6 +65,21 @@ _SCHEMES: dict[str, str] = {
 CHUNK = 256 * 1024
 
 
+_seek_lock = threading.Lock()
+
+
+def _read_at(file: IO[bytes], size: int, offset: int) -> bytes:
+    """``size`` bytes of ``file`` at ``offset``, from any thread (``os.pread``; where there is none, Windows, a seek
+    and a read under a lock)."""
+    pread = getattr(os, "pread", None)
+    if pread is not None:
+        data: bytes = pread(file.fileno(), size, offset)
+        return data
+    with _seek_lock:  # pragma: no cover (Windows)
+        file.seek(offset)
+        return file.read(size)
+
+
 class RawMember:
     """A member of a locked wheel as the wheel's file holds it: its compressed bytes (at ``offset`` in ``file``) and
     ``member``, its (method, CRC-32, compressed size, size), for the archive to copy instead of compressing again."""
@@ -90,9 +106,9 @@ class RawMember:
 
     def chunks(self) -> Iterator[bytes]:
         """The compressed bytes, a piece at a time."""
-        fd, end = self.file.fileno(), self.offset + self.member[2]
+        end = self.offset + self.member[2]
         for start in range(self.offset, end, CHUNK):
-            piece = os.pread(fd, min(CHUNK, end - start), start)
+            piece = _read_at(self.file, min(CHUNK, end - start), start)
             if not piece:
                 message = f"{self.file.name}: ends before its member at {self.offset} does"
                 raise ZipappError(message)
@@ -349,7 +365,7 @@ class StagingDestination(WheelDestination):
             return None
         if info.compress_type not in {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}:
             return None
-        header = os.pread(file.fileno(), 30, info.header_offset)
+        header = _read_at(file, 30, info.header_offset)
         if len(header) != 30 or header[:4] != b"PK\x03\x04":
             return None
         name_length, extra_length = struct.unpack("<HH", header[26:30])
