@@ -165,8 +165,8 @@ MUTANTS = [
     Mutant(
         "archive-modes-from-nowhere",
         "src/hatch_zipapp/reproducible.py",
-        "info.external_attr = (_EXEC_MODE if executable else _FILE_MODE) << 16",
-        "info.external_attr = _FILE_MODE << 16",
+        "    return (_EXEC_MODE if executable else _FILE_MODE) << 16",
+        "    return _FILE_MODE << 16",
         ("tests/test_reproducible.py::TestSameBytes::test_scripts_have_a_fixed_shebang_and_mode",),
     ),
     Mutant(

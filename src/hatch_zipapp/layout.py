@@ -27,7 +27,7 @@ from typing import BinaryIO, Protocol, cast
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES_ZIP
 from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.reproducible import deflate_member, sorted_entries
+from hatch_zipapp.reproducible import deflate_member, external_attr, sorted_entries
 
 __all__ = [
     "SITE_PACKAGES_ZIP",
@@ -141,7 +141,7 @@ class ZipWriter:
         flags = 0 if name.isascii() else _UTF8
         fields = (_VERSION, flags, method, self._time, self._date, crc, compressed, size, len(encoded))
         header = struct.pack(_LOCAL, _LOCAL_SIGNATURE, *fields, 0) + encoded
-        mode = (_EXEC_MODE if executable else _FILE_MODE) << 16
+        mode = external_attr(executable)
         self._central.append(
             struct.pack(_CENTRAL, _CENTRAL_SIGNATURE, _MADE_BY, *fields, 0, 0, 0, 0, mode, self._offset) + encoded
         )
@@ -183,7 +183,6 @@ _END64_SIGNATURE, _LOCATOR_SIGNATURE = b"PK\x06\x06", b"PK\x06\x07"
 _VERSION = 20  # the version needed to extract: 2.0 (deflate)
 _MADE_BY = 3 << 8 | 20  # Unix, 2.0: the modes in the external attributes are Unix modes
 _UTF8 = 0x800
-_FILE_MODE, _EXEC_MODE = 0o100644, 0o100755
 _ZIP64_LIMIT = 1 << 32
 
 
