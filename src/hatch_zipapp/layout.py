@@ -189,8 +189,8 @@ _ZIP64_LIMIT = 1 << 32
 def _dos_time(date_time: DateTime) -> tuple[int, int]:
     year, month, day, hour, minute, second = date_time
     if not 1980 <= year <= 2107:
-        message = f"a zip timestamp holds the years 1980 to 2107, not {year}"
-        raise ValueError(message)
+        message = f"A zip timestamp holds the years 1980 to 2107, not {year}: set SOURCE_DATE_EPOCH within them"
+        raise LayoutError(message)  # a ValueError too: `verify` reports a .pyz whose timestamp is out of range
     return hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
 
 
