@@ -165,15 +165,15 @@ MUTANTS = [
     Mutant(
         "archive-modes-from-nowhere",
         "src/hatch_zipapp/reproducible.py",
-        "info.external_attr = (_EXEC_MODE if executable else _FILE_MODE) << 16",
-        "info.external_attr = _FILE_MODE << 16",
+        "    return (_EXEC_MODE if executable else _FILE_MODE) << 16",
+        "    return _FILE_MODE << 16",
         ("tests/test_reproducible.py::TestSameBytes::test_scripts_have_a_fixed_shebang_and_mode",),
     ),
     Mutant(
         "static-manifest-unsorted",
         "src/hatch_zipapp/static.py",
-        "json.dumps(json.loads(data), sort_keys=True)",
-        "json.dumps(json.loads(data), sort_keys=False)",
+        "json.dumps(json.loads(file.read_bytes()), sort_keys=True)",
+        "json.dumps(json.loads(file.read_bytes()), sort_keys=False)",
         ("tests/test_django_hermetic.py::test_the_manifest_is_written_with_sorted_keys",),
     ),
     Mutant(
@@ -308,8 +308,8 @@ MUTANTS = [
     Mutant(
         "cache-entry-seal-not-checked",
         "src/hatch_zipapp/cache.py",
-        '            if _seal(kind, key, label, data) == match["seal"]:',
-        "            if True:",
+        '                sealed = file_sha256(opened, _sealing(kind, key, label)) == match["seal"]',
+        "                sealed = True",
         ("tests/test_cache.py::TestDamagedEntries::test_bytecode_bundle_with_an_added_pth",),
     ),
     Mutant(

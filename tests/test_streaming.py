@@ -25,7 +25,8 @@ class TestSpool:
             for path, data in contents.items():
                 tree.add(path, data, executable=False, owner="w")
             assert spool.in_memory <= 10
-            assert [path for path, staged in tree.files.items() if staged._kept._offset is not None]  # spilled
+            spilled = [path for path, staged in tree.files.items() if staged._kept and staged._kept._offset is not None]
+            assert spilled
             for path, data in contents.items():
                 assert tree.files[path].data == data
                 assert b"".join(tree.files[path].chunks()) == data
@@ -38,6 +39,7 @@ class TestSpool:
         try:
             data = bytes(range(256)) * 10_000
             staged = StagedFile(data, False, "w", spool=spool)
+            assert staged._kept is not None
             pieces = list(spool.chunks(staged._kept._offset or 0, len(data), chunk=1000))
             assert len(pieces) == 2560 and b"".join(pieces) == data
         finally:

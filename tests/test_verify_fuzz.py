@@ -232,7 +232,10 @@ def _rewritten(built: Path, destination: Path, change: Callable[[dict[str, tuple
     its members changed by ``change``: what someone with hatch-zipapp's code, but no new record, could make."""
     with PyzReader(built) as source:
         infos = source.infolist()
-        entries = {i.filename: (source.read(i), bool((i.external_attr >> 16) & 0o111)) for i in infos}
+        # each member with its compressed bytes, which the rewrite copies as the build did (layout.Compressed)
+        entries: dict[str, tuple[bytes, bool]] = {
+            i.filename: (source.read_member(i), bool((i.external_attr >> 16) & 0o111)) for i in infos
+        }
     change(entries)
     data = built.read_bytes()
     with destination.open("wb") as out:

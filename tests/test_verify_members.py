@@ -22,7 +22,8 @@ RECORD = "hatch-zipapp.sha256"  # the archive's own record: "<sha256 hex>  <memb
 
 def _members(pyz: Path) -> dict[str, tuple[bytes, bool]]:
     with PyzReader(pyz) as archive:
-        return {i.filename: (archive.read(i), bool((i.external_attr >> 16) & 0o111)) for i in archive.infolist()}
+        # each member with its compressed bytes, which the rewrite copies as the build did (layout.Compressed)
+        return {i.filename: (archive.read_member(i), bool((i.external_attr >> 16) & 0o111)) for i in archive.infolist()}
 
 
 def _write(pyz: Path, destination: Path, entries: dict[str, tuple[bytes, bool]]) -> Path:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ from hatch_zipapp.scratch import beside, discard, write_beside
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.check import Requirement
 
-__all__ = ["RUNTIME_MODULES", "bootstrap_files", "build_id", "main_py", "runtime_files", "write_pyz"]
+__all__ = ["RUNTIME_MODULES", "PyzContents", "bootstrap_files", "build_id", "main_py", "runtime_files", "write_pyz"]
 
 DateTime = tuple[int, int, int, int, int, int]
 _TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", ENVIRONMENT_JSON, INFO_JSON, SBOM, RECORD})
@@ -126,26 +127,34 @@ def _environment_json(settings: Mapping[str, object], *, identifier: str, epoch:
     return json.dumps(environment, sort_keys=True, indent=1).encode()
 
 
-def write_pyz(
-    destination: Path,
-    files: Mapping[str, StagedFile],
-    runtime: Mapping[str, StagedFile],
-    *,
-    shebang: str,
-    epoch: int,
-    settings: Mapping[str, object],
-    info: Mapping[str, Any],
-    prefix: bytes | None = None,
-) -> list[tuple[Path, Path]]:
-    """Write the .pyz, its SBOM and its checksum to temporary files beside ``destination``.
+@dataclass(frozen=True)
+class PyzContents:
+    """What a .pyz holds besides what the archive derives (the build id, the SBOM, the record)."""
+
+    #: the staged tree (site-packages and its bin/)
+    files: Mapping[str, StagedFile]
+    #: the bootstrap (``bootstrap_files()``: ``__main__.py`` and the runtime, and their bytecode when compiled for the
+    #: target)
+    runtime: Mapping[str, StagedFile]
+    #: the interpreter of the first line, without ``#!``
+    shebang: str
+    #: the build's timestamp (``SOURCE_DATE_EPOCH``)
+    epoch: int
+    #: environment.json's settings for the runtime (entry point, name, compile_pyc, keep, inherit_site)
+    settings: Mapping[str, object]
+    #: the build information (hatch-zipapp.json)
+    info: Mapping[str, Any]
+    #: what comes before the zip, when not the shebang line: an embedded Python's launcher and archive (embed.py)
+    prefix: bytes | None = None
+
+
+def write_pyz(destination: Path, contents: PyzContents) -> list[tuple[Path, Path]]:
+    """Write the .pyz of ``contents``, its SBOM and its checksum to temporary files beside ``destination``.
 
     Returns (temporary, final) pairs: the caller renames them into place once every target is built.
-
-    ``runtime`` is the bootstrap (``bootstrap_files()``: ``__main__.py`` and the runtime, and their bytecode when
-    compiled for the target);
-    ``settings`` go to environment.json for the runtime (entry point, name, compile_pyc, keep, inherit_site);
-    ``info`` is the build information (hatch-zipapp.json).
     """
+    files, runtime, epoch, info = contents.files, contents.runtime, contents.epoch, contents.info
+    settings, shebang, prefix = contents.settings, contents.shebang, contents.prefix
     date_time = zip_date_time(epoch)
     identifier = build_id(files)
     entries: dict[str, tuple[Content, bool]] = {path: (f, f.executable) for path, f in files.items()}

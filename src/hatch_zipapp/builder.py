@@ -25,7 +25,7 @@ from hatchling.plugin.manager import PluginManager
 from packaging.utils import canonicalize_name
 
 from hatch_zipapp import __version__, embed, scratch
-from hatch_zipapp.archive import runtime_files, write_pyz
+from hatch_zipapp.archive import PyzContents, runtime_files, write_pyz
 from hatch_zipapp.bootstrap.documents import (
     COMMANDS,
     COMPILE_PYC,
@@ -59,7 +59,7 @@ from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagedFile, stage_packages
 from hatch_zipapp.lock import RequirementsFile, load_lock
 from hatch_zipapp.progress import Progress
-from hatch_zipapp.reproducible import source_date_epoch
+from hatch_zipapp.reproducible import check_compressor, source_date_epoch
 from hatch_zipapp.scripts import Resolved, resolve
 from hatch_zipapp.static import stage_django
 from hatch_zipapp.target import Target
@@ -150,6 +150,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         config: ZipappBuilderConfig = self.config
         config.validate()
         source_date_epoch()
+        check_compressor()
 
     def _start(self, output: Path, target: Target) -> BuildContext:
         """What every target needs, made once, by the first target's version."""
@@ -338,9 +339,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         shebang = config.shebang or target.shebang(requirement)
         prefix = self._embed(context, final.name, info)
         with context.progress.step(f"Writing {final.name}") as step:
-            pending = write_pyz(
-                final, tree.files, runtime, shebang=shebang, epoch=epoch, settings=settings, info=info, prefix=prefix
-            )
+            contents = PyzContents(tree.files, runtime, shebang, epoch, settings, info, prefix)
+            pending = write_pyz(final, contents)
             step.add_bytes(pending[0][0].stat().st_size)
         return pending
 

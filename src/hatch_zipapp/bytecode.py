@@ -6,7 +6,8 @@ format does not depend on the OS or CPU, so any platform's interpreter of that v
 the .pyz compiles at its first start instead, and the build says so.
 
 Each wheel's sources are compiled in a fresh process, in sorted order, with PYTHONHASHSEED=0, so the same sources give
-the same bytes; the result is cached by the sources' digest and the exact interpreter version.
+the same bytes; the result is cached by the sources' digest and the exact interpreter version, as a bundle (cache.py)
+that is written from the compiled files and staged from a member at a time: no distribution's bytecode is held whole.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import subprocess
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from hatch_zipapp import scratch
-from hatch_zipapp.cache import Cache
+from hatch_zipapp.cache import Bundle, Cache, write_bundle
 from hatch_zipapp.errors import ConfigError, ZipappError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, StagingTree, files_digest
 from hatch_zipapp.target import Target
@@ -65,7 +66,7 @@ class Compiler:
         workers = max(1, min(len(by_owner), os.cpu_count() or 1))
         prefix = SITE_PACKAGES + "/"
 
-        def compiled(owner: str, paths: list[str]) -> dict[str, bytes]:
+        def compiled(owner: str, paths: list[str]) -> Bundle:
             result = self._compiled(owner, {path.removeprefix(prefix): tree.files[path] for path in paths}, cache)
             if compiled_some is not None:
                 compiled_some(len(paths))
@@ -74,41 +75,56 @@ class Compiler:
         added = 0
         with ThreadPoolExecutor(max_workers=workers) as pool:
             items = sorted(by_owner.items())
-            # Each distribution's .pyc files are staged as they come (into the tree's spool), in a fixed order.
-            for (owner, _), pycs in zip(items, pool.map(lambda item: compiled(*item), items), strict=True):
-                for path, data in pycs.items():
-                    tree.add(prefix + path, data, executable=False, owner=owner)
-                    added += 1
+            bundles = [pool.submit(compiled, *item) for item in items]
+            try:
+                # Each distribution's .pyc files are staged as they come (into the tree's spool), in a fixed order.
+                for (owner, _), future in zip(items, bundles, strict=True):
+                    with future.result() as bundle:
+                        for path, stream in bundle.members():
+                            tree.add_stream(prefix + path, stream, executable=False, owner=owner)
+                            added += 1
+            finally:
+                for future in bundles:  # a failure: close the bundles already made
+                    if not future.cancel() and future.exception() is None:
+                        future.result().close()
         return added
 
     def compile_bootstrap(self, files: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
         """The .pyc of each runtime module (``_bootstrap/NAME.py``, ``__main__.py``), where zipimport looks for it:
         beside the source (``_bootstrap/NAME.pyc``). Checked-hash, so a .pyc that does not match is ignored for the
         source."""
-        compiled = self._compiled("the .pyz runtime", files, cache)
+        with self._compiled("the .pyz runtime", files, cache) as bundle:
+            compiled = bundle.read()  # a few small files
         legacy = {}
         for path, data in compiled.items():
             directory, _, name = path.rpartition("__pycache__/")
             legacy[f"{directory}{name.split('.')[0]}.pyc"] = data
         return legacy
 
-    def _compiled(self, owner: str, sources: Mapping[str, StagedFile], cache: Cache) -> dict[str, bytes]:
-        """``sources`` (relative path → file) compiled: the relative path of each .pyc (in ``__pycache__``) → its
-        bytes. Cached by the interpreter's identity, the paths and the contents."""
+    def _compiled(self, owner: str, sources: Mapping[str, StagedFile], cache: Cache) -> Bundle:
+        """``sources`` (relative path → file) compiled: a bundle of each .pyc by its relative path (in
+        ``__pycache__``), open (the caller closes it). Cached by the interpreter's identity, the paths and the
+        contents."""
         key = files_digest(sources, sorted(sources), salt=self.identity.encode())
-        cached = cache.read_bundle("bytecode", key)
+        cached = cache.open_bundle("bytecode", key)
         if cached is not None:
-            return cached[0]
-        compiled = self._run(owner, sources)
-        cache.store_bundle("bytecode", key, compiled)
-        return compiled
+            return cached
+        bundle = self._run(owner, sources)
+        try:
+            cache.store_bundle_file("bytecode", key, bundle)
+            return Bundle(bundle)
+        except BaseException:
+            bundle.close()
+            raise
 
-    def _run(self, owner: str, sources: Mapping[str, StagedFile]) -> dict[str, bytes]:
+    def _run(self, owner: str, sources: Mapping[str, StagedFile]) -> BinaryIO:
+        """The bundle of the .pyc files compiled from ``sources`` (:func:`~hatch_zipapp.cache.write_bundle`)."""
         with scratch.directory("pyc") as root:
             for path, staged in sources.items():
                 target = root.joinpath(*path.split("/"))
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(staged.data)
+                with target.open("wb") as f:
+                    f.writelines(staged.chunks())
             env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": ""}
             result = subprocess.run(
                 [self.executable, "-I", "-c", _COMPILE, os.fspath(root)],
@@ -126,14 +142,14 @@ class Compiler:
                     f"Set `bytecode = false`, or give the target another `interpreter`"
                 )
                 raise ZipappError(message)
-            compiled = {}
+            compiled = []
             for rel in sorted(sources):
                 directory, _, name = rel.rpartition("/")
                 pyc = f"{directory + '/' if directory else ''}__pycache__/{name[:-3]}.{self.cache_tag}.pyc"
                 file = root / pyc
                 if file.is_file():
-                    compiled[pyc] = file.read_bytes()
-            return compiled
+                    compiled.append((pyc, file))
+            return write_bundle(compiled)
 
 
 def compile_bytecode(context: BuildContext, tree: StagingTree, runtime: dict[str, StagedFile]) -> int:

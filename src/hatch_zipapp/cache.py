@@ -18,6 +18,11 @@ error naming it and the fix, before anything is read from it.
 
 A cache directory that cannot be written costs only time: every write is best effort. A write killed half-way leaves
 a held temporary file (scratch.py), removed by the next write into that directory.
+
+Nothing is read whole: a file is checked by hashing it a piece at a time through the descriptor it is then used
+from (:meth:`Cache.open`, :meth:`Cache.open_entry`), and a bundle (the files of a bytecode run or of collectstatic)
+is a stored zip read a member at a time (:meth:`Cache.open_bundle`), written from files on disk
+(:func:`write_bundle`).
 """
 
 from __future__ import annotations
@@ -27,45 +32,125 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import stat
 import sys
+import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO, BinaryIO, cast
 
 from hatch_zipapp.errors import CacheError, HashMismatchError, ZipappError
-from hatch_zipapp.scratch import atomic_write
+from hatch_zipapp.scratch import atomic_write, beside, discard, rename, sweep
 
-__all__ = ["CACHE_ENV", "Cache", "sha256_hex"]
+__all__ = ["CACHE_ENV", "Bundle", "Cache", "file_sha256", "sha256_hex", "write_bundle"]
 
 CACHE_ENV = "HATCH_ZIPAPP_CACHE_DIR"
 _ENTRY = re.compile(r"(?P<seal>[0-9a-f]{64})-(?P<label>[^/]+)")
 _BUNDLE = "bundle.zip"
 _NAME = "name"
+_CHUNK = 1024 * 1024
+#: A bundle's members carry this timestamp (a bundle is never embedded, only its members' bytes are).
+_BUNDLE_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(file: IO[bytes], digest: hashlib._Hash | None = None) -> str:
+    """The hex digest of the rest of ``file`` (fed to ``digest``, a new sha256 by default), read a piece at a
+    time."""
+    digest = hashlib.sha256() if digest is None else digest
+    while piece := file.read(_CHUNK):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
 def _warn_on_stderr(message: str) -> None:
     print(f"Warning: {message}", file=sys.stderr)
 
 
+def _sealing(kind: str, key: str, label: str) -> hashlib._Hash:
+    return hashlib.sha256(f"hatch-zipapp cache entry\0{kind}\0{key}\0{label}\0".encode())
+
+
 def _seal(kind: str, key: str, label: str, data: bytes) -> str:
-    digest = hashlib.sha256(f"hatch-zipapp cache entry\0{kind}\0{key}\0{label}\0".encode())
+    digest = _sealing(kind, key, label)
     digest.update(data)
     return digest.hexdigest()
 
 
-def _read_plain(path: Path) -> bytes | None:
-    """The bytes of a plain file; None for anything else (missing, a symlink, a FIFO, which is not waited on)."""
+def _open_plain(path: Path) -> BinaryIO | None:
+    """A plain file, open for reading; None for anything else (missing, a symlink, a FIFO, which is not waited on)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            return f.read() if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
     except OSError:
         return None
+    try:
+        f = os.fdopen(fd, "rb")
+    except OSError:
+        os.close(fd)
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return f
+    except OSError:
+        pass
+    f.close()
+    return None
+
+
+def write_bundle(files: Iterable[tuple[str, Path]], note: str = "") -> BinaryIO:
+    """A bundle (a zip, members stored) in an unnamed temporary file: each (name, file on disk), copied a piece at a
+    time, in sorted order of the names; ``note`` is its comment. The caller closes it."""
+    out = cast(BinaryIO, tempfile.TemporaryFile(buffering=_CHUNK))  # noqa: SIM115 (the caller's to close)
+    try:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+            archive.comment = note.encode()
+            for name, path in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=_BUNDLE_TIME)
+                info.file_size = path.stat().st_size
+                with path.open("rb") as source, archive.open(info, "w") as member:
+                    shutil.copyfileobj(source, member, _CHUNK)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+class Bundle:
+    """A bundle, open: its members by name (``archive``), read a member at a time, and its note. Close it."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        try:
+            file.seek(0)
+            self.archive = zipfile.ZipFile(file)
+            self.note = self.archive.comment.decode()
+        except BaseException:
+            file.close()
+            raise
+
+    def members(self) -> Iterator[tuple[str, IO[bytes]]]:
+        """Each member's name and its stream, in the bundle's (sorted) order."""
+        for info in self.archive.infolist():
+            with self.archive.open(info) as stream:
+                yield info.filename, stream
+
+    def read(self) -> dict[str, bytes]:
+        return {name: stream.read() for name, stream in self.members()}
+
+    def close(self) -> None:
+        self.archive.close()
+        self._file.close()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _check_owner(root: Path) -> None:
@@ -122,19 +207,34 @@ class Cache:
 
     def read(self, sha256: str) -> bytes | None:
         """The downloaded file with this sha256, checked, or None."""
-        path = self._file(sha256)
-        data = _read_plain(path)
-        if data is None:
+        opened = self.open(sha256)
+        if opened is None:
             return None
-        actual = sha256_hex(data)
+        with opened:
+            return opened.read()
+
+    def open(self, sha256: str) -> BinaryIO | None:
+        """The downloaded file with this sha256, checked (hashed through the descriptor returned, positioned at its
+        start), or None. The caller closes it."""
+        path = self._file(sha256)
+        opened = _open_plain(path)
+        if opened is None:
+            return None
+        try:
+            actual = file_sha256(opened)
+            opened.seek(0)
+        except OSError:
+            opened.close()
+            return None
         if actual != sha256:
+            opened.close()
             message = (
                 f"Cached file {path} has sha256 {actual}, not the {sha256} it is stored under: the download cache "
                 f"was changed behind hatch-zipapp's back. Delete that file (or the whole cache, {self.root}) and "
                 f"build again"
             )
             raise HashMismatchError(message)
-        return data
+        return opened
 
     def write(self, sha256: str, data: bytes) -> None:
         with contextlib.suppress(OSError):  # a read-only or full cache only costs a download next time
@@ -148,6 +248,16 @@ class Cache:
     def get(self, kind: str, key: str) -> tuple[str, bytes] | None:
         """The label and bytes stored under ``key``, checked; None if there is none (or only a damaged one, which is
         removed with a warning)."""
+        entry = self.open_entry(kind, key)
+        if entry is None:
+            return None
+        label, opened = entry
+        with opened:
+            return label, opened.read()
+
+    def open_entry(self, kind: str, key: str) -> tuple[str, BinaryIO] | None:
+        """The label and open file stored under ``key``, checked (hashed through the descriptor returned, positioned
+        at its start); None as for :meth:`get`. The caller closes it."""
         directory = self._directory(kind, key)
         try:
             names = sorted(os.listdir(directory))
@@ -158,12 +268,19 @@ class Cache:
             if match is None:
                 continue  # a writer's temporary file, or an entry of an older hatch-zipapp: never read
             path = directory / name
-            data = _read_plain(path)
-            if data is None:
+            opened = _open_plain(path)
+            if opened is None:
                 continue  # removed by a concurrent build replacing it, or not a plain file
             label = match["label"]
-            if _seal(kind, key, label, data) == match["seal"]:
-                return label, data
+            try:
+                sealed = file_sha256(opened, _sealing(kind, key, label)) == match["seal"]
+                opened.seek(0)
+            except OSError:
+                opened.close()
+                continue
+            if sealed:
+                return label, opened
+            opened.close()
             self.warn(
                 f"Discarded a damaged {kind} cache entry {path} (its content does not match the digest it was "
                 f"stored with): building it again"
@@ -174,36 +291,84 @@ class Cache:
 
     def put(self, kind: str, key: str, label: str, data: bytes) -> None:
         """Store ``data`` (named ``label``) under ``key``, replacing what was there; best effort."""
-        if "/" in label or not label:
-            message = f"Cache entry label {label!r} must be a plain file name"
-            raise ZipappError(message)
+        self._check_label(label)
         directory = self._directory(kind, key)
         name = f"{_seal(kind, key, label, data)}-{label}"
         with contextlib.suppress(OSError):
             atomic_write(directory / name, data)
-            for other in os.listdir(directory):
-                if other != name and _ENTRY.fullmatch(other):
-                    (directory / other).unlink(missing_ok=True)
+            self._drop_others(directory, name)
+
+    def put_file(self, kind: str, key: str, label: str, file: IO[bytes]) -> None:
+        """:meth:`put` for the content of ``file`` (from its start), copied a piece at a time; best effort."""
+        self._check_label(label)
+        directory = self._directory(kind, key)
+        with contextlib.suppress(OSError):
+            sweep(directory, ".")  # what killed writers left here
+            with beside(directory / label) as (out, temporary):
+                file.seek(0)
+                digest = _sealing(kind, key, label)
+                while piece := file.read(_CHUNK):
+                    digest.update(piece)
+                    out.write(piece)
+            name = f"{digest.hexdigest()}-{label}"
+            try:
+                rename(temporary, directory / name)
+            except BaseException:
+                discard(temporary)
+                raise
+            self._drop_others(directory, name)
+
+    @staticmethod
+    def _check_label(label: str) -> None:
+        if "/" in label or not label:
+            message = f"Cache entry label {label!r} must be a plain file name"
+            raise ZipappError(message)
+
+    @staticmethod
+    def _drop_others(directory: Path, name: str) -> None:
+        for other in os.listdir(directory):
+            if other != name and _ENTRY.fullmatch(other):
+                (directory / other).unlink(missing_ok=True)
 
     # What the build stages store.
 
-    def read_bundle(self, kind: str, key: str) -> tuple[dict[str, bytes], str] | None:
-        """Files (and a note) a build step stored under ``key``, or None: bytecode and collectstatic output."""
-        entry = self.get(kind, key)
-        if entry is None or entry[0] != _BUNDLE:
+    def open_bundle(self, kind: str, key: str) -> Bundle | None:
+        """The files (and note) a build step stored under ``key``, open (:class:`Bundle`), or None: bytecode and
+        collectstatic output."""
+        entry = self.open_entry(kind, key)
+        if entry is None:
+            return None
+        label, opened = entry
+        if label != _BUNDLE:
+            opened.close()
             return None
         try:
-            with zipfile.ZipFile(io.BytesIO(entry[1])) as archive:
-                return {name: archive.read(name) for name in archive.namelist()}, archive.comment.decode()
+            return Bundle(opened)
         except (zipfile.BadZipFile, UnicodeDecodeError):
             return None
 
+    def store_bundle_file(self, kind: str, key: str, bundle: IO[bytes]) -> None:
+        """Store a bundle made by :func:`write_bundle` under ``key``; best effort."""
+        self.put_file(kind, key, _BUNDLE, bundle)
+
+    def read_bundle(self, kind: str, key: str) -> tuple[dict[str, bytes], str] | None:
+        """:meth:`open_bundle`, read whole (for small bundles and tests)."""
+        bundle = self.open_bundle(kind, key)
+        if bundle is None:
+            return None
+        with bundle:
+            try:
+                return bundle.read(), bundle.note
+            except zipfile.BadZipFile:
+                return None
+
     def store_bundle(self, kind: str, key: str, files: dict[str, bytes], note: str = "") -> None:
+        """Store ``files`` (name → bytes) and ``note`` as a bundle under ``key``; best effort."""
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             archive.comment = note.encode()
             for name in sorted(files):
-                archive.writestr(name, files[name])
+                archive.writestr(zipfile.ZipInfo(name, date_time=_BUNDLE_TIME), files[name])
         self.put(kind, key, _BUNDLE, buffer.getvalue())
 
     def built_wheel(self, sdist_sha256: str) -> tuple[str, bytes] | None:

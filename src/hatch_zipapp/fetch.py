@@ -1,9 +1,10 @@
 """Getting every locked file, verified, through the download cache (cache.py), keyed by sha256.
 
 Where a file comes from, in order: the cache; a local wheel directory; the URL the lock or an index gives.
-Every byte is checked against the lock's sha256 before it is used or cached. Credentials in URLs are sent
-as HTTP basic auth to their own host and never appear in a message, nor does any value an `{env:...}` field put
-into an index URL (the configuration's secrets).
+Every byte is checked against the lock's sha256 before it is used or cached: a file is hashed a piece at a time
+through the descriptor it is then read from (a wheel is installed from its open file, never read whole). Credentials
+in URLs are sent as HTTP basic auth to their own host and never appear in a message, nor does any value an
+`{env:...}` field put into an index URL (the configuration's secrets).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import difflib
 import json
 import os
 import posixpath
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -20,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -34,10 +36,9 @@ from packaging.version import InvalidVersion, Version
 
 from hatch_zipapp import __version__
 from hatch_zipapp.bootstrap.documents import DIST_PURE_PYTHON
-from hatch_zipapp.cache import CACHE_ENV, Cache, sha256_hex
+from hatch_zipapp.cache import CACHE_ENV, Cache, file_sha256, sha256_hex
 from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError, NoMatchingFileError, ZipappError
 from hatch_zipapp.lock import LockedFile, Pin
-from hatch_zipapp.scratch import Kept, Spool
 from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.target import Target, is_pure_python, wheel_platform
 
@@ -145,6 +146,10 @@ class Http:
                 last = e
             if attempt < _RETRIES:
                 time.sleep(0.5 * (attempt + 1))
+        raise self._failure(last, what, url) from None
+
+    def _failure(self, last: Exception | None, what: str, url: str) -> FetchError:
+        """The error for a fetch whose last attempt failed with ``last``: what failed, and the fix."""
         status = last.code if isinstance(last, urllib.error.HTTPError) else None
         if status is not None:
             reason = f"HTTP {status} {getattr(last, 'reason', '')}".rstrip()
@@ -158,7 +163,7 @@ class Http:
                 f"(${CACHE_ENV}) on a machine that can reach it"
             )
         message = scrub(f"Could not fetch {what} from {self.shown(url)}: {reason}. {fix}", self._secrets)
-        raise FetchError(message, status=status) from None
+        return FetchError(message, status=status)
 
     @staticmethod
     def _get_file(url: str, what: str, shown: str) -> tuple[bytes, str, str]:
@@ -299,7 +304,8 @@ class LocalDirectory:
     def _locked(self, filename: str) -> LockedFile:
         path = self.path / filename
         if filename not in self._hashes:
-            self._hashes[filename] = sha256_hex(path.read_bytes())
+            with path.open("rb") as f:
+                self._hashes[filename] = file_sha256(f)
         return LockedFile(filename, self._hashes[filename], path=path)
 
 
@@ -316,9 +322,8 @@ class Fetcher:
         self.indexes: list[WheelSource] = [IndexSource(url, self.http) for url in self.index_urls]
         self.directories = [LocalDirectory(path) for path in wheel_dirs]
         self.downloaded = 0
-        #: sha256 → the file, so several targets read and hash each file once; on disk, not in memory
-        self._verified: dict[str, Kept] = {}
-        self._spool = Spool(threshold=0)
+        #: sha256 → the file, open, so several targets read and hash each file once; on disk, not in memory
+        self._verified: dict[str, BinaryIO] = {}
 
     def choose(self, pin: Pin, target: Target) -> LockedFile:
         """The best file for ``target`` among those whose sha256 the lock records."""
@@ -362,44 +367,48 @@ class Fetcher:
         return self._candidates(pin)
 
     def _candidates(self, pin: Pin) -> dict[str, LockedFile]:
+        """The files of ``pin`` whose sha256 the lock records, by sha256: the names the cache remembers, then the
+        wheel directories, then the indexes (asked only while some locked file is still unknown)."""
         known: dict[str, LockedFile] = {}
         for sha in pin.hashes:
             filename = self.cache.filename(sha)
             if filename is not None:
                 known[sha] = LockedFile(filename, sha)
         for directory in self.directories:
-            for locked in directory.files(pin.name, pin.version):
-                if locked.sha256 in pin.hashes:
-                    known[locked.sha256] = locked
-        if known.keys() >= pin.hashes:
-            return known
+            known.update((f.sha256, f) for f in directory.files(pin.name, pin.version) if f.sha256 in pin.hashes)
         for index in self.indexes:
+            if known.keys() >= pin.hashes:
+                break
             for locked in index.files(pin.name, pin.version):
                 if locked.sha256 in pin.hashes:
                     self.cache.remember_filename(locked.sha256, locked.filename)
                     if locked.sha256 not in known or known[locked.sha256].path is None:
                         known[locked.sha256] = locked
-            if known.keys() >= pin.hashes:
-                break
         return known
 
     def fetch(self, locked: LockedFile, pin: Pin, *, received: Callable[[int], None] | None = None) -> bytes:
-        """The bytes of ``locked``, whose sha256 is checked against the lock (once per build); ``received`` is told
-        the size of each part of a download as it arrives."""
-        kept = self._verified.get(locked.sha256)
-        if kept is not None:
-            return kept.data
-        data = self._fetch(locked, pin, received)
-        self._verified[locked.sha256] = Kept(data, self._spool)
-        return data
+        """The bytes of ``locked`` (:meth:`open`, read whole: for an sdist, which is built from its bytes)."""
+        opened = self.open(locked, pin, received=received)
+        opened.seek(0)
+        return opened.read()
+
+    def open(self, locked: LockedFile, pin: Pin, *, received: Callable[[int], None] | None = None) -> BinaryIO:
+        """``locked``'s file, open, its sha256 checked against the lock (once per build, through this descriptor,
+        which stays open until :meth:`close`); ``received`` is told the size of each part of a download as it
+        arrives. Not to be closed by the caller."""
+        opened = self._verified.get(locked.sha256)
+        if opened is None:
+            opened = self._verified[locked.sha256] = self._open(locked, pin, received)
+        return opened
 
     def close(self) -> None:
-        """Let go of the files fetched so far (their temporary file)."""
+        """Let go of the files fetched so far."""
+        for opened in self._verified.values():
+            opened.close()
         self._verified.clear()
-        self._spool.close()
 
-    def _fetch(self, locked: LockedFile, pin: Pin, received: Callable[[int], None] | None) -> bytes:
-        cached = self.cache.read(locked.sha256)
+    def _open(self, locked: LockedFile, pin: Pin, received: Callable[[int], None] | None) -> BinaryIO:
+        cached = self.cache.open(locked.sha256)
         if cached is not None:
             return cached
         local = locked.path
@@ -411,19 +420,24 @@ class Fetcher:
                     break
         if local is not None:
             try:
-                data = local.read_bytes()
+                opened = local.open("rb")
+                self._verify(opened, locked, pin, str(local))
             except OSError as e:
                 message = f"Could not read {locked.filename} for {pin.name} ({pin.origin}) from {local}: {e.strerror}"
                 raise FetchError(message) from None
-            self._verify(data, locked, pin, str(local))
-            return data
+            return opened
         url = locked.url or self._url_from_indexes(locked, pin)
         data, _, _ = self.http.get(url, what=f"{locked.filename} ({pin.name} {pin.version})", received=received)
-        self._verify(data, locked, pin, self.http.shown(url))
+        self._check(sha256_hex(data), locked, pin, self.http.shown(url))
         self.downloaded += 1
         self.cache.write(locked.sha256, data)
         self.cache.remember_filename(locked.sha256, locked.filename)
-        return data
+        kept = self.cache.open(locked.sha256)  # the cached file, checked again: the bytes need not stay in memory
+        if kept is None:  # a cache that cannot be written
+            kept = cast(BinaryIO, tempfile.TemporaryFile())  # noqa: SIM115 (closed by close())
+            kept.write(data)
+            kept.seek(0)
+        return kept
 
     def _url_from_indexes(self, locked: LockedFile, pin: Pin) -> str:
         for index in self.indexes:
@@ -437,9 +451,20 @@ class Fetcher:
         )
         raise FetchError(message)
 
+    @classmethod
+    def _verify(cls, opened: IO[bytes], locked: LockedFile, pin: Pin, where: str) -> None:
+        """Check the whole of ``opened`` against the lock (left at its start), or close it and say so."""
+        opened.seek(0)
+        actual = file_sha256(opened)
+        opened.seek(0)
+        try:
+            cls._check(actual, locked, pin, where)
+        except HashMismatchError:
+            opened.close()
+            raise
+
     @staticmethod
-    def _verify(data: bytes, locked: LockedFile, pin: Pin, where: str) -> None:
-        actual = sha256_hex(data)
+    def _check(actual: str, locked: LockedFile, pin: Pin, where: str) -> None:
         if actual != locked.sha256:
             message = (
                 f"Hash mismatch for {locked.filename} ({pin.name} {pin.version}, {pin.origin}) from {where}: "
@@ -451,13 +476,16 @@ class Fetcher:
 
 
 def fetch_wheels(
-    context: BuildContext, pins: list[Pin], installer_for: Callable[[list[str]], Callable[[str, bytes], None]]
+    context: BuildContext,
+    pins: list[Pin],
+    installer_for: Callable[[list[str]], Callable[[str, bytes | IO[bytes]], None]],
 ) -> list[dict[str, Any]]:
     """The fetch stage: each pin's file for the context's target, checked against the lock, handed to the installer
-    one at a time (so that only one is held in memory). ``installer_for`` is given the file name of every wheel first
-    (the .pyz's tag, and so the scripts' shebang, depends on them all), and returns what installs one. An sdist is built
-    into a wheel before any is installed, since its wheel's name is known only then. Returns the record of what was
-    embedded, in the pins' order, for the build information (with what :func:`pure_python_fallbacks` found)."""
+    one at a time as an open file (read a member at a time: no wheel is held in memory). ``installer_for`` is given
+    the file name of every wheel first (the .pyz's tag, and so the scripts' shebang, depends on them all), and
+    returns what installs one. An sdist is built into a wheel before any is installed, since its wheel's name is
+    known only then. Returns the record of what was embedded, in the pins' order, for the build information (with
+    what :func:`pure_python_fallbacks` found)."""
     fetcher, target = context.fetcher, context.target
     _check_pure_python_ok(context)
     embedded: list[dict[str, Any]] = []
@@ -485,7 +513,7 @@ def fetch_wheels(
             if index in built:
                 install_one(*built.pop(index))
                 continue
-            install_one(locked.filename, fetcher.fetch(locked, pin, received=step.add_bytes))
+            install_one(locked.filename, fetcher.open(locked, pin, received=step.add_bytes))
             step.advance()
     return embedded
 

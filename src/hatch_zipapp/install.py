@@ -1,7 +1,9 @@
 """Installing wheels into the staging tree with pypa `installer`.
 
-The staging tree is held in memory, path by path, under one root (``site-packages/`` and its ``bin/``):
-it is what the archive stage writes, in sorted order. Nothing is written to disk, and no wheel can put a
+The staging tree is a mapping, path by path, under one root (``site-packages/`` and its ``bin/``): it is what the
+archive stage writes, in sorted order. Its bytes are kept in a :class:`~hatch_zipapp.scratch.Spool` (the first MiB in
+memory, the rest in one unnamed temporary file); each wheel is read from its file (the download cache's), a member
+at a time, in pieces of at most :data:`CHUNK` bytes, so a large wheel or file is never held whole. No wheel can put a
 file outside the root: absolute paths and ``..`` are refused before anything is staged.
 """
 
@@ -13,11 +15,14 @@ import hashlib
 import io
 import os
 import posixpath
+import struct
+import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from installer import install
 from installer.destinations import WheelDestination
@@ -38,7 +43,9 @@ if TYPE_CHECKING:
     from hatch_zipapp.context import BuildContext
 
 __all__ = [
+    "CHUNK",
     "SITE_PACKAGES",
+    "RawMember",
     "Staged",
     "StagedFile",
     "StagingTree",
@@ -54,31 +61,121 @@ _SCHEMES: dict[str, str] = {
     "scripts": f"{SITE_PACKAGES}/bin",
     "headers": f"{SITE_PACKAGES}/include",
 }
+#: The largest piece of a file read at once (a larger file is streamed into the spool in pieces of this size).
+CHUNK = 256 * 1024
+
+
+_seek_lock = threading.Lock()
+
+
+def _read_at(file: IO[bytes], size: int, offset: int) -> bytes:
+    """``size`` bytes of ``file`` at ``offset``, from any thread (``os.pread``; where there is none, Windows, a seek
+    and a read under a lock)."""
+    pread = getattr(os, "pread", None)
+    if pread is not None:
+        data: bytes = pread(file.fileno(), size, offset)
+        return data
+    with _seek_lock:  # pragma: no cover (Windows)
+        file.seek(offset)
+        return file.read(size)
+
+
+class RawMember:
+    """A member of a locked wheel as the wheel's file holds it: its compressed bytes (at ``offset`` in ``file``) and
+    ``member``, its (method, CRC-32, compressed size, size), for the archive to copy instead of compressing again."""
+
+    __slots__ = ("file", "member", "offset")
+
+    def __init__(self, file: IO[bytes], offset: int, member: tuple[int, int, int, int]) -> None:
+        self.file, self.offset, self.member = file, offset, member
+
+    def inflated(self) -> Iterator[bytes]:
+        """The member's content, inflated a piece at a time (at most :data:`CHUNK` bytes out of each step)."""
+        if self.member[0] == zipfile.ZIP_STORED:
+            yield from self.chunks()
+            return
+        inflater = zlib.decompressobj(-15)
+        for piece in self.chunks():
+            while piece:
+                out = inflater.decompress(piece, CHUNK)
+                if out:
+                    yield out
+                piece = inflater.unconsumed_tail
+        if tail := inflater.flush():
+            yield tail
+
+    def chunks(self) -> Iterator[bytes]:
+        """The compressed bytes, a piece at a time."""
+        end = self.offset + self.member[2]
+        for start in range(self.offset, end, CHUNK):
+            piece = _read_at(self.file, min(CHUNK, end - start), start)
+            if not piece:
+                message = f"{self.file.name}: ends before its member at {self.offset} does"
+                raise ZipappError(message)
+            yield piece
 
 
 class StagedFile:
-    """A staged file: its bytes (in memory, or in its tree's :class:`Spool`), whether it is executable, and the wheel
-    (or build step) it comes from."""
+    """A staged file: its bytes, whether it is executable, and the wheel (or build step) it comes from. Its bytes are
+    kept in memory or in its tree's :class:`Spool`; or, when it is a locked wheel's member installed unchanged, they
+    are that member (``raw``), read from the wheel again when asked for (by a cold bytecode or collectstatic run):
+    never copied out."""
 
-    __slots__ = ("_kept", "executable", "owner", "sha256")
+    __slots__ = ("_kept", "executable", "owner", "raw", "sha256", "size")
 
     def __init__(self, data: bytes, executable: bool, owner: str, *, spool: Spool | None = None) -> None:
         self.executable = executable
         self.owner = owner
         #: the digest of the bytes, computed once (the build id, the record, the bytecode and static caches use it)
         self.sha256 = hashlib.sha256(data).digest()
-        self._kept = Kept(data, spool)
+        self.size = len(data)
+        self._kept: Kept | None = Kept(data, spool)
+        self.raw: RawMember | None = None
+
+    @classmethod
+    def of_member(cls, stream: IO[bytes], raw: RawMember, executable: bool, owner: str) -> StagedFile:
+        """A locked wheel's member, read through once from ``stream`` (its content: for the digest and size, the
+        CRC-32 checked at its end by zipfile), then kept as ``raw``."""
+        digest, size = hashlib.sha256(), 0
+        while piece := stream.read(CHUNK):
+            digest.update(piece)
+            size += len(piece)
+        staged = cls.__new__(cls)
+        staged.executable, staged.owner, staged.raw, staged._kept = executable, owner, raw, None
+        staged.sha256, staged.size = digest.digest(), size
+        return staged
+
+    @classmethod
+    def read_from(cls, stream: IO[bytes], executable: bool, owner: str, *, spool: Spool | None = None) -> StagedFile:
+        """The rest of ``stream``, staged: a file of up to :data:`CHUNK` bytes as :class:`StagedFile` does, a larger
+        one appended to ``spool`` a piece at a time (never whole in memory), and digested on the way."""
+        first = stream.read(CHUNK)
+        if len(first) < CHUNK or spool is None:
+            rest = b"" if len(first) < CHUNK else stream.read()
+            return cls(first + rest if rest else first, executable, owner, spool=spool)
+        staged = cls.__new__(cls)
+        staged.executable, staged.owner, staged.raw = executable, owner, None
+        digest, offset, size = hashlib.sha256(), spool.append(first), 0
+        piece = first
+        while piece:
+            digest.update(piece)
+            size += len(piece)
+            piece = stream.read(CHUNK)
+            if piece:
+                spool.append(piece)
+        staged.sha256, staged.size = digest.digest(), size
+        staged._kept = Kept.spooled(spool, offset, size)
+        return staged
 
     @property
     def data(self) -> bytes:
-        return self._kept.data
-
-    @property
-    def size(self) -> int:
-        return self._kept.size
+        return b"".join(self.chunks()) if self._kept is None else self._kept.data
 
     def chunks(self) -> Iterator[bytes]:
-        return self._kept.chunks()
+        if self._kept is not None:
+            return self._kept.chunks()
+        assert self.raw is not None
+        return self.raw.inflated()
 
     def __repr__(self) -> str:
         return f"StagedFile(<{self.size} bytes>, {self.executable!r}, {self.owner!r})"
@@ -104,15 +201,23 @@ class StagingTree:
     files: dict[str, StagedFile] = field(default_factory=dict)
     spool: Spool | None = None
 
-    def add(self, path: str, data: bytes, *, executable: bool, owner: str) -> None:
+    def add(self, path: str, data: bytes, *, executable: bool, owner: str) -> StagedFile:
+        return self.put(path, StagedFile(data, executable, owner, spool=self.spool))
+
+    def add_stream(self, path: str, stream: IO[bytes], *, executable: bool, owner: str) -> StagedFile:
+        """Stage the rest of ``stream`` (a piece at a time, see :meth:`StagedFile.read_from`)."""
+        return self.put(path, StagedFile.read_from(stream, executable, owner, spool=self.spool))
+
+    def put(self, path: str, staged: StagedFile) -> StagedFile:
         existing = self.files.get(path)
-        if existing is not None and (existing.size != len(data) or existing.data != data):
+        if existing is not None and (existing.size != staged.size or existing.sha256 != staged.sha256):
             message = (
-                f"{existing.owner} and {owner} both install {path} with different contents; "
+                f"{existing.owner} and {staged.owner} both install {path} with different contents; "
                 f"only one of them can be embedded: remove one from the lock"
             )
             raise ZipappError(message)
-        self.files[path] = StagedFile(data, executable, owner, spool=self.spool)
+        self.files[path] = staged
+        return staged
 
     def close(self) -> None:
         """Let go of the spool's temporary file: the staged files can no longer be read."""
@@ -146,7 +251,8 @@ class StagingTree:
         for path in self.files if paths is None else paths:
             target = directory.joinpath(*path.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.files[path].data)
+            with target.open("wb") as f:
+                f.writelines(self.files[path].chunks())
 
     def check_entry_point(self, entry_point: str) -> None:
         """The module exists in the staged packages and (for Python source) defines the function."""
@@ -205,12 +311,17 @@ def _binds(statements: list[ast.stmt], name: str) -> bool:
 
 
 class StagingDestination(WheelDestination):
-    """An installer destination that writes into a :class:`StagingTree`."""
+    """An installer destination that writes into a :class:`StagingTree`; with ``archive`` (a locked wheel, open on
+    a file that stays open until the archive is written), each file installed unchanged keeps its compressed bytes
+    there (:class:`RawMember`)."""
 
-    def __init__(self, tree: StagingTree, *, interpreter: str, wheel: str) -> None:
+    def __init__(
+        self, tree: StagingTree, *, interpreter: str, wheel: str, archive: zipfile.ZipFile | None = None
+    ) -> None:
         self.tree = tree
         self.interpreter = interpreter
         self.wheel = wheel
+        self.archive = archive
 
     def _target(self, scheme: Scheme, path: str) -> str:
         raw = str(path)
@@ -225,9 +336,9 @@ class StagingDestination(WheelDestination):
             raise UnsafeWheelError(message)
         return target
 
-    def _write(self, scheme: Scheme, path: str, data: bytes, executable: bool) -> RecordEntry:
-        self.tree.add(self._target(scheme, path), data, executable=executable, owner=self.wheel)
-        return RecordEntry(path, Hash("sha256", _record_hash(data)), len(data))
+    def _write(self, scheme: Scheme, path: str, stream: IO[bytes], executable: bool) -> RecordEntry:
+        staged = self.tree.add_stream(self._target(scheme, path), stream, executable=executable, owner=self.wheel)
+        return RecordEntry(path, Hash("sha256", _record_hash(staged.sha256)), staged.size)
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
@@ -235,12 +346,35 @@ class StagingDestination(WheelDestination):
         path = os.fspath(path)
         if scheme == "scripts":  # as pip does: every script is executable, `#!python` becomes the shebang
             with fix_shebang(stream, self.interpreter) as fixed:
-                return self._write(scheme, path, fixed.read(), True)
-        return self._write(scheme, path, stream.read(), is_executable)
+                return self._write(scheme, path, fixed, True)
+        raw = self._raw(stream)
+        if raw is None:
+            return self._write(scheme, path, stream, is_executable)
+        staged = StagedFile.of_member(stream, raw, is_executable, self.wheel)
+        self.tree.put(self._target(scheme, path), staged)
+        return RecordEntry(path, Hash("sha256", _record_hash(staged.sha256)), staged.size)
+
+    def _raw(self, stream: BinaryIO) -> RawMember | None:
+        """Where the compressed bytes of ``stream`` (a member of :attr:`archive` being installed unchanged) are, when
+        they can be copied as they are: deflated or stored, not encrypted, under 4 GiB."""
+        if self.archive is None or not isinstance(stream, zipfile.ZipExtFile):
+            return None
+        info = self.archive.NameToInfo.get(stream.name)
+        file = self.archive.fp
+        if info is None or file is None or info.flag_bits & 0x1 or max(info.compress_size, info.file_size) >> 32:
+            return None
+        if info.compress_type not in {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}:
+            return None
+        header = _read_at(file, 30, info.header_offset)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            return None
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        offset = info.header_offset + 30 + name_length + extra_length
+        return RawMember(file, offset, (info.compress_type, info.CRC, info.compress_size, info.file_size))
 
     def write_script(self, name: str, module: str, attr: str, section: ScriptSection) -> RecordEntry:
         script_name, data = Script(name, module, attr, section).generate(self.interpreter, "posix")
-        return self._write(Scheme("scripts"), script_name, data, True)
+        return self._write(Scheme("scripts"), script_name, io.BytesIO(data), True)
 
     def finalize_installation(
         self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
@@ -252,18 +386,22 @@ class StagingDestination(WheelDestination):
             return None if other == root else posixpath.relpath(other, root) + "/"
 
         with construct_record_file(list(records), prefix_for_scheme) as record_stream:
-            self._write(scheme, record_file_path, record_stream.read(), False)
+            self._write(scheme, record_file_path, record_stream, False)
 
 
-def _record_hash(data: bytes) -> str:
+def _record_hash(digest: bytes) -> str:
     import base64
 
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii").rstrip("=")
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def install_wheel(tree: StagingTree, filename: str, data: bytes, *, interpreter: str) -> None:
-    """Install one wheel (its bytes, already verified) into ``tree``."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+def install_wheel(
+    tree: StagingTree, filename: str, wheel: bytes | IO[bytes], *, interpreter: str, locked: bool = False
+) -> None:
+    """Install one wheel (already verified: its bytes, or its open file, read a member at a time) into ``tree``.
+    ``locked``: the wheel is the open file of a locked wheel (its bytes pinned by the lock's sha256, open until the
+    archive is written), whose unchanged members keep their compressed bytes; a wheel built here never does."""
+    with zipfile.ZipFile(io.BytesIO(wheel) if isinstance(wheel, bytes) else wheel) as archive:
         archive.filename = filename
         for name in archive.namelist():
             parts = name.split("/")
@@ -273,7 +411,8 @@ def install_wheel(tree: StagingTree, filename: str, data: bytes, *, interpreter:
                 )
                 raise UnsafeWheelError(message)
         source = WheelFile(archive)
-        destination = StagingDestination(tree, interpreter=interpreter, wheel=filename)
+        reused = archive if locked and not isinstance(wheel, bytes) else None
+        destination = StagingDestination(tree, interpreter=interpreter, wheel=filename, archive=reused)
         try:
             install(source, destination, additional_metadata={})
         except (UnsafeWheelError, ZipappError):
@@ -303,42 +442,42 @@ def stage_packages(context: BuildContext) -> Staged:
     installed into a new staging tree."""
     from packaging.utils import canonicalize_name
 
-    from hatch_zipapp.cache import sha256_hex
     from hatch_zipapp.fetch import fetch_wheels
-    from hatch_zipapp.lock import check_not_stale
+    from hatch_zipapp.lock import Wanted, check_not_stale
 
     project, target, lock = context.project, context.target, context.lock
     project_name = canonicalize_name(project.name)
     pins = lock.select(target, project_name)
-    check_not_stale(project.dependencies, pins, target, lock, project_name=project.name)
-    check_not_stale(
+    check_not_stale(Wanted(project.dependencies, project.name), pins, target, lock)
+    hooks = Wanted(
         context.hook_dependencies,
-        pins,
-        target,
-        lock,
-        project_name=project.name,
+        project.name,
         whose="build_data['dependencies'] of a build hook",
         fix="A lock made from `[project] dependencies` alone lacks what a hook adds: lock both together",
     )
+    check_not_stale(hooks, pins, target, lock)
     tree = StagingTree(spool=Spool())
     chosen: list[str] = []
     requirements: list[Requirement] = []
 
-    def installer_for(wheels: list[str]) -> Callable[[str, bytes], None]:
+    def installer_for(wheels: list[str]) -> Callable[[str, bytes | IO[bytes]], None]:
         chosen.extend([*wheels, context.wheel.name])
         requirements.append(target.requirement(chosen))
         # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
         shebang = context.config.shebang or target.shebang(requirements[0])
-        return functools.partial(install_wheel, tree, interpreter=shebang)
+        return functools.partial(install_wheel, tree, interpreter=shebang, locked=True)
 
     try:
         embedded = fetch_wheels(context, pins, installer_for)
-        data = context.wheel.read_bytes()
         (requirement,) = requirements  # fetch_wheels asked for the installer once
         shebang = context.config.shebang or target.shebang(requirement)
-        install_wheel(tree, context.wheel.name, data, interpreter=shebang)
+        with context.wheel.open("rb") as wheel:
+            install_wheel(tree, context.wheel.name, wheel, interpreter=shebang)
+            record_sha256 = _record_sha256(wheel)
+        # Not the wheel's own sha256: its compressed bytes are this machine's zlib's; its RECORD (every file's
+        # sha256) is the same on every machine.
         record = {"name": str(project_name), "version": project.version, "file": context.wheel.name}
-        embedded.append({**record, "sha256": sha256_hex(data)})
+        embedded.append({**record, "record_sha256": record_sha256})
         tree.files.update(context.hook_files)  # as in hatchling's wheel: a forced file wins over one already there
         tree.check_paths()
         requirement["requires_python"] = _requires_python(tree, project.requires_python, project_name)
@@ -346,6 +485,13 @@ def stage_packages(context: BuildContext) -> Staged:
         tree.close()
         raise
     return Staged(tree, chosen, embedded, requirement)
+
+
+def _record_sha256(wheel: IO[bytes]) -> str:
+    """The sha256 of a wheel's ``*.dist-info/RECORD``: its files' names and digests, whatever compressed them."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [name for name in archive.namelist() if name.count("/") == 1 and name.endswith(".dist-info/RECORD")]
+        return hashlib.sha256(archive.read(names[0]) if names else b"").hexdigest()
 
 
 def _requires_python(tree: StagingTree, project: str, project_name: NormalizedName) -> list[list[str]]:

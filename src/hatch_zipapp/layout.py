@@ -2,7 +2,7 @@
 
 Python reads the whole central directory of a zip it runs before the first line of the runtime executes: for a
 Django site's ~5,600 members that is 20 ms of every start. So the outer zip holds only the runtime and its metadata,
-and every ``site-packages/...`` member (same names, same modes, deflated) sits in ``site-packages.zip``, stored
+and every ``site-packages/...`` member (same names, same modes, compressed) sits in ``site-packages.zip``, stored
 uncompressed, so that the runtime reads the inner members in place, at their offsets in the .pyz, and only on the
 start that extracts them. It also keeps the outer zip far below the 65,535 members that need ZIP64, which the
 zipimport of Python 3.11 and 3.12 cannot read. The other outer members are stored too (:func:`write_outer` says why).
@@ -15,28 +15,31 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES_ZIP
+from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.reproducible import COMPRESS_LEVEL, COMPRESSION, sorted_entries, zip_info
+from hatch_zipapp.reproducible import deflate_member, external_attr, sorted_entries
 
 __all__ = [
     "SITE_PACKAGES_ZIP",
+    "Compressed",
     "Content",
     "HashingWriter",
     "InnerZip",
     "PyzReader",
+    "ZipWriter",
     "close_entries",
     "outer_entries",
+    "stored",
     "write_archive",
     "write_outer",
 ]
@@ -46,7 +49,7 @@ _CHUNK = 1024 * 1024
 
 class InnerZip:
     """``site-packages.zip``, in an unnamed temporary file rather than in memory (a large site's is ~100 MB), with its
-    size, CRC-32 and sha256, taken as it was written (:class:`_InOrder`)."""
+    size, CRC-32 and sha256, taken as it was written."""
 
     def __init__(self, file: BinaryIO, size: int, crc: int, sha256: str) -> None:
         self.file = file
@@ -56,64 +59,144 @@ class InnerZip:
         self.file.seek(0)
         return self.file.read()
 
+    def chunks(self) -> Iterator[bytes]:
+        self.file.seek(0)
+        while piece := self.file.read(_CHUNK):
+            yield piece
+
     def close(self) -> None:
         self.file.close()
 
 
-class _InOrder:
-    """What zipfile writes a zip through, written to ``out`` strictly in order, and digested as it goes.
-
-    zipfile seeks back only to rewrite the local header of the member it has just written (with its CRC and sizes),
-    then returns to the end. So each member is kept here until zipfile is back at the end, then written out: one
-    member in memory at a time, no seek on the file (which would cost two system calls per member), and the bytes
-    written are final, so they are hashed on the way."""
+class _Digesting:
+    """What a zip is written through: to ``out``, strictly in order, its size, CRC-32 and sha256 taken on the way."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
-        self._start = 0  # where the kept bytes start in the zip
-        self._kept = bytearray()
-        self._position = 0
+        self.size = 0
         self.sha256 = hashlib.sha256()
         self.crc = 0
 
     def write(self, data: bytes) -> int:
-        offset = self._position - self._start
-        if offset == len(self._kept):  # the usual case: appended
-            self._kept += data
-            self._position += len(data)
-            return len(data)
-        if not 0 <= offset <= len(self._kept):
-            message = f"zipfile wrote at {self._position}, before the member being written ({self._start})"
-            raise AssertionError(message)
-        self._kept[offset : offset + len(data)] = data
-        self._position += len(data)
+        self._out.write(data)
+        self.sha256.update(data)
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
         return len(data)
 
-    def seek(self, position: int, whence: int = 0) -> int:
-        assert whence == 0
-        self._position = position
-        if position == self._start + len(self._kept):  # back at the end: what is kept is final
-            self.flush()
-        return position
-
     def tell(self) -> int:
-        return self._position
+        return self.size
 
-    def flush(self) -> None:
-        if self._position == self._start + len(self._kept) and self._kept:
-            chunk = bytes(self._kept)
-            self._out.write(chunk)
-            self.sha256.update(chunk)
-            self.crc = zlib.crc32(chunk, self.crc)
-            self._start += len(chunk)
-            self._kept = bytearray()
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+class Compressed(bytes):
+    """A member's bytes (as :class:`bytes`) that also knows how a zip held them: ``member`` (method, CRC-32,
+    compressed size, size) and ``raw``, its compressed bytes, which the archive copies as they are. Read by
+    :meth:`PyzReader.read_member`: a .pyz rewritten from its members keeps their bytes."""
+
+    member: tuple[int, int, int, int]
+    raw: bytes
+
+    @classmethod
+    def of(cls, data: bytes, member: tuple[int, int, int, int], raw: bytes) -> Compressed:
+        made = cls(data)
+        made.member, made.raw = member, raw
+        return made
+
+
+#: A member's bytes: in memory (perhaps :class:`Compressed`), a staged file (read when written), or
+#: site-packages.zip in its temporary file.
+Content = bytes | StagedFile | InnerZip
+
+
+class ZipWriter:
+    """A zip written strictly in order, never seeking back: each member's local header holds its CRC-32 and sizes
+    (known before its data is written), then its data, then the central directory and its end record (ZIP64 only
+    when 65,535 members or more need it). Every field is fixed here, not by the running Python's :mod:`zipfile`: the
+    same members give the same bytes whichever Python builds them (and :mod:`zipfile` reads the result)."""
+
+    def __init__(self, out: _Writable, date_time: DateTime) -> None:
+        self._out = out
+        self._offset = 0
+        self._central: list[bytes] = []
+        self._names: set[str] = set()
+        self._time, self._date = _dos_time(date_time)
+
+    def add(
+        self, name: str, member: tuple[int, int, int, int], pieces: Iterable[bytes], *, executable: bool = False
+    ) -> None:
+        """A member: ``member`` is its (method, CRC-32, compressed size, size); ``pieces`` its data as stored."""
+        method, crc, compressed, size = member
+        if name in self._names:
+            message = f"Refusing to write {name!r} twice"
+            raise LayoutError(message)
+        if max(compressed, size, self._offset) >= _ZIP64_LIMIT:
+            message = f"{name!r} is 4 GiB or more, or starts past 4 GiB: too large for a .pyz"
+            raise LayoutError(message)
+        self._names.add(name)
+        encoded = name.encode("utf-8")
+        flags = 0 if name.isascii() else _UTF8
+        fields = (_VERSION, flags, method, self._time, self._date, crc, compressed, size, len(encoded))
+        header = struct.pack(_LOCAL, _LOCAL_SIGNATURE, *fields, 0) + encoded
+        mode = external_attr(executable)
+        self._central.append(
+            struct.pack(_CENTRAL, _CENTRAL_SIGNATURE, _MADE_BY, *fields, 0, 0, 0, 0, mode, self._offset) + encoded
+        )
+        self._write(header)
+        written = 0
+        for piece in pieces:
+            self._write(piece)
+            written += len(piece)
+        if written != compressed:
+            message = f"{name!r}: {written} bytes written, {compressed} announced"
+            raise LayoutError(message)
 
     def close(self) -> None:
-        """Nothing: the file written through is its owner's to close."""
+        """The central directory and its end record (after a ZIP64 end record and locator when needed)."""
+        start = self._offset
+        for entry in self._central:
+            self._write(entry)
+        size, count = self._offset - start, len(self._central)
+        if count >= 0xFFFF or start >= _ZIP64_LIMIT:
+            end64 = self._offset
+            self._write(struct.pack(_END64, _END64_SIGNATURE, 44, 45, 45, 0, 0, count, count, size, start))
+            self._write(struct.pack(_LOCATOR, _LOCATOR_SIGNATURE, 0, end64, 1))
+        count, size, start = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(start, 0xFFFFFFFF)
+        self._write(struct.pack(_END, _END_SIGNATURE, 0, 0, count, count, size, start, 0))
+
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self._offset += len(data)
 
 
-#: A member's bytes: in memory, a staged file (read when written), or site-packages.zip in its temporary file.
-Content = bytes | StagedFile | InnerZip
+DateTime = tuple[int, int, int, int, int, int]
+_LOCAL = "<4sHHHHHLLLHH"
+_CENTRAL = "<4sHHHHHHLLLHHHHHLL"
+_END = "<4sHHHHLLH"
+_END64 = "<4sQHHLLQQQQ"
+_LOCATOR = "<4sLQL"
+_LOCAL_SIGNATURE, _CENTRAL_SIGNATURE, _END_SIGNATURE = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"
+_END64_SIGNATURE, _LOCATOR_SIGNATURE = b"PK\x06\x06", b"PK\x06\x07"
+_VERSION = 20  # the version needed to extract: 2.0 (deflate)
+_MADE_BY = 3 << 8 | 20  # Unix, 2.0: the modes in the external attributes are Unix modes
+_UTF8 = 0x800
+_ZIP64_LIMIT = 1 << 32
+
+
+def _dos_time(date_time: DateTime) -> tuple[int, int]:
+    year, month, day, hour, minute, second = date_time
+    if not 1980 <= year <= 2107:
+        message = f"A zip timestamp holds the years 1980 to 2107, not {year}: set SOURCE_DATE_EPOCH within them"
+        raise LayoutError(message)  # a ValueError too: `verify` reports a .pyz whose timestamp is out of range
+    return hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
+
+
+def stored(data: bytes) -> tuple[int, int, int, int]:
+    """The (method, CRC-32, compressed size, size) of ``data`` stored."""
+    return zipfile.ZIP_STORED, zlib.crc32(data), len(data), len(data)
 
 
 def write_archive(
@@ -132,21 +215,44 @@ def outer_entries(
     entries: Mapping[str, tuple[Content, bool]], date_time: tuple[int, int, int, int, int, int]
 ) -> dict[str, tuple[Content, bool]]:
     """The outer zip's members: ``entries`` not under ``site-packages/``, and ``site-packages.zip`` holding the rest
-    (deflated, in archive order), in a temporary file: give the result to :func:`close_entries` when done."""
+    (in archive order), in a temporary file: give the result to :func:`close_entries` when done.
+
+    A file installed unchanged from a locked wheel keeps the wheel's own compressed bytes (its method, CRC-32 and
+    sizes: only its name and header are new); every other file is compressed by the pinned compressor
+    (:func:`~hatch_zipapp.reproducible.deflate_member`)."""
     inner_names = [name for name in entries if name.startswith(SITE_PACKAGES + "/")]
     file = cast(BinaryIO, tempfile.TemporaryFile(buffering=_CHUNK))  # noqa: SIM115 (closed by close_entries)
     try:
-        out = _InOrder(file)
-        _write_zip(out, entries, inner_names, date_time)
-        out.flush()
+        out = _Digesting(file)
+        writer = ZipWriter(out, date_time)
+        for name in sorted_entries(inner_names):
+            content, executable = entries[name]
+            _add_inner(writer, name, content, executable)
+        writer.close()
         file.flush()
-        inner = InnerZip(file, out.tell(), out.crc, out.sha256.hexdigest())
+        inner = InnerZip(file, out.size, out.crc, out.sha256.hexdigest())
     except BaseException:
         file.close()
         raise
     outer = {name: entries[name] for name in entries if not name.startswith(SITE_PACKAGES + "/")}
     outer[SITE_PACKAGES_ZIP] = (inner, False)
     return outer
+
+
+def _add_inner(writer: ZipWriter, name: str, content: Content, executable: bool) -> None:
+    raw = content.raw if isinstance(content, StagedFile) else None
+    if raw is not None:
+        writer.add(name, raw.member, raw.chunks(), executable=executable)
+        return
+    if isinstance(content, InnerZip):
+        message = f"Refusing to write {name!r}: a zip inside site-packages.zip"
+        raise LayoutError(message)
+    if isinstance(content, Compressed):
+        writer.add(name, content.member, [content.raw], executable=executable)
+        return
+    data = content.data if isinstance(content, StagedFile) else content
+    method, compressed = deflate_member(data)
+    writer.add(name, (method, zlib.crc32(data), len(compressed), len(data)), [compressed], executable=executable)
 
 
 def close_entries(entries: Mapping[str, tuple[Content, bool]]) -> None:
@@ -157,112 +263,45 @@ def close_entries(entries: Mapping[str, tuple[Content, bool]]) -> None:
 
 
 def write_outer(
-    out: BinaryIO | HashingWriter,
+    out: _Writable,
     outer: Mapping[str, tuple[Content, bool]],
     date_time: tuple[int, int, int, int, int, int],
 ) -> None:
     """Write the outer zip, every member stored: its bytes are then a function of the members alone (no deflate
-    stream, whose unused bits zlib ignores and whose output another zlib may change), so that ``hatch-zipapp verify``
-    rebuilds it from the members it read and compares byte for byte."""
-    _write_zip(out, outer, outer, date_time, stored=set(outer))
+    stream), so that ``hatch-zipapp verify`` rebuilds it from the members it read and compares byte for byte."""
+    writer = ZipWriter(out, date_time)
+    for name in sorted_entries(outer):
+        content, executable = outer[name]
+        if isinstance(content, InnerZip):
+            member = (zipfile.ZIP_STORED, content.crc, content.size, content.size)
+            writer.add(name, member, content.chunks(), executable=executable)
+        elif isinstance(content, StagedFile):
+            data = content.data
+            writer.add(name, stored(data), [data], executable=executable)
+        else:
+            writer.add(name, stored(content), [content], executable=executable)
+    writer.close()
 
 
 class HashingWriter:
-    """A file to write a .pyz through that hashes it in the same pass (for its ``.sha256`` sidecar), in file order.
-
-    zipfile writes each member's local header twice: with a zero CRC and sizes, then, once the member is written,
-    again with the real ones (it seeks back). Every outer member is stored and known before it is written, so
-    :func:`write_outer` gives the final header beforehand (:meth:`expect`); it is hashed in place of the first, and
-    the rewrite must then be that header, byte for byte (else this is an error, never a wrong digest)."""
+    """A file to write a .pyz through that hashes it in the same pass (for its ``.sha256`` sidecar)."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
         self._digest = hashlib.sha256()
-        self._end = out.tell()
-        self._next_header: bytes | None = None
-        self._headers: dict[int, bytes] = {}  # offset → the final header hashed there
-
-    def expect(self, header: bytes) -> None:
-        self._next_header = header
 
     def write(self, data: bytes) -> int:
-        data = bytes(data)
-        position = self._out.tell()
-        if position < self._end:
-            if self._headers.pop(position, None) != data:
-                message = f"zipfile rewrote {len(data)} bytes at {position} that were not the header expected there"
-                raise AssertionError(message)
-        else:
-            header, self._next_header = self._next_header, None
-            if header is not None:
-                if len(header) != len(data):
-                    message = f"zipfile wrote a {len(data)}-byte header, {len(header)} bytes were expected"
-                    raise AssertionError(message)
-                self._headers[position] = header
-            self._digest.update(data if header is None else header)
-            self._end = position + len(data)
+        self._digest.update(data)
         return self._out.write(data)
 
     def hexdigest(self) -> str:
-        if self._headers:
-            message = f"zipfile left local headers unwritten at {sorted(self._headers)}"
-            raise AssertionError(message)
         return self._digest.hexdigest()
 
     def tell(self) -> int:
         return self._out.tell()
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._out.seek(offset, whence)
-
     def flush(self) -> None:
         self._out.flush()
-
-    def close(self) -> None:
-        """Nothing: the file written through is its owner's to close."""
-
-
-def _write_zip(
-    out: BinaryIO | HashingWriter | _InOrder,
-    entries: Mapping[str, tuple[Content, bool]],
-    names: Iterable[str],
-    date_time: tuple[int, int, int, int, int, int],
-    stored: frozenset[str] | set[str] = frozenset(),
-) -> None:
-    with zipfile.ZipFile(out, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as archive:
-        for name in sorted_entries(names):
-            content, executable = entries[name]
-            info = zip_info(name, date_time, executable=executable)
-            if name in stored:
-                info.compress_type = zipfile.ZIP_STORED
-            if isinstance(content, InnerZip):
-                info.file_size = content.size  # as writestr sets it: the same headers
-                if isinstance(out, HashingWriter):
-                    out.expect(_final_header(info, content.crc, content.size))
-                content.file.seek(0)
-                with archive.open(info, "w") as member:
-                    shutil.copyfileobj(content.file, member, _CHUNK)
-                continue
-            if isinstance(content, StagedFile) and not isinstance(out, HashingWriter):  # read a piece at a time
-                info.file_size = content.size  # as writestr sets it: the same headers
-                with archive.open(info, "w") as member:
-                    for chunk in content.chunks():
-                        member.write(chunk)
-                continue
-            data = content.data if isinstance(content, StagedFile) else content
-            if isinstance(out, HashingWriter):
-                out.expect(_final_header(info, zlib.crc32(data), len(data)))
-            archive.writestr(info, data)
-
-
-def _final_header(info: zipfile.ZipInfo, crc: int, size: int) -> bytes:
-    """The local header zipfile writes last for a stored member of this CRC and size (see :class:`HashingWriter`)."""
-    final = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-    final.create_system, final.external_attr = info.create_system, info.external_attr
-    final.compress_type = zipfile.ZIP_STORED
-    final.flag_bits = 0
-    final.CRC, final.file_size, final.compress_size = crc, size, size
-    return final.FileHeader(False)
 
 
 class PyzReader:
@@ -305,6 +344,17 @@ class PyzReader:
 
     def read(self, name: str | zipfile.ZipInfo) -> bytes:
         return self._archive_of(name if isinstance(name, str) else name.filename).read(name)
+
+    def read_member(self, name: str | zipfile.ZipInfo) -> Compressed:
+        """:meth:`read`, with the member's compressed bytes as the .pyz holds them (:class:`Compressed`)."""
+        info = self.getinfo(name) if isinstance(name, str) else name
+        data = self.read(info)
+        offset = self.data_offset(info.filename)
+        if self._inner is not None and info.filename in self._inner.NameToInfo:
+            raw = self.inner_data[offset - self._inner_base :][: info.compress_size] if self.inner_data else b""
+        else:
+            raw = self._read_at(offset, info.compress_size)
+        return Compressed.of(data, (info.compress_type, info.CRC, info.compress_size, info.file_size), raw)
 
     def data_offset(self, name: str) -> int:
         """Where the (compressed) bytes of member ``name`` start in the .pyz file."""

@@ -33,6 +33,7 @@ __all__ = [
     "Pin",
     "PylockFile",
     "RequirementsFile",
+    "Wanted",
     "check_not_stale",
     "find_uv",
     "load_lock",
@@ -207,21 +208,22 @@ def _from_uv_lock(path: Path, workdir: Path) -> Lock:
     return lock
 
 
-def check_not_stale(
-    dependencies: Iterable[str],
-    pins: Sequence[Pin],
-    target: Target,
-    lock: Lock,
-    *,
-    project_name: str,
-    whose: str = "`[project] dependencies`",
-    fix: str = "",
-) -> None:
-    """Every `[project] dependencies` entry (or ``whose`` else) that applies to the target is satisfied by a pin;
-    the message ends with ``fix``, by default the command that refreshes the lock."""
+@dataclass(frozen=True)
+class Wanted:
+    """Requirements the lock must satisfy: whose they are (``whose`` of ``project``, for the message), and the fix a
+    stale lock's message ends with (by default the command that refreshes the lock)."""
+
+    requirements: Iterable[str]
+    project: str
+    whose: str = "`[project] dependencies`"
+    fix: str = ""
+
+
+def check_not_stale(wanted: Wanted, pins: Sequence[Pin], target: Target, lock: Lock) -> None:
+    """Every one of ``wanted`` that applies to the target is satisfied by a pin."""
     pinned = {pin.name: pin for pin in pins}
     environment = {**target.environment, "extra": ""}
-    for text in dependencies:
+    for text in wanted.requirements:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate(environment):
             continue
@@ -234,8 +236,8 @@ def check_not_stale(
         else:
             continue
         message = (
-            f"Lock file {lock.path.name} is stale: {whose} of {project_name} asks for "
-            f"{text!r} but {problem}. {fix or f'Refresh the lock: {lock.refresh_command}'}"
+            f"Lock file {lock.path.name} is stale: {wanted.whose} of {wanted.project} asks for "
+            f"{text!r} but {problem}. {wanted.fix or f'Refresh the lock: {lock.refresh_command}'}"
         )
         raise StaleLockError(message)
 

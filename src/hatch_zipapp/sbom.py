@@ -72,9 +72,11 @@ def sbom(info: Mapping[str, Any], known_licenses: Mapping[str, str], build_id: s
             "name": dist["name"],
             "version": dist["version"],
             "purl": purl,
-            "hashes": [{"alg": "SHA-256", "content": dist["sha256"]}],
+            "hashes": [{"alg": "SHA-256", "content": dist["sha256"]}] if "sha256" in dist else [],
             "properties": [{"name": "hatch-zipapp:file", "value": dist["file"]}],
         }
+        if "record_sha256" in dist:  # the project, built here: its RECORD's digest, not its wheel's (zlib-dependent)
+            component["properties"].append({"name": "hatch-zipapp:record-sha256", "value": dist["record_sha256"]})
         licence = known_licenses.get(dist["name"])
         if licence:
             is_expression = " " in licence or any(c in licence for c in "()+")

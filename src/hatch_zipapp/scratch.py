@@ -86,6 +86,11 @@ class Spool:
         if self.in_memory + len(data) <= self.threshold:
             self.in_memory += len(data)
             return None
+        return self.append(data)
+
+    def append(self, data: bytes) -> int:
+        """Append ``data`` to the file (whatever the threshold): its offset. Pieces appended one after the other by
+        one writer are contiguous (a large file streamed in, :meth:`Kept.spooled`)."""
         with self._lock:
             if self._file is None:
                 self._file = cast(BinaryIO, tempfile.TemporaryFile(buffering=_BUFFER))  # noqa: SIM115 (see close)
@@ -132,6 +137,13 @@ class Kept:
         self._spool = spool
         self._offset = None if spool is None else spool.keep(data)
         self._data = data if self._offset is None else None
+
+    @classmethod
+    def spooled(cls, spool: Spool, offset: int, size: int) -> Kept:
+        """The ``size`` bytes already appended to ``spool`` at ``offset``."""
+        kept = cls(b"", None)
+        kept.size, kept._spool, kept._offset, kept._data = size, spool, offset, None
+        return kept
 
     @property
     def data(self) -> bytes:

@@ -19,6 +19,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hatch_zipapp.cache import Bundle, write_bundle
 from hatch_zipapp.config import DjangoConfig
 from hatch_zipapp.errors import DjangoError
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, files_digest, stage_packages
@@ -92,18 +93,26 @@ def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTr
     django, epoch, cache = context.config.django, context.epoch, context.fetcher.cache
     assert django is not None
     key = _digest(runnable, django, epoch)
-    cached = cache.read_bundle("static", key)
-    if cached is not None:
-        collected, prefix = cached
-    else:
+    bundle = cache.open_bundle("static", key)
+    if bundle is None:
         workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
         prefix, collected = _collect(runnable, django, workdir, epoch)
-        cache.store_bundle("static", key, collected, note=prefix)
-    for path in [p for p in tree.files if p.startswith(prefix)]:
-        del tree.files[path]
-    for name, data in sorted(collected.items()):
-        tree.add(prefix + name, data, executable=False, owner=_OWNER)
-    return len(collected)
+        written = write_bundle(collected, note=prefix)
+        try:
+            cache.store_bundle_file("static", key, written)
+        except BaseException:
+            written.close()
+            raise
+        bundle = Bundle(written)
+    with bundle:  # staged a file at a time (a site's static files and their variants: megabytes)
+        prefix = bundle.note
+        for path in [p for p in tree.files if p.startswith(prefix)]:
+            del tree.files[path]
+        count = 0
+        for name, stream in bundle.members():
+            tree.add_stream(prefix + name, stream, executable=False, owner=_OWNER)
+            count += 1
+    return count
 
 
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
@@ -111,8 +120,10 @@ def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
     return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
 
-def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> tuple[str, dict[str, bytes]]:
-    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT and the files below it."""
+def _collect(
+    runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int
+) -> tuple[str, list[tuple[str, Path]]]:
+    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT and the files below it (name, path)."""
     packages = workdir / SITE_PACKAGES
     runnable.write_to(workdir, [path for path in runnable.files if path.startswith(SITE_PACKAGES + "/")])
     # Only what the configuration says: the build machine's own variables (a DATABASE_URL, a SECRET_KEY) stay out,
@@ -151,11 +162,11 @@ def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: 
         )
         raise DjangoError(message)
     prefix = f"{SITE_PACKAGES}/{static_root.relative_to(real_packages).as_posix()}/"
-    collected = {}
+    collected = []
     for file in sorted(static_root.rglob("*")):
         if file.is_file():
-            data = file.read_bytes()
             if file.name == "staticfiles.json" and file.parent == static_root:
-                data = json.dumps(json.loads(data), sort_keys=True).encode()  # Django writes it in file-system order
-            collected[file.relative_to(static_root).as_posix()] = data
+                # Django writes it in file-system order
+                file.write_bytes(json.dumps(json.loads(file.read_bytes()), sort_keys=True).encode())
+            collected.append((file.relative_to(static_root).as_posix(), file))
     return prefix, collected
