@@ -19,7 +19,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hatch_zipapp.config import DjangoConfig
+from hatch_zipapp.config import DJANGO_SERVERS, DjangoConfig
 from hatch_zipapp.errors import DjangoError
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, files_digest, stage_packages
 from hatch_zipapp.target import Target
@@ -27,7 +27,7 @@ from hatch_zipapp.target import Target
 if TYPE_CHECKING:
     from hatch_zipapp.context import BuildContext
 
-__all__ = ["DjangoError", "add_django_entry_point", "collect_static", "stage_django"]
+__all__ = ["DjangoError", "add_django_entry_point", "choose_server", "collect_static", "stage_django"]
 
 _OWNER = "hatch-zipapp (Django)"
 _PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
@@ -57,7 +57,7 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
     django = context.config.django
     if django is None:
         return 0
-    add_django_entry_point(staged.tree, django.settings)
+    add_django_entry_point(staged.tree, django.settings, choose_server(django, staged.wheels))
     if not django.collectstatic:
         return 0
     host = Target.host()
@@ -74,12 +74,42 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
     return collected
 
 
-def add_django_entry_point(tree: StagingTree, settings: str) -> None:
-    """Embed the Django runtime entry point (`_hatch_zipapp_django.py`) with the settings module preset."""
+def choose_server(django: DjangoConfig, wheels: list[str]) -> str:
+    """The server `serve` runs: the one `server` names, which the lock must carry, else the first of
+    DJANGO_SERVERS the lock carries; "" for none (`serve` then says what to add)."""
+    from packaging.utils import parse_wheel_filename
+
+    locked = {parse_wheel_filename(wheel)[0] for wheel in wheels}
+    if django.server is None:
+        chosen = next((server for server in DJANGO_SERVERS if server in locked), "")
+        if not chosen and "uwsgi" in locked:
+            message = (
+                "The lock carries `uwsgi`, an sdist that builds a program, not a module `serve` can run: replace "
+                "it with `pyuwsgi` (the same uWSGI, as manylinux wheels) in [project] dependencies and refresh the "
+                "lock (`hatch-zipapp lock`); then `./site.pyz serve` or `./site.pyz pyuwsgi --http=:8000` runs it"
+            )
+            raise DjangoError(message)
+        return chosen
+    if django.server not in locked:
+        carried = [server for server in DJANGO_SERVERS if server in locked]
+        hint = f"the lock carries {', '.join(carried)}" if carried else "the lock carries no server"
+        if django.server == "pyuwsgi" and "uwsgi" in locked:
+            hint += " (and `uwsgi`, an sdist with a program, not a module: lock `pyuwsgi`, the same uWSGI as wheels)"
+        message = (
+            f"Field `tool.hatch.build.targets.zipapp.django.server` names {django.server!r}, which the lock does not "
+            f"carry ({hint}): add `{django.server}` to [project] dependencies and refresh the lock "
+            f"(`hatch-zipapp lock`), or name the server the lock carries"
+        )
+        raise DjangoError(message)
+    return django.server
+
+
+def add_django_entry_point(tree: StagingTree, settings: str, server: str = "") -> None:
+    """Embed the Django runtime entry point (`_hatch_zipapp_django.py`) with the settings module and server preset."""
     source = files("hatch_zipapp.bootstrap").joinpath("django_main.py").read_text(encoding="utf-8")
-    placeholder = '"__HATCH_ZIPAPP_SETTINGS__"'
-    assert placeholder in source
-    source = source.replace(placeholder, json.dumps(settings), 1)
+    for placeholder, value in (('"__HATCH_ZIPAPP_SETTINGS__"', settings), ('"__HATCH_ZIPAPP_SERVER__"', server)):
+        assert placeholder in source
+        source = source.replace(placeholder, json.dumps(value), 1)
     tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
 
 
