@@ -27,11 +27,53 @@ from hatch_zipapp.target import Target
 if TYPE_CHECKING:
     from hatch_zipapp.context import BuildContext
 
-__all__ = ["DjangoError", "add_django_entry_point", "choose_server", "collect_static", "stage_django"]
+__all__ = ["DjangoError", "add_django_entry_point", "check_settings", "choose_server", "collect_static", "stage_django"]
 
 _OWNER = "hatch-zipapp (Django)"
 _PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
 _MARKER = "HATCH_ZIPAPP_STATIC_ROOT="
+_FINDINGS = "HATCH_ZIPAPP_SETTINGS_FINDINGS="
+#: The settings pitfalls, looked at while collectstatic has the settings imported (the same interpreter): paths that
+#: resolve against the working directory instead of the package (read: a warning), and places data is written to
+#: that lie inside the package, i.e. inside the extraction the next deploy deletes (an error unless allowed).
+_CHECKS = f"""\
+import json
+findings = []
+def relative(setting, values):
+    for value in values or ():
+        if isinstance(value, (tuple, list)) and len(value) == 2:  # STATICFILES_DIRS: (prefix, path)
+            value = value[1]
+        if isinstance(value, (str, os.PathLike)) and not os.path.isabs(os.fspath(value)):
+            findings.append(["relative", setting, os.fspath(value), ""])
+def inside(setting, value, allowance):
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        return
+    path = os.path.realpath(os.fspath(value))
+    if os.path.commonpath([path, os.path.realpath(packages)]) == os.path.realpath(packages):
+        findings.append(["inside", setting, os.path.relpath(path, os.path.realpath(packages)), allowance])
+for index, engine in enumerate(getattr(settings, "TEMPLATES", [])):
+    relative(f'TEMPLATES[{{index}}]["DIRS"]', engine.get("DIRS"))
+relative("STATICFILES_DIRS", getattr(settings, "STATICFILES_DIRS", []))
+relative("LOCALE_PATHS", getattr(settings, "LOCALE_PATHS", []))
+relative("FIXTURE_DIRS", getattr(settings, "FIXTURE_DIRS", []))
+inside("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), "media-root")
+for alias, database in sorted(getattr(settings, "DATABASES", {{}}).items()):
+    name = database.get("NAME")
+    if "sqlite" in database.get("ENGINE", "") and name and not str(name).startswith((":memory:", "file:")):
+        inside(f'DATABASES["{{alias}}"]["NAME"]', name, "sqlite")
+inside("FILE_UPLOAD_TEMP_DIR", getattr(settings, "FILE_UPLOAD_TEMP_DIR", None), "file-upload-temp-dir")
+for name, handler in sorted(((getattr(settings, "LOGGING", None) or {{}}).get("handlers") or {{}}).items()):
+    if isinstance(handler, dict) and handler.get("filename"):
+        inside(f'LOGGING["handlers"]["{{name}}"]["filename"]', handler["filename"], "log-file")
+print({_FINDINGS!r} + json.dumps(findings))
+"""
+#: What is lost when data is written there, per allowance.
+_LOST = {
+    "media-root": "uploaded files",
+    "sqlite": "the database",
+    "file-upload-temp-dir": "uploads in progress",
+    "log-file": "the log",
+}
 _COLLECT = f"""\
 import os, site, sys
 packages = sys.argv[1]
@@ -46,6 +88,7 @@ if not settings.STATIC_ROOT:
     sys.exit("settings.STATIC_ROOT is not set: set it inside the package, e.g. STATIC_ROOT = BASE_DIR / 'staticfiles'")
 call_command("collectstatic", interactive=False, verbosity=0)
 print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
+{_CHECKS}
 """
 
 
@@ -57,7 +100,7 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
     django = context.config.django
     if django is None:
         return 0
-    add_django_entry_point(staged.tree, django.settings, choose_server(django, staged.wheels))
+    add_django_entry_point(staged.tree, django.settings, choose_server(django, staged.wheels), django.allow)
     if not django.collectstatic:
         return 0
     host = Target.host()
@@ -104,12 +147,19 @@ def choose_server(django: DjangoConfig, wheels: list[str]) -> str:
     return django.server
 
 
-def add_django_entry_point(tree: StagingTree, settings: str, server: str = "") -> None:
-    """Embed the Django runtime entry point (`_hatch_zipapp_django.py`) with the settings module and server preset."""
+def add_django_entry_point(
+    tree: StagingTree, settings: str, server: str = "", allow: frozenset[str] = frozenset()
+) -> None:
+    """Embed the Django runtime entry point (`_hatch_zipapp_django.py`) with the settings module, the server and the
+    allowed places preset."""
     source = files("hatch_zipapp.bootstrap").joinpath("django_main.py").read_text(encoding="utf-8")
-    for placeholder, value in (('"__HATCH_ZIPAPP_SETTINGS__"', settings), ('"__HATCH_ZIPAPP_SERVER__"', server)):
+    for placeholder, value in (
+        ('"__HATCH_ZIPAPP_SETTINGS__"', json.dumps(settings)),
+        ('"__HATCH_ZIPAPP_SERVER__"', json.dumps(server)),
+        ('["__HATCH_ZIPAPP_ALLOWED__"]', json.dumps(sorted(allow))),
+    ):
         assert placeholder in source
-        source = source.replace(placeholder, json.dumps(value), 1)
+        source = source.replace(placeholder, value, 1)
     tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
 
 
@@ -124,11 +174,13 @@ def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTr
     key = _digest(runnable, django, epoch)
     cached = cache.read_bundle("static", key)
     if cached is not None:
-        collected, prefix = cached
+        collected, note = cached
+        prefix, findings = json.loads(note)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
-        prefix, collected = _collect(runnable, django, workdir, epoch)
-        cache.store_bundle("static", key, collected, note=prefix)
+        prefix, collected, findings = _collect(runnable, django, workdir, epoch)
+        cache.store_bundle("static", key, collected, note=json.dumps([prefix, findings]))
+    check_settings(context, django, findings)
     for path in [p for p in tree.files if p.startswith(prefix)]:
         del tree.files[path]
     for name, data in sorted(collected.items()):
@@ -136,13 +188,45 @@ def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTr
     return len(collected)
 
 
+def check_settings(context: BuildContext, django: DjangoConfig, findings: list[list[str]]) -> None:
+    """Warn of relative paths the settings read (they resolve against the server's working directory, not the
+    package); stop the build for places data is written inside the package, unless `allow` names them."""
+    errors = []
+    for kind, setting, value, allowance in findings:
+        where = f"settings {setting} of {django.settings!r}"
+        if kind == "relative":
+            message = (
+                f"{where} holds the relative path {value!r}, which resolves against the server's working directory, "
+                f"not the package: Django will not find what is there. Make it absolute: BASE_DIR / {value!r}"
+            )
+            context.display.display_warning(message)
+            continue
+        lost = _LOST[allowance]
+        message = (
+            f"{where} is {value!r} inside the installed package, which the .pyz extracts and the next deploy "
+            f"deletes: {lost} written there would be lost. Point it outside the package (a path from the "
+            f"environment, or the working directory: under systemd the StateDirectory), or, if nothing is ever "
+            f'written there, allow it: `allow = ["{allowance}"]` in [tool.hatch.build.targets.zipapp.django]'
+        )
+        if allowance in django.allow:
+            context.display.display_warning(f"{message} (allowed)")
+        else:
+            errors.append(message)
+    if errors:
+        raise DjangoError("\n".join(errors))
+
+
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
-    salt = json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
+    inputs = ["settings-checks-1", sys.version, django.settings, sorted(django.environment.items()), epoch]
+    salt = json.dumps(inputs).encode()
     return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
 
-def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int) -> tuple[str, dict[str, bytes]]:
-    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT and the files below it."""
+def _collect(
+    runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int
+) -> tuple[str, dict[str, bytes], list[list[str]]]:
+    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT, the files below it, and what the
+    settings checks found."""
     packages = workdir / SITE_PACKAGES
     runnable.write_to(workdir, [path for path in runnable.files if path.startswith(SITE_PACKAGES + "/")])
     # Only what the configuration says: the build machine's own variables (a DATABASE_URL, a SECRET_KEY) stay out,
@@ -163,6 +247,9 @@ def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: 
         timeout=1800,
     )
     lines = result.stdout.splitlines()
+    findings: list[list[str]] = []
+    if result.returncode == 0 and len(lines) >= 2 and lines[-1].startswith(_FINDINGS):
+        findings = json.loads(lines.pop().removeprefix(_FINDINGS))
     if result.returncode != 0 or not lines or not lines[-1].startswith(_MARKER):
         error = (result.stderr.strip() or result.stdout.strip() or f"exit status {result.returncode}").splitlines()
         message = (
@@ -188,4 +275,4 @@ def _collect(runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: 
             if file.name == "staticfiles.json" and file.parent == static_root:
                 data = json.dumps(json.loads(data), sort_keys=True).encode()  # Django writes it in file-system order
             collected[file.relative_to(static_root).as_posix()] = data
-    return prefix, collected
+    return prefix, collected, findings

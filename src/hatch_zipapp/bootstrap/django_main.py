@@ -24,6 +24,12 @@ SETTINGS_MODULE = "__HATCH_ZIPAPP_SETTINGS__"
 #: Replaced at build time with the server `serve` runs: `[tool.hatch.build.targets.zipapp.django] server`, else the
 #: one the lock carries (the first of SERVERS); "" when the lock carries none.
 SERVER = "__HATCH_ZIPAPP_SERVER__"
+#: Replaced at build time with `[tool.hatch.build.targets.zipapp.django] allow`: the places inside the package that
+#: data may be written to (as the build's settings checks name them).
+ALLOWED = ["__HATCH_ZIPAPP_ALLOWED__"]
+#: The commands that refuse to start when the settings put data inside the extraction (checked again at run time:
+#: the settings may read the environment, which differs from the build's).
+_WRITERS = ("serve", "pyuwsgi", "migrate")
 #: The servers `serve` can run (their distribution names), in the order one is chosen when the lock carries several.
 SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")
 #: Where `serve` listens when given no address at all (gunicorn's own default, for every server).
@@ -33,6 +39,11 @@ _SD_LISTEN_FDS_START = 3
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    if len(sys.argv) > 1 and sys.argv[1] in _WRITERS:
+        inside = _data_inside_the_extraction()
+        if inside:
+            sys.stderr.write("".join(f"{_program()} {sys.argv[1]}: {line}\n" for line in inside))
+            return 2
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         return serve(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "pyuwsgi":
@@ -59,6 +70,47 @@ def _restartable_as_a_file() -> None:
 
 def _program() -> str:
     return os.path.basename(sys.argv[0]) or "site.pyz"
+
+
+#: Where data is written, as the build's checks name it: (allowance, what is lost).
+_PLACES = {
+    "media-root": "uploaded files",
+    "sqlite": "the database",
+    "file-upload-temp-dir": "uploads in progress",
+    "log-file": "the log",
+}
+
+
+def _data_inside_the_extraction() -> list[str]:
+    """A line for each place the settings write data to inside the extraction (this module's directory), which the
+    next deploy deletes, and `allow` does not name."""
+    from django.conf import settings
+
+    root = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    places: list[tuple[str, object, str]] = [
+        ("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), "media-root"),
+        ("FILE_UPLOAD_TEMP_DIR", getattr(settings, "FILE_UPLOAD_TEMP_DIR", None), "file-upload-temp-dir"),
+    ]
+    for alias, database in sorted(getattr(settings, "DATABASES", {}).items()):
+        name = database.get("NAME")
+        if "sqlite" in database.get("ENGINE", "") and name and not str(name).startswith((":memory:", "file:")):
+            places.append((f'DATABASES["{alias}"]["NAME"]', name, "sqlite"))
+    for handler, options in sorted(((getattr(settings, "LOGGING", None) or {}).get("handlers") or {}).items()):
+        if isinstance(options, dict) and options.get("filename"):
+            places.append((f'LOGGING["handlers"]["{handler}"]["filename"]', options["filename"], "log-file"))
+    lines = []
+    for setting, value, allowance in places:
+        if allowance in ALLOWED or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            continue
+        path = os.path.realpath(os.fspath(value))
+        if os.path.commonpath([path, root]) == root:
+            lines.append(
+                f"settings {setting} is {path}, inside the extraction ({root}), which the next deploy deletes: "
+                f"{_PLACES[allowance]} written there would be lost. Point it outside (e.g. set it from the "
+                f'environment), or allow it at build time: `allow = ["{allowance}"]` in '
+                f"[tool.hatch.build.targets.zipapp.django]"
+            )
+    return lines
 
 
 class ServeError(Exception):
