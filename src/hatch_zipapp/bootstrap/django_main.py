@@ -40,7 +40,10 @@ _SD_LISTEN_FDS_START = 3
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     if len(sys.argv) > 1 and sys.argv[1] in _WRITERS:
-        inside = _data_inside_the_extraction()
+        try:
+            inside = _data_inside_the_extraction()
+        except ImportError:  # no Django: the command itself says so
+            inside = []
         if inside:
             sys.stderr.write("".join(f"{_program()} {sys.argv[1]}: {line}\n" for line in inside))
             return 2
@@ -119,7 +122,8 @@ class ServeError(Exception):
 
 def serve(args: list[str], server: str | None = None, command: str = "serve") -> int:
     """The site's server, in this process, with ``args`` (the server's own arguments)."""
-    server = server or SERVER
+    # The placeholder unreplaced: this file run from its source, not embedded by a build: gunicorn, as before.
+    server = server or (SERVER if SERVER in _RUNNERS or not SERVER else "gunicorn")
     try:
         if not server:
             message = (
@@ -138,7 +142,7 @@ def _import(server: str) -> None:
         __import__(server)
     except ImportError as e:
         message = (
-            f"{server} is not in this .pyz ({e}). Add `{server}` to [project] dependencies (or name the server the "
+            f"{server} is not in this .pyz. Add `{server}` to [project] dependencies (or name the server the "
             f"lock carries in `[tool.hatch.build.targets.zipapp.django] server`), refresh the lock "
             f"(`hatch-zipapp lock`) and build again"
         )
