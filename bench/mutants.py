@@ -179,8 +179,8 @@ MUTANTS = [
     Mutant(
         "django-serve-leaves-gunicorns-argv",
         "src/hatch_zipapp/bootstrap/django_main.py",
-        "    finally:\n        sys.argv = original\n",
-        "    finally:\n        pass\n",
+        "            finally:\n                sys.argv = original\n",
+        "            finally:\n                pass\n",
         ("tests/test_django_hermetic.py::test_serve_takes_the_socket_systemd_passes",),
     ),
     Mutant(

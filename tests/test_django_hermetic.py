@@ -65,12 +65,16 @@ def execute_from_command_line(argv):
 GUNICORN = {
     "gunicorn/__init__.py": "",
     "gunicorn/app/__init__.py": "",
+    "gunicorn/config.py": "KNOWN_SETTINGS = []  # gunicorn < 25.1: no control socket\n",
     "gunicorn/app/wsgiapp.py": """\
 import importlib, os, socket, sys
 
 
 class WSGIApplication:
     def __init__(self, usage):
+        self.load_config()
+
+    def load_config(self):  # gunicorn's reads sys.argv, at start and again on SIGHUP
         self.args = sys.argv[1:]
 
     def run(self):

@@ -26,7 +26,15 @@ from hatch_zipapp.errors import ConfigError, LockError
 from hatch_zipapp.fetch import redact, scrub
 from hatch_zipapp.target import Target, TargetError
 
-__all__ = ["DJANGO_ENTRY_POINT", "OPTIONS", "TARGETS_ENV", "DjangoConfig", "ZipappBuilderConfig"]
+__all__ = [
+    "DJANGO_ALLOWANCES",
+    "DJANGO_ENTRY_POINT",
+    "DJANGO_SERVERS",
+    "OPTIONS",
+    "TARGETS_ENV",
+    "DjangoConfig",
+    "ZipappBuilderConfig",
+]
 
 #: The options of this target, with their defaults as the docs show them (docs/configuration.md is checked against it).
 OPTIONS: dict[str, str] = {
@@ -52,7 +60,11 @@ OPTIONS: dict[str, str] = {
 
 #: The entry point of a Django site's .pyz (hatch_zipapp/bootstrap/django_main.py, embedded under this name).
 DJANGO_ENTRY_POINT = "_hatch_zipapp_django:main"
-_DJANGO_KEYS = ("settings", "environment", "collectstatic")
+_DJANGO_KEYS = ("settings", "environment", "collectstatic", "server", "allow")
+#: The servers `./site.pyz serve` can run (distribution names; bootstrap/django_main.py SERVERS, same order).
+DJANGO_SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")
+#: The settings pitfalls that stop a build and can be allowed one by one (`allow = ["media-root"]`, static.py).
+DJANGO_ALLOWANCES = ("file-upload-temp-dir", "log-file", "media-root", "sqlite")
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,10 @@ class DjangoConfig:
     settings: str
     environment: dict[str, str]
     collectstatic: bool
+    #: The server `serve` runs; None: the one the lock carries.
+    server: str | None = None
+    #: Settings pitfalls allowed (DJANGO_ALLOWANCES): a warning instead of an error.
+    allow: frozenset[str] = frozenset()
 
 
 #: Overrides `targets` for one build (CI matrices): `cp312-manylinux_2_28_x86_64 cp311-macosx_14_0_arm64`, or `host`.
@@ -449,7 +465,23 @@ class ZipappBuilderConfig(BuilderConfig):
             )
             raise ConfigError(message)
         collectstatic = _get(table, "collectstatic", bool, f"Field `{self._key}.django.collectstatic`", "a boolean")
-        return DjangoConfig(settings, dict(environment), True if collectstatic is None else collectstatic)
+        server = table.get("server")
+        if server is not None and server not in DJANGO_SERVERS:
+            message = (
+                f"Field `{self._key}.django.server` must be one of {', '.join(map(repr, sorted(DJANGO_SERVERS)))} "
+                f"(the server `serve` runs; omit it to run the one the lock carries), got {server!r}"
+            )
+            raise ConfigError(message)
+        allow = table.get("allow", [])
+        if not isinstance(allow, list) or not all(isinstance(a, str) and a in DJANGO_ALLOWANCES for a in allow):
+            message = (
+                f"Field `{self._key}.django.allow` must be a list of settings checks to allow, from "
+                f"{', '.join(map(repr, sorted(DJANGO_ALLOWANCES)))}, got {allow!r}"
+            )
+            raise ConfigError(message)
+        return DjangoConfig(
+            settings, dict(environment), True if collectstatic is None else collectstatic, server, frozenset(allow)
+        )
 
     @cached_property
     def isolated(self) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hatch_zipapp.cache import Bundle, write_bundle
-from hatch_zipapp.config import DjangoConfig
+from hatch_zipapp.config import DJANGO_SERVERS, DjangoConfig
 from hatch_zipapp.errors import DjangoError
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, files_digest, stage_packages
 from hatch_zipapp.target import Target
@@ -28,11 +28,53 @@ from hatch_zipapp.target import Target
 if TYPE_CHECKING:
     from hatch_zipapp.context import BuildContext
 
-__all__ = ["DjangoError", "add_django_entry_point", "collect_static", "stage_django"]
+__all__ = ["DjangoError", "add_django_entry_point", "check_settings", "choose_server", "collect_static", "stage_django"]
 
 _OWNER = "hatch-zipapp (Django)"
 _PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
 _MARKER = "HATCH_ZIPAPP_STATIC_ROOT="
+_FINDINGS = "HATCH_ZIPAPP_SETTINGS_FINDINGS="
+#: The settings pitfalls, looked at while collectstatic has the settings imported (the same interpreter): paths that
+#: resolve against the working directory instead of the package (read: a warning), and places data is written to
+#: that lie inside the package, i.e. inside the extraction the next deploy deletes (an error unless allowed).
+_CHECKS = f"""\
+import json
+findings = []
+def relative(setting, values):
+    for value in values or ():
+        if isinstance(value, (tuple, list)) and len(value) == 2:  # STATICFILES_DIRS: (prefix, path)
+            value = value[1]
+        if isinstance(value, (str, os.PathLike)) and not os.path.isabs(os.fspath(value)):
+            findings.append(["relative", setting, os.fspath(value), ""])
+def inside(setting, value, allowance):
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        return
+    path = os.path.realpath(os.fspath(value))
+    if os.path.commonpath([path, os.path.realpath(packages)]) == os.path.realpath(packages):
+        findings.append(["inside", setting, os.path.relpath(path, os.path.realpath(packages)), allowance])
+for index, engine in enumerate(getattr(settings, "TEMPLATES", [])):
+    relative(f'TEMPLATES[{{index}}]["DIRS"]', engine.get("DIRS"))
+relative("STATICFILES_DIRS", getattr(settings, "STATICFILES_DIRS", []))
+relative("LOCALE_PATHS", getattr(settings, "LOCALE_PATHS", []))
+relative("FIXTURE_DIRS", getattr(settings, "FIXTURE_DIRS", []))
+inside("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), "media-root")
+for alias, database in sorted(getattr(settings, "DATABASES", {{}}).items()):
+    name = database.get("NAME")
+    if "sqlite" in database.get("ENGINE", "") and name and not str(name).startswith((":memory:", "file:")):
+        inside(f'DATABASES["{{alias}}"]["NAME"]', name, "sqlite")
+inside("FILE_UPLOAD_TEMP_DIR", getattr(settings, "FILE_UPLOAD_TEMP_DIR", None), "file-upload-temp-dir")
+for name, handler in sorted(((getattr(settings, "LOGGING", None) or {{}}).get("handlers") or {{}}).items()):
+    if isinstance(handler, dict) and handler.get("filename"):
+        inside(f'LOGGING["handlers"]["{{name}}"]["filename"]', handler["filename"], "log-file")
+print({_FINDINGS!r} + json.dumps(findings))
+"""
+#: What is lost when data is written there, per allowance.
+_LOST = {
+    "media-root": "uploaded files",
+    "sqlite": "the database",
+    "file-upload-temp-dir": "uploads in progress",
+    "log-file": "the log",
+}
 _COLLECT = f"""\
 import os, site, sys
 packages = sys.argv[1]
@@ -47,6 +89,7 @@ if not settings.STATIC_ROOT:
     sys.exit("settings.STATIC_ROOT is not set: set it inside the package, e.g. STATIC_ROOT = BASE_DIR / 'staticfiles'")
 call_command("collectstatic", interactive=False, verbosity=0)
 print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
+{_CHECKS}
 """
 
 
@@ -58,7 +101,7 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
     django = context.config.django
     if django is None:
         return 0
-    add_django_entry_point(staged.tree, django.settings)
+    add_django_entry_point(staged.tree, django.settings, choose_server(django, staged.wheels), django.allow)
     if not django.collectstatic:
         return 0
     host = Target.host()
@@ -75,12 +118,49 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
     return collected
 
 
-def add_django_entry_point(tree: StagingTree, settings: str) -> None:
-    """Embed the Django runtime entry point (`_hatch_zipapp_django.py`) with the settings module preset."""
+def choose_server(django: DjangoConfig, wheels: list[str]) -> str:
+    """The server `serve` runs: the one `server` names, which the lock must carry, else the first of
+    DJANGO_SERVERS the lock carries; "" for none (`serve` then says what to add)."""
+    from packaging.utils import parse_wheel_filename
+
+    locked = {parse_wheel_filename(wheel)[0] for wheel in wheels}
+    if django.server is None:
+        chosen = next((server for server in DJANGO_SERVERS if server in locked), "")
+        if not chosen and "uwsgi" in locked:
+            message = (
+                "The lock carries `uwsgi`, an sdist that builds a program, not a module `serve` can run: replace "
+                "it with `pyuwsgi` (the same uWSGI, as manylinux wheels) in [project] dependencies and refresh the "
+                "lock (`hatch-zipapp lock`); then `./site.pyz serve` or `./site.pyz pyuwsgi --http=:8000` runs it"
+            )
+            raise DjangoError(message)
+        return chosen
+    if django.server not in locked:
+        carried = [server for server in DJANGO_SERVERS if server in locked]
+        hint = f"the lock carries {', '.join(carried)}" if carried else "the lock carries no server"
+        if django.server == "pyuwsgi" and "uwsgi" in locked:
+            hint += " (and `uwsgi`, an sdist with a program, not a module: lock `pyuwsgi`, the same uWSGI as wheels)"
+        message = (
+            f"Field `tool.hatch.build.targets.zipapp.django.server` names {django.server!r}, which the lock does not "
+            f"carry ({hint}): add `{django.server}` to [project] dependencies and refresh the lock "
+            f"(`hatch-zipapp lock`), or name the server the lock carries"
+        )
+        raise DjangoError(message)
+    return django.server
+
+
+def add_django_entry_point(
+    tree: StagingTree, settings: str, server: str = "", allow: frozenset[str] = frozenset()
+) -> None:
+    """Embed the Django runtime entry point (`_hatch_zipapp_django.py`) with the settings module, the server and the
+    allowed places preset."""
     source = files("hatch_zipapp.bootstrap").joinpath("django_main.py").read_text(encoding="utf-8")
-    placeholder = '"__HATCH_ZIPAPP_SETTINGS__"'
-    assert placeholder in source
-    source = source.replace(placeholder, json.dumps(settings), 1)
+    for placeholder, value in (
+        ('"__HATCH_ZIPAPP_SETTINGS__"', json.dumps(settings)),
+        ('"__HATCH_ZIPAPP_SERVER__"', json.dumps(server)),
+        ('["__HATCH_ZIPAPP_ALLOWED__"]', json.dumps(sorted(allow))),
+    ):
+        assert placeholder in source
+        source = source.replace(placeholder, value, 1)
     tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
 
 
@@ -96,8 +176,8 @@ def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTr
     bundle = cache.open_bundle("static", key)
     if bundle is None:
         workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
-        prefix, collected = _collect(runnable, django, workdir, epoch)
-        written = write_bundle(collected, note=prefix)
+        prefix, collected, findings = _collect(runnable, django, workdir, epoch)
+        written = write_bundle(collected, note=json.dumps([prefix, findings]))
         try:
             cache.store_bundle_file("static", key, written)
         except BaseException:
@@ -105,7 +185,8 @@ def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTr
             raise
         bundle = Bundle(written)
     with bundle:  # staged a file at a time (a site's static files and their variants: megabytes)
-        prefix = bundle.note
+        prefix, findings = json.loads(bundle.note)
+        check_settings(context, django, findings)
         for path in [p for p in tree.files if p.startswith(prefix)]:
             del tree.files[path]
         count = 0
@@ -115,15 +196,45 @@ def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTr
     return count
 
 
+def check_settings(context: BuildContext, django: DjangoConfig, findings: list[list[str]]) -> None:
+    """Warn of relative paths the settings read (they resolve against the server's working directory, not the
+    package); stop the build for places data is written inside the package, unless `allow` names them."""
+    errors = []
+    for kind, setting, value, allowance in findings:
+        where = f"settings {setting} of {django.settings!r}"
+        if kind == "relative":
+            message = (
+                f"{where} holds the relative path {value!r}, which resolves against the server's working directory, "
+                f"not the package: Django will not find what is there. Make it absolute: BASE_DIR / {value!r}"
+            )
+            context.display.display_warning(message)
+            continue
+        lost = _LOST[allowance]
+        message = (
+            f"{where} is {value!r} inside the installed package, which the .pyz extracts and the next deploy "
+            f"deletes: {lost} written there would be lost. Point it outside the package (a path from the "
+            f"environment, or the working directory: under systemd the StateDirectory), or, if nothing is ever "
+            f'written there, allow it: `allow = ["{allowance}"]` in [tool.hatch.build.targets.zipapp.django]'
+        )
+        if allowance in django.allow:
+            context.display.display_warning(f"{message} (allowed)")
+        else:
+            errors.append(message)
+    if errors:
+        raise DjangoError("\n".join(errors))
+
+
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
-    salt = json.dumps([sys.version, django.settings, sorted(django.environment.items()), epoch]).encode()
+    inputs = ["settings-checks-1", sys.version, django.settings, sorted(django.environment.items()), epoch]
+    salt = json.dumps(inputs).encode()
     return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
 
 def _collect(
     runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int
-) -> tuple[str, list[tuple[str, Path]]]:
-    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT and the files below it (name, path)."""
+) -> tuple[str, list[tuple[str, Path]], list[list[str]]]:
+    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT, the files below it (name, path), and
+    what the settings checks found."""
     packages = workdir / SITE_PACKAGES
     runnable.write_to(workdir, [path for path in runnable.files if path.startswith(SITE_PACKAGES + "/")])
     # Only what the configuration says: the build machine's own variables (a DATABASE_URL, a SECRET_KEY) stay out,
@@ -144,6 +255,9 @@ def _collect(
         timeout=1800,
     )
     lines = result.stdout.splitlines()
+    findings: list[list[str]] = []
+    if result.returncode == 0 and len(lines) >= 2 and lines[-1].startswith(_FINDINGS):
+        findings = json.loads(lines.pop().removeprefix(_FINDINGS))
     if result.returncode != 0 or not lines or not lines[-1].startswith(_MARKER):
         error = (result.stderr.strip() or result.stdout.strip() or f"exit status {result.returncode}").splitlines()
         message = (
@@ -169,4 +283,4 @@ def _collect(
                 # Django writes it in file-system order
                 file.write_bytes(json.dumps(json.loads(file.read_bytes()), sort_keys=True).encode())
             collected.append((file.relative_to(static_root).as_posix(), file))
-    return prefix, collected
+    return prefix, collected, findings

@@ -36,6 +36,10 @@ _UNQUOTED_PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "/.
 #: Directories the service does not see as they are (ProtectHome=yes, PrivateTmp=yes).
 _HIDDEN = ("/home", "/root", "/run/user", "/tmp", "/var/tmp")  # noqa: S108 - names, to refuse
 
+#: The commands of a Django site's .pyz that send READY=1 to $NOTIFY_SOCKET once the site answers
+#: (bootstrap/django_main.py): its unit is `Type=notify`, so `systemctl start` returns when the site is up.
+_NOTIFYING_COMMANDS = ("serve", "pyuwsgi")
+
 #: What an application may need relaxed, and the directives each removes.
 RELAXATIONS: dict[str, str] = {
     "jit": "MemoryDenyWriteExecute (cffi `ffi.callback()`, ctypes callbacks and JITs need writable+executable memory)",
@@ -67,6 +71,12 @@ class Units:
         return " ".join(
             p for p in [f"ZIPAPP_ROOT={self.prepared_root}", "ZIPAPP_PREPARE=1", self.python, self.pyz] if p
         )
+
+    @property
+    def notifies(self) -> bool:
+        """Whether the service says when it is ready (READY=1, `Type=notify`): a Django site's `serve` or `pyuwsgi`
+        does (gunicorn and uWSGI themselves; for uvicorn and granian the runtime, once the socket accepts)."""
+        return bool(self.command) and self.command[0] in _NOTIFYING_COMMANDS
 
     @property
     def exec_start(self) -> str:
@@ -274,7 +284,8 @@ def render(units: Units) -> dict[str, str]:
     service = [
         "",
         "[Service]",
-        "Type=exec",
+        # notify: `systemctl start` returns once the server is listening (READY=1); exec: once it has started.
+        f"Type={'notify' if units.notifies else 'exec'}",
         f"ExecStart={units.exec_start}",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
@@ -288,6 +299,8 @@ def render(units: Units) -> dict[str, str]:
         *_where(units),
         f"StateDirectory={name}",
         f"WorkingDirectory=%S/{name}",
+        "# Sockets and pid files ($RUNTIME_DIRECTORY: gunicorn's control socket), removed when the service stops.",
+        f"RuntimeDirectory={name}",
         "",
         "# Hardening.",
         "DynamicUser=yes",

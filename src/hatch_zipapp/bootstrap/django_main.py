@@ -1,25 +1,56 @@
 """The entry point of a Django site's .pyz (written into it as ``_hatch_zipapp_django.py``).
 
     ./site.pyz <command> [args]   is manage.py: the settings module is preset (DJANGO_SETTINGS_MODULE overrides it)
-    ./site.pyz serve [args]       runs gunicorn on the site's WSGI application; args and GUNICORN_CMD_ARGS are
-                                  gunicorn's (--bind, --workers, ...); systemd socket activation (LISTEN_FDS) works
+    ./site.pyz serve [args]       runs the site's server, in this process: gunicorn, uWSGI (pyuwsgi), uvicorn or
+                                  granian (the one chosen at build time); args and environment variables are the
+                                  server's own (--bind, --http, --port, GUNICORN_CMD_ARGS, UWSGI_*, UVICORN_*,
+                                  GRANIAN_*); systemd socket activation (LISTEN_FDS) where the server supports it
+    ./site.pyz pyuwsgi [args]     uWSGI, as django-pyuwsgi's command does (`./site.pyz pyuwsgi --http=:8000`)
 
-Standard library only at import; Django and gunicorn are imported when a command needs them.
+Standard library only at import; Django and the server are imported when a command needs them.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 #: Replaced at build time with `[tool.hatch.build.targets.zipapp.django] settings`.
 SETTINGS_MODULE = "__HATCH_ZIPAPP_SETTINGS__"
+#: Replaced at build time with the server `serve` runs: `[tool.hatch.build.targets.zipapp.django] server`, else the
+#: one the lock carries (the first of SERVERS); "" when the lock carries none.
+SERVER = "__HATCH_ZIPAPP_SERVER__"
+#: Replaced at build time with `[tool.hatch.build.targets.zipapp.django] allow`: the places inside the package that
+#: data may be written to (as the build's settings checks name them).
+ALLOWED = ["__HATCH_ZIPAPP_ALLOWED__"]
+#: The commands that refuse to start when the settings put data inside the extraction (checked again at run time:
+#: the settings may read the environment, which differs from the build's).
+_WRITERS = ("serve", "pyuwsgi", "migrate")
+#: The servers `serve` can run (their distribution names), in the order one is chosen when the lock carries several.
+SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")
+#: Where `serve` listens when given no address at all (gunicorn's own default, for every server).
+DEFAULT_ADDRESS = ("127.0.0.1", 8000)
+_SD_LISTEN_FDS_START = 3
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    if len(sys.argv) > 1 and sys.argv[1] in _WRITERS:
+        try:
+            inside = _data_inside_the_extraction()
+        except ImportError:  # no Django: the command itself says so
+            inside = []
+        if inside:
+            sys.stderr.write("".join(f"{_program()} {sys.argv[1]}: {line}\n" for line in inside))
+            return 2
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         return serve(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "pyuwsgi":
+        return serve(sys.argv[2:], server="pyuwsgi", command="pyuwsgi")
     if len(sys.argv) > 1 and sys.argv[1] == "runserver":
         _restartable_as_a_file()
     from django.core.management import execute_from_command_line
@@ -44,32 +75,294 @@ def _program() -> str:
     return os.path.basename(sys.argv[0]) or "site.pyz"
 
 
-def serve(args: list[str]) -> int:
-    """gunicorn, in this process, on ``settings.WSGI_APPLICATION``."""
-    try:
-        from gunicorn.app.wsgiapp import WSGIApplication
-    except ImportError:
-        sys.stderr.write(
-            f"{_program()} serve: gunicorn is not in this .pyz. Add `gunicorn` to [project] dependencies, refresh "
-            f"the lock (`hatch-zipapp lock`) and build again; or run another server on the WSGI application.\n"
-        )
-        return 2
+#: Where data is written, as the build's checks name it: (allowance, what is lost).
+_PLACES = {
+    "media-root": "uploaded files",
+    "sqlite": "the database",
+    "file-upload-temp-dir": "uploads in progress",
+    "log-file": "the log",
+}
+
+
+def _data_inside_the_extraction() -> list[str]:
+    """A line for each place the settings write data to inside the extraction (this module's directory), which the
+    next deploy deletes, and `allow` does not name."""
     from django.conf import settings
 
-    wsgi = getattr(settings, "WSGI_APPLICATION", None) or ""
-    module, _, attribute = wsgi.rpartition(".")
-    if not module:
-        sys.stderr.write(f"{_program()} serve: settings.WSGI_APPLICATION is not set (e.g. 'mysite.wsgi.application')\n")
-        return 2
-    original = sys.argv[:]
-    # gunicorn parses sys.argv; it re-executes itself (USR2) from sys.argv as it is when it starts: the original.
-    sys.argv = [f"{_program()} serve", *args, f"{module}:{attribute}"]
+    root = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    places: list[tuple[str, object, str]] = [
+        ("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), "media-root"),
+        ("FILE_UPLOAD_TEMP_DIR", getattr(settings, "FILE_UPLOAD_TEMP_DIR", None), "file-upload-temp-dir"),
+    ]
+    for alias, database in sorted(getattr(settings, "DATABASES", {}).items()):
+        name = database.get("NAME")
+        if "sqlite" in database.get("ENGINE", "") and name and not str(name).startswith((":memory:", "file:")):
+            places.append((f'DATABASES["{alias}"]["NAME"]', name, "sqlite"))
+    for handler, options in sorted(((getattr(settings, "LOGGING", None) or {}).get("handlers") or {}).items()):
+        if isinstance(options, dict) and options.get("filename"):
+            places.append((f'LOGGING["handlers"]["{handler}"]["filename"]', options["filename"], "log-file"))
+    lines = []
+    for setting, value, allowance in places:
+        if allowance in ALLOWED or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            continue
+        path = os.path.realpath(os.fspath(value))
+        if os.path.commonpath([path, root]) == root:
+            lines.append(
+                f"settings {setting} is {path}, inside the extraction ({root}), which the next deploy deletes: "
+                f"{_PLACES[allowance]} written there would be lost. Point it outside (e.g. set it from the "
+                f'environment), or allow it at build time: `allow = ["{allowance}"]` in '
+                f"[tool.hatch.build.targets.zipapp.django]"
+            )
+    return lines
+
+
+class ServeError(Exception):
+    """What stops `serve` before the server starts: one line for the user."""
+
+
+def serve(args: list[str], server: str | None = None, command: str = "serve") -> int:
+    """The site's server, in this process, with ``args`` (the server's own arguments)."""
+    # The placeholder unreplaced: this file run from its source, not embedded by a build: gunicorn, as before.
+    server = server or (SERVER if SERVER in _RUNNERS or not SERVER else "gunicorn")
     try:
-        application = WSGIApplication("%(prog)s [OPTIONS]")
-    finally:
-        sys.argv = original
-    application.run()
+        if not server:
+            message = (
+                f"this .pyz carries no server: add one of {', '.join(SERVERS)} to [project] dependencies, refresh "
+                f"the lock (`hatch-zipapp lock`) and build again"
+            )
+            raise ServeError(message)
+        return _RUNNERS[server](args)
+    except ServeError as e:
+        sys.stderr.write(f"{_program()} {command}: {e}\n")
+        return 2
+
+
+def _import(server: str) -> None:
+    try:
+        __import__(server)
+    except ImportError as e:
+        message = (
+            f"{server} is not in this .pyz. Add `{server}` to [project] dependencies (or name the server the "
+            f"lock carries in `[tool.hatch.build.targets.zipapp.django] server`), refresh the lock "
+            f"(`hatch-zipapp lock`) and build again"
+        )
+        raise ServeError(message) from e
+
+
+def _application(setting: str) -> tuple[str, str]:
+    """`module`, `attribute` of ``settings.<setting>`` (e.g. WSGI_APPLICATION = "mysite.wsgi.application")."""
+    from django.conf import settings
+
+    value = getattr(settings, setting, None) or ""
+    module, _, attribute = value.rpartition(".")
+    if not module:
+        raise ServeError(f"settings.{setting} is not set (e.g. 'mysite.wsgi.application')")
+    return module, attribute
+
+
+def _asgi_target() -> tuple[str, bool]:
+    """The ASGI application as `module:attribute`, and whether it is a factory: `settings.ASGI_APPLICATION`, else
+    `asgi.py` beside the WSGI application's module (what startproject writes), else Django's own."""
+    import importlib.util
+
+    from django.conf import settings
+
+    if getattr(settings, "ASGI_APPLICATION", None):
+        module, attribute = _application("ASGI_APPLICATION")
+        return f"{module}:{attribute}", False
+    module, _ = _application("WSGI_APPLICATION")
+    package, _, _ = module.rpartition(".")
+    sibling = f"{package}.asgi" if package else "asgi"
+    if importlib.util.find_spec(sibling) is not None:
+        return f"{sibling}:application", False
+    return "django.core.asgi:get_asgi_application", True
+
+
+def _given(args: list[str], *options: str) -> str | None:
+    """The value of the last of ``options`` in ``args`` (`--opt value` or `--opt=value`; "" for a flag)."""
+    found = None
+    for index, argument in enumerate(args):
+        name, equals, value = argument.partition("=")
+        if name in options:
+            found = value if equals else (args[index + 1] if index + 1 < len(args) else "")
+    return found
+
+
+def _inherited_sockets() -> int:
+    """How many sockets systemd passed this process (socket activation: LISTEN_FDS, for LISTEN_PID)."""
+    if os.environ.get("LISTEN_PID", str(os.getpid())) != str(os.getpid()):
+        return 0
+    count = os.environ.get("LISTEN_FDS", "")
+    return int(count) if count.isdigit() else 0
+
+
+def _notify_ready_when_listening(address: tuple[str, int] | str | None) -> None:
+    """For a server that does not tell systemd itself: send READY=1 to $NOTIFY_SOCKET (Type=notify) once ``address``
+    accepts connections (None: an inherited socket, listening already). A daemon thread; nothing without
+    NOTIFY_SOCKET."""
+    target = os.environ.get("NOTIFY_SOCKET")
+    if not target:
+        return
+
+    def wait_and_notify() -> None:
+        while address is not None:
+            family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+            if not isinstance(address, str) and ":" in address[0]:
+                family = socket.AF_INET6
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1)
+                try:
+                    probe.connect(address)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.connect("\0" + target[1:] if target.startswith("@") else target)
+            notify.sendall(b"READY=1\nSTATUS=listening\nMAINPID=%d" % os.getpid())
+
+    threading.Thread(target=wait_and_notify, name="sd-notify", daemon=True).start()
+
+
+def _probe_address(host: str | None, port: str | None, default_port: int = DEFAULT_ADDRESS[1]) -> tuple[str, int]:
+    """Where to check that a server bound to ``host``:``port`` listens (the loopback address for a wildcard)."""
+    host = (host or DEFAULT_ADDRESS[0]).strip("[]")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104 - a name, mapped
+    return host, int(port) if port and port.isdigit() else default_port
+
+
+def _gunicorn(args: list[str]) -> int:
+    """gunicorn on ``settings.WSGI_APPLICATION``: it sends READY=1 itself, serves LISTEN_FDS, reloads on SIGHUP.
+
+    Its control socket (gunicorn >= 25.1) defaults to $XDG_RUNTIME_DIR, else $HOME/.gunicorn, which a systemd service
+    with DynamicUser cannot write (HOME=/): under systemd it goes to $RUNTIME_DIRECTORY (`RuntimeDirectory=`), and
+    with neither it is off, unless the arguments or GUNICORN_CMD_ARGS name one.
+    """
+    _import("gunicorn")
+    from gunicorn.app.wsgiapp import WSGIApplication
+    from gunicorn.config import KNOWN_SETTINGS
+
+    module, attribute = _application("WSGI_APPLICATION")
+    command_line = [*args, *os.environ.get("GUNICORN_CMD_ARGS", "").split()]
+    extra = []
+    if any(s.name == "control_socket" for s in KNOWN_SETTINGS) and not any(
+        a.startswith(("--control-socket", "--no-control-socket")) for a in command_line
+    ):
+        runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+        xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+        if runtime:
+            extra = ["--control-socket", os.path.join(runtime, "gunicorn.ctl")]
+        elif not (xdg and os.path.isdir(xdg)):
+            extra = ["--no-control-socket"]
+    argv = [f"{_program()} serve", *extra, *args, f"{module}:{attribute}"]
+
+    class Application(WSGIApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            """gunicorn parses sys.argv at start and again on SIGHUP (reload); it re-executes itself (USR2) from
+            sys.argv as it is: the original, `site.pyz serve ...`. So sys.argv is its arguments only meanwhile."""
+            original = sys.argv[:]
+            sys.argv = argv
+            try:
+                super().load_config()
+            finally:
+                sys.argv = original
+
+    Application("%(prog)s [OPTIONS]").run()
     return 0
+
+
+def _pyuwsgi(args: list[str]) -> int:
+    """uWSGI (the pyuwsgi wheel) on ``settings.WSGI_APPLICATION``, with a master process.
+
+    uWSGI reads its own options and UWSGI_* variables, sends READY=1 itself, and serves systemd's sockets (here as
+    HTTP). SIGTERM stops it gracefully (uWSGI 2.0 would otherwise reload: `--hook-master-start` makes it stop), SIGHUP
+    reloads it. With no arguments, no UWSGI_* variable and no inherited socket it serves HTTP on 127.0.0.1:8000.
+    """
+    _import("pyuwsgi")
+    import pyuwsgi
+
+    module, attribute = _application("WSGI_APPLICATION")
+    options = [
+        "--master",
+        "--strict",
+        "--need-app",
+        "--enable-threads",
+        "--hook-master-start",
+        "unix_signal:15 gracefully_kill_them_all",
+        "--module",
+        f"{module}:{attribute}",
+    ]
+    if _inherited_sockets():
+        options += ["--protocol", "http"]  # uWSGI takes systemd's sockets itself; they speak HTTP here
+    elif not args and not any(name.startswith("UWSGI_") for name in os.environ):
+        options += ["--http-socket", "{}:{}".format(*DEFAULT_ADDRESS)]
+    pyuwsgi.run(*options, *args)  # does not return
+    return 0
+
+
+def _uvicorn(args: list[str]) -> int:
+    """uvicorn on the ASGI application (`settings.ASGI_APPLICATION`, else `asgi.py` beside the WSGI module).
+
+    uvicorn reads its own options and UVICORN_* variables; an inherited systemd socket is passed as `--fd 3`; the
+    runtime sends READY=1 once the socket accepts. SIGTERM stops it gracefully; SIGHUP restarts the workers only
+    with `--workers 2` or more (one worker stops on SIGHUP; systemd's `Restart=` starts it again).
+    """
+    _import("uvicorn")
+    from uvicorn.main import main as uvicorn_main
+
+    target, factory = _asgi_target()
+    extra = ["--factory"] if factory else []
+    if _inherited_sockets() and _given(args, "--fd", "--uds", "--host", "--port") is None:
+        extra += ["--fd", str(_SD_LISTEN_FDS_START)]
+    fd, uds = _given([*args, *extra], "--fd"), _given(args, "--uds") or os.environ.get("UVICORN_UDS")
+    if fd is not None:
+        _notify_ready_when_listening(None)
+    else:
+        host = _given(args, "--host") or os.environ.get("UVICORN_HOST")
+        port = _given(args, "--port") or os.environ.get("UVICORN_PORT")
+        _notify_ready_when_listening(uds or _probe_address(host, port))
+    return _click(uvicorn_main, [*extra, *args, target], "UVICORN")
+
+
+def _granian(args: list[str]) -> int:
+    """granian on the ASGI application (as uvicorn), with its own options and GRANIAN_* variables.
+
+    granian cannot take a systemd socket (LISTEN_FDS): it binds its own. The runtime sends READY=1 once the socket
+    accepts. SIGTERM stops it gracefully; SIGHUP respawns its workers.
+    """
+    _import("granian")
+    from granian.cli import cli
+
+    if _inherited_sockets():
+        message = (
+            "granian cannot serve a socket systemd passes (LISTEN_FDS): drop the .socket unit and give "
+            "--host/--port, or serve with gunicorn, pyuwsgi or uvicorn"
+        )
+        raise ServeError(message)
+    target, factory = _asgi_target()
+    extra = ["--interface", "asgi"] if _given(args, "--interface") is None else []
+    extra += ["--factory"] if factory else []
+    uds = _given(args, "--uds") or os.environ.get("GRANIAN_UDS")
+    host = _given(args, "--host") or os.environ.get("GRANIAN_HOST")
+    port = _given(args, "--port") or os.environ.get("GRANIAN_PORT")
+    _notify_ready_when_listening(uds or _probe_address(host, port))
+    return _click(cli, [*extra, *args, target], "GRANIAN")
+
+
+def _click(command: Callable[..., object], args: list[str], prefix: str) -> int:
+    """Run a click command (uvicorn's, granian's) as its own console script would, reading ``prefix``_* variables."""
+    try:
+        command(args=args, prog_name=f"{_program()} serve", auto_envvar_prefix=prefix)  # exits
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+_RUNNERS: dict[str, Callable[[list[str]], int]] = {
+    "gunicorn": _gunicorn,
+    "pyuwsgi": _pyuwsgi,
+    "uvicorn": _uvicorn,
+    "granian": _granian,
+}
 
 
 if __name__ == "__main__":
