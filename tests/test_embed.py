@@ -435,6 +435,52 @@ class TestBuildWithIt:
         result = _run(no_python([os.fspath(executable)]), _env(tmp_path / "root"))
         assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
 
+    def test_a_django_site_of_another_python_collects_its_static_files_with_the_embedded_interpreter(
+        self,
+        tmp_path: Path,
+        tmp_path_factory: pytest.TempPathFactory,
+        index: IndexServer,
+        wheelhouse: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A target of another Python version than the build's, with a wheel only that version installs, no
+        python3.X on PATH: collectstatic runs with the embedded interpreter over the target's own packages (before,
+        the lock was staged again for the build's Python, which has no such wheel: the build failed)."""
+        from tests.test_django_hermetic import DJANGO
+
+        other = next((v for v in ("3.12", "3.13", "3.10") if v != VERSION and v in interpreters()), None)
+        assert other is not None, f"no CPython 3.10, 3.12 or 3.13 besides {VERSION} here (tests/helpers.interpreters())"
+        archive = make_archive(interpreters()[other], tmp_path_factory.mktemp("pbs") / f"cpython-{other}.tar.gz")
+        cp = "cp" + other.replace(".", "")
+        django = make_wheel(wheelhouse, "django", "5.2", files=DJANGO)
+        only = make_wheel(wheelhouse, "only", "1.0", tag=f"{cp}-none-any")  # no wheel the build's Python installs
+        platform = f"manylinux_2_17_{os.uname().machine}"
+        zipapp = (
+            "embed-python = true\n"
+            f'python-archive = {{ url = "python/{archive.name}", sha256 = "{_sha256(archive)}" }}\n'
+            f'targets = [{{ python = "{other}", platform = "{platform}" }}]\n'
+            '[tool.hatch.build.targets.zipapp.django]\nsettings = "app.settings"\n'
+        )
+        project = make_project(tmp_path / "site", dependencies=["django", "only"], zipapp=zipapp)
+        (project / "python").mkdir()
+        shutil.copy(archive, project / "python" / archive.name)
+        (project / "pylock.toml").write_text(pylock_text([[django], [only]], base_url=index.url))
+        (project / "src" / "app" / "settings.py").write_text(
+            "import sys\nfrom pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent\n"
+            'STATIC_ROOT = BASE_DIR / "staticfiles"\nWSGI_APPLICATION = "app.wsgi.application"\n'
+            "STATIC_ROOT.mkdir(exist_ok=True)\n"
+            '(STATIC_ROOT / "python.txt").write_text("%d.%d" % sys.version_info[:2])\n'
+        )
+        empty = tmp_path / "no-python-on-path"
+        empty.mkdir()
+        with monkeypatch.context() as patched:
+            patched.setenv("PATH", os.fspath(empty))
+            executable = build(project)
+        from hatch_zipapp.layout import PyzReader
+
+        with PyzReader(executable) as reader:
+            assert reader.read("site-packages/app/staticfiles/python.txt") == other.encode()
+
 
 def test_launcher_passes_shellcheck_as_posix_sh() -> None:
     shellcheck = shutil.which("shellcheck") or os.path.join(os.path.dirname(sys.executable), "shellcheck")

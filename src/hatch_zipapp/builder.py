@@ -191,10 +191,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         context = run.for_target(target, *self._hook_data(build_data, run))
         downloaded = context.fetcher.downloaded
         with contextlib.closing(stage_packages(context)) as staged:  # lock → fetch (→ sdist) → install
+            context = self._with_embedded_compiler(context)  # bytecode and collectstatic by an embedded Python
             collected = stage_django(context, staged)  # the Django entry point and collectstatic
             entry = resolve(staged.tree, context.config.entry_point, project=context.project.name)
             runtime = runtime_files(staged.requirement)
-            context = self._with_embedded_compiler(context)
             compiled = compile_bytecode(context, staged.tree, runtime)
             self._summary(context, staged, collected, compiled)
             pending = self._write(context, staged, runtime, collected, compiled, entry)  # the .pyz and sidecars
@@ -345,10 +345,11 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         return pending
 
     def _with_embedded_compiler(self, context: BuildContext) -> BuildContext:
-        """A foreign target that embeds Python and names no `interpreter` compiles its bytecode with the embedded
-        interpreter when it runs here (unpacked into the staging directory), before any `python3.X` on PATH."""
+        """A foreign target that embeds Python and names no `interpreter` compiles its bytecode (and runs
+        collectstatic: static.py) with the embedded interpreter when it runs here (unpacked into the staging
+        directory), before any `python3.X` on PATH."""
         target = context.target
-        if target.is_host or target.interpreter or not context.config.bytecode:
+        if target.is_host or target.interpreter or not (context.config.bytecode or context.config.django):
             return context
         if context.config.embedded.get(target.name) is None:
             return context

@@ -105,17 +105,36 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
     if not django.collectstatic:
         return 0
     host = Target.host()
+    python, salt = sys.executable, sys.version
+    embedded = _embedded_python(context, staged.wheels)
     with contextlib.ExitStack() as stack:
         if context.target.python_version == host.python_version and all(
             host.rank(w) is not None for w in staged.wheels
         ):
             runnable = staged.tree
+        elif embedded is not None:  # the target's own packages, by the Python it embeds: it runs here
+            runnable, (python, salt) = staged.tree, embedded
         else:  # the same lock, for the build host: collectstatic runs here
             runnable = stack.enter_context(contextlib.closing(stage_packages(context.for_target(host)))).tree
         with context.progress.step("Collecting static files") as step:
-            collected = collect_static(context, staged.tree, runnable)
+            collected = collect_static(context, staged.tree, runnable, python=python, salt=salt)
             step.advance(collected)
     return collected
+
+
+def _embedded_python(context: BuildContext, wheels: list[str]) -> tuple[str, str] | None:
+    """The target's embedded Python, unpacked for this build (builder.py: it runs on this machine), and what names it
+    in the cache key (its archive's sha256), when every wheel of the target runs on this machine's platform too."""
+    from packaging.tags import sys_tags
+    from packaging.utils import parse_wheel_filename
+
+    target, source = context.target, context.config.embedded.get(context.target.name)
+    if source is None or target.interpreter is None or not Path(target.interpreter).is_relative_to(context.staging):
+        return None
+    platforms = {tag.platform for tag in sys_tags()} | {"any"}
+    if not all(any(tag.platform in platforms for tag in parse_wheel_filename(w)[3]) for w in wheels):
+        return None
+    return target.interpreter, f"embedded CPython {source.sha256}"
 
 
 def choose_server(django: DjangoConfig, wheels: list[str]) -> str:
@@ -164,19 +183,22 @@ def add_django_entry_point(
     tree.add(f"{SITE_PACKAGES}/_hatch_zipapp_django.py", source.encode(), executable=False, owner=_OWNER)
 
 
-def collect_static(context: BuildContext, tree: StagingTree, runnable: StagingTree) -> int:
-    """Run collectstatic over ``runnable`` (host-runnable packages) and embed its output in ``tree``; file count.
+def collect_static(
+    context: BuildContext, tree: StagingTree, runnable: StagingTree, *, python: str = sys.executable, salt: str = ""
+) -> int:
+    """Run collectstatic with ``python`` over ``runnable`` (packages it runs) and embed its output in ``tree``; file
+    count. ``salt`` names ``python`` in the cache key (default: the running Python's version).
 
     The output is cached by a digest of everything it depends on (the staged files, the settings module, the build
     variables, the Python version), so a rebuild of unchanged sources does not run Django again.
     """
     django, epoch, cache = context.config.django, context.epoch, context.fetcher.cache
     assert django is not None
-    key = _digest(runnable, django, epoch)
+    key = _digest(runnable, django, epoch, salt or sys.version)
     bundle = cache.open_bundle("static", key)
     if bundle is None:
         workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
-        prefix, collected, findings = _collect(runnable, django, workdir, epoch)
+        prefix, collected, findings = _collect(runnable, django, workdir, epoch, python)
         written = write_bundle(collected, note=json.dumps([prefix, findings]))
         try:
             cache.store_bundle_file("static", key, written)
@@ -224,14 +246,14 @@ def check_settings(context: BuildContext, django: DjangoConfig, findings: list[l
         raise DjangoError("\n".join(errors))
 
 
-def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int) -> str:
-    inputs = ["settings-checks-1", sys.version, django.settings, sorted(django.environment.items()), epoch]
+def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int, python: str) -> str:
+    inputs = ["settings-checks-1", python, django.settings, sorted(django.environment.items()), epoch]
     salt = json.dumps(inputs).encode()
     return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
 
 def _collect(
-    runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int
+    runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int, python: str
 ) -> tuple[str, list[tuple[str, Path]], list[list[str]]]:
     """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT, the files below it (name, path), and
     what the settings checks found."""
@@ -246,7 +268,7 @@ def _collect(
     env.update(django.environment)
     env["DJANGO_SETTINGS_MODULE"] = django.settings
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _COLLECT, os.fspath(packages)],
+        [python, "-I", "-S", "-c", _COLLECT, os.fspath(packages)],
         cwd=workdir,
         env=env,
         capture_output=True,
