@@ -305,8 +305,9 @@ def launcher(interpreter: Interpreter, name: str) -> bytes:
         template = template.replace(f"@{key}@", value)
     offset = len(template.encode())
     placeholder = "hz_offset=" + "0" * _OFFSET_DIGITS
-    # padded with spaces, not zeros: sh reads a number with a leading 0 as octal
-    text = template.replace(placeholder, f"hz_offset={offset}".ljust(len(placeholder)), 1)
+    # zero-padded, as the placeholder (the launcher strips the zeros: sh reads a leading 0 as octal): a flipped byte
+    # there cannot become a space that ends the assignment and runs the rest as a command
+    text = template.replace(placeholder, f"hz_offset={offset:0{_OFFSET_DIGITS}d}", 1)
     assert len(text.encode()) == offset
     return text.encode()
 
