@@ -483,7 +483,7 @@ def _tools(
     runs ``tar_before`` and ``tar_after`` around the real one, logging each call to ``directory/tar.log``;
     ``without`` leaves those tools out."""
     directory.mkdir(exist_ok=True)
-    needed = ["sh", "id", "ls", "mkdir", "tail", "head", "gzip", "chmod", "mv", "rm", "cat", "sleep", "sha256sum"]
+    needed = ["sh", "id", "ls", "wc", "mkdir", "tail", "head", "gzip", "chmod", "mv", "rm", "cat", "sleep", "sha256sum"]
     box = shutil.which("busybox") if busybox else None
     if busybox and box is None:
         pytest.fail("busybox is missing: apt-get install busybox (as .ci/run does)")
@@ -777,6 +777,20 @@ class TestLauncherReview:
         result = _run([os.fspath(damaged)], _env(root, PATH=os.fspath(tools)), timeout=60)
         _one_line(result, damaged, "damaged file", "download it again")
         assert [p.name for p in root.iterdir() if not p.name.endswith(".lock")] == []
+
+    @pytest.mark.parametrize("cut", ["in the zip", "appended"])
+    def test_a_file_of_another_size_is_one_line(self, executable: Path, tmp_path: Path, cut: str) -> None:
+        """A download cut off in the zip part (the launcher and the archive whole): one line before anything, not
+        the interpreter's SyntaxError on a zip it cannot read."""
+        data = executable.read_bytes()
+        data = data[: len(data) - 1000] if cut == "in the zip" else data + b"\n"
+        damaged = tmp_path / executable.name
+        damaged.write_bytes(data)
+        damaged.chmod(0o755)
+        root = tmp_path / "root"
+        result = _run([os.fspath(damaged)], _env(root), timeout=60)
+        _one_line(result, damaged, f"damaged file ({len(data)} bytes, expected {executable.stat().st_size})")
+        assert not root.exists()
 
     def test_a_damaged_interpreter_directory_is_one_line(self, executable: Path, archive: Path, tmp_path: Path) -> None:
         root = tmp_path / "root"

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from hatch_zipapp.bootstrap.documents import (
     BOOTSTRAP_PACKAGE,
@@ -135,7 +135,7 @@ def write_pyz(
     epoch: int,
     settings: Mapping[str, object],
     info: Mapping[str, Any],
-    prefix: bytes | None = None,
+    prefix: bytes | Callable[[int], bytes] | None = None,
 ) -> list[tuple[Path, Path]]:
     """Write the .pyz, its SBOM and its checksum to temporary files beside ``destination``.
 
@@ -144,7 +144,9 @@ def write_pyz(
     ``runtime`` is the bootstrap (``bootstrap_files()``: ``__main__.py`` and the runtime, and their bytecode when
     compiled for the target);
     ``settings`` go to environment.json for the runtime (entry point, name, compile_pyc, keep, inherit_site);
-    ``info`` is the build information (hatch-zipapp.json).
+    ``info`` is the build information (hatch-zipapp.json);
+    ``prefix`` replaces the shebang line: bytes, or (an embedded Python's launcher, which holds the file's size) a
+    function of the whole file's size giving bytes of the same length whatever the size.
     """
     date_time = zip_date_time(epoch)
     identifier = build_id(files)
@@ -169,11 +171,42 @@ def write_pyz(
         inner = outer[SITE_PACKAGES_ZIP][0]
         assert isinstance(inner, InnerZip)
         digests[SITE_PACKAGES_ZIP] = inner.sha256  # its zip structure, not only its members
+        sized = None
+        if callable(prefix):  # measured with a stand-in of the same length: stored members, so the same zip size
+            sized, prefix = prefix, prefix(0)
         digests[PREFIX] = sha256_hex(prefix)
         outer[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
+        if sized is not None:
+            measure = _Measure()
+            write_outer(cast("BinaryIO", measure), outer, date_time)
+            prefix = sized(len(prefix) + measure.size)
+            digests[PREFIX] = sha256_hex(prefix)
+            outer[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
         return _write(destination, prefix, outer, date_time, bom)
     finally:
         close_entries(outer)
+
+
+class _Measure:
+    """A seekable file that keeps nothing: the size of what is written through it."""
+
+    def __init__(self) -> None:
+        self.position = self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.position += len(data)
+        self.size = max(self.size, self.position)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = offset if whence == 0 else (self.position + offset if whence == 1 else self.size + offset)
+        return self.position
+
+    def flush(self) -> None:
+        """Nothing to flush."""
 
 
 def _write(

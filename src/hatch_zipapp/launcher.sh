@@ -5,10 +5,12 @@
 # into ROOT/cpython-SHA256 (ROOT as the runtime finds it: $ZIPAPP_ROOT, $SHIV_ROOT, $CACHE_DIRECTORY,
 # $XDG_CACHE_HOME/hatch-zipapp, ~/.cache/hatch-zipapp), then runs this file with it, isolated (-I).
 hz_offset=000000000000
+hz_total=000000000000
 hz_size=@SIZE@
 hz_sha256=@SHA256@
 hz_python=@PYTHON@
 hz_offset=${hz_offset#"${hz_offset%%[!0]*}"} # zero-padded at build: no leading 0 (octal to sh)
+hz_total=${hz_total#"${hz_total%%[!0]*}"}
 hz_nl='
 '
 hz_self=$0
@@ -285,7 +287,10 @@ hz_unpack() {
   umask "$hz_saved_umask"
 }
 
-hz_need ls
+hz_need ls wc
+hz_got=$(wc -c 2>/dev/null <"$hz_self") || hz_die "cannot read $hz_self"
+hz_got=${hz_got##* }
+[ "$hz_got" = "$hz_total" ] || hz_die "damaged file ($hz_got bytes, expected $hz_total): download it again"
 hz_root
 hz_dir=$hz_base/cpython-$hz_sha256
 if [ -z "$hz_found" ]; then
