@@ -373,9 +373,18 @@ class TestCoverage:
         error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(Path(f"{executable}.cdx.json").read_text())
         assert error is None, error
 
-    def test_systemd_runs_the_file_itself(self, executable: Path, tmp_path: Path) -> None:
+    def test_systemd_runs_the_file_itself(
+        self, executable: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         from hatch_zipapp.__main__ import main as cli
 
+        # docs/embedded-python.md's command: the server's path, and the local copy to read
+        on_server = ["--name", "app", "--pyz", "/srv/app/current.pyz", "--read", os.fspath(executable)]
+        assert cli(["systemd", *on_server, "-o", os.fspath(tmp_path / "documented")]) == 0
+        assert "ExecStart=/srv/app/current.pyz\n" in (tmp_path / "documented" / "app.service").read_text()
+        captured = capsys.readouterr()
+        said = captured.out + captured.err
+        assert "(an executable: no Python on the server): ExecStart=/srv/app/current.pyz" in said, said
         output = tmp_path / "units"
         assert cli(["systemd", "--name", "app", "--pyz", os.fspath(executable), "-o", os.fspath(output)]) == 0
         service = (output / "app.service").read_text()
