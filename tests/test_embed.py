@@ -710,6 +710,11 @@ class TestLauncherReview:
         assert not marker.exists()
         assert message == _runtime_message("SHIV_ROOT", value, env)
 
+    def test_a_newline_in_a_value_is_still_one_line(self, executable: Path, tmp_path: Path) -> None:
+        env = _env(tmp_path / "unused", ZIPAPP_ROOT="relative\n/second line")
+        result = _run([os.fspath(executable)], env, timeout=60)
+        _one_line(result, executable, "$ZIPAPP_ROOT=relative /second line is not an absolute path")
+
     def test_a_lock_directory_with_no_pid_is_taken_over(self, executable: Path, archive: Path, tmp_path: Path) -> None:
         """No flock (busybox): a lock directory left with no PID in it (disk full, or SIGKILL between mkdir and
         writing the PID) is stale after a few seconds, not a 10-minute wait."""

@@ -22,7 +22,9 @@ hz_work='' hz_lockdir='' hz_held=''
 hz_die() {
   if [ -n "$hz_work" ]; then rm -rf "$hz_work" 2>/dev/null; fi
   if [ -n "$hz_held" ]; then rm -rf "$hz_lockdir" 2>/dev/null; fi
-  printf '%s: %s\n' "${hz_self##*/}" "$*" >&2
+  hz_line=$*
+  while :; do case $hz_line in *"$hz_nl"*) hz_line="${hz_line%%"$hz_nl"*} ${hz_line#*"$hz_nl"}" ;; *) break ;; esac; done
+  printf '%s: %s\n' "${hz_self##*/}" "$hz_line" >&2
   exit 70
 }
 case ${ZIPAPP_PREPARE:-} in 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Oo][Nn]) hz_umask=022 ;; *) hz_umask=077 ;; esac
