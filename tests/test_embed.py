@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -372,9 +373,18 @@ class TestCoverage:
         error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(Path(f"{executable}.cdx.json").read_text())
         assert error is None, error
 
-    def test_systemd_runs_the_file_itself(self, executable: Path, tmp_path: Path) -> None:
+    def test_systemd_runs_the_file_itself(
+        self, executable: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         from hatch_zipapp.__main__ import main as cli
 
+        # docs/embedded-python.md's command: the server's path, and the local copy to read
+        on_server = ["--name", "app", "--pyz", "/srv/app/current.pyz", "--read", os.fspath(executable)]
+        assert cli(["systemd", *on_server, "-o", os.fspath(tmp_path / "documented")]) == 0
+        assert "ExecStart=/srv/app/current.pyz\n" in (tmp_path / "documented" / "app.service").read_text()
+        captured = capsys.readouterr()
+        said = captured.out + captured.err
+        assert "(an executable: no Python on the server): ExecStart=/srv/app/current.pyz" in said, said
         output = tmp_path / "units"
         assert cli(["systemd", "--name", "app", "--pyz", os.fspath(executable), "-o", os.fspath(output)]) == 0
         service = (output / "app.service").read_text()
@@ -528,7 +538,7 @@ def _tools(
     runs ``tar_before`` and ``tar_after`` around the real one, logging each call to ``directory/tar.log``;
     ``without`` leaves those tools out."""
     directory.mkdir(exist_ok=True)
-    needed = ["sh", "id", "ls", "mkdir", "tail", "head", "gzip", "chmod", "mv", "rm", "cat", "sleep", "sha256sum"]
+    needed = ["sh", "id", "ls", "wc", "mkdir", "tail", "head", "gzip", "chmod", "mv", "rm", "cat", "sleep", "sha256sum"]
     box = shutil.which("busybox") if busybox else None
     if busybox and box is None:
         pytest.fail("busybox is missing: apt-get install busybox (as .ci/run does)")
@@ -686,6 +696,248 @@ class TestLauncherSafety:
         private = shared / f"hatch-zipapp-{os.geteuid()}"
         assert (private.stat().st_mode & 0o777) == 0o700
         assert any(p.name.startswith("cpython-") for p in private.iterdir())
+
+
+# -- the launcher under hostile or broken conditions (the review of issue 15) ----------------------------------------
+
+
+def _one_line(result: subprocess.CompletedProcess[str], executable: Path, *fragments: str) -> str:
+    """The launcher failed with exit status 70 and exactly one line on stderr, ``NAME: ...`` holding ``fragments``."""
+    assert result.returncode == 70, (result.returncode, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"{executable.name}: "), result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+    return result.stderr.rstrip("\n").removeprefix(f"{executable.name}: ")
+
+
+def _runtime_message(variable: str, value: str, env: dict[str, str]) -> str:
+    """What the runtime's roots.py explicit() says of ``$variable=value`` (the launcher says the same)."""
+    from hatch_zipapp.bootstrap.documents import BootstrapError
+    from hatch_zipapp.bootstrap.roots import explicit
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        explicit(variable, value)
+    except BootstrapError as e:
+        return str(e)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    raise AssertionError(f"the runtime accepts ${variable}={value}")
+
+
+def _archive_offset(executable: Path) -> int:
+    match = re.search(rb"\nhz_offset=(\d+) *\n", executable.read_bytes()[:20000])
+    assert match is not None, "no hz_offset= line in the launcher"
+    return int(match[1])
+
+
+class TestLauncherReview:
+    def test_the_offset_is_zero_padded(self, executable: Path) -> None:
+        """No blank a flipped byte could turn into a command separator: `hz_offset=000000012345`."""
+        assert re.search(rb"\nhz_offset=\d{12}\n", executable.read_bytes()[:20000])
+        offset = _archive_offset(executable)
+        assert executable.read_bytes()[offset : offset + 2] == b"\x1f\x8b"
+
+    @pytest.mark.parametrize(
+        "value",
+        ["$a}; touch MARKER; : ${a", "${a`touch MARKER`}", "$HOME/x", "$"],
+        ids=["brace", "backquote", "path", "bare"],
+    )
+    def test_shiv_root_indirection_evaluates_nothing(self, executable: Path, tmp_path: Path, value: str) -> None:
+        marker = tmp_path / "pwned"
+        value = value.replace("MARKER", os.fspath(marker))
+        env = _env(tmp_path / "unused", SHIV_ROOT=value, a="/x")
+        del env["ZIPAPP_ROOT"]
+        result = _run([os.fspath(executable)], env, timeout=60)
+        message = _one_line(result, executable, "names the variable")
+        assert not marker.exists()
+        assert message == _runtime_message("SHIV_ROOT", value, env)
+
+    def test_a_newline_in_a_value_is_still_one_line(self, executable: Path, tmp_path: Path) -> None:
+        env = _env(tmp_path / "unused", ZIPAPP_ROOT="relative\n/second line")
+        result = _run([os.fspath(executable)], env, timeout=60)
+        _one_line(result, executable, "$ZIPAPP_ROOT=relative /second line is not an absolute path")
+
+    def test_a_lock_directory_with_no_pid_is_taken_over(self, executable: Path, archive: Path, tmp_path: Path) -> None:
+        """No flock (busybox): a lock directory left with no PID in it (disk full, or SIGKILL between mkdir and
+        writing the PID) is stale after a few seconds, not a 10-minute wait."""
+        root = tmp_path / "root"
+        root.mkdir(mode=0o700)
+        (root / f".{interpreter_dir(_sha256(archive))}.lock.d").mkdir()
+        tools = _tools(tmp_path / "bin", without=("flock",))
+        started = time.monotonic()
+        result = _run([os.fspath(executable)], _env(root, PATH=os.fspath(tools)), timeout=60)
+        assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+        assert time.monotonic() - started < 30
+        assert (root / interpreter_dir(_sha256(archive))).is_dir()
+        assert [
+            p.name for p in root.iterdir() if p.name.endswith(".lock.d") or ".tmp-" in p.name or ".stale-" in p.name
+        ] == []
+
+    def test_waiting_long_for_a_live_holder_says_so_once(self, executable: Path, archive: Path, tmp_path: Path) -> None:
+        root = tmp_path / "root"
+        root.mkdir(mode=0o700)
+        lock = root / f".{interpreter_dir(_sha256(archive))}.lock.d"
+        lock.mkdir()
+        holder = subprocess.Popen(["sleep", "60"])
+        try:
+            (lock / "pid").write_text(f"{holder.pid}\n")
+            tools = _tools(tmp_path / "bin", without=("flock",))
+            start = subprocess.Popen(
+                [os.fspath(executable)],
+                env=_env(root, PATH=os.fspath(tools)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(13)
+            assert start.poll() is None  # still waiting
+            holder.kill()
+            holder.wait(timeout=30)  # not a zombie, which `kill -0` still finds
+            out, err = start.communicate(timeout=60)
+        finally:
+            holder.kill()
+            holder.wait(timeout=30)
+        assert start.returncode == 0 and "alpha 1.0" in out, err
+        assert err == f"{executable.name}: waiting for another start to unpack Python (PID {holder.pid}, lock {lock})\n"
+
+    @pytest.mark.parametrize("without", [(), ("flock",)], ids=["flock", "mkdir-lock"])
+    def test_a_full_disk_is_one_line_and_leaves_nothing(
+        self, executable: Path, archive: Path, tmp_path: Path, without: tuple[str, ...]
+    ) -> None:
+        """ZIPAPP_ROOT on a 2 MB tmpfs: one line naming the first error, no work directory and no lock directory."""
+        root = tmp_path / "root"
+        root.mkdir()
+        tools = _tools(tmp_path / "bin", without=without)
+        unshare, mount = shutil.which("unshare"), shutil.which("mount")
+        assert unshare is not None and mount is not None and os.geteuid() == 0, "needs unshare(1) and root"
+        script = f'{mount} -t tmpfs -o size=2m,mode=0700 tmpfs "$1" || exit 99\n"$2"\necho "rc=$?"\nls -A "$1"\n'
+        command = [unshare, "-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", os.fspath(root)]
+        result = _run([*command, os.fspath(executable)], _env(root, PATH=os.fspath(tools)), timeout=120)
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"{executable.name}: cannot unpack Python into {root}: "), result.stderr
+        assert "No space left on device" in result.stderr
+        left = [name for name in result.stdout.splitlines()[1:] if name != f".{interpreter_dir(_sha256(archive))}.lock"]
+        assert result.stdout.splitlines()[0] == "rc=70" and left == []
+
+    @pytest.mark.parametrize("without", [(), ("flock", "sha256sum")], ids=["sha256sum", "mkdir-lock-and-gzip-check"])
+    def test_a_damaged_archive_creates_nothing(
+        self, executable: Path, tmp_path: Path, without: tuple[str, ...]
+    ) -> None:
+        data = bytearray(executable.read_bytes())
+        data[_archive_offset(executable) + 5000] ^= 0x40
+        damaged = tmp_path / executable.name
+        damaged.write_bytes(bytes(data))
+        damaged.chmod(0o755)
+        root = tmp_path / "root"
+        tools = _tools(tmp_path / "bin", without=without)
+        result = _run([os.fspath(damaged)], _env(root, PATH=os.fspath(tools)), timeout=60)
+        _one_line(result, damaged, "damaged file", "download it again")
+        assert [p.name for p in root.iterdir() if not p.name.endswith(".lock")] == []
+
+    @pytest.mark.parametrize("cut", ["in the zip", "appended"])
+    def test_a_file_of_another_size_is_one_line(self, executable: Path, tmp_path: Path, cut: str) -> None:
+        """A download cut off in the zip part (the launcher and the archive whole): one line before anything, not
+        the interpreter's SyntaxError on a zip it cannot read."""
+        data = executable.read_bytes()
+        data = data[: len(data) - 1000] if cut == "in the zip" else data + b"\n"
+        damaged = tmp_path / executable.name
+        damaged.write_bytes(data)
+        damaged.chmod(0o755)
+        root = tmp_path / "root"
+        result = _run([os.fspath(damaged)], _env(root), timeout=60)
+        _one_line(result, damaged, f"damaged file ({len(data)} bytes, expected {executable.stat().st_size})")
+        assert not root.exists()
+
+    def test_a_damaged_interpreter_directory_is_one_line(self, executable: Path, archive: Path, tmp_path: Path) -> None:
+        root = tmp_path / "root"
+        assert _run([os.fspath(executable)], _env(root), timeout=60).returncode == 0
+        unpacked = root / interpreter_dir(_sha256(archive))
+        (unpacked / "python" / "bin" / f"python{VERSION}").unlink()
+        result = _run([os.fspath(executable)], _env(root), timeout=60)
+        _one_line(result, executable, f"{unpacked} is damaged", f"rm -rf '{unpacked}'")
+        shutil.rmtree(unpacked)
+        unpacked.write_text("")
+        result = _run([os.fspath(executable)], _env(root), timeout=60)
+        _one_line(result, executable, f"{unpacked} is damaged")
+
+    def test_ls_settings_and_a_trailing_blank_do_not_matter(
+        self, executable: Path, archive: Path, tmp_path: Path
+    ) -> None:
+        root = tmp_path / "root "
+        env = _env(root, TIME_STYLE="long-iso", QUOTING_STYLE="c", LS_COLORS="di=01;34", POSIXLY_CORRECT="1")
+        for _ in ("cold", "warm"):
+            result = _run([os.fspath(executable)], env, timeout=60)
+            assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+        assert (root / interpreter_dir(_sha256(archive))).is_dir()
+
+    def test_sh_file_runs_this_file_not_one_on_path(self, executable: Path, tmp_path: Path) -> None:
+        decoy = tmp_path / "decoy"
+        decoy.mkdir()
+        (decoy / executable.name).write_text("#!/bin/sh\necho decoy\n")
+        (decoy / executable.name).chmod(0o755)
+        env = _env(tmp_path / "root", PATH=f"{decoy}:{os.environ['PATH']}")
+        result = subprocess.run(
+            ["sh", executable.name], env=env, cwd=executable.parent, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+
+    def test_tilde_as_the_runtime_reads_it(self, executable: Path, archive: Path, tmp_path: Path) -> None:
+        home = tmp_path / "home"
+        home.mkdir()
+        env = _env(tmp_path, HOME=os.fspath(home), ZIPAPP_ROOT="~nosuch-hz-user/x")
+        result = _run([os.fspath(executable)], env, timeout=60)
+        assert _one_line(result, executable) == _runtime_message("ZIPAPP_ROOT", "~nosuch-hz-user/x", env)
+        assert list(tmp_path.glob("home*")) == [home] and list(home.iterdir()) == []
+        import pwd
+
+        me = pwd.getpwuid(os.geteuid())
+        value = f"~{me.pw_name}/" + os.path.relpath(tmp_path / "root", me.pw_dir)
+        result = _run([os.fspath(executable)], {**env, "ZIPAPP_ROOT": value}, timeout=60)
+        assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+        assert (tmp_path / "root" / interpreter_dir(_sha256(archive))).is_dir()
+
+    def test_a_missing_home_is_never_created(self, executable: Path, tmp_path: Path) -> None:
+        env = _env(tmp_path, HOME=os.fspath(tmp_path / "nonexistent"))
+        for name in ("ZIPAPP_ROOT", "XDG_CACHE_HOME", "CACHE_DIRECTORY"):
+            env.pop(name, None)
+        result = _run([os.fspath(executable)], env, timeout=60)
+        _one_line(result, executable, "no writable directory", "$HOME is not a directory")
+        assert not (tmp_path / "nonexistent").exists()
+
+    @pytest.mark.parametrize(("path", "tool"), [("/nonexistent", "ls"), ("BIN", "gzip")])
+    def test_a_missing_tool_is_named(self, executable: Path, tmp_path: Path, path: str, tool: str) -> None:
+        tools = _tools(tmp_path / "bin", without=("gzip",))
+        env = _env(tmp_path / "root", PATH=path.replace("BIN", os.fspath(tools)))
+        result = _run([os.fspath(executable)], env, timeout=60)
+        _one_line(result, executable, f"no '{tool}' on PATH")
+        assert [p for p in (tmp_path / "root").glob("*") if ".tmp-" in p.name] == []
+
+    def test_a_dangling_link_at_the_lock_file_is_not_followed(
+        self, executable: Path, archive: Path, tmp_path: Path
+    ) -> None:
+        root = tmp_path / "root"
+        root.mkdir(mode=0o700)
+        target = tmp_path / "elsewhere"
+        (root / f".{interpreter_dir(_sha256(archive))}.lock").symlink_to(target)
+        result = _run([os.fspath(executable)], _env(root), timeout=60)
+        assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
+        assert not target.exists()
+
+    def test_an_interpreter_owned_by_another_user_is_refused(
+        self, executable: Path, archive: Path, tmp_path: Path
+    ) -> None:
+        root = tmp_path / "root"
+        assert _run([os.fspath(executable)], _env(root), timeout=60).returncode == 0
+        unpacked = root / interpreter_dir(_sha256(archive))
+        for path in (unpacked / "python" / "bin" / f"python{VERSION}", unpacked / "python" / "bin"):
+            os.chown(path, 4321, 4321)
+            result = _run([os.fspath(executable)], _env(root), timeout=60)
+            _one_line(result, executable, f"{path} is owned by another user (uid 4321)")
+            os.chown(path, 0, 0)
 
 
 # -- build errors ----------------------------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from hatch_zipapp.bootstrap.documents import (
     BOOTSTRAP_PACKAGE,
@@ -144,8 +144,10 @@ class PyzContents:
     settings: Mapping[str, object]
     #: the build information (hatch-zipapp.json)
     info: Mapping[str, Any]
-    #: what comes before the zip, when not the shebang line: an embedded Python's launcher and archive (embed.py)
-    prefix: bytes | None = None
+    #: what comes before the zip, when not the shebang line: an embedded Python's launcher and archive (embed.py):
+    #: bytes, or (the launcher holds the file's size) a function of the whole file's size giving bytes of the same
+    #: length whatever the size
+    prefix: bytes | Callable[[int], bytes] | None = None
 
 
 def write_pyz(destination: Path, contents: PyzContents) -> list[tuple[Path, Path]]:
@@ -178,11 +180,42 @@ def write_pyz(destination: Path, contents: PyzContents) -> list[tuple[Path, Path
         inner = outer[SITE_PACKAGES_ZIP][0]
         assert isinstance(inner, InnerZip)
         digests[SITE_PACKAGES_ZIP] = inner.sha256  # its zip structure, not only its members
+        sized = None
+        if callable(prefix):  # measured with a stand-in of the same length: stored members, so the same zip size
+            sized, prefix = prefix, prefix(0)
         digests[PREFIX] = sha256_hex(prefix)
         outer[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
+        if sized is not None:
+            measure = _Measure()
+            write_outer(cast("BinaryIO", measure), outer, date_time)
+            prefix = sized(len(prefix) + measure.size)
+            digests[PREFIX] = sha256_hex(prefix)
+            outer[RECORD] = (record({name: d for name, d in digests.items() if covered.get(name) != d}), False)
         return _write(destination, prefix, outer, date_time, bom)
     finally:
         close_entries(outer)
+
+
+class _Measure:
+    """A seekable file that keeps nothing: the size of what is written through it."""
+
+    def __init__(self) -> None:
+        self.position = self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.position += len(data)
+        self.size = max(self.size, self.position)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = offset if whence == 0 else (self.position + offset if whence == 1 else self.size + offset)
+        return self.position
+
+    def flush(self) -> None:
+        """Nothing to flush."""
 
 
 def _write(

@@ -367,9 +367,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
                 self._interpreter = embed.load(context, source)
         return self._interpreter
 
-    def _embed(self, context: BuildContext, name: str, info: Info) -> bytes | None:
+    def _embed(self, context: BuildContext, name: str, info: Info) -> Callable[[int], bytes] | None:
         """With `embed-python`: the launcher and the interpreter archive (embed.py), which go before the zip instead
-        of the shebang line, and the interpreter described in the build information; else None."""
+        of the shebang line (a function of the file's size, which the launcher checks), and the interpreter described in
+        the build information; else None."""
         if context.config.embedded.get(context.target.name) is None:
             return None
         interpreter = self._embedded(context)

@@ -35,6 +35,8 @@ from hatch_zipapp.cache import sha256_hex
 from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError, ZipappError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hatch_zipapp.context import BuildContext
     from hatch_zipapp.fetch import Fetcher
     from hatch_zipapp.target import Target
@@ -285,8 +287,9 @@ def unpack_for_build(interpreter: Interpreter, staging: Path) -> str | None:
     return os.fspath(python) if result.returncode == 0 and result.stdout.strip() == major_minor else None
 
 
-def launcher(interpreter: Interpreter, name: str) -> bytes:
-    """The launcher script for ``interpreter``'s archive, placed right after it (the archive starts where it ends)."""
+def launcher(interpreter: Interpreter, name: str, total: int = 0) -> bytes:
+    """The launcher script for ``interpreter``'s archive, placed right after it (the archive starts where it ends), in
+    a file of ``total`` bytes (the launcher refuses a file of another size: a download cut off)."""
     from importlib.resources import files
 
     template = files("hatch_zipapp").joinpath("launcher.sh").read_text(encoding="utf-8")
@@ -305,12 +308,16 @@ def launcher(interpreter: Interpreter, name: str) -> bytes:
         template = template.replace(f"@{key}@", value)
     offset = len(template.encode())
     placeholder = "hz_offset=" + "0" * _OFFSET_DIGITS
-    # padded with spaces, not zeros: sh reads a number with a leading 0 as octal
-    text = template.replace(placeholder, f"hz_offset={offset}".ljust(len(placeholder)), 1)
-    assert len(text.encode()) == offset
+    # zero-padded, as the placeholder (the launcher strips the zeros: sh reads a leading 0 as octal): a flipped byte
+    # there cannot become a space that ends the assignment and runs the rest as a command
+    text = template.replace(placeholder, f"hz_offset={offset:0{_OFFSET_DIGITS}d}", 1)
+    placeholder = "hz_total=" + "0" * _OFFSET_DIGITS
+    text = text.replace(placeholder, f"hz_total={total:0{_OFFSET_DIGITS}d}", 1)
+    assert len(text.encode()) == offset and len(str(total)) <= _OFFSET_DIGITS
     return text.encode()
 
 
-def prefix(interpreter: Interpreter, name: str) -> bytes:
-    """What comes before the zip: the launcher, then the interpreter archive."""
-    return launcher(interpreter, name) + interpreter.data
+def prefix(interpreter: Interpreter, name: str) -> Callable[[int], bytes]:
+    """What comes before the zip, as a function of the whole file's size: the launcher, then the interpreter archive.
+    Its length does not depend on the size (archive.py measures the zip with it)."""
+    return lambda total: launcher(interpreter, name, total) + interpreter.data

@@ -5,35 +5,55 @@
 # into ROOT/cpython-SHA256 (ROOT as the runtime finds it: $ZIPAPP_ROOT, $SHIV_ROOT, $CACHE_DIRECTORY,
 # $XDG_CACHE_HOME/hatch-zipapp, ~/.cache/hatch-zipapp), then runs this file with it, isolated (-I).
 hz_offset=000000000000
+hz_total=000000000000
 hz_size=@SIZE@
 hz_sha256=@SHA256@
 hz_python=@PYTHON@
+hz_offset=${hz_offset#"${hz_offset%%[!0]*}"} # zero-padded at build: no leading 0 (octal to sh)
+hz_total=${hz_total#"${hz_total%%[!0]*}"}
+hz_nl='
+'
 hz_self=$0
-case $hz_self in */*) ;; *) hz_self=$(command -v -- "$hz_self") || hz_self=$0 ;; esac
+case $hz_self in */*) ;; *) # `sh FILE`: FILE here, else the one sh found on PATH
+  if [ -f "$hz_self" ]; then hz_self=./$hz_self; else hz_self=$(command -v -- "$hz_self") || hz_self=$0; fi ;;
+esac
+hz_work='' hz_lockdir='' hz_held=''
+# hz_die MESSAGE: one line on stderr; a half-made work directory and a held lock directory are removed first.
 hz_die() {
-  printf '%s: %s\n' "${hz_self##*/}" "$*" >&2
+  if [ -n "$hz_work" ]; then rm -rf "$hz_work" 2>/dev/null; fi
+  if [ -n "$hz_held" ]; then rm -rf "$hz_lockdir" 2>/dev/null; fi
+  hz_line=$*
+  while :; do case $hz_line in *"$hz_nl"*) hz_line="${hz_line%%"$hz_nl"*} ${hz_line#*"$hz_nl"}" ;; *) break ;; esac; done
+  printf '%s: %s\n' "${hz_self##*/}" "$hz_line" >&2
   exit 70
 }
 case ${ZIPAPP_PREPARE:-} in 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Oo][Nn]) hz_umask=022 ;; *) hz_umask=077 ;; esac
 
-# hz_check BASE: BASE, every directory above it and BASE/cpython-SHA256 (if there) are owned by this user or root and
-# writable by no one else (a directory above may be sticky: /tmp), as the runtime's roots.py checks its root. One
-# `ls` for them all, which also gives this user's id (the owner of /proc/self/, else `id -u`). Sets hz_uid, hz_found
-# (BASE/cpython-SHA256 is there) and hz_sticky (BASE is sticky and world-writable); hz_why when it fails.
+# hz_check BASE: BASE, every directory above it, BASE/cpython-SHA256 (if there), its python/bin and its interpreter are
+# owned by this user or root and writable by no one else (a directory above may be sticky: /tmp), as the runtime's
+# roots.py checks its root. One `ls` for them all (each directory as DIR/., so a name never ends in a blank), which
+# also gives this user's id (the owner of /proc/self/, else `id -u`). Sets hz_uid, hz_found (BASE/cpython-SHA256 is
+# there) and hz_sticky (BASE is sticky and world-writable); hz_why when it fails.
 hz_check() {
+  case $1 in *"$hz_nl"*)
+    hz_why="$1 has a newline in its name"
+    return 1
+    ;;
+  esac
   hz_list=
   hz_path=$1
   while [ -n "$hz_path" ]; do
-    hz_list="$hz_list$hz_path
+    hz_list="$hz_list$hz_path/.
 "
     hz_path=${hz_path%/*}
   done
+  hz_in=$1/cpython-$hz_sha256
   hz_out=$(
-    IFS='
-'
+    IFS=$hz_nl
     set -f
+    unset TIME_STYLE QUOTING_STYLE LS_COLORS # ls's own settings must not change its lines
     # shellcheck disable=SC2086
-    LC_ALL=C ls -ldn -- /proc/self/ $hz_list/ "$1/cpython-$hz_sha256" 2>/dev/null
+    LC_ALL=C ls -ldn -- /proc/self/ $hz_list/. "$hz_in" "$hz_in/python/bin/." "$hz_in/$hz_python" 2>/dev/null
   )
   hz_uid='' hz_found='' hz_sticky='' hz_listed=''
   while read -r hz_mode _ hz_owner _ _ _ _ _ hz_name; do
@@ -45,31 +65,32 @@ EOF
   while read -r hz_mode _ hz_owner _ _ _ _ _ hz_name; do
     case $hz_name in
       /proc/self/ | "") continue ;;
-      "$1/cpython-$hz_sha256" | "$1/cpython-$hz_sha256 -> "*)
+      "$hz_in" | "$hz_in -> "*)
         hz_found=1
         case $hz_mode in l*)
-          hz_why="$1/cpython-$hz_sha256 is a symbolic link"
+          hz_why="$hz_in is a symbolic link"
           return 1
           ;;
         esac
         ;;
-      "$1")
+      "$1/.")
         hz_listed=$hz_owner
         case $hz_mode in ????????w[tT]*) hz_sticky=1 ;; esac
         ;;
     esac
+    hz_name=${hz_name%/.}
     case $hz_owner in 0 | "$hz_uid") ;; *)
-      hz_why="$hz_name is owned by another user (uid $hz_owner)"
+      hz_why="${hz_name:-/} is owned by another user (uid $hz_owner)"
       return 1
       ;;
     esac
     case $hz_name in
-      "$1" | "$1/cpython-$hz_sha256") ;;
+      "$1" | "$hz_in"*) ;;
       *) case $hz_mode in ?????????[tT]*) continue ;; esac ;; # a sticky directory above: /tmp
     esac
     case $hz_mode in ?????w* | ????????w*)
       if [ -n "$hz_sticky" ] && [ "$hz_name" = "$1" ]; then continue; fi # the caller uses a private directory in it
-      hz_why="$hz_name is writable by group or others ($hz_mode)"
+      hz_why="${hz_name:-/} is writable by group or others ($hz_mode)"
       return 1
       ;;
     esac
@@ -113,20 +134,43 @@ hz_secure() {
   if [ -w "$hz_base" ]; then hz_writable=1; fi
 }
 
+# hz_explicit VARIABLE: the absolute path $VARIABLE names (in hz_value), as the runtime's roots.py explicit() reads
+# it: shiv's $OTHER (a variable name only: nothing else is ever evaluated), then ~ and ~/... as $HOME, ~USER/...
+# as USER's home directory (os.path.expanduser); a relative path, or a variable that names nothing, is an error.
+hz_explicit() {
+  hz_given='' hz_home=''
+  eval "hz_given=\${$1}"
+  hz_value=$hz_given
+  case $hz_value in \$*) # shiv's indirection: SHIV_ROOT=$OTHER
+    hz_other=${hz_value#?}
+    hz_other=${hz_other#\{}
+    hz_other=${hz_other%\}}
+    hz_value=
+    case $hz_other in "" | [!A-Za-z_]* | *[!A-Za-z0-9_]*) ;; *) eval "hz_value=\${$hz_other:-}" ;; esac
+    [ -n "$hz_value" ] || hz_die "\$$1=$hz_given names the variable \$$hz_other, which is not set (an unexpanded variable?): set $1 to an absolute path"
+    ;;
+  esac
+  case $hz_value in
+    [~] | [~]/*) if [ -n "${HOME:-}" ]; then hz_value=$HOME${hz_value#"~"}; fi ;;
+    [~]*)
+      hz_user=${hz_value%%/*}
+      hz_user=${hz_user#"~"}
+      case $hz_user in [A-Za-z0-9_]*) case $hz_user in *[!A-Za-z0-9._-]*) ;; *)
+        eval "hz_home=~$hz_user"
+        case $hz_home in /*) hz_value=$hz_home${hz_value#"~$hz_user"} ;; esac
+        ;;
+      esac ;;
+      esac
+      ;;
+  esac
+  case $hz_value in /*) ;; *) hz_die "\$$1=$hz_given is not an absolute path: set it to one (a relative root would depend on the working directory)" ;; esac
+}
+
 hz_root() {
   for hz_var in ZIPAPP_ROOT SHIV_ROOT; do
     eval "hz_value=\${$hz_var:-}"
     [ -n "$hz_value" ] || continue
-    case $hz_value in \$*) # shiv's indirection: SHIV_ROOT=$OTHER
-      hz_other=${hz_value#?}
-      hz_other=${hz_other#\{}
-      hz_other=${hz_other%\}}
-      eval "hz_value=\${$hz_other:-}"
-      [ -n "$hz_value" ] || hz_die "\$$hz_var names \$$hz_other, which is not set: set $hz_var to an absolute path"
-      ;;
-    esac
-    case $hz_value in "~"*) hz_value=${HOME:-}${hz_value#"~"} ;; esac
-    case $hz_value in /*) ;; *) hz_die "\$$hz_var=$hz_value is not an absolute path: set it to one" ;; esac
+    hz_explicit $hz_var
     hz_secure "$hz_value" "$hz_var" || hz_die "$hz_why"
     return
   done
@@ -140,69 +184,115 @@ hz_root() {
     hz_tried="$hz_tried $XDG_CACHE_HOME/hatch-zipapp"
   fi
   if [ -n "${HOME:-}" ]; then
-    hz_secure "$HOME/.cache/hatch-zipapp" HOME && [ -n "$hz_writable" ] && return
-    hz_tried="$hz_tried $HOME/.cache/hatch-zipapp"
+    if [ -d "$HOME" ]; then # a service account's HOME=/nonexistent is never created
+      hz_secure "$HOME/.cache/hatch-zipapp" HOME && [ -n "$hz_writable" ] && return
+      hz_tried="$hz_tried $HOME/.cache/hatch-zipapp"
+    else
+      hz_tried="$hz_tried $HOME/.cache/hatch-zipapp (\$HOME is not a directory)"
+    fi
   fi
   hz_die "no writable directory to unpack Python into (tried:${hz_tried:- none, no \$HOME}). Set ZIPAPP_ROOT to one"
 }
 
-# hz_lock / hz_unlock: one start at a time unpacks. flock(1) where there is one (released by the kernel however the
-# holder dies); else a lock directory holding the holder's PID, taken over once that process is gone.
+# hz_need TOOL...: each tool is on PATH, else one line naming it.
+hz_need() {
+  for hz_tool in "$@"; do
+    command -v "$hz_tool" >/dev/null 2>&1 || hz_die "no '$hz_tool' on PATH ($PATH): the launcher needs it (docs/embedded-python.md)"
+  done
+}
+
+# hz_lock: one start at a time unpacks. flock(1) where there is one (released by the kernel however the holder
+# dies); else a lock directory holding the holder's PID, taken over once that process is gone, or once it has had
+# no PID in it for 5 seconds (its maker was killed, or the disk was full, before it wrote one). The lock file is
+# opened without following a symbolic link planted in its place.
 hz_lock() {
   hz_lockfile=$hz_base/.cpython-$hz_sha256.lock
+  if [ -L "$hz_lockfile" ]; then rm -f "$hz_lockfile" || hz_die "cannot remove the symbolic link $hz_lockfile"; fi
   if command -v flock >/dev/null 2>&1; then
-    hz_saved_umask=$(umask)
-    umask $hz_umask
     exec 9>>"$hz_lockfile" || hz_die "cannot open $hz_lockfile"
-    umask "$hz_saved_umask"
     flock 9 || hz_die "cannot lock $hz_lockfile"
     return
   fi
+  hz_need cat kill sleep
   hz_lockdir=$hz_lockfile.d
-  hz_waited=0
-  until mkdir -- "$hz_lockdir" 2>/dev/null; do
-    hz_holder=$(cat -- "$hz_lockdir/pid" 2>/dev/null) || hz_holder=
-    if [ -n "$hz_holder" ] && ! kill -0 "$hz_holder" 2>/dev/null; then
-      mv -- "$hz_lockdir" "$hz_lockdir.stale-$$" 2>/dev/null && rm -rf -- "$hz_lockdir.stale-$$"
+  hz_waited=0 hz_empty=0
+  until mkdir "$hz_lockdir" 2>/dev/null; do
+    hz_holder=$(cat "$hz_lockdir/pid" 2>/dev/null) || hz_holder=
+    if [ -n "$hz_holder" ]; then
+      hz_empty=0
+      kill -0 "$hz_holder" 2>/dev/null || hz_empty=5 # its holder is gone
+    else
+      hz_empty=$((hz_empty + 1))
+    fi
+    if [ "$hz_empty" -ge 5 ]; then # stale: take it over
+      mv "$hz_lockdir" "$hz_lockdir.stale-$$" 2>/dev/null && rm -rf "$hz_lockdir.stale-$$"
+      hz_empty=0
       continue
     fi
     hz_waited=$((hz_waited + 1))
-    [ "$hz_waited" -lt 600 ] || hz_die "waited 10 minutes for $hz_lockdir (held by PID $hz_holder)"
+    if [ "$hz_waited" = 10 ]; then
+      printf '%s: waiting for another start to unpack Python (PID %s, lock %s)\n' "${hz_self##*/}" "${hz_holder:-?}" "$hz_lockdir" >&2
+    fi
+    if [ "$hz_waited" -ge 600 ]; then
+      hz_die "waited 10 minutes for $hz_lockdir (held by PID ${hz_holder:-?}): if no start is unpacking, remove it"
+    fi
     sleep 1
   done
-  echo $$ >"$hz_lockdir/pid"
+  hz_held=1
+  echo $$ >"$hz_lockdir/pid" || hz_die "cannot write $hz_lockdir/pid"
 }
 hz_unlock() {
-  if [ -n "${hz_lockdir:-}" ]; then rm -rf -- "$hz_lockdir"; else exec 9>&-; fi
+  if [ -n "$hz_held" ]; then
+    rm -rf "$hz_lockdir"
+    hz_held=
+  else exec 9>&-; fi
 }
 
-# hz_unpack: the archive into a work directory, checked, then renamed into place: a start killed at any point leaves
-# no ROOT/cpython-SHA256, only a work directory the next start removes.
+# hz_unpack: the archive checked, then unpacked into a work directory, then renamed into place: a start killed at any
+# point leaves no ROOT/cpython-SHA256, only a work directory the next start removes; a start that fails removes its
+# own.
 hz_unpack() {
   [ -n "$hz_writable" ] || hz_die "$hz_dir is missing and $hz_base is not writable: unpack it there first (run this file once as its owner, with ZIPAPP_PREPARE=1)"
+  hz_need tail head gzip tar chmod mv rm mkdir
+  hz_saved_umask=$(umask)
+  umask $hz_umask
   hz_lock
   if [ ! -d "$hz_dir" ]; then
-    rm -rf -- "$hz_base/.cpython-$hz_sha256.tmp-"*
-    hz_work=$hz_base/.cpython-$hz_sha256.tmp-$$
-    (umask $hz_umask && mkdir -- "$hz_work") || hz_die "cannot create $hz_work"
+    rm -rf "$hz_base/.cpython-$hz_sha256.tmp-"*
     if command -v sha256sum >/dev/null 2>&1; then
-      hz_got=$(tail -c +$((hz_offset + 1)) -- "$hz_self" | head -c "$hz_size" | sha256sum)
+      hz_got=$(tail -c +$((hz_offset + 1)) "$hz_self" | head -c "$hz_size" | sha256sum)
       hz_got=${hz_got%% *}
     else # gzip's own check (CRC and length) of every byte
       hz_got=$hz_sha256
-      tail -c +$((hz_offset + 1)) -- "$hz_self" | head -c "$hz_size" | gzip -t 2>/dev/null || hz_got="a damaged archive"
+      tail -c +$((hz_offset + 1)) "$hz_self" | head -c "$hz_size" | GZIP='' gzip -t 2>/dev/null || hz_got="a damaged archive"
     fi
     [ "$hz_got" = "$hz_sha256" ] || hz_die "damaged file: its Python archive is $hz_got, not sha256 $hz_sha256; download it again"
-    tail -c +$((hz_offset + 1)) -- "$hz_self" | head -c "$hz_size" | gzip -dc | (cd -- "$hz_work" && umask 022 && tar -xof -) ||
-      hz_die "cannot unpack Python into $hz_work"
+    hz_work=$hz_base/.cpython-$hz_sha256.tmp-$$
+    mkdir "$hz_work" || {
+      hz_work=
+      hz_die "cannot create a directory in $hz_base"
+    }
+    hz_error=$( (unset TAR_OPTIONS GZIP && tail -c +$((hz_offset + 1)) "$hz_self" | head -c "$hz_size" | gzip -dc | (cd "$hz_work" && umask 022 && LC_ALL=C tar -xof -)) 2>&1 >/dev/null) || {
+      case $hz_error in
+        *"No space left on device"*) hz_error="No space left on device" ;;
+        *) hz_error=${hz_error%%"$hz_nl"*} ;;
+      esac
+      hz_die "cannot unpack Python into $hz_base: ${hz_error:-tar failed}"
+    }
     [ -x "$hz_work/$hz_python" ] || hz_die "the Python archive has no $hz_python"
-    chmod -R go-w -- "$hz_work" || hz_die "cannot set the modes of $hz_work"
-    [ "$hz_umask" = 022 ] || chmod 700 -- "$hz_work"
-    mv -- "$hz_work" "$hz_dir" || hz_die "cannot rename $hz_work to $hz_dir"
+    chmod -R go-w "$hz_work" || hz_die "cannot set the modes of $hz_work"
+    [ "$hz_umask" = 022 ] || chmod 700 "$hz_work" || hz_die "cannot set the mode of $hz_work"
+    mv "$hz_work" "$hz_dir" || hz_die "cannot rename $hz_work to $hz_dir"
+    hz_work=
   fi
   hz_unlock
+  umask "$hz_saved_umask"
 }
 
+hz_need ls wc
+hz_got=$(wc -c 2>/dev/null <"$hz_self") || hz_die "cannot read $hz_self"
+hz_got=${hz_got##* }
+[ "$hz_got" = "$hz_total" ] || hz_die "damaged file ($hz_got bytes, expected $hz_total): download it again"
 hz_root
 hz_dir=$hz_base/cpython-$hz_sha256
 if [ -z "$hz_found" ]; then
@@ -211,5 +301,8 @@ if [ -z "$hz_found" ]; then
   hz_check "$hz_base" || hz_die "refusing to run Python from $hz_dir: $hz_why"
 fi
 if [ -z "$hz_found" ] || [ -L "$hz_dir" ]; then hz_die "refusing $hz_dir: it is a symbolic link, or missing"; fi
+if [ ! -d "$hz_dir" ] || [ ! -x "$hz_dir/$hz_python" ]; then
+  hz_die "$hz_dir is damaged (no $hz_python): remove it (rm -rf '$hz_dir', as its owner) and start again"
+fi
 exec "$hz_dir/$hz_python" -I "$hz_self" "$@"
 exit 70
