@@ -384,6 +384,21 @@ MUTANTS = [
         "            if True:",
         ("tests/test_applications.py::test_a_wrapper_without_code_is_one_line_naming_bypass_selection",),
     ),
+    # -- issue 16: a write into the extraction fails at once ---------------------------------------------------
+    Mutant(
+        "extraction-directories-writable",
+        RUNTIME,
+        "            make_read_only(work)  # the application cannot write into its own code",
+        "            pass",
+        (f"{SHARED}::test_the_user_cannot_write_into_its_extraction_and_cleanup_still_deletes_it",),
+    ),
+    Mutant(
+        "cleanup-cannot-delete-read-only-directories",
+        ATOMIC,
+        "                    os.chmod(child, 0o700)",
+        "                    pass",
+        (f"{SHARED}::test_the_user_cannot_write_into_its_extraction_and_cleanup_still_deletes_it",),
+    ),
 ]
 
 

@@ -617,7 +617,7 @@ def _extract_in_process(pyz: Path, base: Path) -> Path:
 
 def _assert_extracted(pyz: Path, tree: Path) -> None:
     """``tree`` holds exactly the archive's site-packages members, each with its bytes and its mode, read-only
-    (0444, 0555 when executable in the archive); every directory 0755."""
+    (0444, 0555 when executable in the archive); the top directory 0755, every directory below it 0555."""
     with PyzReader(pyz) as zf:
         members = [i for i in zf.infolist() if i.filename.startswith("site-packages/")]
         for info in members:
@@ -627,4 +627,5 @@ def _assert_extracted(pyz: Path, tree: Path) -> None:
             assert written.stat().st_mode & 0o777 == (0o555 if executable else 0o444), info.filename
     assert any(i.filename == "site-packages/bin/tool-run" and (i.external_attr >> 16) & 0o111 for i in members)
     assert len([p for p in tree.rglob("*") if p.is_file()]) == len(members)
-    assert {p.stat().st_mode & 0o777 for p in [tree, *tree.rglob("*")] if p.is_dir()} == {0o755}
+    assert tree.stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in tree.rglob("*") if p.is_dir()} == {0o555}

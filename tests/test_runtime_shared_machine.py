@@ -237,9 +237,9 @@ def test_a_root_owned_by_another_user_is_refused(machine: Machine) -> None:
 def test_under_umask_000_nothing_is_writable_by_others(
     machine: Machine, bytecode: str, tmp_path: Path, wheelhouse: Path, index: IndexServer
 ) -> None:
-    """alice extracts under ``umask 000``: her root is 0700, every directory of the extraction 0755 (``__pycache__``
-    included) and every file 0444 (or 0555), the lock 0600; mallory can neither replace ``cli.py`` nor open the lock
-    (so she cannot hold it to make alice's starts wait)."""
+    """alice extracts under ``umask 000``: her root is 0700, the extraction 0755 and every directory below it 0555
+    (``__pycache__`` included) and every file 0444 (or 0555), the lock 0600; mallory can neither replace ``cli.py``
+    nor open the lock (so she cannot hold it to make alice's starts wait)."""
     if bytecode == "compiled at extraction":
         alpha = make_wheel(wheelhouse, "alpha", "1.0")
         project = make_project(tmp_path / "lazy", dependencies=["alpha"], zipapp="bytecode = false")
@@ -252,8 +252,9 @@ def test_under_umask_000_nothing_is_writable_by_others(
     assert list(root.glob("app_*/site-packages/app/__pycache__/cli.*.pyc"))
     assert root.stat().st_mode & 0o777 == 0o700
     extraction = _extraction(root)
-    modes = {p.stat().st_mode & 0o777 for p in [extraction, *extraction.rglob("*")] if p.is_dir()}
-    assert modes == {0o755}
+    assert extraction.stat().st_mode & 0o777 == 0o755
+    modes = {p.stat().st_mode & 0o777 for p in extraction.rglob("*") if p.is_dir()}
+    assert modes == {0o555}
     files = {p.stat().st_mode & 0o777 for p in extraction.rglob("*") if p.is_file()}
     assert files <= {0o444, 0o555} and 0o444 in files
     lock = root / f".{extraction.name}.lock"
@@ -354,3 +355,28 @@ def test_a_private_root_is_opened_to_the_service_by_preparing_it(machine: Machin
     assert machine.run(None, ZIPAPP_ROOT=os.fspath(root), ZIPAPP_PREPARE="1").returncode == 0
     assert root.stat().st_mode & 0o777 == 0o755
     assert machine.run(machine.alice, ZIPAPP_ROOT=os.fspath(root)).stdout.endswith("app ok\n")
+
+
+def test_the_user_cannot_write_into_its_extraction_and_cleanup_still_deletes_it(
+    machine: Machine, tmp_path: Path, wheelhouse: Path, index: IndexServer
+) -> None:
+    """Issue 16: an upload into a ``MEDIA_ROOT`` inside the package, or any other write into the extraction, fails at
+    once (every directory below the extraction is 0555) instead of being deleted with the extraction at the next
+    deploy; the next deploy's cleanup, as the same ordinary user, still deletes the old extraction whole."""
+    root = machine.alice.home / "cache"
+    assert machine.run(machine.alice, ZIPAPP_ROOT=os.fspath(root)).returncode == 0
+    first = _extraction(root)
+    package = first / "site-packages" / "app"
+    for code in (f"import os; os.mkdir({os.fspath(package / 'media')!r})",
+                 f"open({os.fspath(package / 'upload.bin')!r}, 'wb')"):  # fmt: skip
+        attempt = machine.as_user(machine.alice, code)
+        assert attempt.returncode == 1 and "PermissionError" in attempt.stderr, attempt
+    assert not (package / "media").exists() and not (package / "upload.bin").exists()
+    alpha = make_wheel(wheelhouse, "alpha", "1.0")
+    project = make_project(tmp_path / "next", dependencies=["alpha"], version="2.0")
+    (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
+    shutil.copy(build(project), machine.pyz)  # the next deploy: another build of the same application
+    result = machine.run(machine.alice, ZIPAPP_ROOT=os.fspath(root), ZIPAPP_KEEP="1")
+    assert result.returncode == 0, result.stderr
+    assert not first.exists()
+    assert [p.name for p in root.iterdir() if not p.name.endswith(".lock")] == [_extraction(root).name]

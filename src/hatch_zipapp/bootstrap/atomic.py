@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 
-#: The mode of every directory of a finished extraction: writable by its owner only (so that cleanup can delete it;
-#: its files are read-only), readable by all (a root prepared for a service that runs as another user).
+#: The mode of a finished extraction's top directory: writable by its owner only, readable by all (a root prepared
+#: for a service that runs as another user).
 MODE = 0o755
+#: The mode of every directory below it: no one can add a file (an upload into ``MEDIA_ROOT`` inside the package,
+#: data the next deploy's cleanup would delete) or change one; :func:`remove_tree` makes them writable to delete them.
+READ_ONLY = 0o555
 _serial = [0]  # numbers the directories this process sets aside: each name is new
 
 
@@ -44,9 +47,7 @@ class AtomicDirectory:
 
     def discard(self) -> None:
         """Remove the work directory (the extraction failed)."""
-        import shutil
-
-        shutil.rmtree(self.work, ignore_errors=True)
+        remove_tree(self.work)
 
     def finalize(self) -> None:
         """Rename the work directory into place; a finished directory already there (a forced re-extraction) is set
@@ -119,18 +120,49 @@ def set_aside(base: str, entry: str, extraction: str | None = None) -> str | Non
     return aside
 
 
+def make_read_only(top: str) -> None:
+    """Every directory below ``top`` (not ``top`` itself, nor through a link) :data:`READ_ONLY`: writes into an
+    extraction fail at once, loudly, instead of being lost at the next cleanup."""
+    for parent, directories, _ in os.walk(top):
+        for name in directories:
+            path = os.path.join(parent, name)
+            if not os.path.islink(path):
+                os.chmod(path, READ_ONLY)
+
+
+def remove_tree(path: str) -> None:
+    """Delete the directory ``path`` (an extraction, set aside or half-written): its read-only directories are made
+    writable first (never through a link), then everything goes; errors are ignored (a later cleanup retries)."""
+    import shutil
+
+    if os.path.islink(path) or not os.path.isdir(path):
+        return
+    try:  # noqa: SIM105 - contextlib: one module more to import
+        os.chmod(path, 0o700)
+    except OSError:
+        pass
+    for parent, directories, _ in os.walk(path):
+        for name in directories:
+            child = os.path.join(parent, name)
+            if not os.path.islink(child):
+                try:  # noqa: SIM105
+                    os.chmod(child, 0o700)
+                except OSError:
+                    pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def delete_in_background(paths: list[str]) -> None:
     """Delete ``paths`` while the application starts, not before: an old extraction is thousands of files, which
     took 1.3 s on the disk of the benchmark. The process waits for it at exit; one killed first leaves a
     ``.old-PID`` directory, which the next extraction deletes."""
     import atexit
-    import shutil
     import threading
 
     def delete() -> None:
         for path in paths:
             if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
             else:  # a file or link that was in an extraction's way
                 try:  # noqa: SIM105 - contextlib: one module more to import
                     os.unlink(path)

@@ -294,7 +294,7 @@ def _extract(archive: str, environment: Environment, record: bytes, directory: A
     """Extract into ``directory`` (its work directory, then one rename), once the shebang line's and
     site-packages.zip's bytes match their sha256 in the record. What a forced re-extraction replaces goes to
     ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
-    from .atomic import MODE
+    from .atomic import MODE, make_read_only
     from .zipread import members, write_members
 
     todo = [m for m in members(archive, parse_record(record)) if ".." not in m[0].split("/")]
@@ -314,6 +314,7 @@ def _extract(archive: str, environment: Environment, record: bytes, directory: A
             compile_pyc = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True)))
             if compile_pyc and not any(m[0].endswith(".pyc") for m in todo):
                 _compile(os.path.join(work, SITE_PACKAGES))
+            make_read_only(work)  # the application cannot write into its own code
         except BaseException:
             directory.discard()
             raise
