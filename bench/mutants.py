@@ -388,7 +388,7 @@ MUTANTS = [
     Mutant(
         "extraction-directories-writable",
         RUNTIME,
-        "            make_read_only(work)  # the application cannot write into its own code",
+        "            make_read_only(work, None if compiled else sorted(directories))  # no writing into its own code",
         "            pass",
         (f"{SHARED}::test_the_user_cannot_write_into_its_extraction_and_cleanup_still_deletes_it",),
     ),

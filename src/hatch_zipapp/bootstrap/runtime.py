@@ -312,9 +312,10 @@ def _extract(archive: str, environment: Environment, record: bytes, directory: A
                 os.mkdir(os.path.join(work, path), MODE)
             write_members(archive, work, todo)
             compile_pyc = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True)))
-            if compile_pyc and not any(m[0].endswith(".pyc") for m in todo):
+            compiled = compile_pyc and not any(m[0].endswith(".pyc") for m in todo)
+            if compiled:  # it makes __pycache__ directories: found by a walk
                 _compile(os.path.join(work, SITE_PACKAGES))
-            make_read_only(work)  # the application cannot write into its own code
+            make_read_only(work, None if compiled else sorted(directories))  # no writing into its own code
         except BaseException:
             directory.discard()
             raise
