@@ -275,13 +275,8 @@ MUTANTS = [
         "os.O_RDWR | os.O_CREAT",
         (f"{SHARED}::test_a_lock_file_that_is_a_link_is_not_followed",),
     ),
-    Mutant(
-        "runtime-extracts-under-the-users-umask",
-        RUNTIME,
-        "    umask = os.umask(0o022)",
-        "    umask = os.umask(os.umask(0))",
-        (f"{SHARED}::test_under_umask_000_nothing_is_writable_by_others",),
-    ),
+    # ("runtime-extracts-under-the-users-umask" is gone: since issue 16 every directory and file of an extraction gets
+    # an explicit mode after it is written, so the umask no longer shows in the result; the mutant became equivalent.)
     # -- issue 12: faults at run time (tests/test_runtime_faults.py) -------------------------------------------------
     Mutant(
         "runtime-relative-root-is-the-working-directory",
