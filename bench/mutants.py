@@ -243,7 +243,7 @@ MUTANTS = [
     Mutant(
         "runtime-trusts-a-root-of-another-user",
         ROOTS,
-        "    if st.st_uid not in {0, _euid()}:",
+        "    if st.st_uid not in {0, euid()}:",
         "    if False:",
         (f"{SHARED}::test_a_root_owned_by_another_user_is_refused",),
     ),
@@ -257,7 +257,7 @@ MUTANTS = [
     Mutant(
         "runtime-takes-a-private-directory-another-user-made",
         ROOTS,
-        "        if st.st_uid != _euid():",
+        "        if st.st_uid != euid():",
         "        if False:",
         (f"{SHARED}::test_a_private_directory_planted_by_another_user_is_refused",),
     ),
@@ -393,6 +393,21 @@ MUTANTS = [
         "                    os.chmod(child, 0o700)",
         "                    pass",
         (f"{SHARED}::test_the_user_cannot_write_into_its_extraction_and_cleanup_still_deletes_it",),
+    ),
+    # -- issue 16: no thread of the runtime's alive while the application runs (uWSGI's C fork hung its worker) --
+    Mutant(
+        "old-extractions-deleted-by-a-thread",
+        ATOMIC,
+        '    if not hasattr(os, "fork"):',
+        "    if True:",
+        ("tests/test_runtime.py::TestBackgroundDeletion::test_old_extractions_are_deleted_while_the_app_starts",),
+    ),
+    Mutant(
+        "app-exits-before-the-deletion-ends",
+        ATOMIC,
+        "            while os.read(read_end, 1):",
+        "            while False:",
+        ("tests/test_runtime.py::TestBackgroundDeletion::test_old_extractions_are_deleted_while_the_app_starts",),
     ),
 ]
 

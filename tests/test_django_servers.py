@@ -293,3 +293,23 @@ class TestGunicornControlSocket:
                 _stop(process, "gunicorn")
             assert not (home / ".gunicorn").exists()
             assert "Control server error" not in (tmp_path / "server.log").read_text()
+
+
+class TestDeploy:
+    def test_uwsgi_answers_while_the_old_extraction_is_deleted(self, built: Built, tmp_path: Path) -> None:
+        """A deploy's first start sets the previous build's extraction aside and deletes it while the site starts.
+        uWSGI forks its workers from C: a deleting thread in the master that held the GIL at that moment left a
+        worker waiting for it forever (every request hung; seen in bench/serve.py). Three deploys, each answering."""
+        env = _env(tmp_path, SHIV_ROOT=os.fspath(tmp_path / "extracted"), ZIPAPP_KEEP="1")
+        env.pop("NOTIFY_SOCKET", None)
+        for deploy in range(3):
+            _run(built["gunicorn"], "migrate", env=env, cwd=tmp_path)  # the previous build, extracted
+            port = _free_port()
+            # one worker: with two, the one that does not hang answers every request
+            command = [os.fspath(built["pyuwsgi"]), "serve", f"--http-socket=127.0.0.1:{port}", "--processes", "1"]
+            with _serve(command, env, tmp_path) as process:
+                _wait_for(f"http://127.0.0.1:{port}/", process, tmp_path / "server.log", seconds=60)
+                _check_site(f"http://127.0.0.1:{port}")
+                _stop(process, "pyuwsgi")
+            names = [n for n in os.listdir(tmp_path / "extracted") if n.startswith("mysite_")]
+            assert len(names) == 1, (deploy, names)  # the old one deleted before the server's exit

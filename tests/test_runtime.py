@@ -250,9 +250,15 @@ class TestBackgroundDeletion:
         self, tmp_path: Path, wheelhouse: Path, index: IndexServer
     ) -> None:
         """The start that sets an old extraction aside does not wait for thousands of unlinks: the application is
-        already running while the old tree is still there, and the process finishes the deletion before it exits."""
+        already running while the old tree is still there, and the process finishes the deletion before it exits.
+        The application's process has no thread but its own meanwhile: a server forking workers from C (uWSGI)
+        while a deleting thread held the GIL got workers that never answered."""
         root = tmp_path / "root"
-        probe = "import os\nVALUE = str(any('.old-' in n for n in os.listdir(os.environ['ZIPAPP_ROOT'])))\n"
+        probe = (
+            "import os, threading\n"
+            "ASIDE = any('.old-' in n for n in os.listdir(os.environ['ZIPAPP_ROOT']))\n"
+            "VALUE = f'{ASIDE} threads={threading.active_count()}'\n"
+        )
         for version in range(2):
             files = {f"probe/m{i:04d}.py": f"X = {i}\n" + "# padding\n" * 20 for i in range(3000)}
             files["probe/__init__.py"] = probe + f"# version {version}\n"
@@ -260,9 +266,28 @@ class TestBackgroundDeletion:
             project = make_project(tmp_path / f"p{version}", dependencies=["probe"], zipapp="keep-extractions = 1")
             (project / "pylock.toml").write_text(pylock_text([[wheel]], base_url=index.url))
             out = run_pyz(build(project), "probe", env=_env(root))
-        assert out.startswith("probe: True from site-packages")  # the old tree was still being deleted
+        assert out.startswith("probe: True threads=1 from site-packages")  # the old tree was still being deleted
         assert not [n for n in _entries(root) if ".old-" in n or ".tmp-" in n]  # deleted before the process exited
         assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
+
+    def test_a_start_with_sigchld_ignored(self, pyz: Path, tmp_path: Path) -> None:
+        """A program that ignores SIGCHLD passes that on to the programs it runs: the runtime's child that starts the
+        deleting process is then reaped by the kernel, and waiting for it is ECHILD — not an error of the start."""
+        root = tmp_path / "root"
+        run_pyz(pyz, env=_env(root))
+        (root / f".app_{'0' * 64}.old-1-0" / "deep").mkdir(parents=True)  # a leftover, deleted by an extraction
+        result = subprocess.run(
+            [os.fspath(pyz), "alpha"],
+            env=_env(root, ZIPAPP_FORCE_EXTRACT="1"),  # the old tree set aside too
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN),  # inherited through exec
+            check=False,
+        )
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout.endswith("app ok\n")
+        assert not [n for n in _entries(root) if ".old-" in n]
 
     def test_leftovers_are_judged_by_their_lock_not_by_their_pid(self, pyz: Path, tmp_path: Path) -> None:
         """A work directory whose build's lock is held stays, though the PID in its name is dead here: two PID

@@ -164,7 +164,7 @@ def _links(options: argparse.Namespace) -> int:
     import zipfile
 
     from hatch_zipapp.bootstrap.documents import ENVIRONMENT_JSON, BootstrapError, environment
-    from hatch_zipapp.bootstrap.runtime import _say, links
+    from hatch_zipapp.bootstrap.runtime import links, say
 
     def fail(message: str) -> int:
         print(f"hatch-zipapp links: {message}", file=sys.stderr)  # stderr escapes what it cannot encode
@@ -181,7 +181,7 @@ def _links(options: argparse.Namespace) -> int:
     except BootstrapError as e:
         return fail(str(e))
     for line in done:
-        _say(f"hatch-zipapp links: {line}\n")
+        say(f"hatch-zipapp links: {line}\n")
     return 0
 
 

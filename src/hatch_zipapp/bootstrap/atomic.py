@@ -160,20 +160,68 @@ def remove_tree(path: str) -> None:
 def delete_in_background(paths: list[str]) -> None:
     """Delete ``paths`` while the application starts, not before: an old extraction is thousands of files, which
     took 1.3 s on the disk of the benchmark. The process waits for it at exit; one killed first leaves a
-    ``.old-PID`` directory, which the next extraction deletes."""
+    ``.old-PID`` directory, which the next extraction deletes.
+
+    On POSIX the deleting is done by a process of its own, never by a thread of the application's process: a server
+    that forks its workers from C (uWSGI) while another thread holds the GIL gets workers that wait for it forever,
+    and a thread alive at ``os.fork`` is a deadlock risk Python 3.12 warns about. The deleting process is a
+    grandchild, so no server reaping its children (uWSGI's master, gunicorn's arbiter) ever sees it; the application's
+    process waits at exit for the end of a pipe only that grandchild holds.
+    """
     import atexit
-    import threading
 
-    def delete() -> None:
-        for path in paths:
-            if os.path.isdir(path) and not os.path.islink(path):
-                remove_tree(path)
-            else:  # a file or link that was in an extraction's way
-                try:  # noqa: SIM105 - contextlib: one module more to import
-                    os.unlink(path)
-                except OSError:
-                    pass
+    if not hasattr(os, "fork"):
+        import threading
 
-    worker = threading.Thread(target=delete, name="hatch-zipapp-cleanup", daemon=True)
-    worker.start()
-    atexit.register(worker.join)
+        worker = threading.Thread(target=_delete, args=(paths,), name="hatch-zipapp-cleanup", daemon=True)
+        worker.start()
+        atexit.register(worker.join)
+        return
+    read_end, write_end = os.pipe()  # not inherited by programs this process runs
+    try:
+        child = os.fork()
+    except OSError:  # no process left to start (a process limit): delete now, the start waits
+        os.close(read_end)
+        os.close(write_end)
+        _delete(paths)
+        return
+    if child == 0:
+        try:
+            os.close(read_end)
+            if os.fork() == 0:  # the grandchild: deletes, holding the pipe's write end until it exits
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # keeps no caller's pipe or terminal open ($(./app.pyz ...) returns with the app)
+                    os.dup2(null, fd)
+                _delete(paths)
+        finally:
+            os._exit(0)  # a forked child: no atexit, no flush of the parent's buffers
+    os.close(write_end)
+    try:  # noqa: SIM105 - contextlib: one module more to import
+        os.waitpid(child, 0)  # at once: the child's only work is to start the grandchild
+    except ChildProcessError:  # reaped already: SIGCHLD ignored, as a program that started this one may leave it
+        pass
+    owner = os.getpid()
+
+    def wait() -> None:
+        if os.getpid() != owner:  # a worker forked from this process: not the one that waits
+            return
+        try:
+            while os.read(read_end, 1):
+                pass
+        except (OSError, KeyboardInterrupt):  # interrupted at exit: the deletion goes on by itself
+            pass
+        finally:
+            os.close(read_end)
+
+    atexit.register(wait)
+
+
+def _delete(paths: list[str]) -> None:
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            remove_tree(path)
+        else:  # a file or link that was in an extraction's way
+            try:  # noqa: SIM105 - contextlib: one module more to import
+                os.unlink(path)
+            except OSError:
+                pass

@@ -41,7 +41,8 @@ PRIVATE = "hatch-zipapp-{uid}"
 PRIVATE_MODE, SHARED_MODE = 0o700, 0o755
 
 
-def _euid() -> int:
+def euid() -> int:
+    """This process's effective user (0 where there are no users: Windows)."""
     return os.geteuid() if hasattr(os, "geteuid") else 0
 
 
@@ -50,7 +51,7 @@ def untrusted(st: os.stat_result, sticky_ok: bool = False) -> str | None:
     running user or root, or writable by group or others (a sticky directory is, when ``sticky_ok``)."""
     if os.name == "nt":  # pragma: no cover - no owners and modes to check
         return None
-    if st.st_uid not in {0, _euid()}:
+    if st.st_uid not in {0, euid()}:
         return f"it is owned by another user (uid {st.st_uid})"
     if st.st_mode & 0o022 and not (sticky_ok and st.st_mode & stat.S_ISVTX):
         return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
@@ -106,7 +107,7 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
         message = f"cannot extract {name} into {where}: it is not a directory"
         raise BootstrapError(message)
     if os.name != "nt" and st.st_mode & 0o002 and st.st_mode & stat.S_ISVTX:  # /tmp: a private subdirectory
-        private = os.path.join(real, PRIVATE.format(uid=_euid()))
+        private = os.path.join(real, PRIVATE.format(uid=euid()))
         try:
             os.mkdir(private, mode)
             os.chmod(private, mode)
@@ -121,7 +122,7 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
                 f"refusing to extract {name} into {private} (in {where}): it is not a directory but a link or file"
             )
             raise BootstrapError(message)
-        if st.st_uid != _euid():
+        if st.st_uid != euid():
             message = (
                 f"refusing to extract {name} into {private} (in {where}): another user (uid {st.st_uid}) made it. "
                 f"Set {ZIPAPP_ROOT} to a directory of your own"
@@ -133,7 +134,7 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
         message = f"refusing to run {name} from {where}: {why}. Use a directory only you can write (chmod go-w)"
         raise BootstrapError(message)
     _check_above(real)
-    if mode == SHARED_MODE and st.st_uid == _euid() and stat.S_IMODE(st.st_mode) != SHARED_MODE:
+    if mode == SHARED_MODE and st.st_uid == euid() and stat.S_IMODE(st.st_mode) != SHARED_MODE:
         try:  # preparing for a service that runs as another user: it must be able to read the root
             os.chmod(real, SHARED_MODE)
         except OSError as e:

@@ -18,7 +18,7 @@ On start (once ``__main__.py``, bootstrap/check.py, has checked that this interp
    bytecode there if the archive has none, and renames it into place (atomic.py): a process killed midway leaves
    only a work directory, which a later extraction removes;
 5. sets aside older extractions of the same application (cleanup.py), keeping ``$ZIPAPP_KEEP`` (default 2) and any
-   in use, and deletes them in a background thread while the application starts (waiting for it at exit);
+   in use, and deletes them in a process of its own while the application starts (waiting for it at exit);
 6. puts the extraction on ``sys.path`` *without* the host interpreter's site-packages, dist-packages or user site
    (``ZIPAPP_INHERIT_SITE=1`` keeps them), with ``ZIPAPP_REEXEC`` exports it to child interpreters (sitecustomize.py),
    and runs the console script ``ZIPAPP_SCRIPT`` or the name it was invoked through names, else the entry point
@@ -85,7 +85,7 @@ from .documents import (
 )
 from .documents import environment as parse_environment
 from .locks import FileLock, wait
-from .roots import root, untrusted
+from .roots import euid, root, untrusted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def _program() -> str:
     return os.path.basename(sys.argv[0] or _archive())
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     """``text`` on stdout, whatever the locale makes of a path's undecodable bytes (written as escapes)."""
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
@@ -167,11 +167,11 @@ def bootstrap(record: bytes | None = None) -> None:
             if not os.environ[ZIPAPP_LINKS]:  # `ZIPAPP_LINKS="$BIN"` with BIN unset: not a start of the app
                 raise BootstrapError(f"{ZIPAPP_LINKS} is set but empty: set it to the directory to link into")
             for line in links(archive, environment, os.environ[ZIPAPP_LINKS]):
-                _say(f"{_program()}: {line}\n")
+                say(f"{_program()}: {line}\n")
             sys.exit(0)
         site_packages = extract(archive, environment, record)
         if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
-            _say(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
+            say(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
             sys.exit(0)
         set_path(archive, site_packages, environment)
     except BootstrapError as e:
@@ -526,7 +526,7 @@ def _own_link(path: str, target: str) -> bool:
     """Whether ``path`` is a symbolic link to ``target`` made by this user (or root)."""
     try:
         st = os.lstat(path)
-        mine = st.st_uid in {0, os.geteuid() if hasattr(os, "geteuid") else 0}  # a link's own mode means nothing
+        mine = st.st_uid in {0, euid()}  # a link's own mode means nothing
         return stat.S_ISLNK(st.st_mode) and os.readlink(path) == target and mine
     except OSError:
         return False
