@@ -12,8 +12,10 @@ collectstatic. Both sides run with this interpreter, one worker, on 127.0.0.1, o
 `--concurrency` client threads in this process, each on a keep-alive connection, asking for the site's front page
 (a template and a query) for `--seconds` after one uncounted second. The servers are run one at a time, in
 `--rounds` interleaved rounds (each round every server's .pyz and virtualenv, alternating which goes first, so drift
-on a shared machine hits both sides alike); the figures are the medians over the rounds. One run, bounded: about
-rounds x servers x 2 x (seconds + 4) seconds after the builds.
+on a shared machine hits both sides alike); the figures are the medians over the rounds. One run, bounded in time:
+each lock or build may take TIMEOUT seconds, each server START_TIMEOUT to answer, each request REQUEST_TIMEOUT (a
+request that takes longer is an error, and a server that stops answering is reported as such, with its log, and
+the run goes on), each stop STOP_TIMEOUT; the bound of the measuring part is printed before it starts.
 
 Goal: the .pyz within 2% of the virtualenv's requests per second for every server. docs/performance.md records a run.
 """
@@ -21,6 +23,7 @@ Goal: the .pyz within 2% of the virtualenv's requests per second for every serve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -34,13 +37,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")
 #: Added to the example site's dependencies, after gunicorn.
 EXTRA = '  "pyuwsgi>=2.0.28",\n  "uvicorn>=0.30",\n  "granian>=2.0",\n'
-#: Seconds a build, a lock or a server start may take before the bench gives up.
+#: Seconds a build or a lock may take before the bench gives up.
 TIMEOUT = 600
+#: Seconds a server may take to answer its first request; a request, to be answered; a server, to stop on SIGTERM.
+START_TIMEOUT, REQUEST_TIMEOUT, STOP_TIMEOUT = 120, 5, 30
 GOAL = 0.98
 
 
@@ -132,6 +138,9 @@ def prepare(work: Path, servers: list[str]) -> tuple[dict[str, Path], Path, dict
             "DJANGO_SETTINGS_MODULE": "mysite.settings",
             "ZIPAPP_ROOT": os.fspath(work / "extracted"),
             "LOG_LEVEL": "WARNING",
+            # every server's .pyz keeps its extraction: with the default (2), each start of a third .pyz would set
+            # one aside and extract itself again, and the starts measured would not be warm ones
+            "ZIPAPP_KEEP": str(len(servers) + 1),
         }
     )
     python = venv / "bin" / "python"
@@ -148,21 +157,26 @@ class Load:
     def __init__(self, port: int, path: str, concurrency: int) -> None:
         self.port, self.path, self.concurrency = port, path, concurrency
         self.latencies: list[float] = []
-        self.errors = 0
+        self.errors = self.stuck = 0
         self._lock = threading.Lock()
 
     def run(self, seconds: float, counted: bool) -> float:
+        """Load for ``seconds``; the time it took (each client ends its last request within REQUEST_TIMEOUT)."""
         deadline = time.perf_counter() + seconds
-        threads = [threading.Thread(target=self._client, args=(deadline, counted)) for _ in range(self.concurrency)]
+        threads = [
+            threading.Thread(target=self._client, args=(deadline, counted), daemon=True)
+            for _ in range(self.concurrency)
+        ]
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            thread.join(timeout=max(0.0, deadline - time.perf_counter()) + 2 * REQUEST_TIMEOUT)
+        self.stuck = sum(thread.is_alive() for thread in threads)  # cannot happen: each socket has a timeout
         return time.perf_counter() - started
 
     def _client(self, deadline: float, counted: bool) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
         mine: list[float] = []
         errors = 0
         while (now := time.perf_counter()) < deadline:
@@ -201,17 +215,18 @@ def _tail(log: Path) -> str:
 
 def measure(
     command: list[str], env: dict[str, str], cwd: Path, options: argparse.Namespace, port: int
-) -> dict[str, float]:
-    """Start the server, wait for it, load it (one uncounted second, then ``--seconds``), stop it."""
+) -> dict[str, Any]:
+    """Start the server, wait for it, load it (one uncounted second, then ``--seconds``), stop it: its figures, or
+    ``{"failed": why}`` (no answer in time, a request that failed or took over REQUEST_TIMEOUT)."""
     with (cwd / "server.log").open("ab") as log:
         process = subprocess.Popen(
             command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            deadline = time.monotonic() + TIMEOUT
+            deadline = time.monotonic() + START_TIMEOUT
             while not _answers(port, options.path):  # an HTTP answer, not only a bound socket
                 if process.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"{command} did not start:\n{_tail(cwd / 'server.log')}")
+                    return {"failed": f"did not answer within {START_TIMEOUT} s:\n{_tail(cwd / 'server.log')}"}
                 time.sleep(0.1)
             load = Load(port, options.path, options.concurrency)
             load.run(1.0, counted=False)
@@ -219,16 +234,16 @@ def measure(
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=30)
-            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=STOP_TIMEOUT)
+            # what is left of its group (workers of a master that died first), and a server that did not stop
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=STOP_TIMEOUT)
     latencies = sorted(load.latencies)
-    if not latencies:
-        sys.exit(f"{command}: no successful request ({load.errors} errors):\n{_tail(cwd / 'server.log')}")
+    if not latencies or load.errors or load.stuck:
+        failed = f"{len(latencies)} requests answered, {load.errors} failed or took over {REQUEST_TIMEOUT} s"
+        return {"failed": f"{failed}:\n{_tail(cwd / 'server.log')}"}
     return {
         "requests_per_second": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
@@ -255,7 +270,11 @@ def main() -> int:
         work = Path(temp_name)
         pyzs, python, env = prepare(work, servers)
         venv_env = {**env, "PATH": f"{python.parent}{os.pathsep}{env.get('PATH', '')}"}
-        rounds: dict[str, dict[str, list[dict[str, float]]]] = {s: {"pyz": [], "virtualenv": []} for s in servers}
+        runs = options.rounds * len(servers) * 2
+        typical = runs * (options.seconds + 4)
+        bound = runs * (START_TIMEOUT + 1 + options.seconds + 4 * REQUEST_TIMEOUT + 2 * STOP_TIMEOUT)
+        print(f"measuring: {runs} runs, about {typical:.0f} s, at most {bound:.0f} s", flush=True)
+        rounds: dict[str, dict[str, list[dict[str, Any]]]] = {s: {"pyz": [], "virtualenv": []} for s in servers}
         for round_number in range(options.rounds):
             for index, server in enumerate(servers):
                 first = (index + round_number) % 2 == 0
@@ -267,24 +286,30 @@ def main() -> int:
                     else:
                         figures = measure(_venv_command(python, server, port), venv_env, work, options, port)
                     rounds[server][side].append(figures)
+                    if "failed" in figures:
+                        print(f"round {round_number + 1}: {server:9} {side:10} FAILED: {figures['failed']}", flush=True)
+                        continue
                     print(
                         f"round {round_number + 1}: {server:9} {side:10} {figures['requests_per_second']:8.1f} req/s"
                         f"  p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
-                        f"({int(figures['requests'])} requests, {int(figures['errors'])} errors)",
+                        f"({int(figures['requests'])} requests)",
                         flush=True,
                     )
-    results = {
-        server: {
-            side: {key: statistics.median(run[key] for run in runs) for key in runs[0]} for side, runs in sides.items()
-        }
-        for server, sides in rounds.items()
-    }
     print()
     print("| server | .pyz req/s | virtualenv req/s | ratio | .pyz p99 ms | virtualenv p99 ms | goal (≥ 0.98) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     met = True
-    for server, by_side in results.items():
-        pyz, venv = by_side["pyz"], by_side["virtualenv"]
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for server, sides in rounds.items():
+        if any("failed" in run for side in sides.values() for run in side):
+            met = False
+            print(f"| {server} | failed | | | | | missed |")
+            continue
+        results[server] = {
+            side: {key: statistics.median(run[key] for run in side_runs) for key in side_runs[0]}
+            for side, side_runs in sides.items()
+        }
+        pyz, venv = results[server]["pyz"], results[server]["virtualenv"]
         ratio = pyz["requests_per_second"] / venv["requests_per_second"]
         met = met and ratio >= GOAL
         print(
