@@ -46,6 +46,7 @@ ATOMIC = "src/hatch_zipapp/bootstrap/atomic.py"
 ROOTS = "src/hatch_zipapp/bootstrap/roots.py"
 LOCKS = "src/hatch_zipapp/bootstrap/locks.py"
 SHARED = "tests/test_runtime_shared_machine.py"
+BACKGROUND = "tests/test_runtime.py::TestBackgroundDeletion"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -408,6 +409,13 @@ MUTANTS = [
         "            while os.read(read_end, 1):",
         "            while False:",
         ("tests/test_runtime.py::TestBackgroundDeletion::test_old_extractions_are_deleted_while_the_app_starts",),
+    ),
+    Mutant(
+        "child-without-a-grandchild-deletes-nothing",
+        ATOMIC,
+        "                grandchild = 0",
+        "                raise",
+        (f"{BACKGROUND}::test_a_start_that_cannot_start_a_process_deletes_itself",),
     ),
 ]
 

@@ -289,6 +289,31 @@ class TestBackgroundDeletion:
         assert result.stdout.endswith("app ok\n")
         assert not [n for n in _entries(root) if ".old-" in n]
 
+    @pytest.mark.parametrize("refused", ["child", "grandchild"])
+    def test_a_start_that_cannot_start_a_process_deletes_itself(self, pyz: Path, tmp_path: Path, refused: str) -> None:
+        """A process limit (``ulimit -u``, systemd's TasksMax, a container's pids.max; or no memory to copy the
+        process) refuses the runtime's fork, or its child's: the start deletes the old extraction itself, and waits.
+        A child that could not start its grandchild exited without deleting anything: the old extraction stayed until
+        the next deploy. (A ``sitecustomize`` makes the fork fail as the limit would, with EAGAIN: a real limit counts
+        every process of the user, and does not bind root.)"""
+        root = tmp_path / "root"
+        run_pyz(pyz, env=_env(root))
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(
+            "import errno, os\n"
+            "_fork, _first = os.fork, os.getpid()\n"
+            "def fork():\n"
+            f"    if {'os.getpid() != _first' if refused == 'grandchild' else 'True'}:\n"
+            "        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))\n"
+            "    return _fork()\n"
+            "os.fork = fork\n"
+        )
+        env = _env(root, ZIPAPP_FORCE_EXTRACT="1", PYTHONPATH=os.fspath(site))  # the old tree set aside
+        assert run_pyz(pyz, "alpha", env=env).endswith("app ok\n")
+        assert not [n for n in _entries(root) if ".old-" in n]
+        assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
+
     def test_leftovers_are_judged_by_their_lock_not_by_their_pid(self, pyz: Path, tmp_path: Path) -> None:
         """A work directory whose build's lock is held stays, though the PID in its name is dead here: two PID
         namespaces (containers) sharing a root see each other's PIDs as dead, and judging by PID set aside another

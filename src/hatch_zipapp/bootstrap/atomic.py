@@ -188,7 +188,11 @@ def delete_in_background(paths: list[str]) -> None:
     if child == 0:
         try:
             os.close(read_end)
-            if os.fork() == 0:  # the grandchild: deletes, holding the pipe's write end until it exits
+            try:
+                grandchild = os.fork()
+            except OSError:  # no process left for a grandchild (a process limit): this child deletes, the start waits
+                grandchild = 0
+            if grandchild == 0:  # the grandchild: deletes, holding the pipe's write end until it exits
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):  # keeps no caller's pipe or terminal open ($(./app.pyz ...) returns with the app)
                     os.dup2(null, fd)
@@ -197,7 +201,7 @@ def delete_in_background(paths: list[str]) -> None:
             os._exit(0)  # a forked child: no atexit, no flush of the parent's buffers
     os.close(write_end)
     try:  # noqa: SIM105 - contextlib: one module more to import
-        os.waitpid(child, 0)  # at once: the child's only work is to start the grandchild
+        os.waitpid(child, 0)  # at once: the child's only work is to start the grandchild (or to delete, if it cannot)
     except ChildProcessError:  # reaped already: SIGCHLD ignored, as a program that started this one may leave it
         pass
     owner = os.getpid()
