@@ -411,6 +411,13 @@ MUTANTS = [
         ("tests/test_runtime.py::TestBackgroundDeletion::test_old_extractions_are_deleted_while_the_app_starts",),
     ),
     Mutant(
+        "deleting-process-closes-a-pipe-end-numbered-0-to-2",
+        ATOMIC,
+        "    read_end, write_end = (_above_stdio(end) for end in os.pipe())",
+        "    read_end, write_end = os.pipe()",
+        (f"{BACKGROUND}::test_a_start_with_stdin_stdout_and_stderr_closed_waits_for_the_deletion",),
+    ),
+    Mutant(
         "child-without-a-grandchild-deletes-nothing",
         ATOMIC,
         "                grandchild = 0",

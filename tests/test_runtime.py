@@ -289,6 +289,26 @@ class TestBackgroundDeletion:
         assert result.stdout.endswith("app ok\n")
         assert not [n for n in _entries(root) if ".old-" in n]
 
+    def test_a_start_with_stdin_stdout_and_stderr_closed_waits_for_the_deletion(
+        self, big: Path, tmp_path: Path
+    ) -> None:
+        """A program started with its stdin, stdout and stderr closed (as some daemons start theirs) gets the pipe to
+        the deleting process numbered 1 and 2 (its lock file is 0): the /dev/null the deleting process puts on its
+        stdio replaced the pipe's write end, and the application exited while the old tree was still being deleted
+        (the next deploy deleted the rest). Its process still waits."""
+        root = tmp_path / "root"
+        run_pyz(big, env=_env(root))
+        result = subprocess.run(
+            [os.fspath(big)],
+            env=_env(root, ZIPAPP_FORCE_EXTRACT="1"),  # the old tree (3,000 files) set aside
+            timeout=120,
+            preexec_fn=lambda: os.closerange(0, 3),
+            check=False,
+        )
+        assert result.returncode == 0
+        assert not [n for n in _entries(root) if ".old-" in n]  # deleted before the process exited
+        assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
+
     @pytest.mark.parametrize("refused", ["child", "grandchild"])
     def test_a_start_that_cannot_start_a_process_deletes_itself(self, pyz: Path, tmp_path: Path, refused: str) -> None:
         """A process limit (``ulimit -u``, systemd's TasksMax, a container's pids.max; or no memory to copy the

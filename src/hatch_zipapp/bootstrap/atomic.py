@@ -177,7 +177,7 @@ def delete_in_background(paths: list[str]) -> None:
         worker.start()
         atexit.register(worker.join)
         return
-    read_end, write_end = os.pipe()  # not inherited by programs this process runs
+    read_end, write_end = (_above_stdio(end) for end in os.pipe())  # not inherited by programs this process runs
     try:
         child = os.fork()
     except OSError:  # no process left to start (a process limit): delete now, the start waits
@@ -218,6 +218,19 @@ def delete_in_background(paths: list[str]) -> None:
             os.close(read_end)
 
     atexit.register(wait)
+
+
+def _above_stdio(fd: int) -> int:
+    """``fd``, or a copy of it numbered 3 or more (``fd`` closed): a process started with its stdin, stdout and stderr
+    closed gets a pipe numbered 1 and 2, and the write end, which the deleting process's ``/dev/null`` replaced, was
+    closed before the deletion ended (the application exited while it went on)."""
+    below = []
+    while fd <= 2:
+        below.append(fd)
+        fd = os.dup(fd)  # the lowest free number, not inherited by programs (as os.pipe's)
+    for number in below:
+        os.close(number)
+    return fd
 
 
 def _delete(paths: list[str]) -> None:
