@@ -424,6 +424,13 @@ MUTANTS = [
         "                raise",
         (f"{BACKGROUND}::test_a_start_that_cannot_start_a_process_deletes_itself",),
     ),
+    Mutant(
+        "exit-waits-on-a-descriptor-the-application-reused",
+        ATOMIC,
+        "        if (now.st_dev, now.st_ino) != (pipe.st_dev, pipe.st_ino):",
+        "        if False:",
+        (f"{BACKGROUND}::test_an_application_that_closes_every_descriptor_exits",),
+    ),
 ]
 
 

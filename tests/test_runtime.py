@@ -334,6 +334,40 @@ class TestBackgroundDeletion:
         assert not [n for n in _entries(root) if ".old-" in n]
         assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
 
+    def test_an_application_that_closes_every_descriptor_exits(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
+        """An application may close every file descriptor it did not open (python-daemon's DaemonContext does so, in
+        its own process, when started by init: a systemd service) and open others under the same numbers. The wait
+        at exit read the number the pipe to the deleting process had: a socket of the application's own, with nothing
+        to read, and its process never ended. It reads only the pipe it made."""
+        closer = make_wheel(
+            wheelhouse,
+            "closer",
+            files={
+                "closer/__init__.py": (
+                    "import os, socket\n"
+                    "os.closerange(3, 64)\n"
+                    "PAIRS = [socket.socketpair() for _ in range(8)]  # connected, nothing to read: numbers 3 to 18\n"
+                    "VALUE = 'closed'\n"
+                )
+            },
+        )
+        project = make_project(tmp_path / "p", dependencies=["closer"])
+        (project / "pylock.toml").write_text(pylock_text([[closer]], base_url=index.url))
+        pyz, root = build(project), tmp_path / "root"
+        run_pyz(pyz, env=_env(root))
+        result = subprocess.run(
+            [os.fspath(pyz), "closer"],
+            env=_env(root, ZIPAPP_FORCE_EXTRACT="1"),  # the old tree set aside: the start deletes it, and waits
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout == "closer: closed from site-packages\napp ok\n"
+
     def test_leftovers_are_judged_by_their_lock_not_by_their_pid(self, pyz: Path, tmp_path: Path) -> None:
         """A work directory whose build's lock is held stays, though the PID in its name is dead here: two PID
         namespaces (containers) sharing a root see each other's PIDs as dead, and judging by PID set aside another

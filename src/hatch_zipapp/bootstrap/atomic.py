@@ -204,10 +204,16 @@ def delete_in_background(paths: list[str]) -> None:
         os.waitpid(child, 0)  # at once: the child's only work is to start the grandchild (or to delete, if it cannot)
     except ChildProcessError:  # reaped already: SIGCHLD ignored, as a program that started this one may leave it
         pass
-    owner = os.getpid()
+    owner, pipe = os.getpid(), os.fstat(read_end)
 
     def wait() -> None:
         if os.getpid() != owner:  # a worker forked from this process: not the one that waits
+            return
+        try:
+            now = os.fstat(read_end)
+        except OSError:  # closed by the application (a daemon library closes every descriptor)
+            return
+        if (now.st_dev, now.st_ino) != (pipe.st_dev, pipe.st_ino):  # and its number reused: not ours to read, nor close
             return
         try:
             while os.read(read_end, 1):
