@@ -46,6 +46,7 @@ ATOMIC = "src/hatch_zipapp/bootstrap/atomic.py"
 ROOTS = "src/hatch_zipapp/bootstrap/roots.py"
 LOCKS = "src/hatch_zipapp/bootstrap/locks.py"
 SHARED = "tests/test_runtime_shared_machine.py"
+BACKGROUND = "tests/test_runtime.py::TestBackgroundDeletion"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -408,6 +409,27 @@ MUTANTS = [
         "            while os.read(read_end, 1):",
         "            while False:",
         ("tests/test_runtime.py::TestBackgroundDeletion::test_old_extractions_are_deleted_while_the_app_starts",),
+    ),
+    Mutant(
+        "deleting-process-closes-a-pipe-end-numbered-0-to-2",
+        ATOMIC,
+        "    read_end, write_end = (_above_stdio(end) for end in os.pipe())",
+        "    read_end, write_end = os.pipe()",
+        (f"{BACKGROUND}::test_a_start_with_stdin_stdout_and_stderr_closed_waits_for_the_deletion",),
+    ),
+    Mutant(
+        "child-without-a-grandchild-deletes-nothing",
+        ATOMIC,
+        "                grandchild = 0",
+        "                raise",
+        (f"{BACKGROUND}::test_a_start_that_cannot_start_a_process_deletes_itself",),
+    ),
+    Mutant(
+        "exit-waits-on-a-descriptor-the-application-reused",
+        ATOMIC,
+        "        if (now.st_dev, now.st_ino) != (pipe.st_dev, pipe.st_ino):",
+        "        if False:",
+        (f"{BACKGROUND}::test_an_application_that_closes_every_descriptor_exits",),
     ),
 ]
 

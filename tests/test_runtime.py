@@ -289,6 +289,85 @@ class TestBackgroundDeletion:
         assert result.stdout.endswith("app ok\n")
         assert not [n for n in _entries(root) if ".old-" in n]
 
+    def test_a_start_with_stdin_stdout_and_stderr_closed_waits_for_the_deletion(
+        self, big: Path, tmp_path: Path
+    ) -> None:
+        """A program started with its stdin, stdout and stderr closed (as some daemons start theirs) gets the pipe to
+        the deleting process numbered 1 and 2 (its lock file is 0): the /dev/null the deleting process puts on its
+        stdio replaced the pipe's write end, and the application exited while the old tree was still being deleted
+        (the next deploy deleted the rest). Its process still waits."""
+        root = tmp_path / "root"
+        run_pyz(big, env=_env(root))
+        result = subprocess.run(
+            [os.fspath(big)],
+            env=_env(root, ZIPAPP_FORCE_EXTRACT="1"),  # the old tree (3,000 files) set aside
+            timeout=120,
+            preexec_fn=lambda: os.closerange(0, 3),
+            check=False,
+        )
+        assert result.returncode == 0
+        assert not [n for n in _entries(root) if ".old-" in n]  # deleted before the process exited
+        assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
+
+    @pytest.mark.parametrize("refused", ["child", "grandchild"])
+    def test_a_start_that_cannot_start_a_process_deletes_itself(self, pyz: Path, tmp_path: Path, refused: str) -> None:
+        """A process limit (``ulimit -u``, systemd's TasksMax, a container's pids.max; or no memory to copy the
+        process) refuses the runtime's fork, or its child's: the start deletes the old extraction itself, and waits.
+        A child that could not start its grandchild exited without deleting anything: the old extraction stayed until
+        the next deploy. (A ``sitecustomize`` makes the fork fail as the limit would, with EAGAIN: a real limit counts
+        every process of the user, and does not bind root.)"""
+        root = tmp_path / "root"
+        run_pyz(pyz, env=_env(root))
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(
+            "import errno, os\n"
+            "_fork, _first = os.fork, os.getpid()\n"
+            "def fork():\n"
+            f"    if {'os.getpid() != _first' if refused == 'grandchild' else 'True'}:\n"
+            "        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))\n"
+            "    return _fork()\n"
+            "os.fork = fork\n"
+        )
+        env = _env(root, ZIPAPP_FORCE_EXTRACT="1", PYTHONPATH=os.fspath(site))  # the old tree set aside
+        assert run_pyz(pyz, "alpha", env=env).endswith("app ok\n")
+        assert not [n for n in _entries(root) if ".old-" in n]
+        assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
+
+    def test_an_application_that_closes_every_descriptor_exits(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
+        """An application may close every file descriptor it did not open (python-daemon's DaemonContext does so, in
+        its own process, when started by init: a systemd service) and open others under the same numbers. The wait
+        at exit read the number the pipe to the deleting process had: a socket of the application's own, with nothing
+        to read, and its process never ended. It reads only the pipe it made."""
+        closer = make_wheel(
+            wheelhouse,
+            "closer",
+            files={
+                "closer/__init__.py": (
+                    "import os, socket\n"
+                    "os.closerange(3, 64)\n"
+                    "PAIRS = [socket.socketpair() for _ in range(8)]  # connected, nothing to read: numbers 3 to 18\n"
+                    "VALUE = 'closed'\n"
+                )
+            },
+        )
+        project = make_project(tmp_path / "p", dependencies=["closer"])
+        (project / "pylock.toml").write_text(pylock_text([[closer]], base_url=index.url))
+        pyz, root = build(project), tmp_path / "root"
+        run_pyz(pyz, env=_env(root))
+        result = subprocess.run(
+            [os.fspath(pyz), "closer"],
+            env=_env(root, ZIPAPP_FORCE_EXTRACT="1"),  # the old tree set aside: the start deletes it, and waits
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout == "closer: closed from site-packages\napp ok\n"
+
     def test_leftovers_are_judged_by_their_lock_not_by_their_pid(self, pyz: Path, tmp_path: Path) -> None:
         """A work directory whose build's lock is held stays, though the PID in its name is dead here: two PID
         namespaces (containers) sharing a root see each other's PIDs as dead, and judging by PID set aside another

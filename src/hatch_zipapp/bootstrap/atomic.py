@@ -177,7 +177,7 @@ def delete_in_background(paths: list[str]) -> None:
         worker.start()
         atexit.register(worker.join)
         return
-    read_end, write_end = os.pipe()  # not inherited by programs this process runs
+    read_end, write_end = (_above_stdio(end) for end in os.pipe())  # not inherited by programs this process runs
     try:
         child = os.fork()
     except OSError:  # no process left to start (a process limit): delete now, the start waits
@@ -188,7 +188,11 @@ def delete_in_background(paths: list[str]) -> None:
     if child == 0:
         try:
             os.close(read_end)
-            if os.fork() == 0:  # the grandchild: deletes, holding the pipe's write end until it exits
+            try:
+                grandchild = os.fork()
+            except OSError:  # no process left for a grandchild (a process limit): this child deletes, the start waits
+                grandchild = 0
+            if grandchild == 0:  # the grandchild: deletes, holding the pipe's write end until it exits
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):  # keeps no caller's pipe or terminal open ($(./app.pyz ...) returns with the app)
                     os.dup2(null, fd)
@@ -197,13 +201,19 @@ def delete_in_background(paths: list[str]) -> None:
             os._exit(0)  # a forked child: no atexit, no flush of the parent's buffers
     os.close(write_end)
     try:  # noqa: SIM105 - contextlib: one module more to import
-        os.waitpid(child, 0)  # at once: the child's only work is to start the grandchild
+        os.waitpid(child, 0)  # at once: the child's only work is to start the grandchild (or to delete, if it cannot)
     except ChildProcessError:  # reaped already: SIGCHLD ignored, as a program that started this one may leave it
         pass
-    owner = os.getpid()
+    owner, pipe = os.getpid(), os.fstat(read_end)
 
     def wait() -> None:
         if os.getpid() != owner:  # a worker forked from this process: not the one that waits
+            return
+        try:
+            now = os.fstat(read_end)
+        except OSError:  # closed by the application (a daemon library closes every descriptor)
+            return
+        if (now.st_dev, now.st_ino) != (pipe.st_dev, pipe.st_ino):  # and its number reused: not ours to read, nor close
             return
         try:
             while os.read(read_end, 1):
@@ -214,6 +224,19 @@ def delete_in_background(paths: list[str]) -> None:
             os.close(read_end)
 
     atexit.register(wait)
+
+
+def _above_stdio(fd: int) -> int:
+    """``fd``, or a copy of it numbered 3 or more (``fd`` closed): a process started with its stdin, stdout and stderr
+    closed gets a pipe numbered 1 and 2, and the write end, which the deleting process's ``/dev/null`` replaced, was
+    closed before the deletion ended (the application exited while it went on)."""
+    below = []
+    while fd <= 2:
+        below.append(fd)
+        fd = os.dup(fd)  # the lowest free number, not inherited by programs (as os.pipe's)
+    for number in below:
+        os.close(number)
+    return fd
 
 
 def _delete(paths: list[str]) -> None:
