@@ -159,14 +159,15 @@ def remove_tree(path: str) -> None:
 
 def delete_in_background(paths: list[str]) -> None:
     """Delete ``paths`` while the application starts, not before: an old extraction is thousands of files, which
-    took 1.3 s on the disk of the benchmark. The process waits for it at exit; one killed first leaves a
-    ``.old-PID`` directory, which the next extraction deletes.
+    took 1.3 s on the disk of the benchmark. The process waits for it at exit; a deletion cut short (Ctrl-C, a
+    service stopped, which signal the deleting process too) leaves a ``.old-PID`` directory, which the next
+    extraction deletes.
 
     On POSIX the deleting is done by a process of its own, never by a thread of the application's process: a server
     that forks its workers from C (uWSGI) while another thread holds the GIL gets workers that wait for it forever,
     and a thread alive at ``os.fork`` is a deadlock risk Python 3.12 warns about. The deleting process is a
-    grandchild, so no server reaping its children (uWSGI's master, gunicorn's arbiter) ever sees it; the application's
-    process waits at exit for the end of a pipe only that grandchild holds.
+    grandchild, so no server reaping its children (uWSGI's master, gunicorn's arbiter) sees it, unless the server is
+    PID 1 or a subreaper; the application's process waits at exit for the end of a pipe only that grandchild holds.
     """
     import atexit
 
