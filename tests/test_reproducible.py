@@ -13,7 +13,17 @@ import pytest
 from hatch_zipapp.errors import ConfigError
 from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.reproducible import DEFAULT_EPOCH, source_date_epoch
-from tests.helpers import IndexServer, build, copy_tree, make_project, make_wheel, pylock_text, sha256_file, umask
+from tests.helpers import (
+    IndexServer,
+    build,
+    build_fails,
+    copy_tree,
+    make_project,
+    make_wheel,
+    pylock_text,
+    sha256_file,
+    umask,
+)
 
 
 @pytest.fixture
@@ -89,9 +99,20 @@ class TestSourceDateEpoch:
     def test_value(self) -> None:
         assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1700000000
 
-    def test_clamped_to_zip_range(self) -> None:
+    def test_raised_to_1980(self) -> None:
         assert source_date_epoch({"SOURCE_DATE_EPOCH": "0"}) == 315532800
-        assert source_date_epoch({"SOURCE_DATE_EPOCH": "99999999999"}) == 4354819198
+        assert source_date_epoch({"SOURCE_DATE_EPOCH": "4354819198"}) == 4354819198  # 2107-12-31T23:59:58Z
+
+    def test_after_2107_fails_the_build_and_leaves_dist(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """No zip can hold it: clamped, the .pyz was built but hatchling's project wheel stopped with a struct.error
+        traceback."""
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "4500000000")
+        build_fails(
+            project,
+            ConfigError,
+            "Environment variable SOURCE_DATE_EPOCH is 4500000000, after 2107-12-31, the last date a zip file",
+            "SOURCE_DATE_EPOCH=$(git log -1 --format=%ct), or unset it",
+        )
 
     @pytest.mark.parametrize("value", ["yesterday", "1.5", "-3"])
     def test_malformed(self, value: str) -> None:

@@ -1,6 +1,6 @@
 """Everything that makes two builds of the same inputs give the same bytes.
 
-- one timestamp for every entry: ``SOURCE_DATE_EPOCH`` (validated), clamped to what zip can store;
+- one timestamp for every entry: ``SOURCE_DATE_EPOCH`` (validated: 1980 at the least, 2107 at the most);
 - modes forced to 0644 / 0755 whatever the umask or the wheel said;
 - modes as Unix modes (:func:`external_attr`; the zip headers say so: ``create_system`` Unix, layout.ZipWriter);
 - entries written in sorted order (by the caller, through :func:`sorted_entries`);
@@ -47,7 +47,8 @@ _EXEC_MODE = 0o100755
 
 
 def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
-    """The build's timestamp: ``SOURCE_DATE_EPOCH`` if set, hatchling's default otherwise, clamped to zip's range."""
+    """The build's timestamp: ``SOURCE_DATE_EPOCH`` if set, hatchling's default otherwise; raised to 1980 (as
+    hatchling does), and after 2107 (which no zip can hold, and hatchling's wheel fails on) an error."""
     environ = os.environ if environ is None else environ
     raw = environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not raw:
@@ -64,7 +65,14 @@ def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
         if epoch < 0:
             message = f"Environment variable SOURCE_DATE_EPOCH must not be negative, got {raw!r}"
             raise ConfigError(message)
-    return min(max(epoch, _ZIP_MIN_EPOCH), _ZIP_MAX_EPOCH)
+        if epoch > _ZIP_MAX_EPOCH:  # hatchling's wheel would stop with struct.error; an earlier time is not the same
+            message = (
+                f"Environment variable SOURCE_DATE_EPOCH is {raw}, after 2107-12-31, the last date a zip file (the "
+                f"project's wheel, the .pyz) can hold; set it to the last commit's time, "
+                f"SOURCE_DATE_EPOCH=$(git log -1 --format=%ct), or unset it"
+            )
+            raise ConfigError(message)
+    return max(epoch, _ZIP_MIN_EPOCH)
 
 
 def zip_date_time(epoch: int) -> tuple[int, int, int, int, int, int]:
