@@ -106,14 +106,13 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
         return 0
     host = Target.host()
     python, salt = sys.executable, sys.version
-    embedded = _embedded_python(context, staged.wheels)
     with contextlib.ExitStack() as stack:
         if context.target.python_version == host.python_version and all(
             host.rank(w) is not None for w in staged.wheels
         ):
             runnable = staged.tree
-        elif embedded is not None:  # the target's own packages, by the Python it embeds: it runs here
-            runnable, (python, salt) = staged.tree, embedded
+        elif (embedded := _embedded_python(context, staged.wheels)) is not None:
+            runnable, (python, salt) = staged.tree, embedded  # the target's own packages, by the Python it embeds
         else:  # the same lock, for the build host: collectstatic runs here
             runnable = stack.enter_context(contextlib.closing(stage_packages(context.for_target(host)))).tree
         with context.progress.step("Collecting static files") as step:
@@ -184,7 +183,12 @@ def add_django_entry_point(
 
 
 def collect_static(
-    context: BuildContext, tree: StagingTree, runnable: StagingTree, *, python: str = sys.executable, salt: str = ""
+    context: BuildContext,
+    tree: StagingTree,
+    runnable: StagingTree,
+    *,
+    python: str = sys.executable,
+    salt: str = sys.version,
 ) -> int:
     """Run collectstatic with ``python`` over ``runnable`` (packages it runs) and embed its output in ``tree``; file
     count. ``salt`` names ``python`` in the cache key (default: the running Python's version).
@@ -194,7 +198,7 @@ def collect_static(
     """
     django, epoch, cache = context.config.django, context.epoch, context.fetcher.cache
     assert django is not None
-    key = _digest(runnable, django, epoch, salt or sys.version)
+    key = _digest(runnable, django, epoch, salt)
     bundle = cache.open_bundle("static", key)
     if bundle is None:
         workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
