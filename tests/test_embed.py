@@ -304,6 +304,15 @@ def _env(root: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _build_with_no_python_on_path(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Build ``project`` with PATH an empty directory: no python3.X to find, only the embedded interpreter."""
+    empty = tmp_path / "no-python-on-path"
+    empty.mkdir()
+    with monkeypatch.context() as patched:
+        patched.setenv("PATH", os.fspath(empty))
+        return build(project)
+
+
 def _run(command: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -430,11 +439,7 @@ class TestBuildWithIt:
         platform = f"manylinux_2_17_{os.uname().machine}"
         with (project / "pyproject.toml").open("a") as f:
             f.write(f'targets = [{{ python = "{VERSION}", platform = "{platform}" }}]\n')
-        empty = tmp_path / "no-python-on-path"
-        empty.mkdir()
-        with monkeypatch.context() as patched:
-            patched.setenv("PATH", os.fspath(empty))
-            executable = build(project)
+        executable = _build_with_no_python_on_path(project, tmp_path, monkeypatch)
         from hatch_zipapp.layout import PyzReader
 
         with PyzReader(executable) as reader:
@@ -481,11 +486,7 @@ class TestBuildWithIt:
             "STATIC_ROOT.mkdir(exist_ok=True)\n"
             '(STATIC_ROOT / "python.txt").write_text("%d.%d" % sys.version_info[:2])\n'
         )
-        empty = tmp_path / "no-python-on-path"
-        empty.mkdir()
-        with monkeypatch.context() as patched:
-            patched.setenv("PATH", os.fspath(empty))
-            executable = build(project)
+        executable = _build_with_no_python_on_path(project, tmp_path, monkeypatch)
         from hatch_zipapp.layout import PyzReader
 
         with PyzReader(executable) as reader:
