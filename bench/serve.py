@@ -226,7 +226,9 @@ def measure(
             deadline = time.monotonic() + START_TIMEOUT
             while not _answers(port, options.path):  # an HTTP answer, not only a bound socket
                 if process.poll() is not None or time.monotonic() > deadline:
-                    return {"failed": f"did not answer within {START_TIMEOUT} s:\n{_tail(cwd / 'server.log')}"}
+                    exited = process.poll()
+                    why = f"no answer in {START_TIMEOUT} s" if exited is None else f"exited {exited} before answering"
+                    return {"failed": f"{why}:\n{_tail(cwd / 'server.log')}"}
                 time.sleep(0.1)
             load = Load(port, options.path, options.concurrency)
             load.run(1.0, counted=False)
