@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
+from tests.servers import Built
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -45,3 +46,9 @@ def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
     project = make_project(tmp_path / "p", dependencies=["alpha"])
     (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
     return build(project)
+
+
+@pytest.fixture(scope="session")
+def server_builds(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The example site built once per server it can run (tests/servers.py), shared by every module of the run."""
+    return Built(tmp_path_factory.mktemp("servers"))

@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +21,10 @@ import pytest
 
 from hatch_zipapp.errors import DjangoError
 from tests.helpers import build, snapshot
+from tests.servers import SERVERS, Built
 from tests.test_django import _copy, _env, _free_port, _get, _run
 
 pytestmark = pytest.mark.network
-SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")
 #: What each server logs when SIGHUP makes it reload (its workers, or itself).
 RELOADED = {
     "gunicorn": "Handling signal: hup",
@@ -59,57 +58,13 @@ def _variables(server: str, port: int) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """fixtures/mysite with the four servers added to its dependencies and its lock refreshed (uv, the index)."""
-    project = _copy(tmp_path_factory.mktemp("servers") / "mysite")
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text()
-    assert '  "gunicorn>=23",\n' in text
-    pyproject.write_text(
-        text.replace(
-            '  "gunicorn>=23",\n', '  "gunicorn>=23",\n  "pyuwsgi>=2.0.28",\n  "uvicorn>=0.30",\n  "granian>=2.0",\n'
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "hatch_zipapp", "lock"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return project
+def built(server_builds: Built) -> Built:
+    return server_builds
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("servers-cache")
-
-
-class Built:
-    """server → the site's .pyz built with `server = "…"`, on first use (one at a time: they share the pyproject)."""
-
-    def __init__(self, project: Path, output: Path, cache: Path) -> None:
-        self.project, self.output, self.cache, self.pyzs = project, output, cache, dict[str, Path]()
-
-    def __getitem__(self, server: str) -> Path:
-        if server not in self.pyzs:
-            pyproject = self.project / "pyproject.toml"
-            original = pyproject.read_text()
-            try:
-                pyproject.write_text(original + f'server = "{server}"\n')
-                with pytest.MonkeyPatch.context() as monkeypatch:
-                    monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(self.cache))
-                    self.pyzs[server] = build(self.project, self.output / server)
-            finally:
-                pyproject.write_text(original)
-        return self.pyzs[server]
-
-
-@pytest.fixture(scope="module")
-def built(project: Path, cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return Built(project, tmp_path_factory.mktemp("dist"), cache)
+def cache(server_builds: Built) -> Path:
+    return server_builds.cache
 
 
 @pytest.fixture

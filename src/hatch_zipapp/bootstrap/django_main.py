@@ -12,12 +12,13 @@ Standard library only at import; Django and the server are imported when a comma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 #: Replaced at build time with `[tool.hatch.build.targets.zipapp.django] settings`.
 SETTINGS_MODULE = "__HATCH_ZIPAPP_SETTINGS__"
@@ -205,22 +206,102 @@ def _notify_ready_when_listening(address: tuple[str, int] | str | None) -> None:
         return
 
     def wait_and_notify() -> None:
-        while address is not None:
-            family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
-            if not isinstance(address, str) and ":" in address[0]:
-                family = socket.AF_INET6
-            with socket.socket(family, socket.SOCK_STREAM) as probe:
-                probe.settimeout(1)
-                try:
-                    probe.connect(address)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        while address is not None and not _listening_here(address):
+            time.sleep(0.05)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
             notify.connect("\0" + target[1:] if target.startswith("@") else target)
             notify.sendall(b"READY=1\nSTATUS=listening\nMAINPID=%d" % os.getpid())
 
     threading.Thread(target=wait_and_notify, name="sd-notify", daemon=True).start()
+
+
+def _listening_here(address: tuple[str, int] | str) -> bool:
+    """Whether this process (or one it started: a server's workers) listens on ``address``: a socket of its own in
+    the kernel's table of listening sockets (/proc/net), so another process holding the port is not taken for this
+    server being ready. Without /proc (not Linux): whether the address accepts a connection at all."""
+    try:
+        mine = _own_sockets()
+    except OSError:
+        mine = None
+    listening = (
+        None if mine is None else _unix_listeners(address) if isinstance(address, str) else _tcp_listeners(address[1])
+    )
+    if mine is None or listening is None:
+        return _accepts(address)
+    return any(inode in mine for inode in listening)
+
+
+def _own_sockets() -> set[str] | None:
+    """The socket inodes this process and its descendants hold (``socket:[N]`` links in /proc/PID/fd), or None
+    without /proc."""
+    if not os.path.isdir("/proc/self/fd"):
+        return None
+    found: set[str] = set()
+    pending, seen = [os.getpid()], set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for name in names:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                found.add(target[8:-1])
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    pending += [int(child) for child in f.read().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _tcp_listeners(port: int) -> list[str] | None:
+    """Inodes of the TCP sockets listening on ``port`` (any address), IPv4 and IPv6, in this process's network
+    namespace (/proc/self/net: systemd's `ProcSubset=pid` hides /proc/net); None when neither table can be read."""
+    inodes, read = [], False
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        read = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                inodes.append(fields[9])
+    return inodes if read else None
+
+
+def _unix_listeners(path: str) -> list[str] | None:
+    """Inodes of the Unix stream sockets listening at ``path``; None when the table cannot be read."""
+    try:
+        with open("/proc/self/net/unix") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return None
+    return [f[6] for f in (line.split() for line in lines) if len(f) > 7 and f[3] == "00010000" and f[7] == path]
+
+
+def _accepts(address: tuple[str, int] | str) -> bool:
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    if not isinstance(address, str) and ":" in address[0]:
+        family = socket.AF_INET6
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(address)
+        except OSError:
+            return False
+    return True
 
 
 def _probe_address(host: str | None, port: str | None, default_port: int = DEFAULT_ADDRESS[1]) -> tuple[str, int]:
@@ -270,6 +351,11 @@ def _gunicorn(args: list[str]) -> int:
     return 0
 
 
+#: What uWSGI sets itself when it re-executes on a reload (SIGHUP): not the user's configuration, so the default
+#: address is still added (without it, the reloaded uWSGI has no socket and exits).
+_UWSGI_OWN = frozenset({"UWSGI_RELOADS", "UWSGI_ORIGINAL_PROC_NAME"})
+
+
 def _pyuwsgi(args: list[str]) -> int:
     """uWSGI (the pyuwsgi wheel) on ``settings.WSGI_APPLICATION``, with a master process.
 
@@ -293,7 +379,7 @@ def _pyuwsgi(args: list[str]) -> int:
     ]
     if _inherited_sockets():
         options += ["--protocol", "http"]  # uWSGI takes systemd's sockets itself; they speak HTTP here
-    elif not args and not any(name.startswith("UWSGI_") for name in os.environ):
+    elif not args and not any(name.startswith("UWSGI_") and name not in _UWSGI_OWN for name in os.environ):
         options += ["--http-socket", "{}:{}".format(*DEFAULT_ADDRESS)]
     pyuwsgi.run(*options, *args)  # does not return
     return 0
@@ -320,7 +406,50 @@ def _uvicorn(args: list[str]) -> int:
         host = _given(args, "--host") or os.environ.get("UVICORN_HOST")
         port = _given(args, "--port") or os.environ.get("UVICORN_PORT")
         _notify_ready_when_listening(uds or _probe_address(host, port))
-    return _click(uvicorn_main, [*extra, *args, target], "UVICORN")
+    workers = _given(args, "--workers") or os.environ.get("UVICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY")
+    if workers is not None and workers.isdigit() and int(workers) > 1:
+        return _click(uvicorn_main, [*extra, *args, target], "UVICORN")  # its supervisor restarts them on SIGHUP
+    with _restart_on_hangup() as hangup:
+        status = _click(uvicorn_main, [*extra, *args, target], "UVICORN")
+    if hangup:
+        _restart()
+    return status
+
+
+@contextlib.contextmanager
+def _restart_on_hangup() -> Iterator[list[int]]:
+    """SIGHUP (`systemctl reload`) for a server that would otherwise exit on it (uvicorn with one worker): the server
+    stops gracefully (SIGTERM, its own shutdown), then :func:`_restart` starts this command again in this process.
+    The list it gives is not empty once SIGHUP came."""
+    import signal
+
+    hangup: list[int] = []
+
+    def on_hangup(signum: int, frame: object) -> None:
+        hangup.append(signum)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_terminate(signum: int, frame: object) -> None:
+        # The server re-raises the SIGTERM it handled once it has stopped: for a reload, go on to the restart.
+        if not hangup:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGHUP, on_hangup), signal.signal(signal.SIGTERM, on_terminate)
+    try:
+        yield hangup
+    finally:
+        signal.signal(signal.SIGHUP, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def _restart() -> None:
+    """This command again, in this process (its PID, so systemd's MAINPID, stays; an inherited socket stays open
+    and keeps the connections that arrive meanwhile): the file named on the command line, as it is now (after a
+    deploy, the new release)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - this command again
 
 
 def _granian(args: list[str]) -> int:
