@@ -18,7 +18,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.config import DJANGO_ENTRY_POINT
-from hatch_zipapp.systemd import Units, render
+from hatch_zipapp.systemd import Units, executable, render
 from tests.helpers import build, make_project, make_wheel, pylock_text
 
 
@@ -40,7 +40,7 @@ def test_verify_is_silent_and_the_score_is_at_most_1_5(tmp_path: Path, socket: s
     files = render(Units("mysite", "/srv/mysite/current.pyz", socket=socket))
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    result = _analyze("verify", *files, cwd=tmp_path)
+    result = _analyze("verify", *[name for name in files if not executable(name)], cwd=tmp_path)
     assert result.returncode == 0 and result.stdout + result.stderr == ""
     assert _score(tmp_path / "mysite.service") <= 1.5
 
@@ -104,7 +104,9 @@ def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         os.fspath(tmp_path),
     ]
     assert cli(args) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mysite.service", "mysite.socket"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mysite-manage", "mysite.service", "mysite.socket"]
+    assert (tmp_path / "mysite-manage").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "mysite.service").stat().st_mode & 0o111 == 0
     assert "ListenStream=8000" in (tmp_path / "mysite.socket").read_text()
     assert cli(["systemd", "--name", "x", "--pyz", "/x.pyz", "--relax", "nope", "-o", os.fspath(tmp_path)]) == 2
     assert "Unknown relaxation" in capsys.readouterr().err

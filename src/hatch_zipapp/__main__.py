@@ -188,7 +188,7 @@ def _links(options: argparse.Namespace) -> int:
 def _systemd(options: argparse.Namespace) -> int:
     import shlex
 
-    from hatch_zipapp.systemd import Units, check, read_defaults, render
+    from hatch_zipapp.systemd import Units, check, executable, read_defaults, render
 
     def fail(message: str) -> int:
         print(f"hatch-zipapp systemd: {message}", file=sys.stderr)
@@ -246,6 +246,8 @@ def _systemd(options: argparse.Namespace) -> int:
         output.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             (output / name).write_text(text, encoding="utf-8")
+            if executable(name):
+                (output / name).chmod(0o755)
             print(f"hatch-zipapp systemd: wrote {output / name}")
     except OSError as e:
         return fail(f"cannot write to {output}: {e}; choose another directory with -o")

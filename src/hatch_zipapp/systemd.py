@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hatch_zipapp.errors import SystemdError
 
-__all__ = ["NAME_MAX", "RELAXATIONS", "PyzDefaults", "Units", "check", "read_defaults", "render"]
+__all__ = ["NAME_MAX", "RELAXATIONS", "PyzDefaults", "Units", "check", "executable", "read_defaults", "render"]
 
 #: The longest unit name systemd accepts, suffix included (systemd.unit(5); UNIT_NAME_MAX - 1 in systemd's source).
 NAME_MAX = 255
@@ -355,4 +355,62 @@ def render(units: Units) -> dict[str, str]:
                 "",
             ]
         )
+    files[f"{name}-manage"] = _manage_script(units, service)
     return files
+
+
+#: Lines of the service that describe how it runs as a server, not what it may do: a one-off command has none.
+#: `RuntimeDirectory=` too: systemd removes it when a unit that has it stops, under the running service's feet.
+_SERVER_ONLY = ("Type=", "ExecStart=", "ExecReload=", "Restart=", "RestartSec=", "TimeoutStopSec=", "RuntimeDirectory=")
+
+
+def executable(file_name: str) -> bool:
+    """Whether the file :func:`render` names ``file_name`` is a program (mode 0755), not a unit."""
+    return not file_name.endswith(_UNIT_SUFFIXES)
+
+
+def _manage_script(units: Units, service: Sequence[str]) -> str:
+    """``NAME-manage``: ``NAME-manage migrate`` runs ``current.pyz migrate`` as the service runs: its dynamic user
+    (``User=NAME``, the same user and so the same files), its state, cache and runtime directories (made on first
+    use: the first deploy can migrate before the service ever ran), configuration, credentials and sandbox. Every
+    property is the service's own line, so the two cannot drift apart."""
+    properties = []
+    for line in service:
+        if not line or line.startswith(("#", "[")) or line.startswith(_SERVER_ONLY):
+            continue
+        key, _, value = line.partition("=")
+        if key == "WorkingDirectory":  # a transient unit expands no specifiers: %S is /var/lib
+            value = value.replace("%S", "/var/lib")
+        properties.append(f"{key}={value}")
+    properties.append(f"User={units.name}")  # the service's dynamic user (User= defaults to the unit's name)
+    quoted = " \\\n  ".join(f"-p {_sh_quote(p)}" for p in properties)
+    python = f"{_sh_quote(units.python)} " if units.python else ""
+    return "\n".join(
+        [
+            "#!/bin/sh",
+            f"# {units.name}-manage [--pyz FILE] COMMAND [ARG...]: `{units.pyz} COMMAND ...` (or FILE's) as the",
+            f"# service {units.name} runs it: its dynamic user, its directories (created on first use), its",
+            "# configuration, credentials and sandbox. Written by `hatch-zipapp systemd`; install it as root, e.g. in",
+            "# /usr/local/sbin. Run it as root.",
+            "set -eu",
+            f"pyz={_sh_quote(units.pyz)}",
+            'if [ "${1:-}" = --pyz ]; then',
+            f'  [ $# -ge 2 ] || {{ echo "{units.name}-manage: --pyz needs a file" >&2; exit 2; }}',
+            '  case $2 in /*) pyz=$2 ;; *) pyz=$(pwd)/$2 ;; esac',
+            "  shift 2",
+            "fi",
+            "if [ -t 0 ] && [ -t 1 ]; then io=--pty; else io=--pipe; fi",
+            f'exec systemd-run --quiet --wait --collect "$io" --service-type=exec --unit="{units.name}-manage-$$" \\',
+            f"  {quoted} \\",
+            f'  -- {python}"$pyz" "$@"',
+            "",
+        ]
+    )
+
+
+def _sh_quote(text: str) -> str:
+    """``text`` as one word of a POSIX sh command (single quotes where it needs any)."""
+    if text and all(c in _UNQUOTED_PATH_CHARACTERS for c in text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
