@@ -100,6 +100,20 @@ def test_a_build_under_umask_000_makes_every_directory_0700_and_every_file_0600(
     assert sum(1 for mode in modes.values() if mode == 0o100600) >= 5
 
 
+@pytest.mark.parametrize("mask", [0o000, 0o002, 0o277], ids=["000", "002", "277"])
+def test_every_kind_is_stored_0700_0600_whatever_the_umask(tmp_path: Path, mask: int) -> None:
+    """Even a umask that takes the owner's own write bit (0277): each directory and file gets its mode explicitly,
+    so every entry is stored and read back."""
+    root = tmp_path / "missing" / "cache"
+    cache = Cache(root)
+    with umask(mask):
+        reads = _every_kind(cache)
+    assert all(read() is not None for read in reads.values())
+    modes = {str(path): f"{os.lstat(path).st_mode:o}" for path in [tmp_path / "missing", *_tree(root)]}
+    assert set(modes.values()) == {"40700", "100600"}, modes
+    assert sum(mode == "100600" for mode in modes.values()) == 5
+
+
 def _bytecode_prefix(root: Path) -> Path:
     return sorted((root / "bytecode").iterdir())[0]
 
