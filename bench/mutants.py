@@ -431,6 +431,21 @@ MUTANTS = [
         "        if False:",
         (f"{BACKGROUND}::test_an_application_that_closes_every_descriptor_exits",),
     ),
+    # -- issue 22: the whole build cache is yours ----------------------------------------------------------------
+    Mutant(
+        "cache-subdirectories-not-checked",
+        "src/hatch_zipapp/cache.py",
+        "            checked = self._check(fd, above=above)\n            if checked is not None:",
+        "            checked = self._check(fd, above=above)\n            if checked is not None and name == '':",
+        ("tests/test_cache_hostile.py::test_hostile_cache_another_user_plants_a_sealed_bytecode_bundle",),
+    ),
+    Mutant(
+        "cache-directories-made-with-the-umask",
+        "src/hatch_zipapp/cache.py",
+        "                os.fchmod(fd, 0o700)  # whatever the umask",
+        "                pass",
+        ("tests/test_cache_hostile.py::test_every_kind_is_stored_0700_0600_whatever_the_umask",),
+    ),
 ]
 
 

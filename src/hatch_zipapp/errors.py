@@ -30,7 +30,8 @@ class ZipappError(Exception):
 
 
 class CacheError(ZipappError, OSError):
-    """The build cache's directory could have been written by another user: nothing in it can be trusted."""
+    """A directory or file of the build cache (or a directory above it) could have been written by another user:
+    nothing in it can be trusted."""
 
 
 class ConfigError(ZipappError, ValueError):

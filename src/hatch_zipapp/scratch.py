@@ -44,6 +44,7 @@ __all__ = [
     "atomic_write",
     "beside",
     "create_beside",
+    "create_in",
     "directory",
     "discard",
     "rename",
@@ -194,6 +195,33 @@ def create_beside(destination: Path) -> tuple[int, Path]:
     return fd, path
 
 
+def create_in(directory: int, name: str) -> tuple[int, str]:
+    """:func:`create_beside` relative to a directory open as ``directory`` (so the file is made in that directory,
+    whatever has become of its path since it was opened and checked): a new file for ``name``, 0600 whatever the
+    umask, and held by the descriptor returned, open for writing, and the file's name. Rename it into place (or
+    remove it) relative to ``directory``, then close the descriptor."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        new = f".{name}.{secrets.token_hex(4)}{_NEW}"
+        try:
+            fd = os.open(new, flags, 0o600, dir_fd=directory)
+            break
+        except FileExistsError:  # pragma: no cover - 2**32 names
+            continue
+    held = new.removesuffix(_NEW) + MARK
+    try:
+        os.fchmod(fd, 0o600)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held as long as fd is open: the caller's
+        os.rename(new, held, src_dir_fd=directory, dst_dir_fd=directory)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(new, dir_fd=directory)
+        raise
+    return fd, held
+
+
 @contextlib.contextmanager
 def beside(destination: Path, mode: int | None = None) -> Iterator[tuple[BinaryIO, Path]]:
     """A new file beside ``destination`` (see :func:`create_beside`) to write, with ``mode`` once written (else the
@@ -264,23 +292,24 @@ def directory(kind: str) -> Iterator[Path]:
             os.close(fd)
 
 
-def sweep(where: Path, prefix: str) -> int:
-    """Remove the files and directories named ``PREFIX...hatch-zipapp.tmp`` in ``where`` whose build is dead (see the
-    module's docstring); how many were removed."""
+def sweep(where: Path | int, prefix: str) -> int:
+    """Remove the files and directories named ``PREFIX...hatch-zipapp.tmp`` in ``where`` (a path, or a directory
+    open as a descriptor) whose build is dead (see the module's docstring); how many were removed."""
     if fcntl is None:
         return 0
     try:
         entries = list(os.scandir(where))
     except OSError:
         return 0
+    dir_fd = where if isinstance(where, int) else None
     removed = 0
     for entry in entries:
-        if entry.name.startswith(prefix) and entry.name.endswith(MARK) and _remove_if_dead(entry):
+        if entry.name.startswith(prefix) and entry.name.endswith(MARK) and _remove_if_dead(entry, dir_fd):
             removed += 1
     return removed
 
 
-def _remove_if_dead(entry: os.DirEntry[str]) -> bool:
+def _remove_if_dead(entry: os.DirEntry[str], dir_fd: int | None = None) -> bool:
     assert fcntl is not None
     try:
         info = entry.stat(follow_symlinks=False)
@@ -291,7 +320,7 @@ def _remove_if_dead(entry: os.DirEntry[str]) -> bool:
         return False  # another user's, or a symlink or device planted under our name
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if is_directory else 0)
     try:
-        fd = os.open(entry.path, flags)
+        fd = os.open(entry.path, flags, dir_fd=dir_fd)
     except OSError:
         return False
     try:
@@ -303,9 +332,9 @@ def _remove_if_dead(entry: os.DirEntry[str]) -> bool:
         except OSError:
             return False  # held: its build is running
         if is_directory:
-            shutil.rmtree(entry.path, ignore_errors=True)
+            shutil.rmtree(entry.path, ignore_errors=True, dir_fd=dir_fd)
         else:
-            os.unlink(entry.path)
+            os.unlink(entry.path, dir_fd=dir_fd)
         return True
     except OSError:
         return False
