@@ -389,9 +389,9 @@ def _uvicorn(args: list[str]) -> int:
     """uvicorn on the ASGI application (`settings.ASGI_APPLICATION`, else `asgi.py` beside the WSGI module).
 
     uvicorn reads its own options and UVICORN_* variables; an inherited systemd socket is passed as `--fd 3`; the
-    runtime sends READY=1 once the socket accepts. SIGTERM stops it gracefully; SIGHUP restarts the workers only
-    with `--workers 2` or more (one worker stops on SIGHUP; systemd's `Restart=` starts it again).
-    """
+    runtime sends READY=1 once its own socket listens. SIGTERM stops it gracefully; SIGHUP restarts the workers
+    with `--workers 2` or more; with one (which SIGHUP would stop for good: systemd counts that exit clean and never
+    restarts it) the server stops gracefully and this command starts again in this process."""
     _import("uvicorn")
     from uvicorn.main import main as uvicorn_main
 
@@ -455,8 +455,8 @@ def _restart() -> None:
 def _granian(args: list[str]) -> int:
     """granian on the ASGI application (as uvicorn), with its own options and GRANIAN_* variables.
 
-    granian cannot take a systemd socket (LISTEN_FDS): it binds its own. The runtime sends READY=1 once the socket
-    accepts. SIGTERM stops it gracefully; SIGHUP respawns its workers.
+    granian cannot take a systemd socket (LISTEN_FDS): it binds its own. The runtime sends READY=1 once its own
+    socket listens. SIGTERM stops it gracefully; SIGHUP respawns its workers.
     """
     _import("granian")
     from granian.cli import cli
