@@ -26,6 +26,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -313,3 +314,23 @@ def box(name: str, log: Path) -> Iterator[Box]:
         yield booted
     finally:
         booted.stop()
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m tests.sdbox CMD [ARG...]``: boot a box, run CMD in it (its output passed through), power it off."""
+    if not argv:
+        print("usage: python -m tests.sdbox CMD [ARG...]   (e.g. systemctl is-system-running)", file=sys.stderr)
+        return 2
+    reason = unavailable()
+    if reason is not None:
+        print(f"tests.sdbox: {reason}", file=sys.stderr)
+        return 1
+    with box("hz-shell", DIRECTORY / "hz-shell.log") as booted:
+        result = booted.run(list(argv), timeout=3600)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
