@@ -382,7 +382,7 @@ def test_hostile_cache_another_user_plants_a_sealed_bytecode_bundle(
         assert (bundle.parent / name).stat().st_uid == OTHER_UID and not bundle.exists()
 
         message = _built_or_refused(project, f"{root}: {root} could", "(it is writable by others (mode 0777))")
-        subprocess.run(["chmod", "go-w", str(root)], check=True)  # the advice hatch-zipapp gave before
+        subprocess.run(["chmod", "go-w", str(root)], check=True, timeout=60)  # the advice hatch-zipapp gave before
         message = _built_or_refused(project, f"{root}: {root}/", "(it is writable by others (mode 0777))")
         assert _advice(message) == f"rm -rf {root}"
         subprocess.run(["chmod", "-R", "go-w", str(root)], check=True)  # not the advice: the planted file is theirs

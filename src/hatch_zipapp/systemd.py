@@ -396,7 +396,7 @@ def _manage_script(units: Units, service: Sequence[str]) -> str:
             f"pyz={_sh_quote(units.pyz)}",
             'if [ "${1:-}" = --pyz ]; then',
             f'  [ $# -ge 2 ] || {{ echo "{units.name}-manage: --pyz needs a file" >&2; exit 2; }}',
-            '  case $2 in /*) pyz=$2 ;; *) pyz=$(pwd)/$2 ;; esac',
+            "  case $2 in /*) pyz=$2 ;; *) pyz=$(pwd)/$2 ;; esac",
             "  shift 2",
             "fi",
             "if [ -t 0 ] && [ -t 1 ]; then io=--pty; else io=--pipe; fi",
@@ -413,4 +413,3 @@ def _sh_quote(text: str) -> str:
     if text and all(c in _UNQUOTED_PATH_CHARACTERS for c in text):
         return text
     return "'" + text.replace("'", "'\\''") + "'"
-
