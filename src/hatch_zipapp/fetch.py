@@ -530,14 +530,14 @@ class Fetcher:
             size = os.fstat(opened.fileno()).st_size
             limit = size if locked.size is None else min(size, locked.size)
             try:
-                actual = None if size > limit else _sha256_within(opened, limit)
+                digest = None if size > limit else _sha256_within(opened, limit)
             except _TooLarge:
-                actual = None
+                digest = None
             fix = (
                 f"If the lock is right, {local} is not the file that was locked; if the package was legitimately "
                 f"rebuilt, refresh the lock"
             )
-            if actual is None:
+            if digest is None:
                 if locked.size is not None and size > locked.size:
                     problem = f"is larger than the {locked.size} bytes the lock records for it"
                 else:
@@ -547,7 +547,7 @@ class Fetcher:
                     f"read further, nor used. {fix}"
                 )
                 raise HashMismatchError(message)
-            if actual != locked.sha256:
+            if digest != locked.sha256:
                 message = (
                     f"Hash mismatch for {locked.filename} ({pin.name} {pin.version}, {pin.origin}) at {local}: its "
                     f"sha256 is not the {locked.sha256} the lock records (its own is not shown: it may not be your "
