@@ -114,6 +114,21 @@ class TestSourceDateEpoch:
             "SOURCE_DATE_EPOCH=$(git log -1 --format=%ct), or unset it",
         )
 
+    @pytest.mark.parametrize("value", ["", " ", "\t\n"])
+    def test_set_but_empty_fails_the_build_and_leaves_dist(
+        self, project: Path, monkeypatch: pytest.MonkeyPatch, value: str
+    ) -> None:
+        """`SOURCE_DATE_EPOCH=$(git log ...)` outside a repository: hatchling's `int("")` stopped the project wheel
+        with a ValueError traceback (it does not take an empty value as unset)."""
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+        message = build_fails(
+            project,
+            ConfigError,
+            "Environment variable SOURCE_DATE_EPOCH is set but empty",
+            "SOURCE_DATE_EPOCH=$(git log -1 --format=%ct), or unset it",
+        )
+        assert "\n" not in message
+
     @pytest.mark.parametrize("value", ["yesterday", "1.5", "-3"])
     def test_malformed(self, value: str) -> None:
         with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH"):

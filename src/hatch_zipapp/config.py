@@ -220,6 +220,17 @@ class ZipappBuilderConfig(BuilderConfig):
         _get(self.target_config, "lock", str, f"Field {self._option('lock')}", "a non-empty string (a path)")
         path = Path(self.root, self._format(value, f"Field {self._option('lock')}"))
         if not path.is_file():
+            from hatch_zipapp.lock import open_regular
+
+            try:  # a FIFO is not waited on; what it is (a directory, a device) is said, not "does not exist"
+                open_regular(path).close()
+            except OSError as e:
+                if e.errno == 0:
+                    message = (
+                        f"Lock file {value!r} from field {self._option('lock')} is {e.strerror} (at {path}): point "
+                        f"it at the lock file"
+                    )
+                    raise LockError(message) from None
             message = f"Lock file {value!r} from field {self._option('lock')} does not exist (looked at {path})"
             raise LockError(message)
         return path

@@ -2,15 +2,19 @@
 
 Where a file comes from, in order: the cache; a local wheel directory; the URL the lock or an index gives.
 Every byte is checked against the lock's sha256 before it is used or cached: a file is hashed a piece at a time
-through the descriptor it is then read from (a wheel is installed from its open file, never read whole). Credentials
-in URLs are sent as HTTP basic auth to their own host and never appear in a message, nor does any value an
-`{env:...}` field put into an index URL (the configuration's secrets).
+through the descriptor it is then read from (a wheel is installed from its open file, never read whole). No more is
+read of a file than the lock's `size` says it holds (and one byte, to see it is larger), and a local file (a lock's
+`path` or `file://` URL, a `wheel-dirs` file) only when it is a regular file: never a FIFO, a device or a directory,
+nor is the sha256 of a local file that is not the locked one shown (the lock may name a file that is not yours).
+Credentials in URLs are sent as HTTP basic auth to their own host and never appear in a message, nor does any value
+an `{env:...}` field put into an index URL (the configuration's secrets).
 """
 
 from __future__ import annotations
 
 import base64
 import difflib
+import hashlib
 import json
 import os
 import posixpath
@@ -36,9 +40,9 @@ from packaging.version import InvalidVersion, Version
 
 from hatch_zipapp import __version__
 from hatch_zipapp.bootstrap.documents import DIST_PURE_PYTHON
-from hatch_zipapp.cache import CACHE_ENV, Cache, file_sha256, sha256_hex
+from hatch_zipapp.cache import CACHE_ENV, Cache, sha256_hex
 from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError, NoMatchingFileError, ZipappError
-from hatch_zipapp.lock import LockedFile, Pin
+from hatch_zipapp.lock import LockedFile, Pin, open_regular
 from hatch_zipapp.sdist import wheel_from_sdist
 from hatch_zipapp.target import Target, is_pure_python, wheel_platform
 
@@ -119,10 +123,17 @@ class Http:
         return redact(urllib.parse.urlunsplit(parts), self._secrets)
 
     def get(
-        self, url: str, *, accept: str | None = None, what: str, received: Callable[[int], None] | None = None
+        self,
+        url: str,
+        *,
+        accept: str | None = None,
+        what: str,
+        received: Callable[[int], None] | None = None,
+        limit: int | None = None,
     ) -> tuple[bytes, str, str]:
         """Body, content type and final URL of ``url``; a :class:`FetchError` naming ``what`` otherwise.
-        ``received`` is told the size of each part of the body as it arrives (for progress)."""
+        ``received`` is told the size of each part of the body as it arrives (for progress). A body larger than
+        ``limit`` bytes (the lock's size of the file) is refused: at most one byte more is read."""
         clean = self.register(url)
         parts = urllib.parse.urlsplit(clean)
         if parts.scheme == "file":
@@ -136,7 +147,16 @@ class Http:
         for attempt in range(_RETRIES + 1):
             try:
                 with self._opener.open(request, timeout=_TIMEOUT) as response:
-                    return _read(response, received), response.headers.get("Content-Type", ""), response.geturl()
+                    body = _read(response, received, limit)
+                    return body, response.headers.get("Content-Type", ""), response.geturl()
+            except _TooLarge:
+                message = (
+                    f"Could not fetch {what} from {self.shown(url)}: it is larger than the {limit} bytes the lock "
+                    f"records for it, and was not read further. If the lock is right, the source serves a different "
+                    f"file than was locked (possible tampering); if the package was legitimately re-published, "
+                    f"refresh the lock"
+                )
+                raise FetchError(message) from None
             except urllib.error.HTTPError as e:
                 e.close()
                 last = e
@@ -167,14 +187,32 @@ class Http:
 
     @staticmethod
     def _get_file(url: str, what: str, shown: str) -> tuple[bytes, str, str]:
-        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
-        if path.is_dir():
-            path = path / "index.html"
+        """An index page at a ``file://`` URL (a directory's ``index.html``): a regular file, read whole."""
         try:
-            return path.read_bytes(), "text/html", url
+            path = file_url_path(url, what)
+            if path.is_dir():
+                path = path / "index.html"
+            with open_regular(path) as f:
+                return f.read(), "text/html", url
         except OSError as e:
             message = f"Could not read {what} from {shown}: {e.strerror or e}"
             raise FetchError(message) from None
+
+
+def file_url_path(url: str, what: str) -> Path:
+    """The local path a ``file://`` URL names; a :class:`FetchError` naming ``what`` when it names another host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in {"", "localhost"}:
+        message = (
+            f"Could not read {what} from {redact(url)}: a file:// URL names a file on this machine, not on "
+            f"{parts.netloc!r}; write it file:///path"
+        )
+        raise FetchError(message)
+    return Path(urllib.request.url2pathname(parts.path))
+
+
+class _TooLarge(Exception):
+    """A body, or a local file, holds more bytes than the lock says."""
 
 
 class _Anchors(HTMLParser):
@@ -199,15 +237,34 @@ class _Anchors(HTMLParser):
             self._href = None
 
 
-def _read(response: BinaryIO, received: Callable[[int], None] | None) -> bytes:
-    """A response's body, in parts of :data:`_PART` bytes when someone is told of each."""
-    if received is None:
-        return response.read()
-    parts = []
-    while part := response.read(_PART):
+def _read(response: BinaryIO, received: Callable[[int], None] | None, limit: int | None) -> bytes:
+    """A response's body, in parts of at most :data:`_PART` bytes (``received`` told of each); :class:`_TooLarge`
+    once it holds more than ``limit`` bytes (read no further), or before anything is read when its Content-Length
+    says so."""
+    declared = getattr(response, "headers", {}).get("Content-Length", "")
+    if limit is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise _TooLarge
+    parts, count = [], 0
+    while part := response.read(_PART if limit is None else min(_PART, limit + 1 - count)):
         parts.append(part)
-        received(len(part))
+        count += len(part)
+        if received is not None:
+            received(len(part))
+        if limit is not None and count > limit:
+            raise _TooLarge
     return b"".join(parts)
+
+
+def _sha256_within(opened: IO[bytes], limit: int) -> str:
+    """The sha256 of the rest of ``opened``, read a piece at a time; :class:`_TooLarge` once more than ``limit``
+    bytes were read (no more is read)."""
+    digest, count = hashlib.sha256(), 0
+    while piece := opened.read(min(_PART, limit + 1 - count)):
+        count += len(piece)
+        if count > limit:
+            raise _TooLarge
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def _version_of(filename: str) -> tuple[NormalizedName, Version] | None:
@@ -304,8 +361,16 @@ class LocalDirectory:
     def _locked(self, filename: str) -> LockedFile:
         path = self.path / filename
         if filename not in self._hashes:
-            with path.open("rb") as f:
-                self._hashes[filename] = file_sha256(f)
+            try:
+                with open_regular(path) as f:
+                    self._hashes[filename] = _sha256_within(f, os.fstat(f.fileno()).st_size)
+            except (OSError, _TooLarge) as e:
+                reason = e.strerror if isinstance(e, OSError) else "it grew while it was read"
+                message = (
+                    f"Could not read {filename} in the wheel directory {self.path}: {reason or e}. A wheel directory "
+                    f"holds wheel and sdist files: remove it from there"
+                )
+                raise FetchError(message) from None
         return LockedFile(filename, self._hashes[filename], path=path)
 
 
@@ -418,16 +483,13 @@ class Fetcher:
                 if found is not None and found.sha256 == locked.sha256:
                     local = found.path
                     break
+        what = f"{locked.filename} ({pin.name} {pin.version})"
+        if local is None and locked.url and urllib.parse.urlsplit(locked.url).scheme == "file":
+            local = file_url_path(locked.url, what)
         if local is not None:
-            try:
-                opened = local.open("rb")
-                self._verify(opened, locked, pin, str(local))
-            except OSError as e:
-                message = f"Could not read {locked.filename} for {pin.name} ({pin.origin}) from {local}: {e.strerror}"
-                raise FetchError(message) from None
-            return opened
+            return self._open_local(local, locked, pin)
         url = locked.url or self._url_from_indexes(locked, pin)
-        data, _, _ = self.http.get(url, what=f"{locked.filename} ({pin.name} {pin.version})", received=received)
+        data, _, _ = self.http.get(url, what=what, received=received, limit=locked.size)
         self._check(sha256_hex(data), locked, pin, self.http.shown(url))
         self.downloaded += 1
         self.cache.write(locked.sha256, data)
@@ -451,17 +513,52 @@ class Fetcher:
         )
         raise FetchError(message)
 
-    @classmethod
-    def _verify(cls, opened: IO[bytes], locked: LockedFile, pin: Pin, where: str) -> None:
-        """Check the whole of ``opened`` against the lock (left at its start), or close it and say so."""
-        opened.seek(0)
-        actual = file_sha256(opened)
-        opened.seek(0)
+    @staticmethod
+    def _open_local(local: Path, locked: LockedFile, pin: Pin) -> BinaryIO:
+        """``local`` (a lock's `path` or `file://` URL, or a `wheel-dirs` file), open, at its start: a regular file,
+        no larger than the lock's size of it (no more is read), whose sha256 is the locked one. A mismatch does not
+        show the file's sha256: the lock (perhaps another's) may name a file that is not yours."""
         try:
-            cls._check(actual, locked, pin, where)
-        except HashMismatchError:
+            opened = open_regular(local)
+        except OSError as e:
+            message = (
+                f"Could not read {locked.filename} for {pin.name} ({pin.origin}) from {local}: {e.strerror or e}. "
+                f"A lock names wheel and sdist files: correct its path or URL"
+            )
+            raise FetchError(message) from None
+        try:
+            size = os.fstat(opened.fileno()).st_size
+            limit = size if locked.size is None else min(size, locked.size)
+            try:
+                digest = None if size > limit else _sha256_within(opened, limit)
+            except _TooLarge:
+                digest = None
+            fix = (
+                f"If the lock is right, {local} is not the file that was locked; if the package was legitimately "
+                f"rebuilt, refresh the lock"
+            )
+            if digest is None:
+                if locked.size is not None and size > locked.size:
+                    problem = f"is larger than the {locked.size} bytes the lock records for it"
+                else:
+                    problem = "grew while it was read"
+                message = (
+                    f"{locked.filename} ({pin.name} {pin.version}, {pin.origin}) at {local} {problem}: it was not "
+                    f"read further, nor used. {fix}"
+                )
+                raise HashMismatchError(message)
+            if digest != locked.sha256:
+                message = (
+                    f"Hash mismatch for {locked.filename} ({pin.name} {pin.version}, {pin.origin}) at {local}: its "
+                    f"sha256 is not the {locked.sha256} the lock records (its own is not shown: it may not be your "
+                    f"file). The file was not used. {fix}"
+                )
+                raise HashMismatchError(message)
+            opened.seek(0)
+        except BaseException:
             opened.close()
             raise
+        return opened
 
     @staticmethod
     def _check(actual: str, locked: LockedFile, pin: Pin, where: str) -> None:

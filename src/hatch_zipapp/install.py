@@ -4,7 +4,8 @@ The staging tree is a mapping, path by path, under one root (``site-packages/`` 
 archive stage writes, in sorted order. Its bytes are kept in a :class:`~hatch_zipapp.scratch.Spool` (the first MiB in
 memory, the rest in one unnamed temporary file); each wheel is read from its file (the download cache's), a member
 at a time, in pieces of at most :data:`CHUNK` bytes, so a large wheel or file is never held whole. No wheel can put a
-file outside the root: absolute paths and ``..`` are refused before anything is staged.
+file outside the root: absolute paths and ``..`` are refused before anything is staged, and none whose path a Linux
+file system cannot hold once extracted (:data:`NAME_MAX`, :data:`PATH_MAX` less :data:`ROOT_ALLOWANCE`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from installer import install
 from installer.destinations import WheelDestination
+from installer.exceptions import InvalidWheelSource
 from installer.records import Hash, RecordEntry
 from installer.scripts import Script
 from installer.sources import WheelFile
-from installer.utils import Scheme, construct_record_file, fix_shebang
+from installer.utils import SCHEME_NAMES, Scheme, construct_record_file, fix_shebang
 
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES
 from hatch_zipapp.errors import EntryPointError, UnsafeWheelError, ZipappError
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK",
+    "NAME_MAX",
+    "PATH_MAX",
+    "ROOT_ALLOWANCE",
     "SITE_PACKAGES",
     "RawMember",
     "Staged",
@@ -63,6 +68,16 @@ _SCHEMES: dict[str, str] = {
 }
 #: The largest piece of a file read at once (a larger file is streamed into the spool in pieces of this size).
 CHUNK = 256 * 1024
+#: The longest name (a path's component) and the longest path, in bytes, a Linux file system holds (NAME_MAX, and
+#: PATH_MAX less its NUL).
+NAME_MAX = 255
+PATH_MAX = 4095
+#: What a staged file's path (``site-packages/...``) leaves of :data:`PATH_MAX` for the directory it is extracted
+#: below, ``ROOT/.NAME_BUILDID.tmp-PID/`` (docs/runtime.md): an extraction root of up to about 900 bytes.
+ROOT_ALLOWANCE = 1024
+#: What a module (``NAME.py``) leaves for its bytecode, ``__pycache__/NAME.cpython-3XY.pyc``, which Python writes
+#: through a temporary ``NAME.cpython-3XY.pyc.ID`` (an id of up to 20 digits): 34 bytes of its name, 46 of its path.
+PYC_ROOM = (len(".cpython-3XY.pyc.") + 20 - len(".py"), len("__pycache__/.cpython-3XY.pyc.") + 20 - len(".py"))
 
 
 _seek_lock = threading.Lock()
@@ -211,6 +226,9 @@ class StagingTree:
     def put(self, path: str, staged: StagedFile) -> StagedFile:
         existing = self.files.get(path)
         if existing is not None and (existing.size != staged.size or existing.sha256 != staged.sha256):
+            if existing.owner == staged.owner:  # (a wheel's two members: StagingDestination names them)
+                message = f"{staged.owner} installs {path} twice, with different contents: only one can be embedded"
+                raise ZipappError(message)
             message = (
                 f"{existing.owner} and {staged.owner} both install {path} with different contents; "
                 f"only one of them can be embedded: remove one from the lock"
@@ -225,9 +243,11 @@ class StagingTree:
             self.spool.close()
 
     def check_paths(self) -> None:
-        """No staged file is also a directory of another (``x`` and ``x/y.py``): a zip holds both, but no file system
-        does, so the .pyz could never be extracted. The error names the wheel of each."""
+        """No staged file is also a directory of another (``x`` and ``x/y.py``), nor has a name longer than
+        :data:`NAME_MAX` bytes or a path longer than :data:`PATH_MAX` less :data:`ROOT_ALLOWANCE`: a zip holds them,
+        but no file system does, so the .pyz could never be extracted. The error names the wheel of each."""
         for path in sorted(self.files):
+            _check_length(path, self.files[path].owner)
             parent, _, _ = path.rpartition("/")
             while parent:
                 blocking = self.files.get(parent)
@@ -279,6 +299,38 @@ class StagingTree:
             raise EntryPointError(message)
 
 
+def _shown(text: str, keep: int = 60) -> str:
+    """``text`` for a message: a long one as its start and its end."""
+    return text if len(text) <= 2 * keep + 3 else f"{text[:keep]}...{text[-keep:]}"
+
+
+def _check_length(path: str, owner: str) -> None:
+    """``path`` (a staged file's, ``site-packages/...``) is one a Linux file system holds, once extracted."""
+    fix = "To fix: leave it out of the lock (or lock another version of it), or out of the build hook that adds it"
+    module = path.endswith(".py")
+    name_room, path_room = PYC_ROOM if module else (0, 0)
+    why = f" (a module's name {name_room} less, for its bytecode's)" if module else ""
+    parts = path.split("/")
+    for index, part in enumerate(parts):
+        size = len(part.encode("utf-8", "surrogateescape"))
+        if size > NAME_MAX - (name_room if index == len(parts) - 1 else 0):
+            message = (
+                f"{owner} installs {_shown(path)!r}, whose name {_shown(part, 30)!r} is {size} bytes long: a Linux "
+                f"file system holds names of at most {NAME_MAX} bytes{why}, so the .pyz could never be extracted. "
+                f"{fix}"
+            )
+            raise ZipappError(message)
+    size = len(path.encode("utf-8", "surrogateescape"))
+    if size > PATH_MAX - ROOT_ALLOWANCE - path_room:
+        why = f" and the {path_room} a module's bytecode adds" if module else ""
+        message = (
+            f"{owner} installs {_shown(path)!r}, a path of {size} bytes: with the {ROOT_ALLOWANCE} bytes kept for "
+            f"the directory it is extracted below{why}, longer than the {PATH_MAX} bytes a Linux path holds, so the "
+            f".pyz could never be extracted. {fix}"
+        )
+        raise ZipappError(message)
+
+
 def _defines(source: bytes, name: str) -> bool:
     """Whether a module's top level binds ``name`` (or may, through ``*`` imports or a module ``__getattr__``)."""
     try:
@@ -322,6 +374,7 @@ class StagingDestination(WheelDestination):
         self.interpreter = interpreter
         self.wheel = wheel
         self.archive = archive
+        self._members: dict[str, str] = {}  # staged path → the member of this wheel it came from
 
     def _target(self, scheme: Scheme, path: str) -> str:
         raw = str(path)
@@ -336,22 +389,41 @@ class StagingDestination(WheelDestination):
             raise UnsafeWheelError(message)
         return target
 
-    def _write(self, scheme: Scheme, path: str, stream: IO[bytes], executable: bool) -> RecordEntry:
-        staged = self.tree.add_stream(self._target(scheme, path), stream, executable=executable, owner=self.wheel)
+    def _write(
+        self, scheme: Scheme, path: str, stream: IO[bytes], executable: bool, member: str | None = None
+    ) -> RecordEntry:
+        target = self._target(scheme, path)
+        staged = StagedFile.read_from(stream, executable, self.wheel, spool=self.tree.spool)
+        self._put(target, staged, member or path)
         return RecordEntry(path, Hash("sha256", _record_hash(staged.sha256)), staged.size)
+
+    def _put(self, target: str, staged: StagedFile, member: str) -> None:
+        """Stage ``target``, from the wheel's ``member``: a second member of this wheel there, with other contents,
+        is refused naming both."""
+        existing, first = self.tree.files.get(target), self._members.get(target)
+        if existing is not None and first is not None and existing.sha256 != staged.sha256:
+            twice = f"holds {first} twice" if first == member else f"has both {first} and {member}"
+            message = (
+                f"Wheel {self.wheel} {twice}, with different contents, both installed as {target}: the wheel is "
+                f"broken. Lock another version of it"
+            )
+            raise ZipappError(message)
+        self._members.setdefault(target, member)
+        self.tree.put(target, staged)
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
         path = os.fspath(path)
+        member = _member_name(stream, path)
         if scheme == "scripts":  # as pip does: every script is executable, `#!python` becomes the shebang
             with fix_shebang(stream, self.interpreter) as fixed:
-                return self._write(scheme, path, fixed, True)
+                return self._write(scheme, path, fixed, True, member)
         raw = self._raw(stream)
         if raw is None:
-            return self._write(scheme, path, stream, is_executable)
+            return self._write(scheme, path, stream, is_executable, member)
         staged = StagedFile.of_member(stream, raw, is_executable, self.wheel)
-        self.tree.put(self._target(scheme, path), staged)
+        self._put(self._target(scheme, path), staged, member)
         return RecordEntry(path, Hash("sha256", _record_hash(staged.sha256)), staged.size)
 
     def _raw(self, stream: BinaryIO) -> RawMember | None:
@@ -389,6 +461,12 @@ class StagingDestination(WheelDestination):
             self._write(scheme, record_file_path, record_stream, False)
 
 
+def _member_name(stream: IO[bytes], path: str) -> str:
+    """The wheel's member ``stream`` reads (a ZipExtFile's name), else ``path``: for messages."""
+    name = getattr(stream, "name", None)
+    return name if isinstance(name, str) else path
+
+
 def _record_hash(digest: bytes) -> str:
     import base64
 
@@ -411,15 +489,34 @@ def install_wheel(
                 )
                 raise UnsafeWheelError(message)
         source = WheelFile(archive)
+        _check_data_schemes(filename, source.data_dir, archive.namelist())
         reused = archive if locked and not isinstance(wheel, bytes) else None
         destination = StagingDestination(tree, interpreter=interpreter, wheel=filename, archive=reused)
         try:
             install(source, destination, additional_metadata={})
         except (UnsafeWheelError, ZipappError):
             raise
+        except InvalidWheelSource as e:  # (its source, a message): the source's repr says nothing
+            message = f"Wheel {filename} cannot be installed: {e.args[-1]}"
+            raise ZipappError(message) from e
         except Exception as e:
             message = f"Wheel {filename} cannot be installed: {e}"
             raise ZipappError(message) from e
+
+
+def _check_data_schemes(filename: str, data_dir: str, names: Iterable[str]) -> None:
+    """Every member of the wheel's ``.data`` directory is in one of the schemes an installer knows."""
+    for name in names:
+        scheme, separator, rest = name.removeprefix(data_dir + "/").partition("/")
+        if not name.startswith(data_dir + "/") or (scheme in SCHEME_NAMES and separator and rest):
+            continue
+        where = f"in {data_dir}/{scheme}/, a scheme" if separator else f"directly in {data_dir}/, in no scheme"
+        schemes = ", ".join(sorted(SCHEME_NAMES))
+        message = (
+            f"Wheel {filename} has {name!r} {where} no installer knows (the schemes are {schemes}): the wheel is "
+            f"broken. Lock another version of it"
+        )
+        raise ZipappError(message)
 
 
 @dataclass

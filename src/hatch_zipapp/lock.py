@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
 import shutil
+import stat
 import subprocess
 import tomllib
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -37,6 +39,7 @@ __all__ = [
     "check_not_stale",
     "find_uv",
     "load_lock",
+    "open_regular",
     "python_floor",
     "requires_python",
 ]
@@ -50,6 +53,8 @@ class LockedFile:
     sha256: str
     url: str | None = None
     path: Path | None = None
+    #: its size in bytes, when the lock records one (pylock.toml's `size`): no more than this is ever read of it
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,51 @@ def _refresh_pylock(path: Path) -> str:
     return f"`hatch-zipapp lock -o {output}` (or `{uv} pyproject.toml`)"
 
 
+#: The largest lock file read: a pylock.toml of a thousand packages, every wheel of each, is a few MiB. A larger one
+#: is refused before it is read (tomllib holds about ten times a file's size while it parses it).
+LOCK_LIMIT = 64 * 1024 * 1024
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` open for reading, when it is a regular file, checked on the open descriptor (no race with a rename).
+    A symlink is followed: the paths a lock, a `wheel-dirs` directory or the configuration name are their author's,
+    who may link to a file. Anything else is refused unread, as an :class:`OSError` whose ``strerror`` says what it is
+    (``a FIFO, not a regular file``): a FIFO (opened without waiting for a writer), a device such as /dev/zero, a
+    directory, a socket."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:  # a socket cannot be opened (ENXIO): say what it is
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise e from None
+        if stat.S_ISREG(mode):
+            raise
+        raise _not_regular(mode) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _not_regular(mode: int) -> OSError:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    return OSError(0, f"{kind}, not a regular file")
+
+
 _BYTE_ORDER_MARKS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
     (codecs.BOM_UTF32_LE, "UTF-32"),
     (codecs.BOM_UTF32_BE, "UTF-32"),
@@ -165,12 +215,20 @@ _BYTE_ORDER_MARKS = (  # UTF-32 first: its little-endian mark starts with UTF-16
 
 
 def _read_text(path: Path, refresh_command: str) -> str:
-    """The text of a lock file, which must be UTF-8 (a UTF-8 byte-order mark is allowed, as pip allows it)."""
+    """The text of a lock file, which must be UTF-8 (a UTF-8 byte-order mark is allowed, as pip allows it): a regular
+    file of at most :data:`LOCK_LIMIT` bytes, read through no further."""
     try:
-        data = path.read_bytes()
+        with open_regular(path) as f:
+            data = f.read(LOCK_LIMIT + 1)
     except OSError as e:
         message = f"Lock file {path} cannot be read: {e.strerror or e}"
-        raise LockError(message) from e
+        raise LockError(message) from None
+    if len(data) > LOCK_LIMIT:
+        message = (
+            f"Lock file {path} is larger than {LOCK_LIMIT // (1024 * 1024)} MiB, more than any lock holds: it was "
+            f"not read. Point the `lock` option at the project's lock, or write it again with {refresh_command}"
+        )
+        raise LockError(message)
     problem = next((f"it is {encoding}" for mark, encoding in _BYTE_ORDER_MARKS if data.startswith(mark)), None)
     if problem is None and b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
@@ -267,6 +325,12 @@ class PylockFile:
         except tomllib.TOMLDecodeError as e:
             message = f"Lock file {path} cannot be read: {e}"
             raise LockError(message) from e
+        except RecursionError:  # arrays or inline tables nested a thousand deep: no lock is
+            message = (
+                f"Lock file {path} cannot be read: its arrays or tables are nested deeper than Python's TOML reader "
+                f"goes (no lock nests more than a few levels). Write it again with {self.refresh_command}"
+            )
+            raise LockError(message) from None
         try:
             self._lock = Pylock.from_dict(data)
         except PylockValidationError as e:
@@ -319,7 +383,10 @@ class PylockFile:
                 filename = dist.filename
             sha256 = _sha256_of(dist.hashes, f"{origin} ({filename})", self.path, fix)
             local = Path(self.path.parent, dist.path) if dist.path else None
-            locked = LockedFile(filename=filename, sha256=sha256, url=dist.url, path=local)
+            if dist.size is not None and dist.size < 0:  # (packaging checks that it is an integer)
+                message = f"Lock file {self.path.name}: {origin} ({filename}) has size {dist.size}, less than 0; {fix}"
+                raise LockError(message)
+            locked = LockedFile(filename=filename, sha256=sha256, url=dist.url, path=local, size=dist.size)
             wheels = self._wheels.get(canonicalize_name(package.name), ())
             pins.append(Pin(package.name, package.version, origin, frozenset({sha256}), (locked,), wheels))
         return pins

@@ -48,11 +48,17 @@ _EXEC_MODE = 0o100755
 
 def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
     """The build's timestamp: ``SOURCE_DATE_EPOCH`` if set, hatchling's default otherwise; raised to 1980 (as
-    hatchling does), and after 2107 (which no zip can hold, and hatchling's wheel fails on) an error."""
+    hatchling does), and after 2107 (which no zip can hold, and hatchling's wheel fails on) an error; set but empty
+    (which hatchling's wheel fails on too, not taking it as unset) an error."""
     environ = os.environ if environ is None else environ
-    raw = environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if not raw:
+    if "SOURCE_DATE_EPOCH" not in environ:
         epoch = DEFAULT_EPOCH
+    elif not (raw := environ["SOURCE_DATE_EPOCH"].strip()):  # hatchling's int("") stops the project wheel
+        message = (
+            "Environment variable SOURCE_DATE_EPOCH is set but empty (a `$(git log ...)` that failed?); give it a "
+            "whole number of seconds since 1970-01-01 UTC, SOURCE_DATE_EPOCH=$(git log -1 --format=%ct), or unset it"
+        )
+        raise ConfigError(message)
     else:
         try:
             epoch = int(raw)
@@ -63,7 +69,10 @@ def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
             )
             raise ConfigError(message) from None
         if epoch < 0:
-            message = f"Environment variable SOURCE_DATE_EPOCH must not be negative, got {raw!r}"
+            message = (
+                f"Environment variable SOURCE_DATE_EPOCH must not be negative, got {raw!r}; set it with e.g. "
+                f"SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) or unset it"
+            )
             raise ConfigError(message)
         if epoch > _ZIP_MAX_EPOCH:  # hatchling's wheel would stop with struct.error; an earlier time is not the same
             message = (

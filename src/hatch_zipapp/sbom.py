@@ -145,25 +145,51 @@ def record(digests: Mapping[str, str]) -> bytes:
 
 
 def dist_records(files: Mapping[str, bytes]) -> dict[str, str]:
-    """Member → sha256 hex for every file a ``*.dist-info/RECORD`` in ``files`` lists with a hash.
+    """Member → sha256 hex for every file a ``site-packages/*.dist-info/RECORD`` in ``files`` lists with a hash,
+    where the RECORDs that list it agree.
 
     pypa installer writes these RECORDs for every installed file, so the archive's own record need not repeat them:
-    it covers what they do not (the RECORDs themselves, bytecode, collected static files, the bootstrap).
+    it covers what they do not (the RECORDs themselves, bytecode, collected static files, the bootstrap). The build
+    (archive.py, on every RECORD it stages) and :func:`check` (on the RECORDs the archive's record vouches for) both
+    read them here, so they agree on what is covered. A RECORD is a wheel's file like any other (one can ship
+    another through `.data/purelib`), so what its rows may say is bounded: a row covers a file of site-packages, the
+    tree every wheel installs into, and nothing else. Not covered, so listed in the archive's record with its
+    digest: a path that is absolute, not normalised, holds a ``..`` or a backslash, or names a RECORD (each RECORD
+    stays in the record, so the set :func:`check` reads is the set the build read), and a file whose RECORDs (or one
+    RECORD's two rows) give two digests. No row can drop a line of the record for a member outside site-packages
+    (``__main__.py``, the runtime), nor make the record say anything but a member's own digest.
     """
-    covered = {}
+    claims: dict[str, set[str]] = {}
     for name, data in files.items():
-        parts = name.split("/")
-        if len(parts) != 3 or parts[0] != SITE_PACKAGES or not parts[1].endswith(".dist-info") or parts[2] != "RECORD":
+        if not _is_dist_record(name):
             continue
         for row in csv.reader(data.decode("utf-8", "replace").splitlines()):
-            if len(row) >= 2 and row[1].startswith("sha256="):
-                value = row[1].removeprefix("sha256=")
-                try:
-                    digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
-                except ValueError:
-                    continue
-                covered[posixpath.normpath(f"{SITE_PACKAGES}/{row[0]}")] = digest
-    return covered
+            if len(row) < 2 or not row[1].startswith("sha256="):
+                continue
+            member = _record_row_member(row[0])
+            if member is None:
+                continue
+            value = row[1].removeprefix("sha256=")
+            try:
+                digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+            except ValueError:
+                continue
+            claims.setdefault(member, set()).add(digest)
+    return {member: digests.pop() for member, digests in claims.items() if len(digests) == 1}
+
+
+def _is_dist_record(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 3 and parts[0] == SITE_PACKAGES and parts[1].endswith(".dist-info") and parts[2] == "RECORD"
+
+
+def _record_row_member(path: str) -> str | None:
+    """The member a RECORD row's path names, inside site-packages; None for one it may not cover (see
+    :func:`dist_records`)."""
+    if path.startswith("/") or "\\" in path or ".." in path.split("/") or posixpath.normpath(path) != path:
+        return None  # (installer writes every path relative and normalised: `a/./b`, `a//b` and `.` are not)
+    member = f"{SITE_PACKAGES}/{path}"
+    return None if path == "." or _is_dist_record(member) else member
 
 
 #: What reading a damaged zip can raise, from zipfile, zlib and struct (a changed byte can land in any field).
