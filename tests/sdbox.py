@@ -106,7 +106,7 @@ def rootfs() -> Path:
                 ["debootstrap", "--variant=minbase", f"--include={wanted}", "bookworm", building, MIRROR],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                timeout=1200,
+                timeout=840,
                 check=False,
             )
         if result.returncode != 0:

@@ -65,7 +65,7 @@ def _advice(message: str) -> str:
 
 
 def _follow(message: str) -> None:
-    subprocess.run(_advice(message), shell=True, check=True)  # noqa: S602 (the refusal's own advice, as a user runs it)
+    subprocess.run(_advice(message), shell=True, check=True, timeout=60)  # noqa: S602 (the refusal's own advice, as a user runs it)
 
 
 def _refused(project: Path, path: Path, fragment: str, root: Path | None = None) -> str:
@@ -385,7 +385,7 @@ def test_hostile_cache_another_user_plants_a_sealed_bytecode_bundle(
         subprocess.run(["chmod", "go-w", str(root)], check=True, timeout=60)  # the advice hatch-zipapp gave before
         message = _built_or_refused(project, f"{root}: {root}/", "(it is writable by others (mode 0777))")
         assert _advice(message) == f"rm -rf {root}"
-        subprocess.run(["chmod", "-R", "go-w", str(root)], check=True)  # not the advice: the planted file is theirs
+        subprocess.run(["chmod", "-R", "go-w", str(root)], check=True, timeout=60)  # not the advice: the planted file is theirs
         message = _built_or_refused(
             project, f"{bundle.parent / name} could", f"(it is owned by another user (uid {OTHER_UID}))"
         )
