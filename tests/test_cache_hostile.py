@@ -385,7 +385,8 @@ def test_hostile_cache_another_user_plants_a_sealed_bytecode_bundle(
         subprocess.run(["chmod", "go-w", str(root)], check=True, timeout=60)  # the advice hatch-zipapp gave before
         message = _built_or_refused(project, f"{root}: {root}/", "(it is writable by others (mode 0777))")
         assert _advice(message) == f"rm -rf {root}"
-        subprocess.run(["chmod", "-R", "go-w", str(root)], check=True, timeout=60)  # not the advice: the planted file is theirs
+        # Not the advice: the planted file is theirs.
+        subprocess.run(["chmod", "-R", "go-w", str(root)], check=True, timeout=60)
         message = _built_or_refused(
             project, f"{bundle.parent / name} could", f"(it is owned by another user (uid {OTHER_UID}))"
         )
