@@ -58,8 +58,9 @@ def untrusted(st: os.stat_result, sticky_ok: bool = False) -> str | None:
     return None
 
 
-def _check_above(path: str) -> None:
-    """Every directory above ``path`` (resolved) is trusted: no one else could rename or replace ``path``."""
+def check_above(path: str) -> None:
+    """Every directory above ``path`` (resolved) is trusted: no one else could rename or replace ``path``. The rule
+    for every directory the runtime trusts: an extraction root, a directory links are made in (runtime.links)."""
     parent = os.path.dirname(path)
     while True:
         why = untrusted(os.stat(parent), sticky_ok=True)
@@ -133,7 +134,7 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
     if why is not None:
         message = f"refusing to run {name} from {where}: {why}. Use a directory only you can write (chmod go-w)"
         raise BootstrapError(message)
-    _check_above(real)
+    check_above(real)
     if mode == SHARED_MODE and st.st_uid == euid() and stat.S_IMODE(st.st_mode) != SHARED_MODE:
         try:  # preparing for a service that runs as another user: it must be able to read the root
             os.chmod(real, SHARED_MODE)

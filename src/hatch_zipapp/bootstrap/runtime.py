@@ -85,7 +85,7 @@ from .documents import (
 )
 from .documents import environment as parse_environment
 from .locks import FileLock, wait
-from .roots import euid, root, untrusted
+from .roots import check_above, euid, root, untrusted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -498,6 +498,10 @@ def links(archive: str, environment: Environment, directory: str, names: list[st
     why = untrusted(os.stat(directory), sticky_ok=True)
     if why is not None:  # another user could replace the links later: root would run their file
         raise BootstrapError(f"refusing to link into {directory}: {why}. Use a directory only you can write")
+    try:  # nor rename it (or a directory above it) and put their own in its place
+        check_above(os.path.realpath(directory))
+    except BootstrapError as e:
+        raise BootstrapError(f"refusing to link into {directory}: {e}") from None
     target = os.path.abspath(archive)
     done, blocked, new = [], [], []
     for name in sorted(set(names)):
