@@ -155,15 +155,36 @@ hz_explicit() {
     [~]*)
       hz_user=${hz_value%%/*}
       hz_user=${hz_user#"~"}
-      case $hz_user in [A-Za-z0-9_]*) case $hz_user in *[!A-Za-z0-9._-]*) ;; *)
-        eval "hz_home=~$hz_user"
-        case $hz_home in /*) hz_value=$hz_home${hz_value#"~$hz_user"} ;; esac
-        ;;
-      esac ;;
+      # a user name only, never ~+, ~- or ~N (bash's directory stack: ~0 is the working directory): an unknown user
+      case $hz_user in
+        "" | [!A-Za-z0-9_]* | *[!A-Za-z0-9._-]*) ;;
+        *[!0-9]*)
+          eval "hz_home=~$hz_user"
+          case $hz_home in /*) hz_value=$hz_home${hz_value#"~$hz_user"} ;; esac
+          ;;
       esac
       ;;
   esac
   case $hz_value in /*) ;; *) hz_die "\$$1=$hz_given is not an absolute path: set it to one (a relative root would depend on the working directory)" ;; esac
+}
+
+# hz_default VARIABLE VALUE PATH: PATH (from $VARIABLE=VALUE) as the root if it is usable and writable; else adds it
+# to hz_tried. A VALUE that is not an absolute path (relative, ~ or ~USER: no shell expanded it, empty) is ignored,
+# as the XDG base directory spec says and the runtime does (its note says so once): never the working directory. A
+# service account's HOME=/nonexistent is never created.
+hz_default() {
+  case $2 in /*) ;; *)
+    hz_tried="$hz_tried \$$1=$2 (not an absolute path)"
+    return 1
+    ;;
+  esac
+  if [ "$1" = HOME ] && [ ! -d "$2" ]; then
+    hz_tried="$hz_tried $3 (\$HOME is not a directory)"
+    return 1
+  fi
+  hz_secure "$3" "$1" && [ -n "$hz_writable" ] && return
+  hz_tried="$hz_tried $3"
+  return 1
 }
 
 hz_root() {
@@ -176,20 +197,13 @@ hz_root() {
   done
   hz_tried=
   if [ -n "${CACHE_DIRECTORY:-}" ]; then
-    hz_secure "${CACHE_DIRECTORY%%:*}" CACHE_DIRECTORY && [ -n "$hz_writable" ] && return
-    hz_tried="$hz_tried ${CACHE_DIRECTORY%%:*}"
+    hz_default CACHE_DIRECTORY "${CACHE_DIRECTORY%%:*}" "${CACHE_DIRECTORY%%:*}" && return
   fi
   if [ -n "${XDG_CACHE_HOME:-}" ]; then
-    hz_secure "$XDG_CACHE_HOME/hatch-zipapp" XDG_CACHE_HOME && [ -n "$hz_writable" ] && return
-    hz_tried="$hz_tried $XDG_CACHE_HOME/hatch-zipapp"
+    hz_default XDG_CACHE_HOME "$XDG_CACHE_HOME" "$XDG_CACHE_HOME/hatch-zipapp" && return
   fi
   if [ -n "${HOME:-}" ]; then
-    if [ -d "$HOME" ]; then # a service account's HOME=/nonexistent is never created
-      hz_secure "$HOME/.cache/hatch-zipapp" HOME && [ -n "$hz_writable" ] && return
-      hz_tried="$hz_tried $HOME/.cache/hatch-zipapp"
-    else
-      hz_tried="$hz_tried $HOME/.cache/hatch-zipapp (\$HOME is not a directory)"
-    fi
+    hz_default HOME "$HOME" "$HOME/.cache/hatch-zipapp" && return
   fi
   hz_die "no writable directory to unpack Python into (tried:${hz_tried:- none, no \$HOME}). Set ZIPAPP_ROOT to one"
 }

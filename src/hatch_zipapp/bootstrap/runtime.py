@@ -196,7 +196,7 @@ def extract(archive: str, environment: Environment, record: bytes) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get(NAME) or "app")
     keep = _keep(environment)  # a bad ZIPAPP_KEEP is one line at every start, before anything is written
-    base, writable = root(name)
+    base, writable = root(name, lambda text: sys.stderr.write(f"{_program()}: note: {text}\n"))
     key = f"{name}_{environment[BUILD_ID]}"
     final = os.path.join(base, key)
     if not writable and flag(ZIPAPP_PREPARE):
