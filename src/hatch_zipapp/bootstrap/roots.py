@@ -150,7 +150,7 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
     return real, os.access(real, os.W_OK | os.X_OK)
 
 
-def root(name: str, note: Callable[[str], None] | None = None) -> tuple[str, bool]:
+def root(name: str, note: Callable[[str], object] | None = None) -> tuple[str, bool]:
     """The directory extractions of application ``name`` live in, and whether this user can write it. A default
     that is not an absolute path is ignored, with a ``note`` saying so (when another is used)."""
     for variable in EXPLICIT:
@@ -175,8 +175,9 @@ def root(name: str, note: Callable[[str], None] | None = None) -> tuple[str, boo
             tried.append(f"{path} (from ${variable}: {e})")
             continue
         if writable:
-            for text in notes if note is not None else ():  # when none is usable, the error lists them
-                note(text)
+            for text in notes:  # when none is usable, the error lists them instead
+                if note is not None:
+                    note(text)
             return real, writable
         tried.append(f"{path} (from ${variable}: not writable)")
     message = (
