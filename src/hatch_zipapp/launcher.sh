@@ -155,15 +155,36 @@ hz_explicit() {
     [~]*)
       hz_user=${hz_value%%/*}
       hz_user=${hz_user#"~"}
-      case $hz_user in [A-Za-z0-9_]*) case $hz_user in *[!A-Za-z0-9._-]*) ;; *)
-        eval "hz_home=~$hz_user"
-        case $hz_home in /*) hz_value=$hz_home${hz_value#"~$hz_user"} ;; esac
-        ;;
-      esac ;;
+      # a user name only, never ~+, ~- or ~N (bash's directory stack: ~0 is the working directory): an unknown user
+      case $hz_user in
+        "" | [!A-Za-z0-9_]* | *[!A-Za-z0-9._-]*) ;;
+        *[!0-9]*)
+          eval "hz_home=~$hz_user"
+          case $hz_home in /*) hz_value=$hz_home${hz_value#"~$hz_user"} ;; esac
+          ;;
       esac
       ;;
   esac
   case $hz_value in /*) ;; *) hz_die "\$$1=$hz_given is not an absolute path: set it to one (a relative root would depend on the working directory)" ;; esac
+}
+
+# hz_default VARIABLE VALUE PATH: PATH (from $VARIABLE=VALUE) as the root if it is usable and writable; else adds it
+# to hz_tried. A VALUE that is not an absolute path (relative, ~ or ~USER: no shell expanded it, empty) is ignored,
+# as the XDG base directory spec says and the runtime does (its note says so once): never the working directory. A
+# service account's HOME=/nonexistent is never created.
+hz_default() {
+  case $2 in /*) ;; *)
+    hz_tried="$hz_tried \$$1=$2 (not an absolute path)"
+    return 1
+    ;;
+  esac
+  if [ "$1" = HOME ] && [ ! -d "$2" ]; then
+    hz_tried="$hz_tried $3 (\$HOME is not a directory)"
+    return 1
+  fi
+  hz_secure "$3" "$1" && [ -n "$hz_writable" ] && return
+  hz_tried="$hz_tried $3"
+  return 1
 }
 
 hz_root() {
@@ -176,20 +197,13 @@ hz_root() {
   done
   hz_tried=
   if [ -n "${CACHE_DIRECTORY:-}" ]; then
-    hz_secure "${CACHE_DIRECTORY%%:*}" CACHE_DIRECTORY && [ -n "$hz_writable" ] && return
-    hz_tried="$hz_tried ${CACHE_DIRECTORY%%:*}"
+    hz_default CACHE_DIRECTORY "${CACHE_DIRECTORY%%:*}" "${CACHE_DIRECTORY%%:*}" && return
   fi
   if [ -n "${XDG_CACHE_HOME:-}" ]; then
-    hz_secure "$XDG_CACHE_HOME/hatch-zipapp" XDG_CACHE_HOME && [ -n "$hz_writable" ] && return
-    hz_tried="$hz_tried $XDG_CACHE_HOME/hatch-zipapp"
+    hz_default XDG_CACHE_HOME "$XDG_CACHE_HOME" "$XDG_CACHE_HOME/hatch-zipapp" && return
   fi
   if [ -n "${HOME:-}" ]; then
-    if [ -d "$HOME" ]; then # a service account's HOME=/nonexistent is never created
-      hz_secure "$HOME/.cache/hatch-zipapp" HOME && [ -n "$hz_writable" ] && return
-      hz_tried="$hz_tried $HOME/.cache/hatch-zipapp"
-    else
-      hz_tried="$hz_tried $HOME/.cache/hatch-zipapp (\$HOME is not a directory)"
-    fi
+    hz_default HOME "$HOME" "$HOME/.cache/hatch-zipapp" && return
   fi
   hz_die "no writable directory to unpack Python into (tried:${hz_tried:- none, no \$HOME}). Set ZIPAPP_ROOT to one"
 }
@@ -201,23 +215,139 @@ hz_need() {
   done
 }
 
-# hz_lock: one start at a time unpacks. flock(1) where there is one (released by the kernel however the holder
-# dies); else a lock directory holding the holder's PID, taken over once that process is gone, or once it has had
-# no PID in it for 5 seconds (its maker was killed, or the disk was full, before it wrote one). The lock file is
-# opened without following a symbolic link planted in its place.
+# hz_timeout: $ZIPAPP_LOCK_TIMEOUT as the runtime's locks.py reads it (a number of seconds, 0 or more, with a fraction
+# or an exponent; inf: no limit; unset or blank: 300), in hz_timeout as whole seconds rounded up (empty: no limit).
+# Anything else (nan, -1, five) is one line.
+hz_timeout() {
+  hz_t=${ZIPAPP_LOCK_TIMEOUT:-}
+  hz_t=${hz_t#"${hz_t%%[! 	]*}"}
+  hz_t=${hz_t%"${hz_t##*[! 	]}"}
+  hz_timeout=300
+  [ -n "$hz_t" ] || return 0
+  hz_bad="\$ZIPAPP_LOCK_TIMEOUT='$ZIPAPP_LOCK_TIMEOUT' is not a number of seconds: set it to one, e.g. 300 (the default)"
+  hz_sign=
+  case $hz_t in [+-]*)
+    hz_sign=${hz_t%"${hz_t#?}"}
+    hz_t=${hz_t#?}
+    ;;
+  esac
+  case $hz_t in [Ii][Nn][Ff] | [Ii][Nn][Ff][Ii][Nn][Ii][Tt][Yy])
+    [ "$hz_sign" != - ] || hz_die "$hz_bad"
+    hz_timeout=
+    return 0
+    ;;
+  esac
+  hz_int=${hz_t%%[eE]*} hz_e=0 hz_eneg=
+  case $hz_t in *[eE]*) hz_e=${hz_t#*[eE]} ;; esac
+  case $hz_int in "" | . | *.*.* | *[!0-9.]*) hz_die "$hz_bad" ;; esac
+  case $hz_e in -*) hz_eneg=1 ;; esac
+  hz_e=${hz_e#[+-]}
+  case $hz_e in "" | *[!0-9]*) hz_die "$hz_bad" ;; esac
+  hz_e=${hz_e#"${hz_e%%[!0]*}"} # no leading 0 (octal to sh)
+  [ ${#hz_e} -le 4 ] || hz_e=9999
+  hz_frac=
+  case $hz_int in *.*)
+    hz_frac=${hz_int#*.}
+    hz_int=${hz_int%%.*}
+    ;;
+  esac
+  hz_int=${hz_int#"${hz_int%%[!0]*}"}
+  hz_e=${hz_e:-0}
+  if [ -n "$hz_eneg" ]; then
+    while [ "$hz_e" -gt 0 ] && [ -n "$hz_int" ]; do # 10^-E: digits move into the fraction
+      hz_frac=${hz_int#"${hz_int%?}"}$hz_frac
+      hz_int=${hz_int%?}
+      hz_e=$((hz_e - 1))
+    done
+  else
+    while [ "$hz_e" -gt 0 ] && [ ${#hz_int} -le 12 ]; do # 10^E: digits move out of the fraction
+      if [ -n "$hz_frac" ]; then hz_int=$hz_int${hz_frac%"${hz_frac#?}"}; else hz_int=${hz_int}0; fi
+      hz_frac=${hz_frac#?}
+      hz_e=$((hz_e - 1))
+    done
+  fi
+  hz_int=${hz_int#"${hz_int%%[!0]*}"}
+  case $hz_frac in *[1-9]*) hz_up=1 ;; *) hz_up=0 ;; esac
+  if [ "$hz_sign" = - ] && { [ -n "$hz_int" ] || [ "$hz_up" = 1 ]; }; then hz_die "$hz_bad"; fi # -0 is 0
+  if [ ${#hz_int} -gt 9 ]; then # more than 31 years: no limit
+    hz_timeout=
+    return 0
+  fi
+  hz_timeout=$((${hz_int:-0} + hz_up))
+}
+
+# hz_lockcheck PATH KIND: nothing at PATH, or a KIND (- a regular file, d a directory), not a link, owned by this user
+# or root and writable by no one else; else one line. A FIFO there never hangs the start.
+hz_lockcheck() {
+  if [ ! -e "$1" ] && [ ! -L "$1" ]; then return 0; fi
+  hz_out=$(LC_ALL=C ls -ldn -- "$1" 2>/dev/null) || {
+    if [ ! -e "$1" ] && [ ! -L "$1" ]; then return 0; fi # released meanwhile
+    hz_die "cannot list the lock $1"
+  }
+  read -r hz_mode _ hz_owner _ <<EOF
+$hz_out
+EOF
+  hz_kind="a regular file"
+  if [ "$2" = d ]; then hz_kind="a directory"; fi
+  case $hz_mode in
+    l*) hz_die "refusing the lock $1: it is a symbolic link. Delete it" ;;
+    "$2"*) ;;
+    *) hz_die "refusing the lock $1: it is not $hz_kind ($hz_mode). Delete it" ;;
+  esac
+  case $hz_owner in 0 | "$hz_uid") ;; *) hz_die "refusing the lock $1: another user (uid $hz_owner) made it. Delete it" ;; esac
+  case $hz_mode in ?????w* | ????????w*) hz_die "refusing the lock $1: it is writable by group or others ($hz_mode). Delete it" ;; esac
+}
+
+# hz_flock_holder: the PID of the start holding hz_lockfile (in hz_holder), which it wrote there; ? if none is.
+hz_flock_holder() {
+  hz_holder=
+  read -r hz_holder <"$hz_lockfile" 2>/dev/null || :
+  case $hz_holder in "" | *[!0-9]*) hz_holder='?' ;; esac
+}
+
+# hz_waiting LOCK: after a try that failed: one line after 2 seconds, and one line and exit at $ZIPAPP_LOCK_TIMEOUT,
+# naming the holder (the runtime's contract: a lock dies with its holder, so the advice is never to delete it).
+hz_waiting() {
+  if [ -n "$hz_timeout" ] && [ "$hz_waited" -ge "$hz_timeout" ]; then
+    hz_die "waited $hz_timeout s for another start to unpack Python (lock: $1, held by PID $hz_holder). If it is stuck (stopped or hung), end it; never delete the lock while it runs. ZIPAPP_LOCK_TIMEOUT sets how long to wait"
+  fi
+  if [ "$hz_waited" = 2 ]; then
+    printf '%s: waiting for another start to unpack Python (held by PID %s, lock %s), for at most %s\n' \
+      "${hz_self##*/}" "$hz_holder" "$1" "${hz_timeout:-no limit}${hz_timeout:+ s} (ZIPAPP_LOCK_TIMEOUT)" >&2
+  fi
+  sleep 1
+  hz_waited=$((hz_waited + 1))
+}
+
+# hz_lock: one start at a time unpacks, waiting at most $ZIPAPP_LOCK_TIMEOUT seconds. flock(1) where there is one
+# (released by the kernel however the holder dies), on a lock file checked first (hz_lockcheck), made 0600 and opened
+# read-write (a FIFO put there meanwhile cannot hang it), holding its holder's PID; else a lock directory holding the holder's PID, taken over
+# once that process is gone, or once it has had no PID in it for 5 seconds (its maker was killed, or the disk was
+# full, before it wrote one).
 hz_lock() {
   hz_lockfile=$hz_base/.cpython-$hz_sha256.lock
-  if [ -L "$hz_lockfile" ]; then rm -f "$hz_lockfile" || hz_die "cannot remove the symbolic link $hz_lockfile"; fi
+  hz_waited=0
   if command -v flock >/dev/null 2>&1; then
-    exec 9>>"$hz_lockfile" || hz_die "cannot open $hz_lockfile"
-    flock 9 || hz_die "cannot lock $hz_lockfile"
+    hz_lockcheck "$hz_lockfile" -
+    hz_umask_lock=$(umask)
+    umask 077
+    exec 9<>"$hz_lockfile" || hz_die "cannot open the lock file $hz_lockfile"
+    umask "$hz_umask_lock"
+    hz_lockcheck "$hz_lockfile" -
+    until flock -n 9; do
+      hz_flock_holder
+      hz_waiting "$hz_lockfile"
+    done
+    printf '%-20s\n' "$$" >&9 2>/dev/null || : # its holder, for the starts that wait (always the same length)
     return
   fi
   hz_need cat kill sleep
   hz_lockdir=$hz_lockfile.d
-  hz_waited=0 hz_empty=0
+  hz_empty=0
   until mkdir "$hz_lockdir" 2>/dev/null; do
-    hz_holder=$(cat "$hz_lockdir/pid" 2>/dev/null) || hz_holder=
+    hz_lockcheck "$hz_lockdir" d
+    hz_holder=
+    if [ -f "$hz_lockdir/pid" ] && [ ! -L "$hz_lockdir/pid" ]; then hz_holder=$(cat "$hz_lockdir/pid" 2>/dev/null) || hz_holder=; fi
     if [ -n "$hz_holder" ]; then
       hz_empty=0
       kill -0 "$hz_holder" 2>/dev/null || hz_empty=5 # its holder is gone
@@ -229,14 +359,8 @@ hz_lock() {
       hz_empty=0
       continue
     fi
-    hz_waited=$((hz_waited + 1))
-    if [ "$hz_waited" = 10 ]; then
-      printf '%s: waiting for another start to unpack Python (PID %s, lock %s)\n' "${hz_self##*/}" "${hz_holder:-?}" "$hz_lockdir" >&2
-    fi
-    if [ "$hz_waited" -ge 600 ]; then
-      hz_die "waited 10 minutes for $hz_lockdir (held by PID ${hz_holder:-?}): if no start is unpacking, remove it"
-    fi
-    sleep 1
+    hz_holder=${hz_holder:-?}
+    hz_waiting "$hz_lockdir"
   done
   hz_held=1
   echo $$ >"$hz_lockdir/pid" || hz_die "cannot write $hz_lockdir/pid"
@@ -290,6 +414,7 @@ hz_unpack() {
 }
 
 hz_need ls wc
+hz_timeout
 hz_got=$(wc -c 2>/dev/null <"$hz_self") || hz_die "cannot read $hz_self"
 hz_got=${hz_got##* }
 [ "$hz_got" = "$hz_total" ] || hz_die "damaged file ($hz_got bytes, expected $hz_total): download it again"

@@ -50,10 +50,15 @@ class FileLock:
             raise BootstrapError(message) from None
         if os.name != "nt":  # pragma: no branch
             st = os.fstat(self.fd)
-            if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
+            why = None
+            if not stat.S_ISREG(st.st_mode):  # a FIFO (opened read-write: no hang) or a device
+                why = "it is not a regular file"
+            elif st.st_uid != os.geteuid():
+                owner = "root" if st.st_uid == 0 else "another user"
+                why = f"{owner} (uid {st.st_uid}) made it, not you (uid {os.geteuid()})"
+            if why is not None:
                 os.close(self.fd)
-                message = f"refusing the lock file {path}: another user (uid {st.st_uid}) made it. Delete it"
-                raise BootstrapError(message)
+                raise BootstrapError(f"refusing the lock file {path}: {why}. Delete it")
             if stat.S_IMODE(st.st_mode) != MODE:  # made by an earlier hatch-zipapp (0644): anyone could lock it
                 os.fchmod(self.fd, MODE)
 
@@ -98,6 +103,35 @@ class FileLock:
         return True
 
 
+def holders(path: str) -> list[int] | None:
+    """The processes (as this PID namespace sees them) holding a ``flock`` on the file ``path``, from Linux's
+    ``/proc/locks`` (none: they are not visible from here, another container); None where it cannot be told."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:  # not Linux, or no /proc
+        return None
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    found = set()
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:2146387 0 EOF"; "1: -> FLOCK ..." waits for it
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == where and fields[4].isdigit():
+            found.add(int(fields[4]))
+    return sorted(found - {0})
+
+
+def held_by(path: str) -> str:
+    """Who holds the lock ``path``, for a message: ``PID 12``, ``PIDs 12, 13``, or that none is visible."""
+    found = holders(path)
+    if found is None:
+        return "another process"
+    pids = [pid for pid in found if pid != os.getpid()]
+    if not pids:
+        return "a process not visible from here (another container?)"
+    return f"PID{'s' if len(pids) > 1 else ''} {', '.join(map(str, pids))}"
+
+
 def lock_timeout() -> float:
     """``$ZIPAPP_LOCK_TIMEOUT``: a number of seconds, 0 or more (default 300; ``inf``: no limit); anything else
     (``nan``, which never compares, waited forever) is an error."""
@@ -123,10 +157,11 @@ def wait(attempt: Callable[[], str | None], path: str, what: str) -> str:
         result = attempt()
         if result is not None:
             return result
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline:  # a flock is released by the kernel when its holder dies: one is alive
             message = (
-                f"waited {timeout:g} s for another process {what} (lock: {path}). If none is running, delete the "
-                f"lock file; {ZIPAPP_LOCK_TIMEOUT} sets how long to wait"
+                f"waited {timeout:g} s for another process {what} (lock: {path}, held by {held_by(path)}). If it is "
+                f"stuck (stopped or hung), end it; never delete the lock file while it runs. {ZIPAPP_LOCK_TIMEOUT} "
+                f"sets how long to wait"
             )
             raise BootstrapError(message)
         time.sleep(delay)

@@ -3,7 +3,9 @@ it can be trusted.
 
 ``$ZIPAPP_ROOT``, else shiv's ``$SHIV_ROOT``, else systemd's ``$CACHE_DIRECTORY`` (its first entry), else
 ``$XDG_CACHE_HOME/hatch-zipapp``, else ``~/.cache/hatch-zipapp``. A root named by a variable that cannot be used is
-an error naming that variable; of the defaults, the first writable one is taken. Missing directories of a root are
+an error naming that variable; of the defaults, the first writable one is taken, and one that is not an absolute path
+(``XDG_CACHE_HOME=cache``, ``~/cache``: no shell expanded it) is ignored with a note, as the XDG base directory
+specification says: never a directory under the working directory. Missing directories of a root are
 created, but never a home directory: a ``$HOME`` that does not exist (a service account's ``/nonexistent``) is
 skipped. Model: shiv's
 ``bootstrap/environment.py``.
@@ -33,6 +35,10 @@ from .documents import (
     flag,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 #: The variables naming a root explicitly, in order: one that is set and unusable is an error.
 EXPLICIT = (ZIPAPP_ROOT, SHIV_ROOT)
 #: The private subdirectory each user gets in a sticky, world-writable root.
@@ -58,8 +64,9 @@ def untrusted(st: os.stat_result, sticky_ok: bool = False) -> str | None:
     return None
 
 
-def _check_above(path: str) -> None:
-    """Every directory above ``path`` (resolved) is trusted: no one else could rename or replace ``path``."""
+def check_above(path: str) -> None:
+    """Every directory above ``path`` (resolved) is trusted: no one else could rename or replace ``path``. The rule
+    for every directory the runtime trusts: an extraction root, a directory links are made in (runtime.links)."""
     parent = os.path.dirname(path)
     while True:
         why = untrusted(os.stat(parent), sticky_ok=True)
@@ -133,7 +140,7 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
     if why is not None:
         message = f"refusing to run {name} from {where}: {why}. Use a directory only you can write (chmod go-w)"
         raise BootstrapError(message)
-    _check_above(real)
+    check_above(real)
     if mode == SHARED_MODE and st.st_uid == euid() and stat.S_IMODE(st.st_mode) != SHARED_MODE:
         try:  # preparing for a service that runs as another user: it must be able to read the root
             os.chmod(real, SHARED_MODE)
@@ -143,15 +150,22 @@ def secure(path: str, variable: str, name: str) -> tuple[str, bool]:
     return real, os.access(real, os.W_OK | os.X_OK)
 
 
-def root(name: str) -> tuple[str, bool]:
-    """The directory extractions of application ``name`` live in, and whether this user can write it."""
+def root(name: str, note: Callable[[str], object] | None = None) -> tuple[str, bool]:
+    """The directory extractions of application ``name`` live in, and whether this user can write it. A default
+    that is not an absolute path is ignored, with a ``note`` saying so (when another is used)."""
     for variable in EXPLICIT:
         value = os.environ.get(variable)
         if value:
             return secure(explicit(variable, value), variable, name)
-    tried = []
+    tried, notes = [], []
     for variable, path in defaults():
-        home = os.environ.get(HOME, "")
+        home, absolute = os.environ.get(HOME, ""), os.path.isabs(path)
+        if not absolute:  # the XDG base directory spec: "consider the path invalid and ignore it"
+            given = os.environ.get(variable, "")
+            why = "not an absolute path (a relative one would depend on the working directory)"
+            notes.append(f"ignoring ${variable}={given}: {why}")
+            tried.append(f"${variable}={given} (not an absolute path)")
+            continue
         if variable == HOME and not os.path.isdir(home):  # a service account's HOME=/nonexistent: never created
             tried.append(f"{path} (from ${HOME}: {home} is not a directory)")
             continue
@@ -161,6 +175,9 @@ def root(name: str) -> tuple[str, bool]:
             tried.append(f"{path} (from ${variable}: {e})")
             continue
         if writable:
+            for text in notes:  # when none is usable, the error lists them instead
+                if note is not None:
+                    note(text)
             return real, writable
         tried.append(f"{path} (from ${variable}: not writable)")
     message = (

@@ -84,8 +84,8 @@ from .documents import (
     record_digest,
 )
 from .documents import environment as parse_environment
-from .locks import FileLock, wait
-from .roots import euid, root, untrusted
+from .locks import FileLock, held_by, wait
+from .roots import check_above, euid, root, untrusted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,7 +135,16 @@ def _read(archive: str, member: str) -> bytes:
         with zipfile.ZipFile(archive) as zf:  # pragma: no cover - imported some other way
             return zf.read(member)
     except Exception as e:  # zipimport's ZipImportError, OSError, EOFError, zlib.error: the bytes are not as built
+        _gone(archive)  # unless the file is not there any more: nothing is damaged, it was moved or deleted
         raise Damaged(f"{member} is unreadable: {type(e).__name__}") from None
+
+
+def _gone(archive: str) -> None:
+    """A :class:`BootstrapError` if ``archive`` is no longer there (deleted, or a link to a deleted release), read
+    again after Python opened it: "no such file", not a damaged .pyz nor a full disk."""
+    if not os.path.isfile(archive):
+        message = f"cannot read {archive}: no such file (moved or deleted while it started). Start it from where it is"
+        raise BootstrapError(message)
 
 
 def _checked(archive: str, member: str, record: bytes) -> bytes:
@@ -187,7 +196,7 @@ def extract(archive: str, environment: Environment, record: bytes) -> str:
     """The extracted site-packages of this build, extracting it (once, across processes) if needed."""
     name = str(environment.get(NAME) or "app")
     keep = _keep(environment)  # a bad ZIPAPP_KEEP is one line at every start, before anything is written
-    base, writable = root(name)
+    base, writable = root(name, lambda text: sys.stderr.write(f"{_program()}: note: {text}\n"))
     key = f"{name}_{environment[BUILD_ID]}"
     final = os.path.join(base, key)
     if not writable and flag(ZIPAPP_PREPARE):
@@ -216,6 +225,16 @@ def extract(archive: str, environment: Environment, record: bytes) -> str:
             lock.unlock()  # removed by a cleanup between the two looks: extract it again
         if lock.try_exclusive():
             return "extract"
+        if force and _extracted(final) and lock.try_shared():  # no one extracts: running processes use it
+            users = held_by(lock.path)
+            lock.unlock()
+            variable = ZIPAPP_FORCE_EXTRACT if ZIPAPP_FORCE_EXTRACT in os.environ else SHIV_FORCE_EXTRACT
+            message = (
+                f"cannot force a new extraction of {key}: it is in use by {users} (a running process of this build "
+                f"holds {lock.path}), and a forced extraction cannot replace an extraction in use. Stop it first, or "
+                f"start without {variable}"
+            )
+            raise BootstrapError(message)
         return None  # another process is extracting it (or cleaning it up): wait, then look again
 
     if wait(attempt, lock.path, f"extracting {key}") == "extracted":
@@ -231,13 +250,33 @@ def extract(archive: str, environment: Environment, record: bytes) -> str:
             _extract(archive, environment, record, directory)
         directory.doomed += cleanup(base, name, key, keep)
     except OSError as e:  # disk full, a file system gone read-only: nothing half-made is left in use
-        message = f"cannot extract {key} into {base}: {e.strerror or e}. Free the space, or set {ZIPAPP_ROOT}"
-        raise BootstrapError(message) from None
+        _gone(archive)
+        raise BootstrapError(_cannot_extract(e, key, base)) from None
     finally:
         lock.shared()  # keep marking it as in use
     if directory.doomed:
         delete_in_background(directory.doomed)
     return os.path.join(final, SITE_PACKAGES)
+
+
+def _cannot_extract(e: OSError, key: str, base: str) -> str:
+    """The line for an extraction that failed with ``e``: what the system said, and the fix for that fault."""
+    import errno
+
+    where = ""
+    if e.errno in {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}:
+        fix = f"Free the space, or set {ZIPAPP_ROOT} to a directory on a file system with room"
+    elif e.errno in {errno.EMFILE, errno.ENFILE}:
+        fix = "Raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)"
+    elif e.errno == errno.ENAMETOOLONG:
+        where = f" ({e.filename})" if e.filename else ""
+        fix = f"Set {ZIPAPP_ROOT} to a shorter path"
+    elif e.errno in {errno.EROFS, errno.EACCES, errno.EPERM}:
+        fix = f"Set {ZIPAPP_ROOT} to a directory this user can write"
+    else:
+        where = f" ({e.filename})" if e.filename else ""
+        fix = f"Set {ZIPAPP_ROOT} to another directory if it persists"
+    return f"cannot extract {key} into {base}: {e.strerror or e}{where}. {fix}"
 
 
 def _extracted(final: str) -> bool:
@@ -498,6 +537,10 @@ def links(archive: str, environment: Environment, directory: str, names: list[st
     why = untrusted(os.stat(directory), sticky_ok=True)
     if why is not None:  # another user could replace the links later: root would run their file
         raise BootstrapError(f"refusing to link into {directory}: {why}. Use a directory only you can write")
+    try:  # nor rename it (or a directory above it) and put their own in its place
+        check_above(os.path.realpath(directory))
+    except BootstrapError as e:
+        raise BootstrapError(f"refusing to link into {directory}: {e}") from None
     target = os.path.abspath(archive)
     done, blocked, new = [], [], []
     for name in sorted(set(names)):
