@@ -86,7 +86,7 @@ def test_no_extraction_while_another_process_holds_the_exclusive_lock(project: P
         fcntl.flock(held, fcntl.LOCK_EX)
         process = subprocess.Popen(
             [os.fspath(pyz)],
-            env=_env(root, ZIPAPP_LOCK_TIMEOUT="2"),
+            env=_env(root, ZIPAPP_LOCK_TIMEOUT="3"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -105,4 +105,9 @@ def test_no_extraction_while_another_process_holds_the_exclusive_lock(project: P
                 process.communicate(timeout=30)
         entries = sorted(os.listdir(root))
     assert entries == [lock.name], f"something was extracted while the lock was held: {entries}"
-    assert process.returncode == 1 and "waited 2 s for another process extracting app_" in stderr
+    assert process.returncode == 1 and "waited 3 s for another process extracting app_" in stderr
+    # Never silent: one line once it has waited 2 s, naming the lock and who holds it, then the verdict.
+    lines = stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{pyz.name}: waiting for another process extracting app_"), lines
+    assert f"lock: {lock}, held by" in lines[0] and f"{os.getpid()}" in lines[0], lines[0]
+    assert lines[0].endswith("for at most 3 s (ZIPAPP_LOCK_TIMEOUT)"), lines[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 import time
 
 from .documents import DEFAULT_LOCK_TIMEOUT, ZIPAPP_LOCK_TIMEOUT, BootstrapError
@@ -148,15 +149,29 @@ def lock_timeout() -> float:
     return timeout
 
 
+#: Seconds a start waits for a lock before it says so (one line on stderr), as the embedded launcher does.
+SAY_WAITING_AFTER = 2.0
+
+
 def wait(attempt: Callable[[], str | None], path: str, what: str) -> str:
     """Call ``attempt`` until it returns a result, for at most ``$ZIPAPP_LOCK_TIMEOUT`` seconds (default 300)."""
     timeout = lock_timeout()
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay = 0.002
+    said = False
     while True:
         result = attempt()
         if result is not None:
             return result
+        if not said and time.monotonic() - started >= SAY_WAITING_AFTER and deadline > started + SAY_WAITING_AFTER:
+            said = True  # one line, as the embedded launcher says it: a start that waits is never silent
+            program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "app.pyz"
+            sys.stderr.write(
+                f"{program}: waiting for another process {what} (lock: {path}, held by {held_by(path)}), for at most "
+                f"{timeout:g} s ({ZIPAPP_LOCK_TIMEOUT})\n"
+            )
+            sys.stderr.flush()
         if time.monotonic() >= deadline:  # a flock is released by the kernel when its holder dies: one is alive
             message = (
                 f"waited {timeout:g} s for another process {what} (lock: {path}, held by {held_by(path)}). If it is "
