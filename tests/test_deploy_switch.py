@@ -13,6 +13,7 @@ archive by its name for every read, so a start that began on one release read th
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,12 @@ def test_plain_pyz(tmp_path: Path, how: str, cold: bool) -> None:
     _check(_storm(tmp_path, _releases(tmp_path), how, cold))
 
 
+@pytest.mark.parametrize("how", sorted(SWITCH))
+@pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
+def test_embedded_python(tmp_path: Path, archive: Path, how: str, cold: bool) -> None:  # noqa: F811
+    _check(_storm(tmp_path, _releases(tmp_path, archive), how, cold))
+
+
 #: A sitecustomize (on PYTHONPATH) whose audit hook switches ``$SWITCH_CURRENT`` (a symbolic link) to the other release
 #: at the start's third opening of it: after Python read the archive's central directory and ``__main__``, before
 #: anything else of it is read. Once per test, or (``SWITCH_ALWAYS=1``) at every start; each switch is logged.
@@ -215,3 +222,30 @@ def test_switched_at_every_start_gives_up_after_three_new_beginnings(tmp_path: P
         "start it again\n"
     )
     assert not (tmp_path / "root").exists() or not [p for p in (tmp_path / "root").iterdir() if "app" in p.name]
+
+
+def test_embedded_launcher_switched_before_it_opened_itself(tmp_path: Path, archive: Path) -> None:  # noqa: F811
+    """Release 1's launcher runs (sourced) while the name it was started by is another file: as if the deploy switched
+    the name between the shell's opening of it and the launcher's. Another release: it begins again, on that one; a
+    copy of the same release (another file, the same first lines): it goes on; 4 times in a row: one line."""
+    releases = _releases(tmp_path, archive)
+    copy = tmp_path / "releases" / "copy.pyz"
+    shutil.copy2(releases[0], copy)
+    root = tmp_path / "root"
+    root.mkdir(mode=0o700)
+
+    def started_as(name: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+        script = f". {shlex.quote(os.fspath(releases[0]))}"
+        command = ["sh", "-c", script, os.fspath(name)]
+        env = {**_env(root), **variables}
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    result = started_as(releases[1])
+    assert (result.returncode, result.stdout, result.stderr) == (0, "release 2 2.pyz\n", "")
+    result = started_as(copy, _ZIPAPP_SWITCHED="3")  # not begun again: that would be the 4th time
+    assert (result.returncode, result.stdout, result.stderr) == (0, "release 1 copy.pyz\n", "")
+    result = started_as(releases[1], _ZIPAPP_SWITCHED="3")
+    assert (result.returncode, result.stdout) == (70, "")
+    assert result.stderr == (
+        "2.pyz: the file was replaced while it started, 4 times in a row (a deploy switching it?): start it again\n"
+    )
