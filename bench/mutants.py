@@ -446,6 +446,28 @@ MUTANTS = [
         "                pass",
         ("tests/test_cache_hostile.py::test_every_kind_is_stored_0700_0600_whatever_the_umask",),
     ),
+    # -- issue 23: a start always runs one release (tests/test_deploy_switch.py: the deploy switches it meanwhile) --
+    Mutant(
+        "start-goes-on-with-a-switched-file",
+        "src/hatch_zipapp/bootstrap/pinned.py",
+        "    if given is None and _differ(cache.get(archive, {}), cache.get(pinned, {})):",
+        "    if False:",
+        ("tests/test_deploy_switch.py::test_switched_at_every_start_gives_up_after_three_new_beginnings",),
+    ),
+    Mutant(
+        "runtime-reads-the-archive-by-name",
+        "src/hatch_zipapp/bootstrap/pinned.py",
+        "            sys.path[index] = pinned",
+        "            sys.path[index] = archive",
+        ("tests/test_deploy_switch.py::test_plain_pyz",),
+    ),
+    Mutant(
+        "launcher-reads-itself-by-name",
+        "src/hatch_zipapp/launcher.sh",
+        'hz_got=$(wc -c 2>/dev/null <"$hz_file")',
+        'hz_got=$(wc -c 2>/dev/null <"$hz_self")',
+        ("tests/test_deploy_switch.py::test_embedded_python",),
+    ),
 ]
 
 

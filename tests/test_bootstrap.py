@@ -61,9 +61,9 @@ def test_imports_with_an_empty_path(tmp_path: Path) -> None:
     embedded = sorted(p.stem for p in package.glob("*.py"))
     assert embedded == sorted(["__init__", *RUNTIME_MODULES])
     probes = [f"_bootstrap.{m}" if m != "__init__" else "_bootstrap" for m in embedded]
-    probes += [p.stem for p in sorted(BOOTSTRAP.glob("*.py")) if p.stem in {"check", "django_main"}]
-    (tmp_path / "check.py").write_bytes((BOOTSTRAP / "check.py").read_bytes())
-    (tmp_path / "django_main.py").write_bytes((BOOTSTRAP / "django_main.py").read_bytes())
+    probes += [p.stem for p in sorted(BOOTSTRAP.glob("*.py")) if p.stem in {"check", "django_main", "pinned"}]
+    for alone in ("check.py", "django_main.py", "pinned.py"):
+        (tmp_path / alone).write_bytes((BOOTSTRAP / alone).read_bytes())
     for module in probes:
         code = (
             "import sys; stdlib = set(sys.stdlib_module_names); sys.path[:] = ['.'] + "
@@ -78,10 +78,10 @@ def test_imports_with_an_empty_path(tmp_path: Path) -> None:
 
 def test_every_module_of_the_bootstrap_package_is_embedded_or_known() -> None:
     """A new module under bootstrap/ is either embedded in the .pyz (RUNTIME_MODULES) or one of the known others:
-    check.py (the start of __main__.py), django_main.py (a Django site's entry point), runtime.py (the package
-    itself) and the source package's own __init__.py."""
+    check.py and pinned.py (the start of __main__.py), django_main.py (a Django site's entry point), runtime.py (the
+    package itself) and the source package's own __init__.py."""
     modules = {p.stem for p in BOOTSTRAP.glob("*.py")}
-    assert modules == {*RUNTIME_MODULES, "check", "django_main", "runtime", "__init__"}
+    assert modules == {*RUNTIME_MODULES, "check", "django_main", "pinned", "runtime", "__init__"}
 
 
 def test_serve_without_gunicorn_says_what_to_add(tmp_path: Path) -> None:

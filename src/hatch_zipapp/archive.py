@@ -3,9 +3,10 @@
 Layout (shiv's names and environment.json, so shiv's tools and runtime variables keep working)::
 
     #!/usr/bin/env python3.12   the target's Python (target.py: Target.shebang), or the `shebang` option
-    __main__.py(c)       the interpreter check (hatch_zipapp/bootstrap/check.py, parses on every Python 3.6+), called
-                         with what the .pyz needs; the runtime's modules checked against the record (runtime_record);
-                         then import _bootstrap; _bootstrap.bootstrap(record)
+    __main__.py(c)       the archive pinned to the file the start began on (hatch_zipapp/bootstrap/pinned.py), the
+                         interpreter check (bootstrap/check.py; both parse on every Python 3.6+), called with what the
+                         .pyz needs; the runtime's modules checked against the record (runtime_record); then
+                         import _bootstrap; _bootstrap.bootstrap(record)
     _bootstrap/          the runtime: __init__.py (hatch_zipapp/bootstrap/runtime.py: the start) and its modules
                          (RUNTIME_MODULES: documents, locks, roots, zipread, atomic, cleanup)
     environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
@@ -86,17 +87,20 @@ def runtime_files(requirement: Requirement) -> dict[str, StagedFile]:
 
 
 def main_py(requirement: Requirement) -> bytes:
-    """The .pyz's ``__main__.py``: the interpreter check (``bootstrap/check.py``) called with what this .pyz needs (a
-    literal: no member to read, no JSON to parse), the runtime's modules checked against the record (zipimport checks
-    no CRC: a damaged module would run), then the runtime. It parses on every Python from 3.6 up, so a wrong
-    one gets the check's message; it is one module, compiled with the runtime, so that the right one loads it from
-    ``__main__.pyc`` (one module less to find and read than a separate check module: ~0.2 ms a start)."""
+    """The .pyz's ``__main__.py``: first the archive pinned to the file this start began on (``bootstrap/pinned.py``:
+    a deploy may switch its name meanwhile), the interpreter check (``bootstrap/check.py``) called with what this .pyz
+    needs (a literal: no member to read, no JSON to parse), the runtime's modules checked against the record
+    (zipimport checks no CRC: a damaged module would run), then the runtime. It parses on every Python from 3.6 up,
+    so a wrong one gets the check's message; it is one module, compiled with the runtime, so that the right one loads
+    it from ``__main__.pyc`` (one module less to find and read than separate modules: ~0.2 ms a start each)."""
     from importlib.resources import files
 
-    check = files("hatch_zipapp.bootstrap").joinpath("check.py").read_text(encoding="utf-8")
+    package = files("hatch_zipapp.bootstrap")
+    check = package.joinpath("check.py").read_text(encoding="utf-8")
+    pinned = package.joinpath("pinned.py").read_text(encoding="utf-8")
     literal = "{\n" + "".join(f"    {key!r}: {value!r},\n" for key, value in sorted(requirement.items())) + "}"
     modules = ["__init__", *RUNTIME_MODULES]
-    text = f"# -*- coding: utf-8 -*-\n{check}\n\ncheck({literal})\n"
+    text = f"# -*- coding: utf-8 -*-\n{check}\n\n{pinned}\n\npin()\ncheck({literal})\n"
     text += f"record = runtime_record({BOOTSTRAP_PACKAGE!r}, {modules!r})\nimport {BOOTSTRAP_PACKAGE}\n"
     return (text + f"{BOOTSTRAP_PACKAGE}.bootstrap(record)\n").encode("utf-8")
 

@@ -29,6 +29,49 @@ hz_die() {
 }
 case ${ZIPAPP_PREPARE:-} in 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Oo][Nn]) hz_umask=022 ;; *) hz_umask=077 ;; esac
 
+# hz_file: what this start reads, opened once. On Linux it is this shell's descriptor of the file (/proc/$$/fd/N, N
+# a free one of 8 to 3), so a deploy that switches the name meanwhile (ln -sfn and mv -T, or mv over it) never has it
+# read another release (docs/runtime.md: a start runs one release). Python gets that file too, and the name in
+# _ZIPAPP_NAMED. If the descriptor is not the script this shell runs (hz_same), the name was switched before it was
+# opened: the start begins again, on the new release (at most 3 times in a row). Elsewhere, the name itself.
+hz_file=$hz_self
+# hz_same: some other descriptor of this shell (the one it reads this script from) is the same file as hz_file; or,
+# for a shell that keeps none, hz_file's first lines hold this script's own values.
+hz_same() {
+  for hz_other in "/proc/$$/fd"/*; do
+    if [ "$hz_other" != "$hz_file" ] && [ "$hz_other" -ef "$hz_file" ]; then return 0; fi
+  done
+  hz_have='' hz_lines=0
+  while [ "$hz_lines" -lt 11 ] && IFS= read -r hz_line; do
+    hz_lines=$((hz_lines + 1))
+    case $hz_line in
+      hz_offset=* | hz_total=*)
+        hz_value=${hz_line#*=}
+        hz_have="$hz_have ${hz_line%%=*}=${hz_value#"${hz_value%%[!0]*}"}"
+        ;;
+      hz_size=* | hz_sha256=* | hz_python=*) hz_have="$hz_have $hz_line" ;;
+    esac
+  done <"$hz_file"
+  [ "$hz_have" = " hz_offset=$hz_offset hz_total=$hz_total hz_size=$hz_size hz_sha256=$hz_sha256 hz_python=$hz_python" ]
+}
+if [ -d "/proc/$$/fd" ]; then
+  for hz_fd in 8 7 6 5 4 3; do
+    if [ ! -L "/proc/$$/fd/$hz_fd" ]; then
+      if eval "command exec $hz_fd<\"\$hz_self\"" 2>/dev/null; then hz_file=/proc/$$/fd/$hz_fd; fi
+      break
+    fi
+  done
+fi
+if [ "$hz_file" != "$hz_self" ] && ! hz_same; then
+  hz_switched=${_ZIPAPP_SWITCHED:-0}
+  case $hz_switched in 0 | 1 | 2) ;; *) hz_die "the file was replaced while it started, 4 times in a row (a deploy switching it?): start it again" ;; esac
+  _ZIPAPP_SWITCHED=$((hz_switched + 1))
+  export _ZIPAPP_SWITCHED
+  eval "exec $hz_fd<&-"
+  if [ -x "$hz_self" ]; then exec "$hz_self" "$@"; fi
+  exec sh "$hz_self" "$@"
+fi
+
 # hz_check BASE: BASE, every directory above it, BASE/cpython-SHA256 (if there), its python/bin and its interpreter are
 # owned by this user or root and writable by no one else (a directory above may be sticky: /tmp), as the runtime's
 # roots.py checks its root. One `ls` for them all (each directory as DIR/., so a name never ends in a blank), which
@@ -384,11 +427,11 @@ hz_unpack() {
   if [ ! -d "$hz_dir" ]; then
     rm -rf "$hz_base/.cpython-$hz_sha256.tmp-"*
     if command -v sha256sum >/dev/null 2>&1; then
-      hz_got=$(tail -c +$((hz_offset + 1)) "$hz_self" | head -c "$hz_size" | sha256sum)
+      hz_got=$(tail -c +$((hz_offset + 1)) "$hz_file" | head -c "$hz_size" | sha256sum)
       hz_got=${hz_got%% *}
     else # gzip's own check (CRC and length) of every byte
       hz_got=$hz_sha256
-      tail -c +$((hz_offset + 1)) "$hz_self" | head -c "$hz_size" | GZIP='' gzip -t 2>/dev/null || hz_got="a damaged archive"
+      tail -c +$((hz_offset + 1)) "$hz_file" | head -c "$hz_size" | GZIP='' gzip -t 2>/dev/null || hz_got="a damaged archive"
     fi
     [ "$hz_got" = "$hz_sha256" ] || hz_die "damaged file: its Python archive is $hz_got, not sha256 $hz_sha256; download it again"
     hz_work=$hz_base/.cpython-$hz_sha256.tmp-$$
@@ -396,7 +439,7 @@ hz_unpack() {
       hz_work=
       hz_die "cannot create a directory in $hz_base"
     }
-    hz_error=$( (unset TAR_OPTIONS GZIP && tail -c +$((hz_offset + 1)) "$hz_self" | head -c "$hz_size" | gzip -dc | (cd "$hz_work" && umask 022 && LC_ALL=C tar -xof -)) 2>&1 >/dev/null) || {
+    hz_error=$( (unset TAR_OPTIONS GZIP && tail -c +$((hz_offset + 1)) "$hz_file" | head -c "$hz_size" | gzip -dc | (cd "$hz_work" && umask 022 && LC_ALL=C tar -xof -)) 2>&1 >/dev/null) || {
       case $hz_error in
         *"No space left on device"*) hz_error="No space left on device" ;;
         *) hz_error=${hz_error%%"$hz_nl"*} ;;
@@ -415,7 +458,7 @@ hz_unpack() {
 
 hz_need ls wc
 hz_timeout
-hz_got=$(wc -c 2>/dev/null <"$hz_self") || hz_die "cannot read $hz_self"
+hz_got=$(wc -c 2>/dev/null <"$hz_file") || hz_die "cannot read $hz_self"
 hz_got=${hz_got##* }
 [ "$hz_got" = "$hz_total" ] || hz_die "damaged file ($hz_got bytes, expected $hz_total): download it again"
 hz_root
@@ -429,5 +472,9 @@ if [ -z "$hz_found" ] || [ -L "$hz_dir" ]; then hz_die "refusing $hz_dir: it is 
 if [ ! -d "$hz_dir" ] || [ ! -x "$hz_dir/$hz_python" ]; then
   hz_die "$hz_dir is damaged (no $hz_python): remove it (rm -rf '$hz_dir', as its owner) and start again"
 fi
-exec "$hz_dir/$hz_python" -I "$hz_self" "$@"
+if [ "$hz_file" != "$hz_self" ]; then
+  _ZIPAPP_NAMED=$hz_self
+  export _ZIPAPP_NAMED
+fi
+exec "$hz_dir/$hz_python" -I "$hz_file" "$@"
 exit 70

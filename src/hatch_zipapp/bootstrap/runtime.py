@@ -99,6 +99,8 @@ if TYPE_CHECKING:
 #: What Python ran before this package: the source, and its bytecode when the build compiled the runtime.
 _MAIN = ("__main__.py", "__main__.pyc")
 _held: list[FileLock] = []  # locks kept for the life of the process
+#: How a pinned archive is named (pinned.py PINNED: this process's descriptor of the file the start began on).
+_PINNED = "/proc/self/fd/"
 
 
 def _archive() -> str:
@@ -110,6 +112,13 @@ def _archive() -> str:
         return archive
     # Imported some other way: this module is .../app.pyz/_bootstrap/__init__.py
     return os.path.dirname(os.path.dirname(__file__))  # pragma: no cover
+
+
+def _named() -> str:
+    """The .pyz as the user named it, for messages and links: ``_archive()``, unless ``__main__`` pinned the file this
+    start began on (pinned.py: ``_archive()`` is then ``/proc/self/fd/N``); then the name it was started by."""
+    archive = _archive()
+    return sys.argv[0] if archive.startswith(_PINNED) and sys.argv and sys.argv[0] else archive
 
 
 def _program() -> str:
@@ -175,7 +184,7 @@ def bootstrap(record: bytes | None = None) -> None:
         if ZIPAPP_LINKS in os.environ:  # a deploy step: a link per console script, nothing extracted or run
             if not os.environ[ZIPAPP_LINKS]:  # `ZIPAPP_LINKS="$BIN"` with BIN unset: not a start of the app
                 raise BootstrapError(f"{ZIPAPP_LINKS} is set but empty: set it to the directory to link into")
-            for line in links(archive, environment, os.environ[ZIPAPP_LINKS]):
+            for line in links(_named(), environment, os.environ[ZIPAPP_LINKS]):
                 say(f"{_program()}: {line}\n")
             sys.exit(0)
         site_packages = extract(archive, environment, record)
@@ -206,7 +215,7 @@ def extract(archive: str, environment: Environment, record: bytes) -> str:
         if not _extracted(final):
             message = (
                 f"{base} is read-only and holds no extraction of this build ({key}). Prepare it as the deploying "
-                f"user (root, or the service's own user): {ZIPAPP_ROOT}={base} {ZIPAPP_PREPARE}=1 {_archive()}"
+                f"user (root, or the service's own user): {ZIPAPP_ROOT}={base} {ZIPAPP_PREPARE}=1 {_named()}"
             )
             raise BootstrapError(message)
         if flag(ZIPAPP_VERIFY):
@@ -319,7 +328,7 @@ def _verify(archive: str, environment: Environment, record: bytes, final: str) -
     if changed is not None:
         message = (
             f"{os.path.join(final, changed)} is not the file this .pyz holds (changed, missing or added since it was "
-            f"extracted): do not run it. Extract again: {ZIPAPP_FORCE_EXTRACT}=1 {_archive()}, or delete {final}"
+            f"extracted): do not run it. Extract again: {ZIPAPP_FORCE_EXTRACT}=1 {_named()}, or delete {final}"
         )
         raise BootstrapError(message)
 
@@ -408,6 +417,8 @@ def _for_children(archive: str, site_packages: str, isolated: bool) -> None:
     """Re-exec: a child started as ``sys.executable -m ...`` or ``sys.executable script`` sees the extraction, through
     the archive's ``_bootstrap/sitecustomize.py`` on ``PYTHONPATH``; a virtualenv a child makes does not (that module
     adds it only for this interpreter, and takes itself out of any other's environment)."""
+    if archive.startswith(_PINNED):  # the file this start began on, through this process's descriptor (pinned.py)
+        archive = f"/proc/{os.getpid()}/fd/{archive[len(_PINNED) :]}"
     entry = os.path.join(os.path.abspath(archive), BOOTSTRAP_PACKAGE)
     fields = (str(sys.hexversion), "1" if isolated else "0", sys.prefix, site_packages, entry)
     for field, separator, carrier in ((entry, os.pathsep, "PYTHONPATH"), ("".join(fields), "\t", ZIPAPP_CHILD)):
