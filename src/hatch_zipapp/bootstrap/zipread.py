@@ -165,7 +165,8 @@ def directory(
     ``prefix`` (the .pyz's shebang line, bound by the record); every name a plain relative path (``under`` the
     directory ``under``, when given). Anything else is :class:`Refused` (``what`` names the zip): the local headers
     are compared as each member is read (:func:`contents`)."""
-    tail = reader.read(min(END_SIZE + LOCATOR_SIZE + END64_SIZE, end - start), end - min(end - start, 98))
+    tail_size = min(END_SIZE + LOCATOR_SIZE + END64_SIZE, end - start)  # the end records, ZIP64's included
+    tail = reader.read(tail_size, end - tail_size)
     end_record = tail[-END_SIZE:]
     if len(end_record) != END_SIZE or end_record[:4] != END_OF_DIRECTORY:
         raise Refused(what, "no end of central directory record in its last 22 bytes (a comment, or bytes after it)")
