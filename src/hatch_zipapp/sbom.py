@@ -16,6 +16,7 @@ import re
 import struct
 import urllib.parse
 import uuid
+import zlib
 from collections.abc import Mapping
 from email.parser import Parser
 from pathlib import Path
@@ -236,18 +237,19 @@ def _check(
     digests: dict[str, str] = {}
     kept: dict[str, bytes] = {}  # the record, the SBOM and the distributions' RECORDs: the members read as text
     unreadable: list[str] = []
-    inner: tuple[str, int] | None = None  # site-packages.zip's sha256, and where its bytes start
+    inner: tuple[str, int, int] | None = None  # site-packages.zip's sha256 and CRC-32, and where its bytes start
     unread = ""  # the members not read at all, when its directory is refused
     for member in outer:
-        digest = _read(reader, member, kept, unreadable)
         if member[0] == SITE_PACKAGES_ZIP:
-            inner = (digest, member[4] + len(member[7])) if digest is not None else None
-        elif digest is not None and member[0] != RECORD:  # (the record lists every member but itself)
+            inner = _stored(reader, member, unreadable)
+            continue
+        digest = _read(reader, member, kept, unreadable)
+        if digest is not None and member[0] != RECORD:  # (the record lists every member but itself)
             digests[member[0]] = digest
     if inner is not None:
         site_packages = next(m for m in outer if m[0] == SITE_PACKAGES_ZIP)
         try:
-            found = directory(reader, inner[1], inner[1] + site_packages[2], SITE_PACKAGES_ZIP, under=SITE_PACKAGES)[1]
+            found = directory(reader, inner[2], inner[2] + site_packages[2], SITE_PACKAGES_ZIP, under=SITE_PACKAGES)[1]
         except Refused as e:  # (its members are not read: that one line says why, not one line for each)
             unreadable.append(f"{e.where}: {e.why}")
             found, unread = [], SITE_PACKAGES + "/"
@@ -285,7 +287,7 @@ def _check(
             "the same: its zip headers or compressed bytes changed)"
         )
     if not unreadable and inner is not None:
-        problems += _check_headers(name, reader, start, outer)
+        problems += _check_headers(name, reader, start, outer, inner[1])
     return problems
 
 
@@ -306,6 +308,21 @@ def _read(reader: Reader, member: Member, kept: dict[str, bytes], unreadable: li
     if keep:
         kept[name] = b"".join(pieces)
     return digest.hexdigest()
+
+
+def _stored(reader: Reader, member: Member, unreadable: list[str]) -> tuple[str, int, int] | None:
+    """``site-packages.zip``'s sha256 and CRC-32, and where its bytes start, its local header checked: its CRC-32 is
+    not checked here (the rebuilt headers are), so that a damaged byte is reported for the member it is in."""
+    name, _, size, _, offset, _, _, header = member
+    if reader.read(len(header), offset) != header:
+        unreadable.append(f"{name}: its local header differs from its central directory entry")
+        return None
+    digest, crc, start = hashlib.sha256(), 0, offset + len(header)
+    for position in range(start, start + size, CHUNK):
+        piece = reader.read(min(CHUNK, start + size - position), position)
+        digest.update(piece)
+        crc = zlib.crc32(piece, crc)
+    return digest.hexdigest(), crc, start
 
 
 def _sha256(reader: Reader, offset: int, size: int) -> str:
@@ -358,14 +375,16 @@ def _check_members(
     return problems
 
 
-def _check_headers(name: str, reader: Reader, start: int, outer: list[Member]) -> list[str]:
+def _check_headers(name: str, reader: Reader, start: int, outer: list[Member], inner_crc: int) -> list[str]:
     """The outer zip rebuilt from its members, as the build writes it (all stored, one timestamp, fixed modes), must
     be the file's bytes after the shebang line: a changed header field, timestamp, mode, flag or length is not. The
-    members' bytes are streamed from the file into the rebuilt zip, which is compared as it is written."""
+    members' bytes are streamed from the file into the rebuilt zip, which is compared as it is written (every CRC-32
+    is the one its bytes have: ``inner_crc`` is site-packages.zip's, the others were checked as they were read)."""
     members: dict[str, tuple[Content, bool]] = {}
     for member in outer:
         window = cast(BinaryIO, _Window(reader, member[4] + len(member[7]), member[2]))
-        members[member[0]] = (InnerZip(window, member[2], member[5], ""), False)
+        crc = inner_crc if member[0] == SITE_PACKAGES_ZIP else member[5]
+        members[member[0]] = (InnerZip(window, member[2], crc, ""), False)
     time, date = struct.unpack_from("<HH", outer[0][7], 10)  # (the record is a member: there is a first)
     date_time = ((date >> 9) + 1980, date >> 5 & 15, date & 31, time >> 11, time >> 5 & 63, (time & 31) * 2)
     rebuilt = _Comparing(reader, start)

@@ -198,52 +198,52 @@ def directory(
     entries = reader.read(size, base + offset)
     if len(entries) != size:
         raise Refused(what, "cut short")
-    found = parse_directory(entries, count, base, offset, what)
-    for member in found:
-        parts = member[0].split("/")
-        if (under and parts[0] != under) or len(parts) < 1 + bool(under) or {"", ".", ".."} & set(parts):
-            where = f" outside {under}/ or" if under else ""
-            raise Refused(member[0], f"a name{where} not a plain relative path (the build writes none)")
-    return base, found
+    first = 0  # where the first member is: past the prefix too, when the offsets count from the file's start
+    if prefix and len(entries) >= CENTRAL_HEADER_SIZE:
+        first = min(struct.unpack_from("<L", entries, 42)[0], offset)
+    return base + first, parse_directory(entries, count, base, offset, what, under, first)
 
 
-def parse_directory(entries: bytes, count: int, base: int, end: int, what: str) -> list[Member]:
+#: A central directory entry's fields (46 bytes, then its name).
+_ENTRY = struct.Struct("<4s6H3L5H2L")
+
+
+def parse_directory(
+    entries: bytes, count: int, base: int, end: int, what: str, under: str = "", first: int = 0
+) -> list[Member]:
     """The ``count`` entries of a central directory (``entries``, every byte of it), offsets made absolute by adding
-    ``base``; their members must lie back to back from ``base`` up to ``end`` (the directory's own offset)."""
+    ``base``; their members must lie back to back from ``first`` up to ``end`` (the directory's own offset), and each
+    entry's fields be as the builder writes them (one test for all of them: this loop is on the cold start's path,
+    a few microseconds for each of thousands of members; :func:`_refuse_entry` says what is wrong)."""
     found: list[Member] = []
     names: set[str] = set()
-    position = expected = 0
+    position, expected = 0, first
+    prefix = under + "/" if under else ""
+    unpack, modes = _ENTRY.unpack_from, MODES
     for _ in range(count):
         if len(entries) - position < CENTRAL_HEADER_SIZE:
             raise Refused(what, f"its central directory holds fewer entries than its {count}")
-        (signature, made_by, version, flags, method, _, _, crc, size, file_size, name_length, extra_length,
-         comment_length, disk, internal, attributes, offset) = struct.unpack_from(
-            "<4s6H3L5H2L", entries, position)  # fmt: skip
+        fields = unpack(entries, position)
         start = position + CENTRAL_HEADER_SIZE
+        (signature, made_by, version, flags, method, _, _, crc, size, file_size, name_length, extra_length,
+         comment_length, disk, internal, attributes, offset) = fields  # fmt: skip
         raw = entries[start : start + name_length]
         if signature != CENTRAL_HEADER or len(raw) != name_length:
             raise Refused(what, f"its central directory is damaged after {len(found)} entries")
-        name = _name(raw, flags, what)
-        if name in names:
-            raise Refused(name, f"listed twice in {what}'s directory")
+        name = raw.decode("ascii") if not flags and raw.isascii() and b"\0" not in raw else _name(raw, flags, what)
+        if (
+            name in names
+            or offset != expected
+            or made_by != MADE_BY
+            or version != VERSION
+            or (flags & ~UTF8) | extra_length | comment_length | disk | internal | (attributes & 0xFFFF)
+            or attributes >> 16 not in modes
+            or not (method == DEFLATED or (method == STORED and size == file_size))
+            or not name.startswith(prefix)
+            or (("//" in name or "/." in name or name[:1] in "./" or name[-1:] == "/") and not _plain(name))
+        ):
+            _refuse_entry(name, fields, expected, found[-1][0] if found else None, names, what, under)
         names.add(name)
-        if offset != expected:
-            before = f"{found[-1][0]!r} ends" if found else f"{what} starts"
-            raise Refused(name, f"starts at byte {offset} of {what}, not at {expected} where {before} (members that "
-                                "overlap, or bytes between them)")  # fmt: skip
-        if flags & ~UTF8:
-            raise Refused(name, f"flags {flags:#06x} (a data descriptor, encryption or another option the build "
-                                "never writes)")  # fmt: skip
-        if extra_length or comment_length:
-            raise Refused(name, "an extra field or a comment in its directory entry (the build writes neither)")
-        if made_by != MADE_BY or version != VERSION or disk or internal:
-            raise Refused(name, "version, disk or attribute fields the build never writes")
-        if attributes >> 16 not in MODES or attributes & 0xFFFF:
-            raise Refused(name, f"mode {attributes >> 16:#o} (the build writes regular files, 0644 or 0755)")
-        if method not in {STORED, DEFLATED}:
-            raise Refused(name, f"compression method {method} (the build stores or deflates)")
-        if method == STORED and size != file_size:
-            raise Refused(name, f"stored, with a compressed size {size} that is not its size {file_size}")
         header = LOCAL_HEADER + entries[position + 6 : position + 32] + raw  # what its local header must be
         expected = offset + len(header) + size
         found.append((name, method, size, file_size, base + offset, crc, attributes >> 16, header))
@@ -253,6 +253,40 @@ def parse_directory(entries: bytes, count: int, base: int, end: int, what: str) 
     if expected != end:
         raise Refused(what, f"its last member ends at byte {expected}, not where its central directory starts ({end})")
     return found
+
+
+def _refuse_entry(
+    name: str, fields: tuple[Any, ...], expected: int, previous: str | None, names: set[str], what: str, under: str
+) -> None:
+    """What is wrong with a directory entry that :func:`parse_directory` found not as the builder writes it."""
+    (_, made_by, version, flags, method, _, _, _, size, file_size, _, extra_length, comment_length, disk, internal,
+     attributes, offset) = fields  # fmt: skip
+    if name in names:
+        raise Refused(name, f"listed twice in {what}'s directory")
+    if offset != expected:
+        before = f"{previous!r} ends" if previous is not None else "its zip starts"
+        raise Refused(name, f"starts at byte {offset} of {what}, not at {expected} where {before} (members that "
+                            "overlap, or bytes between them)")  # fmt: skip
+    if flags & ~UTF8:
+        raise Refused(name, f"flags {flags:#06x} (a data descriptor, encryption or another option the build "
+                            "never writes)")  # fmt: skip
+    if extra_length or comment_length:
+        raise Refused(name, "an extra field or a comment in its directory entry (the build writes neither)")
+    if made_by != MADE_BY or version != VERSION or disk or internal:
+        raise Refused(name, "version, disk or attribute fields the build never writes")
+    if attributes >> 16 not in MODES or attributes & 0xFFFF:
+        raise Refused(name, f"mode {attributes >> 16:#o} (the build writes regular files, 0644 or 0755)")
+    if method not in {STORED, DEFLATED}:
+        raise Refused(name, f"compression method {method} (the build stores or deflates)")
+    if method == STORED and size != file_size:
+        raise Refused(name, f"stored, with a compressed size {size} that is not its size {file_size}")
+    where = f" outside {under}/ or" if under else ""
+    raise Refused(name, f"a name{where} not a plain relative path (the build writes none)")
+
+
+def _plain(name: str) -> bool:
+    """Whether ``name`` is a plain relative path: no empty, ``.`` or ``..`` part."""
+    return not {"", ".", ".."} & set(name.split("/"))
 
 
 def _name(raw: bytes, flags: int, what: str) -> str:
