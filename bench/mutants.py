@@ -116,8 +116,8 @@ MUTANTS = [
     Mutant(
         "verify-crashes-on-zlib-errors",  # zlib.error, NotImplementedError, ... as tracebacks
         ZIPREAD,
-        "                data = inflater.decompress(raw, file_size + 1)\n            except zlib.error:",
-        "                data = inflater.decompress(raw, file_size + 1)\n            except MemoryError:",
+        "            data = inflater.decompress(raw, file_size + 1)\n        except zlib.error:",
+        "            data = inflater.decompress(raw, file_size + 1)\n        except MemoryError:",
         ("tests/test_verify_fuzz.py::test_every_one_bit_flip_gets_a_verdict",),
     ),
     Mutant(
@@ -215,8 +215,8 @@ MUTANTS = [
     Mutant(
         "zipread-local-header-unchecked",  # issue 22: a local header that differs from its directory entry read
         ZIPREAD,
-        "    if first[: len(header)] != header:",
-        "    if first[:4] != header[:4]:",
+        "    if block[: len(header)] != header:",
+        "    if block[:4] != header[:4]:",
         ("tests/test_zip_differential.py",),
     ),
     Mutant(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib  # (this module is imported by the start that extracts, and by verify: never by a warm start)
 
 from .documents import RECORD, RECORD_PREFIX, SITE_PACKAGES, SITE_PACKAGES_ZIP, Damaged
 
@@ -308,30 +309,38 @@ def _name(raw: bytes, flags: int, what: str) -> str:
 
 
 def contents(reader: Reader, member: Member) -> Iterator[bytes]:
-    """The bytes of one member, a piece at a time (one piece for a small member: one read at its offset, one
-    inflate), its local header, sizes and CRC checked (:func:`inflate`); by the time the last piece is out."""
+    """The bytes of one member, a piece at a time, its local header, sizes and CRC checked (:func:`inflate`) by the
+    time the last piece is out. A small member (the common case) is one piece, checked before it is out: one read at
+    its offset, one inflate, no generator (a few thousand of them are the cold start's hot loop)."""
+    name, method, size, file_size, offset, crc, _, header = member
+    if size > CHUNK or file_size > CHUNK:
+        return _large(reader, member)
+    block = reader.read(len(header) + size, offset)
+    if block[: len(header)] != header:
+        raise Refused(name, "its local header differs from its central directory entry")
+    raw = block[len(header) :]
+    if len(raw) != size:
+        raise Refused(name, "cut short")
+    if method == DEFLATED:
+        inflater = zlib.decompressobj(-15)
+        try:
+            data = inflater.decompress(raw, file_size + 1)
+        except zlib.error:
+            raise Refused(name, "its deflate stream is damaged") from None
+        if len(data) != file_size or not inflater.eof or inflater.unused_data:
+            _ended(name, inflater, len(data), file_size)
+    else:
+        data = raw
+    if zlib.crc32(data) != crc:
+        raise Refused(name, "fails its CRC")
+    return iter((data,))
+
+
+def _large(reader: Reader, member: Member) -> Iterator[bytes]:
     name, method, size, file_size, offset, crc, _, header = member
     first = reader.read(len(header) + min(size, CHUNK), offset)
     if first[: len(header)] != header:
         raise Refused(name, "its local header differs from its central directory entry")
-    if size <= CHUNK and file_size <= CHUNK:  # the common case: one inflate, no generator below
-        raw = first[len(header) :]
-        if len(raw) != size:
-            raise Refused(name, "cut short")
-        if method == DEFLATED:
-            import zlib
-
-            inflater = zlib.decompressobj(-15)
-            try:
-                data = inflater.decompress(raw, file_size + 1)
-            except zlib.error:
-                raise Refused(name, "its deflate stream is damaged") from None
-            _ended(name, inflater, len(data), file_size)
-        else:
-            data = raw
-        check_crc(name, data, crc)
-        yield data
-        return
     pieces = _pieces(reader, first[len(header) :], offset + len(header), size, name)
     yield from inflate(pieces, name, (method, crc, size, file_size))
 
@@ -353,8 +362,6 @@ def inflate(pieces: Iterable[bytes], name: str, member: tuple[int, int, int, int
     the build (for a wheel's member it copies) share. A deflate stream must end exactly at the last compressed byte
     and give exactly ``size`` bytes (zipfile stops at ``size`` and ignores what follows the stream's end; zlib does
     neither), and the CRC-32 must match; else :class:`Refused`."""
-    import zlib
-
     method, crc, size, file_size = member
     running = total = read = 0
     if method == STORED:
@@ -410,13 +417,6 @@ def _ended(name: str, inflater: Any, total: int, file_size: int) -> None:
         raise Refused(name, f"{len(inflater.unused_data)} bytes after the end of its deflate stream")
     if total != file_size:
         raise Refused(name, f"{total} bytes, not its declared {file_size}")
-
-
-def check_crc(name: str, data: bytes, crc: int) -> None:
-    import zlib
-
-    if zlib.crc32(data) != crc:
-        raise Refused(name, "fails its CRC")
 
 
 def read_member(reader: Reader, member: Member) -> bytes:
