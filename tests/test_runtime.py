@@ -660,7 +660,10 @@ class TestExtraction:
             "rebuild or download it again\n"
         )
         # Had the record been made from the damaged bytes, the directory's own check still refuses it
-        with pytest.raises(BootstrapError, match=r"damaged \.pyz \(site-packages\.zip: its central directory is damaged after 0 entries\)"):
+        with pytest.raises(
+            BootstrapError,
+            match=r"damaged \.pyz \(site-packages\.zip: its central directory is damaged after 0 entries\)",
+        ):
             _extract_in_process(damaged, tmp_path / "in-process")
 
     def test_a_damaged_archive_is_a_clear_error_and_leaves_nothing(self, tool: Path, tmp_path: Path) -> None:
