@@ -457,3 +457,26 @@ def test_the_forged_crc_reads_two_ways(built: Path) -> None:
     read = _zipfile_reading(inner)["site-packages/\u00e9\u00e9\u00e9\u00e9.pth"]
     later = crafted.members[0].data[4:] + crafted.members[0].after
     assert read != later == EVIL and zlib.crc32(read) == zlib.crc32(later)
+
+
+@pytest.mark.parametrize("change", ["mode", "timestamp"])
+def test_what_every_reader_reads_alike_but_the_build_never_writes(built: Path, tmp_path: Path, change: str) -> None:
+    """An outer member made executable (its directory entry's mode 0755), or one member's timestamp changed in both
+    of its headers: every reader reads the same bytes, but the build never writes it (one mode, one timestamp for
+    the whole .pyz). verify's rebuilt headers say so, with the .sha256 beside it made to match."""
+    data = bytearray(built.read_bytes())
+    with zipfile.ZipFile(built) as archive:
+        header = archive.getinfo("environment.json").header_offset  # (zipfile's offsets are the file's)
+        entry = archive.start_dir
+    while data[entry + 46 : entry + 46 + len(b"environment.json")] != b"environment.json":
+        entry += 46 + sum(struct.unpack_from("<3H", data, entry + 28))  # past its name, extra field and comment
+    if change == "mode":
+        struct.pack_into("<L", data, entry + 38, 0o100755 << 16)
+    else:
+        for offset in (entry + 12, header + 10):  # the time in its directory entry, and in its local header
+            struct.pack_into("<H", data, offset, struct.unpack_from("<H", data, offset)[0] ^ 1)
+    changed = tmp_path / built.name
+    changed.write_bytes(bytes(data))
+    changed.with_name(changed.name + ".sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  {changed.name}\n")
+    problems = verify(changed)
+    assert len(problems) == 1 and problems[0].startswith(f"{changed.name}: its zip headers differ"), problems
