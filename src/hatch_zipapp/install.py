@@ -19,7 +19,6 @@ import posixpath
 import struct
 import threading
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from installer.sources import WheelFile
 from installer.utils import SCHEME_NAMES, Scheme, construct_record_file, fix_shebang
 
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES
+from hatch_zipapp.bootstrap.zipread import Refused, inflate
 from hatch_zipapp.errors import EntryPointError, UnsafeWheelError, ZipappError
 from hatch_zipapp.scratch import Kept, Spool
 
@@ -97,27 +97,19 @@ def _read_at(file: IO[bytes], size: int, offset: int) -> bytes:
 
 class RawMember:
     """A member of a locked wheel as the wheel's file holds it: its compressed bytes (at ``offset`` in ``file``) and
-    ``member``, its (method, CRC-32, compressed size, size), for the archive to copy instead of compressing again."""
+    ``member``, its (method, CRC-32, compressed size, size), for the archive to copy instead of compressing again;
+    ``name``, its name in the wheel."""
 
-    __slots__ = ("file", "member", "offset")
+    __slots__ = ("file", "member", "name", "offset")
 
-    def __init__(self, file: IO[bytes], offset: int, member: tuple[int, int, int, int]) -> None:
-        self.file, self.offset, self.member = file, offset, member
+    def __init__(self, file: IO[bytes], offset: int, member: tuple[int, int, int, int], name: str = "") -> None:
+        self.file, self.offset, self.member, self.name = file, offset, member, name
 
     def inflated(self) -> Iterator[bytes]:
-        """The member's content, inflated a piece at a time (at most :data:`CHUNK` bytes out of each step)."""
-        if self.member[0] == zipfile.ZIP_STORED:
-            yield from self.chunks()
-            return
-        inflater = zlib.decompressobj(-15)
-        for piece in self.chunks():
-            while piece:
-                out = inflater.decompress(piece, CHUNK)
-                if out:
-                    yield out
-                piece = inflater.unconsumed_tail
-        if tail := inflater.flush():
-            yield tail
+        """The member's content, a piece at a time, read exactly as the runtime reads the copy in the .pyz
+        (:func:`hatch_zipapp.bootstrap.zipread.inflate`: a deflate stream that ends early or late, a size or CRC-32
+        that does not match, is :class:`~hatch_zipapp.bootstrap.zipread.Refused`)."""
+        return inflate(self.chunks(), self.name, self.member)
 
     def chunks(self) -> Iterator[bytes]:
         """The compressed bytes, a piece at a time."""
@@ -148,13 +140,22 @@ class StagedFile:
         self.raw: RawMember | None = None
 
     @classmethod
-    def of_member(cls, stream: IO[bytes], raw: RawMember, executable: bool, owner: str) -> StagedFile:
-        """A locked wheel's member, read through once from ``stream`` (its content: for the digest and size, the
-        CRC-32 checked at its end by zipfile), then kept as ``raw``."""
+    def of_member(cls, raw: RawMember, executable: bool, owner: str) -> StagedFile:
+        """A locked wheel's member, read through once from the wheel (its content: for the digest and size) exactly
+        as the runtime will read its copy in the .pyz, then kept as ``raw``. One the runtime would refuse, or read
+        otherwise than zipfile (a deflate stream longer than the member's declared size: zipfile stops there, the
+        runtime refuses it), is refused here: the build fails rather than a .pyz that fails at every start."""
         digest, size = hashlib.sha256(), 0
-        while piece := stream.read(CHUNK):
-            digest.update(piece)
-            size += len(piece)
+        try:
+            for piece in raw.inflated():
+                digest.update(piece)
+                size += len(piece)
+        except Refused as e:
+            message = (
+                f"Wheel {owner} has a member {raw.name!r} that the .pyz's runtime would refuse ({e.why}): refusing "
+                "to install it. Lock a release of that package whose wheel is intact, or rebuild the wheel"
+            )
+            raise UnsafeWheelError(message) from None
         staged = cls.__new__(cls)
         staged.executable, staged.owner, staged.raw, staged._kept = executable, owner, raw, None
         staged.sha256, staged.size = digest.digest(), size
@@ -422,7 +423,7 @@ class StagingDestination(WheelDestination):
         raw = self._raw(stream)
         if raw is None:
             return self._write(scheme, path, stream, is_executable, member)
-        staged = StagedFile.of_member(stream, raw, is_executable, self.wheel)
+        staged = StagedFile.of_member(raw, is_executable, self.wheel)
         self._put(self._target(scheme, path), staged, member)
         return RecordEntry(path, Hash("sha256", _record_hash(staged.sha256)), staged.size)
 
@@ -442,7 +443,9 @@ class StagingDestination(WheelDestination):
             return None
         name_length, extra_length = struct.unpack("<HH", header[26:30])
         offset = info.header_offset + 30 + name_length + extra_length
-        return RawMember(file, offset, (info.compress_type, info.CRC, info.compress_size, info.file_size))
+        return RawMember(
+            file, offset, (info.compress_type, info.CRC, info.compress_size, info.file_size), info.filename
+        )
 
     def write_script(self, name: str, module: str, attr: str, section: ScriptSection) -> RecordEntry:
         script_name, data = Script(name, module, attr, section).generate(self.interpreter, "posix")

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import BinaryIO, Protocol, cast
 
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES_ZIP
+from hatch_zipapp.bootstrap.zipread import END64_FIELDS, MADE_BY, UTF8, VERSION
 from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
 from hatch_zipapp.reproducible import deflate_member, external_attr, sorted_entries
@@ -138,12 +139,12 @@ class ZipWriter:
             raise LayoutError(message)
         self._names.add(name)
         encoded = name.encode("utf-8")
-        flags = 0 if name.isascii() else _UTF8
-        fields = (_VERSION, flags, method, self._time, self._date, crc, compressed, size, len(encoded))
+        flags = 0 if name.isascii() else UTF8
+        fields = (VERSION, flags, method, self._time, self._date, crc, compressed, size, len(encoded))
         header = struct.pack(_LOCAL, _LOCAL_SIGNATURE, *fields, 0) + encoded
         mode = external_attr(executable)
         self._central.append(
-            struct.pack(_CENTRAL, _CENTRAL_SIGNATURE, _MADE_BY, *fields, 0, 0, 0, 0, mode, self._offset) + encoded
+            struct.pack(_CENTRAL, _CENTRAL_SIGNATURE, MADE_BY, *fields, 0, 0, 0, 0, mode, self._offset) + encoded
         )
         self._write(header)
         written = 0
@@ -162,7 +163,7 @@ class ZipWriter:
         size, count = self._offset - start, len(self._central)
         if count >= 0xFFFF or start >= _ZIP64_LIMIT:
             end64 = self._offset
-            self._write(struct.pack(_END64, _END64_SIGNATURE, 44, 45, 45, 0, 0, count, count, size, start))
+            self._write(struct.pack(_END64, _END64_SIGNATURE, *END64_FIELDS, 0, 0, count, count, size, start))
             self._write(struct.pack(_LOCATOR, _LOCATOR_SIGNATURE, 0, end64, 1))
         count, size, start = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(start, 0xFFFFFFFF)
         self._write(struct.pack(_END, _END_SIGNATURE, 0, 0, count, count, size, start, 0))
@@ -180,9 +181,8 @@ _END64 = "<4sQHHLLQQQQ"
 _LOCATOR = "<4sLQL"
 _LOCAL_SIGNATURE, _CENTRAL_SIGNATURE, _END_SIGNATURE = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"
 _END64_SIGNATURE, _LOCATOR_SIGNATURE = b"PK\x06\x06", b"PK\x06\x07"
-_VERSION = 20  # the version needed to extract: 2.0 (deflate)
-_MADE_BY = 3 << 8 | 20  # Unix, 2.0: the modes in the external attributes are Unix modes
-_UTF8 = 0x800
+# The version needed to extract (2.0: deflate), made by (Unix 2.0: the external attributes are Unix modes), the UTF-8
+# flag: bootstrap/zipread.py's, which reads only what is written here.
 _ZIP64_LIMIT = 1 << 32
 
 

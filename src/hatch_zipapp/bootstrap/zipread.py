@@ -1,35 +1,71 @@
-"""The zip reader of the runtime (``_bootstrap/zipread.py`` in a .pyz): the members of ``site-packages.zip`` (stored
-inside the .pyz), read in place at their offsets in the .pyz, and written out by a few threads.
+"""The zip reader of the runtime (``_bootstrap/zipread.py`` in a .pyz), and the one reading of a .pyz's zips that
+``hatch-zipapp verify`` and the build share: the members of ``site-packages.zip`` (stored inside the .pyz), read in
+place at their offsets in the .pyz, and written out by a few threads.
+
+A zip can be read more than one way: a name without the UTF-8 flag is cp437 to :mod:`zipfile` and ``unzip``, a local
+header can disagree with its central directory entry, members can overlap, hide bytes between them, or end with a
+data descriptor, and a reader may take the first end record or the last. Two readers of one .pyz then see different
+files (issue 22: ``verify`` passed while the runtime ran other bytes). So this reader reads only what the builder
+writes (layout.ZipWriter): every field fixed or equal between the two headers, no extra field, no comment, members
+back to back from the first byte to the central directory, the end record last, each deflate stream ending exactly
+at its compressed size with exactly its size; anything else is :class:`Refused`, by the runtime (nothing extracted),
+by ``verify`` (one problem line) and by the build (for a wheel's members copied as they are). What it accepts,
+:mod:`zipfile` and ``unzip`` read the same.
 
 The outer zip's central directory is read here too (it holds a dozen members: one read at the end of the file), not
-taken from the zipimporter's private index. A directory this quick reader does not handle (ZIP64, a comment) goes to
-:mod:`zipfile`: the slow, general way.
+taken from the zipimporter's private index.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import zlib  # (this module is imported by the start that extracts, and by verify: never by a warm start)
 
-from .documents import RECORD, RECORD_PREFIX, SITE_PACKAGES, SITE_PACKAGES_ZIP, BootstrapError, Damaged
+from .documents import RECORD, RECORD_PREFIX, SITE_PACKAGES, SITE_PACKAGES_ZIP, Damaged
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from typing import Any
 
-    #: (name, compression, compressed size, size, offset of the local header in the .pyz, crc32, st_mode) of one
-    #: member of site-packages.zip.
-    Member = tuple[str, int, int, int, int, int, int]
+    #: (name, compression, compressed size, size, offset of the local header in the .pyz, crc32, st_mode, the local
+    #: header it must have: its 30 bytes and its name) of one member of a zip.
+    Member = tuple[str, int, int, int, int, int, int, bytes]
 
 LOCAL_HEADER = b"PK\x03\x04"
 CENTRAL_HEADER = b"PK\x01\x02"
 END_OF_DIRECTORY = b"PK\x05\x06"
+END64 = b"PK\x06\x06"
+END64_LOCATOR = b"PK\x06\x07"
 LOCAL_HEADER_SIZE = 30
 CENTRAL_HEADER_SIZE = 46
 END_SIZE = 22  # the end of central directory record without a comment (the builder writes none)
+END64_SIZE, LOCATOR_SIZE = 56, 20
 STORED, DEFLATED = 0, 8
+#: What the builder writes in every header (layout.ZipWriter takes them from here): version 2.0 needed to extract,
+#: made by Unix 2.0 (the external attributes are Unix modes), the UTF-8 flag on a name that is not ASCII, and no
+#: other flag; the ZIP64 end record's size and versions.
+VERSION = 20
+MADE_BY = 3 << 8 | 20
+UTF8 = 0x800
+END64_FIELDS = (44, 45, 45)
+#: The modes a member may have (reproducible.external_attr): a regular file, 0644 or 0755.
+MODES = (0o100644, 0o100755)
 #: At most this many threads write an extraction (inflating, reading and writing release the GIL).
 MAX_WORKERS = 4
+#: Bytes read, hashed or inflated at once: large enough to be fast, small enough that a member of any size is
+#: extracted and checked in constant memory.
+CHUNK = 1 << 20
+
+
+class Refused(Damaged):
+    """A zip, or a member of it (``where``), that is not read one way only, or not as the builder wrote it
+    (``why``)."""
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__(f"{where}: {why}")
+        self.where, self.why = where, why
 
 
 class Reader:
@@ -73,29 +109,19 @@ class Reader:
 def members(archive: str, record: dict[str, str]) -> list[Member]:
     """The members of ``site-packages.zip`` (stored inside the .pyz), with offsets in the .pyz file itself, once the
     bytes before the zip (the shebang line) and ``site-packages.zip``'s bytes match their sha256 in ``record`` (the
-    archive's ``hatch-zipapp.sha256``): a damaged .pyz is :class:`Damaged`, and nothing of it is extracted."""
+    archive's ``hatch-zipapp.sha256``) and both zips read one way only (:func:`directory`): a damaged .pyz is
+    :class:`Damaged`, and nothing of it is extracted."""
     try:
         with Reader(archive) as reader:
-            start, header_offset, size = _inner_zip(reader)
-            header = reader.read(LOCAL_HEADER_SIZE, header_offset)
-            if header[:4] != LOCAL_HEADER:
-                raise Damaged(f"no zip header for {SITE_PACKAGES_ZIP}")
-            base = header_offset + LOCAL_HEADER_SIZE + sum(struct.unpack_from("<HH", header, 26))
-            _check_digest(reader, 0, start, record.get(RECORD_PREFIX), "the shebang line")
-            _check_digest(reader, base, size, record.get(SITE_PACKAGES_ZIP), SITE_PACKAGES_ZIP)
-            found = _directory(reader, base, size)
-            if found is not None:
-                return [m for m in found if m[0].startswith(SITE_PACKAGES + "/") and not m[0].endswith("/")]
-    except (struct.error, ValueError) as e:  # a header cut short, a name that does not decode
+            start, base, size = inner_zip(reader)
+            check_digest(reader, 0, start, record.get(RECORD_PREFIX), "the shebang line")
+            check_digest(reader, base, size, record.get(SITE_PACKAGES_ZIP), SITE_PACKAGES_ZIP)
+            return directory(reader, base, base + size, SITE_PACKAGES_ZIP, under=SITE_PACKAGES)[1]
+    except (struct.error, ValueError) as e:  # (every length is checked before it is unpacked: not expected)
         raise Damaged(f"{SITE_PACKAGES_ZIP}: {type(e).__name__}") from None
-    return _members_zipfile(archive, base)  # ZIP64 (65,535 members or more), or a comment: the slow, general way
 
 
-#: Bytes hashed per read: large enough to be fast, small enough not to hold a big site-packages.zip in memory.
-CHUNK = 1 << 20
-
-
-def _check_digest(reader: Reader, offset: int, size: int, expected: str | None, what: str) -> None:
+def check_digest(reader: Reader, offset: int, size: int, expected: str | None, what: str) -> None:
     """``size`` bytes at ``offset`` must have the sha256 ``expected``: one pass over ``site-packages.zip`` on the
     start that extracts (docs/performance.md has its cost); the warm start never pays it."""
     import hashlib
@@ -114,111 +140,288 @@ def _check_digest(reader: Reader, offset: int, size: int, expected: str | None, 
         raise Damaged(f"{what} differs from its sha256 in {RECORD}")
 
 
-def _directory(reader: Reader, base: int, size: int) -> list[Member] | None:
-    """Every entry of the central directory of the zip at ``base`` (``size`` bytes) in the file; None when this quick
-    reader does not handle it (ZIP64, a comment)."""
-    end = reader.read(END_SIZE, base + size - END_SIZE)
-    if len(end) != END_SIZE or end[:4] != END_OF_DIRECTORY:
-        return None
-    _, _, _, count, directory_size, directory_offset, _ = struct.unpack_from("<4H2LH", end, 4)
-    if count == 0xFFFF or directory_offset == 0xFFFFFFFF:
-        return None
-    return parse_directory(reader.read(directory_size, base + directory_offset), count, base)
-
-
-def _inner_zip(reader: Reader) -> tuple[int, int, int]:
-    """Where the outer zip starts in the .pyz (after the shebang line), where ``site-packages.zip``'s local header is,
-    and its size."""
-    size = reader.size()
-    end = reader.read(END_SIZE, size - END_SIZE)
-    outer = None
-    if len(end) == END_SIZE and end[:4] == END_OF_DIRECTORY:
-        directory_size, directory_offset = struct.unpack_from("<2L", end, 12)
-        concat = size - END_SIZE - directory_size - directory_offset  # 0 when the offsets count from the file's start
-        if concat >= 0:
-            outer = _directory(reader, concat, size - concat)
-    if outer is None:  # a comment, or damaged: zipfile says what is wrong
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(reader.path) as zf:
-                info = zf.getinfo(SITE_PACKAGES_ZIP)
-                start = min(i.header_offset for i in zf.infolist())
-        except (KeyError, zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-            raise Damaged(f"no readable {SITE_PACKAGES_ZIP}: {type(e).__name__}") from None
-        compress, data_size, offset = info.compress_type, info.compress_size, info.header_offset
-    else:
-        found = [m for m in outer if m[0] == SITE_PACKAGES_ZIP]
-        start = min(m[4] for m in outer)  # the first member's local header: the shebang line ends there
-        if not found:
-            raise Damaged(f"no {SITE_PACKAGES_ZIP}")
-        _, compress, data_size, _, offset, _, _ = found[0]
+def inner_zip(reader: Reader) -> tuple[int, int, int]:
+    """Where the outer zip starts in the .pyz (the shebang line, or an embedded Python's launcher and archive, ends
+    there), where ``site-packages.zip``'s bytes are, and their size; the outer zip read as :func:`directory` reads
+    it, and ``site-packages.zip``'s local header as its entry says."""
+    start, outer = directory(reader, 0, reader.size(), "the .pyz", prefix=True)
+    found = [m for m in outer if m[0] == SITE_PACKAGES_ZIP]
+    if not found:
+        raise Damaged(f"no {SITE_PACKAGES_ZIP}")
+    name, compress, data_size, _, offset, _, _, header = found[0]
     if compress != STORED:
-        raise Damaged(f"{SITE_PACKAGES_ZIP} is compressed; the build stores it")
-    return start, offset, data_size
+        raise Refused(name, "compressed; the build stores it")
+    if reader.read(len(header), offset) != header:
+        raise Refused(name, "its local header differs from its central directory entry")
+    return start, offset + len(header), data_size
 
 
-def parse_directory(directory: bytes, count: int, base: int) -> list[Member]:
-    """The ``count`` entries of a central directory, offsets made absolute by adding ``base``."""
-    found = []
-    position = 0
+def directory(
+    reader: Reader, start: int, end: int, what: str, *, prefix: bool = False, under: str = ""
+) -> tuple[int, list[Member]]:
+    """Where the zip ending at ``end`` starts, and every entry of its central directory (offsets absolute), when the
+    zip is exactly as the builder writes it: its end record (ZIP64's too, where needed) the last bytes before
+    ``end``, no comment, its central directory just before, its members back to back before that from its first
+    byte, each entry's fields as the builder writes them. Bytes between ``start`` and the zip are allowed only as a
+    ``prefix`` (the .pyz's shebang line, bound by the record); every name a plain relative path (``under`` the
+    directory ``under``, when given). Anything else is :class:`Refused` (``what`` names the zip): the local headers
+    are compared as each member is read (:func:`contents`)."""
+    tail_size = min(END_SIZE + LOCATOR_SIZE + END64_SIZE, end - start)  # the end records, ZIP64's included
+    tail = reader.read(tail_size, end - tail_size)
+    end_record = tail[-END_SIZE:]
+    if len(end_record) != END_SIZE or end_record[:4] != END_OF_DIRECTORY:
+        raise Refused(what, "no end of central directory record in its last 22 bytes (a comment, or bytes after it)")
+    disk, directory_disk, disk_count, count, size, offset, comment = struct.unpack_from("<4H2LH", end_record, 4)
+    if disk or directory_disk or disk_count != count or comment:
+        raise Refused(what, "its end record spans disks or has a comment (the build writes neither)")
+    directory_end = end - END_SIZE
+    if count == 0xFFFF or size == 0xFFFFFFFF or offset == 0xFFFFFFFF:  # ZIP64: the end record before the locator
+        if len(tail) != END_SIZE + LOCATOR_SIZE + END64_SIZE:
+            raise Refused(what, "no ZIP64 end record where its end record needs one")
+        locator, end64 = tail[END64_SIZE : END64_SIZE + LOCATOR_SIZE], tail[:END64_SIZE]
+        signature, locator_disk, end64_offset, disks = struct.unpack("<4sLQL", locator)
+        fields = struct.unpack("<4sQHHLLQQQQ", end64)
+        if signature != END64_LOCATOR or fields[0] != END64 or locator_disk or disks != 1:
+            raise Refused(what, "no ZIP64 end record where its end record needs one")
+        if fields[1:4] != END64_FIELDS or fields[4] or fields[5] or fields[6] != fields[7]:
+            raise Refused(what, "its ZIP64 end record has fields the build never writes")
+        count, size, offset = fields[7:]
+        saturated = struct.pack("<2H2L", *[min(count, 0xFFFF)] * 2, min(size, 0xFFFFFFFF), min(offset, 0xFFFFFFFF))
+        if end_record[8:20] != saturated or (count < 0xFFFF and offset < 1 << 32):  # the build writes it only then
+            raise Refused(what, "its ZIP64 end record and its end record disagree")
+        directory_end -= END64_SIZE + LOCATOR_SIZE
+        if end64_offset != offset + size:
+            raise Refused(what, "its ZIP64 end record is not where its locator says")
+    base = directory_end - size - offset  # where the zip starts: its offsets count from there
+    if base < start or (base != start and not prefix):
+        raise Refused(what, f"its central directory does not end where its end record starts ({base - start} bytes "
+                            "before its first member, or between its directory and its end record)")  # fmt: skip
+    entries = reader.read(size, base + offset)
+    if len(entries) != size:
+        raise Refused(what, "cut short")
+    first = 0  # where the first member is: past the prefix too, when the offsets count from the file's start
+    if prefix and len(entries) >= CENTRAL_HEADER_SIZE:
+        first = min(struct.unpack_from("<L", entries, 42)[0], offset)
+    return base + first, parse_directory(entries, count, base, offset, what, under, first)
+
+
+#: A central directory entry's fields (46 bytes, then its name).
+_ENTRY = struct.Struct("<4s6H3L5H2L")
+
+
+def parse_directory(
+    entries: bytes, count: int, base: int, end: int, what: str, under: str = "", first: int = 0
+) -> list[Member]:
+    """The ``count`` entries of a central directory (``entries``, every byte of it), offsets made absolute by adding
+    ``base``; their members must lie back to back from ``first`` up to ``end`` (the directory's own offset), and each
+    entry's fields be as the builder writes them (one test for all of them: this loop is on the cold start's path,
+    a few microseconds for each of thousands of members; :func:`_refuse_entry` says what is wrong)."""
+    found: list[Member] = []
+    names: set[str] = set()
+    position, expected = 0, first
+    prefix = under + "/" if under else ""
+    unpack, modes = _ENTRY.unpack_from, MODES
     for _ in range(count):
-        (signature, _, _, flags, method, _, _, crc, size, file_size, name_length, extra_length, comment_length, _, _,
-         attributes, offset) = struct.unpack_from("<4s6H3L5H2L", directory, position)  # fmt: skip
-        if signature != CENTRAL_HEADER:
-            raise Damaged(f"the central directory of {SITE_PACKAGES_ZIP}")
+        if len(entries) - position < CENTRAL_HEADER_SIZE:
+            raise Refused(what, f"its central directory holds fewer entries than its {count}")
+        fields = unpack(entries, position)
         start = position + CENTRAL_HEADER_SIZE
-        name = directory[start : start + name_length].decode("utf-8" if flags & 0x800 else "cp437")
-        position = start + name_length + extra_length + comment_length
-        found.append((name, method, size, file_size, base + offset, crc, attributes >> 16))
+        (signature, made_by, version, flags, method, _, _, crc, size, file_size, name_length, extra_length,
+         comment_length, disk, internal, attributes, offset) = fields  # fmt: skip
+        raw = entries[start : start + name_length]
+        if signature != CENTRAL_HEADER or len(raw) != name_length:
+            raise Refused(what, f"its central directory is damaged after {len(found)} entries")
+        name = raw.decode("ascii") if not flags and raw.isascii() and b"\0" not in raw else _name(raw, flags, what)
+        if (
+            name in names
+            or offset != expected
+            or made_by != MADE_BY
+            or version != VERSION
+            or (flags & ~UTF8) | extra_length | comment_length | disk | internal | (attributes & 0xFFFF)
+            or attributes >> 16 not in modes
+            or not (method == DEFLATED or (method == STORED and size == file_size))
+            or not name.startswith(prefix)
+            or (("//" in name or "/." in name or name[:1] in "./" or name[-1:] == "/") and not _plain(name))
+        ):
+            _refuse_entry(name, fields, expected, found[-1][0] if found else None, names, what, under)
+        names.add(name)
+        header = LOCAL_HEADER + entries[position + 6 : position + 32] + raw  # what its local header must be
+        expected = offset + len(header) + size
+        found.append((name, method, size, file_size, base + offset, crc, attributes >> 16, header))
+        position = start + name_length
+    if position != len(entries):
+        raise Refused(what, f"{len(entries) - position} bytes in its central directory after its {count} entries")
+    if expected != end:
+        raise Refused(what, f"its last member ends at byte {expected}, not where its central directory starts ({end})")
     return found
 
 
-def _members_zipfile(archive: str, base: int) -> list[Member]:
-    import zipfile
+def _refuse_entry(
+    name: str, fields: tuple[Any, ...], expected: int, previous: str | None, names: set[str], what: str, under: str
+) -> None:
+    """What is wrong with a directory entry that :func:`parse_directory` found not as the builder writes it."""
+    (_, made_by, version, flags, method, _, _, _, size, file_size, _, extra_length, comment_length, disk, internal,
+     attributes, offset) = fields  # fmt: skip
+    if name in names:
+        raise Refused(name, f"listed twice in {what}'s directory")
+    if offset != expected:
+        before = f"{previous!r} ends" if previous is not None else "its zip starts"
+        raise Refused(name, f"starts at byte {offset} of {what}, not at {expected} where {before} (members that "
+                            "overlap, or bytes between them)")  # fmt: skip
+    if flags & ~UTF8:
+        raise Refused(name, f"flags {flags:#06x} (a data descriptor, encryption or another option the build "
+                            "never writes)")  # fmt: skip
+    if extra_length or comment_length:
+        raise Refused(name, "an extra field or a comment in its directory entry (the build writes neither)")
+    if made_by != MADE_BY or version != VERSION or disk or internal:
+        raise Refused(name, "version, disk or attribute fields the build never writes")
+    if attributes >> 16 not in MODES or attributes & 0xFFFF:
+        raise Refused(name, f"mode {attributes >> 16:#o} (the build writes regular files, 0644 or 0755)")
+    if method not in {STORED, DEFLATED}:
+        raise Refused(name, f"compression method {method} (the build stores or deflates)")
+    if method == STORED and size != file_size:
+        raise Refused(name, f"stored, with a compressed size {size} that is not its size {file_size}")
+    where = f" outside {under}/ or" if under else ""
+    raise Refused(name, f"a name{where} not a plain relative path (the build writes none)")
 
+
+def _plain(name: str) -> bool:
+    """Whether ``name`` is a plain relative path: no empty, ``.`` or ``..`` part."""
+    return not {"", ".", ".."} & set(name.split("/"))
+
+
+def _name(raw: bytes, flags: int, what: str) -> str:
+    """A member's name: UTF-8, flagged so when not ASCII (a non-ASCII name without the flag is cp437 to zipfile and
+    unzip, UTF-8 to others), with no NUL (zipfile cuts a name there)."""
+    shown = raw.decode("utf-8" if flags & UTF8 else "cp437", "replace").replace("\0", "\\x00")  # as zipfile reads it
+    if b"\0" in raw:
+        raise Refused(shown, f"a NUL byte in its name in {what} (zipfile reads the name up to it)")
+    if raw.isascii():
+        if flags & UTF8:
+            raise Refused(shown, "the UTF-8 flag on an ASCII name (the build sets it only on names that are not)")
+        return raw.decode("ascii")
+    if not flags & UTF8:
+        raise Refused(shown, "a name with bytes above 0x7f and no UTF-8 flag (zip readers decode it differently)")
     try:
-        with zipfile.ZipFile(archive) as outer, zipfile.ZipFile(outer.open(SITE_PACKAGES_ZIP)) as inner:
-            infos = inner.infolist()
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as e:
-        raise Damaged(f"{SITE_PACKAGES_ZIP} is unreadable: {type(e).__name__}") from None
-    return [
-        (
-            i.filename,
-            i.compress_type,
-            i.compress_size,
-            i.file_size,
-            base + i.header_offset,
-            i.CRC,
-            i.external_attr >> 16,
-        )
-        for i in infos
-        if i.filename.startswith(SITE_PACKAGES + "/") and not i.filename.endswith("/")
-    ]
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(shown, "a name that is not UTF-8 though its UTF-8 flag says so") from None
+
+
+def contents(reader: Reader, member: Member) -> Iterator[bytes]:
+    """The bytes of one member, a piece at a time, its local header, sizes and CRC checked (:func:`inflate`) by the
+    time the last piece is out. A small member (the common case) is one piece, checked before it is out: one read at
+    its offset, one inflate, no generator (a few thousand of them are the cold start's hot loop)."""
+    name, method, size, file_size, offset, crc, _, header = member
+    if size > CHUNK or file_size > CHUNK:
+        return _large(reader, member)
+    block = reader.read(len(header) + size, offset)
+    if block[: len(header)] != header:
+        raise Refused(name, "its local header differs from its central directory entry")
+    raw = block[len(header) :]
+    if len(raw) != size:
+        raise Refused(name, "cut short")
+    if method == DEFLATED:
+        inflater = zlib.decompressobj(-15)
+        try:
+            data = inflater.decompress(raw, file_size + 1)
+        except zlib.error:
+            raise Refused(name, "its deflate stream is damaged") from None
+        if len(data) != file_size or not inflater.eof or inflater.unused_data:
+            _ended(name, inflater, len(data), file_size)
+    else:
+        data = raw
+    if zlib.crc32(data) != crc:
+        raise Refused(name, "fails its CRC")
+    return iter((data,))
+
+
+def _large(reader: Reader, member: Member) -> Iterator[bytes]:
+    name, method, size, file_size, offset, crc, _, header = member
+    first = reader.read(len(header) + min(size, CHUNK), offset)
+    if first[: len(header)] != header:
+        raise Refused(name, "its local header differs from its central directory entry")
+    pieces = _pieces(reader, first[len(header) :], offset + len(header), size, name)
+    yield from inflate(pieces, name, (method, crc, size, file_size))
+
+
+def _pieces(reader: Reader, first: bytes, offset: int, size: int, name: str) -> Iterator[bytes]:
+    yield first
+    position, end = offset + len(first), offset + size
+    while position < end:
+        piece = reader.read(min(CHUNK, end - position), position)
+        if not piece:
+            raise Refused(name, "cut short")
+        yield piece
+        position += len(piece)
+
+
+def inflate(pieces: Iterable[bytes], name: str, member: tuple[int, int, int, int]) -> Iterator[bytes]:
+    """The content of a member from its compressed bytes (``pieces``), ``member`` its (method, CRC-32, compressed
+    size, size), at most :data:`CHUNK` bytes at a time: the one reading of a member that the runtime, ``verify`` and
+    the build (for a wheel's member it copies) share. A deflate stream must end exactly at the last compressed byte
+    and give exactly ``size`` bytes (zipfile stops at ``size`` and ignores what follows the stream's end; zlib does
+    neither), and the CRC-32 must match; else :class:`Refused`."""
+    method, crc, size, file_size = member
+    running = total = read = 0
+    if method == STORED:
+        for piece in pieces:
+            read += len(piece)
+            running = zlib.crc32(piece, running)
+            yield piece
+        total = read
+    elif method == DEFLATED:
+        inflater = zlib.decompressobj(-15)
+        try:
+            for piece in pieces:
+                read += len(piece)
+                while piece:
+                    out = inflater.decompress(piece, CHUNK)
+                    piece = inflater.unconsumed_tail
+                    total += len(out)
+                    if total > file_size:
+                        raise Refused(name, f"its deflate stream inflates past its declared {file_size} bytes")
+                    running = zlib.crc32(out, running)
+                    yield out
+                    if inflater.eof:
+                        break
+            while not inflater.eof:  # output zlib holds back after the last piece
+                out = inflater.decompress(b"", CHUNK)
+                if not out:
+                    break
+                total += len(out)
+                if total > file_size:
+                    raise Refused(name, f"its deflate stream inflates past its declared {file_size} bytes")
+                running = zlib.crc32(out, running)
+                yield out
+        except zlib.error:
+            raise Refused(name, "its deflate stream is damaged") from None
+        _ended(name, inflater, total, file_size)
+    else:
+        raise Refused(name, f"compression method {method} (the build stores or deflates)")
+    if read != size:
+        raise Refused(name, f"{read} compressed bytes, not its declared {size}")
+    if total != file_size:
+        raise Refused(name, f"{total} bytes, not its declared {file_size}")
+    if running != crc:
+        raise Refused(name, "fails its CRC")
+
+
+def _ended(name: str, inflater: Any, total: int, file_size: int) -> None:
+    """A deflate stream read whole: it ended, at the last compressed byte, with exactly ``file_size`` bytes."""
+    if total > file_size:
+        raise Refused(name, f"its deflate stream inflates past its declared {file_size} bytes")
+    if not inflater.eof:
+        raise Refused(name, "its deflate stream is cut short")
+    if inflater.unused_data:
+        raise Refused(name, f"{len(inflater.unused_data)} bytes after the end of its deflate stream")
+    if total != file_size:
+        raise Refused(name, f"{total} bytes, not its declared {file_size}")
 
 
 def read_member(reader: Reader, member: Member) -> bytes:
-    """The bytes of one member of site-packages.zip, its CRC and size checked: one read at its offset, one inflate."""
-    import zlib
-
-    name, compress, size, file_size, offset, crc, _ = member
-    encoded = len(name.encode())
-    block = reader.read(LOCAL_HEADER_SIZE + encoded + size + 64, offset)
-    if block[:4] != LOCAL_HEADER:
-        raise Damaged(f"no zip header for {name}")
-    start = LOCAL_HEADER_SIZE + encoded + struct.unpack_from("<H", block, 28)[0]
-    raw = block[start : start + size]
-    if len(raw) < size:
-        raw = reader.read(size, offset + start)
-    if compress not in {STORED, DEFLATED}:
-        raise BootstrapError(f"{reader.path}: {name} uses zip compression method {compress}, not deflate")
-    try:
-        data = zlib.decompress(raw, -15, file_size) if compress == DEFLATED else raw
-    except zlib.error:
-        data = b""
-    if len(data) != file_size or zlib.crc32(data) != crc:
-        raise Damaged(f"{name} fails its CRC")
-    return data
+    """The bytes of one member, whole (:func:`contents`): for a small member."""
+    return b"".join(contents(reader, member))
 
 
 def changed_file(archive: str, directory: str, todo: list[Member], compiled: bool) -> str | None:
@@ -230,7 +433,10 @@ def changed_file(archive: str, directory: str, todo: list[Member], compiled: boo
         for member in sorted(todo, key=lambda m: m[4]):
             try:
                 with open(os.path.join(directory, member[0]), "rb") as f:
-                    if f.read() != read_member(reader, member):
+                    for piece in contents(reader, member):
+                        if f.read(len(piece)) != piece:
+                            return member[0]
+                    if f.read(1):
                         return member[0]
             except FileNotFoundError:
                 return member[0]
@@ -247,7 +453,7 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
     """Write every member under ``directory`` (its parent directories exist), read-only (0444, or 0555 when
     executable in the archive: the application cannot change its own code): the hot loop of a cold start. Each
     thread writes its own slice of the members (every n-th in archive order, so the reads stay near each other);
-    each file is one read at its offset, one inflate, one open and one write."""
+    each file is one read at its offset, one inflate, one open and one write (a large one a piece at a time)."""
     import threading
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -258,13 +464,17 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
     def work(mine: list[Member]) -> None:
         try:
             for member in mine:
-                data = read_member(reader, member)
+                pieces = contents(reader, member)
+                first = next(pieces, b"")  # its header checked (a small member inflated) before its file is made
                 name, mode = member[0], member[6]
                 out = os.open(os.path.join(directory, name), flags, 0o555 if mode & 0o111 else 0o444)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(out, view) :]
+                    data: bytes | None = first
+                    while data is not None:
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(out, view) :]
+                        data = next(pieces, None)  # a large member's next piece; its checks once the last is out
                 finally:
                     os.close(out)
         except BaseException as e:  # re-raised by the main thread
