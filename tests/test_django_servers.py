@@ -6,6 +6,7 @@ and SIGTERM graceful stop. Real servers from the package index; every server is 
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.errors import DjangoError
+from hatch_zipapp.reproducible import DEFAULT_EPOCH
 from tests.helpers import build, snapshot
 from tests.servers import SERVERS, Built
 from tests.test_django import _copy, _env, _free_port, _get, _run
@@ -115,6 +117,8 @@ def _check_site(base: str) -> None:
     headers = {name.lower(): value for name, value in headers.items()}  # granian sends them in lower case
     assert status == 200 and headers.get("content-encoding") == "gzip"
     assert "max-age=315360000" in headers["cache-control"]
+    # The file's time is the build's (SOURCE_DATE_EPOCH), not its extraction's: every server answers alike.
+    assert headers["last-modified"] == email.utils.formatdate(DEFAULT_EPOCH, usegmt=True), headers
     status, _, data = _get(base + "/ping")
     assert status == 200 and json.loads(data) == {"notes": 0, "async": True}
 

@@ -21,6 +21,7 @@ from tests.helpers import (
     make_project,
     make_wheel,
     pylock_text,
+    run_pyz,
     sha256_file,
     umask,
 )
@@ -68,6 +69,26 @@ class TestSameBytes:
         assert sha256_file(dated) != sha256_file(default)
         with PyzReader(dated) as archive:
             assert {info.date_time for info in archive.infolist()} == {time.gmtime(1700000000)[:6]}
+
+    def test_extracted_files_carry_the_archives_time(
+        self, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Every extraction of a release, on any server at any time, has the same file times (whitenoise's
+        Last-Modified and ETag come from them): the build's SOURCE_DATE_EPOCH, not the time it was extracted."""
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+        pyz = build(project, tmp_path / "out")
+        times = {}
+        for root in ("one", "two"):
+            env = {**os.environ, "ZIPAPP_ROOT": os.fspath(tmp_path / root)}
+            run_pyz(pyz, env=env)
+            found = {
+                path.relative_to(tmp_path / root).as_posix().split("/", 1)[1]: path.stat().st_mtime
+                for path in (tmp_path / root).rglob("*")
+                if path.is_file() and "site-packages" in path.parts
+            }
+            assert found and set(found.values()) == {1700000000.0}, sorted(set(found.values()))
+            times[root] = found
+        assert times["one"] == times["two"]
 
     def test_no_build_path_host_name_or_time_in_the_artifact(self, project: Path) -> None:
         pyz = build(project)

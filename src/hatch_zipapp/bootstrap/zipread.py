@@ -449,6 +449,25 @@ def changed_file(archive: str, directory: str, todo: list[Member], compiled: boo
     return None
 
 
+def member_time(member: Member) -> tuple[int, int]:
+    """(atime, mtime) of an extracted member: its zip timestamp (the build's ``SOURCE_DATE_EPOCH``, written in UTC),
+    so every extraction of a .pyz, on every server and at any time, has the same file times: whitenoise's
+    ``Last-Modified`` and ``ETag`` come from them, and two servers of one release must answer alike."""
+    import calendar
+
+    dos_time, dos_date = struct.unpack_from("<HH", member[7], 10)
+    moment = (
+        1980 + (dos_date >> 9),
+        (dos_date >> 5) & 0xF,
+        dos_date & 0x1F,
+        dos_time >> 11,
+        (dos_time >> 5) & 0x3F,
+        (dos_time & 0x1F) * 2,
+    )
+    seconds = calendar.timegm((*moment, 0, 0, 0))
+    return seconds, seconds
+
+
 def write_members(archive: str, directory: str, todo: list[Member]) -> None:
     """Write every member under ``directory`` (its parent directories exist), read-only (0444, or 0555 when
     executable in the archive: the application cannot change its own code): the hot loop of a cold start. Each
@@ -457,6 +476,7 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
     import threading
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    set_times = os.utime in os.supports_fd
     ordered = sorted(todo, key=lambda m: m[4])  # in archive order: the reads stay sequential
     failures: list[BaseException] = []
     reader = Reader(archive)
@@ -475,6 +495,8 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
                         while view:
                             view = view[os.write(out, view) :]
                         data = next(pieces, None)  # a large member's next piece; its checks once the last is out
+                    if set_times:
+                        os.utime(out, member_time(member))
                 finally:
                     os.close(out)
         except BaseException as e:  # re-raised by the main thread
