@@ -320,3 +320,18 @@ def test_the_documented_deploy_script(box: sdbox.Box, server_builds: Built, tmp_
     printed = box.run([f"{NAME}-manage", "shell", "-c", sessions], check=True).stdout
     assert printed.splitlines()[-1] == "1", printed
     box.run(f"systemctl stop {NAME}.socket {NAME}.service www.service postgresql@15-main")
+
+
+@pytest.mark.parametrize("site", [("granian", "socket")], indirect=True, ids=["granian-socket"])
+def test_granian_refuses_a_socket_in_one_line(site: Site) -> None:
+    """granian cannot take a socket systemd passes: the start fails, and the journal says why and what to do."""
+    box = site.box
+    service = f"{NAME}.service"
+    box.run([f"{NAME}-manage", "migrate", "--noinput"], check=True, timeout=300)
+    box.run(f"systemctl start {NAME}.socket", check=True)
+    try:
+        assert box.run(f"systemctl start {service}", timeout=180).returncode != 0
+        journal = box.journal(service)
+        assert "granian cannot serve a socket systemd passes (LISTEN_FDS): drop the .socket unit" in journal, journal
+    finally:
+        box.run(f"systemctl stop {NAME}.socket {service}; systemctl reset-failed")
