@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -270,6 +271,43 @@ class TestBackgroundDeletion:
         assert out.startswith("probe: True threads=1 from site-packages")  # the old tree was still being deleted
         assert not [n for n in _entries(root) if ".old-" in n or ".tmp-" in n]  # deleted before the process exited
         assert len([n for n in _entries(root) if not n.startswith(".")]) == 1
+
+    def test_the_deleting_process_holds_nothing_of_the_application(self, pyz: Path, tmp_path: Path) -> None:
+        """The deleting process keeps none of the application's descriptors: not the shared lock that marks the
+        extraction it runs from as in use (else, after an application that exits without waiting for it — uWSGI's
+        master ends without Python's exit handlers — the next start could not set that extraction aside, and two
+        releases stayed), nor the archive, nor anything the application opened."""
+        root = tmp_path / "root"
+        run_pyz(pyz, env=_env(root))
+        (old,) = [n for n in _entries(root) if not n.startswith(".")]
+        pad = root / old / "pad"
+        os.chmod(root / old, 0o700)  # (its directories are read-only)
+        pad.mkdir()
+        for i in range(30000):  # an old tree that takes a while to delete
+            os.close(os.open(pad / f"f{i}", os.O_CREAT | os.O_WRONLY, 0o644))
+        script = tmp_path / "quit.py"
+        script.write_text("import os\nos._exit(0)  # as uWSGI's master: no exit handlers, no waiting\n")
+        subprocess.run(
+            [os.fspath(pyz), os.fspath(script)],
+            env=_env(root, SHIV_INTERPRETER="1", ZIPAPP_FORCE_EXTRACT="1"),  # the old tree set aside and deleted
+            check=True,
+            timeout=120,
+        )
+        held = []  # what any process holds open of the root (but the tree being deleted) or of the archive
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if (target.startswith(os.fspath(root)) and ".old-" not in target) or target == os.fspath(pyz):
+                        held.append((pid, fd, target))
+            except OSError:
+                continue
+        deleting = [n for n in _entries(root) if ".old-" in n]
+        assert deleting, "the old tree was deleted before the check: it must still be going on here"
+        assert held == [], held
+        (lock,) = [root / n for n in _entries(root) if n.endswith(".lock")]
+        with lock.open("rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds the extraction any more
 
     def test_a_start_with_sigchld_ignored(self, pyz: Path, tmp_path: Path) -> None:
         """A program that ignores SIGCHLD passes that on to the programs it runs: the runtime's child that starts the

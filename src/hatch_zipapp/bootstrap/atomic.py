@@ -194,9 +194,16 @@ def delete_in_background(paths: list[str]) -> None:
             except OSError:  # no process left for a grandchild (a process limit): this child deletes, the start waits
                 grandchild = 0
             if grandchild == 0:  # the grandchild: deletes, holding the pipe's write end until it exits
+                import shutil  # noqa: F401 - (remove_tree's) before the archive's descriptor is closed below
+
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):  # keeps no caller's pipe or terminal open ($(./app.pyz ...) returns with the app)
                     os.dup2(null, fd)
+                # Nothing of the application either: not the shared lock that marks its extraction in use (an
+                # application that exits without waiting, as uWSGI's master does, would leave it in use for as long
+                # as the deletion runs, and the next start could not set it aside), nor the archive, nor its files.
+                os.closerange(3, write_end)
+                os.closerange(write_end + 1, _MAX_FD)
                 _delete(paths)
         finally:
             os._exit(0)  # a forked child: no atexit, no flush of the parent's buffers
@@ -225,6 +232,10 @@ def delete_in_background(paths: list[str]) -> None:
             os.close(read_end)
 
     atexit.register(wait)
+
+
+#: Above every descriptor a process may hold (os.closerange closes them in one call where the kernel can).
+_MAX_FD = 1 << 20
 
 
 def _above_stdio(fd: int) -> int:
