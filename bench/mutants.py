@@ -489,6 +489,20 @@ MUTANTS = [
         'hz_got=$(wc -c 2>/dev/null <"$hz_self")',
         ("tests/test_deploy_switch.py::test_embedded_python",),
     ),
+    Mutant(
+        "deleting-process-keeps-the-applications-descriptors",
+        "src/hatch_zipapp/bootstrap/atomic.py",
+        "                os.closerange(3, write_end)",
+        "                pass",
+        (f"{BACKGROUND}::test_the_deleting_process_holds_nothing_of_the_application",),
+    ),
+    Mutant(
+        "extracted-files-keep-the-extraction-time",
+        "src/hatch_zipapp/bootstrap/zipread.py",
+        "                    if set_times:",
+        "                    if False:",
+        ("tests/test_reproducible.py::TestSameBytes::test_extracted_files_carry_the_archives_time",),
+    ),
 ]
 
 
