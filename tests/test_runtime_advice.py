@@ -107,27 +107,29 @@ def test_a_path_too_long_is_not_a_full_disk(pyz: Path, tmp_path: Path) -> None:
 
 # -- a .pyz deleted while it starts ----------------------------------------------------------------------------------
 
-#: Runs the .pyz as Python does (runpy over its zip), deleting it just before the runtime's function WHERE opens it.
+#: Runs the .pyz as Python does (runpy over its zip), deleting it at WHERE: "pin", just before the start's first act
+#: opens it to read the one file it began on (bootstrap/pinned.py); "pinned", at its first read through that file.
 DELETE_AT = """\
 import os, runpy, sys
 pyz, where = sys.argv[1], sys.argv[2]
 def hook(event, args):
-    if event == "open" and args and args[0] == pyz:
-        frame = sys._getframe(1)
-        while frame is not None:
-            if frame.f_code.co_name == where and os.path.exists(pyz):
-                os.unlink(pyz)
-            frame = frame.f_back
+    if event != "open" or not args or not isinstance(args[0], str) or not os.path.exists(pyz):
+        return
+    if where == "pinned" and args[0].startswith("/proc/self/fd/"):
+        os.unlink(pyz)
+    frame = sys._getframe(1)
+    while where == "pin" and args[0] == pyz and frame is not None:
+        if frame.f_code.co_name == "pin":
+            os.unlink(pyz)
+            break
+        frame = frame.f_back
 sys.addaudithook(hook)
 sys.argv = [pyz]
 runpy.run_path(pyz, run_name="__main__")
 """
 
 
-@pytest.mark.parametrize(
-    "where", ["_read", "members"], ids=["reading-a-member-warm-or-cold", "reading-site-packages-to-extract"]
-)
-def test_a_pyz_deleted_while_it_starts_is_no_such_file(pyz: Path, tmp_path: Path, where: str) -> None:
+def _deleted_at(pyz: Path, tmp_path: Path, where: str) -> subprocess.CompletedProcess[str]:
     copy = tmp_path / "release-1.pyz"
     copy.write_bytes(pyz.read_bytes())
     result = subprocess.run(
@@ -139,11 +141,26 @@ def test_a_pyz_deleted_while_it_starts_is_no_such_file(pyz: Path, tmp_path: Path
         timeout=120,
     )
     assert not copy.exists()  # the hook did delete it
+    return result
+
+
+def test_a_pyz_deleted_before_it_could_be_held_is_no_such_file(pyz: Path, tmp_path: Path) -> None:
+    """Deleted between the interpreter's first read and the start's own open: nothing to run, one line."""
+    result = _deleted_at(pyz, tmp_path, "pin")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    copy = tmp_path / "release-1.pyz"
     assert result.stderr == (
         f"release-1.pyz: cannot read {copy}: no such file (moved or deleted while it started). Start it from where "
         f"it is\n"
     )
+
+
+def test_a_pyz_deleted_once_held_starts_whole(pyz: Path, tmp_path: Path) -> None:
+    """Deleted once the start holds it (a deploy removing an old release): the start reads the file it holds, to the
+    end, and runs."""
+    result = _deleted_at(pyz, tmp_path, "pinned")
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert result.stdout.endswith("app ok\n"), result.stdout
 
 
 # -- the lock file ---------------------------------------------------------------------------------------------------

@@ -223,7 +223,9 @@ def _unzip(inner: bytes, directory: Path) -> tuple[int, dict[str, bytes]]:
     path.write_bytes(inner)
     tested = subprocess.run(["unzip", "-t", "-q", os.fspath(path)], capture_output=True, check=False, timeout=60)
     out = directory / "unzipped"
-    subprocess.run(["unzip", "-q", "-o", os.fspath(path), "-d", os.fspath(out)], capture_output=True, check=False)
+    subprocess.run(
+        ["unzip", "-q", "-o", os.fspath(path), "-d", os.fspath(out)], capture_output=True, check=False, timeout=60
+    )
     return tested.returncode, _tree(out)
 
 

@@ -376,6 +376,10 @@ class StagingDestination(WheelDestination):
         self.wheel = wheel
         self.archive = archive
         self._members: dict[str, str] = {}  # staged path → the member of this wheel it came from
+        #: Names the wheel's zip lists more than once: by name, only the last of them can be found (its compressed
+        #: bytes are not copied; each is read from its own stream, so that two contents are seen as two).
+        names = archive.namelist() if archive is not None else []
+        self._twice = {name for name in names if names.count(name) > 1} if len(set(names)) != len(names) else set()
 
     def _target(self, scheme: Scheme, path: str) -> str:
         raw = str(path)
@@ -431,6 +435,8 @@ class StagingDestination(WheelDestination):
         """Where the compressed bytes of ``stream`` (a member of :attr:`archive` being installed unchanged) are, when
         they can be copied as they are: deflated or stored, not encrypted, under 4 GiB."""
         if self.archive is None or not isinstance(stream, zipfile.ZipExtFile):
+            return None
+        if stream.name in self._twice:
             return None
         info = self.archive.NameToInfo.get(stream.name)
         file = self.archive.fp

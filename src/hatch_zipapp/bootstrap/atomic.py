@@ -155,6 +155,23 @@ def remove_tree(path: str) -> None:
                 except OSError:
                     pass
     shutil.rmtree(path, ignore_errors=True)
+    if os.path.isdir(path) and not os.path.islink(path):
+        # rmtree holds a descriptor for each level it is in: at the open files limit (the very fault that may have
+        # stopped this extraction) it gives up. One directory open at a time, names unlinked by path, then.
+        for parent, directories, files in os.walk(path, topdown=False):
+            for name in files + directories:
+                child = os.path.join(parent, name)
+                try:
+                    if os.path.isdir(child) and not os.path.islink(child):
+                        os.rmdir(child)
+                    else:
+                        os.unlink(child)
+                except OSError:
+                    pass
+        try:  # noqa: SIM105 - contextlib: one module more to import
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def delete_in_background(paths: list[str]) -> None:

@@ -93,6 +93,14 @@ def pin() -> None:
         pinned = PINNED + str(fd)
         importer = zipimport.zipimporter(pinned)  # reads the central directory of the file fd holds
         cache = zipimport._zip_directory_cache  # type: ignore[attr-defined]
+    except FileNotFoundError:  # moved or deleted since the interpreter read it: nothing of it to run
+        program = os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else archive)
+        sys.stderr.write(
+            "%s: cannot read %s: no such file (moved or deleted while it started). Start it from where it is\n"
+            % (program, archive)
+        )
+        sys.stderr.flush()
+        raise SystemExit(1) from None
     except Exception:  # no /proc (a container without it), an unreadable file: read by name, as before
         if given is None and fd >= 0:
             os.close(fd)
