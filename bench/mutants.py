@@ -496,6 +496,28 @@ MUTANTS = [
         "                pass",
         (f"{BACKGROUND}::test_the_deleting_process_holds_nothing_of_the_application",),
     ),
+    # -- issue 23: the unseen round's survivors in the server code (found by a reader of the code, not of the tests) --
+    Mutant(
+        "uvicorn-with-workers-1-left-to-exit-on-sighup",
+        "src/hatch_zipapp/bootstrap/django_main.py",
+        "    if workers is not None and workers.isdigit() and int(workers) > 1:",
+        "    if workers is not None and workers.isdigit() and int(workers) >= 1:",
+        ("tests/test_django_servers.py::test_uvicorn_with_one_worker_restarts_in_place_on_sighup",),
+    ),
+    Mutant(
+        "manage-script-takes-the-services-runtime-directory",
+        "src/hatch_zipapp/systemd.py",
+        '"TimeoutStopSec=", "RuntimeDirectory=")',
+        '"TimeoutStopSec=")',
+        ("tests/test_systemd_real.py::test_the_units_run",),
+    ),
+    Mutant(
+        "manage-script-runs-a-relative-pyz-from-the-state-directory",
+        "src/hatch_zipapp/systemd.py",
+        '"  case $2 in /*) pyz=$2 ;; *) pyz=$(pwd)/$2 ;; esac",',
+        '"  pyz=$2",',
+        ("tests/test_systemd_real.py::test_the_units_run",),
+    ),
     Mutant(
         "extracted-files-keep-the-extraction-time",
         "src/hatch_zipapp/bootstrap/zipread.py",

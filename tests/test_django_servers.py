@@ -254,6 +254,32 @@ class TestGunicornControlSocket:
             assert "Control server error" not in (tmp_path / "server.log").read_text()
 
 
+@pytest.mark.parametrize("workers", [None, "1"], ids=["default", "--workers-1"])
+def test_uvicorn_with_one_worker_restarts_in_place_on_sighup(built: Built, tmp_path: Path, workers: str | None) -> None:
+    """uvicorn with one worker (its default, or `--workers 1` given) would stop for good on SIGHUP (systemd counts
+    that exit clean and never restarts it): `serve` stops it gracefully and starts the command again in the same
+    process, which answers again."""
+    env = _env(tmp_path, SHIV_ROOT=os.fspath(tmp_path / "extracted"))
+    env.pop("NOTIFY_SOCKET", None)
+    _run(built["uvicorn"], "migrate", env=env, cwd=tmp_path)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    options = ["--host", "127.0.0.1", "--port", str(port), *(["--workers", workers] if workers else [])]
+    with _serve([os.fspath(built["uvicorn"]), "serve", *options], env, tmp_path) as process:
+        _wait_for(base + "/", process, tmp_path / "server.log")
+        log = tmp_path / "server.log"
+        started = log.read_text(errors="replace").count("Application startup complete")
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while log.read_text(errors="replace").count("Application startup complete") <= started:
+            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        _wait_for(base + "/", process, log)
+        _check_site(base)
+        assert process.poll() is None  # the same process (systemd's MAINPID), serving again
+        _stop(process, "uvicorn")
+
+
 class TestDeploy:
     def test_uwsgi_answers_while_the_old_extraction_is_deleted(self, built: Built, tmp_path: Path) -> None:
         """A deploy's first start sets the previous build's extraction aside and deletes it while the site starts.

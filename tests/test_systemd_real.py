@@ -69,8 +69,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sdbox.Box]:
 class Site:
     """The example site installed in the box as docs/deployment.md installs it, with the units the command wrote."""
 
-    def __init__(self, box: sdbox.Box, pyz: Path, mode: str, units: Path) -> None:
-        self.box, self.pyz, self.mode = box, pyz, mode
+    def __init__(self, box: sdbox.Box, server: str, pyz: Path, mode: str, units: Path) -> None:
+        self.box, self.server, self.pyz, self.mode = box, server, pyz, mode
         self.units = units
 
     def install(self) -> None:
@@ -147,7 +147,7 @@ class Site:
 @pytest.fixture
 def site(request: pytest.FixtureRequest, box: sdbox.Box, server_builds: Built, tmp_path: Path) -> Site:
     server, mode = request.param
-    installed = Site(box, server_builds[server], mode, tmp_path / "units")
+    installed = Site(box, server, server_builds[server], mode, tmp_path / "units")
     installed.install()
     return installed
 
@@ -183,6 +183,13 @@ def test_the_units_run(site: Site) -> None:
     if site.mode != "prepared":
         cache = box.run(f"stat -c %u /var/cache/private/{NAME}").stdout.strip()
         assert cache == uid.group(1)
+    # A one-off command while it runs, from a release's directory by a relative --pyz: the command runs that file,
+    # and leaves the service's runtime directory (its gunicorn control socket) alone.
+    release = f"/srv/{NAME}/releases/{site.pyz.name}"
+    one_off = box.run(f"cd /srv/{NAME}/releases && {NAME}-manage --pyz {site.pyz.name} check", timeout=300)
+    assert one_off.returncode == 0 and "no issues" in one_off.stdout, one_off.stdout + one_off.stderr
+    assert box.run(f"{NAME}-manage --pyz nowhere.pyz check", timeout=120).returncode != 0
+    assert box.run(f"test -d /run/{NAME} && test -e {release}").returncode == 0, "the runtime directory went"
     # The running unit's exposure.
     security = box.run(["systemd-analyze", "security", service, "--no-pager"]).stdout
     score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security)
@@ -193,12 +200,14 @@ def test_the_units_run(site: Site) -> None:
     shown = box.show(service, "ActiveState", "NRestarts", "MainPID")
     assert shown["ActiveState"] == "active" and shown["NRestarts"] == "0", (shown, box.journal(service))
     if site.mode == "socket":
-        assert load["failed"] == 0 and int(str(load["ok"])) > 0, load
+        assert load["failed"] == 0 and int(str(load["ok"])) > 0, ("reload", load, box.journal(service))
     site.check_serves()
-    # A restart: serving as soon as it returns; not one failed request with the socket unit.
+    # A restart: serving as soon as it returns; with the socket unit, not one failed request (uWSGI: at most the one
+    # a worker had accepted as it was told to stop, which it closes unanswered — docs/deployment.md says so).
     load = site.under_load(f"systemctl restart {service}")
     if site.mode == "socket":
-        assert load["failed"] == 0 and int(str(load["ok"])) > 0, load
+        lost = 1 if site.server == "pyuwsgi" else 0
+        assert load["failed"] <= lost and int(str(load["ok"])) > 0, ("restart", load, box.journal(service))
     site.check_serves()
     # kill -9: systemd starts it again (Restart=on-failure, RestartSec=2s).
     pid = site.main_pid()
