@@ -505,6 +505,20 @@ MUTANTS = [
         ("tests/test_django_servers.py::test_uvicorn_with_one_worker_restarts_in_place_on_sighup",),
     ),
     Mutant(
+        "ready-when-anyone-listens-on-the-port",
+        "src/hatch_zipapp/bootstrap/django_main.py",
+        "    return any(inode in mine for inode in listening)",
+        "    return bool(listening)",
+        ("tests/test_systemd_real.py::test_a_start_fails_when_the_port_is_taken",),
+    ),
+    Mutant(
+        "uwsgi-reload-variables-taken-for-configuration",
+        "src/hatch_zipapp/bootstrap/django_main.py",
+        'name.startswith("UWSGI_") and name not in _UWSGI_OWN',
+        'name.startswith("UWSGI_")',
+        ("tests/test_systemd_real.py::test_the_units_run",),
+    ),
+    Mutant(
         "manage-script-takes-the-services-runtime-directory",
         "src/hatch_zipapp/systemd.py",
         '"TimeoutStopSec=", "RuntimeDirectory=")',
