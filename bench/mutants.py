@@ -503,6 +503,21 @@ MUTANTS = [
         "                    if False:",
         ("tests/test_reproducible.py::TestSameBytes::test_extracted_files_carry_the_archives_time",),
     ),
+    # -- the survivors of a round by an auditor who had not read the tests (issues 22 and 23) --------------------
+    Mutant(
+        "zipread-gap-before-central-directory",
+        ZIPREAD,
+        "    if expected != end:\n",
+        "    if expected > end:\n",
+        ("tests/test_zip_differential.py::test_one_reading",),
+    ),
+    Mutant(
+        "zipread-slack-after-the-directory-entries",
+        ZIPREAD,
+        "    if position != len(entries):\n",
+        "    if position > len(entries):\n",
+        ("tests/test_zip_differential.py::test_one_reading",),
+    ),
 ]
 
 
