@@ -518,6 +518,20 @@ MUTANTS = [
         "    if position > len(entries):\n",
         ("tests/test_zip_differential.py::test_one_reading",),
     ),
+    Mutant(
+        "install-data-scheme-without-a-file",
+        "src/hatch_zipapp/install.py",
+        "(scheme in SCHEME_NAMES and separator and rest)",
+        "(scheme in SCHEME_NAMES)",
+        ("tests/test_wheel_faults.py::TestDataSchemes::test_an_unknown_scheme_is_named",),
+    ),
+    Mutant(
+        "install-data-directory-entries-refused",
+        "src/hatch_zipapp/install.py",
+        '        if name.endswith("/"):\n            continue\n',
+        "",
+        ("tests/test_wheel_faults.py::TestDataSchemes::test_directory_entries_are_not_members",),
+    ),
 ]
 
 
