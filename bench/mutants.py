@@ -532,6 +532,13 @@ MUTANTS = [
         "",
         ("tests/test_wheel_faults.py::TestDataSchemes::test_directory_entries_are_not_members",),
     ),
+    Mutant(
+        "extract-quota-advice-lost",
+        RUNTIME,
+        '    if e.errno in {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}:',
+        "    if e.errno == errno.ENOSPC:",
+        ("tests/test_runtime_advice.py::test_each_errno_of_a_failed_write_gets_its_advice",),
+    ),
 ]
 
 
