@@ -539,6 +539,13 @@ MUTANTS = [
         "    if e.errno == errno.ENOSPC:",
         ("tests/test_runtime_advice.py::test_each_errno_of_a_failed_write_gets_its_advice",),
     ),
+    Mutant(
+        "pinned-added-member-unnoticed",
+        "src/hatch_zipapp/bootstrap/pinned.py",
+        "    return len(began) != len(holds) or any(",
+        "    return any(",
+        ("tests/test_deploy_switch.py::test_a_switched_file_is_told_from_the_one_the_start_began_on",),
+    ),
 ]
 
 
