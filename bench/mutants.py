@@ -546,6 +546,13 @@ MUTANTS = [
         "    return any(",
         ("tests/test_deploy_switch.py::test_a_switched_file_is_told_from_the_one_the_start_began_on",),
     ),
+    Mutant(
+        "fetch-exact-content-length-refused",
+        "src/hatch_zipapp/fetch.py",
+        "declared.strip().isdigit() and int(declared) > limit:",
+        "declared.strip().isdigit() and int(declared) >= limit:",
+        ("tests/test_locked_inputs.py::TestDownloads::test_a_content_length_of_the_locks_size_is_read",),
+    ),
 ]
 
 
