@@ -539,6 +539,56 @@ MUTANTS = [
         "                    if False:",
         ("tests/test_reproducible.py::TestSameBytes::test_extracted_files_carry_the_archives_time",),
     ),
+    # -- the survivors of a round by an auditor who had not read the tests (issues 22 and 23) --------------------
+    Mutant(
+        "zipread-gap-before-central-directory",
+        ZIPREAD,
+        "    if expected != end:\n",
+        "    if expected > end:\n",
+        ("tests/test_zip_differential.py::test_one_reading",),
+    ),
+    Mutant(
+        "zipread-slack-after-the-directory-entries",
+        ZIPREAD,
+        "    if position != len(entries):\n",
+        "    if position > len(entries):\n",
+        ("tests/test_zip_differential.py::test_one_reading",),
+    ),
+    Mutant(
+        "install-data-scheme-without-a-file",
+        "src/hatch_zipapp/install.py",
+        "(scheme in SCHEME_NAMES and separator and rest)",
+        "(scheme in SCHEME_NAMES)",
+        ("tests/test_wheel_faults.py::TestDataSchemes::test_an_unknown_scheme_is_named",),
+    ),
+    Mutant(
+        "install-data-directory-entries-refused",
+        "src/hatch_zipapp/install.py",
+        '        if name.endswith("/"):\n            continue\n',
+        "",
+        ("tests/test_wheel_faults.py::TestDataSchemes::test_directory_entries_are_not_members",),
+    ),
+    Mutant(
+        "extract-quota-advice-lost",
+        RUNTIME,
+        '    if e.errno in {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}:',
+        "    if e.errno == errno.ENOSPC:",
+        ("tests/test_runtime_advice.py::test_each_errno_of_a_failed_write_gets_its_advice",),
+    ),
+    Mutant(
+        "pinned-added-member-unnoticed",
+        "src/hatch_zipapp/bootstrap/pinned.py",
+        "    return len(began) != len(holds) or any(",
+        "    return any(",
+        ("tests/test_deploy_switch.py::test_a_switched_file_is_told_from_the_one_the_start_began_on",),
+    ),
+    Mutant(
+        "fetch-exact-content-length-refused",
+        "src/hatch_zipapp/fetch.py",
+        "declared.strip().isdigit() and int(declared) > limit:",
+        "declared.strip().isdigit() and int(declared) >= limit:",
+        ("tests/test_locked_inputs.py::TestDownloads::test_a_content_length_of_the_locks_size_is_read",),
+    ),
 ]
 
 

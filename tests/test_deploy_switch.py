@@ -19,7 +19,9 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -249,3 +251,49 @@ def test_embedded_launcher_switched_before_it_opened_itself(tmp_path: Path, arch
     assert result.stderr == (
         "2.pyz: the file was replaced while it started, 4 times in a row (a deploy switching it?): start it again\n"
     )
+
+
+def test_a_switched_file_is_told_from_the_one_the_start_began_on(tmp_path: Path) -> None:
+    """pinned._differ, given the central directories zipimport read (``zipimport._read_directory``, what its cache
+    keeps) of the file the interpreter began on and of the one the start holds: the same members (another path to
+    them) are the same file; one member's bytes (its CRC-32), size or offset changed, a member more (the first's
+    members unchanged, one appended) or fewer, or one renamed, are another."""
+    import zipimport
+
+    from hatch_zipapp.bootstrap.pinned import _differ
+
+    def directory(
+        name: str, members: dict[str, bytes], append: dict[str, bytes] | None = None
+    ) -> dict[str, tuple[object, ...]]:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as written:
+            for member, data in members.items():
+                written.writestr(zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0)), data)
+        if append:
+            with zipfile.ZipFile(path, "a") as written:  # the members before are left where they are
+                for member, data in append.items():
+                    written.writestr(zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0)), data)
+        return zipimport._read_directory(os.fspath(path))  # type: ignore[attr-defined,no-any-return]
+
+    members = {"__main__.py": b"print('1')\n", "app/__init__.py": b"X = 1\n", "app/m.py": b"Y = 2\n"}
+    began = directory("began.pyz", members)
+    assert not _differ(began, directory("same.pyz", members))
+    assert not _differ(began, began)
+    appended = directory("appended.pyz", members, {"app/new.py": b"Z = 3\n"})
+    assert all(appended[name][1:] == began[name][1:] for name in began)  # every member as it was
+    others = {
+        "a member's bytes (its CRC-32)": directory("crc.pyz", {**members, "app/__init__.py": b"X = 2\n"}),
+        "a member's size and the next one's offset": directory("size.pyz", {**members, "app/__init__.py": b"X = 10\n"}),
+        "a member more": appended,
+        "a member fewer": directory("fewer.pyz", {k: v for k, v in members.items() if k != "app/m.py"}),
+        "a member renamed": directory(
+            "renamed.pyz", {**{k: v for k, v in members.items() if k != "app/m.py"}, "app/n.py": b"Y = 2\n"}
+        ),
+    }
+    for what, holds in others.items():
+        assert _differ(began, holds), what
+    fields = ["compression", "compressed size", "size", "offset", "time", "date", "CRC-32"]  # after its path
+    for index, field in enumerate(fields, start=1):  # each field of one member, alone
+        entry = list(began["app/m.py"])
+        entry[index] = cast(int, entry[index]) + 1
+        assert _differ(began, {**began, "app/m.py": tuple(entry)}), field

@@ -23,7 +23,17 @@ import pytest
 
 from hatch_zipapp.errors import FetchError, HashMismatchError, LockError
 from hatch_zipapp.lock import LOCK_LIMIT, PylockFile
-from tests.helpers import Wheel, build_fails, make_project, make_wheel, requirements_text, snapshot
+from tests.helpers import (
+    IndexServer,
+    Wheel,
+    build,
+    build_fails,
+    make_project,
+    make_wheel,
+    requirements_text,
+    run_pyz,
+    snapshot,
+)
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -243,6 +253,41 @@ class TestDownloads:
             f"than was locked (possible tampering); if the package was legitimately re-published, refresh the lock"
         )
         assert _Endless.sent < 32 << 20  # what the sockets' buffers took before the client hung up, not 256 MiB
+        assert not (tmp_path / "cache" / "files").exists()  # nothing was cached
+
+    def test_a_content_length_of_the_locks_size_is_read(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer
+    ) -> None:
+        """A server declaring (Content-Length) exactly the lock's size: the wheel is downloaded and built (the bound
+        is the size itself, not a byte less)."""
+        wheel = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        url = f"{index.url}/files/{wheel.filename}"
+        _pylock(project, wheel, f'url = "{url}"', size=wheel.path.stat().st_size)
+        assert run_pyz(build(project), "alpha").startswith("alpha: alpha 1.0")
+        assert index.requests == [f"/files/{wheel.filename}"]
+
+    @pytest.mark.parametrize("how", ["the lock's size a byte short", "a byte more served"])
+    def test_a_content_length_one_byte_over_the_locks_size_is_refused(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, how: str
+    ) -> None:
+        """A Content-Length one byte more than the lock's size (the lock a byte short, or a byte more served): refused,
+        nothing cached."""
+        wheel = make_wheel(wheelhouse, "alpha", "1.0")
+        project = make_project(tmp_path / "p", dependencies=["alpha"])
+        url = f"{index.url}/files/{wheel.filename}"
+        size = wheel.path.stat().st_size
+        if how == "a byte more served":
+            index.state.tampered[wheel.filename] = wheel.path.read_bytes() + b"\0"
+        else:
+            size -= 1
+        _pylock(project, wheel, f'url = "{url}"', size=size)
+        message = build_fails(project, FetchError)
+        assert message == (
+            f"Could not fetch {wheel.filename} (alpha 1.0) from {url}: it is larger than the {size} bytes the lock "
+            f"records for it, and was not read further. If the lock is right, the source serves a different file "
+            f"than was locked (possible tampering); if the package was legitimately re-published, refresh the lock"
+        )
         assert not (tmp_path / "cache" / "files").exists()  # nothing was cached
 
 

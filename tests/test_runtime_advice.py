@@ -8,9 +8,11 @@ Every start is a real .pyz run through its shebang (or by runpy, as Python runs 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -103,6 +105,68 @@ def test_a_path_too_long_is_not_a_full_disk(pyz: Path, tmp_path: Path) -> None:
     message = _one_line(_start(pyz, _env(root)), pyz)
     assert message.startswith(f"cannot extract {_key(pyz)} into {root}: File name too long ({root}/"), message
     assert message.endswith("Set ZIPAPP_ROOT to a shorter path") and "space" not in message
+
+
+# -- each errno of a failed write gets its own advice ----------------------------------------------------------------
+
+#: Runs the .pyz as Python does (runpy over its zip), failing the first file the extraction opens to write with the
+#: errno ``sys.argv[2]``, as the system would (a full disk, a quota, a read-only file system...).
+FAIL_WRITE = """\
+import os, runpy, sys
+pyz, number = sys.argv[1], int(sys.argv[2])
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str) and ".tmp-" in args[0] and "/site-packages/" in args[0]:
+        if isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(number, os.strerror(number), args[0])
+sys.addaudithook(hook)
+sys.argv = [pyz]
+runpy.run_path(pyz, run_name="__main__")
+"""
+_SPACE = "Free the space, or set ZIPAPP_ROOT to a directory on a file system with room"
+_FILES = "Raise the limit of open files (ulimit -n; LimitNOFILE= in a systemd unit)"
+_WRITE = "Set ZIPAPP_ROOT to a directory this user can write"
+
+
+#: Each errno the runtime tells apart (and two others): its fix, and whether the line names the file.
+_ERRNOS = [
+    ("ENOSPC", _SPACE, False),
+    ("EDQUOT", _SPACE, False),  # a disk quota: the same fix as a full disk
+    ("EMFILE", _FILES, False),
+    ("ENFILE", _FILES, False),
+    ("ENAMETOOLONG", "Set ZIPAPP_ROOT to a shorter path", True),
+    ("EROFS", _WRITE, False),
+    ("EACCES", _WRITE, False),
+    ("EPERM", _WRITE, False),
+    ("EIO", "Set ZIPAPP_ROOT to another directory if it persists", True),  # any other
+    ("EFBIG", "Set ZIPAPP_ROOT to another directory if it persists", True),
+]
+
+
+@pytest.mark.parametrize(("name", "fix", "named"), _ERRNOS, ids=[name for name, _, _ in _ERRNOS])
+def test_each_errno_of_a_failed_write_gets_its_advice(
+    pyz: Path, tmp_path: Path, name: str, fix: str, named: bool
+) -> None:
+    """A write of the extraction failing with each errno the runtime tells apart (and two others): one line, what
+    the system said, the file for the faults the file explains, the fix for that errno; nothing half-made left."""
+    number = getattr(errno, name)
+    root, key = tmp_path / "root", _key(pyz)
+    result = subprocess.run(
+        [sys.executable, "-c", FAIL_WRITE, os.fspath(pyz), str(number)],
+        env=_env(root),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    message = _one_line(result, pyz)
+    start, end = f"cannot extract {key} into {root}: {os.strerror(number)}", f". {fix}"
+    assert message.startswith(start) and message.endswith(end), message
+    where = message.removeprefix(start).removesuffix(end)
+    if named:  # the file it failed on, in the extraction's work directory
+        assert re.fullmatch(rf" \({re.escape(os.fspath(root))}/\.{key}\.tmp-\d+/site-packages/[^)]+\)", where), where
+    else:
+        assert where == "", message
+    assert [p.name for p in root.iterdir()] == [f".{key}.lock"]  # nothing half-made
 
 
 # -- a .pyz deleted while it starts ----------------------------------------------------------------------------------

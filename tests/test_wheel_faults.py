@@ -29,6 +29,9 @@ class TestDataSchemes:
             ("pkg-1.0.data/weird/x.txt", "in pkg-1.0.data/weird/, a scheme"),
             ("pkg-1.0.data/x.txt", "directly in pkg-1.0.data/, in no scheme"),
             ("pkg-1.0.data/Purelib/pkg/x.py", "in pkg-1.0.data/Purelib/, a scheme"),
+            # a file named as a scheme, where its directory would be (installer failed on it with a TypeError)
+            ("pkg-1.0.data/purelib", "directly in pkg-1.0.data/, in no scheme"),
+            ("pkg-1.0.data/scripts", "directly in pkg-1.0.data/, in no scheme"),
         ],
     )
     def test_an_unknown_scheme_is_named(self, tmp_path: Path, member: str, where: str) -> None:
@@ -45,6 +48,35 @@ class TestDataSchemes:
         members["pkg-1.0.data/scripts/pkg-tool"] = "#!python\nprint('tool')\n"
         wheel = make_wheel(tmp_path / "wheels", "pkg", "1.0", members=members)
         assert run_pyz(build(_project(tmp_path, wheel)), "pkg_extra").startswith("pkg_extra: extra")
+
+    def test_directory_entries_are_not_members(self, tmp_path: Path) -> None:
+        """A wheel zipped as `zip -r` zips a tree: an entry for each directory (its name ending in "/", mode 040755,
+        the MS-DOS directory bit), before its files; installer skips them, so does the build (it refused the wheel:
+        "'pkg-1.0.data/purelib/' in pkg-1.0.data/purelib/, a scheme no installer knows")."""
+        members = {"pkg-1.0.data/purelib/pkg_extra.py": 'VALUE = "extra"\n'}
+        members["pkg-1.0.data/scripts/pkg-tool"] = "#!python\nprint('tool')\n"
+        wheel = make_wheel(tmp_path / "wheels", "pkg", "1.0", members=members)
+        with zipfile.ZipFile(wheel.path) as archive:
+            contents = [(info, archive.read(info)) for info in archive.infolist()]
+        with zipfile.ZipFile(wheel.path, "w", zipfile.ZIP_DEFLATED) as archive:
+            written: set[str] = set()
+            for info, data in contents:
+                parts = info.filename.split("/")[:-1]
+                for depth in range(1, len(parts) + 1):
+                    directory = "/".join(parts[:depth]) + "/"
+                    if directory not in written:
+                        entry = zipfile.ZipInfo(directory, date_time=(2020, 1, 1, 0, 0, 0))
+                        entry.external_attr = 0o40755 << 16 | 0x10
+                        archive.writestr(entry, b"")
+                        written.add(directory)
+                archive.writestr(info, data)
+        assert {"pkg-1.0.data/", "pkg-1.0.data/purelib/", "pkg-1.0.data/scripts/"} <= written
+        pyz = build(_project(tmp_path, wheel))
+        assert run_pyz(pyz, "pkg_extra").startswith("pkg_extra: extra")
+        with zipfile.ZipFile(pyz) as outer, outer.open("site-packages.zip") as inner, zipfile.ZipFile(inner) as staged:
+            names = staged.namelist()
+        assert {"site-packages/pkg_extra.py", "site-packages/bin/pkg-tool"} <= set(names)
+        assert not [name for name in names if name.endswith("/")]
 
 
 class TestInstalledTwice:

@@ -108,9 +108,27 @@ def _local(member: Member) -> bytes:
     return struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, *numbers, len(name), len(extra)) + name + extra
 
 
+def entry(member: Member, offset: int) -> bytes:
+    """``member``'s central directory entry, its local header at ``offset``."""
+    flags = member.flags if member.flags is not None else (0 if member.name.isascii() else 0x800)
+    fields = [3 << 8 | 20, 20, flags, member.method, _TIME, _DATE, member.crc, len(member.data), member.size]
+    fields += [len(member.name), len(member.extra), len(member.comment), 0, 0, member.mode << 16, offset]
+    return struct.pack("<4s6H3L5H2L", b"PK\x01\x02", *fields) + member.name + member.extra + member.comment
+
+
 def zip_bytes(
-    members: list[Member], *, before: bytes = b"", comment: bytes = b"", after: bytes = b"", second_end: bool = False
+    members: list[Member],
+    *,
+    before: bytes = b"",
+    comment: bytes = b"",
+    after: bytes = b"",
+    second_end: bool = False,
+    gap: bytes = b"",
+    slack: bytes = b"",
 ) -> bytes:
+    """The zip of ``members``: ``before`` its first member, ``gap`` between its last member and its central directory
+    (the directory's offset counts it), ``slack`` after the directory's entries (its size counts it), a ``comment``,
+    a ``second_end`` record, and ``after`` its end record."""
     out = bytearray(before)
     offsets: list[int] = []  # (a list: a name may be there twice)
     for member in members:
@@ -120,30 +138,8 @@ def zip_bytes(
             continue
         offsets.append(len(out) - len(before))
         out += _local(member) + member.data + member.after
-    directory = bytearray()
-    for member, offset in zip(members, offsets, strict=True):
-        flags = member.flags if member.flags is not None else (0 if member.name.isascii() else 0x800)
-        directory += struct.pack(
-            "<4s6H3L5H2L",
-            b"PK\x01\x02",
-            3 << 8 | 20,
-            20,
-            flags,
-            member.method,
-            _TIME,
-            _DATE,
-            member.crc,
-            len(member.data),
-            member.size,
-            len(member.name),
-            len(member.extra),
-            len(member.comment),
-            0,
-            0,
-            member.mode << 16,
-            offset,
-        )
-        directory += member.name + member.extra + member.comment
+    directory = b"".join(entry(member, offset) for member, offset in zip(members, offsets, strict=True)) + slack
+    out += gap
     start = len(out) - len(before)
     out += directory
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), start, len(comment))
@@ -342,6 +338,14 @@ def _after_stream() -> Case:
     return Case([deflated(PTH, EVIL, stream)], PTH.decode(), "4 bytes after the end of its deflate stream")
 
 
+def _hidden_entry() -> Case:
+    """A whole directory entry after the ``count`` entries the end record declares, inside the directory's declared
+    size: a reader that reads the directory to its size (zipfile does) lists a member the others do not."""
+    hidden = entry(stored(PTH, EVIL), 0)
+    return Case([stored(b"site-packages/zy.txt", EVIL)], INNER, f"{len(hidden)} bytes in its central directory after",
+                {"slack": hidden})  # fmt: skip
+
+
 CASES: dict[str, Callable[[], Case]] = {
     # what every reader reads alike: verify passes, and the extraction is zipfile's and unzip's
     "unchanged": lambda: Case([], "", ""),
@@ -410,6 +414,16 @@ CASES: dict[str, Callable[[], Case]] = {
     "bytes after the end record": lambda: Case([stored(PTH, EVIL)], INNER, "bytes after it", {"after": b"JUNK"}),
     "a second end record": lambda: Case([stored(PTH, EVIL)], INNER, "22 bytes before", {"second_end": True}),
     "an archive comment": lambda: Case([stored(PTH, EVIL)], INNER, "a comment", {"comment": b"hello"}),
+    "a byte between the last member and the directory": lambda: Case(
+        [], INNER, "its last member ends at byte", {"gap": b"\0"}
+    ),
+    "a hidden member between the last member and the directory": lambda: Case(  # read by a reader of local headers
+        [], INNER, "its last member ends at byte", {"gap": _local(stored(PTH, EVIL)) + EVIL}
+    ),
+    "a byte after the directory's entries": lambda: Case(
+        [stored(PTH, b"# nothing\n")], INNER, "1 bytes in its central directory after its", {"slack": b"\0"}
+    ),
+    "a hidden entry after the directory's entries": _hidden_entry,
 }
 _AGREED = {"unchanged", "an added member in the record", "an added deflated member in the record"}
 

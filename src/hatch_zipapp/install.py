@@ -514,8 +514,11 @@ def install_wheel(
 
 
 def _check_data_schemes(filename: str, data_dir: str, names: Iterable[str]) -> None:
-    """Every member of the wheel's ``.data`` directory is in one of the schemes an installer knows."""
+    """Every member of the wheel's ``.data`` directory is in one of the schemes an installer knows. A directory entry
+    (a name ending in "/", as `zip -r` writes) is no member: installer skips it, and so does this."""
     for name in names:
+        if name.endswith("/"):
+            continue
         scheme, separator, rest = name.removeprefix(data_dir + "/").partition("/")
         if not name.startswith(data_dir + "/") or (scheme in SCHEME_NAMES and separator and rest):
             continue
