@@ -207,7 +207,7 @@ def test_the_units_run(site: Site) -> None:
     load = site.under_load(f"systemctl restart {service}")
     if site.mode == "socket":
         lost = 1 if site.server == "pyuwsgi" else 0
-        assert load["failed"] <= lost and int(str(load["ok"])) > 0, ("restart", load, box.journal(service))
+        assert int(str(load["failed"])) <= lost and int(str(load["ok"])) > 0, ("restart", load, box.journal(service))
     site.check_serves()
     # kill -9: systemd starts it again (Restart=on-failure, RestartSec=2s).
     pid = site.main_pid()
