@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 __all__ = [
@@ -549,3 +550,22 @@ def interpreters() -> dict[str, str]:
         if probe.returncode == 0 and probe.stdout.split() == [match[1], "cpython"]:
             found[match[1]] = candidate
     return found
+
+
+@contextmanager
+def small_pyz(root: Path, zipapp: str = "") -> Iterator[Path]:
+    """A small real .pyz built under ``root`` (the project, one locked wheel `alpha` served from 127.0.0.1, the
+    project's cache there), for a module's tests to share: as tests/conftest.py's ``pyz`` builds it, once."""
+    wheelhouse = root / "wheelhouse"
+    wheelhouse.mkdir()
+    server = IndexServer(wheelhouse)
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(root / "cache"))
+            monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+            alpha = make_wheel(wheelhouse, "alpha", "1.0")
+            project = make_project(root / "p", dependencies=["alpha"], zipapp=zipapp)
+            (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=server.url))
+            yield build(project)
+    finally:
+        server.stop()

@@ -21,7 +21,7 @@ import pytest
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.layout import PyzReader, write_archive
 from hatch_zipapp.sbom import check
-from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
+from tests.helpers import small_pyz
 
 SUCCESS = "every member matches its record"
 
@@ -29,20 +29,8 @@ SUCCESS = "every member matches its record"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A small .pyz (the runtime, the app and one dependency, no bytecode) and its `.sha256` and `.cdx.json`."""
-    root = tmp_path_factory.mktemp("built")
-    wheelhouse = root / "wheelhouse"
-    wheelhouse.mkdir()
-    server = IndexServer(wheelhouse)
-    try:
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(root / "cache"))
-            monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-            alpha = make_wheel(wheelhouse, "alpha", "1.0")
-            project = make_project(root / "p", dependencies=["alpha"], zipapp="bytecode = false")
-            (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=server.url))
-            yield build(project)
-    finally:
-        server.stop()
+    with small_pyz(tmp_path_factory.mktemp("built"), zipapp="bytecode = false") as pyz:
+        yield pyz
 
 
 def _regions(pyz: Path) -> dict[str, tuple[int, int]]:

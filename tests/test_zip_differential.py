@@ -29,7 +29,7 @@ import pytest
 
 from hatch_zipapp.layout import InnerZip, PyzReader, write_outer
 from hatch_zipapp.sbom import record, verify
-from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
+from tests.helpers import small_pyz
 
 RECORD = "hatch-zipapp.sha256"
 INNER = "site-packages.zip"
@@ -42,20 +42,8 @@ _TIME, _DATE = 0, (2020 - 1980) << 9 | 2 << 5 | 2
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real .pyz (the project, one locked wheel from 127.0.0.1), as tests/conftest.py's ``pyz`` builds it."""
-    root = tmp_path_factory.mktemp("built")
-    wheelhouse = root / "wheelhouse"
-    wheelhouse.mkdir()
-    server = IndexServer(wheelhouse)
-    try:
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(root / "cache"))
-            monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-            alpha = make_wheel(wheelhouse, "alpha", "1.0")
-            project = make_project(root / "p", dependencies=["alpha"])
-            (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=server.url))
-            yield build(project)
-    finally:
-        server.stop()
+    with small_pyz(tmp_path_factory.mktemp("built")) as pyz:
+        yield pyz
 
 
 # -- a zip writer that writes whatever it is told ---------------------------------------------------------------------
