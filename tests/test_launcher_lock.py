@@ -134,21 +134,14 @@ def test_a_lock_timeout_that_is_not_a_number_of_seconds_is_the_runtimes_line(
     monkeypatch.setenv("ZIPAPP_LOCK_TIMEOUT", value)
     with pytest.raises(BootstrapError) as runtime:
         lock_timeout()
-    result = subprocess.run(
-        [os.fspath(executable)],
-        env=_env(tmp_path / "root", ZIPAPP_LOCK_TIMEOUT=value),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _start_with_timeout(executable, tmp_path, value)
     assert _one_line(result, executable) == str(runtime.value)
     assert not (tmp_path / "root").exists()
 
 
-@pytest.mark.parametrize("value", ["0.5", "1e0", "+2", " 1 ", "inf"])
-def test_a_lock_timeout_the_runtime_accepts_is_accepted(executable: Path, tmp_path: Path, value: str) -> None:
-    result = subprocess.run(
+def _start_with_timeout(executable: Path, tmp_path: Path, value: str) -> subprocess.CompletedProcess[str]:
+    """A start of the embedded-Python executable with ``ZIPAPP_LOCK_TIMEOUT=value`` and a fresh root."""
+    return subprocess.run(
         [os.fspath(executable)],
         env=_env(tmp_path / "root", ZIPAPP_LOCK_TIMEOUT=value),
         capture_output=True,
@@ -156,4 +149,9 @@ def test_a_lock_timeout_the_runtime_accepts_is_accepted(executable: Path, tmp_pa
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize("value", ["0.5", "1e0", "+2", " 1 ", "inf"])
+def test_a_lock_timeout_the_runtime_accepts_is_accepted(executable: Path, tmp_path: Path, value: str) -> None:
+    result = _start_with_timeout(executable, tmp_path, value)
     assert result.returncode == 0 and "alpha 1.0" in result.stdout, result.stderr
