@@ -136,7 +136,7 @@ MUTANTS = [
     ),
     Mutant(
         "systemd-drops-private-devices",
-        "src/hatch_zipapp/systemd.py",
+        "src/hatch_zipapp/deploy/systemd.py",
         '        "PrivateDevices=yes",\n',
         "",
         ("tests/test_systemd_hardening.py",),
@@ -520,14 +520,14 @@ MUTANTS = [
     ),
     Mutant(
         "manage-script-takes-the-services-runtime-directory",
-        "src/hatch_zipapp/systemd.py",
+        "src/hatch_zipapp/deploy/systemd.py",
         '"TimeoutStopSec=", "RuntimeDirectory=")',
         '"TimeoutStopSec=")',
         ("tests/test_systemd_real.py::test_the_units_run",),
     ),
     Mutant(
         "manage-script-runs-a-relative-pyz-from-the-state-directory",
-        "src/hatch_zipapp/systemd.py",
+        "src/hatch_zipapp/deploy/systemd.py",
         '"  case $2 in /*) pyz=$2 ;; *) pyz=$(pwd)/$2 ;; esac",',
         '"  pyz=$2",',
         ("tests/test_systemd_real.py::test_the_units_run",),

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.__main__ import main as cli
-from hatch_zipapp.config import DJANGO_ENTRY_POINT
-from hatch_zipapp.systemd import Units, executable, render
+from hatch_zipapp.bootstrap.documents import DJANGO_ENTRY_POINT
+from hatch_zipapp.deploy.systemd import Units, executable, render
 from tests.helpers import build, make_project, make_wheel, pylock_text
 
 

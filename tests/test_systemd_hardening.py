@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_zipapp.systemd import Units, render
+from hatch_zipapp.deploy.systemd import Units, render
 
 #: Every hardening line of the service, written out here (not read from systemd.py).
 HARDENING = [

@@ -188,7 +188,7 @@ def _links(options: argparse.Namespace) -> int:
 def _systemd(options: argparse.Namespace) -> int:
     import shlex
 
-    from hatch_zipapp.systemd import Units, check, executable, read_defaults, render
+    from hatch_zipapp.deploy.systemd import Units, check, executable, read_defaults, render
 
     def fail(message: str) -> int:
         print(f"hatch-zipapp systemd: {message}", file=sys.stderr)

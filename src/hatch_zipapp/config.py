@@ -21,6 +21,7 @@ from hatchling.builders.config import BuilderConfig
 from hatchling.utils.context import ContextFormatter, DefaultContextFormatter
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
+from hatch_zipapp.bootstrap.documents import DJANGO_ENTRY_POINT
 from hatch_zipapp.embed import ArchiveSource
 from hatch_zipapp.errors import ConfigError, LockError
 from hatch_zipapp.fetch import redact, scrub
@@ -58,8 +59,6 @@ OPTIONS: dict[str, str] = {
     "python-archive": "python-build-standalone's, from pbs-installer's table",
 }
 
-#: The entry point of a Django site's .pyz (hatch_zipapp/bootstrap/django_main.py, embedded under this name).
-DJANGO_ENTRY_POINT = "_hatch_zipapp_django:main"
 _DJANGO_KEYS = ("settings", "environment", "collectstatic", "server", "allow")
 #: The servers `./site.pyz serve` can run (distribution names; bootstrap/django_main.py SERVERS, same order).
 DJANGO_SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")

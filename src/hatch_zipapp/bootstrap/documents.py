@@ -155,6 +155,9 @@ ON_OFF: Final = (
 )
 
 DEFAULT_LOCK_TIMEOUT = 300.0
+#: The entry point of a Django site's .pyz (django_main.py, embedded under this name): the build writes it, the
+#: deploy side reads it to know a Django site.
+DJANGO_ENTRY_POINT = "_hatch_zipapp_django:main"
 DEFAULT_KEEP = 2
 #: The directory under $XDG_CACHE_HOME or ~/.cache.
 CACHE_NAME = "hatch-zipapp"

@@ -222,7 +222,7 @@ def read_defaults(pyz: Path) -> PyzDefaults:
         TARGET_PYTHON,
         TARGET_TAG,
     )
-    from hatch_zipapp.config import DJANGO_ENTRY_POINT
+    from hatch_zipapp.bootstrap.documents import DJANGO_ENTRY_POINT
 
     try:
         with zipfile.ZipFile(pyz) as archive:
