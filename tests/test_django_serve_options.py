@@ -15,9 +15,9 @@ from types import ModuleType
 import pytest
 
 from hatch_zipapp.config import DJANGO_SERVERS
+from hatch_zipapp.deploy.systemd import Units, render
 from hatch_zipapp.errors import ConfigError, DjangoError
 from hatch_zipapp.static import choose_server
-from hatch_zipapp.deploy.systemd import Units, render
 from tests.test_config import config_for
 
 DJANGO = '[tool.hatch.build.targets.zipapp.django]\nsettings = "app.settings"\n'

@@ -215,6 +215,7 @@ def read_defaults(pyz: Path) -> PyzDefaults:
     the Python version hatch-zipapp.json's target names.
     """
     from hatch_zipapp.bootstrap.documents import (
+        DJANGO_ENTRY_POINT,
         ENTRY_POINT,
         ENVIRONMENT_JSON,
         INFO_JSON,
@@ -222,7 +223,6 @@ def read_defaults(pyz: Path) -> PyzDefaults:
         TARGET_PYTHON,
         TARGET_TAG,
     )
-    from hatch_zipapp.bootstrap.documents import DJANGO_ENTRY_POINT
 
     try:
         with zipfile.ZipFile(pyz) as archive:
