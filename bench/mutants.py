@@ -151,7 +151,7 @@ MUTANTS = [
     ),
     Mutant(
         "archive-entries-in-insertion-order",
-        "src/hatch_zipapp/reproducible.py",
+        "src/hatch_zipapp/pyz/zipwrite.py",
         "    return sorted(names)",
         "    return list(names)",
         ("tests/test_reproducible_inputs.py::test_the_order_files_are_staged_in_changes_nothing",),
@@ -165,7 +165,7 @@ MUTANTS = [
     ),
     Mutant(
         "archive-modes-from-nowhere",
-        "src/hatch_zipapp/reproducible.py",
+        "src/hatch_zipapp/pyz/zipwrite.py",
         "    return (_EXEC_MODE if executable else _FILE_MODE) << 16",
         "    return _FILE_MODE << 16",
         ("tests/test_reproducible.py::TestSameBytes::test_scripts_have_a_fixed_shebang_and_mode",),

@@ -10,7 +10,8 @@ import pytest
 
 from hatch_zipapp import scratch
 from hatch_zipapp.install import StagedFile, StagingTree
-from hatch_zipapp.layout import HashingWriter, close_entries, outer_entries, write_outer
+from hatch_zipapp.layout import HashingWriter, close_entries, outer_entries
+from hatch_zipapp.pyz.zipwrite import write_outer
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, sha256_file
 
 DATE_TIME = (2020, 2, 2, 0, 0, 0)

@@ -27,7 +27,8 @@ from typing import cast
 
 import pytest
 
-from hatch_zipapp.layout import InnerZip, PyzReader, write_outer
+from hatch_zipapp.layout import PyzReader
+from hatch_zipapp.pyz.zipwrite import InnerZip, write_outer
 from hatch_zipapp.sbom import record, verify
 from tests.helpers import small_pyz
 

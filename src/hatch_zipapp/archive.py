@@ -39,16 +39,9 @@ from hatch_zipapp.bootstrap.documents import (
 from hatch_zipapp.cache import sha256_hex
 from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, files_digest
-from hatch_zipapp.layout import (
-    SITE_PACKAGES_ZIP,
-    Content,
-    HashingWriter,
-    InnerZip,
-    close_entries,
-    outer_entries,
-    write_outer,
-)
-from hatch_zipapp.reproducible import sorted_entries, zip_date_time
+from hatch_zipapp.layout import SITE_PACKAGES_ZIP, Content, HashingWriter, close_entries, outer_entries
+from hatch_zipapp.pyz.zipwrite import InnerZip, sorted_entries, write_outer
+from hatch_zipapp.reproducible import zip_date_time
 from hatch_zipapp.sbom import PREFIX, RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
 from hatch_zipapp.scratch import beside, discard, write_beside
 

@@ -5,7 +5,8 @@ Django site's ~5,600 members that is 20 ms of every start. So the outer zip hold
 and every ``site-packages/...`` member (same names, same modes, compressed) sits in ``site-packages.zip``, stored
 uncompressed, so that the runtime reads the inner members in place, at their offsets in the .pyz, and only on the
 start that extracts them. It also keeps the outer zip far below the 65,535 members that need ZIP64, which the
-zipimport of Python 3.11 and 3.12 cannot read. The other outer members are stored too (:func:`write_outer` says why).
+zipimport of Python 3.11 and 3.12 cannot read. The other outer members are stored too (pyz/zipwrite.py says why:
+this module splits the members, that one writes the zip).
 
 :class:`PyzReader` reads both levels as one list of members, for ``hatch-zipapp info``/``verify`` and the tests; a
 .pyz without ``site-packages.zip`` (an earlier hatch-zipapp's flat layout) reads the same way.
@@ -19,54 +20,29 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, cast
 
 from hatch_zipapp.bootstrap.documents import SITE_PACKAGES_ZIP
-from hatch_zipapp.bootstrap.zipread import END64_FIELDS, MADE_BY, UTF8, VERSION
 from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.reproducible import deflate_member, external_attr, sorted_entries
+from hatch_zipapp.pyz.zipwrite import InnerZip, ZipWriter, sorted_entries, write_outer
+from hatch_zipapp.reproducible import deflate_member
 
 __all__ = [
     "SITE_PACKAGES_ZIP",
     "Compressed",
     "Content",
     "HashingWriter",
-    "InnerZip",
     "PyzReader",
-    "ZipWriter",
     "close_entries",
     "outer_entries",
-    "stored",
     "write_archive",
-    "write_outer",
 ]
 
 _CHUNK = 1024 * 1024
-
-
-class InnerZip:
-    """``site-packages.zip``, in an unnamed temporary file rather than in memory (a large site's is ~100 MB), with its
-    size, CRC-32 and sha256, taken as it was written."""
-
-    def __init__(self, file: BinaryIO, size: int, crc: int, sha256: str) -> None:
-        self.file = file
-        self.size, self.crc, self.sha256 = size, crc, sha256
-
-    def read(self) -> bytes:
-        self.file.seek(0)
-        return self.file.read()
-
-    def chunks(self) -> Iterator[bytes]:
-        self.file.seek(0)
-        while piece := self.file.read(_CHUNK):
-            yield piece
-
-    def close(self) -> None:
-        self.file.close()
 
 
 class _Digesting:
@@ -89,10 +65,6 @@ class _Digesting:
         return self.size
 
 
-class _Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
-
-
 class Compressed(bytes):
     """A member's bytes (as :class:`bytes`) that also knows how a zip held them: ``member`` (method, CRC-32,
     compressed size, size) and ``raw``, its compressed bytes, which the archive copies as they are. Read by
@@ -111,92 +83,6 @@ class Compressed(bytes):
 #: A member's bytes: in memory (perhaps :class:`Compressed`), a staged file (read when written), or
 #: site-packages.zip in its temporary file.
 Content = bytes | StagedFile | InnerZip
-
-
-class ZipWriter:
-    """A zip written strictly in order, never seeking back: each member's local header holds its CRC-32 and sizes
-    (known before its data is written), then its data, then the central directory and its end record (ZIP64 only
-    when 65,535 members or more need it). Every field is fixed here, not by the running Python's :mod:`zipfile`: the
-    same members give the same bytes whichever Python builds them (and :mod:`zipfile` reads the result)."""
-
-    def __init__(self, out: _Writable, date_time: DateTime) -> None:
-        self._out = out
-        self._offset = 0
-        self._central: list[bytes] = []
-        self._names: set[str] = set()
-        self._time, self._date = _dos_time(date_time)
-
-    def add(
-        self, name: str, member: tuple[int, int, int, int], pieces: Iterable[bytes], *, executable: bool = False
-    ) -> None:
-        """A member: ``member`` is its (method, CRC-32, compressed size, size); ``pieces`` its data as stored."""
-        method, crc, compressed, size = member
-        if name in self._names:
-            message = f"Refusing to write {name!r} twice"
-            raise LayoutError(message)
-        if max(compressed, size, self._offset) >= _ZIP64_LIMIT:
-            message = f"{name!r} is 4 GiB or more, or starts past 4 GiB: too large for a .pyz"
-            raise LayoutError(message)
-        self._names.add(name)
-        encoded = name.encode("utf-8")
-        flags = 0 if name.isascii() else UTF8
-        fields = (VERSION, flags, method, self._time, self._date, crc, compressed, size, len(encoded))
-        header = struct.pack(_LOCAL, _LOCAL_SIGNATURE, *fields, 0) + encoded
-        mode = external_attr(executable)
-        self._central.append(
-            struct.pack(_CENTRAL, _CENTRAL_SIGNATURE, MADE_BY, *fields, 0, 0, 0, 0, mode, self._offset) + encoded
-        )
-        self._write(header)
-        written = 0
-        for piece in pieces:
-            self._write(piece)
-            written += len(piece)
-        if written != compressed:
-            message = f"{name!r}: {written} bytes written, {compressed} announced"
-            raise LayoutError(message)
-
-    def close(self) -> None:
-        """The central directory and its end record (after a ZIP64 end record and locator when needed)."""
-        start = self._offset
-        for entry in self._central:
-            self._write(entry)
-        size, count = self._offset - start, len(self._central)
-        if count >= 0xFFFF or start >= _ZIP64_LIMIT:
-            end64 = self._offset
-            self._write(struct.pack(_END64, _END64_SIGNATURE, *END64_FIELDS, 0, 0, count, count, size, start))
-            self._write(struct.pack(_LOCATOR, _LOCATOR_SIGNATURE, 0, end64, 1))
-        count, size, start = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(start, 0xFFFFFFFF)
-        self._write(struct.pack(_END, _END_SIGNATURE, 0, 0, count, count, size, start, 0))
-
-    def _write(self, data: bytes) -> None:
-        self._out.write(data)
-        self._offset += len(data)
-
-
-DateTime = tuple[int, int, int, int, int, int]
-_LOCAL = "<4sHHHHHLLLHH"
-_CENTRAL = "<4sHHHHHHLLLHHHHHLL"
-_END = "<4sHHHHLLH"
-_END64 = "<4sQHHLLQQQQ"
-_LOCATOR = "<4sLQL"
-_LOCAL_SIGNATURE, _CENTRAL_SIGNATURE, _END_SIGNATURE = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"
-_END64_SIGNATURE, _LOCATOR_SIGNATURE = b"PK\x06\x06", b"PK\x06\x07"
-# The version needed to extract (2.0: deflate), made by (Unix 2.0: the external attributes are Unix modes), the UTF-8
-# flag: bootstrap/zipread.py's, which reads only what is written here.
-_ZIP64_LIMIT = 1 << 32
-
-
-def _dos_time(date_time: DateTime) -> tuple[int, int]:
-    year, month, day, hour, minute, second = date_time
-    if not 1980 <= year <= 2107:
-        message = f"A zip timestamp holds the years 1980 to 2107, not {year}: set SOURCE_DATE_EPOCH within them"
-        raise LayoutError(message)  # a ValueError too: `verify` reports a .pyz whose timestamp is out of range
-    return hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
-
-
-def stored(data: bytes) -> tuple[int, int, int, int]:
-    """The (method, CRC-32, compressed size, size) of ``data`` stored."""
-    return zipfile.ZIP_STORED, zlib.crc32(data), len(data), len(data)
 
 
 def write_archive(
@@ -260,27 +146,6 @@ def close_entries(entries: Mapping[str, tuple[Content, bool]]) -> None:
     for content, _ in entries.values():
         if isinstance(content, InnerZip):
             content.close()
-
-
-def write_outer(
-    out: _Writable,
-    outer: Mapping[str, tuple[Content, bool]],
-    date_time: tuple[int, int, int, int, int, int],
-) -> None:
-    """Write the outer zip, every member stored: its bytes are then a function of the members alone (no deflate
-    stream), so that ``hatch-zipapp verify`` rebuilds it from the members it read and compares byte for byte."""
-    writer = ZipWriter(out, date_time)
-    for name in sorted_entries(outer):
-        content, executable = outer[name]
-        if isinstance(content, InnerZip):
-            member = (zipfile.ZIP_STORED, content.crc, content.size, content.size)
-            writer.add(name, member, content.chunks(), executable=executable)
-        elif isinstance(content, StagedFile):
-            data = content.data
-            writer.add(name, stored(data), [data], executable=executable)
-        else:
-            writer.add(name, stored(content), [content], executable=executable)
-    writer.close()
 
 
 class HashingWriter:

@@ -1,9 +1,9 @@
 """Everything that makes two builds of the same inputs give the same bytes.
 
 - one timestamp for every entry: ``SOURCE_DATE_EPOCH`` (validated: 1980 at the least, 2107 at the most);
-- modes forced to 0644 / 0755 whatever the umask or the wheel said;
-- modes as Unix modes (:func:`external_attr`; the zip headers say so: ``create_system`` Unix, layout.ZipWriter);
-- entries written in sorted order (by the caller, through :func:`sorted_entries`);
+- modes forced to 0644 / 0755 whatever the umask or the wheel said, as Unix modes (the zip headers say so:
+  ``create_system`` Unix), and entries written in sorted order: the zip writer's own rules, which ``verify`` rebuilds
+  the headers by (pyz/zipwrite.py: ``external_attr``, ``sorted_entries``, ``ZipWriter``);
 - one pinned DEFLATE implementation for everything the build compresses (:func:`deflate_member`): libdeflate, as the
   ``deflate`` package of exactly :data:`DEFLATE_VERSION` bundles it, never the interpreter's ``zlib``, whose output
   differs between zlib, zlib-ng and their versions. What a locked wheel holds is not compressed again: its members'
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from hatch_zipapp.errors import ConfigError
 
@@ -25,8 +25,6 @@ __all__ = [
     "DEFLATE_VERSION",
     "check_compressor",
     "deflate_member",
-    "external_attr",
-    "sorted_entries",
     "source_date_epoch",
     "zip_date_time",
 ]
@@ -42,8 +40,6 @@ _ZIP_MAX_EPOCH = 4354819198
 COMPRESS_LEVEL = 6
 #: The exact version of the ``deflate`` package (libdeflate) whose output the .pyz holds; pyproject.toml pins it.
 DEFLATE_VERSION = "0.9.0"
-_FILE_MODE = 0o100644
-_EXEC_MODE = 0o100755
 
 
 def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
@@ -115,13 +111,3 @@ def deflate_member(data: bytes) -> tuple[int, bytes]:
     if len(compressed) >= len(data):
         return zipfile.ZIP_STORED, data
     return zipfile.ZIP_DEFLATED, compressed
-
-
-def external_attr(executable: bool) -> int:
-    """A member's external attributes: its Unix mode, 0755 or 0644, whatever the umask or the wheel said."""
-    return (_EXEC_MODE if executable else _FILE_MODE) << 16
-
-
-def sorted_entries(names: Iterable[str]) -> list[str]:
-    """Archive order: plain code-point order of the POSIX path, independent of the file system's listing order."""
-    return sorted(names)

@@ -38,7 +38,8 @@ from hatch_zipapp.bootstrap.documents import (
 from hatch_zipapp.bootstrap.documents import RECORD as RECORD_MEMBER
 from hatch_zipapp.bootstrap.zipread import CHUNK, Reader, Refused, contents, directory
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile
-from hatch_zipapp.layout import SITE_PACKAGES_ZIP, Content, InnerZip, write_outer
+from hatch_zipapp.layout import SITE_PACKAGES_ZIP, Content
+from hatch_zipapp.pyz.zipwrite import InnerZip, write_outer
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.zipread import Member
