@@ -87,28 +87,28 @@ MUTANTS = [
     ),
     Mutant(
         "verify-skips-members-outside-site-packages",
-        "src/hatch_zipapp/sbom.py",
+        "src/hatch_zipapp/pyz/verify.py",
         "    for name in sorted(listed.keys() & digests.keys()):",
         '    for name in sorted(n for n in listed.keys() & digests.keys() if n.startswith("site-packages/")):',
         ("tests/test_verify_members.py",),
     ),
     Mutant(
         "verify-trusts-the-zip-headers",  # a timestamp, mode or flag changed in a header passed
-        "src/hatch_zipapp/sbom.py",
+        "src/hatch_zipapp/pyz/verify.py",
         "    if not unreadable and inner is not None:\n        problems += _check_headers(",
         "    if False:\n        problems += _check_headers(",
         ("tests/test_zip_differential.py::test_what_every_reader_reads_alike_but_the_build_never_writes",),
     ),
     Mutant(
         "verify-ignores-the-shebang-line",
-        "src/hatch_zipapp/sbom.py",
+        "src/hatch_zipapp/pyz/verify.py",
         "    if actual != listed[PREFIX]:",
         "    if False:",
         ("tests/test_verify_fuzz.py::TestShebang",),
     ),
     Mutant(
         "verify-ignores-site-packages-zip-digest",
-        "src/hatch_zipapp/sbom.py",
+        "src/hatch_zipapp/pyz/verify.py",
         "        and inner[0] != listed[SITE_PACKAGES_ZIP]\n",
         "        and False\n",
         ("tests/test_verify_fuzz.py::TestConsistentRewrites::test_a_mode_changed_inside_site_packages_zip",),
@@ -316,7 +316,7 @@ MUTANTS = [
     ),
     Mutant(
         "verify-ignores-the-checksum-file",
-        "src/hatch_zipapp/sbom.py",
+        "src/hatch_zipapp/pyz/verify.py",
         "        if actual != expected:",
         "        if False:",
         ("tests/test_supply_chain.py::TestVerify::test_one_flipped_byte_in_the_file",),

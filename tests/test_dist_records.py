@@ -14,7 +14,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.layout import PyzReader
-from hatch_zipapp.sbom import RECORD, dist_records
+from hatch_zipapp.pyz.record import RECORD, dist_records
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz
 
 

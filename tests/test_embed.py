@@ -27,7 +27,7 @@ from hatch_zipapp.builder import ZipappBuilder
 from hatch_zipapp.config import ZipappBuilderConfig
 from hatch_zipapp.embed import interpreter_dir, select
 from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError
-from hatch_zipapp.sbom import verify
+from hatch_zipapp.pyz.verify import verify
 from hatch_zipapp.target import Target
 from tests.helpers import IndexServer, build, build_fails, interpreters, make_project, make_wheel, pylock_text
 from tests.pbs_archive import make_archive

@@ -14,7 +14,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.layout import PyzReader, write_archive
-from hatch_zipapp.sbom import SBOM
+from hatch_zipapp.pyz.verify import SBOM
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, run_pyz, sha256_file
 
 

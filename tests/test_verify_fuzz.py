@@ -20,7 +20,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main as cli
 from hatch_zipapp.layout import PyzReader, write_archive
-from hatch_zipapp.sbom import check
+from hatch_zipapp.pyz.verify import check
 from tests.helpers import small_pyz
 
 SUCCESS = "every member matches its record"

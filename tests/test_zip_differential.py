@@ -28,8 +28,9 @@ from typing import cast
 import pytest
 
 from hatch_zipapp.layout import PyzReader
+from hatch_zipapp.pyz.record import record
+from hatch_zipapp.pyz.verify import verify
 from hatch_zipapp.pyz.zipwrite import InnerZip, write_outer
-from hatch_zipapp.sbom import record, verify
 from tests.helpers import small_pyz
 
 RECORD = "hatch-zipapp.sha256"

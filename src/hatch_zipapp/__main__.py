@@ -129,7 +129,7 @@ def _pure_python_notes(text: str) -> list[str]:
 
 
 def _verify(options: argparse.Namespace) -> int:
-    from hatch_zipapp.sbom import verify
+    from hatch_zipapp.pyz.verify import verify
 
     pyz = Path(options.file)
     if not pyz.is_file():

@@ -40,9 +40,11 @@ from hatch_zipapp.cache import sha256_hex
 from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, files_digest
 from hatch_zipapp.layout import SITE_PACKAGES_ZIP, Content, HashingWriter, close_entries, outer_entries
+from hatch_zipapp.pyz.record import PREFIX, RECORD, dist_records, record
+from hatch_zipapp.pyz.verify import SBOM, sidecars
 from hatch_zipapp.pyz.zipwrite import InnerZip, sorted_entries, write_outer
 from hatch_zipapp.reproducible import zip_date_time
-from hatch_zipapp.sbom import PREFIX, RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
+from hatch_zipapp.sbom import licenses, sbom
 from hatch_zipapp.scratch import beside, discard, write_beside
 
 if TYPE_CHECKING:
