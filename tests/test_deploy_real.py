@@ -303,6 +303,19 @@ def test_deploy_killed_twice_at_once_and_retention(site: Site) -> None:
     box = site.box
     name = {v: pyz.name for v, pyz in site.releases.items()}
     ids = {v: _build_id(pyz) for v, pyz in site.releases.items()}
+    # A first deploy that is not healthy in time: no release to go back to, so no current.pyz and the service stopped.
+    unhealthy = site.deploy(
+        "1.0", "--health", f"http://127.0.0.1:{PORT}/", "--health-host", "elsewhere.example", "--timeout", "5"
+    )
+    assert unhealthy.returncode == 1, unhealthy.stdout + unhealthy.stderr
+    assert unhealthy.stderr.splitlines()[-1] == (
+        f"hatch-zipapp deploy: {name['1.0']} failed (http://127.0.0.1:{PORT}/ (Host: elsewhere.example) answered 400 "
+        f"within 5 s; the journal of {NAME}.service above) and there is no release before it: {SITE}/current.pyz "
+        f"removed and {NAME}.service stopped; fix the release and deploy again"
+    )
+    assert box.run(f"test -e {SITE}/current.pyz || test -L {SITE}/current.pyz").returncode != 0
+    assert box.show(f"{NAME}.service", "ActiveState")["ActiveState"] == "inactive"
+    assert site.state() == {"release": None, "previous": None, "state": "failed", "releases": [name["1.0"]]}
     # Killed at three steps, each run again: it finishes the job.
     output = site.killed_at("1.0", "prepared")
     assert box.run(f"test -e {SITE}/current.pyz").returncode != 0, output
