@@ -152,7 +152,6 @@ def test_a_wrong_digest_or_a_damaged_release_is_refused_and_not_kept(tmp_path: P
     """Fetched from a local path (the stand-in fetch): a wrong --sha256, no .sha256 beside it, a .pyz damaged after it
     was published (the digest its own): one line each, nothing left in releases/, no current.pyz."""
     _systemctl()
-    from hatch_zipapp.__main__ import main
 
     site = tmp_path / "site"
     site.mkdir()
@@ -176,8 +175,7 @@ def test_a_wrong_digest_or_a_damaged_release_is_refused_and_not_kept(tmp_path: P
     data[len(data) // 2] ^= 0x01
     damaged.write_bytes(bytes(data))
     bad = hashlib.sha256(data).hexdigest()
-    # TODO(merge): through `run` (standard library only) once verify is hatch_zipapp.pyz.verify.
-    status = main(["deploy", os.fspath(damaged), "--dir", os.fspath(site), "--sha256", bad])
-    assert status == 1
+    status, _, err = run(os.fspath(damaged), "--dir", os.fspath(site), "--sha256", bad)
+    assert status == 1 and len(err) == 1 and err[0].startswith(f"hatch-zipapp deploy: verify: {site}/releases/")
     assert os.listdir(site / "releases") == []
     assert not (site / "current.pyz").exists()

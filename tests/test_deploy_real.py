@@ -39,8 +39,7 @@ SITE = f"/srv/{NAME}"
 SRC = Path(__file__).parent.parent / "src"
 #: The deploy command in the box: Debian's python3 and the checkout's src/, nothing installed.
 WRAPPER = """#!/bin/sh
-# TODO(merge): drop /opt/hatch-zipapp/verify-deps once verify is hatch_zipapp.pyz.verify (sbom needs packaging).
-PYTHONPATH=/opt/hatch-zipapp/src:/opt/hatch-zipapp/verify-deps exec python3 -m hatch_zipapp "$@"
+PYTHONPATH=/opt/hatch-zipapp/src exec python3 -m hatch_zipapp "$@"
 """
 VERSIONS = ("1.0", "1.1", "1.2")
 
@@ -61,13 +60,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sdbox.Box]:
         if os.environ.get("CI"):
             pytest.fail(f"no systemd box in CI: {reason}")
         pytest.skip(reason)
-    import installer
-    import packaging
-
     with sdbox.box("hz-deploy", tmp_path_factory.mktemp("box") / "console.log") as booted:
         trees = [(SRC, "src")]
-        # TODO(merge): no verify-deps once verify is hatch_zipapp.pyz.verify.
-        trees += [(Path(str(m.__file__)).parent, f"verify-deps/{m.__name__}") for m in (packaging, installer)]
         booted.run(
             "mkdir -p /opt/hatch-zipapp && tar -x -C /opt/hatch-zipapp && chmod -R a-w /opt/hatch-zipapp",
             input=_tar(*trees),

@@ -46,6 +46,7 @@ from hatch_zipapp.bootstrap.documents import (
     environment,
 )
 from hatch_zipapp.errors import DeployError, SystemdError, ZipappError
+from hatch_zipapp.pyz.verify import verify
 
 if TYPE_CHECKING:
     from hatch_zipapp.bootstrap.documents import Environment
@@ -294,11 +295,6 @@ class Site:
         return fetched.path
 
     def verify(self, path: Path) -> None:
-        # TODO(merge): hatch_zipapp.pyz.verify once verify moves there (the build side's sbom needs packaging).
-        try:
-            from hatch_zipapp.sbom import verify
-        except ImportError as e:
-            raise DeployError(f"verify cannot run here ({e}): install hatch-zipapp's dependencies") from None
         problems = verify(path)
         if problems:
             for line in [*_sidecars(path), path]:
