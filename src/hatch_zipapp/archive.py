@@ -48,6 +48,7 @@ from hatch_zipapp.layout import (
     outer_entries,
     write_outer,
 )
+from hatch_zipapp.pyz.index import SUFFIX, write_index
 from hatch_zipapp.reproducible import sorted_entries, zip_date_time
 from hatch_zipapp.sbom import PREFIX, RECORD, SBOM, dist_records, licenses, record, sbom, sidecars
 from hatch_zipapp.scratch import beside, discard, write_beside
@@ -225,7 +226,9 @@ class _Measure:
 def _write(
     destination: Path, prefix: bytes, outer: dict[str, tuple[Content, bool]], date_time: DateTime, bom: bytes
 ) -> list[tuple[Path, Path]]:
-    """The .pyz (written and hashed in one pass) and its sidecars, in temporary files: (temporary, final) pairs."""
+    """The .pyz (written and hashed in one pass) and its sidecars, in temporary files: (temporary, final) pairs. The
+    index (``NAME.pyz.index``: pyz/index.py) is read from the .pyz as written, for a deploy to fetch only what an
+    earlier release lacks."""
     pending: list[tuple[Path, Path]] = []
     try:
         with beside(destination, 0o755) as (f, temp):
@@ -233,7 +236,9 @@ def _write(
             out = HashingWriter(f)
             out.write(prefix)
             write_outer(out, outer, date_time)
-        for name, data in sidecars(destination.name, out.hexdigest(), bom).items():
+        written = sidecars(destination.name, out.hexdigest(), bom)
+        written[destination.name + SUFFIX] = write_index(temp)
+        for name, data in written.items():
             sidecar = destination.parent / name
             pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:

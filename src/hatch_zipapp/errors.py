@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CacheError",
     "ConfigError",
+    "DeltaIndexError",
     "DjangoError",
     "EntryPointError",
     "FetchError",
@@ -88,3 +89,7 @@ class LayoutError(ZipappError, ValueError):
 class SystemdError(ZipappError, ValueError):
     """`hatch-zipapp systemd` was given a name, path, socket or command systemd cannot take, or a .pyz it cannot
     read."""
+
+
+class DeltaIndexError(ZipappError, ValueError):
+    """A .pyz's index (``NAME.pyz.index``) that cannot be read or made: the deploy downloads the whole file."""
