@@ -5,7 +5,11 @@ never a traceback of another kind (it is fetched: untrusted)."""
 from __future__ import annotations
 
 import lzma
+import os
+import random
 import struct
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import pytest
 
 from hatch_zipapp.errors import DeltaIndexError
 from hatch_zipapp.pyz import index
-from tests.helpers import small_pyz
+from tests.helpers import build, make_project, make_wheel, pylock_text, small_pyz
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,52 @@ def test_its_pieces_are_the_pyz(pyz: Path) -> None:
     assert _assembled(parsed.pieces, data, at) == data
     keys = [piece.key[:1] for piece in parsed.pieces if piece.literal is None]
     assert b"m" in keys and b"c" in keys  # members by key, and the record in chunks
+
+
+def _same_size_deflated() -> tuple[bytes, int, int]:
+    """A text that zlib deflates to streams of the same size but other bytes at two levels."""
+    rng = random.Random(1)  # noqa: S311 - a fixed search
+    words = ["alpha", "beta", "gamma", "delta", "zip", "range", "one", "two"]
+    while True:
+        text = (" ".join(rng.choices(words, k=rng.randint(20, 200))) + "\n").encode()
+        fast, best = (zlib.compressobj(level, zlib.DEFLATED, -15) for level in (1, 9))
+        first, second = fast.compress(text) + fast.flush(), best.compress(text) + best.flush()
+        if len(first) == len(second) and first != second:
+            return text, 1, 9
+
+
+def test_one_content_deflated_two_ways_is_two_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two wheels hold the same file, deflated by their own tools to the same size but other bytes (the build copies
+    a wheel's deflated members as they are): the same method, CRC-32 and sizes, so only the index's 16 bits of the
+    compressed bytes' CRC-32 tell them apart; without them, one member would be put together from the other's
+    bytes."""
+    text, fast, best = _same_size_deflated()
+    wheels = []
+    for name, level in (("alpha", fast), ("beta", best)):
+        plain = make_wheel(tmp_path / "plain", name, "1.0", members={f"{name}/same.txt": text})
+        wheel = tmp_path / "wheels" / plain.path.name
+        wheel.parent.mkdir(exist_ok=True)
+        with zipfile.ZipFile(plain.path) as source, zipfile.ZipFile(wheel, "w") as out:
+            for info in source.infolist():
+                member = zipfile.ZipInfo(info.filename, info.date_time)
+                out.writestr(member, source.read(info), zipfile.ZIP_DEFLATED, level)
+        wheels.append([type(plain)(wheel, name, "1.0")])
+    monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(tmp_path / "cache"))
+    project = make_project(tmp_path / "p", dependencies=["alpha", "beta"])
+    (project / "pylock.toml").write_text(pylock_text(wheels, base_url=None))
+    pyz = build(project)
+    data = pyz.read_bytes()
+    pieces = index.read_index(Path(f"{pyz}.index").read_bytes()).pieces
+    same = [p for p in pieces if p.literal is None and data[p.offset : p.offset + p.size] in (
+        _deflated(text, fast), _deflated(text, best))]  # fmt: skip
+    assert len(same) == 2 and same[0].key[:-2] == same[1].key[:-2] and same[0].key != same[1].key
+    at = {piece.key: piece.offset for piece in index.describe(pyz) if piece.literal is None}
+    assert _assembled(pieces, data, at) == data
+
+
+def _deflated(data: bytes, level: int) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
 
 
 def test_a_changed_line_changes_one_chunk() -> None:
