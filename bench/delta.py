@@ -91,50 +91,58 @@ def build_releases() -> dict[str, Path]:
     return built
 
 
-def measure(old: Path, new: Path, what: str) -> None:
+def measure(old: Path, new: Path, what: str, links: list[tuple[str, float | None, float]]) -> None:
     from tests.rangeserver import RangeServer
 
     from hatch_zipapp.deploy.fetch import fetch
 
     index = new.with_name(new.name + ".index")
     assert index.is_file(), f"no {index.name} beside {new}"
+    size = new.stat().st_size
+    print(f"{what}: {new.name}, {size:,} bytes; its index {index.stat().st_size:,} bytes "
+          f"({index.stat().st_size / size:.2%})")  # fmt: skip
     with tempfile.TemporaryDirectory() as scratch:
         published = Path(scratch) / "published"
         published.mkdir()
         for path in (new, index, new.with_name(new.name + ".sha256")):
             shutil.copy(path, published / path.name)
-        size = new.stat().st_size
-        with RangeServer(published) as server:
-            url = f"{server.url}/{new.name}"
-            for how in ("delta", "whole"):
-                releases = Path(scratch) / how
-                releases.mkdir()
-                if how == "delta":
-                    shutil.copy(old, releases / old.name)
-                server.sent = server.requests = 0
-                start = time.perf_counter()
-                result = fetch(url, releases, sha256=None, say=lambda line: None)
-                elapsed = time.perf_counter() - start
-                assert result.path.read_bytes() == new.read_bytes(), "not the published file"
-                assert result.transferred == server.sent, (result.transferred, server.sent)
-                print(
-                    f"{what}: {how:5} {result.how:15} {server.sent:>11,} bytes over the network "
-                    f"({server.sent / size:6.2%} of {size:,}), {server.requests} requests, {elapsed * 1000:7.1f} ms"
-                )
-        print(f"{what}: index {index.stat().st_size:,} bytes ({index.stat().st_size / size:.2%})")
+        for link, rate, delay in links:
+            with RangeServer(published, rate=rate, delay=delay) as server:
+                url = f"{server.url}/{new.name}"
+                for how in ("delta", "whole"):
+                    releases = Path(scratch) / f"{len(link)}-{rate}-{how}"
+                    releases.mkdir()
+                    if how == "delta":
+                        shutil.copy(old, releases / old.name)
+                    server.sent = server.requests = 0
+                    start = time.perf_counter()
+                    result = fetch(url, releases, sha256=None, say=lambda line: None)
+                    elapsed = time.perf_counter() - start
+                    assert result.path.read_bytes() == new.read_bytes(), "not the published file"
+                    assert result.transferred == server.sent, (result.transferred, server.sent)
+                    print(
+                        f"  {link:16} {result.how:15} {server.sent:>11,} bytes ({server.sent / size:7.2%}), "
+                        f"{server.requests:2} requests, {elapsed:6.2f} s"
+                    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pair", nargs=2, type=Path, metavar=("OLD", "NEW"), help="two releases to measure")
+    parser.add_argument("--mbit", type=float, default=100.0, help="the modelled link's rate (default 100 Mbit/s)")
+    parser.add_argument("--rtt", type=float, default=20.0, help="its round trip, each request (default 20 ms)")
     options = parser.parse_args()
+    links = [
+        ("loopback", None, 0.0),
+        (f"{options.mbit:g} Mbit/s {options.rtt:g} ms", options.mbit * 1e6 / 8, options.rtt / 1000),
+    ]
     if options.pair:
         old, new = options.pair
-        measure(old, new, new.name)
+        measure(old, new, new.name, links)
         return
     releases = build_releases()
-    measure(releases["1.0"], releases["1.1"], "one-line change 1.0 -> 1.1")
-    measure(releases["1.1"], releases["1.2"], f"{HELD_BACK} upgrade 1.1 -> 1.2")
+    measure(releases["1.0"], releases["1.1"], "one-line change 1.0 -> 1.1", links)
+    measure(releases["1.1"], releases["1.2"], f"{HELD_BACK} upgrade 1.1 -> 1.2", links)
 
 
 if __name__ == "__main__":

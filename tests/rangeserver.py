@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +26,8 @@ class RangeServer:
     cut: dict[str, int] = field(default_factory=dict)  # path -> body bytes sent before the connection is closed
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location (302)
     authorization: str | None = None  # when set, any other Authorization is answered 401
+    rate: float | None = None  # bytes a second a body is sent at (a slower link than the loopback), when set
+    delay: float = 0.0  # seconds each answer waits first (a round trip), for bench/delta.py
     sent: int = 0
     requests: int = 0
     seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
@@ -34,6 +37,7 @@ class RangeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # (headers then body: no 40 ms delayed-ACK wait on each answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""
@@ -52,19 +56,22 @@ class RangeServer:
                 if "/" in path.lstrip("/") or not file.is_file():
                     self._answer(404, b"not found\n", {})
                     return
-                data = file.read_bytes()
+                size = file.stat().st_size
                 wanted = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
                 if owner.ranges and wanted:
-                    first, last = int(wanted[1]), min(int(wanted[2]), len(data) - 1)
+                    first, last = int(wanted[1]), min(int(wanted[2]), size - 1)
                     if first > last:
-                        self._answer(416, b"", {"Content-Range": f"bytes */{len(data)}"})
+                        self._answer(416, b"", {"Content-Range": f"bytes */{size}"})
                         return
-                    headers = {"Content-Range": f"bytes {first}-{last}/{len(data)}"}
-                    self._answer(206, data[first : last + 1], headers, path)
+                    with file.open("rb") as f:  # (the range only: a large file is not read whole for each)
+                        f.seek(first)
+                        data = f.read(last + 1 - first)
+                    self._answer(206, data, {"Content-Range": f"bytes {first}-{last}/{size}"}, path)
                     return
-                self._answer(200, data, {}, path)
+                self._answer(200, file.read_bytes(), {}, path)
 
             def _answer(self, status: int, body: bytes, headers: dict[str, str], path: str = "") -> None:
+                time.sleep(owner.delay)
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(body))}.items():
                     self.send_header(name, value)
@@ -72,8 +79,12 @@ class RangeServer:
                 if path in owner.cut:
                     body = body[: owner.cut[path]]
                     self.close_connection = True
-                self.wfile.write(body)
-                owner.sent += len(body)
+                step = len(body) if owner.rate is None else 1 << 16
+                for start in range(0, len(body), max(step, 1)):
+                    self.wfile.write(body[start : start + step])
+                    owner.sent += len(body[start : start + step])
+                    if owner.rate is not None:
+                        time.sleep(step / owner.rate)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

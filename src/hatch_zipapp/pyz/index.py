@@ -257,7 +257,7 @@ def _encode(regions: tuple[_Region, ...] | list[_Region], out: bytearray) -> Non
         else:
             out += _ZIP + _varint(len(region.entries)) + _varint(region.lead)
             fixed = [entry[:_ENTRY] for entry in region.entries]
-            out += b"".join(bytes(entry[k] for entry in fixed) for k in range(_ENTRY))  # column by column
+            out += b"".join(bytes(column) for column in zip(*fixed))  # column by column
             out += b"".join(entry[_ENTRY:] for entry in region.entries)
             deflated = [
                 check for entry, check in zip(fixed, region.checks, strict=True) if entry[10] == zipread.DEFLATED
@@ -357,7 +357,7 @@ class _Parser:
     def zip(self, depth: int) -> _Zip:
         count, lead = self.count(_ENTRY), self.varint()
         columns = self.take(count * _ENTRY)
-        fixed = [bytes(columns[k * count + i] for k in range(_ENTRY)) for i in range(count)]
+        fixed = [bytes(row) for row in zip(*(columns[k * count : (k + 1) * count] for k in range(_ENTRY)))]
         entries = []
         for entry in fixed:
             if entry[:4] != zipread.CENTRAL_HEADER or entry[30:38] != bytes(8):
