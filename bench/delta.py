@@ -38,6 +38,8 @@ sys.path[:0] = [os.fspath(ROOT / "src"), os.fspath(ROOT)]
 WORK = ROOT / ".bench" / "delta"
 FIXTURE = ROOT / "fixtures" / "mysite"
 HELD_BACK = "whitenoise"
+#: What --large adds to the site: Wagtail, the four servers `serve` runs, and psycopg (tests/servers.py).
+LARGE = ["wagtail>=7", "pyuwsgi>=2.0.28", "uvicorn>=0.30", "granian>=2.0", "psycopg[binary]>=3.2"]
 EPOCHS = {"1.0": 1_765_000_000, "1.1": 1_765_086_400, "1.2": 1_765_172_800}
 
 
@@ -53,12 +55,13 @@ def _locked_version(lock: Path, name: str) -> str:
     return found.group(1)
 
 
-def build_releases() -> dict[str, Path]:
-    """1.0, 1.1 and 1.2 of the example site (see the module's docstring), built once into .bench/delta."""
+def build_releases(work: Path, extra: list[str]) -> dict[str, Path]:
+    """1.0, 1.1 and 1.2 of the example site with ``extra`` dependencies (see the module's docstring), built once
+    into ``work``."""
     built: dict[str, Path] = {}
-    site = WORK / "site"
+    site = work / "site"
     for version in EPOCHS:
-        found = sorted((WORK / version).glob("*.pyz"))
+        found = sorted((work / version).glob("*.pyz"))
         if found:
             built[version] = found[0]
     if len(built) == len(EPOCHS):
@@ -66,10 +69,16 @@ def build_releases() -> dict[str, Path]:
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(FIXTURE, site, ignore=shutil.ignore_patterns("dist", ".venv"))
     pyproject, lock = site / "pyproject.toml", site / "pylock.toml"
-    original_pyproject, original_lock = pyproject.read_text(), lock.read_text()
+    text = pyproject.read_text()
+    marker = "dependencies = [\n"
+    assert marker in text
+    pyproject.write_text(text.replace(marker, marker + "".join(f'  "{d}",\n' for d in extra)))
+    if extra:
+        _run([sys.executable, "-m", "hatch_zipapp", "lock"], site)
+    upgraded_pyproject, upgraded_lock = pyproject.read_text(), lock.read_text()
     latest = _locked_version(lock, HELD_BACK)
-    held = original_pyproject.replace(f'"{HELD_BACK}>=', f'"{HELD_BACK}<{latest}", "{HELD_BACK}>=')
-    assert held != original_pyproject
+    held = upgraded_pyproject.replace(f'"{HELD_BACK}>=', f'"{HELD_BACK}<{latest}", "{HELD_BACK}>=')
+    assert held != upgraded_pyproject
     pyproject.write_text(held)
     _run([sys.executable, "-m", "hatch_zipapp", "lock"], site)
     views = site / "src" / "notes" / "views.py"
@@ -78,11 +87,11 @@ def build_releases() -> dict[str, Path]:
         if version == "1.1":
             views.write_text(views.read_text() + "\n# release 1.1: one line changed\n")
         if version == "1.2":
-            text = original_pyproject.replace('\nversion = "1.0"\n', f'\nversion = "{version}"\n')
-            lock.write_text(original_lock)
+            text = upgraded_pyproject.replace('\nversion = "1.0"\n', f'\nversion = "{version}"\n')
+            lock.write_text(upgraded_lock)
         pyproject.write_text(text)
         if version not in built:
-            output = WORK / version
+            output = work / version
             shutil.rmtree(output, ignore_errors=True)
             env = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCHS[version])}
             _run([sys.executable, "-m", "hatchling", "build", "-t", "zipapp", "-d", os.fspath(output)], site, env)
@@ -129,6 +138,7 @@ def measure(old: Path, new: Path, what: str, links: list[tuple[str, float | None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pair", nargs=2, type=Path, metavar=("OLD", "NEW"), help="two releases to measure")
+    parser.add_argument("--large", action="store_true", help=f"the site with {', '.join(LARGE)} too")
     parser.add_argument("--mbit", type=float, default=100.0, help="the modelled link's rate (default 100 Mbit/s)")
     parser.add_argument("--rtt", type=float, default=20.0, help="its round trip, each request (default 20 ms)")
     options = parser.parse_args()
@@ -140,7 +150,8 @@ def main() -> None:
         old, new = options.pair
         measure(old, new, new.name, links)
         return
-    releases = build_releases()
+    extra = LARGE if options.large else []
+    releases = build_releases(WORK / ("large" if options.large else "site"), extra)
     measure(releases["1.0"], releases["1.1"], "one-line change 1.0 -> 1.1", links)
     measure(releases["1.1"], releases["1.2"], f"{HELD_BACK} upgrade 1.1 -> 1.2", links)
 
