@@ -115,6 +115,20 @@ def test_a_changed_line_changes_one_chunk() -> None:
     assert [size for size, _ in index.chunks(b"x" * (index.MAX_CHUNK * 2 + 5))] == [index.MAX_CHUNK] * 2 + [5]
 
 
+def test_chunks_read_a_block_at_a_time_are_the_same(tmp_path: Path) -> None:
+    """A large prefix (an embedded Python) is chunked as it is read, a MB at a time: the same cuts as whole."""
+    from hatch_zipapp.bootstrap import zipread
+
+    data = random.Random(3).randbytes(3 * zipread.CHUNK + 12345)  # noqa: S311 - binary: a line end every 256 bytes
+    data += b"y" * (index.MAX_CHUNK * 3 + 7)  # and a run with no line end, across a block's end
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    with zipread.Reader(os.fspath(path)) as reader:
+        region = index._chunks_at(reader, 0, len(data))
+    assert isinstance(region, index._Chunks) and region.chunks == index.chunks(data)
+    assert sum(size for size, _ in region.chunks) == len(data)
+
+
 def test_a_file_not_as_the_build_writes_it_cannot_be_indexed(tmp_path: Path) -> None:
     import zipfile
 

@@ -236,9 +236,9 @@ def _write(
             out = HashingWriter(f)
             out.write(prefix)
             write_outer(out, outer, date_time)
-        written = sidecars(destination.name, out.hexdigest(), bom)
-        written[destination.name + SUFFIX] = write_index(temp)
-        for name, data in written.items():
+        beside_it = sidecars(destination.name, out.hexdigest(), bom)
+        beside_it[destination.name + SUFFIX] = write_index(temp)
+        for name, data in beside_it.items():
             sidecar = destination.parent / name
             pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:

@@ -93,9 +93,14 @@ _Region = _Literal | _Chunks | _Zip
 def chunks(data: bytes) -> tuple[tuple[int, bytes], ...]:
     """``data`` cut after each line whose CRC-32 is a multiple of :data:`CUT`, or at :data:`MAX_CHUNK` bytes: cuts
     that depend on the content only, so a changed line changes its own chunk and no other."""
+    return tuple(_cut(data, final=True)[0])
+
+
+def _cut(data: bytes, *, final: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """The chunks of ``data`` that more data after it cannot change (all of them when ``final``), and their size."""
     found: list[tuple[int, bytes]] = []
     start = position = 0
-    while position < len(data):
+    while position < len(data) and (final or len(data) - start >= MAX_CHUNK):
         end = data.find(b"\n", position, start + MAX_CHUNK)
         end = start + MAX_CHUNK if end < 0 else end + 1
         end = min(end, len(data))
@@ -103,18 +108,32 @@ def chunks(data: bytes) -> tuple[tuple[int, bytes], ...]:
             found.append((end - start, hashlib.sha256(data[start:end]).digest()[:DIGEST]))
             start = end
         position = end
-    return tuple(found)
+    return found, start
 
 
-def _data(data: bytes) -> _Region:
-    return _Chunks(chunks(data)) if len(data) >= CHUNKED else _Literal(data)
+def _chunks_at(reader: zipread.Reader, offset: int, size: int) -> _Region:
+    """The ``size`` bytes at ``offset``: literal when small, else chunks (read a block at a time: a prefix that is
+    an embedded Python is tens of MB, and the build's memory is bounded)."""
+    if size < CHUNKED:
+        return _Literal(reader.read(size, offset))
+    found: list[tuple[int, bytes]] = []
+    pending, position, end = b"", offset, offset + size
+    while position < end:
+        block = reader.read(min(zipread.CHUNK, end - position), position)
+        if not block:
+            raise zipread.Refused(reader.path, "cut short")
+        position += len(block)
+        cut, used = _cut(pending + block, final=position >= end)
+        found += cut
+        pending = (pending + block)[used:]
+    return _Chunks(tuple(found))
 
 
 def _walk(reader: zipread.Reader) -> list[_Region]:
     """The regions of a .pyz (read as zipread reads it: anything else is refused)."""
     size = reader.size()
     start, outer = zipread.directory(reader, 0, size, "the .pyz", prefix=True)
-    regions = [_data(reader.read(start, 0))] if start else []
+    regions = [_chunks_at(reader, 0, start)] if start else []
     parts: dict[int, tuple[_Region, ...]] = {}
     for number, member in enumerate(outer):
         name, method, compressed, _, offset, _, _, header = member
@@ -124,7 +143,7 @@ def _walk(reader: zipread.Reader) -> list[_Region]:
         if name == SITE_PACKAGES_ZIP and method == zipread.STORED:
             parts[number] = (_zip(reader, data, data + compressed, name, under=SITE_PACKAGES),)
         elif method == zipread.STORED and compressed >= CHUNKED:
-            parts[number] = (_Chunks(chunks(reader.read(compressed, data))),)
+            parts[number] = (_chunks_at(reader, data, compressed),)
     regions.append(_zip(reader, start, size, "the .pyz", outer=outer, parts=parts))
     return regions
 
@@ -257,7 +276,7 @@ def _encode(regions: tuple[_Region, ...] | list[_Region], out: bytearray) -> Non
         else:
             out += _ZIP + _varint(len(region.entries)) + _varint(region.lead)
             fixed = [entry[:_ENTRY] for entry in region.entries]
-            out += b"".join(bytes(column) for column in zip(*fixed))  # column by column
+            out += b"".join(bytes(column) for column in zip(*fixed, strict=True))  # column by column
             out += b"".join(entry[_ENTRY:] for entry in region.entries)
             deflated = [
                 check for entry, check in zip(fixed, region.checks, strict=True) if entry[10] == zipread.DEFLATED
@@ -357,7 +376,7 @@ class _Parser:
     def zip(self, depth: int) -> _Zip:
         count, lead = self.count(_ENTRY), self.varint()
         columns = self.take(count * _ENTRY)
-        fixed = [bytes(row) for row in zip(*(columns[k * count : (k + 1) * count] for k in range(_ENTRY)))]
+        fixed = [bytes(row) for row in zip(*(columns[k * count : (k + 1) * count] for k in range(_ENTRY)), strict=True)]
         entries = []
         for entry in fixed:
             if entry[:4] != zipread.CENTRAL_HEADER or entry[30:38] != bytes(8):
