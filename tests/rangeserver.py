@@ -26,6 +26,8 @@ class RangeServer:
     cut: dict[str, int] = field(default_factory=dict)  # path -> body bytes sent before the connection is closed
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location (302)
     authorization: str | None = None  # when set, any other Authorization is answered 401
+    statuses: dict[str, int] = field(default_factory=dict)  # path -> the status it is answered with, no body
+    range_status: int | None = None  # when set, every Range request is answered with it, no body
     rate: float | None = None  # bytes a second a body is sent at (a slower link than the loopback), when set
     delay: float = 0.0  # seconds each answer waits first (a round trip), for bench/delta.py
     sent: int = 0
@@ -51,6 +53,12 @@ class RangeServer:
                     return
                 if owner.authorization is not None and self.headers.get("Authorization") != owner.authorization:
                     self._answer(401, b"no\n", {})
+                    return
+                if path in owner.statuses:
+                    self._answer(owner.statuses[path], b"", {})
+                    return
+                if owner.range_status is not None and "Range" in self.headers:
+                    self._answer(owner.range_status, b"", {})
                     return
                 file = owner.directory / path.lstrip("/")
                 if "/" in path.lstrip("/") or not file.is_file():

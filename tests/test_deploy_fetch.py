@@ -285,6 +285,50 @@ class TestWholeDownload:
         assert f"{published.name}: the delta made a file of sha256 {digest}, not {result.sha256}: downloading it " \
                "whole" in said  # fmt: skip
 
+    @pytest.mark.parametrize("status", [416, 503])
+    def test_a_range_refused_is_one_line_and_the_whole_download(
+        self, releases: Releases, tmp_path: Path, status: int
+    ) -> None:
+        published = _publish(releases, "1.1", tmp_path / "published")
+        directory = _holding(releases, tmp_path, "1.0")
+        said: list[str] = []
+        with RangeServer(published.parent, range_status=status) as server:
+            result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=said.append)
+        assert result.how == "whole download" and result.path.read_bytes() == published.read_bytes()
+        reason = {416: "Requested Range Not Satisfiable", 503: "Service Unavailable"}[status]
+        assert f"{server.url}/{published.name}: HTTP {status} {reason} to a Range request: downloading " \
+               f"{published.name} whole" in said  # fmt: skip
+
+    @pytest.mark.parametrize("refusal", ["403", "too large"])
+    def test_an_index_refused_or_too_large_is_one_line_and_the_whole_download(
+        self, releases: Releases, tmp_path: Path, refusal: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        published = _publish(releases, "1.1", tmp_path / "published")
+        directory = _holding(releases, tmp_path, "1.0")
+        statuses = {f"/{published.name}.index": 403} if refusal == "403" else {}
+        if refusal == "too large":
+            monkeypatch.setattr(fetch_module, "MAX_INDEX", 1000)
+        said: list[str] = []
+        with RangeServer(published.parent, statuses=statuses) as server:
+            result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=said.append)
+        assert result.how == "whole download" and result.path.read_bytes() == published.read_bytes()
+        why = "HTTP 403 Forbidden: give credentials" if refusal == "403" else "more than 1000 bytes"
+        line = next(line for line in said if ".index" in line)
+        assert line.startswith(f"{server.url}/{published.name}.index: {why}"), line
+        assert line.endswith(f": downloading {published.name} whole")
+
+    def test_a_damaged_copy_of_the_same_name_is_not_trusted(self, releases: Releases, tmp_path: Path) -> None:
+        """releases/NAME is there but damaged (another sha256): the delta takes what it needs from the earlier
+        release first, and the result replaces it."""
+        published = _publish(releases, "1.1", tmp_path / "published")
+        directory = _holding(releases, tmp_path, "1.0")
+        damaged = bytearray(published.read_bytes())
+        damaged[len(damaged) // 2] ^= 0xFF
+        (directory / published.name).write_bytes(bytes(damaged))
+        with RangeServer(published.parent) as server:
+            result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=lambda line: None)
+        assert result.how == "delta" and result.path.read_bytes() == published.read_bytes()
+
 
 class TestFailures:
     @pytest.mark.parametrize("earlier", [False, True], ids=["whole", "delta"])

@@ -162,7 +162,7 @@ def _remote(
 ) -> Fetched:
     earlier = sorted(
         (p for p in releases.glob("*.pyz") if _NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink()),
-        key=lambda p: (p.name != name, -p.stat().st_mtime, p.name),
+        key=lambda p: (p.name == name, -p.stat().st_mtime, p.name),  # the newest first; one of this name is damaged
     )
     if not earlier:
         return _whole(session, url, name, releases, expected, say, None, "no earlier release here")
@@ -185,13 +185,14 @@ def _remote(
     with _temporary(releases, name) as (fd, temporary):
         reused, sources = _assemble(fd, index, where)
         url, answer = _ranges(fd, session, url, _merged(remote))
-        if answer is not None:  # the server ignored Range: its 200 is the whole file
+        if isinstance(answer, http.client.HTTPResponse):  # the server ignored Range: its 200 is the whole file
             say(f"{shown(url)}: the server answered a Range request with the whole file (no Range support)")
             os.ftruncate(fd, 0)
             _body(session, answer, url, lambda block: _write_all(fd, block))
             return _finish(fd, temporary, releases / name, expected, url, session, say, "whole download", 0)
-        found = _digest_fd(fd)
-        if found != expected:
+        if answer is not None:
+            say(f"{shown(url)}: {answer}: downloading {name} whole")
+        elif (found := _digest_fd(fd)) != expected:
             say(f"{name}: the delta made a file of sha256 {found}, not {expected}: downloading it whole")
         else:
             earlier_count = f"{len(sources)} earlier release{'s' if len(sources) != 1 else ''}"
@@ -210,9 +211,12 @@ def _index(session: _Session, url: str, name: str, expected: str, say: Callable[
     try:
         data = session.small(index_url, MAX_INDEX, None)
     except FetchError as e:
-        if e.status != 404:
+        if e.status is None:  # the network, not the index: the whole download would fail the same way
             raise
-        say(f"{shown(index_url)}: not found (a build before hatch-zipapp wrote indexes): downloading {name} whole")
+        if e.status == 404:
+            say(f"{shown(index_url)}: not found (a build before hatch-zipapp wrote indexes): downloading {name} whole")
+        else:
+            say(f"{e}: downloading {name} whole")
         return None
     try:
         index = read_index(data)
@@ -268,22 +272,21 @@ def _merged(pieces: list[Piece]) -> list[tuple[int, int]]:
 
 def _ranges(
     fd: int, session: _Session, url: str, ranges: list[tuple[int, int]]
-) -> tuple[str, http.client.HTTPResponse | None]:
-    """Fetch each range into ``fd`` at its offset: the URL the file is at (after redirects), and a response that is
-    the whole file (200: the server ignores Range) to read instead, if any."""
+) -> tuple[str, http.client.HTTPResponse | str | None]:
+    """Fetch each range into ``fd`` at its offset: the URL the file is at (after redirects), and None, or a response
+    that is the whole file (200: the server ignores Range) to read instead, or why a range was not sent (then the
+    whole file is downloaded)."""
     for start, end in ranges:
         response, url = session.open(url, {"Range": f"bytes={start}-{end - 1}"})
         if response.status == 200:
             return url, response
         if response.status != 206:
             _discard(session, response, url)
-            raise FetchError(f"{shown(url)}: HTTP {response.status} {response.reason} to a Range request",
-                             status=response.status)  # fmt: skip
+            return url, f"HTTP {response.status} {response.reason} to a Range request"
         answered = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", response.getheader("Content-Range", ""))
         if not answered or (int(answered[1]), int(answered[2])) != (start, end - 1):
             _discard(session, response, url)
-            message = f"{shown(url)}: answered bytes {response.getheader('Content-Range')!r} for {start}-{end - 1}"
-            raise FetchError(message)
+            return url, f"bytes {response.getheader('Content-Range')!r} sent for bytes {start}-{end - 1}"
         sink = _RangeSink(fd, url, start, end)
         _body(session, response, url, sink)
         if sink.position != end:
@@ -426,11 +429,15 @@ def _body(
             session.transferred += len(block)
             if limit is not None and got > limit:
                 response.close()
+                session.drop()  # (its connection holds the rest of the body)
                 message = f"{shown(url)}: more than {limit} bytes"
-                raise FetchError(message)
+                raise FetchError(message, status=413)
             sink(block)
-    except (OSError, http.client.HTTPException) as e:
+    except FetchError:
+        raise
+    except (OSError, http.client.HTTPException) as e:  # (FetchError is an OSError too: above)
         response.close()
+        session.drop()
         of = f" of {expected}" if expected is not None else ""
         message = f"{shown(url)}: transfer cut off after {got}{of} bytes ({_why(e)}): run the deploy again"
         raise FetchError(message) from None
@@ -466,6 +473,12 @@ class _Session:
     def __exit__(self, *exc_info: object) -> None:
         for connection in self.connections.values():
             connection.close()
+
+    def drop(self) -> None:
+        """Close every connection (one may hold an unread body): the next request opens a new one."""
+        for connection in self.connections.values():
+            connection.close()
+        self.connections.clear()
 
     def open(self, url: str, headers: dict[str, str]) -> tuple[http.client.HTTPResponse, str]:
         """The response to GET ``url`` (redirects followed), and the URL that answered."""
