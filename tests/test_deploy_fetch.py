@@ -408,6 +408,12 @@ class TestFailures:
         assert first.path.read_bytes() == published.read_bytes() and first.transferred == 0
         assert said[0] == f"sha256 of {published.name}: {first.sha256} (from {published}.sha256)"
         assert said[1] == f"fetched {published.name}: copied, {fetch_module._size(published.stat().st_size)}"
+        missing = tmp_path / "missing.pyz"
+        with pytest.raises(FetchError) as caught:
+            fetch(os.fspath(missing), directory, sha256="cd" * 32, say=said.append)
+        assert str(caught.value) == (
+            f"{missing}: cannot be read (No such file or directory): give the path of the .pyz the build wrote"
+        )
         wrong = tmp_path / "elsewhere"
         with pytest.raises(HashMismatchError, match=f"^{published}: sha256 {first.sha256}, not the expected"):
             fetch(os.fspath(published), wrong, sha256="cd" * 32, say=said.append)

@@ -99,9 +99,13 @@ def fetch(source: str, releases: Path, *, sha256: str | None, say: Callable[[str
             return Fetched(target, expected, session.transferred, 0, "already here")
         if not remote:
             with _temporary(releases, name) as (fd, temporary):
-                with open(source, "rb") as f:
-                    while block := f.read(BLOCK):
-                        _write_all(fd, block)
+                try:
+                    with open(source, "rb") as f:
+                        while block := f.read(BLOCK):
+                            _write_all(fd, block)
+                except OSError as e:
+                    message = f"{source}: cannot be read ({e.strerror}): give the path of the .pyz the build wrote"
+                    raise FetchError(message) from None
                 return _finish(fd, temporary, target, expected, source, session, say, "copied", 0)
         return _remote(session, source, name, releases, expected, say)
 
