@@ -52,6 +52,7 @@ class TestBuild:
         assert sorted(p.name for p in pyz.parent.iterdir()) == [
             "app-1.0-py3-none-any.pyz",
             "app-1.0-py3-none-any.pyz.cdx.json",
+            "app-1.0-py3-none-any.pyz.index",
             "app-1.0-py3-none-any.pyz.sha256",
             "app-1.0-py3-none-any.whl",
         ]

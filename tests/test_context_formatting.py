@@ -80,6 +80,7 @@ def test_token_from_the_environment_is_sent_and_never_written(
     assert sorted(path.name for path in dist.iterdir()) == [
         "app-1.0-py3-none-any.pyz",
         "app-1.0-py3-none-any.pyz.cdx.json",
+        "app-1.0-py3-none-any.pyz.index",
         "app-1.0-py3-none-any.pyz.sha256",
         "app-1.0-py3-none-any.whl",
     ]

@@ -158,8 +158,8 @@ def test_a_wrong_digest_or_a_damaged_release_is_refused_and_not_kept(tmp_path: P
     digest = hashlib.sha256(pyz.read_bytes()).hexdigest()
     status, _, err = run(os.fspath(pyz), "--dir", os.fspath(site), "--sha256", "0" * 64)
     expected = (
-        f"hatch-zipapp deploy: fetch: {pyz} has sha256 {digest}, not the {'0' * 64} expected: it is not the release "
-        "published (fetch it again, or check --sha256)"
+        f"hatch-zipapp deploy: fetch: {pyz}: sha256 {digest}, not the expected {'0' * 64}: a damaged or different "
+        "file (publish it again, or check the pinned --sha256)"
     )
     assert (status, err) == (1, [expected])
     assert os.listdir(site / "releases") == []
@@ -168,7 +168,10 @@ def test_a_wrong_digest_or_a_damaged_release_is_refused_and_not_kept(tmp_path: P
     shutil.copy(pyz, lonely)
     status, _, err = run(os.fspath(lonely), "--dir", os.fspath(site))
     assert status == 1 and len(err) == 1
-    assert err[0].startswith(f"hatch-zipapp deploy: fetch: {lonely}.sha256: cannot be read (No such file")
+    assert err[0] == (
+        f"hatch-zipapp deploy: fetch: {lonely}.sha256: no such file: publish {pyz.name}.sha256 beside {pyz.name} or "
+        "pass --sha256"
+    )
     damaged = tmp_path / "damaged" / pyz.name
     damaged.parent.mkdir()
     data = bytearray(pyz.read_bytes())

@@ -92,20 +92,25 @@ def _build_id(pyz: Path) -> str:
 
 
 class Site:
-    """The example site installed in the box as docs/deployment.md says, its releases served at http://127.0.0.1:8080."""
+    """The example site installed in the box as docs/deployment.md says, its releases served at http://127.0.0.1:8080
+    (a server that honours Range, tests/rangeserver.py) and at http://127.0.0.1:8081 (Python's http.server: none)."""
 
     def __init__(self, box: sdbox.Box, releases: dict[str, Path], units: Path) -> None:
         self.box, self.releases = box, releases
         box.run(
-            f"systemctl stop {NAME}.socket {NAME}.service www.service; systemctl reset-failed;"
+            f"systemctl stop {NAME}.socket {NAME}.service www.service www-plain.service; systemctl reset-failed;"
             f" rm -rf /etc/systemd/system/{NAME}.* /etc/systemd/system/{NAME}.service.d /usr/local/sbin/{NAME}-manage"
             f" /srv /etc/{NAME} /var/lib/{NAME} /var/lib/private/{NAME} /var/cache/private/{NAME}"
         )
         for pyz in releases.values():
             box.put(pyz, f"/srv/www/{pyz.name}")
-            box.put(pyz.with_name(pyz.name + ".sha256"), f"/srv/www/{pyz.name}.sha256")
-        www = ["python3", "-m", "http.server", "8080", "--bind", "127.0.0.1", "-d", "/srv/www"]
+            for suffix in (".sha256", ".index"):
+                box.put(pyz.with_name(pyz.name + suffix), f"/srv/www/{pyz.name}{suffix}")
+        box.put(Path(__file__).with_name("rangeserver.py"), "/opt/rangeserver.py")
+        www = ["python3", "/opt/rangeserver.py", "/srv/www", "8080"]
         box.run(["systemd-run", "--unit=www", "--collect", *www], check=True)
+        plain = ["python3", "-m", "http.server", "8081", "--bind", "127.0.0.1", "-d", "/srv/www"]
+        box.run(["systemd-run", "--unit=www-plain", "--collect", *plain], check=True)
         arguments = ["systemd", "--name", NAME, "--pyz", f"{SITE}/current.pyz", "--read", os.fspath(releases["1.0"])]
         options = ["--socket", f"127.0.0.1:{PORT}", "--prepared-root", f"{SITE}/extracted", "-o", os.fspath(units)]
         assert cli([*arguments, *options]) == 0
@@ -119,16 +124,20 @@ class Site:
         box.put(units / f"{NAME}.socket", f"/etc/systemd/system/{NAME}.socket")
         box.put(units / f"{NAME}-manage", f"/usr/local/sbin/{NAME}-manage", mode=0o755)
         box.run(f"systemctl daemon-reload && systemctl enable --now {NAME}.socket", check=True)
-        for _ in range(100):  # the artifact server listens
-            if box.run(["curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:8080/"]).returncode == 0:
-                break
-            time.sleep(0.1)
+        for port in (8080, 8081):  # the artifact servers listen
+            for _ in range(100):
+                sha256 = f"http://127.0.0.1:{port}/{releases['1.0'].name}.sha256"
+                if box.run(["curl", "-sf", "-o", "/dev/null", sha256]).returncode == 0:
+                    break
+                time.sleep(0.1)
 
-    def url(self, version: str) -> str:
-        return f"http://127.0.0.1:8080/{self.releases[version].name}"
+    def url(self, version: str, port: int = 8080) -> str:
+        return f"http://127.0.0.1:{port}/{self.releases[version].name}"
 
-    def deploy(self, version: str, *options: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        command = ["hatch-zipapp", "deploy", self.url(version), "--dir", SITE, *options]
+    def deploy(
+        self, version: str, *options: str, timeout: float = 600, port: int = 8080
+    ) -> subprocess.CompletedProcess[str]:
+        command = ["hatch-zipapp", "deploy", self.url(version, port), "--dir", SITE, *options]
         return self.box.run(command, timeout=timeout)
 
     def current(self) -> str:
@@ -206,8 +215,10 @@ def test_deploy_switches_checks_and_rolls_back(site: Site) -> None:
     first = site.deploy("1.0", *health)
     assert first.returncode == 0, first.stdout + first.stderr
     assert _lines(first.stdout) == [
-        "locked", "fetched", "verified", "prepared", "check", "check", "switched", "restarted", "mysite.service", "kept"
+        "locked", "sha256", f"{name['1.0']}:", "fetched", "verified", "prepared", "check", "check", "switched",
+        "restarted", "mysite.service", "kept",
     ], first.stdout  # fmt: skip
+    assert f"{name['1.0']}: no earlier release here: downloading it whole" in first.stdout
     assert f"check passed: {NAME}-manage --pyz {site.release('1.0')} check --deploy --fail-level ERROR" in first.stdout
     assert f"check passed: {NAME}-manage --pyz {site.release('1.0')} migrate --noinput" in first.stdout
     assert f"switched {SITE}/current.pyz to releases/{name['1.0']} (was none)" in first.stdout
@@ -227,8 +238,8 @@ def test_deploy_switches_checks_and_rolls_back(site: Site) -> None:
     wrong = site.deploy("1.1", "--sha256", "0" * 64)
     assert wrong.returncode == 1
     assert re.fullmatch(
-        rf"hatch-zipapp deploy: fetch: {re.escape(site.url('1.1'))} has sha256 [0-9a-f]{{64}}, not the 0{{64}} "
-        r"expected: it is not the release published \(fetch it again, or check --sha256\)\n",
+        rf"hatch-zipapp deploy: fetch: {re.escape(site.url('1.1'))}: sha256 [0-9a-f]{{64}}, not the expected 0{{64}}: "
+        r"a damaged or different file \(publish it again, or check the pinned --sha256\)\n",
         wrong.stderr,
     ), wrong.stderr
     assert box.run(f"ls -A {SITE}/releases").stdout.split() == [name["1.0"], f"{name['1.0']}.sha256"]
@@ -241,10 +252,17 @@ def test_deploy_switches_checks_and_rolls_back(site: Site) -> None:
     assert second.returncode == 0, second.stdout + second.stderr
     assert compare(shown, second.stdout) is None, compare(shown, second.stdout)
     assert f"switched {SITE}/current.pyz to releases/{name['1.1']} (was {name['1.0']})" in second.stdout
+    assert f"hatch-zipapp deploy: fetched {name['1.1']}: delta, " in second.stdout, second.stdout
     site.serves("1.1")
     # A check that fails (Django's warnings, made errors): its output shown, current untouched, the service on 1.1.
-    strict = site.deploy("1.2", "--check", "check --deploy --fail-level WARNING")
+    # (Fetched from the server without Range support: the whole file, said so.)
+    strict = site.deploy("1.2", "--check", "check --deploy --fail-level WARNING", port=8081)
     assert strict.returncode == 1
+    assert (
+        f"hatch-zipapp deploy: {site.url('1.2', 8081)}: the server answered a Range request with the whole file "
+        "(no Range support)\n" in strict.stdout
+    ), strict.stdout
+    assert f"hatch-zipapp deploy: fetched {name['1.2']}: whole download, " in strict.stdout, strict.stdout
     assert "security.W0" in strict.stderr, strict.stderr
     assert strict.stderr.splitlines()[-1] == (
         f"hatch-zipapp deploy: check failed (exit status 1, its output above): {NAME}-manage --pyz "

@@ -84,6 +84,7 @@ def test_hatch_build_zipapp_then_run(
     assert sorted(p.name for p in (project / "dist").iterdir()) == [
         "app-1.0-py3-none-any.pyz",
         "app-1.0-py3-none-any.pyz.cdx.json",
+        "app-1.0-py3-none-any.pyz.index",
         "app-1.0-py3-none-any.pyz.sha256",
         "app-1.0-py3-none-any.whl",
     ]

@@ -40,6 +40,7 @@ from hatch_zipapp.cache import sha256_hex
 from hatch_zipapp.errors import LayoutError
 from hatch_zipapp.install import SITE_PACKAGES, StagedFile, files_digest
 from hatch_zipapp.layout import SITE_PACKAGES_ZIP, Content, HashingWriter, close_entries, outer_entries
+from hatch_zipapp.pyz.index import SUFFIX, write_index
 from hatch_zipapp.pyz.record import PREFIX, RECORD, dist_records, record
 from hatch_zipapp.pyz.verify import SBOM, sidecars
 from hatch_zipapp.pyz.zipwrite import InnerZip, sorted_entries, write_outer
@@ -220,7 +221,9 @@ class _Measure:
 def _write(
     destination: Path, prefix: bytes, outer: dict[str, tuple[Content, bool]], date_time: DateTime, bom: bytes
 ) -> list[tuple[Path, Path]]:
-    """The .pyz (written and hashed in one pass) and its sidecars, in temporary files: (temporary, final) pairs."""
+    """The .pyz (written and hashed in one pass) and its sidecars, in temporary files: (temporary, final) pairs. The
+    index (``NAME.pyz.index``: pyz/index.py) is read from the .pyz as written, for a deploy to fetch only what an
+    earlier release lacks."""
     pending: list[tuple[Path, Path]] = []
     try:
         with beside(destination, 0o755) as (f, temp):
@@ -228,7 +231,9 @@ def _write(
             out = HashingWriter(f)
             out.write(prefix)
             write_outer(out, outer, date_time)
-        for name, data in sidecars(destination.name, out.hexdigest(), bom).items():
+        beside_it = sidecars(destination.name, out.hexdigest(), bom)
+        beside_it[destination.name + SUFFIX] = write_index(temp)
+        for name, data in beside_it.items():
             sidecar = destination.parent / name
             pending.append((write_beside(sidecar, data, 0o644), sidecar))
     except BaseException:

@@ -133,7 +133,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
     def clean(self, directory: str, versions: list[str]) -> None:
         prefix = f"{self.normalize_file_name_component(self.metadata.core.name)}-"
         for path in Path(directory).glob(f"{prefix}*"):
-            if path.name.endswith((".pyz", ".whl", ".pyz.sha256", ".pyz.cdx.json")) and path.is_file():
+            if path.name.endswith((".pyz", ".whl", ".pyz.sha256", ".pyz.cdx.json", ".pyz.index")) and path.is_file():
                 path.unlink()
         scratch.sweep_all(Path(directory))  # what killed builds left, beside the artifacts and in the temp directory
 

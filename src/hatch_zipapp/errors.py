@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CacheError",
     "ConfigError",
+    "DeltaIndexError",
     "DeployError",
     "DjangoError",
     "EntryPointError",
@@ -98,3 +99,7 @@ class DeployError(ZipappError):
     def __init__(self, message: str, *, status: int = 1) -> None:
         super().__init__(message)
         self.status = status
+
+
+class DeltaIndexError(ZipappError, ValueError):
+    """A .pyz's index (``NAME.pyz.index``) that cannot be read or made: the deploy downloads the whole file."""

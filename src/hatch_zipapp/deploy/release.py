@@ -287,11 +287,6 @@ class Site:
             fetched = fetch(request.source, self.releases, sha256=request.sha256, say=self.say)
         except (ZipappError, OSError) as e:
             raise DeployError(f"fetch: {e}") from None
-        where = self.releases.relative_to(self.directory) / fetched.path.name
-        done = f"already in {where.parent}/" if fetched.reused else f"{fetched.how}, {fetched.transferred:,} bytes"
-        self.say(
-            f"fetched {where} ({done}): sha256 {fetched.sha256} as {'--sha256 pins' if request.sha256 else 'published'}"
-        )
         return fetched.path
 
     def verify(self, path: Path) -> None:
