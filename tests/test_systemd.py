@@ -126,6 +126,8 @@ BAD_INPUTS = {
     "name too long": (["--name", "a" * 248], "248 characters long"),
     "name with .service": (["--name", "mysite.service"], "ends with '.service': give the name alone"),
     "name with .socket": (["--name", "mysite.socket"], "e.g. --name mysite"),
+    "name with .timer": (["--name", "mysite.timer"], "ends with '.timer': give the name alone"),
+    "name with .target": (["--name", "mysite.target"], "ends with '.target': give the name alone"),
     "relative pyz": (["--pyz", "relative.pyz"], "--pyz 'relative.pyz' is not an absolute path"),
     "dotted pyz": (["--pyz", "./x.pyz"], "--pyz './x.pyz' is not an absolute path"),
     "pyz with a space": (["--pyz", "/srv/my site/x.pyz"], "holds ' '"),
