@@ -380,8 +380,8 @@ def test_the_set_verifies_scores_and_is_hardened_like_the_web_unit(
         "report": ["Type=oneshot", "ExecStart=/usr/bin/python3 /srv/mysite/current.pyz send_report --all"],
     }
     for suffix, own in expected.items():
-        service = lines(f"mysite-{suffix}.service")
-        body = service[service.index("[Service]") :]
+        task = lines(f"mysite-{suffix}.service")
+        body = task[task.index("[Service]") :]
         missing = [line for line in shared if line not in body]
         assert missing == [], (suffix, missing)
         assert "User=mysite" in body and f"RuntimeDirectory=mysite-{suffix}" in body
@@ -389,8 +389,8 @@ def test_the_set_verifies_scores_and_is_hardened_like_the_web_unit(
             line for line in body if line.startswith(("Type=", "ExecStart=", "ExecReload=", "Environment=ZIPAPP_S"))
         ] == [line for line in own if line.startswith(("Type=", "ExecStart=", "Environment=ZIPAPP_S"))]
         assert ("Restart=on-failure" in body) is (suffix in {"worker", "celery"})
-        assert ("PartOf=mysite.target" in service) is (suffix in {"worker", "celery"})
-        assert ("[Install]" in service) is (suffix in {"worker", "celery"})  # a timer's command: started by it alone
+        assert ("PartOf=mysite.target" in task) is (suffix in {"worker", "celery"})
+        assert ("[Install]" in task) is (suffix in {"worker", "celery"})  # a timer's command: started by it alone
     assert "PartOf=mysite.target" in web and "User=mysite" not in web  # the web unit's user is its name
     timer = lines("mysite-report.timer")
     assert "OnCalendar=Mon..Fri 03:00 UTC" in timer and "Persistent=true" in timer and "PartOf=mysite.target" in timer
@@ -541,3 +541,19 @@ def test_calendars_beyond_the_rule_are_refused_though_systemd_takes_them(tmp_pat
         check_calendar(calendar, "--timer 'x'")
     if calendar != "*-*~01":
         assert systemd.returncode == 0, systemd.stderr
+
+
+def test_the_command_line_starts_on_a_bare_python(tmp_path: Path) -> None:
+    """On a server there is Debian's python3 and nothing else: `python3 -m hatch_zipapp` (the deploy side, `systemd`,
+    `--version`) starts without the build side's packages (no site-packages here: `-S`, only this checkout's src)."""
+    source = Path(__file__).parent.parent / "src"
+    run = f"import sys, runpy; sys.path.insert(0, {os.fspath(source)!r}); "
+    run += "runpy.run_module('hatch_zipapp', run_name='__main__')"
+    for args in (["--version"], ["systemd", "--name", "x", "--pyz", "/srv/x/current.pyz", "-o", os.fspath(tmp_path)]):
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", run, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.service").is_file()
+    check = subprocess.run([sys.executable, "-S", "-c", "import packaging"], capture_output=True, check=False)
+    assert check.returncode != 0, "packaging is importable without site-packages: the test proves nothing"

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hatch_zipapp.lock import find_uv, python_floor, requires_python
-
 __all__ = ["main"]
 
 
 def _lock(options: argparse.Namespace) -> int:
     from packaging.specifiers import SpecifierSet
+
+    from hatch_zipapp.lock import find_uv, python_floor, requires_python  # packaging: the build side's, not a server's
 
     project = Path(options.project).resolve()
     pyproject = project / "pyproject.toml"
