@@ -4,6 +4,11 @@ hatch-zipapp lock [--format pylock|requirements] [-o FILE] [--project DIR] [-- T
 hatch-zipapp info|verify FILE.pyz
 hatch-zipapp links FILE.pyz DIR [--script NAME ...]
 hatch-zipapp systemd --name NAME --pyz PATH ...
+hatch-zipapp deploy SOURCE --dir /srv/NAME ...
+
+Import-light: `deploy` (and `systemd`) run on a server with Debian's python3 alone (`python3 -m hatch_zipapp`,
+PYTHONPATH naming a checkout's src): what needs the build side (packaging, hatchling, uv) is imported by the command
+that uses it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ __all__ = ["main"]
 def _lock(options: argparse.Namespace) -> int:
     from packaging.specifiers import SpecifierSet
 
-    from hatch_zipapp.lock import find_uv, python_floor, requires_python  # packaging: the build side's, not a server's
+    from hatch_zipapp.lock import find_uv, python_floor, requires_python
 
     project = Path(options.project).resolve()
     pyproject = project / "pyproject.toml"
@@ -267,6 +272,45 @@ def _systemd(options: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy(options: argparse.Namespace) -> int:
+    from hatch_zipapp.deploy.release import Request, deploy
+    from hatch_zipapp.errors import DeployError, ZipappError
+
+    def say(line: str) -> None:
+        print(f"hatch-zipapp deploy: {line}", flush=True)
+
+    def number(text: str, option: str, kind: type[float] | type[int]) -> float | int:
+        try:
+            return kind(text)
+        except ValueError:
+            example = "60" if kind is float else "3"
+            raise DeployError(f"{option} {text!r} is not a number: e.g. {option} {example}", status=2) from None
+
+    try:
+        request = Request(
+            source=options.source,
+            directory=Path(options.dir),
+            name=options.name or "",
+            services=tuple(options.service),
+            sha256=options.sha256,
+            checks=() if options.no_check else (tuple(options.check) if options.check else None),
+            health=options.health,
+            health_host=options.health_host,
+            timeout=float(number(options.timeout, "--timeout", float)),
+            keep=int(number(options.keep, "--keep", int)),
+            manage=options.manage,
+            python=options.python,
+        )
+        deploy(request, say)
+    except DeployError as e:
+        print(f"hatch-zipapp deploy: {e}", file=sys.stderr, flush=True)
+        return e.status
+    except (ZipappError, OSError) as e:  # a step's own error (a file that cannot be written, a full disk)
+        print(f"hatch-zipapp deploy: {e}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hatch_zipapp import __version__
 
@@ -366,8 +410,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         "repeat), e.g. 'clearsessions@daily=clearsessions'",
     )
     systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
+    deploy = commands.add_parser(
+        "deploy",
+        help="deploy a release onto this server (as root): fetch, verify, prepare, check, switch, restart, roll back",
+        description="Deploy SOURCE (a .pyz's URL or path) into DIR, laid out as docs/deployment.md says "
+        "(DIR/releases/, DIR/current.pyz, DIR/extracted/): fetch it and check its sha256, verify it, prepare its "
+        "extraction, run the checks as the service's user (NAME-manage), switch DIR/current.pyz, restart the services "
+        "and wait until they are healthy (else switch back, exit status 1), keep the last --keep releases. One "
+        "deploy at a time (DIR/.deploy.lock); the release already current and healthy is nothing to do; a deploy "
+        "cut short finishes when run again.",
+    )
+    deploy.add_argument("source", metavar="SOURCE", help="the release: an http(s) URL or a path to a .pyz")
+    deploy.add_argument("--dir", required=True, help="the site's directory, e.g. /srv/mysite")
+    deploy.add_argument("--name", help="the units' name (default: DIR's name)")
+    deploy.add_argument(
+        "--service", action="append", default=[], help="a unit to restart (repeat; default: NAME.service)"
+    )
+    deploy.add_argument("--sha256", metavar="HEX", help="the release's sha256 (default: the one in SOURCE.sha256)")
+    checks = deploy.add_mutually_exclusive_group()
+    checks.add_argument(
+        "--check",
+        action="append",
+        metavar="CMD",
+        help="a command run as `NAME-manage --pyz RELEASE CMD` before the switch (repeat; default for a Django site: "
+        "'check --deploy --fail-level ERROR' and 'migrate --noinput', none otherwise)",
+    )
+    checks.add_argument("--no-check", action="store_true", help="run no checks")
+    deploy.add_argument("--health", metavar="URL", help="a URL that must answer below 400 once restarted")
+    deploy.add_argument(
+        "--health-host", metavar="HOST", help="the probe's Host (default: the first ALLOWED_HOSTS in /etc/NAME/env)"
+    )
+    deploy.add_argument("--timeout", default="60", metavar="SECONDS", help="how long to wait for health (60)")
+    deploy.add_argument("--keep", default="3", metavar="K", help="releases to keep (3)")
+    deploy.add_argument("--manage", metavar="PATH", help="NAME-manage (default: found on PATH)")
+    deploy.add_argument("--python", help="the interpreter to prepare with (default: the one `systemd` would write)")
     options = parser.parse_args(argv)
-    handlers = {"info": _info, "verify": _verify, "systemd": _systemd, "lock": _lock, "links": _links}
+    handlers = {
+        "info": _info,
+        "verify": _verify,
+        "systemd": _systemd,
+        "lock": _lock,
+        "links": _links,
+        "deploy": _deploy,
+    }
     return handlers[options.command](options)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CacheError",
     "ConfigError",
+    "DeployError",
     "DjangoError",
     "EntryPointError",
     "FetchError",
@@ -88,3 +89,12 @@ class LayoutError(ZipappError, ValueError):
 class SystemdError(ZipappError, ValueError):
     """`hatch-zipapp systemd` was given a name, path, socket or command systemd cannot take, or a .pyz it cannot
     read."""
+
+
+class DeployError(ZipappError):
+    """`hatch-zipapp deploy` stopped: a bad argument (``status`` 2) or a step that failed (``status`` 1); the message
+    names what and the fix, and ``current.pyz`` is on a release that passed its checks."""
+
+    def __init__(self, message: str, *, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
