@@ -163,8 +163,8 @@ def check_request(request: Request) -> None:
     except SystemdError as e:
         hint = "" if request.name else f" (--name defaults to the name of --dir {directory})"
         raise _usage(f"{e}{hint}") from None
-    for unit in request.units:
-        if unit.startswith("-") or "/" in unit or any(c.isspace() for c in unit):
+    for unit in request.services:
+        if not unit or unit.startswith("-") or "/" in unit or any(c.isspace() for c in unit):
             raise _usage(f"--service {unit!r} is not a unit name: give one such as {request.app}.service")
     if request.sha256 is not None and (len(request.sha256) != 64 or request.sha256.lower().strip("0123456789abcdef")):
         raise _usage(f"--sha256 {request.sha256!r} is not a sha256 (64 hexadecimal digits): copy it from the .sha256")
@@ -233,8 +233,14 @@ class Site:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                self.say(f"waiting for another deploy to finish ({held_by(os.fspath(path))} holds {path})")
+                holder = held_by(os.fspath(path))
+                if not holder.startswith("PID"):  # /proc/locks cannot tell (an overlay file system): as it wrote
+                    written = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                    holder = f"PID {written}" if written.isdigit() else holder
+                self.say(f"waiting for another deploy to finish ({holder} holds {path})")
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             self.say(f"locked {path}")
             yield
         finally:
@@ -282,7 +288,9 @@ class Site:
             raise DeployError(f"fetch: {e}") from None
         where = self.releases.relative_to(self.directory) / fetched.path.name
         done = f"already in {where.parent}/" if fetched.reused else f"{fetched.how}, {fetched.transferred:,} bytes"
-        self.say(f"fetched {where} ({done}): sha256 {fetched.sha256} as published")
+        self.say(
+            f"fetched {where} ({done}): sha256 {fetched.sha256} as {'--sha256 pins' if request.sha256 else 'published'}"
+        )
         return fetched.path
 
     def verify(self, path: Path) -> None:
@@ -406,6 +414,9 @@ class Site:
         seconds: None, or (the unit to look at, what failed)."""
         units = self.request.units
         deadline = time.monotonic() + timeout
+        # A deploy restarts on purpose: systemd's start limit (5 starts in 10 s by default), reached by deploys and
+        # rollbacks in a row, would refuse the start ('start-limit-hit'); reset-failed clears it.
+        _run(["systemctl", "reset-failed", *units], timeout=30)
         result = _run(["systemctl", "restart", *units], timeout=timeout + 30)
         if result.returncode == 0:
             self.say(f"restarted {', '.join(units)}")
@@ -418,7 +429,9 @@ class Site:
                 state = _run(["systemctl", "is-active", unit], timeout=30).stdout.strip() or "unknown"
                 if state == "active":
                     break
-                if state in {"failed", "inactive"} or time.monotonic() >= deadline:
+                if state in {"failed", "inactive"}:  # it stopped trying
+                    return unit, f"{unit} is {state}, not active, after its restart"
+                if time.monotonic() >= deadline:
                     return unit, f"{unit} is {state}, not active, {request.timeout:g} s after its restart"
                 time.sleep(0.5)
         answered = ""
