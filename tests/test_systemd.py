@@ -354,9 +354,9 @@ def test_the_set_verifies_scores_and_is_hardened_like_the_web_unit(
         assert _score(tmp_path / service) <= 1.5, service
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == [
-        "hatch-zipapp systemd: install: systemctl daemon-reload && systemctl enable --now mysite.target",
         "hatch-zipapp systemd: deploy: hatch-zipapp deploy RELEASE.pyz --dir /srv/mysite"
         " --service mysite.service --service mysite-worker.service --service mysite-celery.service",
+        "hatch-zipapp systemd: after the first deploy, once: systemctl enable --now mysite.target",
     ]
 
     def lines(unit: str) -> list[str]:

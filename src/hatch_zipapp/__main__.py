@@ -265,10 +265,11 @@ def _systemd(options: argparse.Namespace) -> int:
         return fail(f"cannot write to {output}: {e}; choose another directory with -o")
     if units.tasks:
         services = " ".join(f"--service {s}" for s in units.services)
-        print(f"hatch-zipapp systemd: install: systemctl daemon-reload && systemctl enable --now {units.name}.target")
         directory, _, file = units.pyz.rpartition("/")
         directory = directory if file == "current.pyz" else "DIR"  # the deploy's directory holds current.pyz
         print(f"hatch-zipapp systemd: deploy: hatch-zipapp deploy RELEASE.pyz --dir {directory} {services}")
+        # Before a first release the services cannot start; the deploy restarts services, not the timers.
+        print(f"hatch-zipapp systemd: after the first deploy, once: systemctl enable --now {units.name}.target")
     return 0
 
 
