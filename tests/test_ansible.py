@@ -3,8 +3,7 @@ systemd boxes (tests/sdbox.py) as the hosts.
 
 The boxes have a private network, so the connection is tests/ansible/connection_plugins/nspawn.py (nsenter into the
 box, files through cat): a stand-in for ssh below the playbook, which does not change. In each box `hatch-zipapp` is
-this checkout (`python3 -m hatch_zipapp`, its src/ mounted read-only) on Debian's python3 (and, until verify moves
-to hatch_zipapp.pyz, the two packages the build side's verify imports: the TODO(merge) below).
+this checkout (`python3 -m hatch_zipapp`, its src/ mounted read-only) on Debian's python3, nothing else installed.
 
 The scenario: every host on release 1.0 (a second roll-out of it is nothing to do); the roll-out of 1.1, one host at
 a time, deploys web1; on web2 alone 1.1 cannot start, its deploy switches back to 1.0 and the play fails there;
@@ -38,8 +37,7 @@ PLUGINS = Path(__file__).parent / "ansible" / "connection_plugins"
 HOSTS = ("web1", "web2", "web3")
 #: hatch-zipapp in a box: this checkout's source, on the box's python3.
 WRAPPER = """#!/bin/sh
-# TODO(merge): drop /opt/hatch-zipapp/verify-deps once verify is hatch_zipapp.pyz.verify (sbom needs packaging).
-PYTHONPATH=/opt/hatch-zipapp/src:/opt/hatch-zipapp/verify-deps exec python3 -m hatch_zipapp "$@"
+PYTHONPATH=/opt/hatch-zipapp/src exec python3 -m hatch_zipapp "$@"
 """
 
 
@@ -51,14 +49,7 @@ def boxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, sdbox.
             pytest.fail(f"no systemd box in CI: {reason}")
         pytest.skip(reason)
     logs = tmp_path_factory.mktemp("boxes")
-    import installer
-    import packaging
-
     binds = [(ROOT / "src", "/opt/hatch-zipapp/src")]
-    # TODO(merge): no verify-deps once verify is hatch_zipapp.pyz.verify (as in tests/test_deploy_real.py).
-    binds += [
-        (Path(str(m.__file__)).parent, f"/opt/hatch-zipapp/verify-deps/{m.__name__}") for m in (packaging, installer)
-    ]
     with contextlib.ExitStack() as stack:
         booted = {host: stack.enter_context(sdbox.box(f"hz-{host}", logs / f"{host}.log", binds)) for host in HOSTS}
         for box in booted.values():
