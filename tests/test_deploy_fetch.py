@@ -223,8 +223,8 @@ class TestWholeDownload:
         with RangeServer(published.parent) as server:
             result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=said.append)
         assert result.how == "whole download" and result.path.read_bytes() == published.read_bytes()
-        assert f"{server.url}/{published.name}.index: not found (a build before hatch-zipapp wrote indexes): " \
-               f"downloading {published.name} whole" in said  # fmt: skip
+        assert f"{server.url}/{published.name}.index: not found (publish the .index the build writes beside the " \
+               f".pyz, and a deploy fetches only what changed): downloading {published.name} whole" in said  # fmt: skip
 
     def test_no_earlier_release_is_the_whole_download(self, releases: Releases, tmp_path: Path) -> None:
         published = _publish(releases, "1.1", tmp_path / "published")

@@ -267,7 +267,8 @@ def test_deploy_switches_checks_and_rolls_back(site: Site) -> None:
     assert strict.stderr.splitlines()[-1] == (
         f"hatch-zipapp deploy: check failed (exit status 1, its output above): {NAME}-manage --pyz "
         f"{site.release('1.2')} check --deploy --fail-level WARNING; current.pyz stays on {name['1.1']}. Fix the "
-        "release, or choose the checks with --check CMD (or --no-check)"
+        f"release or its configuration (/etc/{NAME}/env, /etc/{NAME}/secret_key), or choose the checks with "
+        "--check CMD (or --no-check)"
     )
     assert "switched" not in strict.stdout
     assert site.current() == site.release("1.1")

@@ -218,7 +218,10 @@ def _index(session: _Session, url: str, name: str, expected: str, say: Callable[
         if e.status is None:  # the network, not the index: the whole download would fail the same way
             raise
         if e.status == 404:
-            say(f"{shown(index_url)}: not found (a build before hatch-zipapp wrote indexes): downloading {name} whole")
+            say(
+                f"{shown(index_url)}: not found (publish the .index the build writes beside the .pyz, and a deploy "
+                f"fetches only what changed): downloading {name} whole"
+            )
         else:
             say(f"{e}: downloading {name} whole")
         return None

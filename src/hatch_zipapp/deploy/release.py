@@ -369,9 +369,11 @@ class Site:
                     result.stdout if result.stdout.endswith("\n") or not result.stdout else result.stdout + "\n"
                 )
                 stays = f"{self.current.name} stays on {current}" if current else f"{self.current.name} not made"
+                configuration = f"/etc/{request.app}/env, /etc/{request.app}/secret_key"
                 message = (
                     f"check failed (exit status {result.returncode}, its output above): {shown}; {stays}. Fix the "
-                    f"release, or choose the checks with --check CMD (or --no-check)"
+                    f"release or its configuration ({configuration}), or choose the checks with --check CMD (or "
+                    f"--no-check)"
                 )
                 raise DeployError(message)
             self.say(f"check passed: {shown}")
