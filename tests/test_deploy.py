@@ -65,6 +65,13 @@ def run(*arguments: str, env: dict[str, str] | None = None, user: str | None = N
         (["--dir", "/srv/x", "--timeout", "nan"], "--timeout nan is not a number of seconds above 0"),
         (["--dir", "/srv/x", "--timeout", "inf"], "--timeout inf is not a number of seconds above 0"),
         (["--dir", "/srv/x", "--timeout", "soon"], "--timeout 'soon' is not a number: e.g. --timeout 60"),
+        (["--dir", "/srv/x", "--settle", "-1"], "--settle -1.0 is not a number of seconds from 0 to --timeout (60): "
+         "e.g. --settle 5"),
+        (["--dir", "/srv/x", "--settle", "61"], "--settle 61.0 is not a number of seconds from 0 to --timeout (60)"),
+        (["--dir", "/srv/x", "--settle", "20", "--timeout", "10"], "--settle 20.0 is not a number of seconds from 0 "
+         "to --timeout (10)"),
+        (["--dir", "/srv/x", "--settle", "nan"], "--settle nan is not a number of seconds"),
+        (["--dir", "/srv/x", "--settle", "a while"], "--settle 'a while' is not a number: e.g. --settle 5"),
         (["--dir", "/srv/x", "--keep", "1"], "--keep 1 keeps fewer than 2 releases: the previous one is kept for a "
          "rollback"),
         (["--dir", "/srv/x", "--keep", "0"], "--keep 0 keeps fewer than 2 releases"),

@@ -95,10 +95,12 @@ class Site:
     """The example site installed in the box as docs/deployment.md says, its releases served at http://127.0.0.1:8080
     (a server that honours Range, tests/rangeserver.py) and at http://127.0.0.1:8081 (Python's http.server: none)."""
 
+    made = 0
+
     def __init__(self, box: sdbox.Box, releases: dict[str, Path], units: Path) -> None:
         self.box, self.releases = box, releases
         box.run(
-            f"systemctl stop {NAME}.socket {NAME}.service www.service www-plain.service; systemctl reset-failed;"
+            f"systemctl stop {NAME}.socket {NAME}.service 'www-*.service'; systemctl reset-failed;"
             f" rm -rf /etc/systemd/system/{NAME}.* /etc/systemd/system/{NAME}.service.d /usr/local/sbin/{NAME}-manage"
             f" /srv /etc/{NAME} /var/lib/{NAME} /var/lib/private/{NAME} /var/cache/private/{NAME}"
         )
@@ -108,9 +110,12 @@ class Site:
                 box.put(pyz.with_name(pyz.name + suffix), f"/srv/www/{pyz.name}{suffix}")
         box.put(Path(__file__).with_name("rangeserver.py"), "/opt/rangeserver.py")
         www = ["python3", "/opt/rangeserver.py", "/srv/www", "8080"]
-        box.run(["systemd-run", "--unit=www", "--collect", *www], check=True)
+        # Each site's servers are units of their own names: a unit of the last site's may still be loaded (a unit
+        # stopped and collected is not gone at once), and systemd-run refuses a name that is.
+        Site.made += 1
+        box.run(["systemd-run", f"--unit=www-{Site.made}", "--collect", *www], check=True)
         plain = ["python3", "-m", "http.server", "8081", "--bind", "127.0.0.1", "-d", "/srv/www"]
-        box.run(["systemd-run", "--unit=www-plain", "--collect", *plain], check=True)
+        box.run(["systemd-run", f"--unit=www-plain-{Site.made}", "--collect", *plain], check=True)
         arguments = ["systemd", "--name", NAME, "--pyz", f"{SITE}/current.pyz", "--read", os.fspath(releases["1.0"])]
         options = ["--socket", f"127.0.0.1:{PORT}", "--prepared-root", f"{SITE}/extracted", "-o", os.fspath(units)]
         assert cli([*arguments, *options]) == 0
@@ -207,7 +212,7 @@ def _lines(output: str) -> list[str]:
     ]
 
 
-def test_deploy_switches_checks_and_rolls_back(site: Site) -> None:
+def test_deploy_switches_checks_and_rolls_back(site: Site, tmp_path: Path) -> None:
     box = site.box
     health = ["--health", f"http://127.0.0.1:{PORT}/"]
     name = {v: pyz.name for v, pyz in site.releases.items()}
@@ -310,6 +315,28 @@ def test_deploy_switches_checks_and_rolls_back(site: Site) -> None:
     ) in probe.stdout, probe.stdout
     assert site.current() == site.release("1.1")
     site.serves("1.1")
+    # A worker that dies a few seconds after it started (here systemd ends it after 6 s, RuntimeMaxSec=): a Type=exec
+    # unit is "active" as soon as it is started, and systemd restarts it; the deploy waits --settle seconds and
+    # sees it replaced (without waiting, the worker is active when the web service is, and the deploy "succeeds").
+    worker = tmp_path / "worker"
+    arguments = ["systemd", "--name", NAME, "--pyz", f"{SITE}/current.pyz", "--read", os.fspath(site.releases["1.0"])]
+    options = ["--prepared-root", f"{SITE}/extracted", "--worker", "tasks=heartbeat", "-o", os.fspath(worker)]
+    assert cli([*arguments, *options]) == 0
+    box.put(worker / f"{NAME}-tasks.service", f"/etc/systemd/system/{NAME}-tasks.service")
+    box.write(f"/etc/systemd/system/{NAME}-tasks.service.d/dies.conf", "[Service]\nRuntimeMaxSec=6\n")
+    box.run("systemctl daemon-reload", check=True)
+    services = ["--service", f"{NAME}.service", "--service", f"{NAME}-tasks.service"]
+    crashing = site.deploy("1.2", *services, "--timeout", "30", "--settle", "10")
+    assert crashing.returncode == 1, crashing.stdout + crashing.stderr
+    assert re.search(
+        rf"{re.escape(name['1.2'])} failed: {NAME}-tasks\.service (did not stay up: its process \d+ was replaced by "
+        r"\d+ \(restarted 1 time by systemd\) within 10 s of its start|is activating, not active, 10 s after it "
+        rf"started): rolling back to {re.escape(name['1.1'])}\n",
+        crashing.stdout,
+    ), crashing.stdout
+    assert site.current() == site.release("1.1")
+    box.run(f"systemctl stop {NAME}-tasks.service; rm -r /etc/systemd/system/{NAME}-tasks.service*", check=True)
+    box.run("systemctl daemon-reload; systemctl reset-failed", check=True)
 
 
 def test_deploy_killed_twice_at_once_and_retention(site: Site) -> None:

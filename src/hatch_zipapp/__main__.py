@@ -284,7 +284,7 @@ def _deploy(options: argparse.Namespace) -> int:
         try:
             return kind(text)
         except ValueError:
-            example = "60" if kind is float else "3"
+            example = {"--timeout": "60", "--settle": "5"}.get(option, "3")
             raise DeployError(f"{option} {text!r} is not a number: e.g. {option} {example}", status=2) from None
 
     try:
@@ -298,6 +298,7 @@ def _deploy(options: argparse.Namespace) -> int:
             health=options.health,
             health_host=options.health_host,
             timeout=float(number(options.timeout, "--timeout", float)),
+            settle=float(number(options.settle, "--settle", float)),
             keep=int(number(options.keep, "--keep", int)),
             manage=options.manage,
             python=options.python,
@@ -442,6 +443,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--health-host", metavar="HOST", help="the probe's Host (default: the first ALLOWED_HOSTS in /etc/NAME/env)"
     )
     deploy.add_argument("--timeout", default="60", metavar="SECONDS", help="how long to wait for health (60)")
+    deploy.add_argument(
+        "--settle",
+        default="5",
+        metavar="SECONDS",
+        help="how long each service must then stay up, as the same process, to count as healthy (5)",
+    )
     deploy.add_argument("--keep", default="3", metavar="K", help="releases to keep (3)")
     deploy.add_argument("--manage", metavar="PATH", help="NAME-manage (default: found on PATH)")
     deploy.add_argument("--python", help="the interpreter to prepare with (default: the one `systemd` would write)")

@@ -80,6 +80,7 @@ class Request:
     health: str | None = None
     health_host: str | None = None
     timeout: float = 60.0
+    settle: float = 5.0  # seconds each service must stay up, the same process, once active and healthy
     keep: int = 3
     manage: str | None = None  # default: NAME-manage on PATH
     python: str | None = None  # default: the one `hatch-zipapp systemd` chooses for the release
@@ -171,6 +172,11 @@ def check_request(request: Request) -> None:
         raise _usage(f"--sha256 {request.sha256!r} is not a sha256 (64 hexadecimal digits): copy it from the .sha256")
     if not (math.isfinite(request.timeout) and request.timeout > 0):
         raise _usage(f"--timeout {request.timeout!r} is not a number of seconds above 0: e.g. --timeout 60")
+    if not (math.isfinite(request.settle) and 0 <= request.settle <= request.timeout):
+        raise _usage(
+            f"--settle {request.settle!r} is not a number of seconds from 0 to --timeout ({request.timeout:g}): "
+            "e.g. --settle 5"
+        )
     if request.keep < 2:
         raise _usage(f"--keep {request.keep} keeps fewer than 2 releases: the previous one is kept for a rollback")
     if request.health is not None:
@@ -417,16 +423,19 @@ class Site:
 
     def wait(self, deadline: float) -> tuple[str, str] | None:
         request = self.request
+        started: dict[str, tuple[str, str]] = {}  # unit -> (MainPID, NRestarts) when it became active
         for unit in request.units:
             while True:
                 state = _run(["systemctl", "is-active", unit], timeout=30).stdout.strip() or "unknown"
                 if state == "active":
+                    started[unit] = _process(unit)
                     break
                 if state in {"failed", "inactive"}:  # it stopped trying
                     return unit, f"{unit} is {state}, not active, after its restart"
                 if time.monotonic() >= deadline:
                     return unit, f"{unit} is {state}, not active, {request.timeout:g} s after its restart"
                 time.sleep(0.5)
+        settled = time.monotonic() + request.settle
         answered = ""
         if request.health is not None:
             host = request.health_host or self.allowed_host()
@@ -439,10 +448,20 @@ class Site:
                     return request.units[0], f"{where} {answered} within {request.timeout:g} s"
                 time.sleep(0.5)
             answered = f"; {request.health} answered {answered}"
-        for unit in request.units:  # still up (not a start that failed at once, being restarted by systemd)
+        # Still up, as the same process (a Type=exec worker is "active" the moment it is started, and one that dies
+        # at once is restarted by systemd: active again, another PID, NRestarts one more).
+        time.sleep(max(0.0, settled - time.monotonic()))
+        for unit in request.units:
             state = _run(["systemctl", "is-active", unit], timeout=30).stdout.strip()
             if state != "active":
-                return unit, f"{unit} is {state}, not active, after it started"
+                return unit, f"{unit} is {state}, not active, {request.settle:g} s after it started"
+            now = _process(unit)
+            if now != started[unit]:
+                (pid, restarts), (pid_now, restarts_now) = started[unit], now
+                return unit, (
+                    f"{unit} did not stay up: its process {pid} was replaced by {pid_now} (restarted "
+                    f"{_count(restarts_now, restarts)}) within {request.settle:g} s of its start"
+                )
         self.say(f"{', '.join(request.units)} active{answered}")
         return None
 
@@ -591,6 +610,21 @@ def _run(command: Sequence[str], *, env: dict[str, str] | None = None, timeout: 
 class _Result:
     returncode: int
     stdout: str
+
+
+def _process(unit: str) -> tuple[str, str]:
+    """The unit's main process and how many times systemd restarted it: ``(MainPID, NRestarts)``."""
+    shown = _run(["systemctl", "show", "-p", "MainPID", "-p", "NRestarts", unit], timeout=30).stdout
+    values = dict(line.partition("=")[::2] for line in shown.splitlines())
+    return values.get("MainPID", "").strip(), values.get("NRestarts", "").strip()
+
+
+def _count(now: str, before: str) -> str:
+    try:
+        times = int(now) - int(before)
+    except ValueError:
+        return "by systemd"
+    return f"{times} time{'s' if times != 1 else ''} by systemd" if times > 0 else "by systemd"
 
 
 def _last_line(text: str) -> str:
