@@ -1,14 +1,210 @@
-"""`hatch-zipapp deploy` (as root) and `hatch-zipapp systemd` against a hostile server: arguments that would inject
-unit lines."""
+"""`hatch-zipapp deploy` (as root) and `hatch-zipapp systemd` against a hostile server: another local user who can
+write in the site's directory, links planted there, a hostile umask, a deploy record that names files outside
+``releases/``, what a killed deploy leaves, a full disk, arguments that would inject unit lines. Each is one line
+naming the file and the fix, and nothing is written outside DIR. Run through the real command (tests/test_deploy.py's
+``run``: the standard library and src/ only), with a stand-in ``systemctl`` that says every unit is active."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import small_pyz
+from tests.test_deploy import RUN
+
+NOBODY = 65534
+#: systemctl and journalctl for a deploy without systemd: every unit active, every command done.
+SYSTEMCTL = '#!/bin/sh\n[ "$1" = is-active ] && echo active\nexit 0\n'
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A release and its .sha256 as the build writes them."""
+    with small_pyz(tmp_path_factory.mktemp("built")) as built:
+        where = tmp_path_factory.mktemp("published") / "app-1.0.pyz"
+        shutil.copy(built, where)
+        digest = hashlib.sha256(where.read_bytes()).hexdigest()
+        where.with_name(where.name + ".sha256").write_text(f"{digest}  {where.name}\n")
+        yield where
+
+
+@pytest.fixture
+def bin_path(tmp_path: Path) -> str:
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    for name in ("systemctl", "journalctl"):
+        (fake / name).write_text(SYSTEMCTL)
+        (fake / name).chmod(0o755)
+    return f"{fake}:{os.environ['PATH']}"
+
+
+def deploy(
+    source: Path | str, site: Path, path: str, *, umask: int = 0o022, extra: tuple[str, ...] = ()
+) -> tuple[int, str, list[str]]:
+    """(exit status, stdout, stderr's lines) of `hatch-zipapp deploy SOURCE --dir SITE` as root."""
+    command = [sys.executable, "-I", "-S", "-c", RUN, "deploy", os.fspath(source), "--dir", os.fspath(site), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, env={"PATH": path}, umask=umask, timeout=120)
+    lines = done.stderr.splitlines()
+    assert lines and lines[-1] == "foreign: []", done.stderr
+    return done.returncode, done.stdout, lines[:-1]
+
+
+def _site(tmp_path: Path) -> Path:
+    site = tmp_path / "app"
+    site.mkdir(mode=0o755)
+    return site
+
+
+class TestAnotherUsersDirectory:
+    """DIR, releases/ or extracted/ that another user can write in: refused before anything is written (root would
+    follow the links that user plants: the lock onto /etc/passwd, truncated)."""
+
+    @pytest.mark.parametrize(
+        ("where", "owner", "mode", "why"),
+        [
+            ("", NOBODY, 0o755, f"it is owned by another user (uid {NOBODY})"),
+            ("", 0, 0o775, "it is writable by group or others (mode 0775)"),
+            ("", 0, 0o757, "it is writable by group or others (mode 0757)"),
+            ("", 0, 0o1777, "it is writable by group or others (mode 1777)"),
+            ("releases", NOBODY, 0o755, f"it is owned by another user (uid {NOBODY})"),
+            ("releases", 0, 0o775, "it is writable by group or others (mode 0775)"),
+            ("extracted", 0, 0o777, "it is writable by group or others (mode 0777)"),
+        ],
+    )
+    def test_refused(
+        self, tmp_path: Path, published: Path, bin_path: str, where: str, owner: int, mode: int, why: str
+    ) -> None:
+        site = _site(tmp_path)
+        victim = tmp_path / "passwd"
+        victim.write_text("root:x:0:0:root:/root:/bin/sh\n")
+        directory = site / where if where else site
+        directory.mkdir(exist_ok=True)
+        os.chown(directory, owner, owner)
+        directory.chmod(mode)
+        (directory / ".deploy.lock").symlink_to(victim)  # what that user plants
+        status, out, err = deploy(published, site, bin_path)
+        assert (status, err) == (1, [
+            f"hatch-zipapp deploy: {directory} is unsafe: {why}, so another user could plant links where deploy "
+            f"writes as root: chown root:root {directory} && chmod go-w {directory}"
+        ]), out  # fmt: skip
+        assert victim.read_text() == "root:x:0:0:root:/root:/bin/sh\n"
+        assert not (site / "current.pyz").exists() and not (site / "deploy.json").exists()
+        if (site / "releases").is_dir():
+            assert [p.name for p in (site / "releases").iterdir()] in ([], [".deploy.lock"])
+
+
+class TestPlantedLinks:
+    def test_the_lock_is_never_followed(self, tmp_path: Path, published: Path, bin_path: str) -> None:
+        """A link (or a directory) as DIR/.deploy.lock: one line; the file it names untouched (was: truncated, and
+        the deploy's PID written into it)."""
+        site = _site(tmp_path)
+        victim = tmp_path / "passwd"
+        victim.write_text("root:x:0:0:root:/root:/bin/sh\n")
+        lock = site / ".deploy.lock"
+        for planted, why in ((victim, "Too many levels of symbolic links"), (tmp_path / "nothing", "Too many "
+                             "levels of symbolic links"), (None, "Is a directory")):  # fmt: skip
+            if planted is None:
+                lock.mkdir()
+            else:
+                lock.symlink_to(planted)
+            status, out, err = deploy(published, site, bin_path)
+            assert (status, out, err) == (1, "", [
+                f"hatch-zipapp deploy: {lock} cannot be opened ({why}): remove it (deploy makes it, a regular file)"
+            ])  # fmt: skip
+            assert victim.read_text() == "root:x:0:0:root:/root:/bin/sh\n"
+            assert not (tmp_path / "nothing").exists() and not (site / "current.pyz").exists()
+            lock.rmdir() if planted is None else lock.unlink()
+
+    @pytest.mark.parametrize("where", ["releases", "extracted"])
+    def test_releases_or_extracted_a_link_out_of_dir(
+        self, tmp_path: Path, published: Path, bin_path: str, where: str
+    ) -> None:
+        """``releases`` → /etc (say): nothing written there, nothing deleted there (was: the release, its .sha256 and
+        the retention's deletions in the directory linked to)."""
+        site = _site(tmp_path)
+        outside = tmp_path / "etc"
+        outside.mkdir()
+        (site / where).symlink_to(outside)
+        status, out, err = deploy(published, site, bin_path)
+        assert (status, err) == (1, [
+            f"hatch-zipapp deploy: {site / where} is a symbolic link (to {outside}): deploy writes only inside "
+            "--dir: move it aside (deploy makes it)"
+        ]), out  # fmt: skip
+        assert os.listdir(outside) == []
+        (site / where).unlink()
+        (site / where).write_text("")  # a file in its place
+        status, out, err = deploy(published, site, bin_path)
+        assert (status, err) == (1, [
+            f"hatch-zipapp deploy: {site / where} is not a directory: deploy writes only inside --dir: move it aside "
+            "(deploy makes it)"
+        ]), out  # fmt: skip
+
+    def test_a_record_naming_a_file_outside_releases(self, tmp_path: Path, published: Path, bin_path: str) -> None:
+        """A deploy.json whose release, previous release or list names ``../../x``: refused (was: taken as is, the
+        release to roll back to: a failed start switched ``current.pyz`` to ``releases/../../x``, outside DIR)."""
+        site = _site(tmp_path)
+        for release, previous, releases, bad in (
+            ("app-1.0.pyz", "../../../bin/sh", [], "../../../bin/sh"),
+            ("../x.pyz", None, [], "../x.pyz"),
+            ("app-1.0.pyz", None, ["app-0.9.pyz", "../../etc/x.pyz"], "../../etc/x.pyz"),
+            ("app-1.0.pyz", None, [7], 7),
+            ("app-1.0.pyz", "", [], ""),
+        ):
+            record = {"release": release, "previous": previous, "state": "switching", "releases": releases}
+            (site / "deploy.json").write_text(json.dumps(record))
+            status, out, err = deploy(published, site, bin_path)
+            assert (status, err) == (1, [
+                f"hatch-zipapp deploy: {site / 'deploy.json'} names {bad!r}, not a release in releases/: remove it "
+                "(the next deploy records afresh)"
+            ]), out  # fmt: skip
+            assert not (site / "current.pyz").exists()
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o027, 0o000])
+def test_a_hostile_umask(tmp_path: Path, published: Path, bin_path: str, umask: int) -> None:
+    """root's umask 077 (a hardened shell) made releases/ 0700: the service's user could not read current.pyz; 000
+    must not make anything writable by others."""
+    site = _site(tmp_path)
+    status, out, err = deploy(published, site, bin_path, umask=umask)
+    assert (status, err) == (0, []), out
+    modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in [site / "releases", site / "extracted"]}
+    assert modes == {"releases": 0o755, "extracted": 0o755}
+    for file in site.rglob("*"):
+        if not file.is_symlink():
+            assert not file.lstat().st_mode & 0o022, (file, oct(file.lstat().st_mode))
+    assert stat.S_IMODE((site / "releases" / "app-1.0.pyz").stat().st_mode) == 0o644
+
+
+def test_what_a_killed_deploy_left_is_swept(tmp_path: Path, published: Path, bin_path: str) -> None:
+    """A fetch killed mid-download leaves ``releases/.NAME.XXXX.part`` (a whole release's size each time), a kill
+    while recording or switching ``.deploy.json.tmp-PID``/``.current.pyz.tmp-PID``: the next deploy removes them
+    (was: kept for ever)."""
+    site = _site(tmp_path)
+    (site / "releases").mkdir()
+    left = [
+        site / "releases" / ".app-1.0.pyz.k2j3h4.part",
+        site / "releases" / ".app-0.9.pyz.abcdef.part",
+        site / ".deploy.json.tmp-4242",
+        site / ".current.pyz.tmp-4242",
+    ]
+    for file in left[:3]:
+        file.write_bytes(b"\0" * 1000)
+    left[3].symlink_to(site / "releases" / "app-0.9.pyz")
+    kept = site / "releases" / "notes.part"  # not a dot file: not the deploy's
+    kept.write_text("mine")
+    status, out, err = deploy(published, site, bin_path)
+    assert (status, err) == (0, []), out
+    assert [f for f in left if os.path.lexists(f)] == []
+    assert kept.read_text() == "mine"
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import os
 import posixpath
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -119,7 +120,15 @@ class State:
         releases = value.get("releases") if isinstance(value, dict) else None
         if not ok or not isinstance(value.get("state"), str) or not isinstance(releases, list):
             raise DeployError(f"{path} is not a deploy record: remove it (the next deploy records afresh)")
-        return cls(value["release"], value["previous"], value["state"], [str(r) for r in releases])
+        from hatch_zipapp.deploy.fetch import _NAME
+
+        for name in [value["release"], value["previous"], *releases]:  # current.pyz is switched to one of them
+            if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
+                message = (
+                    f"{path} names {name!r}, not a release in releases/: remove it (the next deploy records afresh)"
+                )
+                raise DeployError(message)
+        return cls(value["release"], value["previous"], value["state"], list(releases))
 
     def write(self, path: Path) -> None:
         data = {"release": self.release, "previous": self.previous, "state": self.state, "releases": self.releases}
@@ -128,7 +137,8 @@ class State:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    temporary.unlink(missing_ok=True)  # (a deploy killed here before: never written through)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, data)
         os.fsync(fd)
@@ -222,6 +232,38 @@ class Site:
             raise DeployError("deploy runs as root (it prepares the release and restarts services): run it with sudo")
         if shutil.which("systemctl") is None:
             raise DeployError("no systemctl on PATH: deploy restarts the services through systemd (a systemd host)")
+        self.trusted(self.directory, os.stat(self.directory))
+
+    def trusted(self, directory: Path, st: os.stat_result) -> None:
+        """Refuse a directory another user could write in (root follows links and truncates files there)."""
+        from hatch_zipapp.bootstrap.roots import untrusted
+
+        why = untrusted(st)
+        if why is not None:
+            message = (
+                f"{directory} is unsafe: {why}, so another user could plant links where deploy writes as root: "
+                f"chown root:root {directory} && chmod go-w {directory}"
+            )
+            raise DeployError(message)
+
+    def directories(self) -> None:
+        """``releases/`` and ``extracted/``: real directories (not links out of DIR), mode 0755 whatever the umask
+        (the service's user reads the release through ``current.pyz``)."""
+        for directory in (self.releases, self.extracted):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory, 0o755)
+                os.chmod(directory, 0o755)  # noqa: S103 - the service's user reads the releases
+            st = os.lstat(directory)
+            if not stat.S_ISDIR(st.st_mode):
+                link = stat.S_ISLNK(st.st_mode)
+                what = f"a symbolic link (to {os.readlink(directory)})" if link else "not a directory"
+                message = f"{directory} is {what}: deploy writes only inside --dir: move it aside (deploy makes it)"
+                raise DeployError(message)
+            self.trusted(directory, st)
+        # What a deploy killed mid-step left (under the lock: no other deploy is writing them).
+        for pattern in (f"{self.releases.name}/.*.part", f".{STATE_FILE}.tmp-*", f".{self.current.name}.tmp-*"):
+            for leftover in self.directory.glob(pattern):
+                leftover.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -229,8 +271,14 @@ class Site:
         from hatch_zipapp.bootstrap.locks import held_by
 
         path = self.directory / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            message = f"{path} cannot be opened ({e.strerror}): remove it (deploy makes it, a regular file)"
+            raise DeployError(message) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise DeployError(f"{path} is not a regular file: remove it (deploy makes it)")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -251,8 +299,7 @@ class Site:
 
     def run(self) -> None:
         request = self.request
-        for directory in (self.releases, self.extracted):
-            directory.mkdir(mode=0o755, exist_ok=True)
+        self.directories()
         state = State.read(self.state_path)
         path = self.fetch()
         name = path.name
