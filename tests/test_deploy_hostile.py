@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import small_pyz
+from tests.rangeserver import RangeServer
 from tests.test_deploy import RUN
 
 NOBODY = 65534
@@ -229,3 +230,36 @@ def test_a_backslash_in_a_unit_command_is_refused(
         "ExecStart=: put such settings in /etc/app/env instead"
     ]
     assert not out.exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A site directory on a file system of 200 kB (the release is ~330 kB)."""
+    site = _site(tmp_path)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k,mode=0755", "tmpfs", os.fspath(site)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield site
+    finally:
+        subprocess.run(["umount", os.fspath(site)], check=True)
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_a_full_disk_is_one_line_naming_releases(
+    small_disk: Path, published: Path, bin_path: str, remote: bool
+) -> None:
+    """ENOSPC mid-download: one line naming releases/ and the fix, nothing left there (was: a path's copy said the
+    *source* "cannot be read (No space left on device): give the path of the .pyz", a download "transfer cut off
+    ... (No space left on device): run the deploy again")."""
+    with RangeServer(published.parent) as server:
+        source = f"{server.url}/{published.name}" if remote else os.fspath(published)
+        status, out, err = deploy(source, small_disk, bin_path)
+    releases = small_disk / "releases"
+    assert (status, err) == (1, [
+        f"hatch-zipapp deploy: fetch: {releases}: cannot write {published.name} there (No space left on device): "
+        f"free space on its file system (df -h {releases}), then deploy again (nothing was kept)"
+    ]), out  # fmt: skip
+    assert os.listdir(releases) == []
+    assert not (small_disk / "current.pyz").exists() and not (small_disk / "deploy.json").exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import http.client
 import netrc
@@ -91,6 +92,20 @@ def fetch(source: str, releases: Path, *, sha256: str | None, say: Callable[[str
     remote = urlsplit(source).scheme.lower() in ("http", "https")
     name = _name(source, remote)
     releases.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch(source, remote, name, releases, sha256, say)
+    except FetchError:
+        raise
+    except OSError as e:  # (reads and the network are FetchError: this is writing in releases/)
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        fix = f"free space on its file system (df -h {releases})" if full else "check it and its file system"
+        message = f"{releases}: cannot write {name} there ({e.strerror}): {fix}, then deploy again (nothing was kept)"
+        raise FetchError(message) from None
+
+
+def _fetch(
+    source: str, remote: bool, name: str, releases: Path, sha256: str | None, say: Callable[[str], None]
+) -> Fetched:
     with _Session(source if remote else None) as session:
         expected = _expected(sha256, source, name, remote, session, say)
         target = releases / name
@@ -99,15 +114,28 @@ def fetch(source: str, releases: Path, *, sha256: str | None, say: Callable[[str
             return Fetched(target, expected, session.transferred, 0, "already here")
         if not remote:
             with _temporary(releases, name) as (fd, temporary):
-                try:
-                    with open(source, "rb") as f:
-                        while block := f.read(BLOCK):
-                            _write_all(fd, block)
-                except OSError as e:
-                    message = f"{source}: cannot be read ({e.strerror}): give the path of the .pyz the build wrote"
-                    raise FetchError(message) from None
+                _copy(source, fd)
                 return _finish(fd, temporary, target, expected, source, session, say, "copied", 0)
         return _remote(session, source, name, releases, expected, say)
+
+
+def _copy(source: str, fd: int) -> None:
+    """The file ``source`` into ``fd`` (what cannot be read is :class:`FetchError`; what cannot be written, OSError)."""
+    try:
+        f = open(source, "rb")  # noqa: SIM115 - closed below; its reads' errors are told from the writes'
+    except OSError as e:
+        message = f"{source}: cannot be read ({e.strerror}): give the path of the .pyz the build wrote"
+        raise FetchError(message) from None
+    with f:
+        while True:
+            try:
+                block = f.read(BLOCK)
+            except OSError as e:
+                message = f"{source}: cannot be read ({e.strerror}): give the path of the .pyz the build wrote"
+                raise FetchError(message) from None
+            if not block:
+                return
+            _write_all(fd, block)
 
 
 def _name(source: str, remote: bool) -> str:
@@ -439,24 +467,25 @@ def _body(
     length = response.getheader("Content-Length")
     expected = int(length) if length is not None and length.isdigit() else None
     got = 0
-    try:
-        while block := response.read(BLOCK):
-            got += len(block)
-            session.transferred += len(block)
-            if limit is not None and got > limit:
-                response.close()
-                session.drop()  # (its connection holds the rest of the body)
-                message = f"{shown(url)}: more than {limit} bytes"
-                raise FetchError(message, status=413)
-            sink(block)
-    except FetchError:
-        raise
-    except (OSError, http.client.HTTPException) as e:  # (FetchError is an OSError too: above)
-        response.close()
-        session.drop()
-        of = f" of {expected}" if expected is not None else ""
-        message = f"{shown(url)}: transfer cut off after {got}{of} bytes ({_why(e)}): run the deploy again"
-        raise FetchError(message) from None
+    while True:
+        try:
+            block = response.read(BLOCK)
+        except (OSError, http.client.HTTPException) as e:
+            response.close()
+            session.drop()
+            of = f" of {expected}" if expected is not None else ""
+            message = f"{shown(url)}: transfer cut off after {got}{of} bytes ({_why(e)}): run the deploy again"
+            raise FetchError(message) from None
+        if not block:
+            break
+        got += len(block)
+        session.transferred += len(block)
+        if limit is not None and got > limit:
+            response.close()
+            session.drop()  # (its connection holds the rest of the body)
+            message = f"{shown(url)}: more than {limit} bytes"
+            raise FetchError(message, status=413)
+        sink(block)  # (writing: its OSError is not the transfer's)
     if expected is not None and got != expected:
         message = f"{shown(url)}: transfer cut off after {got} of {expected} bytes: run the deploy again"
         raise FetchError(message)
