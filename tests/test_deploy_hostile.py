@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hatch_zipapp.pyz.index import MAGIC
 from tests.helpers import small_pyz
 from tests.rangeserver import RangeServer
 from tests.test_deploy import RUN
@@ -263,3 +267,55 @@ def test_a_full_disk_is_one_line_naming_releases(
     ]), out  # fmt: skip
     assert os.listdir(releases) == []
     assert not (small_disk / "current.pyz").exists() and not (small_disk / "deploy.json").exists()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+
+def _index(regions: int, region: bytes, size: int) -> bytes:
+    """An index (pyz/index.py's format, written here byte by byte) of ``regions`` copies of ``region``."""
+    body = struct.pack("<Q32s", size, bytes(32)) + _varint(regions) + region * regions
+    return MAGIC + lzma.compress(body, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64)
+
+
+@pytest.mark.parametrize(
+    ("regions", "region", "size", "why"),
+    [
+        # 40,000 literals of 1 kB, each joined to all the ones before it: ~90 s of copying (was); 5 kB of index
+        (40_000, b"L" + _varint(1000) + b"x" * 1000, 40_000_000, None),
+        # 600,000 chunks known by an earlier release: ~280 MB of memory from a 2 kB index (was)
+        (1, b"C" + _varint(600_000) + (_varint(1 << 16) + b"\x11" * 16) * 600_000, 600_000 << 16,
+         f"more than {1 << 19} pieces at byte 45 (the build writes one a member or chunk)"),
+    ],
+)  # fmt: skip
+def test_an_index_bomb_is_refused_quickly(
+    tmp_path: Path, published: Path, bin_path: str, regions: int, region: bytes, size: int, why: str | None
+) -> None:
+    """A hostile server's (or a man in the middle's) index, small compressed: one line, the whole download, in
+    seconds. The index is read before its sha256 is compared, so a pinned --sha256 does not stop it."""
+    served = tmp_path / "served"
+    served.mkdir()
+    for file in (published, published.with_name(published.name + ".sha256")):
+        shutil.copy(file, served / file.name)
+    (served / f"{published.name}.index").write_bytes(_index(regions, region, size))
+    site = _site(tmp_path)
+    (site / "releases").mkdir()
+    shutil.copy(published, site / "releases" / "app-0.9.pyz")  # an earlier release: the delta is tried
+    with RangeServer(served) as server:
+        started = time.monotonic()
+        status, out, err = deploy(f"{server.url}/{published.name}", site, bin_path)
+        took = time.monotonic() - started
+    assert (status, err) == (0, []), out
+    lines = out.splitlines()
+    index_url = f"{server.url}/{published.name}.index"
+    if why is None:  # the literals are joined quickly; the index's sha256 (zeros) is not the release's
+        said = f"{index_url}: describes a file of sha256 {'0' * 64}, not "
+    else:
+        said = f"{index_url}: damaged ({why}): downloading {published.name} whole"
+    assert any(line.startswith(f"hatch-zipapp deploy: {said}") for line in lines), out
+    assert took < 30, took
