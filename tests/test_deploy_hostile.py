@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from hatch_zipapp.bootstrap import zipread
+from hatch_zipapp.pyz import index as index_module
 from hatch_zipapp.pyz.index import MAGIC
 from tests.helpers import small_pyz
 from tests.rangeserver import RangeServer
@@ -319,3 +321,37 @@ def test_an_index_bomb_is_refused_quickly(
         said = f"{index_url}: damaged ({why}): downloading {published.name} whole"
     assert any(line.startswith(f"hatch-zipapp deploy: {said}") for line in lines), out
     assert took < 30, took
+
+
+def test_an_index_larger_than_the_disk_is_not_assembled(tmp_path: Path, published: Path, bin_path: str) -> None:
+    """An index that repeats an earlier release's members 200 times (66 MB from a few kB, no byte over the network)
+    on a 20 MB file system: the whole download instead, which is the published file (was: assembled until the disk
+    was full, then failed: a lying index filled the server's disk, and the deploy did not happen)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    for file in (published, published.with_name(published.name + ".sha256")):
+        shutil.copy(file, served / file.name)
+    with zipread.Reader(os.fspath(published)) as reader:
+        regions = index_module._walk(reader) * 200
+    body = bytearray(struct.pack("<Q32s", 200 * published.stat().st_size, bytes.fromhex(_digest(published))))
+    index_module._encode(regions, body)
+    (served / f"{published.name}.index").write_bytes(MAGIC + lzma.compress(bytes(body), format=lzma.FORMAT_XZ))
+    site = _site(tmp_path)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m,mode=0755", "tmpfs", os.fspath(site)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (site / "releases").mkdir()
+        shutil.copy(published, site / "releases" / "app-0.9.pyz")
+        with RangeServer(served) as server:
+            status, out, err = deploy(f"{server.url}/{published.name}", site, bin_path)
+        assert (status, err) == (0, []), out
+        size = 200 * published.stat().st_size / 1e6
+        assert f"hatch-zipapp deploy: {published.name}: its index describes {size:.1f} MB, more than the " in out
+        assert f" free in {site / 'releases'}: downloading it whole\n" in out
+        assert (site / "releases" / published.name).read_bytes() == published.read_bytes()
+    finally:
+        subprocess.run(["umount", os.fspath(site)], check=True)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -211,6 +211,10 @@ def _remote(
             say(f"{path.name}: not used for the delta ({e})")
     remote = [p for p in index.pieces if p.literal is None and p.key not in where]
     missing = sum(p.size for p in remote)
+    free = _free(releases)
+    if index.size > free:  # (a lying index's pieces can repeat what is here: terabytes from a few kB)
+        why = f"its index describes {_size(index.size)}, more than the {_size(free)} free in {releases}"
+        return _whole(session, url, name, releases, expected, say, None, why)
     if missing > MOST * index.size:
         why = f"{_size(missing)} of its {_size(index.size)} are in no earlier release"
         return _whole(session, url, name, releases, expected, say, None, why)
@@ -288,6 +292,12 @@ def _assemble(fd: int, index: Index, where: dict[bytes, tuple[Path, int]]) -> tu
             reused += piece.size
             used.add(path)
     return reused, used
+
+
+def _free(directory: Path) -> int:
+    """The bytes root may still write on ``directory``'s file system."""
+    found = os.statvfs(directory)
+    return found.f_bfree * found.f_frsize
 
 
 def _merged(pieces: list[Piece]) -> list[tuple[int, int]]:
