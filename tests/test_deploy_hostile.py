@@ -6,15 +6,18 @@ naming the file and the fix, and nothing is written outside DIR. Run through the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import lzma
 import os
 import shutil
+import socket
 import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.bootstrap import zipread
+from hatch_zipapp.deploy import fetch as fetch_module
+from hatch_zipapp.errors import FetchError
 from hatch_zipapp.pyz import index as index_module
 from hatch_zipapp.pyz.index import MAGIC
 from tests.helpers import small_pyz
@@ -355,3 +360,59 @@ def test_an_index_larger_than_the_disk_is_not_assembled(tmp_path: Path, publishe
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Trickle:
+    """A server on 127.0.0.1 that answers every request a byte at a time (every 0.05 s, so each read is well within
+    the timeout), its headers or its body, for at most ``seconds``, then closes."""
+
+    def __init__(self, headers_too: bool, seconds: float = 12.0) -> None:
+        self.headers_too, self.seconds = headers_too, seconds
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/app-1.0.pyz"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self.listener.accept()
+            with connection:
+                connection.recv(65536)
+                head = b"HTTP/1.1 200 OK\r\n" + (b"" if self.headers_too else b"Content-Length: 1000000\r\n\r\n")
+                connection.sendall(head)
+                ends = time.monotonic() + self.seconds
+                while time.monotonic() < ends:
+                    connection.sendall(b"X" if self.headers_too else b"\0")
+                    time.sleep(0.05)
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=20)
+
+
+@pytest.mark.parametrize("headers_too", [False, True])
+def test_a_trickling_server_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, headers_too: bool) -> None:
+    """A byte every 0.05 s: each read is within the socket timeout (1 s here, 30 s in use), so only a rate (the
+    body: at least MIN_RATE bytes a second over each TIMEOUT) or a deadline (the status and headers) ends it; was:
+    waited for as long as the server trickled (12 s here; for ever, holding DIR/.deploy.lock, in use)."""
+    monkeypatch.setattr(fetch_module, "TIMEOUT", 1.0)
+    server = _Trickle(headers_too)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as caught:
+            fetch_module.fetch(server.url, tmp_path / "releases", sha256="ab" * 32, say=lambda line: None)
+    finally:
+        server.close()
+    took = time.monotonic() - started
+    if headers_too:
+        assert str(caught.value) == f"{server.url}: no complete answer (its status and headers) within 2 s"
+    else:
+        message = str(caught.value)
+        assert message.startswith(f"{server.url}: too slow (") and message.endswith(
+            f" bytes/s over 1 s, under {fetch_module.MIN_RATE}) after {message.split(' after ')[1].split()[0]} bytes: "
+            "run the deploy again"
+        ), message
+    assert took < 5, took
+    assert os.listdir(tmp_path / "releases") == []

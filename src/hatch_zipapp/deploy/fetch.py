@@ -9,8 +9,9 @@ index, the rest by HTTP ``Range`` requests on one kept-alive connection (ranges 
 one-line change of the example site then costs ~0.6% of its .pyz over the network instead of 100%
 (docs/performance.md, "Delta deploys"). Whatever goes wrong with the delta — no index, a damaged or lying one, a
 server that ignores ``Range`` (its 200 is then the whole download), a result of another sha256 — is one line, and the
-whole download; what goes wrong with the transfer itself (no answer within :data:`TIMEOUT`, a body cut short, an
-HTTP error) is one line and an error, and nothing is left in ``releases/``.
+whole download; what goes wrong with the transfer itself (no answer within :data:`TIMEOUT`, headers not complete
+within twice that, a body slower than :data:`MIN_RATE`, a body cut short, an HTTP error) is one line and an error,
+and nothing is left in ``releases/``.
 
 Credentials: the URL's ``user:password@`` or ``~/.netrc`` (``$NETRC``) as Basic, or ``HATCH_ZIPAPP_DEPLOY_TOKEN`` as
 a Bearer token; sent to the source's host only (not after a redirect to another), and never printed: every URL shown
@@ -27,9 +28,12 @@ import http.client
 import netrc
 import os
 import re
+import socket
 import ssl
 import struct
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +47,11 @@ __all__ = ["GAP", "TIMEOUT", "TOKEN", "Fetched", "fetch", "shown"]
 
 #: A token sent as ``Authorization: Bearer TOKEN`` to the source's host.
 TOKEN = "HATCH_ZIPAPP_DEPLOY_TOKEN"  # noqa: S105 - the variable's name, not a secret
-#: Seconds any socket operation (connect, send, each read) may take.
+#: Seconds any socket operation (connect, send, each read) may take (a response's status and headers: twice this).
 TIMEOUT = 30.0
+#: Bytes a second a body must average over each :data:`TIMEOUT` seconds (a server trickling a byte at a time, each
+#: read within TIMEOUT, would otherwise hold the deploy, and its lock, for ever).
+MIN_RATE = 1024
 MAX_REDIRECTS = 5
 #: Ranges to fetch closer than this are fetched as one: a request costs about this much (headers, a round trip).
 GAP = 8 << 10
@@ -477,9 +484,10 @@ def _body(
     length = response.getheader("Content-Length")
     expected = int(length) if length is not None and length.isdigit() else None
     got = 0
+    mark, marked = time.monotonic(), 0  # (the window the rate is measured over)
     while True:
         try:
-            block = response.read(BLOCK)
+            block = response.read1(BLOCK)
         except (OSError, http.client.HTTPException) as e:
             response.close()
             session.drop()
@@ -487,6 +495,7 @@ def _body(
             message = f"{shown(url)}: transfer cut off after {got}{of} bytes ({_why(e)}): run the deploy again"
             raise FetchError(message) from None
         if not block:
+            response.close()  # (read1 leaves it open at the end: the connection's next request needs it closed)
             break
         got += len(block)
         session.transferred += len(block)
@@ -496,6 +505,14 @@ def _body(
             message = f"{shown(url)}: more than {limit} bytes"
             raise FetchError(message, status=413)
         sink(block)  # (writing: its OSError is not the transfer's)
+        if (now := time.monotonic()) - mark >= TIMEOUT:
+            if got - marked < MIN_RATE * (now - mark):
+                response.close()
+                session.drop()
+                rate = f"{(got - marked) / (now - mark):.0f} bytes/s over {now - mark:.0f} s"
+                message = f"{shown(url)}: too slow ({rate}, under {MIN_RATE}) after {got} bytes: run the deploy again"
+                raise FetchError(message)
+            mark, marked = now, got
     if expected is not None and got != expected:
         message = f"{shown(url)}: transfer cut off after {got} of {expected} bytes: run the deploy again"
         raise FetchError(message)
@@ -578,20 +595,25 @@ class _Session:
         for attempt in (1, 2):
             reused = origin in self.connections
             connection = self._connection(origin)
+            watchdog = _Watchdog(connection)
             try:
                 connection.request("GET", target, headers=sent)
-                return connection.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
-                connection.close()
-                del self.connections[origin]
-                if attempt == 2 or not reused:  # a kept-alive connection the server closed: once more
-                    message = f"{shown(url)}: {_why(e)}"
-                    raise FetchError(message) from None
+                with watchdog:
+                    response = connection.getresponse()
+                if watchdog.fired:  # (its socket shut down: what came is cut short, whatever it looks like)
+                    response.close()
+                    raise TimeoutError
+                return response
             except (OSError, http.client.HTTPException) as e:
                 connection.close()
                 del self.connections[origin]
-                message = f"{shown(url)}: {_why(e)}"
-                raise FetchError(message) from None
+                if watchdog.fired:  # (a trickle of headers, each byte within TIMEOUT)
+                    message = f"{shown(url)}: no complete answer (its status and headers) within {2 * TIMEOUT:g} s"
+                    raise FetchError(message) from None
+                closed = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+                if attempt == 2 or not reused or not closed:  # a kept-alive connection the server closed: once more
+                    message = f"{shown(url)}: {_why(e)}"
+                    raise FetchError(message) from None
         raise AssertionError  # (unreachable)
 
     def _connection(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection:
@@ -605,6 +627,29 @@ class _Session:
                 connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
             self.connections[origin] = connection
         return connection
+
+
+class _Watchdog:
+    """``with _Watchdog(connection):`` shuts the connection's socket down once twice :data:`TIMEOUT` has passed
+    (the reads then end; ``fired`` says why): a silent server is the socket's timeout, this is a trickling one."""
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self.connection, self.fired = connection, False
+        self.timer = threading.Timer(2 * TIMEOUT, self.fire)
+        self.timer.daemon = True
+
+    def fire(self) -> None:
+        self.fired = True
+        if self.connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self.connection.sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> None:
+        self.timer.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.timer.cancel()
+        self.timer.join()
 
 
 def _origin(url: str) -> tuple[str, str, int]:
