@@ -416,3 +416,33 @@ def test_a_trickling_server_is_dropped(tmp_path: Path, monkeypatch: pytest.Monke
         ), message
     assert took < 5, took
     assert os.listdir(tmp_path / "releases") == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://192.0.2.7/app-1.0.pyz",
+        "http://[2001:db8::7]:8080/app-1.0.pyz",
+        "http://ci.example.com/app-1.0.pyz",
+        "HTTP://user:secret@ci.example.com/app-1.0.pyz?token=secret",
+    ],
+)
+def test_plain_http_from_another_host_needs_a_pinned_sha256(tmp_path: Path, bin_path: str, url: str) -> None:
+    """A man in the middle of plain http serves the release and its .sha256 alike, and deploy runs the release as
+    root (to prepare it): refused before anything is touched, unless --sha256 pins it (was: fetched, verified
+    against the .sha256 that came the same way, and run)."""
+    site = _site(tmp_path)
+    status, out, err = deploy(url, site, bin_path)
+    shown = fetch_module.shown(url)
+    assert "secret" not in shown
+    assert (status, out, err) == (2, "", [
+        f"hatch-zipapp deploy: SOURCE {shown} is plain http and no --sha256 pins it: anyone on the way could serve "
+        "another release and its .sha256 (deploy runs the release as root to prepare it): use https, or pass "
+        "--sha256 HEX (the build's .sha256)"
+    ])  # fmt: skip
+    assert os.listdir(site) == []
+    # Pinned, or from this machine: fetched (here nothing answers on port 9, the discard port).
+    for url, pinned in (("http://127.0.0.1:9/app-1.0.pyz", ()), ("http://localhost:9/app-1.0.pyz", ()),
+                        ("http://127.0.0.1:9/app-1.0.pyz", ("--sha256", "ab" * 32))):  # fmt: skip
+        status, out, err = deploy(url, site, bin_path, extra=pinned)
+        assert status == 1 and len(err) == 1 and err[0].startswith(f"hatch-zipapp deploy: fetch: {url}"), err

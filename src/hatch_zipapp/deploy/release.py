@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import math
 import os
@@ -183,6 +184,16 @@ def check_request(request: Request) -> None:
         raise _usage(f"--timeout {request.timeout!r} is not a number of seconds above 0: e.g. --timeout 60")
     if request.keep < 2:
         raise _usage(f"--keep {request.keep} keeps fewer than 2 releases: the previous one is kept for a rollback")
+    source = urllib.parse.urlsplit(request.source)
+    if source.scheme.lower() == "http" and request.sha256 is None and not _loopback(source.hostname or ""):
+        from hatch_zipapp.deploy.fetch import shown
+
+        message = (
+            f"SOURCE {shown(request.source)} is plain http and no --sha256 pins it: anyone on the way could serve "
+            f"another release and its .sha256 (deploy runs the release as root to prepare it): use https, or pass "
+            f"--sha256 HEX (the build's .sha256)"
+        )
+        raise _usage(message)
     if request.health is not None:
         url = urllib.parse.urlsplit(request.health)
         if url.scheme not in {"http", "https"} or not url.hostname:
@@ -196,6 +207,14 @@ def check_request(request: Request) -> None:
             raise _usage("--check '' names no command: e.g. --check 'migrate --noinput', or --no-check for none")
     if request.python is not None and not request.python.startswith("/"):
         raise _usage(f"--python {request.python!r} is not an absolute path: e.g. --python /usr/bin/python3")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (no one on the way to it)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def deploy(request: Request, say: Callable[[str], None]) -> None:
