@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.server
 import json
 import lzma
 import os
 import shutil
 import socket
+import ssl
 import stat
 import struct
 import subprocess
@@ -446,3 +448,45 @@ def test_plain_http_from_another_host_needs_a_pinned_sha256(tmp_path: Path, bin_
                         ("http://127.0.0.1:9/app-1.0.pyz", ("--sha256", "ab" * 32))):  # fmt: skip
         status, out, err = deploy(url, site, bin_path, extra=pinned)
         assert status == 1 and len(err) == 1 and err[0].startswith(f"hatch-zipapp deploy: fetch: {url}"), err
+
+
+def test_a_redirect_from_https_to_plain_http_is_refused(
+    tmp_path: Path, published: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https SOURCE, its .sha256 redirected to plain http (a CDN, say): a man in the middle of that leg serves the
+    digest and the file alike (was: followed, and the file taken)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days",
+                    "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   capture_output=True)  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", os.fspath(cert))
+    with RangeServer(published.parent) as plain:
+
+        class Redirect(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", plain.url + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"https://127.0.0.1:{server.server_address[1]}/{published.name}"
+            with pytest.raises(FetchError) as caught:
+                fetch_module.fetch(url, tmp_path / "releases", sha256=None, say=lambda line: None)
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+    assert str(caught.value) == (
+        f"{url}.sha256: redirected from https to plain http ({plain.url}/{published.name}.sha256): publish it on https"
+    )
+    assert os.listdir(tmp_path / "releases") == []

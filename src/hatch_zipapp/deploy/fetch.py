@@ -564,9 +564,12 @@ class _Session:
             if not location:
                 message = f"{shown(url)}: HTTP {response.status} without a Location"
                 raise FetchError(message)
-            url = urljoin(url, location)
+            was, url = urlsplit(url).scheme.lower(), urljoin(url, location)
             if urlsplit(url).scheme.lower() not in ("http", "https"):
                 message = f"{shown(first)}: redirected to a URL that is not http(s)"
+                raise FetchError(message)
+            if was == "https" and urlsplit(url).scheme.lower() == "http":  # (what came by https is no longer checked)
+                message = f"{shown(first)}: redirected from https to plain http ({shown(url)}): publish it on https"
                 raise FetchError(message)
         message = f"{shown(first)}: more than {MAX_REDIRECTS} redirects"
         raise FetchError(message)
