@@ -490,3 +490,36 @@ def test_a_redirect_from_https_to_plain_http_is_refused(
         f"{url}.sha256: redirected from https to plain http ({plain.url}/{published.name}.sha256): publish it on https"
     )
     assert os.listdir(tmp_path / "releases") == []
+
+
+def test_a_download_larger_than_the_disk_stops_before_its_reserve(tmp_path: Path, bin_path: str) -> None:
+    """A 20 MB body (a server's endless one, say) onto an 8 MB ext4 file system: the download stops at what is free
+    less the file system's reserve, one line, nothing kept (was: root wrote into the reserve, the system's last
+    room, until the disk was full)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    big = served / "app-1.0.pyz"
+    big.write_bytes(os.urandom(20 << 20))
+    (served / "app-1.0.pyz.sha256").write_text(f"{_digest(big)}  app-1.0.pyz\n")
+    image, site = tmp_path / "fs.img", _site(tmp_path)
+    image.write_bytes(b"")
+    os.truncate(image, 8 << 20)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", os.fspath(image)], capture_output=True, check=False)
+    if made.returncode or subprocess.run(["mount", "-o", "loop", image, site], capture_output=True).returncode:
+        pytest.skip("cannot make and mount an ext4 file system here")
+    try:
+        site.chmod(0o755)
+        (site / "lost+found").rmdir()
+        free = os.statvfs(site)
+        room = free.f_bavail * free.f_frsize
+        with RangeServer(served) as server:
+            status, out, err = deploy(f"{server.url}/app-1.0.pyz", site, bin_path)
+        releases = site / "releases"
+        assert (status, err) == (1, [
+            f"hatch-zipapp deploy: fetch: {releases}: app-1.0.pyz is more than the {room / 1e6:.1f} MB free there (its "
+            f"file system's reserve is left to the system): free space (df -h {releases}), then deploy again (nothing "
+            "was kept)"
+        ]), out  # fmt: skip
+        assert os.listdir(releases) == []
+    finally:
+        subprocess.run(["umount", os.fspath(site)], check=True)

@@ -231,7 +231,7 @@ def _remote(
         if isinstance(answer, http.client.HTTPResponse):  # the server ignored Range: its 200 is the whole file
             say(f"{shown(url)}: the server answered a Range request with the whole file (no Range support)")
             os.ftruncate(fd, 0)
-            _body(session, answer, url, lambda block: _write_all(fd, block))
+            _body(session, answer, url, _Capped(fd, releases, name))
             return _finish(fd, temporary, releases / name, expected, url, session, say, "whole download", 0)
         if answer is not None:
             say(f"{shown(url)}: {answer}: downloading {name} whole")
@@ -302,9 +302,9 @@ def _assemble(fd: int, index: Index, where: dict[bytes, tuple[Path, int]]) -> tu
 
 
 def _free(directory: Path) -> int:
-    """The bytes root may still write on ``directory``'s file system."""
+    """The bytes free on ``directory``'s file system, less its reserve (root, the deploy, could use that too)."""
     found = os.statvfs(directory)
-    return found.f_bfree * found.f_frsize
+    return found.f_bavail * found.f_frsize
 
 
 def _merged(pieces: list[Piece]) -> list[tuple[int, int]]:
@@ -376,8 +376,27 @@ def _whole(
         _discard(session, response, url)
         raise _status(url, response)
     with _temporary(releases, name) as (fd, temporary):
-        _body(session, response, url, lambda block: _write_all(fd, block))
+        _body(session, response, url, _Capped(fd, releases, name))
         return _finish(fd, temporary, releases / name, expected, url, session, say, "whole download", 0)
+
+
+class _Capped:
+    """Writes a download's body, no more than :func:`_free` allowed when it began: a server's endless body stops
+    there, the file system's reserve (root's, which the deploy could use) left to the system."""
+
+    def __init__(self, fd: int, releases: Path, name: str) -> None:
+        self.fd, self.releases, self.name, self.room, self.written = fd, releases, name, _free(releases), 0
+
+    def __call__(self, block: bytes) -> None:
+        self.written += len(block)
+        if self.written > self.room:
+            message = (
+                f"{self.releases}: {self.name} is more than the {_size(self.room)} free there (its file system's "
+                f"reserve is left to the system): free space (df -h {self.releases}), then deploy again (nothing was "
+                f"kept)"
+            )
+            raise FetchError(message)
+        _write_all(self.fd, block)
 
 
 def _finish(
