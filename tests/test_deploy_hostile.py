@@ -263,16 +263,24 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_disk_is_one_line_naming_releases(
     small_disk: Path, published: Path, bin_path: str, remote: bool
 ) -> None:
-    """ENOSPC mid-download: one line naming releases/ and the fix, nothing left there (was: a path's copy said the
-    *source* "cannot be read (No space left on device): give the path of the .pyz", a download "transfer cut off
-    ... (No space left on device): run the deploy again")."""
+    """ENOSPC mid-copy, or a download larger than the room: one line naming releases/ and the fix, nothing left
+    there (was: a path's copy said the *source* "cannot be read (No space left on device): give the path of the
+    .pyz", a download "transfer cut off after 333245 of 333245 bytes (No space left on device): run the deploy
+    again")."""
     with RangeServer(published.parent) as server:
         source = f"{server.url}/{published.name}" if remote else os.fspath(published)
         status, out, err = deploy(source, small_disk, bin_path)
     releases = small_disk / "releases"
+    free = os.statvfs(releases)  # (as the download found it: the lock made, nothing in releases/)
+    why = (
+        f"is more than the {free.f_bavail * free.f_frsize / 1e3:.1f} kB free there (its file system's reserve is left "
+        "to the system): free space"
+        if remote
+        else "there (No space left on device): free space on its file system"
+    )
     assert (status, err) == (1, [
-        f"hatch-zipapp deploy: fetch: {releases}: cannot write {published.name} there (No space left on device): "
-        f"free space on its file system (df -h {releases}), then deploy again (nothing was kept)"
+        f"hatch-zipapp deploy: fetch: {releases}: {'' if remote else 'cannot write '}{published.name} {why} "
+        f"(df -h {releases}), then deploy again (nothing was kept)"
     ]), out  # fmt: skip
     assert os.listdir(releases) == []
     assert not (small_disk / "current.pyz").exists() and not (small_disk / "deploy.json").exists()
