@@ -531,3 +531,29 @@ def test_a_download_larger_than_the_disk_stops_before_its_reserve(tmp_path: Path
         assert os.listdir(releases) == []
     finally:
         subprocess.run(["umount", os.fspath(site)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("owner", "mode", "why"),
+    [
+        (NOBODY, 0o755, f"it is owned by another user (uid {NOBODY})"),
+        (0, 0o777, "it is writable by group or others (mode 0777)"),
+        (0, 0o770, "it is writable by group or others (mode 0770)"),
+    ],
+)
+def test_a_directory_above_dir_that_another_user_can_write(
+    tmp_path: Path, published: Path, bin_path: str, owner: int, mode: int, why: str
+) -> None:
+    """/srv another user's (or writable by all, not sticky): they could rename DIR away and put their own, links
+    planted, in its place between the deploy's checks and its writes: refused, nothing touched (was: the lock
+    taken, the release fetched and verified there, and only the runtime's prepare refused)."""
+    above = tmp_path / "srv"
+    above.mkdir()
+    site = _site(above)
+    os.chown(above, owner, owner)
+    above.chmod(mode)
+    status, out, err = deploy(published, site, bin_path)
+    assert (status, out, err) == (1, "", [
+        f"hatch-zipapp deploy: {above} is unsafe: {why}, so another user could replace {site}. Use another directory"
+    ])  # fmt: skip
+    assert os.listdir(site) == []

@@ -252,6 +252,12 @@ class Site:
         if shutil.which("systemctl") is None:
             raise DeployError("no systemctl on PATH: deploy restarts the services through systemd (a systemd host)")
         self.trusted(self.directory, os.stat(self.directory))
+        from hatch_zipapp.bootstrap.roots import check_above
+
+        try:
+            check_above(os.fspath(self.directory))  # (a directory above, another user's, could swap DIR for theirs)
+        except BootstrapError as e:
+            raise DeployError(str(e)) from None
 
     def trusted(self, directory: Path, st: os.stat_result) -> None:
         """Refuse a directory another user could write in (root follows links and truncates files there)."""
