@@ -28,6 +28,7 @@ import pytest
 
 from hatch_zipapp.bootstrap import zipread
 from hatch_zipapp.deploy import fetch as fetch_module
+from hatch_zipapp.deploy import release as release_module
 from hatch_zipapp.errors import FetchError
 from hatch_zipapp.pyz import index as index_module
 from hatch_zipapp.pyz.index import MAGIC
@@ -557,3 +558,34 @@ def test_a_directory_above_dir_that_another_user_can_write(
         f"hatch-zipapp deploy: {above} is unsafe: {why}, so another user could replace {site}. Use another directory"
     ])  # fmt: skip
     assert os.listdir(site) == []
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie waiting for its new parent to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in {"Z", "X"}
+
+
+@pytest.mark.parametrize("background", ["sleep 300 &", "(sleep 300 >/dev/null 2>&1 &)"])
+def test_a_step_too_slow_is_stopped_with_all_it_started(tmp_path: Path, background: str) -> None:
+    """A prepare or a check that hangs is stopped after its timeout (1800 s in use, 1 s here), and so is whatever it
+    started, its output held open or not (was: only the command itself was killed; its children ran on, as root)."""
+    pids = tmp_path / "pids"
+    script = f"{background} echo $! > {pids}; echo started; sleep 300"
+    if "(" in background:  # (a subshell's $! is not this shell's: the grandchild writes its own)
+        script = f"(sh -c 'echo $$ > {pids}; exec sleep 300' >/dev/null 2>&1 &); echo started; sleep 300"
+    started = time.monotonic()
+    result = release_module._run(["sh", "-c", script], timeout=1)
+    assert time.monotonic() - started < 10
+    assert (result.returncode, result.stdout) == (124, "started\nsh: still running after 1 s, stopped\n")
+    pid = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running = _running(pid)
+    if running:
+        os.kill(pid, 9)
+    assert not running, "the step's child still runs"

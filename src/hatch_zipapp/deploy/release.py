@@ -23,6 +23,7 @@ import os
 import posixpath
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -638,23 +639,40 @@ def _sidecars(path: Path) -> list[Path]:
 
 
 def _run(command: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = _STEP_TIMEOUT) -> _Result:
-    """``command``'s exit status and output (stderr with stdout); a command not found or too slow is a failure."""
+    """``command``'s exit status and output (stderr with stdout); a command not found or too slow is a failure. It
+    runs in a process group of its own, stopped whole when too slow (or when the deploy is interrupted): nothing it
+    started (a prepare's or a check's children, which hold its output open) is left running as root."""
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as e:
-        output = e.output.decode(errors="replace") if isinstance(e.output, bytes) else ""
-        return _Result(124, output + f"{command[0]}: still running after {timeout:g} s, stopped\n")
     except OSError as e:
         return _Result(127, f"{command[0]}: {e.strerror}\n")
-    return _Result(done.returncode, done.stdout.decode(errors="replace"))
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(process)
+        output, _ = process.communicate()
+        return _Result(
+            124, output.decode(errors="replace") + f"{command[0]}: still running after {timeout:g} s, stopped\n"
+        )
+    except BaseException:  # (an interrupted deploy: its Ctrl-C no longer reaches the group)
+        _stop_group(process)
+        process.communicate()
+        raise
+    finally:
+        _stop_group(process)  # (the command exited; what it left in its group has not)
+    return _Result(process.returncode, output.decode(errors="replace"))
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
