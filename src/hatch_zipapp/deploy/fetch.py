@@ -9,8 +9,9 @@ index, the rest by HTTP ``Range`` requests on one kept-alive connection (ranges 
 one-line change of the example site then costs ~0.6% of its .pyz over the network instead of 100%
 (docs/performance.md, "Delta deploys"). Whatever goes wrong with the delta — no index, a damaged or lying one, a
 server that ignores ``Range`` (its 200 is then the whole download), a result of another sha256 — is one line, and the
-whole download; what goes wrong with the transfer itself (no answer within :data:`TIMEOUT`, a body cut short, an
-HTTP error) is one line and an error, and nothing is left in ``releases/``.
+whole download; what goes wrong with the transfer itself (no answer within :data:`TIMEOUT`, headers not complete
+within twice that, a body slower than :data:`MIN_RATE`, a body cut short, an HTTP error) is one line and an error,
+and nothing is left in ``releases/``.
 
 Credentials: the URL's ``user:password@`` or ``~/.netrc`` (``$NETRC``) as Basic, or ``HATCH_ZIPAPP_DEPLOY_TOKEN`` as
 a Bearer token; sent to the source's host only (not after a redirect to another), and never printed: every URL shown
@@ -21,14 +22,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import http.client
 import netrc
 import os
 import re
+import socket
 import ssl
 import struct
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +47,11 @@ __all__ = ["GAP", "TIMEOUT", "TOKEN", "Fetched", "fetch", "shown"]
 
 #: A token sent as ``Authorization: Bearer TOKEN`` to the source's host.
 TOKEN = "HATCH_ZIPAPP_DEPLOY_TOKEN"  # noqa: S105 - the variable's name, not a secret
-#: Seconds any socket operation (connect, send, each read) may take.
+#: Seconds any socket operation (connect, send, each read) may take (a response's status and headers: twice this).
 TIMEOUT = 30.0
+#: Bytes a second a body must average over each :data:`TIMEOUT` seconds (a server trickling a byte at a time, each
+#: read within TIMEOUT, would otherwise hold the deploy, and its lock, for ever).
+MIN_RATE = 1024
 MAX_REDIRECTS = 5
 #: Ranges to fetch closer than this are fetched as one: a request costs about this much (headers, a round trip).
 GAP = 8 << 10
@@ -91,6 +99,20 @@ def fetch(source: str, releases: Path, *, sha256: str | None, say: Callable[[str
     remote = urlsplit(source).scheme.lower() in ("http", "https")
     name = _name(source, remote)
     releases.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch(source, remote, name, releases, sha256, say)
+    except FetchError:
+        raise
+    except OSError as e:  # (reads and the network are FetchError: this is writing in releases/)
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        fix = f"free space on its file system (df -h {releases})" if full else "check it and its file system"
+        message = f"{releases}: cannot write {name} there ({e.strerror}): {fix}, then deploy again (nothing was kept)"
+        raise FetchError(message) from None
+
+
+def _fetch(
+    source: str, remote: bool, name: str, releases: Path, sha256: str | None, say: Callable[[str], None]
+) -> Fetched:
     with _Session(source if remote else None) as session:
         expected = _expected(sha256, source, name, remote, session, say)
         target = releases / name
@@ -99,15 +121,28 @@ def fetch(source: str, releases: Path, *, sha256: str | None, say: Callable[[str
             return Fetched(target, expected, session.transferred, 0, "already here")
         if not remote:
             with _temporary(releases, name) as (fd, temporary):
-                try:
-                    with open(source, "rb") as f:
-                        while block := f.read(BLOCK):
-                            _write_all(fd, block)
-                except OSError as e:
-                    message = f"{source}: cannot be read ({e.strerror}): give the path of the .pyz the build wrote"
-                    raise FetchError(message) from None
+                _copy(source, fd)
                 return _finish(fd, temporary, target, expected, source, session, say, "copied", 0)
         return _remote(session, source, name, releases, expected, say)
+
+
+def _copy(source: str, fd: int) -> None:
+    """The file ``source`` into ``fd`` (what cannot be read is :class:`FetchError`; what cannot be written, OSError)."""
+    try:
+        f = open(source, "rb")  # noqa: SIM115 - closed below; its reads' errors are told from the writes'
+    except OSError as e:
+        message = f"{source}: cannot be read ({e.strerror}): give the path of the .pyz the build wrote"
+        raise FetchError(message) from None
+    with f:
+        while True:
+            try:
+                block = f.read(BLOCK)
+            except OSError as e:
+                message = f"{source}: cannot be read ({e.strerror}): give the path of the .pyz the build wrote"
+                raise FetchError(message) from None
+            if not block:
+                return
+            _write_all(fd, block)
 
 
 def _name(source: str, remote: bool) -> str:
@@ -183,6 +218,10 @@ def _remote(
             say(f"{path.name}: not used for the delta ({e})")
     remote = [p for p in index.pieces if p.literal is None and p.key not in where]
     missing = sum(p.size for p in remote)
+    free = _free(releases)
+    if index.size > free:  # (a lying index's pieces can repeat what is here: terabytes from a few kB)
+        why = f"its index describes {_size(index.size)}, more than the {_size(free)} free in {releases}"
+        return _whole(session, url, name, releases, expected, say, None, why)
     if missing > MOST * index.size:
         why = f"{_size(missing)} of its {_size(index.size)} are in no earlier release"
         return _whole(session, url, name, releases, expected, say, None, why)
@@ -192,7 +231,7 @@ def _remote(
         if isinstance(answer, http.client.HTTPResponse):  # the server ignored Range: its 200 is the whole file
             say(f"{shown(url)}: the server answered a Range request with the whole file (no Range support)")
             os.ftruncate(fd, 0)
-            _body(session, answer, url, lambda block: _write_all(fd, block))
+            _body(session, answer, url, _Capped(fd, releases, name))
             return _finish(fd, temporary, releases / name, expected, url, session, say, "whole download", 0)
         if answer is not None:
             say(f"{shown(url)}: {answer}: downloading {name} whole")
@@ -265,6 +304,12 @@ def _assemble(fd: int, index: Index, where: dict[bytes, tuple[Path, int]]) -> tu
     return reused, used
 
 
+def _free(directory: Path) -> int:
+    """The bytes free on ``directory``'s file system, less its reserve (root, the deploy, could use that too)."""
+    found = os.statvfs(directory)
+    return found.f_bavail * found.f_frsize
+
+
 def _merged(pieces: list[Piece]) -> list[tuple[int, int]]:
     """The (start, end) byte ranges to fetch: the pieces', joined where less than :data:`GAP` apart."""
     ranges: list[tuple[int, int]] = []
@@ -334,8 +379,27 @@ def _whole(
         _discard(session, response, url)
         raise _status(url, response)
     with _temporary(releases, name) as (fd, temporary):
-        _body(session, response, url, lambda block: _write_all(fd, block))
+        _body(session, response, url, _Capped(fd, releases, name))
         return _finish(fd, temporary, releases / name, expected, url, session, say, "whole download", 0)
+
+
+class _Capped:
+    """Writes a download's body, no more than :func:`_free` allowed when it began: a server's endless body stops
+    there, the file system's reserve (root's, which the deploy could use) left to the system."""
+
+    def __init__(self, fd: int, releases: Path, name: str) -> None:
+        self.fd, self.releases, self.name, self.room, self.written = fd, releases, name, _free(releases), 0
+
+    def __call__(self, block: bytes) -> None:
+        self.written += len(block)
+        if self.written > self.room:
+            message = (
+                f"{self.releases}: {self.name} is more than the {_size(self.room)} free there (its file system's "
+                f"reserve is left to the system): free space (df -h {self.releases}), then deploy again (nothing was "
+                f"kept)"
+            )
+            raise FetchError(message)
+        _write_all(self.fd, block)
 
 
 def _finish(
@@ -442,24 +506,35 @@ def _body(
     length = response.getheader("Content-Length")
     expected = int(length) if length is not None and length.isdigit() else None
     got = 0
-    try:
-        while block := response.read(BLOCK):
-            got += len(block)
-            session.transferred += len(block)
-            if limit is not None and got > limit:
+    mark, marked = time.monotonic(), 0  # (the window the rate is measured over)
+    while True:
+        try:
+            block = response.read1(BLOCK)
+        except (OSError, http.client.HTTPException) as e:
+            response.close()
+            session.drop()
+            of = f" of {expected}" if expected is not None else ""
+            message = f"{shown(url)}: transfer cut off after {got}{of} bytes ({_why(e)}): run the deploy again"
+            raise FetchError(message) from None
+        if not block:
+            response.close()  # (read1 leaves it open at the end: the connection's next request needs it closed)
+            break
+        got += len(block)
+        session.transferred += len(block)
+        if limit is not None and got > limit:
+            response.close()
+            session.drop()  # (its connection holds the rest of the body)
+            message = f"{shown(url)}: more than {limit} bytes"
+            raise FetchError(message, status=413)
+        sink(block)  # (writing: its OSError is not the transfer's)
+        if (now := time.monotonic()) - mark >= TIMEOUT:
+            if got - marked < MIN_RATE * (now - mark):
                 response.close()
-                session.drop()  # (its connection holds the rest of the body)
-                message = f"{shown(url)}: more than {limit} bytes"
-                raise FetchError(message, status=413)
-            sink(block)
-    except FetchError:
-        raise
-    except (OSError, http.client.HTTPException) as e:  # (FetchError is an OSError too: above)
-        response.close()
-        session.drop()
-        of = f" of {expected}" if expected is not None else ""
-        message = f"{shown(url)}: transfer cut off after {got}{of} bytes ({_why(e)}): run the deploy again"
-        raise FetchError(message) from None
+                session.drop()
+                rate = f"{(got - marked) / (now - mark):.0f} bytes/s over {now - mark:.0f} s"
+                message = f"{shown(url)}: too slow ({rate}, under {MIN_RATE}) after {got} bytes: run the deploy again"
+                raise FetchError(message)
+            mark, marked = now, got
     if expected is not None and got != expected:
         message = f"{shown(url)}: transfer cut off after {got} of {expected} bytes: run the deploy again"
         raise FetchError(message)
@@ -511,9 +586,12 @@ class _Session:
             if not location:
                 message = f"{shown(url)}: HTTP {response.status} without a Location"
                 raise FetchError(message)
-            url = urljoin(url, location)
+            was, url = urlsplit(url).scheme.lower(), urljoin(url, location)
             if urlsplit(url).scheme.lower() not in ("http", "https"):
                 message = f"{shown(first)}: redirected to a URL that is not http(s)"
+                raise FetchError(message)
+            if was == "https" and urlsplit(url).scheme.lower() == "http":  # (what came by https is no longer checked)
+                message = f"{shown(first)}: redirected from https to plain http ({shown(url)}): publish it on https"
                 raise FetchError(message)
         message = f"{shown(first)}: more than {MAX_REDIRECTS} redirects"
         raise FetchError(message)
@@ -542,20 +620,25 @@ class _Session:
         for attempt in (1, 2):
             reused = origin in self.connections
             connection = self._connection(origin)
+            watchdog = _Watchdog(connection)
             try:
                 connection.request("GET", target, headers=sent)
-                return connection.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
-                connection.close()
-                del self.connections[origin]
-                if attempt == 2 or not reused:  # a kept-alive connection the server closed: once more
-                    message = f"{shown(url)}: {_why(e)}"
-                    raise FetchError(message) from None
+                with watchdog:
+                    response = connection.getresponse()
+                if watchdog.fired:  # (its socket shut down: what came is cut short, whatever it looks like)
+                    response.close()
+                    raise TimeoutError
+                return response
             except (OSError, http.client.HTTPException) as e:
                 connection.close()
                 del self.connections[origin]
-                message = f"{shown(url)}: {_why(e)}"
-                raise FetchError(message) from None
+                if watchdog.fired:  # (a trickle of headers, each byte within TIMEOUT)
+                    message = f"{shown(url)}: no complete answer (its status and headers) within {2 * TIMEOUT:g} s"
+                    raise FetchError(message) from None
+                closed = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+                if attempt == 2 or not reused or not closed:  # a kept-alive connection the server closed: once more
+                    message = f"{shown(url)}: {_why(e)}"
+                    raise FetchError(message) from None
         raise AssertionError  # (unreachable)
 
     def _connection(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection:
@@ -569,6 +652,29 @@ class _Session:
                 connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
             self.connections[origin] = connection
         return connection
+
+
+class _Watchdog:
+    """``with _Watchdog(connection):`` shuts the connection's socket down once twice :data:`TIMEOUT` has passed
+    (the reads then end; ``fired`` says why): a silent server is the socket's timeout, this is a trickling one."""
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self.connection, self.fired = connection, False
+        self.timer = threading.Timer(2 * TIMEOUT, self.fire)
+        self.timer.daemon = True
+
+    def fire(self) -> None:
+        self.fired = True
+        if self.connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self.connection.sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> None:
+        self.timer.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.timer.cancel()
+        self.timer.join()
 
 
 def _origin(url: str) -> tuple[str, str, int]:

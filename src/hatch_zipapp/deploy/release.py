@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import math
 import os
 import posixpath
 import shlex
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import time
@@ -120,7 +123,15 @@ class State:
         releases = value.get("releases") if isinstance(value, dict) else None
         if not ok or not isinstance(value.get("state"), str) or not isinstance(releases, list):
             raise DeployError(f"{path} is not a deploy record: remove it (the next deploy records afresh)")
-        return cls(value["release"], value["previous"], value["state"], [str(r) for r in releases])
+        from hatch_zipapp.deploy.fetch import _NAME
+
+        for name in [value["release"], value["previous"], *releases]:  # current.pyz is switched to one of them
+            if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
+                message = (
+                    f"{path} names {name!r}, not a release in releases/: remove it (the next deploy records afresh)"
+                )
+                raise DeployError(message)
+        return cls(value["release"], value["previous"], value["state"], list(releases))
 
     def write(self, path: Path) -> None:
         data = {"release": self.release, "previous": self.previous, "state": self.state, "releases": self.releases}
@@ -129,7 +140,8 @@ class State:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    temporary.unlink(missing_ok=True)  # (a deploy killed here before: never written through)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, data)
         os.fsync(fd)
@@ -179,6 +191,16 @@ def check_request(request: Request) -> None:
         )
     if request.keep < 2:
         raise _usage(f"--keep {request.keep} keeps fewer than 2 releases: the previous one is kept for a rollback")
+    source = urllib.parse.urlsplit(request.source)
+    if source.scheme.lower() == "http" and request.sha256 is None and not _loopback(source.hostname or ""):
+        from hatch_zipapp.deploy.fetch import shown
+
+        message = (
+            f"SOURCE {shown(request.source)} is plain http and no --sha256 pins it: anyone on the way could serve "
+            f"another release and its .sha256 (deploy runs the release as root to prepare it): use https, or pass "
+            f"--sha256 HEX (the build's .sha256)"
+        )
+        raise _usage(message)
     if request.health is not None:
         url = urllib.parse.urlsplit(request.health)
         if url.scheme not in {"http", "https"} or not url.hostname:
@@ -192,6 +214,14 @@ def check_request(request: Request) -> None:
             raise _usage("--check '' names no command: e.g. --check 'migrate --noinput', or --no-check for none")
     if request.python is not None and not request.python.startswith("/"):
         raise _usage(f"--python {request.python!r} is not an absolute path: e.g. --python /usr/bin/python3")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (no one on the way to it)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def deploy(request: Request, say: Callable[[str], None]) -> None:
@@ -228,6 +258,44 @@ class Site:
             raise DeployError("deploy runs as root (it prepares the release and restarts services): run it with sudo")
         if shutil.which("systemctl") is None:
             raise DeployError("no systemctl on PATH: deploy restarts the services through systemd (a systemd host)")
+        self.trusted(self.directory, os.stat(self.directory))
+        from hatch_zipapp.bootstrap.roots import check_above
+
+        try:
+            check_above(os.fspath(self.directory))  # (a directory above, another user's, could swap DIR for theirs)
+        except BootstrapError as e:
+            raise DeployError(str(e)) from None
+
+    def trusted(self, directory: Path, st: os.stat_result) -> None:
+        """Refuse a directory another user could write in (root follows links and truncates files there)."""
+        from hatch_zipapp.bootstrap.roots import untrusted
+
+        why = untrusted(st)
+        if why is not None:
+            message = (
+                f"{directory} is unsafe: {why}, so another user could plant links where deploy writes as root: "
+                f"chown root:root {directory} && chmod go-w {directory}"
+            )
+            raise DeployError(message)
+
+    def directories(self) -> None:
+        """``releases/`` and ``extracted/``: real directories (not links out of DIR), mode 0755 whatever the umask
+        (the service's user reads the release through ``current.pyz``)."""
+        for directory in (self.releases, self.extracted):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory, 0o755)
+                os.chmod(directory, 0o755)  # noqa: S103 - the service's user reads the releases
+            st = os.lstat(directory)
+            if not stat.S_ISDIR(st.st_mode):
+                link = stat.S_ISLNK(st.st_mode)
+                what = f"a symbolic link (to {os.readlink(directory)})" if link else "not a directory"
+                message = f"{directory} is {what}: deploy writes only inside --dir: move it aside (deploy makes it)"
+                raise DeployError(message)
+            self.trusted(directory, st)
+        # What a deploy killed mid-step left (under the lock: no other deploy is writing them).
+        for pattern in (f"{self.releases.name}/.*.part", f".{STATE_FILE}.tmp-*", f".{self.current.name}.tmp-*"):
+            for leftover in self.directory.glob(pattern):
+                leftover.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -235,8 +303,14 @@ class Site:
         from hatch_zipapp.bootstrap.locks import held_by
 
         path = self.directory / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            message = f"{path} cannot be opened ({e.strerror}): remove it (deploy makes it, a regular file)"
+            raise DeployError(message) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise DeployError(f"{path} is not a regular file: remove it (deploy makes it)")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -257,8 +331,7 @@ class Site:
 
     def run(self) -> None:
         request = self.request
-        for directory in (self.releases, self.extracted):
-            directory.mkdir(mode=0o755, exist_ok=True)
+        self.directories()
         state = State.read(self.state_path)
         path = self.fetch()
         name = path.name
@@ -587,23 +660,40 @@ def _sidecars(path: Path) -> list[Path]:
 
 
 def _run(command: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = _STEP_TIMEOUT) -> _Result:
-    """``command``'s exit status and output (stderr with stdout); a command not found or too slow is a failure."""
+    """``command``'s exit status and output (stderr with stdout); a command not found or too slow is a failure. It
+    runs in a process group of its own, stopped whole when too slow (or when the deploy is interrupted): nothing it
+    started (a prepare's or a check's children, which hold its output open) is left running as root."""
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as e:
-        output = e.output.decode(errors="replace") if isinstance(e.output, bytes) else ""
-        return _Result(124, output + f"{command[0]}: still running after {timeout:g} s, stopped\n")
     except OSError as e:
         return _Result(127, f"{command[0]}: {e.strerror}\n")
-    return _Result(done.returncode, done.stdout.decode(errors="replace"))
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(process)
+        output, _ = process.communicate()
+        return _Result(
+            124, output.decode(errors="replace") + f"{command[0]}: still running after {timeout:g} s, stopped\n"
+        )
+    except BaseException:  # (an interrupted deploy: its Ctrl-C no longer reaches the group)
+        _stop_group(process)
+        process.communicate()
+        raise
+    finally:
+        _stop_group(process)  # (the command exited; what it left in its group has not)
+    return _Result(process.returncode, output.decode(errors="replace"))
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)

@@ -335,7 +335,7 @@ def _check_task(units: Units, task: Task, seen: set[str]) -> None:
 
 def _check_arguments(units: Units, arguments: Sequence[str], what: str) -> None:
     for argument in arguments:
-        bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;"})
+        bad = sorted({c for c in argument if c.isspace() or c in "\"'$%;\\"})
         if bad:
             message = (
                 f"{what} {argument!r} holds {', '.join(map(repr, bad))}, which systemd would split, "
