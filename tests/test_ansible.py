@@ -83,7 +83,7 @@ def playbook(boxes: dict[str, sdbox.Box], play: str, directory: Path, *args: str
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=600,
         check=False,
     )
 

@@ -555,5 +555,7 @@ def test_the_command_line_starts_on_a_bare_python(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "x.service").is_file()
-    check = subprocess.run([sys.executable, "-S", "-c", "import packaging"], capture_output=True, check=False)
+    check = subprocess.run(
+        [sys.executable, "-S", "-c", "import packaging"], capture_output=True, check=False, timeout=60
+    )
     assert check.returncode != 0, "packaging is importable without site-packages: the test proves nothing"
