@@ -251,13 +251,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A site directory on a file system of 200 kB (the release is ~330 kB)."""
     site = _site(tmp_path)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k,mode=0755", "tmpfs", os.fspath(site)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+                             capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
         yield site
     finally:
-        subprocess.run(["umount", os.fspath(site)], check=True)
+        subprocess.run(["umount", os.fspath(site)], check=True, timeout=60)
 
 
 @pytest.mark.parametrize("remote", [False, True])
@@ -353,7 +353,9 @@ def test_an_index_larger_than_the_disk_is_not_assembled(tmp_path: Path, publishe
     index_module._encode(regions, body)
     (served / f"{published.name}.index").write_bytes(MAGIC + lzma.compress(bytes(body), format=lzma.FORMAT_XZ))
     site = _site(tmp_path)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m,mode=0755", "tmpfs", os.fspath(site)]).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=20m,mode=0755", "tmpfs", os.fspath(site)], timeout=60
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
         (site / "releases").mkdir()
@@ -366,7 +368,7 @@ def test_an_index_larger_than_the_disk_is_not_assembled(tmp_path: Path, publishe
         assert f" free in {site / 'releases'}: downloading it whole\n" in out
         assert (site / "releases" / published.name).read_bytes() == published.read_bytes()
     finally:
-        subprocess.run(["umount", os.fspath(site)], check=True)
+        subprocess.run(["umount", os.fspath(site)], check=True, timeout=60)
 
 
 def _digest(path: Path) -> str:
@@ -467,7 +469,7 @@ def test_a_redirect_from_https_to_plain_http_is_refused(
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days",
                     "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
-                   capture_output=True)  # fmt: skip
+                   capture_output=True, timeout=60)  # fmt: skip
     monkeypatch.setenv("SSL_CERT_FILE", os.fspath(cert))
     with RangeServer(published.parent) as plain:
 
@@ -513,8 +515,11 @@ def test_a_download_larger_than_the_disk_stops_before_its_reserve(tmp_path: Path
     image, site = tmp_path / "fs.img", _site(tmp_path)
     image.write_bytes(b"")
     os.truncate(image, 8 << 20)
-    made = subprocess.run(["mkfs.ext4", "-q", "-F", os.fspath(image)], capture_output=True, check=False)
-    if made.returncode or subprocess.run(["mount", "-o", "loop", image, site], capture_output=True).returncode:
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", os.fspath(image)], capture_output=True, check=False, timeout=60)
+    if (
+        made.returncode
+        or subprocess.run(["mount", "-o", "loop", image, site], capture_output=True, timeout=60).returncode
+    ):
         pytest.skip("cannot make and mount an ext4 file system here")
     try:
         site.chmod(0o755)
@@ -531,7 +536,7 @@ def test_a_download_larger_than_the_disk_stops_before_its_reserve(tmp_path: Path
         ]), out  # fmt: skip
         assert os.listdir(releases) == []
     finally:
-        subprocess.run(["umount", os.fspath(site)], check=True)
+        subprocess.run(["umount", os.fspath(site)], check=True, timeout=60)
 
 
 @pytest.mark.parametrize(
