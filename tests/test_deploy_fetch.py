@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import itertools
 import lzma
 import os
 import random
@@ -163,7 +164,7 @@ class TestDelta:
         assert result.how == "delta" and result.path.read_bytes() == published.read_bytes()
         ranges = _ranges(server)
         assert ranges == sorted(ranges)
-        gaps = [b[0] - a[1] for a, b in zip(ranges, ranges[1:])]
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(ranges)]
         assert all(gap >= fetch_module.GAP for gap in gaps), (gaps, ranges)
         index = index_module.read_index(Path(f"{published}.index").read_bytes())
         earlier = {p.key for p in index_module.describe(releases.pyz("1.0")) if p.literal is None}
@@ -350,12 +351,11 @@ class TestWholeDownload:
             result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=lambda line: None)
         assert result.how == "delta" and result.path.read_bytes() == published.read_bytes()
 
-
     def test_more_than_half_new_is_one_whole_download(self, releases: Releases, tmp_path: Path) -> None:
         """2.0 adds a dependency of 1 MB of random bytes: most of it is in no earlier release (1.0 here), so it is
         downloaded whole (one request), not by many ranges."""
         root = tmp_path / "big"
-        big = make_wheel(root / "wheels", "big", "1.0", members={"big/data.bin": random.Random(5).randbytes(1 << 20)})
+        big = make_wheel(root / "wheels", "big", "1.0", members={"big/data.bin": random.Random(5).randbytes(1 << 20)})  # noqa: S311
         project = make_project(root / "p", dependencies=["big"], version="2.0")
         (project / "pylock.toml").write_text(pylock_text([[big]], base_url=None))
         with pytest.MonkeyPatch.context() as monkeypatch:

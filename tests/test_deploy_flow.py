@@ -158,8 +158,9 @@ def site(tmp_path: Path, pyz: Path) -> Site:
 
 
 UNIT = "app.service"
-RESTART = [f"reset-failed {UNIT}", f"restart {UNIT}", f"is-active {UNIT}",
-           f"show -p MainPID -p NRestarts {UNIT}", f"is-active {UNIT}", f"show -p MainPID -p NRestarts {UNIT}"]  # fmt: skip
+SHOW = f"show -p MainPID -p NRestarts {UNIT}"
+#: A restart's calls: the start limit reset, the restart, then active and its process, and again after --settle.
+RESTART = [f"reset-failed {UNIT}", f"restart {UNIT}", f"is-active {UNIT}", SHOW, f"is-active {UNIT}", SHOW]
 
 
 def test_retention_keeps_the_last_three_by_default(site: Site) -> None:
@@ -212,7 +213,7 @@ def test_a_failed_release_is_switched_back_and_restarted(site: Site) -> None:
     site.mark("failing", "1.1")
     status, out, err = site.deploy("1.1")
     assert status == 1
-    assert "switched {0}/current.pyz to releases/app-1.1.pyz (was app-1.0.pyz)".format(site.dir) in out
+    assert f"switched {site.dir}/current.pyz to releases/app-1.1.pyz (was app-1.0.pyz)" in out
     assert out[-4:] == [
         f"app-1.1.pyz failed: {UNIT} is failed, not active, after its restart: rolling back to app-1.0.pyz",
         f"switched {site.dir}/current.pyz to releases/app-1.0.pyz (was app-1.1.pyz)",
@@ -311,7 +312,7 @@ def test_a_health_answer_of_400_or_more_fails_the_release(site: Site, bad: int) 
     try:
         out = site.ok("1.0", "--health", health.url)
         assert out[-2] == f"{UNIT} active; {health.url} answered 302"
-        status, out, err = site.deploy("1.1", "--health", health.url, "--timeout", "1")
+        status, out, _ = site.deploy("1.1", "--health", health.url, "--timeout", "1")
     finally:
         health.stop()
     assert status == 1
@@ -323,9 +324,9 @@ def test_the_health_probe_s_host_is_the_first_allowed_host(tmp_path: Path, pyz: 
     name = f"hzflow-{secrets.token_hex(4)}"
     site = Site(tmp_path, pyz, name)
     env = Path("/etc", name, "env")
+    env.parent.mkdir()  # (a new name: never an existing site's)
     health = Health(site, 200, 200)
     try:
-        env.parent.mkdir()
         env.write_text("DEBUG=0\nALLOWED_HOSTS='first.example.org,second.example.org'\n")
         site.ok("1.0", "--health", health.url)
     finally:
@@ -335,17 +336,29 @@ def test_the_health_probe_s_host_is_the_first_allowed_host(tmp_path: Path, pyz: 
 
 
 def test_a_django_site_runs_its_two_checks_in_order_and_no_check_none(site: Site, django_pyz: Path) -> None:
-    site.release("1.0", django_pyz)
-    site.release("1.1", django_pyz)
-    manage = os.fspath(site.bin / "manage")
+    for version in ("1.0", "1.1", "1.2"):
+        site.release(version, django_pyz)
+    manage, calls = os.fspath(site.bin / "manage"), site.fake / "manage-calls"
+
+    def checked() -> list[str]:
+        lines = calls.read_text().splitlines() if calls.exists() else []
+        calls.unlink(missing_ok=True)
+        return lines
+
     out = site.ok("1.0", "--manage", manage)
     path = f"{site.dir}/releases/app-1.0.pyz"
-    assert (site.fake / "manage-calls").read_text().splitlines() == [
-        f"--pyz {path} check --deploy --fail-level ERROR",
-        f"--pyz {path} migrate --noinput",
-    ]
+    assert checked() == [f"--pyz {path} check --deploy --fail-level ERROR", f"--pyz {path} migrate --noinput"]
     assert f"check passed: manage --pyz {path} migrate --noinput" in out
-    (site.fake / "manage-calls").unlink()
     out = site.ok("1.1", "--manage", manage, "--no-check")
-    assert not (site.fake / "manage-calls").exists()
+    assert checked() == []
     assert "no checks to run for app-1.1.pyz (--check CMD names one)" in out
+    (site.fake / "manage-fails").touch()
+    status, out, err = site.deploy("1.2", "--manage", manage)
+    path = f"{site.dir}/releases/app-1.2.pyz"
+    assert checked() == [f"--pyz {path} check --deploy --fail-level ERROR"]  # the first failed: not the migrations
+    assert (status, err) == (1, [
+        f"hatch-zipapp deploy: check failed (exit status 1, its output above): manage --pyz {path} check --deploy "
+        "--fail-level ERROR; current.pyz stays on app-1.1.pyz. Fix the release or its configuration (/etc/app/env, "
+        "/etc/app/secret_key), or choose the checks with --check CMD (or --no-check)"
+    ])  # fmt: skip
+    assert site.current() == f"{site.dir}/releases/app-1.1.pyz"
