@@ -47,6 +47,8 @@ ROOTS = "src/hatch_zipapp/bootstrap/roots.py"
 LOCKS = "src/hatch_zipapp/bootstrap/locks.py"
 SHARED = "tests/test_runtime_shared_machine.py"
 BACKGROUND = "tests/test_runtime.py::TestBackgroundDeletion"
+RELEASE = "src/hatch_zipapp/deploy/release.py"
+FLOW = "tests/test_deploy_flow.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -588,6 +590,107 @@ MUTANTS = [
         "declared.strip().isdigit() and int(declared) > limit:",
         "declared.strip().isdigit() and int(declared) >= limit:",
         ("tests/test_locked_inputs.py::TestDownloads::test_a_content_length_of_the_locks_size_is_read",),
+    ),
+    # -- issue 24: the deploy's steps (tests/test_deploy_flow.py: a fake systemctl), its delta fetch and the index --
+    Mutant(
+        "deploy-keeps-one-release-fewer",
+        RELEASE,
+        "kept = set(order[-self.request.keep :])",
+        "kept = set(order[-(self.request.keep - 1) :])",
+        (f"{FLOW}::test_retention_keeps_the_last_three_by_default",),
+    ),
+    Mutant(
+        "deploy-retention-forgets-the-release-before",
+        RELEASE,
+        "kept = set(order[-self.request.keep :]) | {n for n in (state.release, state.previous) if n}",
+        "kept = set(order[-self.request.keep :])",
+        (f"{FLOW}::test_after_a_rollback_the_release_live_before_the_next_deploy_is_kept",),
+    ),
+    Mutant(
+        "deploy-cut-short-is-nothing-to-do",
+        RELEASE,
+        "if current == name and state.release == name and state.state == HEALTHY:",
+        "if current == name and state.release == name:",
+        (f"{FLOW}::test_a_deploy_killed_after_its_switch_recorded_it_and_finishes_when_run_again",),
+    ),
+    Mutant(
+        "deploy-switches-before-recording",
+        RELEASE,
+        "        state.write(self.state_path)\n        self.switch(name, previous)",
+        "        self.switch(name, previous)",
+        (f"{FLOW}::test_a_deploy_killed_after_its_switch_recorded_it_and_finishes_when_run_again",),
+    ),
+    Mutant(
+        "deploy-rollback-does-not-switch-back",
+        RELEASE,
+        "        self.switch(previous, name)\n",
+        "",
+        (f"{FLOW}::test_a_failed_release_is_switched_back_and_restarted",),
+    ),
+    Mutant(
+        "deploy-health-passes-on-4xx",
+        RELEASE,
+        'answered.startswith(("1", "2", "3"))',
+        'answered.startswith(("1", "2", "3", "answered 4"))',
+        (f"{FLOW}::test_a_health_answer_of_400_or_more_fails_the_release",),
+    ),
+    Mutant(
+        "deploy-health-host-is-the-last-allowed-host",
+        RELEASE,
+        '.split(",")[0]',
+        '.split(",")[-1]',
+        (f"{FLOW}::test_the_health_probe_s_host_is_the_first_allowed_host",),
+    ),
+    Mutant(
+        "deploy-django-runs-no-checks",
+        RELEASE,
+        "checks = DJANGO_CHECKS if env.get(ENTRY_POINT) == DJANGO_ENTRY_POINT else ()",
+        "checks = ()",
+        (f"{FLOW}::test_a_django_site_runs_its_two_checks_in_order_and_no_check_none",),
+    ),
+    Mutant(
+        "deploy-no-check-runs-the-default-checks",
+        "src/hatch_zipapp/__main__.py",
+        "checks=() if options.no_check",
+        "checks=None if options.no_check",
+        (f"{FLOW}::test_a_django_site_runs_its_two_checks_in_order_and_no_check_none",),
+    ),
+    Mutant(
+        "deploy-keep-defaults-to-2",
+        "src/hatch_zipapp/__main__.py",
+        'deploy.add_argument("--keep", default="3"',
+        'deploy.add_argument("--keep", default="2"',
+        (f"{FLOW}::test_retention_keeps_the_last_three_by_default",),
+    ),
+    Mutant(
+        "delta-nearby-ranges-not-joined",
+        "src/hatch_zipapp/deploy/fetch.py",
+        "start - ranges[-1][1] < GAP",
+        "start - ranges[-1][1] < 0",
+        ("tests/test_deploy_fetch.py::TestDelta::test_pieces_closer_than_gap_are_one_range",),
+    ),
+    Mutant(
+        "delta-mostly-new-still-by-ranges",
+        "src/hatch_zipapp/deploy/fetch.py",
+        "missing > MOST * index.size",
+        "missing > index.size",
+        ("tests/test_deploy_fetch.py::TestWholeDownload::test_more_than_half_new_is_one_whole_download",),
+    ),
+    Mutant(
+        "delta-overlong-range-body-written",
+        "src/hatch_zipapp/deploy/fetch.py",
+        "if self.position + len(block) > self.end:",
+        "if False:",
+        (
+            "tests/test_deploy_fetch.py::TestFailures::test_a_range_answered_with_more_bytes_is_refused_and_leaves_nothing",
+        ),
+    ),
+    Mutant(
+        "index-chunk-runs-to-a-far-line-end",
+        "src/hatch_zipapp/pyz/index.py",
+        'data.find(b"\\n", position, start + MAX_CHUNK)',
+        'data.find(b"\\n", position)',
+        ("tests/test_pyz_index.py::test_binary_bytes_with_a_line_end_past_max_chunk_are_cut_at_max_chunk",),
     ),
 ]
 

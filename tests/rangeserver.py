@@ -30,6 +30,7 @@ class RangeServer:
     range_status: int | None = None  # when set, every Range request is answered with it, no body
     rate: float | None = None  # bytes a second a body is sent at (a slower link than the loopback), when set
     delay: float = 0.0  # seconds each answer waits first (a round trip), for bench/delta.py
+    overlong: int = 0  # bytes sent after each 206's range (its Content-Range the range asked, its Content-Length all)
     port: int = 0  # the port on 127.0.0.1 (0: any free one)
     sent: int = 0
     requests: int = 0
@@ -74,7 +75,7 @@ class RangeServer:
                         return
                     with file.open("rb") as f:  # (the range only: a large file is not read whole for each)
                         f.seek(first)
-                        data = f.read(last + 1 - first)
+                        data = f.read(last + 1 - first) + b"x" * owner.overlong
                     self._answer(206, data, {"Content-Range": f"bytes {first}-{last}/{size}"}, path)
                     return
                 self._answer(200, file.read_bytes(), {}, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import itertools
 import lzma
 import os
 import random
@@ -151,6 +152,25 @@ class TestDelta:
         assert said[-1].startswith(f"fetched {published.name}: delta, ")
         assert said[-1].endswith("over the network (" + f"{result.transferred / published.stat().st_size:.1%}), "
                                  "the rest from 1 earlier release")  # fmt: skip
+
+    def test_pieces_closer_than_gap_are_one_range(self, releases: Releases, tmp_path: Path) -> None:
+        """The one-line change's pieces (app's module, its RECORD, the record's chunks, environment.json...) lie
+        close together: each Range request is at least GAP from the next, none overlap, and there are fewer
+        requests than the pieces they cover."""
+        published = _publish(releases, "1.1", tmp_path / "published")
+        directory = _holding(releases, tmp_path, "1.0")
+        with RangeServer(published.parent) as server:
+            result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=lambda line: None)
+        assert result.how == "delta" and result.path.read_bytes() == published.read_bytes()
+        ranges = _ranges(server)
+        assert ranges == sorted(ranges)
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(ranges)]
+        assert all(gap >= fetch_module.GAP for gap in gaps), (gaps, ranges)
+        index = index_module.read_index(Path(f"{published}.index").read_bytes())
+        earlier = {p.key for p in index_module.describe(releases.pyz("1.0")) if p.literal is None}
+        needed = [p for p in index.pieces if p.literal is None and p.key not in earlier]
+        assert len(ranges) < len(needed), (len(ranges), len(needed))
+        assert server.requests == 2 + len(ranges)  # the .sha256, the index, the ranges
 
     def test_a_dependency_upgrade_fetches_that_dependency_only(
         self, releases: Releases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -331,6 +351,34 @@ class TestWholeDownload:
             result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=lambda line: None)
         assert result.how == "delta" and result.path.read_bytes() == published.read_bytes()
 
+    def test_more_than_half_new_is_one_whole_download(self, releases: Releases, tmp_path: Path) -> None:
+        """2.0 adds a dependency of 1 MB of random bytes: most of it is in no earlier release (1.0 here), so it is
+        downloaded whole (one request), not by many ranges."""
+        root = tmp_path / "big"
+        big = make_wheel(root / "wheels", "big", "1.0", members={"big/data.bin": random.Random(5).randbytes(1 << 20)})  # noqa: S311
+        project = make_project(root / "p", dependencies=["big"], version="2.0")
+        (project / "pylock.toml").write_text(pylock_text([[big]], base_url=None))
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(root / "cache"))
+            built = build(project, root / "dist")
+        published = tmp_path / "published" / built.name
+        published.parent.mkdir()
+        for path in (built, Path(f"{built}.sha256"), Path(f"{built}.index")):
+            shutil.copy(path, published.parent / path.name)
+        directory = _holding(releases, tmp_path, "1.0")
+        index = index_module.read_index(Path(f"{published}.index").read_bytes())
+        earlier = {p.key for p in index_module.describe(releases.pyz("1.0")) if p.literal is None}
+        missing = sum(p.size for p in index.pieces if p.literal is None and p.key not in earlier)
+        assert 0.5 * index.size < missing < index.size
+        said: list[str] = []
+        with RangeServer(published.parent) as server:
+            result = fetch(f"{server.url}/{published.name}", directory, sha256=None, say=said.append)
+        assert result.how == "whole download" and result.path.read_bytes() == published.read_bytes()
+        size = fetch_module._size
+        assert f"{published.name}: {size(missing)} of its {size(index.size)} are in no earlier release: " \
+               "downloading it whole" in said  # fmt: skip
+        assert _ranges(server) == [] and server.requests == 3  # the .sha256, the index, the file
+
 
 class TestFailures:
     @pytest.mark.parametrize("earlier", [False, True], ids=["whole", "delta"])
@@ -366,6 +414,20 @@ class TestFailures:
         message = str(caught.value)
         assert message.startswith(f"{server.url}/{published.name}: transfer cut off after 100 of ")
         assert message.endswith("bytes: run the deploy again")
+        assert _files(directory) == before
+
+    def test_a_range_answered_with_more_bytes_is_refused_and_leaves_nothing(
+        self, releases: Releases, tmp_path: Path
+    ) -> None:
+        """A 206 whose body runs past the range asked (its Content-Range right, its Content-Length longer): refused
+        at the range's end, one line, nothing written past it, nothing left in releases/."""
+        published = _publish(releases, "1.1", tmp_path / "published")
+        directory = _holding(releases, tmp_path, "1.0")
+        before = _files(directory)
+        with RangeServer(published.parent, overlong=1 << 20) as server, pytest.raises(FetchError) as caught:
+            fetch(f"{server.url}/{published.name}", directory, sha256=None, say=lambda line: None)
+        first, last = _ranges(server)[0]
+        assert str(caught.value) == f"{server.url}/{published.name}: sent more than the {last - first} bytes of a range"
         assert _files(directory) == before
 
     def test_a_server_that_does_not_answer_times_out(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -129,6 +129,30 @@ def test_chunks_read_a_block_at_a_time_are_the_same(tmp_path: Path) -> None:
     assert sum(size for size, _ in region.chunks) == len(data)
 
 
+@pytest.mark.parametrize("newline", [index.MAX_CHUNK - 1, index.MAX_CHUNK, index.MAX_CHUNK + 1000])
+def test_binary_bytes_with_a_line_end_past_max_chunk_are_cut_at_max_chunk(tmp_path: Path, newline: int) -> None:
+    """Stored binary data (an embedded Python, a stored member) whose first line end is at or after MAX_CHUNK: the
+    first chunk is MAX_CHUNK bytes, none is larger, and the index of them reads back (read_index refuses a chunk
+    over MAX_CHUNK: a delta would then always be the whole download)."""
+    from hatch_zipapp.bootstrap import zipread
+
+    rng = random.Random(newline)  # noqa: S311
+    data = rng.randbytes(newline).replace(b"\n", b"n") + b"\n" + rng.randbytes(2 * zipread.CHUNK)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    with zipread.Reader(os.fspath(path)) as reader:
+        region = index._chunks_at(reader, 0, len(data))
+    assert isinstance(region, index._Chunks) and region.chunks == index.chunks(data)
+    sizes = [size for size, _ in region.chunks]
+    assert sizes[0] == index.MAX_CHUNK and max(sizes) <= index.MAX_CHUNK and sum(sizes) == len(data)
+    body = bytearray(struct.pack("<Q32s", len(data), bytes(32)))
+    index._encode([region], body)
+    parsed = index.read_index(_pack(bytes(body)))
+    assert [(piece.offset, piece.size) for piece in parsed.pieces] == [
+        (sum(sizes[:n]), size) for n, size in enumerate(sizes)
+    ]
+
+
 def test_a_file_not_as_the_build_writes_it_cannot_be_indexed(tmp_path: Path) -> None:
     import zipfile
 
