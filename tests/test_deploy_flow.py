@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def listed(name):
     except OSError:
         return False
 if args[0] == "reset-failed":  # held while the file "hold" is there (a deploy to kill right after its switch)
+    if os.path.exists(os.path.join(HERE, "hold")):
+        with open(os.path.join(HERE, "held"), "w") as f:
+            f.write(str(os.getpid()))
     for _ in range(600):
         if not os.path.exists(os.path.join(HERE, "hold")):
             break
@@ -255,7 +259,13 @@ def test_a_deploy_killed_after_its_switch_recorded_it_and_finishes_when_run_agai
         for line in process.stdout:
             if line.startswith("hatch-zipapp deploy: switched "):
                 break
+        held = site.fake / "held"
+        for _ in range(600):  # the deploy is in its restart (its steps run in process groups of their own)
+            if held.exists() and held.read_text():
+                break
+            time.sleep(0.05)
         os.killpg(process.pid, signal.SIGKILL)
+        os.kill(int(held.read_text()), signal.SIGKILL)
         process.communicate(timeout=30)
     finally:
         (site.fake / "hold").unlink()
