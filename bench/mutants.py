@@ -663,6 +663,27 @@ MUTANTS = [
         (f"{FLOW}::test_retention_keeps_the_last_three_by_default",),
     ),
     Mutant(
+        "deploy-settle-not-waited",
+        "src/hatch_zipapp/deploy/release.py",
+        "            if now != started[unit]:",
+        "            if False:",
+        (f"{FLOW}::test_a_process_replaced_within_settle_is_rolled_back",),
+    ),
+    Mutant(
+        "deploy-lock-follows-a-planted-link",
+        "src/hatch_zipapp/deploy/release.py",
+        "os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)",
+        "os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)",
+        ("tests/test_deploy_hostile.py::TestPlantedLinks::test_the_lock_is_never_followed",),
+    ),
+    Mutant(
+        "systemd-worker-runs-as-its-own-user",
+        "src/hatch_zipapp/deploy/systemd.py",
+        'lines += [line, f"User={units.name}"]',
+        "lines += [line]",
+        ("tests/test_systemd.py::test_the_set_verifies_scores_and_is_hardened_like_the_web_unit",),
+    ),
+    Mutant(
         "delta-nearby-ranges-not-joined",
         "src/hatch_zipapp/deploy/fetch.py",
         "start - ranges[-1][1] < GAP",
