@@ -112,8 +112,9 @@ class RangeServer:
         self._thread.join()
 
 
-if __name__ == "__main__":  # `python3 rangeserver.py DIRECTORY PORT`: serve until stopped (tests/test_deploy_real.py)
-    import sys
+if __name__ == "__main__":  # `python3 rangeserver.py DIRECTORY PORT [/PATH=BYTES ...]`: serve until stopped, each
+    import sys  # answer for /PATH cut after BYTES (tests/test_deploy_real.py)
 
-    with RangeServer(Path(sys.argv[1]), port=int(sys.argv[2])) as served:
+    cuts = {path: int(size) for path, _, size in (argument.partition("=") for argument in sys.argv[3:])}
+    with RangeServer(Path(sys.argv[1]), port=int(sys.argv[2]), cut=cuts) as served:
         served._thread.join()

@@ -116,6 +116,9 @@ class Site:
         box.run(["systemd-run", f"--unit=www-{Site.made}", "--collect", *www], check=True)
         plain = ["python3", "-m", "http.server", "8081", "--bind", "127.0.0.1", "-d", "/srv/www"]
         box.run(["systemd-run", f"--unit=www-plain-{Site.made}", "--collect", *plain], check=True)
+        # A server that closes the connection 1000 bytes into any answer for release 1.1: a transfer cut off.
+        cut = ["python3", "/opt/rangeserver.py", "/srv/www", "8082", f"/{releases['1.1'].name}=1000"]
+        box.run(["systemd-run", f"--unit=www-cut-{Site.made}", "--collect", *cut], check=True)
         arguments = ["systemd", "--name", NAME, "--pyz", f"{SITE}/current.pyz", "--read", os.fspath(releases["1.0"])]
         options = ["--socket", f"127.0.0.1:{PORT}", "--prepared-root", f"{SITE}/extracted", "-o", os.fspath(units)]
         assert cli([*arguments, *options]) == 0
@@ -129,7 +132,7 @@ class Site:
         box.put(units / f"{NAME}.socket", f"/etc/systemd/system/{NAME}.socket")
         box.put(units / f"{NAME}-manage", f"/usr/local/sbin/{NAME}-manage", mode=0o755)
         box.run(f"systemctl daemon-reload && systemctl enable --now {NAME}.socket", check=True)
-        for port in (8080, 8081):  # the artifact servers listen
+        for port in (8080, 8081, 8082):  # the artifact servers listen
             for _ in range(100):
                 sha256 = f"http://127.0.0.1:{port}/{releases['1.0'].name}.sha256"
                 if box.run(["curl", "-sf", "-o", "/dev/null", sha256]).returncode == 0:
@@ -247,6 +250,13 @@ def test_deploy_switches_checks_and_rolls_back(site: Site, tmp_path: Path) -> No
         r"a damaged or different file \(publish it again, or check the pinned --sha256\)\n",
         wrong.stderr,
     ), wrong.stderr
+    assert box.run(f"ls -A {SITE}/releases").stdout.split() == [name["1.0"], f"{name['1.0']}.sha256"]
+    assert site.current() == site.release("1.0")
+    # A transfer cut off (the delta's ranges, then the whole download): one line, nothing kept, nothing switched.
+    cut = site.deploy("1.1", port=8082)
+    assert cut.returncode == 1, cut.stdout + cut.stderr
+    assert len(cut.stderr.splitlines()) == 1 and "cut off" in cut.stderr, cut.stderr
+    assert cut.stderr.startswith(f"hatch-zipapp deploy: fetch: {site.url('1.1', 8082)}"), cut.stderr
     assert box.run(f"ls -A {SITE}/releases").stdout.split() == [name["1.0"], f"{name['1.0']}.sha256"]
     assert site.current() == site.release("1.0")
     # The second release, by docs/deployment.md's command as written (its artifact server here): switched, and the
