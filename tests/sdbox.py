@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["PACKAGES", "Box", "box", "rootfs", "unavailable"]
+__all__ = ["PACKAGES", "Box", "box", "required", "rootfs", "unavailable"]
 
 #: The box's packages: systemd itself, python3 (3.11, the interpreter the .pyz runs on), curl for probes from inside,
 #: PostgreSQL for a site that uses one, iproute2 (`ss`) and procps (`ps`) for the tests' own checks.
@@ -53,6 +53,18 @@ MIRROR = os.environ.get("HATCH_ZIPAPP_SDBOX_MIRROR", "http://deb.debian.org/debi
 PATH_IN = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: How long a box may live at most (a test run that dies leaves no box behind for long).
 LIFETIME = 3 * 3600
+
+
+def required() -> None:
+    """In a test: skip, saying why, when no box can be booted here; fail under ``CI=true``, where ``.ci/run`` installs
+    what is needed."""
+    reason = unavailable()
+    if reason is not None:
+        import pytest
+
+        if os.environ.get("CI"):
+            pytest.fail(f"no systemd box in CI: {reason}")
+        pytest.skip(reason)
 
 
 def unavailable() -> str | None:
