@@ -79,7 +79,7 @@ SITE_PACKAGES: Final = "site-packages"
 SITE_PACKAGES_ZIP: Final = (
     "site-packages.zip"  # stored in the .pyz: the zip of site-packages/... (hatch_zipapp/layout.py)
 )
-RECORD: Final = "hatch-zipapp.sha256"  # ``sha256  member`` lines (hatch_zipapp/sbom.py writes it)
+RECORD: Final = "hatch-zipapp.sha256"  # ``sha256  member`` lines (hatch_zipapp/pyz/record.py writes it)
 RECORD_PREFIX: Final = "(shebang)"  # the record's name for the bytes before the zip
 
 # -- member names of environment.json (Environment) -----------------------------------------------------------------

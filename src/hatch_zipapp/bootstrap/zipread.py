@@ -6,7 +6,7 @@ A zip can be read more than one way: a name without the UTF-8 flag is cp437 to :
 header can disagree with its central directory entry, members can overlap, hide bytes between them, or end with a
 data descriptor, and a reader may take the first end record or the last. Two readers of one .pyz then see different
 files (issue 22: ``verify`` passed while the runtime ran other bytes). So this reader reads only what the builder
-writes (layout.ZipWriter): every field fixed or equal between the two headers, no extra field, no comment, members
+writes (pyz/zipwrite.py): every field fixed or equal between the two headers, no extra field, no comment, members
 back to back from the first byte to the central directory, the end record last, each deflate stream ending exactly
 at its compressed size with exactly its size; anything else is :class:`Refused`, by the runtime (nothing extracted),
 by ``verify`` (one problem line) and by the build (for a wheel's members copied as they are). What it accepts,
@@ -43,14 +43,14 @@ CENTRAL_HEADER_SIZE = 46
 END_SIZE = 22  # the end of central directory record without a comment (the builder writes none)
 END64_SIZE, LOCATOR_SIZE = 56, 20
 STORED, DEFLATED = 0, 8
-#: What the builder writes in every header (layout.ZipWriter takes them from here): version 2.0 needed to extract,
+#: What the builder writes in every header (pyz/zipwrite.py takes them from here): version 2.0 needed to extract,
 #: made by Unix 2.0 (the external attributes are Unix modes), the UTF-8 flag on a name that is not ASCII, and no
 #: other flag; the ZIP64 end record's size and versions.
 VERSION = 20
 MADE_BY = 3 << 8 | 20
 UTF8 = 0x800
 END64_FIELDS = (44, 45, 45)
-#: The modes a member may have (reproducible.external_attr): a regular file, 0644 or 0755.
+#: The modes a member may have (pyz/zipwrite.py external_attr): a regular file, 0644 or 0755.
 MODES = (0o100644, 0o100755)
 #: At most this many threads write an extraction (inflating, reading and writing release the GIL).
 MAX_WORKERS = 4
