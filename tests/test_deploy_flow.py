@@ -372,3 +372,22 @@ def test_a_django_site_runs_its_two_checks_in_order_and_no_check_none(site: Site
         "/etc/app/secret_key), or choose the checks with --check CMD (or --no-check)"
     ])  # fmt: skip
     assert site.current() == f"{site.dir}/releases/app-1.1.pyz"
+
+
+def test_a_roll_back_by_hand_deploys_the_kept_release_from_releases(site: Site) -> None:
+    """docs/deployment.md's roll back by hand: `hatch-zipapp deploy /srv/NAME/releases/OLD.pyz --dir /srv/NAME`, the
+    source being the very file the deploy keeps (and its .sha256 the one the deploy wrote beside it)."""
+    site.ok("1.0")
+    site.ok("1.1")
+    kept = site.dir / "releases" / "app-1.0.pyz"
+    before = kept.read_bytes()
+    arguments = [os.fspath(kept), "--dir", os.fspath(site.dir), "--python", sys.executable, "--no-check"]
+    status, out, err = run(*arguments, "--settle", "0", env=site.env)
+    assert (status, err) == (0, []), (out, err)
+    assert (
+        f"hatch-zipapp deploy: fetched app-1.0.pyz: already here (sha256 {hashlib.sha256(before).hexdigest()[:12]}…)"
+        in out
+    )
+    assert f"hatch-zipapp deploy: switched {site.dir}/current.pyz to releases/app-1.0.pyz (was app-1.1.pyz)" in out
+    assert site.current() == os.fspath(kept) and kept.read_bytes() == before
+    assert site.state()["release"] == "app-1.0.pyz" and site.state()["state"] == "healthy"
