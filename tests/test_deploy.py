@@ -90,6 +90,17 @@ def test_a_bad_argument_is_one_line_and_status_2(arguments: list[str], message: 
     assert len(err) == 1 and err[0].startswith(f"hatch-zipapp deploy: {message}"), err
 
 
+@pytest.mark.parametrize("source", ["ftp://example.invalid/mysite-1.0.pyz", "file:///srv/mysite-1.0.pyz"])
+def test_a_source_of_another_scheme_is_one_line_and_status_2(source: str) -> None:
+    status, out, err = run(source, "--dir", "/srv/x")
+    scheme = source.partition(":")[0]
+    assert (status, out) == (2, "")
+    assert err == [
+        f"hatch-zipapp deploy: {source!r} is a {scheme}:// URL: give an http(s) URL or a local path of the .pyz the "
+        "build wrote"
+    ]
+
+
 def test_what_the_machine_lacks_is_one_line(tmp_path: Path) -> None:
     source = "https://example.invalid/mysite-1.0.pyz"
     status, _, err = run(source, "--dir", os.fspath(tmp_path / "nowhere"))

@@ -167,6 +167,11 @@ def check_request(request: Request) -> None:
     """Refuse arguments that cannot work, before anything is touched: one line (exit status 2)."""
     from hatch_zipapp.deploy.systemd import _check_name
 
+    scheme = urllib.parse.urlsplit(request.source).scheme.lower() if "://" in request.source else ""
+    if scheme and scheme not in {"http", "https"}:
+        raise _usage(
+            f"{request.source!r} is a {scheme}:// URL: give an http(s) URL or a local path of the .pyz the build wrote"
+        )
     directory = os.fspath(request.directory)
     if not directory.startswith("/") or posixpath.normpath(directory) != directory or directory == "/":
         raise _usage(
