@@ -200,3 +200,25 @@ def test_a_wrong_digest_or_a_damaged_release_is_refused_and_not_kept(tmp_path: P
     assert status == 1 and len(err) == 1 and err[0].startswith(f"hatch-zipapp deploy: verify: {site}/releases/")
     assert os.listdir(site / "releases") == []
     assert not (site / "current.pyz").exists()
+
+
+def test_the_state_file_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy.json through short writes (os.write may write less than asked) is whole; a write that fails (a full
+    disk) leaves the one before in place and no temporary file."""
+    from hatch_zipapp.deploy import release
+
+    target = tmp_path / "deploy.json"
+    target.write_bytes(b'{"before": true}\n')
+    real_write = os.write
+    monkeypatch.setattr(release.os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
+    release._write_atomically(target, b'{"release": "app-1.1.pyz", "state": "switching"}\n')
+    assert target.read_bytes() == b'{"release": "app-1.1.pyz", "state": "switching"}\n'
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(release.os, "write", full)
+    with pytest.raises(OSError):
+        release._write_atomically(target, b'{"release": "app-1.2.pyz"}\n')
+    assert target.read_bytes() == b'{"release": "app-1.1.pyz", "state": "switching"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy.json"]

@@ -143,10 +143,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
     temporary.unlink(missing_ok=True)  # (a deploy killed here before: never written through)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # os.write may write less than asked (a disk nearly full): never rename a short file into place
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(temporary, path)
     _sync_directory(path.parent)
 
