@@ -210,14 +210,14 @@ def test_the_state_file_is_written_whole_or_not_at_all(tmp_path: Path, monkeypat
     target = tmp_path / "deploy.json"
     target.write_bytes(b'{"before": true}\n')
     real_write = os.write
-    monkeypatch.setattr(release.os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
     release._write_atomically(target, b'{"release": "app-1.1.pyz", "state": "switching"}\n')
     assert target.read_bytes() == b'{"release": "app-1.1.pyz", "state": "switching"}\n'
 
     def full(fd: int, data: bytes) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(release.os, "write", full)
+    monkeypatch.setattr(os, "write", full)
     with pytest.raises(OSError):
         release._write_atomically(target, b'{"release": "app-1.2.pyz"}\n')
     assert target.read_bytes() == b'{"release": "app-1.1.pyz", "state": "switching"}\n'
