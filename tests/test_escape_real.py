@@ -14,6 +14,7 @@ first: a target that is not there would read as blocked for a reason unrelated t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -90,19 +91,90 @@ TARGETS = [
 ]
 
 #: Every attempt of the battery (fixtures/escape/src/escape/battery.py, in its order).
-ALL = (
-    "read-etc-shadow read-other-state read-other-config read-other-user-file read-home-file list-root-home"
-    " read-host-dev-shm read-proc1-environ read-proc1-cmdline see-other-process read-other-cmdline read-other-environ"
-    " read-dev-kmsg read-dev-mem syslog-read write-own-code add-file-to-extraction write-pyz write-etc"
-    " write-usr-local-bin write-srv write-var-tmp write-tmp write-dev-shm write-other-inbox write-sysfs write-proc-sys"
-    " write-sysrq-trigger write-cgroup write-declared exec-sh exec-curl exec-env exec-binary exec-copied-binary"
-    " exec-setuid connect-other-db connect-ssh connect-out udp-out bind-other-port bind-privileged-port raw-socket"
-    " packet-socket netlink-route netlink-sock-diag unix-abstract-other unix-socket-other connect-declared"
-    " ptrace-attach signal-other read-other-mem process-vm-readv mount unshare-user unshare-mount unshare-net"
-    " unshare-pid unshare-ipc unshare-uts unshare-cgroup unshare-time setns init-module kexec-load reboot swapon"
-    " clock-settime settimeofday sethostname bpf perf-event-open userfaultfd io-uring-setup keyctl add-key"
-    " personality chroot setuid-root mknod-device name-to-handle-at open-by-handle-at"
-).split()
+ALL = [
+    "read-etc-shadow",
+    "read-other-state",
+    "read-other-config",
+    "read-other-user-file",
+    "read-home-file",
+    "list-root-home",
+    "read-host-dev-shm",
+    "read-proc1-environ",
+    "read-proc1-cmdline",
+    "see-other-process",
+    "read-other-cmdline",
+    "read-other-environ",
+    "read-dev-kmsg",
+    "read-dev-mem",
+    "syslog-read",
+    "write-own-code",
+    "add-file-to-extraction",
+    "write-pyz",
+    "write-etc",
+    "write-usr-local-bin",
+    "write-srv",
+    "write-var-tmp",
+    "write-tmp",
+    "write-dev-shm",
+    "write-other-inbox",
+    "write-sysfs",
+    "write-proc-sys",
+    "write-sysrq-trigger",
+    "write-cgroup",
+    "write-declared",
+    "exec-sh",
+    "exec-curl",
+    "exec-env",
+    "exec-binary",
+    "exec-copied-binary",
+    "exec-setuid",
+    "connect-other-db",
+    "connect-ssh",
+    "connect-out",
+    "udp-out",
+    "bind-other-port",
+    "bind-privileged-port",
+    "raw-socket",
+    "packet-socket",
+    "netlink-route",
+    "netlink-sock-diag",
+    "unix-abstract-other",
+    "unix-socket-other",
+    "connect-declared",
+    "ptrace-attach",
+    "signal-other",
+    "read-other-mem",
+    "process-vm-readv",
+    "mount",
+    "unshare-user",
+    "unshare-mount",
+    "unshare-net",
+    "unshare-pid",
+    "unshare-ipc",
+    "unshare-uts",
+    "unshare-cgroup",
+    "unshare-time",
+    "setns",
+    "init-module",
+    "kexec-load",
+    "reboot",
+    "swapon",
+    "clock-settime",
+    "settimeofday",
+    "sethostname",
+    "bpf",
+    "perf-event-open",
+    "userfaultfd",
+    "io-uring-setup",
+    "keyctl",
+    "add-key",
+    "personality",
+    "chroot",
+    "setuid-root",
+    "mknod-device",
+    "name-to-handle-at",
+    "open-by-handle-at",
+]
 #: What the plain unit lets through (measured, each for its reason): another service's and another user's
 #: world-readable files (ProtectSystem=strict makes the system read-only, not invisible); its own extraction (the
 #: service owns it: chmod u+w works); its private /tmp and /var/tmp, and /dev/shm (the host's, PrivateDevices=
@@ -138,6 +210,8 @@ PLAIN_ALLOWED = {
 }
 #: What the confined unit lets through: what the site declared, nothing else.
 CONFINED_ALLOWED = {"write-declared", "connect-declared"}
+#: `hatch-zipapp systemd` options of the confined unit: the site's declaration.
+CONFINE_OPTIONS = ("--confine", "--write", DECLARED_WRITE, "--connect", DECLARED_CONNECT)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +224,14 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, pyz: Path) -> Iterator[sdbox.Box]:
     sdbox.required()
-    with sdbox.box("hz-escape", tmp_path_factory.mktemp("box") / "console.log") as booted:
+    with escape_box(pyz, tmp_path_factory.mktemp("box") / "console.log") as booted:
+        yield booted
+
+
+@contextlib.contextmanager
+def escape_box(pyz: Path, log: Path) -> Iterator[sdbox.Box]:
+    """A booted box with the other service and the battery's .pyz installed (bench/escape.py uses it too)."""
+    with sdbox.box("hz-escape", log) as booted:
         booted.write("/usr/local/lib/other.py", OTHER)
         booted.run(SETUP, check=True)
         deadline = time.monotonic() + 30
@@ -229,7 +310,6 @@ def test_plain_unit(box: sdbox.Box, pyz: Path, tmp_path: Path) -> None:
 def test_confined_unit(box: sdbox.Box, pyz: Path, tmp_path: Path) -> None:
     """(b) With confinement (Landlock by the runtime, systemd's allow-lists, issue 25) and the site's declaration:
     everything blocked but what it declared."""
-    options = ["--confine", "--write", DECLARED_WRITE, "--connect", DECLARED_CONNECT]
-    found = run_battery(box, pyz, tmp_path / "units", *options)
+    found = run_battery(box, pyz, tmp_path / "units", *CONFINE_OPTIONS)
     allowed = _allowed(found)
     assert set(allowed) == CONFINED_ALLOWED, allowed
