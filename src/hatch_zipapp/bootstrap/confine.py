@@ -96,14 +96,26 @@ ETC = (
     "/etc/ld.so.preload",
 )
 SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/sys/devices/system/cpu")
-#: The ABI each missing part needs, and the Linux that has it: for the line said on an older kernel.
+#: What an older ABI leaves unconfined, the ABI that confines it and the first Linux that has it: the line said.
 NEEDS = (
-    (2, "5.19", "renames into another directory (refused)"),
     (3, "6.2", "truncation"),
     (4, "6.7", "network"),
     (5, "6.10", "device ioctls"),
     (6, "6.12", "abstract Unix sockets and signals"),
 )
+#: Seconds the last :func:`confine` took (docs/performance.md).
+elapsed = 0.0
+
+
+def degraded(abi: int, kernel: str) -> str | None:
+    """The line said once where the kernel's Landlock ``abi`` confines less than ABI 6 does; None from ABI 6 on."""
+    parts = [f"{what} not (needs ABI {need}, Linux {linux})" for need, linux, what in NEEDS if abi < need]
+    if not parts:
+        return None
+    confined = "files and network confined" if abi >= 4 else "files confined"
+    if abi < 2:
+        parts.insert(0, "renames and links into another directory refused (allowed from ABI 2, Linux 5.19)")
+    return f"Landlock ABI {abi} ({kernel}): {confined}, {', '.join(parts)}"
 
 
 class Rules:
@@ -289,6 +301,17 @@ def _u64(value: int) -> bytes:
 def confine(archive: str, site_packages: str, lock_files: Iterable[str] = ()) -> None:
     """Apply the ruleset (``ZIPAPP_CONFINE=1``) and install the audit hook that names refusals. A bad
     ``ZIPAPP_CONFINE_*`` value is a :class:`BootstrapError` before anything is applied."""
+    global elapsed
+    import time
+
+    started = time.perf_counter()
+    try:
+        _confine(archive, site_packages, lock_files)
+    finally:
+        elapsed = time.perf_counter() - started
+
+
+def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> None:
     rules = Rules(archive, os.path.dirname(site_packages), lock_files)
     kernel_name = f"kernel {os.uname().release.split('-')[0]}" if hasattr(os, "uname") else sys.platform
     if sys.platform != "linux":
@@ -312,11 +335,9 @@ def confine(archive: str, site_packages: str, lock_files: Iterable[str] = ()) ->
     except OSError as e:
         sys.stderr.write(f"{PREFIX}nothing confined: Landlock refused the ruleset ({e.strerror}, ABI {abi})\n")
         return
-    missing = [(need, linux, what) for need, linux, what in NEEDS if abi < need]
-    if missing:
-        parts = ", ".join(f"{what} not (needs ABI {need}, Linux {linux})" for need, linux, what in missing)
-        confined = "files and network confined" if abi >= 4 else "files confined"
-        sys.stderr.write(f"{PREFIX}Landlock ABI {abi} ({kernel_name}): {confined}; {parts}\n")
+    line = degraded(abi, kernel_name)
+    if line:
+        sys.stderr.write(f"{PREFIX}{line}\n")
     sys.addaudithook(_Hook(rules, network=enforced).__call__)
 
 
@@ -417,7 +438,7 @@ class _Hook:
         if not isinstance(flags, int) or not flags & _WRITING or isinstance(path, int) or path is None:
             return None
         real = os.path.realpath(os.fsdecode(path))
-        if not real.startswith(os.sep) or real in self.writable_files or real.startswith(self.writable):
+        if not real.startswith(os.sep) or real in self.writable_files or (real + os.sep).startswith(self.writable):
             return None
         extraction, archive = self.own
         if real in (archive, extraction) or real.startswith(extraction + os.sep):
