@@ -73,7 +73,7 @@ class Place:
         (tmp / "other-state" / "db.key").write_text("another service's\n")
         (tmp / "state" / "old").write_text("mine\n")
 
-    def env(self, confined: bool = True, **extra: str) -> dict[str, str]:
+    def env(self, *, confined: bool = True, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -92,7 +92,7 @@ class Place:
             ZIPAPP_CONFINE_WRITE=f"{t}/data",
             ZIPAPP_CONFINE_READ=f"{t}/config",
         )
-        env.update(extra)
+        env.update(extra or {})
         return env
 
 
@@ -116,7 +116,7 @@ def _run(pyz: Path, code: str, env: dict[str, str], cwd: Path | None = None) -> 
 def _results(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("RAN\n"), result.stdout
-    return dict(line.split(": ", 1) for line in result.stdout.splitlines()[1:])  # type: ignore[misc]
+    return dict(line.split(": ", 1) for line in result.stdout.splitlines()[1:])
 
 
 def _said(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -125,9 +125,9 @@ def _said(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 def _both(pyz: Path, place: Place, code: str, **extra: str) -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
     """The attempts confined, then unconfined: each must be allowed then, or the test would prove nothing."""
-    confined = _run(pyz, code, place.env(**extra))
+    confined = _run(pyz, code, place.env(extra=extra))
     results = _results(confined)
-    free = _results(_run(pyz, code, place.env(confined=False, **extra)))
+    free = _results(_run(pyz, code, place.env(confined=False, extra=extra)))
     assert set(free.values()) == {"allowed"}, free
     return results, confined
 
@@ -157,7 +157,6 @@ attempt("the pyz", lambda: open("{pyz}", "rb").read(4))
 
     def test_writes_only_where_declared(self, pyz: Path, place: Place) -> None:
         t = place.tmp
-        extraction = None
         _run(pyz, "", place.env(confined=False))  # extracted once, to name its files
         extraction = _extraction(place)
         code = f"""
@@ -415,7 +414,7 @@ class TestBadValues:
     )
     def test_one_line_and_nothing_run(self, pyz: Path, place: Place, variable: str, value: str, line: str) -> None:
         t = place.tmp
-        result = _run(pyz, "print('attempted')", place.env(**{variable: value.format(t=t)}))
+        result = _run(pyz, "print('attempted')", place.env(extra={variable: value.format(t=t)}))
         assert result.returncode == 1
         assert result.stdout == ""
         assert result.stderr.startswith(f"{pyz.name}: {line.format(t=t)}"), result.stderr
@@ -423,12 +422,12 @@ class TestBadValues:
 
     def test_the_fixes_in_the_lines(self, pyz: Path, place: Place) -> None:
         t = place.tmp
-        result = _run(pyz, "", place.env(ZIPAPP_CONFINE_CONNECT="5432,http"))
+        result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_CONNECT": "5432,http"}))
         assert result.stderr == (
             f"{pyz.name}: ZIPAPP_CONFINE_CONNECT='5432,http': 'http' is not a TCP port: give ports from 1 to 65535, "
             "separated by commas (5432,6379)\n"
         )
-        result = _run(pyz, "", place.env(ZIPAPP_CONFINE_WRITE=f"{t}/missing"))
+        result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_WRITE": f"{t}/missing"}))
         assert result.stderr == (
             f"{pyz.name}: ZIPAPP_CONFINE_WRITE='{t}/missing' does not exist: create it (owned by the service's user), "
             "or drop it\n"
@@ -455,9 +454,9 @@ class TestOlderKernels:
             (
                 1,
                 "Landlock ABI 1 (kernel 5.15): files confined, renames and links into another directory refused "
-                "(allowed from ABI 2, Linux 5.19), truncation not (needs ABI 3, Linux 6.2), network not (needs ABI 4, Linux 6.7), "
-                "device ioctls not (needs ABI 5, Linux 6.10), abstract Unix sockets and signals not (needs ABI 6, "
-                "Linux 6.12)",
+                "(allowed from ABI 2, Linux 5.19), truncation not (needs ABI 3, Linux 6.2), network not (needs ABI 4, "
+                "Linux 6.7), device ioctls not (needs ABI 5, Linux 6.10), abstract Unix sockets and signals not "
+                "(needs ABI 6, Linux 6.12)",
             ),
             (
                 5,
