@@ -8,9 +8,11 @@ system calls out."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,9 @@ import pytest
 
 from hatch_zipapp.bootstrap import confine
 from tests.helpers import build, make_project, make_wheel, pylock_text
+from tests.servers import Built
+from tests.test_django import _env, _free_port
+from tests.test_django_servers import _check_site, _serve, _stop, _wait_for
 
 #: The entry point of the attempts' .pyz: runs the Python code it is given, with ``attempt`` to report.
 ATTEMPTS_CLI = """\
@@ -481,3 +486,45 @@ def test_the_confinement_step_is_cheap(pyz: Path, place: Place) -> None:
         assert result.returncode == 0, result.stderr
         times.append(float(result.stdout.split()[-1]))
     assert 0 < sorted(times)[2] < 0.01, times  # generous on a shared machine: the figure is in docs/performance.md
+
+
+@pytest.mark.network
+def test_the_example_site_served_by_gunicorn_confined(server_builds: Built, tmp_path: Path) -> None:
+    """The example site migrates and is served confined (its state directory the only place it writes, its port the
+    only one it binds): READY=1 reaches NOTIFY_SOCKET, pages and whitenoise's static files are served by the workers,
+    SIGHUP makes the arbiter replace its workers (signals within the domain), SIGTERM stops it; nothing refused."""
+    pyz = server_builds["gunicorn"]
+    state, temporary = tmp_path / "state", tmp_path / "tmp"
+    state.mkdir()
+    temporary.mkdir()
+    port = _free_port()
+    env = _env(state, SHIV_ROOT=os.fspath(tmp_path / "extracted"), TMPDIR=os.fspath(temporary))
+    env.update(ZIPAPP_CONFINE="1", STATE_DIRECTORY=os.fspath(state), ZIPAPP_CONFINE_BIND=str(port))
+    env.update(NOTIFY_SOCKET=os.fspath(tmp_path / "notify"))
+    for variable in ("RUNTIME_DIRECTORY", "LOGS_DIRECTORY", "ZIPAPP_CONFINE_WRITE", "ZIPAPP_CONFINE_CONNECT"):
+        env.pop(variable, None)
+    migrated = subprocess.run(
+        [os.fspath(pyz), "migrate"], env=env, cwd=state, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert migrated.returncode == 0 and PREFIX not in migrated.stderr, migrated.stderr
+    base = f"http://127.0.0.1:{port}"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(env["NOTIFY_SOCKET"])
+    notify.settimeout(90)
+    command = [os.fspath(pyz), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    with notify, _serve(command, env, state) as process:
+        messages = notify.recv(4096).decode()
+        while "READY=1" not in messages.split("\n"):
+            messages += "\n" + notify.recv(4096).decode()
+        _check_site(base)
+        log = state / "server.log"
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while log.read_text(errors="replace").count("Booting worker") < 4:
+            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        _wait_for(base + "/", process, log)
+        _check_site(base)
+        _stop(process, "gunicorn")
+    text = log.read_text(errors="replace")
+    assert "Handling signal: hup" in text and PREFIX not in text and "Traceback" not in text, text
