@@ -57,7 +57,7 @@ DateTime = tuple[int, int, int, int, int, int]
 _TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", ENVIRONMENT_JSON, INFO_JSON, SBOM, RECORD})
 #: The runtime's modules besides the start (hatch_zipapp/bootstrap/NAME.py, embedded as _bootstrap/NAME.py); the
 #: start, runtime.py, is the package itself (_bootstrap/__init__.py).
-RUNTIME_MODULES = ("atomic", "cleanup", "documents", "locks", "roots", "sitecustomize", "zipread")
+RUNTIME_MODULES = ("atomic", "cleanup", "confine", "documents", "locks", "roots", "sitecustomize", "zipread")
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 

@@ -140,6 +140,11 @@ ZIPAPP_REEXEC: Final = "ZIPAPP_REEXEC"  # children started as `sys.executable ..
 #: be to add the extraction (``HEXVERSION<tab>ISOLATED<tab>PREFIX<tab>SITE_PACKAGES<tab>ENTRY``).
 ZIPAPP_CHILD: Final = "_ZIPAPP_CHILD"
 SHIV_INTERPRETER: Final = "SHIV_INTERPRETER"
+ZIPAPP_CONFINE: Final = "ZIPAPP_CONFINE"  # Landlock before the application runs (confine.py)
+ZIPAPP_CONFINE_WRITE: Final = "ZIPAPP_CONFINE_WRITE"  # colon-separated directories the confined site may write
+ZIPAPP_CONFINE_READ: Final = "ZIPAPP_CONFINE_READ"  # colon-separated paths it may read besides the runtime's own
+ZIPAPP_CONFINE_CONNECT: Final = "ZIPAPP_CONFINE_CONNECT"  # comma-separated TCP ports it may connect to
+ZIPAPP_CONFINE_BIND: Final = "ZIPAPP_CONFINE_BIND"  # comma-separated TCP ports it may bind
 
 #: The on/off variables (:func:`flag`): each is checked at every start, so a typo is one line even when unused.
 ON_OFF: Final = (
@@ -152,6 +157,7 @@ ON_OFF: Final = (
     SHIV_COMPILE_PYC,
     SHIV_EXTEND_PYTHONPATH,
     ZIPAPP_REEXEC,
+    ZIPAPP_CONFINE,
 )
 
 DEFAULT_LOCK_TIMEOUT = 300.0

@@ -66,6 +66,7 @@ from .documents import (
     SHIV_PREPEND_PYTHONPATH,
     SITE_PACKAGES,
     ZIPAPP_CHILD,
+    ZIPAPP_CONFINE,
     ZIPAPP_FORCE_EXTRACT,
     ZIPAPP_INFO,
     ZIPAPP_INHERIT_SITE,
@@ -192,6 +193,10 @@ def bootstrap(record: bytes | None = None) -> None:
             say(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
             sys.exit(0)
         set_path(archive, site_packages, environment)
+        if flag(ZIPAPP_CONFINE):  # before any code of the application (its entry point, Django's settings)
+            from .confine import confine
+
+            confine(archive, site_packages, [lock.path for lock in _held])
     except BootstrapError as e:
         sys.stderr.write(f"{_program()}: {e}\n")
         sys.exit(1)

@@ -1,0 +1,488 @@
+"""Confinement (``_bootstrap/confine.py`` in a .pyz): with ``ZIPAPP_CONFINE=1``, the runtime puts the process under a
+Landlock ruleset once the site is extracted and on ``sys.path``, before any code of the application runs. Standard
+library only: the three Landlock system calls and ``prctl`` through ``_ctypes`` (the ``ctypes`` package itself costs
+more than a millisecond to import).
+
+What the confined site may do (docs/runtime.md, "Confinement"):
+
+- read: its interpreter (and its prefixes and standard library), the system libraries (``/usr``, ``/lib``,
+  ``/lib64``, ``/lib32``), the .pyz, its extraction, ``$CREDENTIALS_DIRECTORY``, ``$CONFIGURATION_DIRECTORY``, the
+  few ``/etc`` files a Python program reads (:data:`ETC`), ``/dev/null``, ``/dev/urandom``, its own ``/proc/PID``,
+  and the directories of ``ZIPAPP_CONFINE_READ``;
+- execute: its interpreter and that interpreter's ELF loader, nothing else (no shell, no ``curl``);
+- write (and read): ``$STATE_DIRECTORY``, ``$RUNTIME_DIRECTORY``, ``$LOGS_DIRECTORY`` (each a colon-separated list,
+  as systemd sets them), the temporary directory, ``/dev/null`` and the directories of ``ZIPAPP_CONFINE_WRITE`` —
+  never its own code: a writable directory holding the .pyz or the extraction is refused;
+- TCP (Landlock ABI 4, Linux 6.7): connect only to the ports of ``ZIPAPP_CONFINE_CONNECT``, bind only those of
+  ``ZIPAPP_CONFINE_BIND``;
+- abstract Unix sockets and signals (ABI 6, Linux 6.12): only within the confined processes (the site, its workers).
+
+Children inherit the ruleset (a server's workers, ``sys.executable`` re-executions). A kernel without Landlock, or
+with an older ABI, gets the best it offers, said in one line on stderr (the journal): never a failed start. A bad
+``ZIPAPP_CONFINE_*`` value is one line naming it and nothing runs. An audit hook installed with the ruleset writes
+one line per distinct refusal the ruleset makes (an undeclared port, a write outside the writable directories, a
+program run): what to declare.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+from .documents import (
+    ZIPAPP_CONFINE_BIND,
+    ZIPAPP_CONFINE_CONNECT,
+    ZIPAPP_CONFINE_READ,
+    ZIPAPP_CONFINE_WRITE,
+    BootstrapError,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+#: Every line this module writes starts so (the journal of a unit: grep for it).
+PREFIX = "hatch-zipapp: confine: "
+#: The pyproject table and command a refusal's line names.
+TABLE = "[tool.hatch.build.targets.zipapp.confine]"
+COMMAND = "hatch-zipapp systemd"
+
+# Landlock's system calls: the generic numbers, the same on every architecture but alpha and mips.
+SYSCALLS = (444, 445, 446)  # landlock_create_ruleset, landlock_add_rule, landlock_restrict_self
+ARCHITECTURES = frozenset(
+    {"x86_64", "aarch64", "arm64", "i386", "i686", "armv7l", "armv6l", "riscv64", "ppc64le", "ppc64", "s390x"}
+)
+CREATE_RULESET_VERSION = 1
+RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
+PR_SET_NO_NEW_PRIVS = 38
+ENOSYS, EOPNOTSUPP = 38, 95
+
+# Access rights, by the ABI that brought them.
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG = 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8
+MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = 1 << 9, 1 << 10, 1 << 11, 1 << 12
+REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15  # ABI 2, 3, 5
+BIND_TCP, CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
+#: The file-system rights each ABI handles.
+FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
+#: Rights that apply to a file (a rule on a file with any other is refused by the kernel).
+FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
+READ = READ_FILE | READ_DIR
+WRITE = (
+    READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_SYM | REFER
+) | TRUNCATE
+
+#: What a Python program reads in /etc: name resolution, TLS certificates, time zone, users, MIME types, the loader.
+ETC = (
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/mime.types",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.preload",
+)
+SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/sys/devices/system/cpu")
+#: What an older ABI leaves unconfined, the ABI that confines it and the first Linux that has it: the line said.
+NEEDS = (
+    (3, "6.2", "truncation"),
+    (4, "6.7", "network"),
+    (5, "6.10", "device ioctls"),
+    (6, "6.12", "abstract Unix sockets and signals"),
+)
+#: Seconds the last :func:`confine` took (docs/performance.md).
+elapsed = 0.0
+
+
+def degraded(abi: int, kernel: str) -> str | None:
+    """The line said once where the kernel's Landlock ``abi`` confines less than ABI 6 does; None from ABI 6 on."""
+    parts = [f"{what} not (needs ABI {need}, Linux {linux})" for need, linux, what in NEEDS if abi < need]
+    if not parts:
+        return None
+    confined = "files and network confined" if abi >= 4 else "files confined"
+    if abi < 2:
+        parts.insert(0, "renames and links into another directory refused (allowed from ABI 2, Linux 5.19)")
+    return f"Landlock ABI {abi} ({kernel}): {confined}, {', '.join(parts)}"
+
+
+class Rules:
+    """What the site may do, from the environment and the runtime's own paths: checked before anything is applied."""
+
+    def __init__(self, archive: str, extraction: str, lock_files: Iterable[str]) -> None:
+        self.archive, self.extraction = archive, extraction
+        self.executables = _executables()
+        read = [p for p in SYSTEM + ETC + ("/dev/urandom", "/dev/random") if os.path.exists(p)]
+        read += [p for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix) if p != os.sep]
+        read += [os.path.dirname(os.__file__), archive, extraction, f"/proc/{os.getpid()}"]
+        read += [os.path.join(sys.base_prefix, "etc", f"python{sys.version_info[0]}.{sys.version_info[1]}")]
+        read += [f"/etc/python{sys.version_info[0]}.{sys.version_info[1]}"]  # Debian's sitecustomize
+        for variable in ("CREDENTIALS_DIRECTORY", "CONFIGURATION_DIRECTORY"):
+            read += [p for p in os.environ.get(variable, "").split(":") if p]
+        self.read = read  # missing ones are skipped
+        self.declared_read = _paths(ZIPAPP_CONFINE_READ)
+        self.write: list[tuple[str, str]] = [
+            (p, variable)
+            for variable in ("STATE_DIRECTORY", "RUNTIME_DIRECTORY", "LOGS_DIRECTORY", ZIPAPP_CONFINE_WRITE)
+            for p in _paths(variable)
+        ]
+        temporary, variable = _temporary()
+        if temporary:
+            self.write.append((temporary, variable))
+        self.write_files = ["/dev/null", *lock_files]
+        own = [os.path.realpath(extraction), os.path.realpath(archive)]
+        for path, variable in self.write:
+            real = os.path.realpath(path)
+            for code in own:
+                if code == real or code.startswith(real.rstrip(os.sep) + os.sep):
+                    message = (
+                        f"{variable}={path} holds this site's own code ({code}): a confined site never writes its "
+                        f"code. Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) out of it"
+                    )
+                    raise BootstrapError(message)
+        self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
+        self.bind = _ports(ZIPAPP_CONFINE_BIND)
+
+
+def _paths(variable: str) -> list[str]:
+    """The colon-separated absolute paths of ``variable``, each an existing file or directory."""
+    paths = []
+    for path in os.environ.get(variable, "").split(":"):
+        if not path.strip():
+            continue
+        if not os.path.isabs(path):
+            raise BootstrapError(f"{variable}={path!r} is not an absolute path: name it from /, or unset it")
+        if not os.path.exists(path):
+            message = f"{variable}={path!r} does not exist: create it (owned by the service's user), or drop it"
+            raise BootstrapError(message)
+        paths.append(path)
+    return paths
+
+
+def _ports(variable: str) -> list[int]:
+    """The comma-separated TCP ports of ``variable`` (1 to 65535)."""
+    ports = []
+    for item in os.environ.get(variable, "").split(","):
+        word = item.strip()
+        if not word:
+            continue
+        if not (word.isdigit() and word.isascii() and 1 <= int(word) <= 65535):
+            message = (
+                f"{variable}={os.environ[variable]!r}: {word!r} is not a TCP port: "
+                f"give ports from 1 to 65535, separated by commas (5432,6379)"
+            )
+            raise BootstrapError(message)
+        ports.append(int(word))
+    return sorted(set(ports))
+
+
+def _temporary() -> tuple[str | None, str]:
+    """The directory ``tempfile.gettempdir()`` picks (its candidates, without importing tempfile), and whence."""
+    for variable in ("TMPDIR", "TEMP", "TMP"):
+        value = os.environ.get(variable)
+        if value and os.path.isabs(value) and os.path.isdir(value):
+            return value, variable
+    for path in ("/tmp", "/var/tmp", "/usr/tmp"):  # noqa: S108 - tempfile's own candidates, named, not created
+        if os.path.isdir(path):
+            return path, "the temporary directory (TMPDIR)"
+    return None, ""
+
+
+def _executables() -> list[str]:
+    """The interpreter (its real path) and the ELF loader its ``PT_INTERP`` names."""
+    interpreter = os.path.realpath(sys.executable) if sys.executable else ""
+    found = [interpreter] if interpreter else []
+    try:
+        with open(interpreter, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return found
+    loader = _elf_interpreter(head)
+    if loader:
+        found.append(os.path.realpath(loader))
+    return found
+
+
+def _elf_interpreter(head: bytes) -> str | None:
+    """The ``PT_INTERP`` path of an ELF executable's first bytes, or None."""
+    if head[:4] != b"\x7fELF" or len(head) < 64:
+        return None
+    wide, big = head[4] == 2, head[5] == 2
+
+    def number(offset: int, size: int) -> int:
+        return int.from_bytes(head[offset : offset + size], "big" if big else "little")
+
+    phoff, phentsize, phnum = (
+        (number(32, 8), number(54, 2), number(56, 2)) if wide else (number(28, 4), number(42, 2), number(44, 2))
+    )
+    for index in range(phnum):
+        entry = phoff + index * phentsize
+        if entry + phentsize > len(head):
+            return None
+        if number(entry, 4) == 3:  # PT_INTERP
+            offset, size = (
+                (number(entry + 8, 8), number(entry + 32, 8)) if wide else (number(entry + 4, 4), number(entry + 16, 4))
+            )
+            if offset + size > len(head):
+                return None
+            return head[offset : offset + size].rstrip(b"\0").decode("utf-8", "replace")
+    return None
+
+
+class _Kernel:
+    """The system calls, through ``_ctypes``."""
+
+    def __init__(self) -> None:
+        import _ctypes as imported
+
+        _ctypes: Any = imported  # its classes, as ctypes/__init__.py makes them (typeshed types only ctypes')
+
+        class Long(_ctypes._SimpleCData):  # type: ignore[misc]
+            _type_ = "l"
+
+        class Pointer(_ctypes._SimpleCData):  # type: ignore[misc]
+            _type_ = "z"  # a bytes object is passed as the address of its bytes (None: NULL)
+
+        class Function(_ctypes.CFuncPtr):  # type: ignore[misc]
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = Long
+
+        class Library:
+            _handle = _ctypes.dlopen(None, 2)  # the process itself (RTLD_NOW): libc's symbols
+
+        self.get_errno = _ctypes.get_errno
+        self._create = Function(("syscall", Library()))  # (number, attr, size, flags)
+        self._create.argtypes = (Long, Pointer, Long, Long)
+        self._add = Function(("syscall", Library()))  # (number, ruleset, rule type, attr, flags)
+        self._add.argtypes = (Long, Long, Long, Pointer, Long)
+        self._restrict = Function(("syscall", Library()))  # (number, ruleset, flags)
+        self._restrict.argtypes = (Long, Long, Long)
+        self._prctl = Function(("prctl", Library()))
+        self._prctl.argtypes = (Long, Long, Long, Long, Long)
+
+    def _checked(self, result: int) -> int:
+        if result < 0:
+            error: int = self.get_errno()
+            raise OSError(error, os.strerror(error))
+        return result
+
+    def create_ruleset(self, attr: bytes | None, size: int, flags: int) -> int:
+        return self._checked(self._create(SYSCALLS[0], attr, size, flags))
+
+    def add_rule(self, ruleset: int, rule_type: int, attr: bytes) -> None:
+        self._checked(self._add(SYSCALLS[1], ruleset, rule_type, attr, 0))
+
+    def restrict_self(self, ruleset: int) -> None:
+        self._checked(self._restrict(SYSCALLS[2], ruleset, 0))
+
+    def abi(self) -> int:
+        return self.create_ruleset(None, 0, CREATE_RULESET_VERSION)
+
+    def no_new_privs(self) -> None:
+        self._checked(self._prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+
+
+def _u64(value: int) -> bytes:
+    return value.to_bytes(8, sys.byteorder)
+
+
+def confine(archive: str, site_packages: str, lock_files: Iterable[str] = ()) -> None:
+    """Apply the ruleset (``ZIPAPP_CONFINE=1``) and install the audit hook that names refusals. A bad
+    ``ZIPAPP_CONFINE_*`` value is a :class:`BootstrapError` before anything is applied."""
+    global elapsed
+    import time
+
+    started = time.perf_counter()
+    try:
+        _confine(archive, site_packages, lock_files)
+    finally:
+        elapsed = time.perf_counter() - started
+
+
+def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> None:
+    rules = Rules(archive, os.path.dirname(site_packages), lock_files)
+    kernel_name = f"kernel {os.uname().release.split('-')[0]}" if hasattr(os, "uname") else sys.platform
+    if sys.platform != "linux":
+        sys.stderr.write(f"{PREFIX}nothing confined: Landlock is Linux's ({sys.platform})\n")
+        return
+    if os.uname().machine not in ARCHITECTURES:
+        sys.stderr.write(f"{PREFIX}nothing confined: Landlock's system calls are not known on {os.uname().machine}\n")
+        return
+    try:
+        kernel = _Kernel()
+        abi = kernel.abi()
+    except OSError as e:
+        why = "not enabled (boot with lsm=...,landlock)" if e.errno == EOPNOTSUPP else "not available"
+        sys.stderr.write(f"{PREFIX}nothing confined: Landlock is {why} in this {kernel_name} (needs Linux 5.13)\n")
+        return
+    except (ImportError, AttributeError) as e:  # an interpreter without _ctypes
+        sys.stderr.write(f"{PREFIX}nothing confined: no _ctypes in this Python ({e})\n")
+        return
+    try:
+        enforced = _apply(kernel, abi, rules)
+    except OSError as e:
+        sys.stderr.write(f"{PREFIX}nothing confined: Landlock refused the ruleset ({e.strerror}, ABI {abi})\n")
+        return
+    line = degraded(abi, kernel_name)
+    if line:
+        sys.stderr.write(f"{PREFIX}{line}\n")
+    sys.addaudithook(_Hook(rules, network=enforced).__call__)
+
+
+def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
+    """Create the ruleset the ABI knows, add the rules, restrict this process: whether the network is confined."""
+    handled_fs = FS_BY_ABI.get(abi, FS_BY_ABI[5])
+    network = abi >= 4
+    handled_net = BIND_TCP | CONNECT_TCP if network else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    attr = (_u64(handled_fs) + _u64(handled_net) + _u64(scoped))[:size]
+    ruleset = kernel.create_ruleset(attr, size, 0)
+    try:
+        for path in rules.executables:
+            _path_rule(kernel, ruleset, path, (READ_FILE | EXECUTE) & handled_fs, False)
+        for path in rules.read:
+            _path_rule(kernel, ruleset, path, READ & handled_fs, False)
+        for path in rules.declared_read:
+            _path_rule(kernel, ruleset, path, READ & handled_fs, True)
+        for path, _ in rules.write:
+            _path_rule(kernel, ruleset, path, WRITE & handled_fs, True)
+        for path in rules.write_files:
+            _path_rule(kernel, ruleset, path, (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & handled_fs, False)
+        if network:
+            for rights, ports in ((CONNECT_TCP, rules.connect), (BIND_TCP, rules.bind)):
+                for port in ports:
+                    kernel.add_rule(ruleset, RULE_NET_PORT, _u64(rights) + _u64(port))
+        kernel.no_new_privs()
+        kernel.restrict_self(ruleset)
+    finally:
+        os.close(ruleset)
+    return network
+
+
+def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, required: bool) -> None:
+    """Allow ``rights`` beneath ``path`` (only a file's rights when it is a file); a path that cannot be opened is
+    skipped unless ``required``."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        if required:
+            raise
+        return
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            rights &= FILE_RIGHTS
+        attr = _u64(rights) + fd.to_bytes(4, sys.byteorder, signed=True)
+        kernel.add_rule(ruleset, RULE_PATH_BENEATH, attr)
+    finally:
+        os.close(fd)
+
+
+# -- the lines that say what to declare -----------------------------------------------------------------------------
+#: The audit events the hook looks at; it returns at once for every other.
+WATCHED = frozenset(
+    {"open", "socket.connect", "socket.bind", "subprocess.Popen", "os.exec", "os.posix_spawn", "os.system"}
+)
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_INET = {2, 10}  # AF_INET, AF_INET6
+_STREAM = 1  # SOCK_STREAM
+
+
+class _Hook:
+    """The audit hook: one line on stderr per distinct refusal the ruleset makes, naming what to declare."""
+
+    def __init__(self, rules: Rules, network: bool) -> None:
+        self.writable = tuple(os.path.realpath(p).rstrip(os.sep) + os.sep for p, _ in rules.write)
+        self.writable_files = frozenset(os.path.realpath(p) for p in rules.write_files)
+        self.own = (os.path.realpath(rules.extraction), os.path.realpath(rules.archive))
+        self.executables = frozenset(rules.executables)
+        self.connect, self.bind = frozenset(rules.connect), frozenset(rules.bind)
+        self.network = network
+        self.said: set[str] = set()
+        self.handlers: dict[str, Callable[[tuple[Any, ...]], str | None]] = {
+            "open": self._open,
+            "socket.connect": self._connect,
+            "socket.bind": self._bind,
+            "subprocess.Popen": self._run,
+            "os.exec": self._run,
+            "os.posix_spawn": self._run,
+            "os.system": lambda args: self._refused("/bin/sh"),
+        }
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if event not in WATCHED:
+            return
+        try:
+            line = self.handlers[event](args)
+        except Exception:  # never in the application's way: a line not said
+            return
+        if line is not None and line not in self.said:
+            self.said.add(line)
+            sys.stderr.write(f"{PREFIX}{line}\n")
+            sys.stderr.flush()
+
+    def _open(self, args: tuple[Any, ...]) -> str | None:
+        path, _, flags = args
+        if not isinstance(flags, int) or not flags & _WRITING or isinstance(path, int) or path is None:
+            return None
+        real = os.path.realpath(os.fsdecode(path))
+        if not real.startswith(os.sep) or real in self.writable_files or (real + os.sep).startswith(self.writable):
+            return None
+        extraction, archive = self.own
+        if real in (archive, extraction) or real.startswith(extraction + os.sep):
+            return f"writing {real} is refused: it is this site's own code, never written by a confined site"
+        directory = os.path.dirname(real)
+        return (f"writing {real} is not declared: add {directory!r} to {TABLE} write, or --write to {COMMAND}").replace(
+            "'", '"'
+        )
+
+    def _address(self, args: tuple[Any, ...], ports: frozenset[int], verb: str) -> str | None:
+        sock, address = args
+        if not self.network or sock.family not in _INET or sock.type != _STREAM or not isinstance(address, tuple):
+            return None
+        host, port = address[0], address[1]
+        if port in ports:
+            return None
+        where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return f'{verb} to {where} is not declared: add "{where}" to {TABLE} {verb}, or --{verb} to {COMMAND}'
+
+    def _connect(self, args: tuple[Any, ...]) -> str | None:
+        return self._address(args, self.connect, "connect")
+
+    def _bind(self, args: tuple[Any, ...]) -> str | None:
+        return self._address(args, self.bind, "bind")
+
+    def _run(self, args: tuple[Any, ...]) -> str | None:
+        program = args[0]
+        if program is None:  # subprocess.Popen without executable: the first argument
+            first = args[1]
+            program = first if isinstance(first, (str, bytes)) else first[0]
+        program = os.fsdecode(program)
+        if os.sep not in program:
+            for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+                candidate = os.path.join(directory or ".", program)
+                if os.path.isfile(candidate):
+                    program = candidate
+                    break
+        if os.path.realpath(program) in self.executables:
+            return None
+        return self._refused(program)
+
+    def _refused(self, program: str) -> str:
+        interpreter = os.path.realpath(sys.executable)
+        return (
+            f"running {program} is refused: a confined site runs no program but its interpreter ({interpreter}, "
+            f"as sys.executable). Do it in Python, or run the service without ZIPAPP_CONFINE"
+        )
