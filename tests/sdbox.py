@@ -177,6 +177,7 @@ class Box:
             "--private-network",
             "--console=read-only",
             "--volatile=overlay",
+            "--system-call-filter=bpf",
             *[f"--bind-ro={os.fspath(host)}:{inside}" for host, inside in self.binds],
         ]
         enter = f'for cg in {cgroups}; do echo $$ > "$cg/cgroup.procs"; done; exec "$@"'
