@@ -114,7 +114,6 @@ ALL = [
     "write-usr-local-bin",
     "write-srv",
     "write-var-tmp",
-    "write-tmp",
     "write-dev-shm",
     "write-other-inbox",
     "write-sysfs",
@@ -177,7 +176,7 @@ ALL = [
 ]
 #: What the plain unit lets through (measured, each for its reason): another service's and another user's
 #: world-readable files (ProtectSystem=strict makes the system read-only, not invisible); its own extraction (the
-#: service owns it: chmod u+w works); its private /tmp and /var/tmp, and /dev/shm (the host's, PrivateDevices=
+#: service owns it: chmod u+w works); its private /var/tmp, and /dev/shm (the host's, PrivateDevices=
 #: binds it); any program; any address and port (no network policy) over TCP and UDP, and Unix sockets of others
 #: (abstract ones are per network namespace, the box's); io_uring, userfaultfd (its user-mode-only kind) and
 #: name_to_handle_at (all three in @system-service).
@@ -189,7 +188,6 @@ PLAIN_ALLOWED = {
     "write-own-code",
     "add-file-to-extraction",
     "write-var-tmp",
-    "write-tmp",
     "write-dev-shm",
     "exec-sh",
     "exec-curl",
@@ -303,7 +301,8 @@ def test_plain_unit(box: sdbox.Box, pyz: Path, tmp_path: Path) -> None:
     assert found["raw-socket"]["detail"] in {"EPERM", "EAFNOSUPPORT"}
     assert found["packet-socket"]["detail"] == "EAFNOSUPPORT"  # RestrictAddressFamilies=
     assert found["unshare-user"]["detail"] == "EPERM"  # RestrictNamespaces=yes
-    assert found["see-other-process"]["detail"].startswith("PID ")  # ProtectProc=invisible
+    assert found["see-other-process"]["detail"].startswith("hidden: ")  # ProtectProc=invisible
+    assert found["exec-setuid"]["detail"].startswith("unprivileged: ")  # NoNewPrivileges=yes
     assert "escape" not in box.run(f"ls {DECLARED_WRITE}").stdout
 
 
