@@ -193,6 +193,7 @@ def _links(options: argparse.Namespace) -> int:
 def _systemd(options: argparse.Namespace) -> int:
     import shlex
 
+    from hatch_zipapp.deploy import confine
     from hatch_zipapp.deploy.systemd import Units, check, executable, parse_task, read_defaults, render
 
     def fail(message: str) -> int:
@@ -219,7 +220,17 @@ def _systemd(options: argparse.Namespace) -> int:
     except ValueError as e:
         return fail(f"--command {options.pyz_command!r} cannot be split into arguments: {e}")
     notes: list[tuple[str, bool]] = []  # (line, to stderr): printed once everything is known to be valid
+    given = [(option, value) for option in _CONFINE_OPTIONS for value in getattr(options, option[2:].replace("-", "_"))]
+    if given and not options.confine:
+        option, value = given[0]
+        return fail(f"{option} {value!r} says what a confined site may do: add --confine (docs/security.md)")
     try:
+        asked = confine.Confinement(
+            tuple(sorted({confine.check_write(v, f"--write {v!r}") for v in options.write})),
+            tuple(sorted({confine.parse_connect(v, f"--connect {v!r}") for v in options.connect}, key=str)),
+            tuple(sorted({confine.parse_bind(v, f"--bind {v!r}") for v in options.bind}, key=str)),
+            tuple(sorted({confine.parse_network(v, f"--allow-network {v!r}") for v in options.allow_network})),
+        )
         check(units)  # before reading a .pyz: a bad name or path is the first thing to fix
         local = options.read or (options.pyz if Path(options.pyz).is_file() else None)
         if local is not None:
@@ -232,6 +243,8 @@ def _systemd(options: argparse.Namespace) -> int:
                 units = dataclasses.replace(units, python=f"/usr/bin/python{defaults.python_version}")
             units = dataclasses.replace(units, command=command)
             notes.append((f"{local} is {defaults.reason}: ExecStart={units.exec_start}", False))
+            if options.confine:
+                asked = defaults.declared(str(local)).merged(asked)
         else:
             assumed = []
             if command is None:
@@ -245,10 +258,12 @@ def _systemd(options: argparse.Namespace) -> int:
                     f"(name a local copy with --read FILE.pyz, or give --command / --python)"
                 )
                 notes.append((line, True))
-        units = dataclasses.replace(units, command=command)
+        units = dataclasses.replace(units, command=command, confine=asked if options.confine else None)
         files = render(units)
     except ValueError as e:
         return fail(str(e))
+    if units.confine is not None:
+        notes += [(line, False) for line in confine.notes(units, units.confine)]
     if units.prepare_command is not None:
         notes.append((f"before each start, as root: {units.prepare_command}", False))
     for line, to_stderr in notes:
@@ -271,6 +286,10 @@ def _systemd(options: argparse.Namespace) -> int:
         # Before a first release the services cannot start; the deploy restarts services, not the timers.
         print(f"hatch-zipapp systemd: after the first deploy, once: systemctl enable --now {units.name}.target")
     return 0
+
+
+#: The options that say what a confined site may do (each repeatable, each needs --confine).
+_CONFINE_OPTIONS = ("--write", "--connect", "--bind", "--allow-network")
 
 
 def _deploy(options: argparse.Namespace) -> int:
@@ -410,6 +429,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SUFFIX@CALENDAR=COMMAND",
         help="a scheduled command as NAME-SUFFIX.service started by NAME-SUFFIX.timer (OnCalendar=CALENDAR; "
         "repeat), e.g. 'clearsessions@daily=clearsessions'",
+    )
+    systemd.add_argument(
+        "--confine",
+        action="store_true",
+        help='confine the site to what it declares (the .pyz\'s hatch-zipapp.json "confine", and --write, --connect, '
+        "--bind): Landlock by the runtime, systemd's allow-lists, and an AppArmor profile NAME.apparmor "
+        "(docs/security.md)",
+    )
+    systemd.add_argument(
+        "--write", action="append", default=[], metavar="PATH", help="a directory the site writes (repeat; --confine)"
+    )
+    systemd.add_argument(
+        "--connect",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="an endpoint the site connects to: HOST:PORT, [V6]:PORT or a Unix socket's path (repeat; --confine)",
+    )
+    systemd.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="ADDR:PORT",
+        help="an address the site listens on itself (repeat; --confine; default for `serve` without --socket: "
+        "127.0.0.1:8000, with --socket none)",
+    )
+    systemd.add_argument(
+        "--allow-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a network the site may reach by IP besides the endpoints' addresses: where its host names and the "
+        "resolver live (repeat; --confine; `any` leaves outgoing IP unfiltered)",
     )
     systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
     deploy = commands.add_parser(

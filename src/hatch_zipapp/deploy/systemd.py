@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hatch_zipapp.deploy import confine as confinement
 from hatch_zipapp.errors import SystemdError
 
 __all__ = [
@@ -101,6 +102,8 @@ class Units:
     prepared_root: str | None = None
     #: Workers and timers of the same .pyz (`--worker`, `--timer`): with any, a `NAME.target` groups the set.
     tasks: Sequence[Task] = ()
+    #: `--confine`: what the site may write, reach and bind (None: the unit asks for no confinement).
+    confine: confinement.Confinement | None = None
 
     @property
     def services(self) -> list[str]:
@@ -369,6 +372,8 @@ def check(units: Units) -> None:
     if unknown:
         message = f"Unknown relaxation(s) {', '.join(unknown)}: choose from {', '.join(sorted(RELAXATIONS))}"
         raise SystemdError(message)
+    if units.confine is not None:
+        confinement.check(units, units.confine)
 
 
 @dataclass(frozen=True)
@@ -382,6 +387,12 @@ class PyzDefaults:
     reason: str
     #: The CPython version the file embeds (`embed-python`): it runs itself, no interpreter is named.
     embedded: str | None = None
+    #: hatch-zipapp.json as read: its declaration (`"confine"`) is checked only when a unit asks for confinement.
+    info: object = None
+
+    def declared(self, pyz: str) -> confinement.Confinement:
+        """What the .pyz says its site writes, reaches and binds (hatch-zipapp.json's `"confine"`)."""
+        return confinement.declared(self.info, pyz)
 
 
 def read_defaults(pyz: Path) -> PyzDefaults:
@@ -425,8 +436,9 @@ def read_defaults(pyz: Path) -> PyzDefaults:
         runs_on = f"its embedded CPython {embedded_version} (an executable: no Python on the server)"
     if entry_point == DJANGO_ENTRY_POINT:
         reason = f"a Django site (entry point {entry_point}) for {runs_on}"
-        return PyzDefaults(["serve"], python_version, reason, embedded_version)
-    return PyzDefaults([], python_version, f"entry point {entry_point} (no arguments) for {runs_on}", embedded_version)
+        return PyzDefaults(["serve"], python_version, reason, embedded_version, info)
+    reason = f"entry point {entry_point} (no arguments) for {runs_on}"
+    return PyzDefaults([], python_version, reason, embedded_version, info)
 
 
 def _where(units: Units) -> list[str]:
@@ -516,6 +528,8 @@ def render(units: Units) -> dict[str, str]:
         service.append("RestrictNamespaces=yes")
     if "jit" not in units.relax:
         service.append("MemoryDenyWriteExecute=yes")
+    if units.confine is not None:
+        service += confinement.directives(units, units.confine)
     install = ["", "[Install]", "WantedBy=multi-user.target", ""]
     files = {f"{name}.service": "\n".join([*unit, *service, *install])}
     if units.socket:
@@ -554,6 +568,8 @@ def render(units: Units) -> dict[str, str]:
             ]
         )
     files[f"{name}-manage"] = _manage_script(units, service)
+    if units.confine is not None:
+        files[f"{name}.apparmor"] = confinement.apparmor(units, units.confine)
     return files
 
 
@@ -617,8 +633,8 @@ _SERVER_ONLY = ("Type=", "ExecStart=", "ExecReload=", "Restart=", "RestartSec=",
 
 
 def executable(file_name: str) -> bool:
-    """Whether the file :func:`render` names ``file_name`` is a program (mode 0755), not a unit."""
-    return not file_name.endswith(_UNIT_SUFFIXES)
+    """Whether the file :func:`render` names ``file_name`` is a program (mode 0755), not a unit or a profile."""
+    return not file_name.endswith((*_UNIT_SUFFIXES, ".apparmor"))
 
 
 def _manage_script(units: Units, service: Sequence[str]) -> str:
