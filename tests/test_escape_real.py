@@ -87,7 +87,7 @@ TARGETS = [
     ("the other files", "test -f /var/lib/other/data -a -f /etc/other/config -a -f /srv/other/notes"),
     ("the home file", "test -f /home/alice/notes"),
     ("the /dev/shm file", "test -f /dev/shm/other"),
-    ("curl, passwd (setuid)", "test -x /usr/bin/curl -a -u /usr/bin/passwd"),
+    ("curl, sudo (setuid)", "test -x /usr/bin/curl -a -u /usr/bin/sudo"),
 ]
 
 #: Every attempt of the battery (fixtures/escape/src/escape/battery.py, in its order).
