@@ -324,8 +324,11 @@ def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> Non
         kernel = _Kernel()
         abi = kernel.abi()
     except OSError as e:
-        why = "not enabled (boot with lsm=...,landlock)" if e.errno == EOPNOTSUPP else "not available"
-        sys.stderr.write(f"{PREFIX}nothing confined: Landlock is {why} in this {kernel_name} (needs Linux 5.13)\n")
+        if e.errno == EOPNOTSUPP:
+            why = f"Landlock is off in this {kernel_name} (add landlock to its lsm= boot parameter)"
+        else:
+            why = f"no Landlock system calls ({kernel_name}: before Linux 5.13, or a seccomp filter refuses them)"
+        sys.stderr.write(f"{PREFIX}nothing confined: {why}\n")
         return
     except (ImportError, AttributeError) as e:  # an interpreter without _ctypes
         sys.stderr.write(f"{PREFIX}nothing confined: no _ctypes in this Python ({e})\n")
