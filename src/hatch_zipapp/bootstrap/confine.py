@@ -132,24 +132,25 @@ class Rules:
         for variable in ("CREDENTIALS_DIRECTORY", "CONFIGURATION_DIRECTORY"):
             read += [p for p in os.environ.get(variable, "").split(":") if p]
         self.read = read  # missing ones are skipped
-        self.declared_read = _paths(ZIPAPP_CONFINE_READ)
-        self.write: list[tuple[str, str]] = [
-            (p, variable)
+        #: (path, what names it) of the declared readable and writable paths: every one must be there
+        self.declared_read = [(p, f"{ZIPAPP_CONFINE_READ}={p}") for p in _paths(ZIPAPP_CONFINE_READ)]
+        self.write = [
+            (p, f"{variable}={p}")
             for variable in ("STATE_DIRECTORY", "RUNTIME_DIRECTORY", "LOGS_DIRECTORY", ZIPAPP_CONFINE_WRITE)
             for p in _paths(variable)
         ]
-        temporary, variable = _temporary()
+        temporary = _temporary()
         if temporary:
-            self.write.append((temporary, variable))
+            self.write.append(temporary)
         self.write_files = ["/dev/null", *lock_files]
         own = [os.path.realpath(extraction), os.path.realpath(archive)]
-        for path, variable in self.write:
+        for path, named in self.write:
             real = os.path.realpath(path)
             for code in own:
                 if code == real or code.startswith(real.rstrip(os.sep) + os.sep):
                     message = (
-                        f"{variable}={path} holds this site's own code ({code}): a confined site never writes its "
-                        f"code. Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) out of it"
+                        f"{named} holds this site's own code ({code}): a confined site never writes its code. "
+                        f"Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) out of it"
                     )
                     raise BootstrapError(message)
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
@@ -188,16 +189,17 @@ def _ports(variable: str) -> list[int]:
     return sorted(set(ports))
 
 
-def _temporary() -> tuple[str | None, str]:
-    """The directory ``tempfile.gettempdir()`` picks (its candidates, without importing tempfile), and whence."""
+def _temporary() -> tuple[str, str] | None:
+    """The directory ``tempfile.gettempdir()`` picks (its candidates, without importing tempfile), and what names
+    it. A unit's ``PrivateTmp=`` makes it the service's own."""
     for variable in ("TMPDIR", "TEMP", "TMP"):
         value = os.environ.get(variable)
         if value and os.path.isabs(value) and os.path.isdir(value):
-            return value, variable
+            return value, f"{variable}={value}"
     for path in ("/tmp", "/var/tmp", "/usr/tmp"):  # noqa: S108 - tempfile's own candidates, named, not created
         if os.path.isdir(path):
-            return path, "the temporary directory (TMPDIR)"
-    return None, ""
+            return path, f"the temporary directory {path} (TMPDIR unset)"
+    return None
 
 
 def _executables() -> list[str]:
@@ -335,9 +337,12 @@ def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> Non
         return
     try:
         enforced = _apply(kernel, abi, rules)
-    except OSError as e:
-        sys.stderr.write(f"{PREFIX}nothing confined: Landlock refused the ruleset ({e.strerror}, ABI {abi})\n")
-        return
+    except OSError as e:  # Landlock is there and refused: asked for, confinement is not silently dropped
+        message = (
+            f"cannot confine the site: Landlock (ABI {abi}) refused its ruleset: {e.strerror}. Unset "
+            f"ZIPAPP_CONFINE to run it unconfined"
+        )
+        raise BootstrapError(message) from None
     line = degraded(abi, kernel_name)
     if line:
         sys.stderr.write(f"{PREFIX}{line}\n")
@@ -355,15 +360,15 @@ def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
     ruleset = kernel.create_ruleset(attr, size, 0)
     try:
         for path in rules.executables:
-            _path_rule(kernel, ruleset, path, (READ_FILE | EXECUTE) & handled_fs, False)
+            _path_rule(kernel, ruleset, path, (READ_FILE | EXECUTE) & handled_fs)
         for path in rules.read:
-            _path_rule(kernel, ruleset, path, READ & handled_fs, False)
-        for path in rules.declared_read:
-            _path_rule(kernel, ruleset, path, READ & handled_fs, True)
-        for path, _ in rules.write:
-            _path_rule(kernel, ruleset, path, WRITE & handled_fs, True)
+            _path_rule(kernel, ruleset, path, READ & handled_fs)
+        for path, named in rules.declared_read:
+            _path_rule(kernel, ruleset, path, READ & handled_fs, named)
+        for path, named in rules.write:
+            _path_rule(kernel, ruleset, path, WRITE & handled_fs, named)
         for path in rules.write_files:
-            _path_rule(kernel, ruleset, path, (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & handled_fs, False)
+            _path_rule(kernel, ruleset, path, (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & handled_fs)
         if network:
             for rights, ports in ((CONNECT_TCP, rules.connect), (BIND_TCP, rules.bind)):
                 for port in ports:
@@ -375,14 +380,16 @@ def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
     return network
 
 
-def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, required: bool) -> None:
-    """Allow ``rights`` beneath ``path`` (only a file's rights when it is a file); a path that cannot be opened is
-    skipped unless ``required``."""
+def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, named: str = "") -> None:
+    """Allow ``rights`` beneath ``path`` (only a file's rights when it is a file). A path that cannot be opened is
+    skipped (a system path this machine does not have), unless declared: then it is an error naming it."""
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        if required:
-            raise
+    except OSError as e:
+        if named:
+            raise BootstrapError(
+                f"{named} cannot be opened: {e.strerror}. Make it reachable by the service's user"
+            ) from None
         return
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
