@@ -124,7 +124,7 @@ class Rules:
     def __init__(self, archive: str, extraction: str, lock_files: Iterable[str]) -> None:
         self.archive, self.extraction = archive, extraction
         self.executables = _executables()
-        read = [p for p in SYSTEM + ETC + ("/dev/urandom", "/dev/random") if os.path.exists(p)]
+        read = [*SYSTEM, *ETC, "/dev/urandom", "/dev/random"]  # what this machine lacks is skipped
         read += [p for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix) if p != os.sep]
         read += [os.path.dirname(os.__file__), archive, extraction, f"/proc/{os.getpid()}"]
         read += [os.path.join(sys.base_prefix, "etc", f"python{sys.version_info[0]}.{sys.version_info[1]}")]
@@ -203,18 +203,16 @@ def _temporary() -> tuple[str, str] | None:
 
 
 def _executables() -> list[str]:
-    """The interpreter (its real path) and the ELF loader its ``PT_INTERP`` names."""
-    interpreter = os.path.realpath(sys.executable) if sys.executable else ""
-    found = [interpreter] if interpreter else []
+    """The interpreter and the ELF loader its ``PT_INTERP`` names (as named: a rule is on the file a path opens)."""
+    if not sys.executable:
+        return []
     try:
-        with open(interpreter, "rb") as f:
+        with open(sys.executable, "rb") as f:
             head = f.read(4096)
     except OSError:
-        return found
+        return [sys.executable]
     loader = _elf_interpreter(head)
-    if loader:
-        found.append(os.path.realpath(loader))
-    return found
+    return [sys.executable, loader] if loader else [sys.executable]
 
 
 def _elf_interpreter(head: bytes) -> str | None:
@@ -244,35 +242,24 @@ def _elf_interpreter(head: bytes) -> str | None:
 
 
 class _Kernel:
-    """The system calls, through ``_ctypes``."""
+    """The system calls, through ``_ctypes`` (what ``ctypes.CDLL(None).syscall`` is, for a tenth of its cost). Every
+    argument is a small ``int`` (passed as a C int, widened to the register as the ABI does for a variadic call), a
+    ``bytes`` (passed as the address of its bytes: the rule's structure) or None (NULL); the result is a C int."""
 
     def __init__(self) -> None:
         import _ctypes as imported
 
-        _ctypes: Any = imported  # its classes, as ctypes/__init__.py makes them (typeshed types only ctypes')
-
-        class Long(_ctypes._SimpleCData):  # type: ignore[misc]
-            _type_ = "l"
-
-        class Pointer(_ctypes._SimpleCData):  # type: ignore[misc]
-            _type_ = "z"  # a bytes object is passed as the address of its bytes (None: NULL)
+        _ctypes: Any = imported  # typeshed types only ctypes' classes
 
         class Function(_ctypes.CFuncPtr):  # type: ignore[misc]
             _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-            _restype_ = Long
 
         class Library:
             _handle = _ctypes.dlopen(None, 2)  # the process itself (RTLD_NOW): libc's symbols
 
         self.get_errno = _ctypes.get_errno
-        self._create = Function(("syscall", Library()))  # (number, attr, size, flags)
-        self._create.argtypes = (Long, Pointer, Long, Long)
-        self._add = Function(("syscall", Library()))  # (number, ruleset, rule type, attr, flags)
-        self._add.argtypes = (Long, Long, Long, Pointer, Long)
-        self._restrict = Function(("syscall", Library()))  # (number, ruleset, flags)
-        self._restrict.argtypes = (Long, Long, Long)
+        self._syscall = Function(("syscall", Library()))
         self._prctl = Function(("prctl", Library()))
-        self._prctl.argtypes = (Long, Long, Long, Long, Long)
 
     def _checked(self, result: int) -> int:
         if result < 0:
@@ -281,13 +268,13 @@ class _Kernel:
         return result
 
     def create_ruleset(self, attr: bytes | None, size: int, flags: int) -> int:
-        return self._checked(self._create(SYSCALLS[0], attr, size, flags))
+        return self._checked(self._syscall(SYSCALLS[0], attr, size, flags))
 
     def add_rule(self, ruleset: int, rule_type: int, attr: bytes) -> None:
-        self._checked(self._add(SYSCALLS[1], ruleset, rule_type, attr, 0))
+        self._checked(self._syscall(SYSCALLS[1], ruleset, rule_type, attr, 0))
 
     def restrict_self(self, ruleset: int) -> None:
-        self._checked(self._restrict(SYSCALLS[2], ruleset, 0))
+        self._checked(self._syscall(SYSCALLS[2], ruleset, 0))
 
     def abi(self) -> int:
         return self.create_ruleset(None, 0, CREATE_RULESET_VERSION)
@@ -417,7 +404,8 @@ class _Hook:
         self.writable = tuple(os.path.realpath(p).rstrip(os.sep) + os.sep for p, _ in rules.write)
         self.writable_files = frozenset(os.path.realpath(p) for p in rules.write_files)
         self.own = (os.path.realpath(rules.extraction), os.path.realpath(rules.archive))
-        self.executables = frozenset(rules.executables)
+        self.executables = rules.executables  # their real paths on the first program run (_run)
+        self.real_executables: frozenset[str] | None = None
         self.connect, self.bind = frozenset(rules.connect), frozenset(rules.bind)
         self.network = network
         self.said: set[str] = set()
@@ -486,7 +474,9 @@ class _Hook:
                 if os.path.isfile(candidate):
                     program = candidate
                     break
-        if os.path.realpath(program) in self.executables:
+        if self.real_executables is None:
+            self.real_executables = frozenset(os.path.realpath(p) for p in self.executables)
+        if os.path.realpath(program) in self.real_executables:
             return None
         return self._refused(program)
 
