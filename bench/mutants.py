@@ -49,6 +49,8 @@ SHARED = "tests/test_runtime_shared_machine.py"
 BACKGROUND = "tests/test_runtime.py::TestBackgroundDeletion"
 RELEASE = "src/hatch_zipapp/deploy/release.py"
 FLOW = "tests/test_deploy_flow.py"
+CONFINE = "src/hatch_zipapp/bootstrap/confine.py"
+CONFINED = "tests/test_confine.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -712,6 +714,77 @@ MUTANTS = [
         'data.find(b"\\n", position, start + MAX_CHUNK)',
         'data.find(b"\\n", position)',
         ("tests/test_pyz_index.py::test_binary_bytes_with_a_line_end_past_max_chunk_are_cut_at_max_chunk",),
+    ),
+    # -- confinement (issue 25): each Landlock rule taken out, the tests that try it through a real .pyz ---------
+    Mutant(
+        "confine-writable-directory-holding-its-code",
+        CONFINE,
+        "if code == real or code.startswith(real.rstrip(os.sep) + os.sep):",
+        "if False:",
+        (f"{CONFINED}::TestBadValues",),
+    ),
+    Mutant(
+        "confine-read-paths-writable",
+        CONFINE,
+        "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",
+        "_path_rule(kernel, ruleset, path, WRITE & handled_fs)\n",
+        (f"{CONFINED}::TestFiles::test_writes_only_where_declared",),
+    ),
+    Mutant(
+        "confine-system-executable",
+        CONFINE,
+        "READ = READ_FILE | READ_DIR\n",
+        "READ = READ_FILE | READ_DIR | EXECUTE\n",
+        (f"{CONFINED}::TestPrograms",),
+    ),
+    Mutant(
+        "confine-network-not-handled",
+        CONFINE,
+        "network = abi >= 4\n",
+        "network = False\n",
+        (f"{CONFINED}::TestNetwork",),
+    ),
+    Mutant(
+        "confine-nothing-scoped",
+        CONFINE,
+        "scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0",
+        "scoped = 0",
+        (f"{CONFINED}::TestScope",),
+    ),
+    Mutant(
+        "confine-port-zero-accepted",
+        CONFINE,
+        "1 <= int(word) <= 65535",
+        "0 <= int(word) <= 65535",
+        (f"{CONFINED}::TestBadValues",),
+    ),
+    Mutant(
+        "confine-temporary-directory-not-writable",
+        CONFINE,
+        "            self.write.append(temporary)",
+        "            pass",
+        (f"{CONFINED}::TestFiles::test_writes_only_where_declared",),
+    ),
+    Mutant(
+        "confine-refusals-not-said",
+        CONFINE,
+        '            sys.stderr.write(f"{PREFIX}{line}\\n")\n            sys.stderr.flush()',
+        "            sys.stderr.flush()",
+        (f"{CONFINED}::TestPrograms", f"{CONFINED}::TestNetwork"),
+    ),
+    Mutant(
+        "confine-flag-ignored",
+        RUNTIME,
+        "        if flag(ZIPAPP_CONFINE):",
+        "        if False:",
+        (f"{CONFINED}::TestFiles::test_reads_only_its_own",),
+    ),
+    Mutant(
+        "confine-no-landlock-fails-the-start",
+        CONFINE,
+        '        sys.stderr.write(f"{PREFIX}nothing confined: {why}\\n")\n        return',
+        "        raise BootstrapError(why)",
+        (f"{CONFINED}::test_a_kernel_without_landlock_is_one_journal_line",),
     ),
 ]
 

@@ -18,6 +18,10 @@ request that takes longer is an error: a server that stops answering is reported
 run goes on without it), each stop STOP_TIMEOUT; the bound of the measuring part is printed before it starts.
 
 Goal: the .pyz within 2% of the virtualenv's requests per second for every server. docs/performance.md records a run.
+
+With ``--confine`` the two sides are the .pyz confined (``ZIPAPP_CONFINE=1``: Landlock, its port the only one it binds,
+the database in the state directory it may write) and the same .pyz unconfined, with the same environment otherwise;
+no virtualenv is made. Goal: the confined side within 2% too.
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def prepare(work: Path, servers: list[str]) -> tuple[dict[str, Path], Path, dict[str, str]]:
+def prepare(work: Path, servers: list[str], venv_too: bool = True) -> tuple[dict[str, Path], Path, dict[str, str]]:
     """The .pyz per server, the virtualenv's python, and the environment both run with (migrated database)."""
     project = work / "mysite"
     shutil.copytree(ROOT / "fixtures" / "mysite", project, ignore=shutil.ignore_patterns("dist", "db.sqlite3"))
@@ -122,6 +126,8 @@ def prepare(work: Path, servers: list[str]) -> tuple[dict[str, Path], Path, dict
         _run(sys.executable, "-m", "hatchling", "build", "-t", "zipapp", "-d", work / f"dist-{server}", cwd=project)
         (pyzs[server],) = (work / f"dist-{server}").glob("*.pyz")
     pyproject.write_text(original)
+    if not venv_too:  # --confine: the .pyz against itself, the database in a state directory it may write
+        return pyzs, Path(sys.executable), _confined_environment(work, servers, pyzs)
     print("making the virtualenv (the same lock, the project's wheel)", flush=True)
     _run(sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", work / "wheel", cwd=project)
     venv = work / "venv"
@@ -149,6 +155,29 @@ def prepare(work: Path, servers: list[str]) -> tuple[dict[str, Path], Path, dict
     for pyz in pyzs.values():  # extracted once, before any clock: every start measured is a warm one
         _run(sys.executable, pyz, "check", env=env, cwd=work)
     return pyzs, python, env
+
+
+def _confined_environment(work: Path, servers: list[str], pyzs: dict[str, Path]) -> dict[str, str]:
+    """--confine: the environment of both sides (the confined one adds ZIPAPP_CONFINE=1 and its port): the database in
+    ``work/state`` ($STATE_DIRECTORY), the temporary directory ``work/tmp`` (not /tmp, which holds the extraction)."""
+    for name in ("state", "tmp"):
+        (work / name).mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GUNICORN_", "UWSGI_", "UVICORN_"))}
+    env = {key: value for key, value in env.items() if not key.startswith("ZIPAPP_CONFINE")}
+    env.update(
+        {
+            "SECRET_KEY": "bench-" + "x" * 50,
+            "DATABASE_URL": f"sqlite:///{work / 'state' / 'db.sqlite3'}",
+            "STATE_DIRECTORY": os.fspath(work / "state"),
+            "TMPDIR": os.fspath(work / "tmp"),
+            "ZIPAPP_ROOT": os.fspath(work / "extracted"),
+            "LOG_LEVEL": "WARNING",
+            "ZIPAPP_KEEP": str(len(servers) + 1),
+        }
+    )
+    for pyz in pyzs.values():  # extracted and migrated once, before any clock: every start measured is a warm one
+        _run(sys.executable, pyz, "migrate", "-v0", env=env, cwd=work / "state")
+    return env
 
 
 class Load:
@@ -283,6 +312,9 @@ def main() -> int:
     parser.add_argument("--path", default="/", help="the page asked for (default: the front page)")
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated, from: " + ", ".join(SERVERS))
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--confine", action="store_true", help="the .pyz confined (ZIPAPP_CONFINE=1) against itself unconfined"
+    )
     options = parser.parse_args()
     servers = [s for s in options.servers.split(",") if s]
     unknown = sorted(set(servers) - set(SERVERS))
@@ -290,7 +322,7 @@ def main() -> int:
         parser.error(f"unknown server(s) {', '.join(unknown)}: choose from {', '.join(SERVERS)}")
     with tempfile.TemporaryDirectory(prefix="hatch-zipapp-serve-") as temp_name:
         work = Path(temp_name)
-        pyzs, python, env = prepare(work, servers)
+        pyzs, python, env = prepare(work, servers, venv_too=not options.confine)
         venv_env = {**env, "PATH": f"{python.parent}{os.pathsep}{env.get('PATH', '')}"}
         runs = options.rounds * len(servers) * 2
         typical = runs * (options.seconds + 4)
@@ -305,25 +337,33 @@ def main() -> int:
                 failed = any("failed" in run for side_runs in rounds[server].values() for run in side_runs)
                 for side in [] if failed else ["pyz", "virtualenv"] if first else ["virtualenv", "pyz"]:
                     port = _free_port()
-                    if side == "pyz":
+                    if options.confine:  # "pyz": confined; "virtualenv": the same .pyz unconfined
+                        command = [sys.executable, os.fspath(pyzs[server]), "serve", *_listen(server, port)]
+                        confined = {"ZIPAPP_CONFINE": "1", "ZIPAPP_CONFINE_BIND": str(port)} if side == "pyz" else {}
+                        figures = measure(command, {**env, **confined}, work / "state", options, port)
+                    elif side == "pyz":
                         command = [sys.executable, os.fspath(pyzs[server]), "serve", *_listen(server, port)]
                         figures = measure(command, env, work, options, port)
                     else:
                         figures = measure(_venv_command(python, server, port), venv_env, work, options, port)
                     rounds[server][side].append(figures)
+                    label = {"pyz": "confined", "virtualenv": "unconfined"}[side] if options.confine else side
                     if "failed" in figures:
-                        print(f"round {round_number + 1}: {server:9} {side:10} FAILED: {figures['failed']}", flush=True)
+                        print(
+                            f"round {round_number + 1}: {server:9} {label:10} FAILED: {figures['failed']}", flush=True
+                        )
                         continue
                     print(
-                        f"round {round_number + 1}: {server:9} {side:10} {figures['requests_per_second']:8.1f} req/s"
+                        f"round {round_number + 1}: {server:9} {label:10} {figures['requests_per_second']:8.1f} req/s"
                         f"  p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
                         f"CPU {figures['cpu_ms_per_request']:5.2f} ms/request ({int(figures['requests'])} requests)",
                         flush=True,
                     )
     print()
+    side, other = ("confined", "unconfined") if options.confine else (".pyz", "virtualenv")
     print(
-        "| server | .pyz req/s | virtualenv req/s | ratio (rounds) | .pyz p99 ms | virtualenv p99 ms "
-        "| CPU ms/request .pyz / virtualenv | goal (≥ 0.98) |"
+        f"| server | {side} req/s | {other} req/s | ratio (rounds) | {side} p99 ms | {other} p99 ms "
+        f"| CPU ms/request {side} / {other} | goal (≥ 0.98) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     met = True

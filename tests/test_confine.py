@@ -528,3 +528,44 @@ def test_the_example_site_served_by_gunicorn_confined(server_builds: Built, tmp_
         _stop(process, "gunicorn")
     text = log.read_text(errors="replace")
     assert "Handling signal: hup" in text and PREFIX not in text and "Traceback" not in text, text
+
+
+#: A unit running the attempts' .pyz once: {extra} is the unit's own lines.
+UNIT = """\
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/srv/attempts.pyz "attempt('shadow', lambda: open('/etc/shadow').read()); \\
+attempt('state', lambda: open('/var/lib/{name}/x', 'w').write('x'))"
+Environment=ZIPAPP_CONFINE=1
+StateDirectory={name}
+CacheDirectory={name}
+{extra}
+"""
+
+
+@pytest.mark.network
+@pytest.mark.systemd
+def test_a_kernel_without_landlock_is_one_journal_line(pyz: Path, tmp_path: Path) -> None:
+    """Under a real systemd: a unit whose seccomp filter refuses Landlock's system calls (as a kernel without them
+    does: ENOSYS) starts and runs the site unconfined, with one line in its journal. (The box's systemd-nspawn 252
+    refuses them to every unit as well: a confined unit cannot be tried in it.)"""
+    from tests import sdbox
+
+    sdbox.required()
+    filtered = "SystemCallFilter=~landlock_create_ruleset landlock_add_rule landlock_restrict_self\n"
+    filtered += "SystemCallErrorNumber=ENOSYS"
+    with sdbox.box("hz-confine", tmp_path / "console.log") as box:
+        box.put(pyz, "/srv/attempts.pyz", mode=0o755)
+        box.write("/etc/systemd/system/unconfinable.service", UNIT.format(name="unconfinable", extra=filtered))
+        box.run("systemctl daemon-reload", check=True)
+        started = box.run("systemctl start unconfinable.service", timeout=120)
+        journal = box.journal("unconfinable.service").splitlines()
+        assert started.returncode == 0, (started.stderr, journal)
+        assert box.show("unconfinable.service", "ActiveState")["ActiveState"] == "active"
+        assert "shadow: allowed" in journal and "state: allowed" in journal, journal
+        kernel = os.uname().release.split("-")[0]
+        assert [line for line in journal if line.startswith(PREFIX)] == [
+            f"{PREFIX}nothing confined: no Landlock system calls (kernel {kernel}: before Linux 5.13, or a seccomp "
+            "filter refuses them)"
+        ], journal

@@ -124,7 +124,7 @@ class Rules:
     def __init__(self, archive: str, extraction: str, lock_files: Iterable[str]) -> None:
         self.archive, self.extraction = archive, extraction
         self.executables = _executables()
-        read = [p for p in SYSTEM + ETC + ("/dev/urandom", "/dev/random") if os.path.exists(p)]
+        read = [*SYSTEM, *ETC, "/dev/urandom", "/dev/random"]  # what this machine lacks is skipped
         read += [p for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix) if p != os.sep]
         read += [os.path.dirname(os.__file__), archive, extraction, f"/proc/{os.getpid()}"]
         read += [os.path.join(sys.base_prefix, "etc", f"python{sys.version_info[0]}.{sys.version_info[1]}")]
@@ -132,24 +132,25 @@ class Rules:
         for variable in ("CREDENTIALS_DIRECTORY", "CONFIGURATION_DIRECTORY"):
             read += [p for p in os.environ.get(variable, "").split(":") if p]
         self.read = read  # missing ones are skipped
-        self.declared_read = _paths(ZIPAPP_CONFINE_READ)
-        self.write: list[tuple[str, str]] = [
-            (p, variable)
+        #: (path, what names it) of the declared readable and writable paths: every one must be there
+        self.declared_read = [(p, f"{ZIPAPP_CONFINE_READ}={p}") for p in _paths(ZIPAPP_CONFINE_READ)]
+        self.write = [
+            (p, f"{variable}={p}")
             for variable in ("STATE_DIRECTORY", "RUNTIME_DIRECTORY", "LOGS_DIRECTORY", ZIPAPP_CONFINE_WRITE)
             for p in _paths(variable)
         ]
-        temporary, variable = _temporary()
+        temporary = _temporary()
         if temporary:
-            self.write.append((temporary, variable))
+            self.write.append(temporary)
         self.write_files = ["/dev/null", *lock_files]
         own = [os.path.realpath(extraction), os.path.realpath(archive)]
-        for path, variable in self.write:
+        for path, named in self.write:
             real = os.path.realpath(path)
             for code in own:
                 if code == real or code.startswith(real.rstrip(os.sep) + os.sep):
                     message = (
-                        f"{variable}={path} holds this site's own code ({code}): a confined site never writes its "
-                        f"code. Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) out of it"
+                        f"{named} holds this site's own code ({code}): a confined site never writes its code. "
+                        f"Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) out of it"
                     )
                     raise BootstrapError(message)
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
@@ -188,31 +189,30 @@ def _ports(variable: str) -> list[int]:
     return sorted(set(ports))
 
 
-def _temporary() -> tuple[str | None, str]:
-    """The directory ``tempfile.gettempdir()`` picks (its candidates, without importing tempfile), and whence."""
+def _temporary() -> tuple[str, str] | None:
+    """The directory ``tempfile.gettempdir()`` picks (its candidates, without importing tempfile), and what names
+    it. A unit's ``PrivateTmp=`` makes it the service's own."""
     for variable in ("TMPDIR", "TEMP", "TMP"):
         value = os.environ.get(variable)
         if value and os.path.isabs(value) and os.path.isdir(value):
-            return value, variable
+            return value, f"{variable}={value}"
     for path in ("/tmp", "/var/tmp", "/usr/tmp"):  # noqa: S108 - tempfile's own candidates, named, not created
         if os.path.isdir(path):
-            return path, "the temporary directory (TMPDIR)"
-    return None, ""
+            return path, f"the temporary directory {path} (TMPDIR unset)"
+    return None
 
 
 def _executables() -> list[str]:
-    """The interpreter (its real path) and the ELF loader its ``PT_INTERP`` names."""
-    interpreter = os.path.realpath(sys.executable) if sys.executable else ""
-    found = [interpreter] if interpreter else []
+    """The interpreter and the ELF loader its ``PT_INTERP`` names (as named: a rule is on the file a path opens)."""
+    if not sys.executable:
+        return []
     try:
-        with open(interpreter, "rb") as f:
+        with open(sys.executable, "rb") as f:
             head = f.read(4096)
     except OSError:
-        return found
+        return [sys.executable]
     loader = _elf_interpreter(head)
-    if loader:
-        found.append(os.path.realpath(loader))
-    return found
+    return [sys.executable, loader] if loader else [sys.executable]
 
 
 def _elf_interpreter(head: bytes) -> str | None:
@@ -242,35 +242,24 @@ def _elf_interpreter(head: bytes) -> str | None:
 
 
 class _Kernel:
-    """The system calls, through ``_ctypes``."""
+    """The system calls, through ``_ctypes`` (what ``ctypes.CDLL(None).syscall`` is, for a tenth of its cost). Every
+    argument is a small ``int`` (passed as a C int, widened to the register as the ABI does for a variadic call), a
+    ``bytes`` (passed as the address of its bytes: the rule's structure) or None (NULL); the result is a C int."""
 
     def __init__(self) -> None:
         import _ctypes as imported
 
-        _ctypes: Any = imported  # its classes, as ctypes/__init__.py makes them (typeshed types only ctypes')
-
-        class Long(_ctypes._SimpleCData):  # type: ignore[misc]
-            _type_ = "l"
-
-        class Pointer(_ctypes._SimpleCData):  # type: ignore[misc]
-            _type_ = "z"  # a bytes object is passed as the address of its bytes (None: NULL)
+        _ctypes: Any = imported  # typeshed types only ctypes' classes
 
         class Function(_ctypes.CFuncPtr):  # type: ignore[misc]
             _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-            _restype_ = Long
 
         class Library:
             _handle = _ctypes.dlopen(None, 2)  # the process itself (RTLD_NOW): libc's symbols
 
         self.get_errno = _ctypes.get_errno
-        self._create = Function(("syscall", Library()))  # (number, attr, size, flags)
-        self._create.argtypes = (Long, Pointer, Long, Long)
-        self._add = Function(("syscall", Library()))  # (number, ruleset, rule type, attr, flags)
-        self._add.argtypes = (Long, Long, Long, Pointer, Long)
-        self._restrict = Function(("syscall", Library()))  # (number, ruleset, flags)
-        self._restrict.argtypes = (Long, Long, Long)
+        self._syscall = Function(("syscall", Library()))
         self._prctl = Function(("prctl", Library()))
-        self._prctl.argtypes = (Long, Long, Long, Long, Long)
 
     def _checked(self, result: int) -> int:
         if result < 0:
@@ -279,13 +268,13 @@ class _Kernel:
         return result
 
     def create_ruleset(self, attr: bytes | None, size: int, flags: int) -> int:
-        return self._checked(self._create(SYSCALLS[0], attr, size, flags))
+        return self._checked(self._syscall(SYSCALLS[0], attr, size, flags))
 
     def add_rule(self, ruleset: int, rule_type: int, attr: bytes) -> None:
-        self._checked(self._add(SYSCALLS[1], ruleset, rule_type, attr, 0))
+        self._checked(self._syscall(SYSCALLS[1], ruleset, rule_type, attr, 0))
 
     def restrict_self(self, ruleset: int) -> None:
-        self._checked(self._restrict(SYSCALLS[2], ruleset, 0))
+        self._checked(self._syscall(SYSCALLS[2], ruleset, 0))
 
     def abi(self) -> int:
         return self.create_ruleset(None, 0, CREATE_RULESET_VERSION)
@@ -324,17 +313,23 @@ def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> Non
         kernel = _Kernel()
         abi = kernel.abi()
     except OSError as e:
-        why = "not enabled (boot with lsm=...,landlock)" if e.errno == EOPNOTSUPP else "not available"
-        sys.stderr.write(f"{PREFIX}nothing confined: Landlock is {why} in this {kernel_name} (needs Linux 5.13)\n")
+        if e.errno == EOPNOTSUPP:
+            why = f"Landlock is off in this {kernel_name} (add landlock to its lsm= boot parameter)"
+        else:
+            why = f"no Landlock system calls ({kernel_name}: before Linux 5.13, or a seccomp filter refuses them)"
+        sys.stderr.write(f"{PREFIX}nothing confined: {why}\n")
         return
     except (ImportError, AttributeError) as e:  # an interpreter without _ctypes
         sys.stderr.write(f"{PREFIX}nothing confined: no _ctypes in this Python ({e})\n")
         return
     try:
         enforced = _apply(kernel, abi, rules)
-    except OSError as e:
-        sys.stderr.write(f"{PREFIX}nothing confined: Landlock refused the ruleset ({e.strerror}, ABI {abi})\n")
-        return
+    except OSError as e:  # Landlock is there and refused: asked for, confinement is not silently dropped
+        message = (
+            f"cannot confine the site: Landlock (ABI {abi}) refused its ruleset: {e.strerror}. Unset "
+            f"ZIPAPP_CONFINE to run it unconfined"
+        )
+        raise BootstrapError(message) from None
     line = degraded(abi, kernel_name)
     if line:
         sys.stderr.write(f"{PREFIX}{line}\n")
@@ -352,15 +347,15 @@ def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
     ruleset = kernel.create_ruleset(attr, size, 0)
     try:
         for path in rules.executables:
-            _path_rule(kernel, ruleset, path, (READ_FILE | EXECUTE) & handled_fs, False)
+            _path_rule(kernel, ruleset, path, (READ_FILE | EXECUTE) & handled_fs)
         for path in rules.read:
-            _path_rule(kernel, ruleset, path, READ & handled_fs, False)
-        for path in rules.declared_read:
-            _path_rule(kernel, ruleset, path, READ & handled_fs, True)
-        for path, _ in rules.write:
-            _path_rule(kernel, ruleset, path, WRITE & handled_fs, True)
+            _path_rule(kernel, ruleset, path, READ & handled_fs)
+        for path, named in rules.declared_read:
+            _path_rule(kernel, ruleset, path, READ & handled_fs, named)
+        for path, named in rules.write:
+            _path_rule(kernel, ruleset, path, WRITE & handled_fs, named)
         for path in rules.write_files:
-            _path_rule(kernel, ruleset, path, (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & handled_fs, False)
+            _path_rule(kernel, ruleset, path, (READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) & handled_fs)
         if network:
             for rights, ports in ((CONNECT_TCP, rules.connect), (BIND_TCP, rules.bind)):
                 for port in ports:
@@ -372,14 +367,16 @@ def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
     return network
 
 
-def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, required: bool) -> None:
-    """Allow ``rights`` beneath ``path`` (only a file's rights when it is a file); a path that cannot be opened is
-    skipped unless ``required``."""
+def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, named: str = "") -> None:
+    """Allow ``rights`` beneath ``path`` (only a file's rights when it is a file). A path that cannot be opened is
+    skipped (a system path this machine does not have), unless declared: then it is an error naming it."""
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        if required:
-            raise
+    except OSError as e:
+        if named:
+            raise BootstrapError(
+                f"{named} cannot be opened: {e.strerror}. Make it reachable by the service's user"
+            ) from None
         return
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -407,7 +404,8 @@ class _Hook:
         self.writable = tuple(os.path.realpath(p).rstrip(os.sep) + os.sep for p, _ in rules.write)
         self.writable_files = frozenset(os.path.realpath(p) for p in rules.write_files)
         self.own = (os.path.realpath(rules.extraction), os.path.realpath(rules.archive))
-        self.executables = frozenset(rules.executables)
+        self.executables = rules.executables  # their real paths on the first program run (_run)
+        self.real_executables: frozenset[str] | None = None
         self.connect, self.bind = frozenset(rules.connect), frozenset(rules.bind)
         self.network = network
         self.said: set[str] = set()
@@ -476,7 +474,9 @@ class _Hook:
                 if os.path.isfile(candidate):
                     program = candidate
                     break
-        if os.path.realpath(program) in self.executables:
+        if self.real_executables is None:
+            self.real_executables = frozenset(os.path.realpath(p) for p in self.executables)
+        if os.path.realpath(program) in self.real_executables:
             return None
         return self._refused(program)
 
