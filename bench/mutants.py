@@ -49,6 +49,8 @@ SHARED = "tests/test_runtime_shared_machine.py"
 BACKGROUND = "tests/test_runtime.py::TestBackgroundDeletion"
 RELEASE = "src/hatch_zipapp/deploy/release.py"
 FLOW = "tests/test_deploy_flow.py"
+CONFINE = "src/hatch_zipapp/deploy/confine.py"
+CONFINE_TESTS = "tests/test_systemd_confine.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -712,6 +714,91 @@ MUTANTS = [
         'data.find(b"\\n", position, start + MAX_CHUNK)',
         'data.find(b"\\n", position)',
         ("tests/test_pyz_index.py::test_binary_bytes_with_a_line_end_past_max_chunk_are_cut_at_max_chunk",),
+    ),
+    # -- issue 25: `hatch-zipapp systemd --confine` ---------------------------------------------------------------
+    Mutant(
+        "confine-no-ip-firewall",
+        CONFINE,
+        '        lines.append("IPAddressDeny=any")',
+        "        pass",
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-write-under-home-accepted",
+        CONFINE,
+        "hidden = _under(path, _HIDDEN)",
+        "hidden = None",
+        (f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",),
+    ),
+    Mutant(
+        "confine-port-0-accepted",
+        CONFINE,
+        "not 1 <= int(text) <= 65535",
+        "not 0 <= int(text) <= 65535",
+        (f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",),
+    ),
+    Mutant(
+        "confine-host-name-without-network",
+        CONFINE,
+        "if names and not confinement.networks:",
+        "if False:",
+        (f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",),
+    ),
+    Mutant(
+        "confine-socket-activated-binds-anyway",
+        CONFINE,
+        "if confinement.bind or units.socket is not None or not units.command",
+        "if confinement.bind or not units.command",
+        (f"{CONFINE_TESTS}::test_a_serve_unit_binds_its_default_address_unless_socket_activated",),
+    ),
+    Mutant(
+        "confine-var-lib-shown",
+        CONFINE,
+        '"/srv", "/var/cache", "/var/lib", "/var/log")',
+        '"/srv", "/var/cache", "/var/log")',
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-io-uring-allowed",
+        CONFINE,
+        '    "io_uring_setup",\n',
+        "",
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-apparmor-raw-sockets",
+        CONFINE,
+        '"  deny network raw,",',
+        '"  network raw,",',
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-apparmor-syntax",
+        CONFINE,
+        '"  deny capability,",',
+        '"  deny capabilities,",',
+        (f"{CONFINE_TESTS}::test_apparmor_parser_compiles_every_variant",),
+    ),
+    Mutant(
+        "confine-declaration-unchecked",
+        CONFINE,
+        "if not isinstance(value, list) or not all(isinstance(v, str) for v in value):",
+        "if False:",
+        (f"{CONFINE_TESTS}::test_the_declaration_of_the_pyz_is_checked",),
+    ),
+    Mutant(
+        "confine-declaration-ignored",
+        "src/hatch_zipapp/__main__.py",
+        "asked = defaults.declared(str(local)).merged(asked)",
+        "asked = asked",
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-options-without-confine",
+        "src/hatch_zipapp/__main__.py",
+        "if given and not options.confine:",
+        "if False:",
+        (f"{CONFINE_TESTS}::test_the_options_need_confine",),
     ),
 ]
 
