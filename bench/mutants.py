@@ -794,6 +794,13 @@ MUTANTS = [
         (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
     ),
     Mutant(
+        "confine-write-over-the-code",
+        CONFINE,
+        'if where == path or where.startswith(path.rstrip("/") + "/") or path.startswith(where + "/"):',
+        "if False:",
+        (f"{CONFINE_TESTS}::test_a_writable_directory_never_holds_the_code",),
+    ),
+    Mutant(
         "confine-options-without-confine",
         "src/hatch_zipapp/__main__.py",
         "if given and not options.confine:",

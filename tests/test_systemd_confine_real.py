@@ -33,6 +33,7 @@ OTHER_PORT = 2222
 #: What the site runs, through `mysite-manage shell -c`: one JSON line, attempt → what happened.
 PROBE = r"""
 import ctypes, json, os, socket
+OTHER_PORT = int("__OTHER_PORT__")
 found = {}
 def attempt(name, action):
     try:
@@ -52,7 +53,7 @@ def write(path):
 attempt("write_media", lambda: write("/srv/mysite/media/probe"))
 attempt("write_site", lambda: write("/srv/mysite/probe"))
 attempt("write_state", lambda: write(os.environ["STATE_DIRECTORY"] + "/probe"))
-attempt("connect_undeclared", lambda: socket.create_connection(("127.0.0.1", %(other)d), timeout=3).close())
+attempt("connect_undeclared", lambda: socket.create_connection(("127.0.0.1", OTHER_PORT), timeout=3).close())
 attempt("connect_declared", lambda: socket.create_connection(("::1", 5432), timeout=3).close())
 def bind():
     s = socket.socket()
@@ -68,7 +69,7 @@ def io_uring():
 attempt("io_uring_setup", io_uring)
 found["confine"] = os.environ.get("ZIPAPP_CONFINE")
 print("PROBE " + json.dumps(found))
-""" % {"other": OTHER_PORT}
+""".replace("__OTHER_PORT__", str(OTHER_PORT))
 
 
 @pytest.fixture(scope="module")
