@@ -51,6 +51,8 @@ RELEASE = "src/hatch_zipapp/deploy/release.py"
 FLOW = "tests/test_deploy_flow.py"
 CONFINE = "src/hatch_zipapp/bootstrap/confine.py"
 CONFINED = "tests/test_confine.py"
+DEPLOY_CONFINE = "src/hatch_zipapp/deploy/confine.py"
+CONFINE_TESTS = "tests/test_systemd_confine.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -785,6 +787,98 @@ MUTANTS = [
         '        sys.stderr.write(f"{PREFIX}nothing confined: {why}\\n")\n        return',
         "        raise BootstrapError(why)",
         (f"{CONFINED}::test_a_kernel_without_landlock_is_one_journal_line",),
+    ),
+    # -- issue 25: `hatch-zipapp systemd --confine` ---------------------------------------------------------------
+    Mutant(
+        "confine-no-ip-firewall",
+        DEPLOY_CONFINE,
+        '        lines.append("IPAddressDeny=any")',
+        "        pass",
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-write-under-home-accepted",
+        DEPLOY_CONFINE,
+        "hidden = _under(path, _HIDDEN)",
+        "hidden = None",
+        (f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",),
+    ),
+    Mutant(
+        "confine-port-0-accepted",
+        DEPLOY_CONFINE,
+        "not 1 <= int(text) <= 65535",
+        "not 0 <= int(text) <= 65535",
+        (f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",),
+    ),
+    Mutant(
+        "confine-host-name-without-network",
+        DEPLOY_CONFINE,
+        "if names and not confinement.networks:",
+        "if False:",
+        (f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",),
+    ),
+    Mutant(
+        "confine-socket-activated-binds-anyway",
+        DEPLOY_CONFINE,
+        "if confinement.bind or units.socket is not None or not units.command",
+        "if confinement.bind or not units.command",
+        (f"{CONFINE_TESTS}::test_a_serve_unit_binds_its_default_address_unless_socket_activated",),
+    ),
+    Mutant(
+        "confine-var-lib-shown",
+        DEPLOY_CONFINE,
+        '"/srv", "/var/cache", "/var/lib", "/var/log")',
+        '"/srv", "/var/cache", "/var/log")',
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-io-uring-allowed",
+        DEPLOY_CONFINE,
+        '    "io_uring_setup",\n',
+        "",
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-apparmor-raw-sockets",
+        DEPLOY_CONFINE,
+        '"  deny network raw,",',
+        '"  network raw,",',
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-apparmor-syntax",
+        DEPLOY_CONFINE,
+        '"  deny capability,",',
+        '"  deny capabilities,",',
+        (f"{CONFINE_TESTS}::test_apparmor_parser_compiles_every_variant",),
+    ),
+    Mutant(
+        "confine-declaration-unchecked",
+        DEPLOY_CONFINE,
+        "if not isinstance(value, list) or not all(isinstance(v, str) for v in value):",
+        "if False:",
+        (f"{CONFINE_TESTS}::test_the_declaration_of_the_pyz_is_checked",),
+    ),
+    Mutant(
+        "confine-declaration-ignored",
+        "src/hatch_zipapp/__main__.py",
+        "asked = defaults.declared(str(local)).merged(asked)",
+        "asked = asked",
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-write-over-the-code",
+        DEPLOY_CONFINE,
+        'if where == path or where.startswith(path.rstrip("/") + "/") or path.startswith(where + "/"):',
+        "if False:",
+        (f"{CONFINE_TESTS}::test_a_writable_directory_never_holds_the_code",),
+    ),
+    Mutant(
+        "confine-options-without-confine",
+        "src/hatch_zipapp/__main__.py",
+        "if given and not options.confine:",
+        "if False:",
+        (f"{CONFINE_TESTS}::test_the_options_need_confine",),
     ),
 ]
 

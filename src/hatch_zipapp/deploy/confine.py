@@ -322,7 +322,17 @@ def _host_names(confinement: Confinement) -> list[str]:
 
 
 def check(units: Units, confinement: Confinement) -> None:
-    """Refuse what cannot be confined as asked: a host name with no network named for it."""
+    """Refuse what cannot be confined as asked: a writable directory holding the site's code, a host name with no
+    network named for it."""
+    code = [("the .pyz", units.pyz), *([("the prepared root", units.prepared_root)] if units.prepared_root else [])]
+    for path in confinement.write:
+        for what, where in code:
+            if where == path or where.startswith(path.rstrip("/") + "/") or path.startswith(where + "/"):
+                message = (
+                    f"--write (or the .pyz's declaration) {path!r} holds {what} ({where}): the site could rewrite "
+                    f"its own code; declare a directory of its own, e.g. {posixpath.dirname(units.pyz)}/media"
+                )
+                raise SystemdError(message)
     names = _host_names(confinement)
     if names and not confinement.networks:
         message = (
