@@ -310,5 +310,7 @@ def test_confined_unit(box: sdbox.Box, pyz: Path, tmp_path: Path) -> None:
     """(b) With confinement (Landlock by the runtime, systemd's allow-lists, issue 25) and the site's declaration:
     everything blocked but what it declared."""
     found = run_battery(box, pyz, tmp_path / "units", *CONFINE_OPTIONS)
+    said = [line for line in (tmp_path / "battery.jsonl").read_text().splitlines() if "nothing confined" in line]
+    assert not said, said  # Landlock applied: the unit lets the runtime make its three system calls
     allowed = _allowed(found)
     assert set(allowed) == CONFINED_ALLOWED, allowed
