@@ -191,7 +191,9 @@ def contained(pyz: Path, work: Path, versions: dict[str, str]) -> dict[str, Line
     versions["podman"] = _run("podman", "--version", timeout=60).stdout.strip()
     tag = image(pyz, work)
     results: dict[str, Lines | str] = {}
-    with host_other() as other:
+    with contextlib.ExitStack() as stack:
+        stack.callback(_run, "podman", "rmi", "-f", tag, timeout=120)  # the base image stays, for the next run
+        other = stack.enter_context(host_other())
         environment = [f"--env={k}={v}" for k, v in {**CONTAINER_TARGETS, "ESCAPE_OTHER_PID": str(other)}.items()]
         for column, network in (("c", []), ("d", ["--network", "none"])):
             done = _run(*PODMAN, *network, *environment, tag, "python3", "/srv/escape/escape.pyz", timeout=600)
