@@ -365,3 +365,16 @@ def test_a_writable_directory_never_holds_the_code(write: str) -> None:
     with pytest.raises(ValueError, match=r"holds the prepared root \(/srv/mysite/extracted\): the site could rewrite"):
         render(dataclasses.replace(units, confine=Confinement(write=(write,))))
     assert render(dataclasses.replace(units, confine=Confinement(write=("/srv/mysite/media",))))
+
+
+def test_what_the_service_runs_is_bound_back_into_the_hidden_trees() -> None:
+    units = Units("app", "/opt/app/app.pyz", python="/opt/python/bin/python3.12", confine=Confinement())
+    service = _lines(render(units)["app.service"])
+    (hidden,) = [line for line in service if line.startswith("TemporaryFileSystem=/etc")]
+    assert "/opt:ro" in hidden.split("=", 1)[1].split()
+    (binds,) = [line for line in service if line.startswith("BindReadOnlyPaths=")]
+    assert binds.split()[-2:] == ["/opt/app", "/opt/python"]  # the .pyz's directory, the interpreter's prefix
+    # A .pyz right in a hidden tree: that tree stays as it is.
+    service = _lines(render(Units("app", "/opt/app.pyz", confine=Confinement()))["app.service"])
+    (hidden,) = [line for line in service if line.startswith("TemporaryFileSystem=/etc")]
+    assert "/opt:ro" not in hidden and "/srv:ro" in hidden
