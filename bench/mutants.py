@@ -874,6 +874,13 @@ MUTANTS = [
         (f"{CONFINE_TESTS}::test_a_writable_directory_never_holds_the_code",),
     ),
     Mutant(
+        "confine-landlock-calls-refused",
+        CONFINE,
+        """        f"SystemCallFilter={' '.join(LANDLOCK_CALLS)}",\n""",
+        "",
+        (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
         "confine-options-without-confine",
         "src/hatch_zipapp/__main__.py",
         "if given and not options.confine:",

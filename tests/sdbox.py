@@ -177,9 +177,7 @@ class Box:
             "--private-network",
             "--console=read-only",
             "--volatile=overlay",
-            "--system-call-filter=bpf",
-            # nspawn 252's own allow-list predates Landlock: without this, a unit's landlock_create_ruleset is EPERM.
-            "--system-call-filter=landlock_create_ruleset landlock_add_rule landlock_restrict_self",
+            "--system-call-filter=bpf landlock_create_ruleset landlock_add_rule landlock_restrict_self",
             *[f"--bind-ro={os.fspath(host)}:{inside}" for host, inside in self.binds],
         ]
         enter = f'for cg in {cgroups}; do echo $$ > "$cg/cgroup.procs"; done; exec "$@"'

@@ -98,6 +98,8 @@ def test_the_declaration_and_the_options_make_the_unit(tmp_path: Path, capsys: p
         "IPAddressAllow=10.0.0.5 127.0.0.1 192.0.2.0/24 2001:db8::25",
         "SocketBindDeny=any",
         f"SystemCallFilter=~{' '.join(REFUSED_CALLS)}",
+        # systemd 252's @system-service refuses Landlock's calls: the runtime could not confine without these.
+        "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self",
         "AppArmorProfile=hatch-zipapp-mysite",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
     ]:
@@ -365,3 +367,16 @@ def test_a_writable_directory_never_holds_the_code(write: str) -> None:
     with pytest.raises(ValueError, match=r"holds the prepared root \(/srv/mysite/extracted\): the site could rewrite"):
         render(dataclasses.replace(units, confine=Confinement(write=(write,))))
     assert render(dataclasses.replace(units, confine=Confinement(write=("/srv/mysite/media",))))
+
+
+def test_what_the_service_runs_is_bound_back_into_the_hidden_trees() -> None:
+    units = Units("app", "/opt/app/app.pyz", python="/opt/python/bin/python3.12", confine=Confinement())
+    service = _lines(render(units)["app.service"])
+    (hidden,) = [line for line in service if line.startswith("TemporaryFileSystem=/etc")]
+    assert "/opt:ro" in hidden.split("=", 1)[1].split()
+    (binds,) = [line for line in service if line.startswith("BindReadOnlyPaths=")]
+    assert binds.split()[-2:] == ["/opt/app", "/opt/python"]  # the .pyz's directory, the interpreter's prefix
+    # A .pyz right in a hidden tree: that tree stays as it is.
+    service = _lines(render(Units("app", "/opt/app.pyz", confine=Confinement()))["app.service"])
+    (hidden,) = [line for line in service if line.startswith("TemporaryFileSystem=/etc")]
+    assert "/opt:ro" not in hidden and "/srv:ro" in hidden
