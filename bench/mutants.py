@@ -875,7 +875,7 @@ MUTANTS = [
     ),
     Mutant(
         "confine-landlock-calls-refused",
-        CONFINE,
+        DEPLOY_CONFINE,
         """        f"SystemCallFilter={' '.join(LANDLOCK_CALLS)}",\n""",
         "",
         (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
