@@ -83,8 +83,9 @@ for host, port in [("127.0.0.1", 5433), ("127.0.0.1", 22), (gateway, 8099), (gat
 for address in ["\0hz-escape-other", "/run/hz-escape-other/other.sock"]:
     s = socket.socket(socket.AF_UNIX); s.bind(address); s.listen(8); listeners.append(s)
 os.chmod("/run/hz-escape-other/other.sock", 0o666)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.setsockopt(0, 15, 1); u.bind((gateway, 8099))
-threading.Thread(target=echo, args=(u,), daemon=True).start()
+for address in [(gateway, 8099), ("127.0.0.1", 5433)]:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.setsockopt(0, 15, 1); u.bind(address)
+    threading.Thread(target=echo, args=(u,), daemon=True).start()
 for s in listeners:
     threading.Thread(target=serve, args=(s,), daemon=True).start()
 os.setgid(65534); os.setuid(65534)

@@ -1,9 +1,9 @@
 """The escape battery (fixtures/escape, issue 25) run as a service under a real systemd (252, Debian 12, booted by
 tests/sdbox.py), next to "another service": its state directory with a world-readable file and a world-writable
 inbox, its configuration in /etc, its file in /dev/shm, a Unix socket (mode 0666) and an abstract one, listeners on
-127.0.0.1:5433 (its database), 127.0.0.1:22, and out there (10.99.0.1:8099, TCP and a UDP echo, an address on the
-box's loopback standing for the rest of the network), all held by a process of another user (``other``); a
-world-readable file in /home/alice and in /srv/other.
+127.0.0.1:5433 (its database, TCP, and a UDP echo), 127.0.0.1:22, and out there (10.99.0.1:8099, TCP and a UDP
+echo, an address on the box's loopback standing for the rest of the network), all held by a process of another user
+(``other``); a world-readable file in /home/alice and in /srv/other.
 
 The battery runs twice in one box, one unit after the other: (a) under the unit `hatch-zipapp systemd` writes
 (plain), (b) under `hatch-zipapp systemd --confine` with the site's declaration (one endpoint, 127.0.0.1:5432, and
@@ -54,8 +54,9 @@ for address in ["\0other-service", "/run/other/other.sock"]:
 import os; os.chmod("/run/other/other.sock", 0o666)
 for s in listeners:
     threading.Thread(target=serve, args=(s,), daemon=True).start()
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.99.0.1", 8099))
-threading.Thread(target=echo, args=(u,), daemon=True).start()
+for address in [("10.99.0.1", 8099), ("127.0.0.1", 5433)]:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(address)
+    threading.Thread(target=echo, args=(u,), daemon=True).start()
 print("ready", flush=True)
 while True:
     time.sleep(3600)
@@ -82,6 +83,7 @@ TARGETS = [
     ("the declared endpoint 127.0.0.1:5432", "exec 3<>/dev/tcp/127.0.0.1/5432"),
     (f"out there {OUT}:8099", f"exec 3<>/dev/tcp/{OUT}/8099"),
     ("the UDP echo", f"ss -Hlun src {OUT}:8099 | grep -q 8099"),
+    ("the local UDP echo", "ss -Hlun src 127.0.0.1:5433 | grep -q 5433"),
     ("the abstract socket", "ss -Hlx | grep -q '@other-service'"),
     ("the Unix socket", "test -S /run/other/other.sock"),
     ("the other files", "test -f /var/lib/other/data -a -f /etc/other/config -a -f /srv/other/notes"),
@@ -131,6 +133,7 @@ ALL = [
     "connect-ssh",
     "connect-out",
     "udp-out",
+    "udp-local-other",
     "bind-other-port",
     "bind-privileged-port",
     "raw-socket",
@@ -198,6 +201,7 @@ PLAIN_ALLOWED = {
     "connect-ssh",
     "connect-out",
     "udp-out",
+    "udp-local-other",
     "bind-other-port",
     "unix-abstract-other",
     "unix-socket-other",
