@@ -768,6 +768,13 @@ MUTANTS = [
         (f"{CONFINED}::TestFiles::test_writes_only_where_declared",),
     ),
     Mutant(
+        "confine-lock-file-not-writable",
+        CONFINE,
+        '        self.write_files = ["/dev/null", *lock_files]',
+        '        self.write_files = ["/dev/null"]',
+        (f"{CONFINED}::TestFiles::test_children_inherit_it",),
+    ),
+    Mutant(
         "confine-refusals-not-said",
         CONFINE,
         '            sys.stderr.write(f"{PREFIX}{line}\\n")\n            sys.stderr.flush()',

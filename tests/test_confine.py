@@ -221,9 +221,20 @@ def started():
 attempt("forked child", forked)
 attempt("interpreter started", started)
 attempt("interpreter runs", lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
+def again():
+    child = subprocess.run([sys.executable, "{pyz}", "open('{t}/shadow')"], capture_output=True, text=True)
+    if "PermissionError" in child.stderr and child.stdout == "RAN\\n":
+        raise PermissionError("the .pyz again")
+    child.check_returncode()
+attempt("the pyz again", again)
 """
         results, _ = _both(pyz, place, code)
-        assert results == {"forked child": "blocked", "interpreter started": "blocked", "interpreter runs": "allowed"}
+        assert results == {
+            "forked child": "blocked",
+            "interpreter started": "blocked",
+            "interpreter runs": "allowed",
+            "the pyz again": "blocked",  # it started (its lock taken again, confined again), and could not read
+        }
 
 
 class TestPrograms:

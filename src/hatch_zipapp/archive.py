@@ -8,7 +8,7 @@ Layout (shiv's names and environment.json, so shiv's tools and runtime variables
                          .pyz needs; the runtime's modules checked against the record (runtime_record); then
                          import _bootstrap; _bootstrap.bootstrap(record)
     _bootstrap/          the runtime: __init__.py (hatch_zipapp/bootstrap/runtime.py: the start) and its modules
-                         (RUNTIME_MODULES: documents, locks, roots, zipread, atomic, cleanup)
+                         (RUNTIME_MODULES: documents, locks, roots, zipread, atomic, cleanup, confine)
     environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)

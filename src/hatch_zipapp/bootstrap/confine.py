@@ -57,7 +57,7 @@ ARCHITECTURES = frozenset(
 CREATE_RULESET_VERSION = 1
 RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
 PR_SET_NO_NEW_PRIVS = 38
-ENOSYS, EOPNOTSUPP = 38, 95
+EOPNOTSUPP = 95  # Landlock built in, not enabled at boot
 
 # Access rights, by the ABI that brought them.
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -453,9 +453,7 @@ class _Hook:
         if real in (archive, extraction) or real.startswith(extraction + os.sep):
             return f"writing {real} is refused: it is this site's own code, never written by a confined site"
         directory = os.path.dirname(real)
-        return (f"writing {real} is not declared: add {directory!r} to {TABLE} write, or --write to {COMMAND}").replace(
-            "'", '"'
-        )
+        return f'writing {real} is not declared: add "{directory}" to {TABLE} write, or --write to {COMMAND}'
 
     def _address(self, args: tuple[Any, ...], ports: frozenset[int], verb: str) -> str | None:
         sock, address = args

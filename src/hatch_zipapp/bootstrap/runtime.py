@@ -25,10 +25,12 @@ On start (once ``__main__.py``, bootstrap/check.py, has checked that this interp
    (:func:`run`). shiv's variables keep working:
    ``SHIV_ROOT``, ``SHIV_ENTRY_POINT``/``SHIV_MODULE``, ``SHIV_CONSOLE_SCRIPT``, ``SHIV_INTERPRETER``,
    ``SHIV_FORCE_EXTRACT``, ``SHIV_COMPILE_PYC``, ``SHIV_COMPILE_WORKERS``, ``SHIV_PREPEND_PYTHONPATH``,
-   ``SHIV_EXTEND_PYTHONPATH``.
+   ``SHIV_EXTEND_PYTHONPATH``;
+7. with ``ZIPAPP_CONFINE=1``, between the two: puts the process under Landlock (confine.py), so that no code of the
+   application (its entry point, Django's settings) runs unconfined.
 
-Only documents.py, roots.py and locks.py are imported by a warm start; zipread.py, atomic.py and cleanup.py by the
-start that extracts.
+Only documents.py, roots.py and locks.py are imported by a warm start (and confine.py when confined); zipread.py,
+atomic.py and cleanup.py by the start that extracts.
 """
 
 from __future__ import annotations
