@@ -380,3 +380,17 @@ def test_what_the_service_runs_is_bound_back_into_the_hidden_trees() -> None:
     service = _lines(render(Units("app", "/opt/app.pyz", confine=Confinement()))["app.service"])
     (hidden,) = [line for line in service if line.startswith("TemporaryFileSystem=/etc")]
     assert "/opt:ro" not in hidden and "/srv:ro" in hidden
+
+
+#: verify checks that ExecStart='s program exists here: these run /usr/bin/python3.
+RUN_HERE = [name for name, units in VARIANTS.items() if units.python == "/usr/bin/python3"]
+
+
+@pytest.mark.parametrize("variant", RUN_HERE)
+def test_every_variant_verifies(variant: str, tmp_path: Path) -> None:
+    files = render(VARIANTS[variant])
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    units = [name for name in files if name.endswith((".service", ".socket", ".timer", ".target"))]
+    result = _systemd_analyze("verify", *units, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr

@@ -127,14 +127,17 @@ def test_the_confined_site_runs_and_the_allow_lists_hold(box: sdbox.Box, server_
     line = next((x for x in probe.stdout.splitlines() if x.startswith("PROBE ")), None)
     assert line is not None, probe.stdout + probe.stderr
     found = json.loads(line.removeprefix("PROBE "))
+    print(json.dumps(found, indent=1))
     assert found["confine"] == "1"
-    assert found["var_lib"].startswith("ok ") and "other" not in found["var_lib"] and NAME in found["var_lib"], found
+    # Listing a hidden tree shows only what systemd bound back (or, with the runtime's Landlock, is refused).
+    refused = "PermissionError [Errno 13]"
+    assert found["var_lib"] == f"ok [{NAME!r}, 'private']" or found["var_lib"].startswith(refused), found
     assert found["other_state"].startswith("FileNotFoundError"), found
-    assert found["srv"] == f"ok [{NAME!r}]", found
+    assert found["srv"] == f"ok [{NAME!r}]" or found["srv"].startswith(refused), found
     assert found["shadow"].startswith("FileNotFoundError"), found
-    assert found["shm"] == "ok []", found
+    assert found["shm"] == "ok []" or found["shm"].startswith(refused), found
     assert found["write_media"] == f"ok '/srv/{NAME}/media/probe'", found
-    assert found["write_site"].startswith("OSError [Errno 30] Read-only file system"), found
+    assert found["write_site"].startswith(("OSError [Errno 30] Read-only file system", refused)), found
     assert found["write_state"].startswith("ok "), found
     # Dropped by the IP firewall (no answer at all), where the declared address answers (nothing listens: refused).
     assert found["connect_undeclared"].split()[0] in {"TimeoutError", "PermissionError"}, found

@@ -477,6 +477,9 @@ def apparmor(units: Units, confinement: Confinement) -> str:
         "  include <abstractions/base>",
         "  include <abstractions/nameservice>",
         "  include <abstractions/ssl_certs>",
+        "  include <abstractions/openssl>",
+        "  # READY=1 (Type=notify) and the journal.",
+        "  @{run}/systemd/notify w,",
         "",
         "  # The interpreter and the system's libraries: read and map; nothing else runs.",
     ]
