@@ -153,7 +153,7 @@ for alias, cache in sorted((getattr(settings, "CACHES", None) or {}).items()):
             connect(setting, "/" + one[len("unix:"):].split("?", 1)[0].rpartition("@")[2].lstrip("/"))
         elif one.startswith("/"):
             connect(setting, one)
-        elif "memcache" in backend.lower() and one:
+        elif one and ("memcached" in backend.lower() or backend.endswith(("PyMemcacheCache", "PyLibMCCache"))):
             hostport(setting, one, 11211)
 smtp = "django.core.mail.backends.smtp.EmailBackend"
 if getattr(settings, "EMAIL_BACKEND", smtp) == smtp and getattr(settings, "EMAIL_HOST", "localhost"):

@@ -50,7 +50,7 @@ def problem(kind: str, value: str) -> str | None:
         return _path_problem(kind, value)
     host, colon, port = value.rpartition(":")
     if not colon:
-        return "is not absolute" if "/" in value else "has no port"
+        return "is not absolute" if kind == CONFINE_CONNECT and "/" in value else "has no port"
     if not port.isascii() or not port.isdigit() or str(int(port)) != port:
         return f"has the port {port!r}, not a number"
     if not 1 <= int(port) <= 65535:
