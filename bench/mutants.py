@@ -49,6 +49,7 @@ SHARED = "tests/test_runtime_shared_machine.py"
 BACKGROUND = "tests/test_runtime.py::TestBackgroundDeletion"
 RELEASE = "src/hatch_zipapp/deploy/release.py"
 FLOW = "tests/test_deploy_flow.py"
+DECLARE = "tests/test_confine_declare.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -712,6 +713,70 @@ MUTANTS = [
         'data.find(b"\\n", position, start + MAX_CHUNK)',
         'data.find(b"\\n", position)',
         ("tests/test_pyz_index.py::test_binary_bytes_with_a_line_end_past_max_chunk_are_cut_at_max_chunk",),
+    ),
+    # -- the confinement declaration (issue 25): the confine table and the Django settings, in hatch-zipapp.json ----
+    Mutant(
+        "confine-port-zero-accepted",
+        "src/hatch_zipapp/pyz/confine.py",
+        "if not 1 <= int(port) <= 65535:",
+        "if not 0 <= int(port) <= 65535:",
+        (f"{DECLARE}::TestTable::test_a_bad_entry_is_one_line_naming_the_file_key_value_and_fix",),
+    ),
+    Mutant(
+        "confine-table-not-checked",
+        "src/hatch_zipapp/config.py",
+        "                reason = problem(kind, value)\n",
+        "                reason = None\n",
+        (f"{DECLARE}::TestTable",),
+    ),
+    Mutant(
+        "confine-key-written-when-empty",
+        "src/hatch_zipapp/builder.py",
+        "        if confine:  # absent",
+        "        if True:  # absent",
+        (f"{DECLARE}::TestRecorded::test_nothing_declared_no_key",),
+    ),
+    Mutant(
+        "confine-settings-false-ignored",
+        "src/hatch_zipapp/static.py",
+        "    if not context.config.confine.settings:\n",
+        "    if False:\n",
+        (f"{DECLARE}::test_settings_false_keeps_the_table_alone",),
+    ),
+    Mutant(
+        "confine-postgres-socket-directory-as-host",
+        "src/hatch_zipapp/static.py",
+        'if family in ("postgresql", "postgis") and one.startswith("/"):',
+        "if False:",
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-build-paths-recorded",
+        "src/hatch_zipapp/static.py",
+        "    if os.path.commonpath([os.path.realpath(path), work]) != work:\n",
+        "    if True:\n",
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-redis-credentials-kept",
+        "src/hatch_zipapp/static.py",
+        '.split("/", 1)[0].rpartition("@")[2], 6379)',
+        '.split("/", 1)[0], 6379)',
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-any-email-backend",
+        "src/hatch_zipapp/static.py",
+        'if getattr(settings, "EMAIL_BACKEND", smtp) == smtp and',
+        "if",
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-cache-note-drops-the-settings",
+        "src/hatch_zipapp/static.py",
+        "note=json.dumps([prefix, findings, declared])",
+        "note=json.dumps([prefix, findings, []])",
+        (f"{DECLARE}::test_a_warm_cache_records_the_same",),
     ),
 ]
 
