@@ -419,3 +419,69 @@ def test_collectstatic_false_reads_nothing(site: Path) -> None:
         pyproject.read_text().replace('allow = ["log-file"]', 'allow = ["log-file"]\ncollectstatic = false')
     )
     assert _info(build(site))[INFO_CONFINE] == _expected({"write": ["/srv/media"]})
+
+
+REAL = """
+MEDIA_ROOT = "/srv/mysite/media"
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": ["redis://cache1:6380/0", "rediss://u:s3cr3t@cache2/1"],
+    },
+    "files": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/var/tmp/mysite-cache"},
+    "mc": {
+        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+        "LOCATION": "unix:/run/memcached/memcached.sock",
+    },
+}
+LOGGING["handlers"]["file"] = {"class": "logging.FileHandler", "filename": "/var/log/mysite/site.log", "delay": True}
+"""
+
+
+@pytest.mark.network
+def test_the_example_site_with_real_django(tmp_path: Path) -> None:
+    """Real Django's settings object: its defaults where the settings say nothing (smtp to localhost:25), and what
+    the example site's settings say once they name a cache, MEDIA_ROOT and a log file."""
+    from tests.test_django import _copy
+
+    project = _copy(tmp_path / "mysite")
+    assert _info(build(project))[INFO_CONFINE] == _expected({"connect": ["localhost:25"]})
+    settings = project / "src" / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + REAL + 'EMAIL_HOST = "smtp.example.com"\nEMAIL_PORT = 587\n')
+    info = _info(build(project))
+    assert info[INFO_CONFINE] == {
+        "bind": [],
+        "connect": ["/run/memcached/memcached.sock", "cache1:6380", "cache2:6379", "smtp.example.com:587"],
+        "write": ["/srv/mysite/media", "/var/log/mysite", "/var/tmp/mysite-cache"],
+    }
+    assert "s3cr3t" not in json.dumps(info)
+
+
+class TestFromJson:
+    """What the deploy side reads back (`hatch-zipapp systemd --read PYZ --confine`): the recorded document, checked
+    with the same grammar."""
+
+    def test_round_trip(self) -> None:
+        data = {"bind": ["[::]:8000"], "connect": ["/run/pg/.s.PGSQL.5432", "db:5432"], "write": ["/srv/media"]}
+        assert Declaration.from_json(data).to_json() == data
+        assert Declaration.from_json({"write": ["/srv/media"]}).to_json() == {
+            "bind": [],
+            "connect": [],
+            "write": ["/srv/media"],
+        }
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            (["/srv"], "not a table of bind, connect, write: ['/srv']"),
+            ({"listen": []}, "not a table of bind, connect, write: {'listen': []}"),
+            ({"write": "/srv"}, "write is not a list of strings: '/srv'"),
+            ({"connect": [5432]}, "connect is not a list of strings: [5432]"),
+            ({"connect": ["db:0"]}, "connect entry 'db:0' has the port 0, outside 1-65535"),
+            ({"write": ["srv"]}, "write entry 'srv' is not absolute"),
+        ],
+    )
+    def test_not_a_declaration(self, data: object, message: str) -> None:
+        with pytest.raises(ValueError) as raised:
+            Declaration.from_json(data)
+        assert str(raised.value) == message
