@@ -778,6 +778,13 @@ MUTANTS = [
         "note=json.dumps([prefix, findings, []])",
         (f"{DECLARE}::test_a_warm_cache_records_the_same",),
     ),
+    Mutant(
+        "confine-unreadable-settings-fail-the-build",
+        "src/hatch_zipapp/static.py",
+        "except Exception as e:\n    declared = [",
+        "except ZeroDivisionError as e:\n    declared = [",
+        (f"{DECLARE}::test_settings_of_a_shape_the_build_cannot_read_are_one_warning_not_a_failed_build",),
+    ),
 ]
 
 

@@ -387,6 +387,19 @@ MEDIA_ROOT = "/srv/media"
         ) in " ".join(err.split())
 
 
+def test_settings_of_a_shape_the_build_cannot_read_are_one_warning_not_a_failed_build(
+    site: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Django does not look at CACHES during collectstatic: a shape it would refuse at run time reaches the reading."""
+    _settings(site, 'MEDIA_ROOT = "/srv/media"\nCACHES = ["redis://cache:6379"]\n', 'connect = ["db.prod:5432"]')
+    assert _info(build(site))[INFO_CONFINE] == _expected({"connect": ["db.prod:5432"]})
+    assert (
+        "settings 'app.settings' could not be read for the .pyz's confinement declaration (AttributeError: 'list' "
+        "object has no attribute 'items'): nothing of them is recorded. Declare what the site writes and connects to "
+        "in [tool.hatch.build.targets.zipapp.confine] (write, connect), or set `settings = false` there"
+    ) in " ".join(capfd.readouterr().err.split())
+
+
 def test_the_table_adds_to_the_settings(site: Path) -> None:
     _settings(
         site,

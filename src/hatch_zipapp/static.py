@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,7 +159,6 @@ for alias, cache in sorted((getattr(settings, "CACHES", None) or {}).items()):
 smtp = "django.core.mail.backends.smtp.EmailBackend"
 if getattr(settings, "EMAIL_BACKEND", smtp) == smtp and getattr(settings, "EMAIL_HOST", "localhost"):
     connect("EMAIL_HOST", getattr(settings, "EMAIL_HOST", "localhost"), getattr(settings, "EMAIL_PORT", 25))
-print(DECLARED + json.dumps(declared))
 """
 #: What is lost when data is written there, per allowance.
 _LOST = {
@@ -182,8 +182,11 @@ if not settings.STATIC_ROOT:
 call_command("collectstatic", interactive=False, verbosity=0)
 print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
 {_CHECKS}
-DECLARED = {_DECLARED!r}
-{_DECLARE}
+try:  # a setting Django does not use at build (CACHES) can be of any shape: it is said once, not a failed build
+{textwrap.indent(_DECLARE, "    ")}
+except Exception as e:
+    declared = [["unread", "", f"{{type(e).__name__}}: {{e}}"]]
+print({_DECLARED!r} + json.dumps(declared))
 """
 
 
@@ -323,6 +326,14 @@ def read_declared(context: BuildContext, django: DjangoConfig, declared: list[li
     checked as the pyproject table's are: one the declaration cannot hold is a warning naming the setting and where to
     declare it instead. Nothing with `confine.settings = false`."""
     if not context.config.confine.settings:
+        return Declaration()
+    if declared and declared[0][0] == "unread":
+        message = (
+            f"settings {django.settings!r} could not be read for the .pyz's confinement declaration "
+            f"({declared[0][2]}): nothing of them is recorded. Declare what the site writes and connects to in "
+            f"[tool.hatch.build.targets.zipapp.confine] (write, connect), or set `settings = false` there"
+        )
+        context.display.display_warning(message)
         return Declaration()
     entries = []
     for kind, setting, value in declared:
