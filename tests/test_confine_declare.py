@@ -118,7 +118,7 @@ settings = false
             ),
             (
                 "[tool.hatch.build.targets.zipapp.confine]\nlisten = 1",
-                f"Unknown field `{KEY}.listen` of pyproject.toml: known keys: bind, connect, write, settings",
+                f"Unknown field `{KEY}.listen` of pyproject.toml: known keys: bind, connect, settings, write",
             ),
             (
                 '[tool.hatch.build.targets.zipapp.confine]\nwrite = "/srv"',

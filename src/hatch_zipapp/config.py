@@ -66,7 +66,7 @@ OPTIONS: dict[str, str] = {
 _DJANGO_KEYS = ("settings", "environment", "collectstatic", "server", "allow")
 #: The servers `./site.pyz serve` can run (distribution names; bootstrap/django_main.py SERVERS, same order).
 DJANGO_SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")
-_CONFINE_KEYS = (*KINDS, "settings")
+_CONFINE_KEYS = tuple(sorted((*KINDS, "settings")))
 #: The settings pitfalls that stop a build and can be allowed one by one (`allow = ["media-root"]`, static.py).
 DJANGO_ALLOWANCES = ("file-upload-temp-dir", "log-file", "media-root", "sqlite")
 
