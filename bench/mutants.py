@@ -53,6 +53,7 @@ CONFINE = "src/hatch_zipapp/bootstrap/confine.py"
 CONFINED = "tests/test_confine.py"
 DEPLOY_CONFINE = "src/hatch_zipapp/deploy/confine.py"
 CONFINE_TESTS = "tests/test_systemd_confine.py"
+DECLARE = "tests/test_confine_declare.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -893,6 +894,77 @@ MUTANTS = [
         "if given and not options.confine:",
         "if False:",
         (f"{CONFINE_TESTS}::test_the_options_need_confine",),
+    ),
+    # -- the confinement declaration (issue 25): the confine table and the Django settings, in hatch-zipapp.json ----
+    Mutant(
+        "confine-port-zero-accepted",
+        "src/hatch_zipapp/pyz/confine.py",
+        "if not 1 <= int(port) <= 65535:",
+        "if not 0 <= int(port) <= 65535:",
+        (f"{DECLARE}::TestTable::test_a_bad_entry_is_one_line_naming_the_file_key_value_and_fix",),
+    ),
+    Mutant(
+        "confine-table-not-checked",
+        "src/hatch_zipapp/config.py",
+        "                reason = problem(kind, value)\n",
+        "                reason = None\n",
+        (f"{DECLARE}::TestTable",),
+    ),
+    Mutant(
+        "confine-key-written-when-empty",
+        "src/hatch_zipapp/builder.py",
+        "        if confine:  # absent",
+        "        if True:  # absent",
+        (f"{DECLARE}::TestRecorded::test_nothing_declared_no_key",),
+    ),
+    Mutant(
+        "confine-settings-false-ignored",
+        "src/hatch_zipapp/static.py",
+        "    if not context.config.confine.settings:\n",
+        "    if False:\n",
+        (f"{DECLARE}::test_settings_false_keeps_the_table_alone",),
+    ),
+    Mutant(
+        "confine-postgres-socket-directory-as-host",
+        "src/hatch_zipapp/static.py",
+        'if family in ("postgresql", "postgis") and one.startswith("/"):',
+        "if False:",
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-build-paths-recorded",
+        "src/hatch_zipapp/static.py",
+        "    if os.path.commonpath([os.path.realpath(path), work]) != work:\n",
+        "    if True:\n",
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-redis-credentials-kept",
+        "src/hatch_zipapp/static.py",
+        '.split("/", 1)[0].rpartition("@")[2], 6379)',
+        '.split("/", 1)[0], 6379)',
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-any-email-backend",
+        "src/hatch_zipapp/static.py",
+        'if getattr(settings, "EMAIL_BACKEND", smtp) == smtp and',
+        "if",
+        (f"{DECLARE}::test_what_the_settings_say_is_recorded",),
+    ),
+    Mutant(
+        "confine-cache-note-drops-the-settings",
+        "src/hatch_zipapp/static.py",
+        "note=json.dumps([prefix, findings, declared])",
+        "note=json.dumps([prefix, findings, []])",
+        (f"{DECLARE}::test_a_warm_cache_records_the_same",),
+    ),
+    Mutant(
+        "confine-unreadable-settings-fail-the-build",
+        "src/hatch_zipapp/static.py",
+        "except Exception as e:\n    declared = [",
+        "except ZeroDivisionError as e:\n    declared = [",
+        (f"{DECLARE}::test_settings_of_a_shape_the_build_cannot_read_are_one_warning_not_a_failed_build",),
     ),
 ]
 

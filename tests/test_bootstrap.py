@@ -112,7 +112,8 @@ def test_the_documents_written_are_the_documents_typed(tmp_path: Path, wheelhous
     from hatch_zipapp.bootstrap import documents
 
     alpha = make_wheel(wheelhouse, "alpha", "1.0")
-    project = make_project(tmp_path / "p", dependencies=["alpha"])
+    confine = '[tool.hatch.build.targets.zipapp.confine]\nwrite = ["/srv/data"]'  # "confine": only when declared
+    project = make_project(tmp_path / "p", dependencies=["alpha"], zipapp=confine)
     (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
     with PyzReader(build(project)) as archive:
         environment = json.loads(archive.read(documents.ENVIRONMENT_JSON))

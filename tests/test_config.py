@@ -377,8 +377,7 @@ class TestDocs:
             if "project" not in data:
                 text += '\n[project]\nname = "mysite"\nversion = "1.0"\nrequires-python = ">=3.11"\n'
             (root / "pyproject.toml").write_text(text, encoding="utf-8")
-            if "lock" in options:
-                (root / options["lock"]).write_text("")
+            (root / options.get("lock", "pylock.toml")).write_text("")  # the default when a block names none
             for directory in options.get("wheel-dirs", []):
                 (root / directory).mkdir()
             config = ZipappBuilder(os.fspath(root)).config

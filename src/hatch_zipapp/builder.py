@@ -33,6 +33,7 @@ from hatch_zipapp.bootstrap.documents import (
     INFO_BUILDER,
     INFO_BUILT_AT,
     INFO_BYTECODE,
+    INFO_CONFINE,
     INFO_DISTRIBUTIONS,
     INFO_ENTRY_POINT,
     INFO_LOCK,
@@ -59,6 +60,7 @@ from hatch_zipapp.fetch import Fetcher
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagedFile, stage_packages
 from hatch_zipapp.lock import RequirementsFile, load_lock
 from hatch_zipapp.progress import Progress
+from hatch_zipapp.pyz.confine import Declaration
 from hatch_zipapp.reproducible import check_compressor, source_date_epoch
 from hatch_zipapp.scripts import Resolved, resolve
 from hatch_zipapp.static import stage_django
@@ -192,12 +194,13 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         downloaded = context.fetcher.downloaded
         with contextlib.closing(stage_packages(context)) as staged:  # lock → fetch (→ sdist) → install
             context = self._with_embedded_compiler(context)  # bytecode and collectstatic by an embedded Python
-            collected = stage_django(context, staged)  # the Django entry point and collectstatic
+            collected, declared = stage_django(context, staged)  # the Django entry point and collectstatic
             entry = resolve(staged.tree, context.config.entry_point, project=context.project.name)
             runtime = runtime_files(staged.requirement)
             compiled = compile_bytecode(context, staged.tree, runtime)
             self._summary(context, staged, collected, compiled)
-            pending = self._write(context, staged, runtime, collected, compiled, entry)  # the .pyz and sidecars
+            confine = context.config.confine.declaration | declared  # the table, and what the settings say
+            pending = self._write(context, staged, runtime, collected, compiled, entry, confine)  # .pyz, sidecars
         wheel = self._place(context, pending)
         count = context.fetcher.downloaded - downloaded
         if count:
@@ -296,6 +299,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         collected: int,
         compiled: int,
         entry: Resolved,
+        confine: Declaration,
     ) -> list[tuple[Path, Path]]:
         """The archive stage: the .pyz, its SBOM and checksum, in temporary files beside their final names."""
         config, target, lock, epoch = context.config, context.target, context.lock, context.epoch
@@ -336,6 +340,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
             INFO_BUILT_AT: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
             INFO_BUILDER: f"hatch-zipapp {__version__}",
         }
+        if confine:  # absent when nothing is declared: the .pyz of a site that declares nothing is as it was
+            info[INFO_CONFINE] = confine.to_json()
         shebang = config.shebang or target.shebang(requirement)
         prefix = self._embed(context, final.name, info)
         with context.progress.step(f"Writing {final.name}") as step:

@@ -7,6 +7,7 @@ formatting, as `[project] dependencies` do (`{env:NAME}`, `{env:NAME:default}`, 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -25,6 +26,7 @@ from hatch_zipapp.bootstrap.documents import DJANGO_ENTRY_POINT
 from hatch_zipapp.embed import ArchiveSource
 from hatch_zipapp.errors import ConfigError, LockError
 from hatch_zipapp.fetch import redact, scrub
+from hatch_zipapp.pyz.confine import FIX, KINDS, Declaration, problem
 from hatch_zipapp.target import Target, TargetError
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "DJANGO_SERVERS",
     "OPTIONS",
     "TARGETS_ENV",
+    "ConfineConfig",
     "DjangoConfig",
     "ZipappBuilderConfig",
 ]
@@ -57,13 +60,25 @@ OPTIONS: dict[str, str] = {
     "reexec": "`false`",
     "embed-python": "`false`",
     "python-archive": "python-build-standalone's, from pbs-installer's table",
+    "confine": "none (what the Django settings say)",
 }
 
 _DJANGO_KEYS = ("settings", "environment", "collectstatic", "server", "allow")
 #: The servers `./site.pyz serve` can run (distribution names; bootstrap/django_main.py SERVERS, same order).
 DJANGO_SERVERS = ("gunicorn", "pyuwsgi", "uvicorn", "granian")
+_CONFINE_KEYS = tuple(sorted((*KINDS, "settings")))
 #: The settings pitfalls that stop a build and can be allowed one by one (`allow = ["media-root"]`, static.py).
 DJANGO_ALLOWANCES = ("file-upload-temp-dir", "log-file", "media-root", "sqlite")
+
+
+@dataclass(frozen=True)
+class ConfineConfig:
+    """`[tool.hatch.build.targets.zipapp.confine]`: what the site needs beyond what the runtime gives it, recorded in
+    hatch-zipapp.json for `hatch-zipapp systemd --confine` (pyz/confine.py)."""
+
+    declaration: Declaration = dataclasses.field(default_factory=Declaration)
+    #: Add what the Django settings say (static.py reads them at build); false: the table alone.
+    settings: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,7 @@ _CHECKED_FIRST = (
     "pure_python_ok",
     "reexec",
     "embedded",
+    "confine",
 )
 #: A console script's name (`entry-point` naming a script of a locked package, checked once they are installed).
 _SCRIPT_NAME = re.compile(r"[A-Za-z0-9][\w.+-]*")
@@ -492,6 +508,38 @@ class ZipappBuilderConfig(BuilderConfig):
         return DjangoConfig(
             settings, dict(environment), True if collectstatic is None else collectstatic, server, frozenset(allow)
         )
+
+    @cached_property
+    def confine(self) -> ConfineConfig:
+        table: Any = self.target_config.get("confine")
+        if table is None:
+            return ConfineConfig()
+        key = f"{self._key}.confine"
+        if not isinstance(table, dict):
+            message = (
+                f"Field `{key}` of pyproject.toml must be a table of `write`, `connect`, `bind` (arrays of strings) "
+                f"and `settings` (a boolean), got {table!r}"
+            )
+            raise ConfigError(message)
+        _check_keys(table, _CONFINE_KEYS, f"Unknown field `{key}.KEY` of pyproject.toml")
+        settings = _get(table, "settings", bool, f"Field `{key}.settings` of pyproject.toml", "a boolean")
+        entries = []
+        for kind in KINDS:
+            values = table.get(kind, [])
+            if not isinstance(values, list):
+                message = f"Field `{key}.{kind}` of pyproject.toml must be an array of strings, got {values!r}"
+                raise ConfigError(message)
+            for i, value in enumerate(values, 1):
+                where = f"Entry #{i} in field `{key}.{kind}` of pyproject.toml"
+                if not isinstance(value, str):
+                    message = f"{where} must be a string, got {value!r}: {FIX[kind]}"
+                    raise ConfigError(message)
+                reason = problem(kind, value)
+                if reason is not None:
+                    message = f"{where}: {value!r} {reason}; {FIX[kind]}"
+                    raise ConfigError(message)
+                entries.append((kind, value))
+        return ConfineConfig(Declaration.of(entries), True if settings is None else bool(settings))
 
     @cached_property
     def isolated(self) -> bool:

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,17 +24,27 @@ from hatch_zipapp.cache import Bundle, write_bundle
 from hatch_zipapp.config import DJANGO_SERVERS, DjangoConfig
 from hatch_zipapp.errors import DjangoError
 from hatch_zipapp.install import SITE_PACKAGES, Staged, StagingTree, files_digest, stage_packages
+from hatch_zipapp.pyz.confine import FIX, Declaration, problem
 from hatch_zipapp.target import Target
 
 if TYPE_CHECKING:
     from hatch_zipapp.context import BuildContext
 
-__all__ = ["DjangoError", "add_django_entry_point", "check_settings", "choose_server", "collect_static", "stage_django"]
+__all__ = [
+    "DjangoError",
+    "add_django_entry_point",
+    "check_settings",
+    "choose_server",
+    "collect_static",
+    "read_declared",
+    "stage_django",
+]
 
 _OWNER = "hatch-zipapp (Django)"
 _PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
 _MARKER = "HATCH_ZIPAPP_STATIC_ROOT="
 _FINDINGS = "HATCH_ZIPAPP_SETTINGS_FINDINGS="
+_DECLARED = "HATCH_ZIPAPP_SETTINGS_CONFINE="
 #: The settings pitfalls, looked at while collectstatic has the settings imported (the same interpreter): paths that
 #: resolve against the working directory instead of the package (read: a warning), and places data is written to
 #: that lie inside the package, i.e. inside the extraction the next deploy deletes (an error unless allowed).
@@ -68,6 +79,87 @@ for name, handler in sorted(((getattr(settings, "LOGGING", None) or {{}}).get("h
         inside(f'LOGGING["handlers"]["{{name}}"]["filename"]', handler["filename"], "log-file")
 print({_FINDINGS!r} + json.dumps(findings))
 """
+#: What the settings say the site writes and connects to (the confinement declaration, pyz/confine.py), read in the
+#: same interpreter: ``[kind, setting, value]`` for each, checked by the build (a value it cannot use is a warning).
+#: Relative paths (resolved against the server's working directory) and paths inside the build's own directory (the
+#: package: the checks above report those) are not recorded; nor a database HOST left empty (the client library's
+#: default socket). Django's defaults where the settings do not say: EMAIL_BACKEND smtp, EMAIL_HOST localhost:25.
+_DECLARE = """\
+import re
+declared = []
+work = os.path.realpath(os.getcwd())
+def write(setting, value, parent=False):
+    value = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return
+    path = os.path.normpath(value)
+    path = os.path.dirname(path) if parent else path
+    if os.path.commonpath([os.path.realpath(path), work]) != work:
+        declared.append(["write", setting, path])
+def connect(setting, host, port=None):
+    host = str(host)
+    if host.startswith("/"):
+        declared.append(["connect", setting, host])
+        return
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    host = f"[{host}]" if ":" in host else host
+    declared.append(["connect", setting, host if port is None else f"{host}:{port}"])
+def hostport(setting, text, default):
+    if text.startswith("[") and text.endswith("]") or text.count(":") == 0:
+        connect(setting, text, default)
+    else:
+        declared.append(["connect", setting, text])
+write("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""))
+write("FILE_UPLOAD_TEMP_DIR", getattr(settings, "FILE_UPLOAD_TEMP_DIR", None))
+for name, handler in sorted(((getattr(settings, "LOGGING", None) or {}).get("handlers") or {}).items()):
+    if isinstance(handler, dict) and handler.get("filename"):
+        write(f'LOGGING["handlers"]["{name}"]["filename"]', handler["filename"], parent=True)
+PORTS = {"postgresql": 5432, "postgis": 5432, "mysql": 3306, "oracle": 1521}
+for alias, database in sorted((getattr(settings, "DATABASES", None) or {}).items()):
+    if not isinstance(database, dict):
+        continue
+    engine, host, port = str(database.get("ENGINE") or ""), database.get("HOST") or "", database.get("PORT") or ""
+    family = engine.rsplit(".", 1)[-1]
+    if "sqlite" in engine:
+        name = database.get("NAME")
+        if name and not str(name).startswith((":memory:", "file:")):
+            write(f'DATABASES["{alias}"]["NAME"]', name, parent=True)
+        continue
+    if not isinstance(host, str) or not host:
+        continue
+    setting = f'DATABASES["{alias}"]["HOST"]'
+    hosts = host.split(",") if family in ("postgresql", "postgis") else [host]
+    ports = str(port or PORTS.get(family, "")).split(",")
+    ports = ports * len(hosts) if len(ports) == 1 else ports
+    for one, number in zip(hosts, ports):
+        if family in ("postgresql", "postgis") and one.startswith("/"):
+            connect(setting, f"{one.rstrip('/')}/.s.PGSQL.{number}")
+        else:
+            connect(setting, one, number or None)
+for alias, cache in sorted((getattr(settings, "CACHES", None) or {}).items()):
+    if not isinstance(cache, dict):
+        continue
+    backend, location = str(cache.get("BACKEND") or ""), cache.get("LOCATION") or ""
+    setting = f'CACHES["{alias}"]["LOCATION"]'
+    if backend.endswith("FileBasedCache"):
+        write(setting, location)
+        continue
+    if isinstance(location, str):
+        location = re.split("[;,]", location)
+    for one in location if isinstance(location, (list, tuple)) else ():
+        one = str(one).strip()
+        if one.startswith(("redis://", "rediss://", "valkey://", "valkeys://")):
+            hostport(setting, one.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2], 6379)
+        elif one.startswith("unix:"):
+            connect(setting, "/" + one[len("unix:"):].split("?", 1)[0].rpartition("@")[2].lstrip("/"))
+        elif one.startswith("/"):
+            connect(setting, one)
+        elif one and ("memcached" in backend.lower() or backend.endswith(("PyMemcacheCache", "PyLibMCCache"))):
+            hostport(setting, one, 11211)
+smtp = "django.core.mail.backends.smtp.EmailBackend"
+if getattr(settings, "EMAIL_BACKEND", smtp) == smtp and getattr(settings, "EMAIL_HOST", "localhost"):
+    connect("EMAIL_HOST", getattr(settings, "EMAIL_HOST", "localhost"), getattr(settings, "EMAIL_PORT", 25))
+"""
 #: What is lost when data is written there, per allowance.
 _LOST = {
     "media-root": "uploaded files",
@@ -90,20 +182,26 @@ if not settings.STATIC_ROOT:
 call_command("collectstatic", interactive=False, verbosity=0)
 print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
 {_CHECKS}
+try:  # a setting Django does not use at build (CACHES) can be of any shape: it is said once, not a failed build
+{textwrap.indent(_DECLARE, "    ")}
+except Exception as e:
+    declared = [["unread", "", f"{{type(e).__name__}}: {{e}}"]]
+print({_DECLARED!r} + json.dumps(declared))
 """
 
 
-def stage_django(context: BuildContext, staged: Staged) -> int:
+def stage_django(context: BuildContext, staged: Staged) -> tuple[int, Declaration]:
     """The Django stage (when the project is a Django site): the runtime entry point, and collectstatic's output; the
-    number of static files collected. collectstatic runs on the build host: over the target's own packages when the
+    number of static files collected, and what the settings say the site writes and connects to (empty with
+    `confine.settings = false`). collectstatic runs on the build host: over the target's own packages when the
     host can run them (same Python version, every wheel installable here), else over the same lock staged for the
     host."""
     django = context.config.django
     if django is None:
-        return 0
+        return 0, Declaration()
     add_django_entry_point(staged.tree, django.settings, choose_server(django, staged.wheels), django.allow)
     if not django.collectstatic:
-        return 0
+        return 0, Declaration()
     host = Target.host()
     python, salt = sys.executable, sys.version
     with contextlib.ExitStack() as stack:
@@ -116,9 +214,9 @@ def stage_django(context: BuildContext, staged: Staged) -> int:
         else:  # the same lock, for the build host: collectstatic runs here
             runnable = stack.enter_context(contextlib.closing(stage_packages(context.for_target(host)))).tree
         with context.progress.step("Collecting static files") as step:
-            collected = collect_static(context, staged.tree, runnable, python=python, salt=salt)
+            collected, declared = collect_static(context, staged.tree, runnable, python=python, salt=salt)
             step.advance(collected)
-    return collected
+    return collected, declared
 
 
 def _embedded_python(context: BuildContext, wheels: list[str]) -> tuple[str, str] | None:
@@ -189,9 +287,10 @@ def collect_static(
     *,
     python: str = sys.executable,
     salt: str = sys.version,
-) -> int:
+) -> tuple[int, Declaration]:
     """Run collectstatic with ``python`` over ``runnable`` (packages it runs) and embed its output in ``tree``; file
-    count. ``salt`` names ``python`` in the cache key (default: the running Python's version).
+    count, and what the settings declare (:func:`read_declared`). ``salt`` names ``python`` in the cache key (default:
+    the running Python's version).
 
     The output is cached by a digest of everything it depends on (the staged files, the settings module, the build
     variables, the Python version), so a rebuild of unchanged sources does not run Django again.
@@ -202,8 +301,8 @@ def collect_static(
     bundle = cache.open_bundle("static", key)
     if bundle is None:
         workdir = Path(tempfile.mkdtemp(prefix="static-", dir=context.staging))
-        prefix, collected, findings = _collect(runnable, django, workdir, epoch, python)
-        written = write_bundle(collected, note=json.dumps([prefix, findings]))
+        prefix, collected, findings, declared = _collect(runnable, django, workdir, epoch, python)
+        written = write_bundle(collected, note=json.dumps([prefix, findings, declared]))
         try:
             cache.store_bundle_file("static", key, written)
         except BaseException:
@@ -211,7 +310,7 @@ def collect_static(
             raise
         bundle = Bundle(written)
     with bundle:  # staged a file at a time (a site's static files and their variants: megabytes)
-        prefix, findings = json.loads(bundle.note)
+        prefix, findings, declared = json.loads(bundle.note)
         check_settings(context, django, findings)
         for path in [p for p in tree.files if p.startswith(prefix)]:
             del tree.files[path]
@@ -219,7 +318,36 @@ def collect_static(
         for name, stream in bundle.members():
             tree.add_stream(prefix + name, stream, executable=False, owner=_OWNER)
             count += 1
-    return count
+    return count, read_declared(context, django, declared)
+
+
+def read_declared(context: BuildContext, django: DjangoConfig, declared: list[list[str]]) -> Declaration:
+    """What the settings say the site writes and connects to (``[kind, setting, value]`` from the settings), each entry
+    checked as the pyproject table's are: one the declaration cannot hold is a warning naming the setting and where to
+    declare it instead. Nothing with `confine.settings = false`."""
+    if not context.config.confine.settings:
+        return Declaration()
+    if declared and declared[0][0] == "unread":
+        message = (
+            f"settings {django.settings!r} could not be read for the .pyz's confinement declaration "
+            f"({declared[0][2]}): nothing of them is recorded. Declare what the site writes and connects to in "
+            f"[tool.hatch.build.targets.zipapp.confine] (write, connect), or set `settings = false` there"
+        )
+        context.display.display_warning(message)
+        return Declaration()
+    entries = []
+    for kind, setting, value in declared:
+        reason = problem(kind, value)
+        if reason is None:
+            entries.append((kind, value))
+            continue
+        message = (
+            f"settings {setting} of {django.settings!r} gives {value!r}, which {reason}: not recorded in the .pyz's "
+            f"confinement declaration. If the site needs it, declare it in "
+            f"[tool.hatch.build.targets.zipapp.confine] {kind} ({FIX[kind]})"
+        )
+        context.display.display_warning(message)
+    return Declaration.of(entries)
 
 
 def check_settings(context: BuildContext, django: DjangoConfig, findings: list[list[str]]) -> None:
@@ -251,16 +379,16 @@ def check_settings(context: BuildContext, django: DjangoConfig, findings: list[l
 
 
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int, python: str) -> str:
-    inputs = ["settings-checks-1", python, django.settings, sorted(django.environment.items()), epoch]
+    inputs = ["settings-checks-2", python, django.settings, sorted(django.environment.items()), epoch]
     salt = json.dumps(inputs).encode()
     return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
 
 def _collect(
     runnable: StagingTree, django: DjangoConfig, workdir: Path, epoch: int, python: str
-) -> tuple[str, list[tuple[str, Path]], list[list[str]]]:
-    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT, the files below it (name, path), and
-    what the settings checks found."""
+) -> tuple[str, list[tuple[str, Path]], list[list[str]], list[list[str]]]:
+    """collectstatic in a fresh interpreter: the archive prefix of STATIC_ROOT, the files below it (name, path), what
+    the settings checks found, and what the settings declare (``[kind, setting, value]``)."""
     packages = workdir / SITE_PACKAGES
     runnable.write_to(workdir, [path for path in runnable.files if path.startswith(SITE_PACKAGES + "/")])
     # Only what the configuration says: the build machine's own variables (a DATABASE_URL, a SECRET_KEY) stay out,
@@ -282,6 +410,9 @@ def _collect(
     )
     lines = result.stdout.splitlines()
     findings: list[list[str]] = []
+    declared: list[list[str]] = []
+    if result.returncode == 0 and len(lines) >= 3 and lines[-1].startswith(_DECLARED):
+        declared = json.loads(lines.pop().removeprefix(_DECLARED))
     if result.returncode == 0 and len(lines) >= 2 and lines[-1].startswith(_FINDINGS):
         findings = json.loads(lines.pop().removeprefix(_FINDINGS))
     if result.returncode != 0 or not lines or not lines[-1].startswith(_MARKER):
@@ -309,4 +440,4 @@ def _collect(
                 # Django writes it in file-system order
                 file.write_bytes(json.dumps(json.loads(file.read_bytes()), sort_keys=True).encode())
             collected.append((file.relative_to(static_root).as_posix(), file))
-    return prefix, collected, findings
+    return prefix, collected, findings, declared

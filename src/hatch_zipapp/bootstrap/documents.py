@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         builder: str
         built_at: str
         bytecode: bool
+        confine: dict[str, list[str]]  # what the site declared it needs (pyz/confine.py); absent: nothing
         distributions: list[dict[str, Any]]
         entry_point: str | None
         lock: dict[str, str]
@@ -100,6 +101,7 @@ INFO_BUILD_ID: Final = "build_id"
 INFO_BUILDER: Final = "builder"
 INFO_BUILT_AT: Final = "built_at"
 INFO_BYTECODE: Final = "bytecode"
+INFO_CONFINE: Final = "confine"  # absent when nothing is declared (hatch_zipapp/pyz/confine.py)
 INFO_DISTRIBUTIONS: Final = "distributions"
 INFO_ENTRY_POINT: Final = "entry_point"
 INFO_LOCK: Final = "lock"
@@ -110,6 +112,9 @@ INFO_TARGET: Final = "target"
 INFO_VERSION: Final = "version"
 TARGET_TAG: Final = "tag"  # in Info["target"]
 TARGET_PYTHON: Final = "python"  # in Info["target"]
+CONFINE_WRITE: Final = "write"  # in Info["confine"]: absolute paths the site writes
+CONFINE_CONNECT: Final = "connect"  # in Info["confine"]: HOST:PORT, [V6]:PORT or a unix socket's path
+CONFINE_BIND: Final = "bind"  # in Info["confine"]: ADDR:PORT
 DIST_PURE_PYTHON: Final = "pure_python"  # in each of Info["distributions"], when it applies: a PurePython
 
 # -- environment variables (docs/runtime.md) -------------------------------------------------------------------------
