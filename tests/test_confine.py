@@ -557,10 +557,10 @@ CacheDirectory={name}
 
 @pytest.mark.network
 @pytest.mark.systemd
-def test_a_kernel_without_landlock_is_one_journal_line(pyz: Path, tmp_path: Path) -> None:
-    """Under a real systemd: a unit whose seccomp filter refuses Landlock's system calls (as a kernel without them
-    does: ENOSYS) starts and runs the site unconfined, with one line in its journal. (The box's systemd-nspawn 252
-    refuses them to every unit as well: a confined unit cannot be tried in it.)"""
+def test_under_systemd_confined_or_one_journal_line(pyz: Path, tmp_path: Path) -> None:
+    """Under a real systemd: a unit asking for confinement is confined (its state directory writable, /etc/shadow
+    not readable) and says nothing; the same unit with a seccomp filter refusing Landlock's system calls (as a kernel
+    without them does: ENOSYS) starts and runs unconfined, with one line in its journal."""
     from tests import sdbox
 
     sdbox.required()
@@ -568,15 +568,16 @@ def test_a_kernel_without_landlock_is_one_journal_line(pyz: Path, tmp_path: Path
     filtered += "SystemCallErrorNumber=ENOSYS"
     with sdbox.box("hz-confine", tmp_path / "console.log") as box:
         box.put(pyz, "/srv/attempts.pyz", mode=0o755)
-        box.write("/etc/systemd/system/unconfinable.service", UNIT.format(name="unconfinable", extra=filtered))
+        for name, extra in (("unconfinable", filtered), ("confined", "")):
+            box.write(f"/etc/systemd/system/{name}.service", UNIT.format(name=name, extra=extra))
         box.run("systemctl daemon-reload", check=True)
-        started = box.run("systemctl start unconfinable.service", timeout=120)
-        journal = box.journal("unconfinable.service").splitlines()
-        assert started.returncode == 0, (started.stderr, journal)
-        assert box.show("unconfinable.service", "ActiveState")["ActiveState"] == "active"
-        assert "shadow: allowed" in journal and "state: allowed" in journal, journal
+        started = box.run("systemctl start unconfinable.service confined.service", timeout=120)
+        assert started.returncode == 0, (started.stderr, box.journal("unconfinable.service"))
         kernel = os.uname().release.split("-")[0]
-        assert [line for line in journal if line.startswith(PREFIX)] == [
-            f"{PREFIX}nothing confined: no Landlock system calls (kernel {kernel}: before Linux 5.13, or a seccomp "
-            "filter refuses them)"
-        ], journal
+        line = f"{PREFIX}nothing confined: no Landlock system calls (kernel {kernel}: before Linux 5.13, or a seccomp "
+        line += "filter refuses them)"
+        for name, shadow, said in (("unconfinable", "allowed", [line]), ("confined", "blocked", [])):
+            assert box.show(f"{name}.service", "ActiveState")["ActiveState"] == "active"
+            journal = box.journal(f"{name}.service").splitlines()
+            assert f"shadow: {shadow}" in journal and "state: allowed" in journal, journal
+            assert [line for line in journal if line.startswith(PREFIX)] == said, journal
