@@ -773,6 +773,13 @@ MUTANTS = [
         (f"{CONFINED}::TestFiles::test_children_inherit_it",),
     ),
     Mutant(
+        "confine-database-refusal-not-said",
+        CONFINE,
+        '            "sqlite3.connect": self._database,\n',
+        "",
+        (f"{CONFINED}::TestFiles::test_writes_only_where_declared",),
+    ),
+    Mutant(
         "confine-refusals-not-said",
         CONFINE,
         '            sys.stderr.write(f"{PREFIX}{line}\\n")\n            sys.stderr.flush()',

@@ -180,10 +180,18 @@ attempt("new module", lambda: open("{extraction}/app/evil.py", "w").write("x"))
 attempt("remove own code", lambda: os.unlink("{extraction}/app/__init__.py"))
 attempt("pyz", lambda: open("{pyz}", "ab").write(b""))
 attempt("beside pyz", lambda: open("{pyz.parent}/evil.pyz", "wb").write(b"x"))
+import sqlite3
+def database(path):
+    try:
+        sqlite3.connect(path).execute("create table if not exists notes (a)").connection.commit()
+    except sqlite3.OperationalError as e:
+        raise PermissionError(str(e))
+attempt("database in state", lambda: database("{t}/state/db.sqlite3"))
+attempt("database beside", lambda: database("{t}/beside/db.sqlite3"))
 """
         results, confined = _both(pyz, place, code)
         blocked = {"beside state", "above state", "other state", "own code", "new module", "remove own code"}
-        blocked |= {"pyz", "beside pyz"}
+        blocked |= {"pyz", "beside pyz", "database beside"}
         assert results == {name: "blocked" if name in blocked else "allowed" for name in results}
         assert _said(confined) == [
             f'writing {t}/beside/new is not declared: add "{t}/beside" to {TABLE} write, or --write to '
@@ -196,6 +204,8 @@ attempt("beside pyz", lambda: open("{pyz.parent}/evil.pyz", "wb").write(b"x"))
             "site",
             f"writing {pyz} is refused: it is this site's own code, never written by a confined site",
             f'writing {pyz.parent}/evil.pyz is not declared: add "{pyz.parent}" to {TABLE} write, or --write to '
+            "hatch-zipapp systemd",
+            f'writing {t}/beside/db.sqlite3 is not declared: add "{t}/beside" to {TABLE} write, or --write to '
             "hatch-zipapp systemd",
         ]
 
