@@ -776,6 +776,13 @@ MUTANTS = [
         (f"{CONFINED}::TestFiles::test_children_inherit_it",),
     ),
     Mutant(
+        "confine-database-refusal-not-said",
+        CONFINE,
+        '            "sqlite3.connect": self._database,\n',
+        "",
+        (f"{CONFINED}::TestFiles::test_writes_only_where_declared",),
+    ),
+    Mutant(
         "confine-refusals-not-said",
         CONFINE,
         '            sys.stderr.write(f"{PREFIX}{line}\\n")\n            sys.stderr.flush()',
@@ -794,7 +801,7 @@ MUTANTS = [
         CONFINE,
         '        sys.stderr.write(f"{PREFIX}nothing confined: {why}\\n")\n        return',
         "        raise BootstrapError(why)",
-        (f"{CONFINED}::test_a_kernel_without_landlock_is_one_journal_line",),
+        (f"{CONFINED}::test_under_systemd_confined_or_one_journal_line",),
     ),
     # -- issue 25: `hatch-zipapp systemd --confine` ---------------------------------------------------------------
     Mutant(

@@ -177,6 +177,8 @@ class Box:
             "--private-network",
             "--console=read-only",
             "--volatile=overlay",
+            # nspawn 252's own seccomp filter refuses bpf (the IP firewall of IPAddressDeny=) and Landlock (ENOSYS) to
+            # the box's services: allowed, as a host systemd allows them to its own
             "--system-call-filter=bpf landlock_create_ruleset landlock_add_rule landlock_restrict_self",
             *[f"--bind-ro={os.fspath(host)}:{inside}" for host, inside in self.binds],
         ]

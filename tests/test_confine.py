@@ -180,10 +180,18 @@ attempt("new module", lambda: open("{extraction}/app/evil.py", "w").write("x"))
 attempt("remove own code", lambda: os.unlink("{extraction}/app/__init__.py"))
 attempt("pyz", lambda: open("{pyz}", "ab").write(b""))
 attempt("beside pyz", lambda: open("{pyz.parent}/evil.pyz", "wb").write(b"x"))
+import sqlite3
+def database(path):
+    try:
+        sqlite3.connect(path).execute("create table if not exists notes (a)").connection.commit()
+    except sqlite3.OperationalError as e:
+        raise PermissionError(str(e))
+attempt("database in state", lambda: database("{t}/state/db.sqlite3"))
+attempt("database beside", lambda: database("{t}/beside/db.sqlite3"))
 """
         results, confined = _both(pyz, place, code)
         blocked = {"beside state", "above state", "other state", "own code", "new module", "remove own code"}
-        blocked |= {"pyz", "beside pyz"}
+        blocked |= {"pyz", "beside pyz", "database beside"}
         assert results == {name: "blocked" if name in blocked else "allowed" for name in results}
         assert _said(confined) == [
             f'writing {t}/beside/new is not declared: add "{t}/beside" to {TABLE} write, or --write to '
@@ -196,6 +204,8 @@ attempt("beside pyz", lambda: open("{pyz.parent}/evil.pyz", "wb").write(b"x"))
             "site",
             f"writing {pyz} is refused: it is this site's own code, never written by a confined site",
             f'writing {pyz.parent}/evil.pyz is not declared: add "{pyz.parent}" to {TABLE} write, or --write to '
+            "hatch-zipapp systemd",
+            f'writing {t}/beside/db.sqlite3 is not declared: add "{t}/beside" to {TABLE} write, or --write to '
             "hatch-zipapp systemd",
         ]
 
@@ -557,10 +567,10 @@ CacheDirectory={name}
 
 @pytest.mark.network
 @pytest.mark.systemd
-def test_a_kernel_without_landlock_is_one_journal_line(pyz: Path, tmp_path: Path) -> None:
-    """Under a real systemd: a unit whose seccomp filter refuses Landlock's system calls (as a kernel without them
-    does: ENOSYS) starts and runs the site unconfined, with one line in its journal. (The box's systemd-nspawn 252
-    refuses them to every unit as well: a confined unit cannot be tried in it.)"""
+def test_under_systemd_confined_or_one_journal_line(pyz: Path, tmp_path: Path) -> None:
+    """Under a real systemd: a unit asking for confinement is confined (its state directory writable, /etc/shadow
+    not readable) and says nothing; the same unit with a seccomp filter refusing Landlock's system calls (as a kernel
+    without them does: ENOSYS) starts and runs unconfined, with one line in its journal."""
     from tests import sdbox
 
     sdbox.required()
@@ -568,15 +578,16 @@ def test_a_kernel_without_landlock_is_one_journal_line(pyz: Path, tmp_path: Path
     filtered += "SystemCallErrorNumber=ENOSYS"
     with sdbox.box("hz-confine", tmp_path / "console.log") as box:
         box.put(pyz, "/srv/attempts.pyz", mode=0o755)
-        box.write("/etc/systemd/system/unconfinable.service", UNIT.format(name="unconfinable", extra=filtered))
+        for name, extra in (("unconfinable", filtered), ("confined", "")):
+            box.write(f"/etc/systemd/system/{name}.service", UNIT.format(name=name, extra=extra))
         box.run("systemctl daemon-reload", check=True)
-        started = box.run("systemctl start unconfinable.service", timeout=120)
-        journal = box.journal("unconfinable.service").splitlines()
-        assert started.returncode == 0, (started.stderr, journal)
-        assert box.show("unconfinable.service", "ActiveState")["ActiveState"] == "active"
-        assert "shadow: allowed" in journal and "state: allowed" in journal, journal
+        started = box.run("systemctl start unconfinable.service confined.service", timeout=120)
+        assert started.returncode == 0, (started.stderr, box.journal("unconfinable.service"))
         kernel = os.uname().release.split("-")[0]
-        assert [line for line in journal if line.startswith(PREFIX)] == [
-            f"{PREFIX}nothing confined: no Landlock system calls (kernel {kernel}: before Linux 5.13, or a seccomp "
-            "filter refuses them)"
-        ], journal
+        line = f"{PREFIX}nothing confined: no Landlock system calls (kernel {kernel}: before Linux 5.13, or a seccomp "
+        line += "filter refuses them)"
+        for name, shadow, said in (("unconfinable", "allowed", [line]), ("confined", "blocked", [])):
+            assert box.show(f"{name}.service", "ActiveState")["ActiveState"] == "active"
+            journal = box.journal(f"{name}.service").splitlines()
+            assert f"shadow: {shadow}" in journal and "state: allowed" in journal, journal
+            assert [line for line in journal if line.startswith(PREFIX)] == said, journal

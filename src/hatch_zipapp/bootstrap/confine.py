@@ -401,7 +401,16 @@ def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, named: str
 # -- the lines that say what to declare -----------------------------------------------------------------------------
 #: The audit events the hook looks at; it returns at once for every other.
 WATCHED = frozenset(
-    {"open", "socket.connect", "socket.bind", "subprocess.Popen", "os.exec", "os.posix_spawn", "os.system"}
+    {
+        "open",
+        "sqlite3.connect",
+        "socket.connect",
+        "socket.bind",
+        "subprocess.Popen",
+        "os.exec",
+        "os.posix_spawn",
+        "os.system",
+    }
 )
 _WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _INET = {2, 10}  # AF_INET, AF_INET6
@@ -422,6 +431,7 @@ class _Hook:
         self.said: set[str] = set()
         self.handlers: dict[str, Callable[[tuple[Any, ...]], str | None]] = {
             "open": self._open,
+            "sqlite3.connect": self._database,
             "socket.connect": self._connect,
             "socket.bind": self._bind,
             "subprocess.Popen": self._run,
@@ -454,6 +464,15 @@ class _Hook:
             return f"writing {real} is refused: it is this site's own code, never written by a confined site"
         directory = os.path.dirname(real)
         return f'writing {real} is not declared: add "{directory}" to {TABLE} write, or --write to {COMMAND}'
+
+    def _database(self, args: tuple[Any, ...]) -> str | None:
+        """A SQLite database is opened for writing by C code (no ``open`` event), and its journal beside it."""
+        database = args[0]
+        if isinstance(database, (str, bytes, os.PathLike)):
+            name = os.fsdecode(database)
+            if name and name != ":memory:" and not name.startswith("file:"):
+                return self._open((name, None, os.O_RDWR))
+        return None
 
     def _address(self, args: tuple[Any, ...], ports: frozenset[int], verb: str) -> str | None:
         sock, address = args
