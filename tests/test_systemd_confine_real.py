@@ -1,6 +1,7 @@
 """The units `hatch-zipapp systemd --confine` writes, under a real systemd (252, Debian 12, booted by tests/sdbox.py):
 the example site (gunicorn, socket-activated, sqlite in its state directory) migrates through `mysite-manage`,
-starts and serves a page and a static file; and probes run as the site runs (`mysite-manage shell -c`) find systemd's
+starts and serves a page and a static file (and again as a set from a prepared root, a timer's command run
+confined alike); and probes run as the site runs (`mysite-manage shell -c`) find systemd's
 allow-lists holding: another service's /var/lib directory, another site in /srv, /etc/shadow and the host's /dev/shm
 are not there; the declared directory is writable and the rest of the site's is not; a connection to an undeclared
 127.0.0.1 port is dropped while the declared endpoint's address is reachable; io_uring_setup is refused. The
@@ -156,3 +157,21 @@ def test_the_confined_site_runs_and_the_allow_lists_hold(box: sdbox.Box, server_
     print(f"systemd-analyze security {NAME}.service (confined, running): {score.group(1)}")
     box.run(f"systemctl stop {NAME}.service {NAME}.socket", check=True, timeout=60)
     assert box.show(f"{NAME}.service", "Result")["Result"] == "success", box.journal(f"{NAME}.service")
+    # The set, from a prepared root: the service serves from it, read-only; a timer's command runs confined alike.
+    prepared = f"/srv/{NAME}/extracted"
+    options = ["--prepared-root", prepared, "--timer", "check@daily=check", "-o", os.fspath(tmp_path / "set")]
+    assert cli([*arguments, *confine, *options]) == 0
+    for unit in (tmp_path / "set").iterdir():
+        if unit.name.endswith((".service", ".socket", ".timer", ".target")):
+            box.put(unit, f"/etc/systemd/system/{unit.name}")
+    box.run(f"systemctl daemon-reload && ZIPAPP_ROOT={prepared} ZIPAPP_PREPARE=1 /srv/{NAME}/current.pyz", check=True)
+    started = box.run(f"systemctl start {NAME}.socket {NAME}.service", timeout=120)
+    assert started.returncode == 0, started.stderr + box.journal(f"{NAME}.service")
+    status, body = _get(box, "/")
+    assert status == 200 and "<h1>Notes</h1>" in body, (status, body[-500:], box.journal(f"{NAME}.service"))
+    checked = box.run(f"systemctl start {NAME}-check.service", timeout=300)
+    assert checked.returncode == 0, box.journal(f"{NAME}-check.service")
+    assert "System check identified no issues" in box.journal(f"{NAME}-check.service")
+    shown = box.show(f"{NAME}-check.service", "AppArmorProfile", "IPAddressDeny", "Environment")
+    assert shown["AppArmorProfile"] == f"hatch-zipapp-{NAME}" and "ZIPAPP_CONFINE=1" in shown["Environment"], shown
+    box.run(f"systemctl stop {NAME}.service {NAME}.socket", check=True, timeout=60)
