@@ -904,7 +904,7 @@ MUTANTS = [
     ),
     # -- the confinement declaration (issue 25): the confine table and the Django settings, in hatch-zipapp.json ----
     Mutant(
-        "confine-port-zero-accepted",
+        "declare-port-zero-accepted",
         "src/hatch_zipapp/pyz/confine.py",
         "if not 1 <= int(port) <= 65535:",
         "if not 0 <= int(port) <= 65535:",
