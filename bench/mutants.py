@@ -896,6 +896,13 @@ MUTANTS = [
         (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
     ),
     Mutant(
+        "confine-localhost-read-as-a-host-name",
+        DEPLOY_CONFINE,
+        'if self.host.lower().removesuffix(".") == "localhost":',
+        'if self.host == "localhost":',
+        (f"{CONFINE_TESTS}::test_localhost_is_the_loopback_addresses_not_a_host_name",),
+    ),
+    Mutant(
         "confine-options-without-confine",
         "src/hatch_zipapp/__main__.py",
         "if given and not options.confine:",

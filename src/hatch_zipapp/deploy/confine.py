@@ -143,6 +143,14 @@ class Endpoint:
             return None
 
     @property
+    def addresses(self) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
+        """The addresses the host stands for without asking DNS: its own, or the loopback ones for `localhost`
+        (/etc/hosts; Django's default EMAIL_HOST): () for another host name or a Unix socket."""
+        if self.host.lower().removesuffix(".") == "localhost":
+            return (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+        return () if self.address is None else (self.address,)
+
+    @property
     def socket(self) -> str | None:
         return self.text if self.text.startswith("/") else None
 
@@ -320,7 +328,7 @@ def _bind(units: Units, confinement: Confinement) -> tuple[Endpoint, ...]:
 
 
 def _host_names(confinement: Confinement) -> list[str]:
-    return [e.text for e in confinement.connect if e.socket is None and e.address is None]
+    return [e.text for e in confinement.connect if e.socket is None and not e.addresses]
 
 
 def check(units: Units, confinement: Confinement) -> None:
@@ -350,7 +358,7 @@ def _allowed(units: Units, confinement: Confinement) -> list[str] | None:
     """IPAddressAllow='s addresses, or None when the IP firewall is left out (clients from anywhere, or `any`)."""
     if "any" in confinement.networks:
         return None
-    allowed = {str(e.address) for e in confinement.connect if e.address is not None}
+    allowed = {str(a) for e in confinement.connect for a in e.addresses}
     for endpoint in _bind(units, confinement):  # the clients of an address the service listens on itself
         address = endpoint.address
         if address is None or not address.is_loopback:
