@@ -403,7 +403,7 @@ def test_localhost_is_the_loopback_addresses_not_a_host_name(
     """Django's default EMAIL_HOST (`localhost:25`, what a site that configures no email declares) is /etc/hosts'
     loopback addresses: no `--allow-network` needed, both loopback addresses let through, port 25 in Landlock's list."""
     pyz = _pyz(tmp_path / "site.pyz", {"write": [], "connect": [f"{host}:25"], "bind": []})
-    status, files, out, err = _run(tmp_path, capsys, "--read", os.fspath(pyz), "--confine")
+    status, files, _, err = _run(tmp_path, capsys, "--read", os.fspath(pyz), "--confine")
     assert (status, err) == (0, "")
     service = _lines(files["mysite.service"])
     assert "IPAddressAllow=127.0.0.1 ::1" in service
@@ -414,6 +414,6 @@ def test_localhost_is_the_loopback_addresses_not_a_host_name(
 def test_only_localhost_itself_stands_for_the_loopback(
     host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, files, out, err = _run(tmp_path, capsys, "--confine", "--connect", f"{host}:25")
+    status, files, _, err = _run(tmp_path, capsys, "--confine", "--connect", f"{host}:25")
     assert (status, files) == (2, {})
     assert err.startswith(f"hatch-zipapp systemd: --connect {host}:25 names a host:"), err
