@@ -102,7 +102,7 @@ class TestMacOSOrder:
     def test_the_same_or_a_newer_macos_runs(
         self, monkeypatch: pytest.MonkeyPatch, have: str, minimum: list[int]
     ) -> None:
-        check({**self._on_mac(monkeypatch, have), "minimum": minimum})  # type: ignore[typeddict-item]
+        check({**self._on_mac(monkeypatch, have), "minimum": minimum})
 
 
 class TestPythonOrder:
