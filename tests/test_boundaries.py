@@ -310,3 +310,48 @@ class TestRootsThatDoNotExistYet:
             f"{unsafe} is unsafe: it is writable by group or others (mode {mode:04o}), so another user could replace "
             f"{root}. Use another directory"
         )
+
+
+class TestDeployOptions:
+    """`deploy`'s options at their boundaries: the last good value is taken, the first bad one is one line."""
+
+    SOURCE = "https://example.invalid/site-1.0.pyz"
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"timeout": 60.0, "settle": 60.0},
+            {"timeout": 0.5, "settle": 0.0},
+            {"keep": 2},
+            {"sha256": "AB" * 32},
+            {"sha256": "0123456789abcdefABCDEF" * 2 + "0" * 20},
+            {"directory": Path("/srv/site.d")},
+        ],
+        ids=["settle-equals-timeout", "half-a-second", "keep-2", "sha256-uppercase", "sha256-mixed", "dir-with-dot"],
+    )
+    def test_the_last_good_value_is_taken(self, changes: dict[str, object]) -> None:
+        from hatch_zipapp.deploy.release import Request, check_request
+
+        check_request(Request(**{"source": self.SOURCE, "directory": Path("/srv/site"), **changes}))  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        ("changes", "message"),
+        [
+            ({"timeout": 60.0, "settle": 60.5}, "--settle 60.5 is not a number of seconds from 0 to --timeout (60): "
+             "e.g. --settle 5"),
+            ({"settle": -0.5}, "--settle -0.5 is not a number of seconds from 0 to --timeout (60): e.g. --settle 5"),
+            ({"timeout": 0.0}, "--timeout 0.0 is not a number of seconds above 0: e.g. --timeout 60"),
+            ({"keep": 1}, "--keep 1 keeps fewer than 2 releases: the previous one is kept for a rollback"),
+            ({"sha256": "AB" * 32 + "A"}, f"--sha256 '{'AB' * 32 + 'A'}' is not a sha256 (64 hexadecimal digits): "
+             "copy it from the .sha256"),
+        ],
+        ids=["settle-above-timeout", "settle-below-0", "timeout-0", "keep-1", "sha256-65"],
+    )  # fmt: skip
+    def test_the_first_bad_value_is_one_line(self, changes: dict[str, object], message: str) -> None:
+        from hatch_zipapp.deploy.release import Request, check_request
+        from hatch_zipapp.errors import DeployError
+
+        request = Request(**{"source": self.SOURCE, "directory": Path("/srv/site"), **changes})  # type: ignore[arg-type]
+        with pytest.raises(DeployError) as info:
+            check_request(request)
+        assert (str(info.value), info.value.status) == (message, 2)
