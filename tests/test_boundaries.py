@@ -355,3 +355,27 @@ class TestDeployOptions:
         with pytest.raises(DeployError) as info:
             check_request(request)
         assert (str(info.value), info.value.status) == (message, 2)
+
+
+class TestLockTimeout:
+    """`ZIPAPP_LOCK_TIMEOUT` at its boundary: 0 (do not wait) and no limit are numbers of seconds; below 0 is not."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"), [("0", 0.0), ("0.0", 0.0), (" 2.5 ", 2.5), ("inf", float("inf")), ("", 300.0)]
+    )
+    def test_taken(self, monkeypatch: pytest.MonkeyPatch, value: str, expected: float) -> None:
+        from hatch_zipapp.bootstrap.locks import lock_timeout
+
+        monkeypatch.setenv("ZIPAPP_LOCK_TIMEOUT", value)
+        assert lock_timeout() == expected
+
+    @pytest.mark.parametrize("value", ["-0.001", "-1", "nan", "NaN", "0x10", "5s"])
+    def test_refused(self, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+        from hatch_zipapp.bootstrap.locks import lock_timeout
+
+        monkeypatch.setenv("ZIPAPP_LOCK_TIMEOUT", value)
+        with pytest.raises(BootstrapError) as info:
+            lock_timeout()
+        assert str(info.value) == (
+            f"$ZIPAPP_LOCK_TIMEOUT={value!r} is not a number of seconds: set it to one, e.g. 300 (the default)"
+        )
