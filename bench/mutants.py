@@ -964,6 +964,13 @@ MUTANTS = [
         ("tests/test_wheel_quirks.py::test_an_unflagged_name_that_is_not_ascii_is_refused",),
     ),
     Mutant(
+        "install-raw-member-loses-its-mode",
+        "src/hatch_zipapp/install.py",
+        "        staged = StagedFile.of_member(raw, is_executable, self.wheel)",
+        "        staged = StagedFile.of_member(raw, False, self.wheel)",
+        ("tests/test_wheel_quirks.py::test_modes_as_other_writers_leave_them",),
+    ),
+    Mutant(
         "zipwrite-no-utf8-flag",
         "src/hatch_zipapp/pyz/zipwrite.py",
         "        flags = 0 if name.isascii() else UTF8",

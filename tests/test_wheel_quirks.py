@@ -13,7 +13,8 @@ writers make it:
   header, a data descriptor after the data (written byte by byte here);
 - ZIP64 local headers on small members (zipfile's ``force_zip64``, as writers that cannot know a size ahead do);
 - names that are not ASCII (``données.txt``, ``日本/データ.txt``), with the UTF-8 flag;
-- a backslash in a name (Windows-made zips): refused, one line naming the wheel and the member.
+- a backslash in a name (Windows-made zips): refused, one line naming the wheel and the member;
+- modes as writers leave them: 0777, 0700, 0666 from Info-ZIP, no Unix mode at all from a zip made on Windows.
 
 Each quirk is checked in-process (the staged bytes, read back through the wheel's raw members) and once end to end:
 one build of a project locking all of them, run as a server runs it, printing what it reads from each.
@@ -59,14 +60,17 @@ def wheel_files(name: str, version: str, files: Mapping[str, bytes]) -> dict[str
     return contents
 
 
-def write_infozip(path: Path, files: Mapping[str, bytes], *options: str) -> None:
+def write_infozip(
+    path: Path, files: Mapping[str, bytes], *options: str, modes: Mapping[str, int] | None = None
+) -> None:
     """The wheel written by Info-ZIP's ``zip -r`` (with ``options``: ``-X -D`` leaves out the extra fields and the
-    directory entries) from a tree of the files."""
+    directory entries) from a tree of the files, each with its mode in ``modes`` (else 0644)."""
     tree = path.with_suffix(".tree")
     for name, data in files.items():
         target = tree.joinpath(*name.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        target.chmod((modes or {}).get(name, 0o644))
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     subprocess.run(["zip", "-q", "-r", *options, os.fspath(path.resolve()), "."], cwd=tree, env=env, check=True,
                    timeout=60)  # fmt: skip
@@ -293,3 +297,30 @@ def test_an_unflagged_name_that_is_not_ascii_is_refused(tmp_path: Path) -> None:
         "writer that flags UTF-8 names, or lock another version of it"
     )
     assert not tree.files
+
+
+def test_modes_as_other_writers_leave_them(tmp_path: Path) -> None:
+    """Info-ZIP records each file's mode as it was on disk (0777, 0666, 0700...); a zip made on Windows records no
+    Unix mode at all (MS-DOS attributes only). A member with any execute bit is staged executable (its compressed
+    bytes copied, as any other), one without is not, whatever else its mode says."""
+    modes = {"m/tool": 0o777, "m/private-tool": 0o700, "m/shared.txt": 0o666, "m/data.txt": 0o600}
+    files = wheel_files("m", "1.0", {name: name.encode() * 20 for name in modes})
+    path = tmp_path / "m-1.0-py3-none-any.whl"
+    write_infozip(path, files, modes=modes)
+    windows = tmp_path / "w" / "m-1.0-py3-none-any.whl"
+    windows.parent.mkdir()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(windows, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            copy.create_system, copy.external_attr, copy.compress_type = 0, 0x20, zipfile.ZIP_DEFLATED
+            archive.writestr(copy, source.read(info))
+    for wheel, expected in (
+        (path, {"m/tool": True, "m/private-tool": True, "m/shared.txt": False, "m/data.txt": False}),
+        (windows, dict.fromkeys(modes, False)),
+    ):
+        tree = StagingTree()
+        with wheel.open("rb") as f:
+            install_wheel(tree, wheel.name, f, interpreter=PYTHON, locked=True)
+            staged = {name: tree.files[f"site-packages/{name}"] for name in modes}
+            assert {name: file.executable for name, file in staged.items()} == expected, wheel
+            assert all(file.raw is not None and file.data == name.encode() * 20 for name, file in staged.items())
