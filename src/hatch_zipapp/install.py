@@ -490,11 +490,20 @@ def install_wheel(
     archive is written), whose unchanged members keep their compressed bytes; a wheel built here never does."""
     with zipfile.ZipFile(io.BytesIO(wheel) if isinstance(wheel, bytes) else wheel) as archive:
         archive.filename = filename
-        for name in archive.namelist():
+        for info in archive.infolist():
+            name = info.filename
             parts = name.split("/")
             if name.startswith("/") or ".." in parts or "\\" in name:
                 message = (
                     f"Wheel {filename} has a member {name!r} that escapes the staging root; refusing to install it"
+                )
+                raise UnsafeWheelError(message)
+            if not name.isascii() and not info.flag_bits & 0x800:  # (Info-ZIP's zip writes UTF-8 names so)
+                raw = name.encode("cp437").decode("utf-8", "replace")
+                message = (
+                    f"Wheel {filename} has a member {raw!r} whose name is not ASCII and not flagged UTF-8 (zipfile "
+                    f"reads it as {name!r}, unzip as its bytes): refusing to install it. Rebuild the wheel with a "
+                    f"writer that flags UTF-8 names, or lock another version of it"
                 )
                 raise UnsafeWheelError(message)
         source = WheelFile(archive)

@@ -139,10 +139,15 @@ def _check(
         and inner[0] != listed[SITE_PACKAGES_ZIP]
         and not any(p.startswith(SITE_PACKAGES + "/") for p in problems)  # (a member inside that changed says what)
     ):
-        problems.append(
-            f"{SITE_PACKAGES_ZIP}: sha256 {inner[0]}, the record says {listed[SITE_PACKAGES_ZIP]} (its members read "
-            "the same: its zip headers or compressed bytes changed)"
-        )
+        trusted = {n: texts[n] for n in texts if n in listed and digests.get(n) == listed[n]}
+        gone = sorted(dist_records(trusted).keys() - digests.keys())  # (named only once site-packages.zip changed)
+        for missing in gone:
+            problems.append(f"{missing}: in its distribution's RECORD but missing from the archive")
+        if not gone:
+            problems.append(
+                f"{SITE_PACKAGES_ZIP}: sha256 {inner[0]}, the record says {listed[SITE_PACKAGES_ZIP]} (its members "
+                "read the same: its zip headers or compressed bytes changed)"
+            )
     if not unreadable and inner is not None:
         problems += _check_headers(name, reader, start, outer, inner[1])
     return problems
