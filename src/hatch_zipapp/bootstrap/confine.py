@@ -34,8 +34,10 @@ from .documents import (
     ZIPAPP_CONFINE_BIND,
     ZIPAPP_CONFINE_CONNECT,
     ZIPAPP_CONFINE_READ,
+    ZIPAPP_CONFINE_UDP,
     ZIPAPP_CONFINE_WRITE,
     BootstrapError,
+    flag,
 )
 
 TYPE_CHECKING = False
@@ -155,6 +157,7 @@ class Rules:
                     raise BootstrapError(message)
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
         self.bind = _ports(ZIPAPP_CONFINE_BIND)
+        self.udp = flag(ZIPAPP_CONFINE_UDP)  # UDP sockets (seccomp.py): the unit turns it on for DNS
 
 
 def _outermost(paths: list[str]) -> list[str]:
@@ -372,10 +375,28 @@ def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
                 for port in ports:
                     kernel.add_rule(ruleset, RULE_NET_PORT, _u64(rights) + _u64(port))
         kernel.no_new_privs()
+        _sockets(kernel, rules.udp)
         kernel.restrict_self(ruleset)
     finally:
         os.close(ruleset)
     return network
+
+
+def _sockets(kernel: _Kernel, udp: bool) -> None:
+    """The seccomp filter on IP sockets (seccomp.py): TCP only, and UDP when ``udp``. Refused by the kernel, nothing
+    of the application runs (asked for, confinement is not silently dropped)."""
+    from . import seccomp
+
+    try:
+        line = seccomp.install(kernel._prctl, kernel.get_errno, udp)
+    except OSError as e:
+        message = (
+            f"cannot confine the site: the kernel refused its seccomp filter on sockets: {e.strerror}. Unset "
+            f"ZIPAPP_CONFINE to run it unconfined"
+        )
+        raise BootstrapError(message) from None
+    if line is not None:
+        sys.stderr.write(f"{PREFIX}{line}\n")
 
 
 def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, named: str = "") -> None:
