@@ -4,7 +4,7 @@ with the Landlock ruleset, that lets the site open only TCP sockets over IPv4 an
 ``EACCES``. Landlock has no UDP rules and systemd's ``IPAddressAllow=127.0.0.1`` opens every port of that address:
 without it a site could send to another service's UDP port (a statsd, a memcached) on the loopback.
 
-A classic BPF program (standard library only: ``struct`` for the instructions, ``_ctypes`` for ``prctl``), checking
+A classic BPF program (standard library only: ``_ctypes`` for ``prctl`` and the program's buffer), checking
 the audit architecture (x86_64 and aarch64; on any other machine no filter is installed, said once on stderr): a
 system call of another architecture (i386's ``int 0x80`` from an x86_64 process) is refused as a whole, as systemd's
 ``SystemCallArchitectures=native`` does. ``io_uring_setup`` is refused too (io_uring opens sockets without the
@@ -15,7 +15,6 @@ to install (docs/performance.md).
 from __future__ import annotations
 
 import os
-import struct
 import sys
 
 TYPE_CHECKING = False
@@ -118,17 +117,26 @@ def install(prctl: Callable[..., int], get_errno: Callable[[], int], udp: bool) 
         target = machine(os.uname().machine)
         if target is None:
             return f"UDP and raw sockets not refused: no seccomp filter for {os.uname().machine} (x86_64, aarch64)"
-        code = b"".join(struct.pack("=HBBI", c, t, f, k) for c, t, f, k in program(target, udp))
+        code = b"".join(_instruction(*instruction) for instruction in program(target, udp))
         buffer = _buffer(16 + len(code))
         address: int = _ctypes().addressof(buffer)
         count = len(code) // 8
-        buffer.raw = struct.pack("=HxxxxxxQ", count, address + 16) + code  # struct sock_fprog, then the filter
+        buffer.raw = _le(count, 8) + _le(address + 16, 8) + code  # struct sock_fprog (u16, padding, pointer), filter
         if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, buffer, 0, 0) < 0:
             error = get_errno()
             raise OSError(error, os.strerror(error))
         return None
     finally:
         elapsed = time.perf_counter() - started
+
+
+def _le(value: int, size: int) -> bytes:
+    return value.to_bytes(size, "little")
+
+
+def _instruction(code: int, true: int, false: int, k: int) -> bytes:
+    """struct sock_filter: u16 code, u8 jt, u8 jf, u32 k."""
+    return _le(code, 2) + _le(true, 1) + _le(false, 1) + _le(k, 4)
 
 
 def _ctypes() -> Any:
