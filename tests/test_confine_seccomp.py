@@ -155,8 +155,10 @@ class TestArchitecture:
     def test_known(self, name: str, arch: int, socket_call: int) -> None:
         machine = seccomp.machine(name)
         assert machine is not None and (machine.arch, machine.socket) == (arch, socket_call)
-        first = seccomp.program(machine, udp=False)[:2]
-        assert first == [(seccomp.LD_ABS, 0, 0, seccomp.ARCH), (seccomp.JEQ, 0, first[1][2], arch)]
+        program = seccomp.program(machine, udp=False)
+        assert program[:2] == [(seccomp.LD_ABS, 0, 0, seccomp.ARCH), (seccomp.JEQ, 0, program[1][2], arch)]
+        # another architecture's call (i386's int 0x80 from an x86_64 process) jumps to the refusal
+        assert program[2 + program[1][2]] == (seccomp.RET, 0, 0, seccomp.RET_ERRNO | seccomp.EACCES)
 
     @pytest.mark.parametrize("name", ["i686", "armv7l", "riscv64", "ppc64le", "s390x", "mips", ""])
     def test_unknown_is_no_filter(self, name: str, monkeypatch: pytest.MonkeyPatch) -> None:

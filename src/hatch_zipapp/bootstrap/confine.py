@@ -16,6 +16,7 @@ What the confined site may do (docs/runtime.md, "Confinement"):
 - TCP (Landlock ABI 4, Linux 6.7): connect only to the ports of ``ZIPAPP_CONFINE_CONNECT``, bind only those of
   ``ZIPAPP_CONFINE_BIND``;
 - abstract Unix sockets and signals (ABI 6, Linux 6.12): only within the confined processes (the site, its workers).
+- IP sockets (seccomp.py, a filter installed with the ruleset): TCP only, UDP with ``ZIPAPP_CONFINE_UDP=1``.
 
 Children inherit the ruleset (a server's workers, ``sys.executable`` re-executions). A kernel without Landlock, or
 with an older ABI, gets the best it offers, said in one line on stderr (the journal): never a failed start. A bad
