@@ -136,6 +136,10 @@ import socket
 attempt("getfqdn", lambda: print("fqdn", socket.getfqdn()))
 attempt("localhost", lambda: print("localhost", sorted({a[4][0] for a in socket.getaddrinfo("localhost", 80)})))
 attempt("resolved", lambda: socket.create_connection(("localhost", 9), timeout=2))
+import time
+started = time.monotonic()
+attempt("unknown name", lambda: socket.getaddrinfo("no-such-host.invalid", 80))
+print("unknown name took", round(time.monotonic() - started))
 """
     result = _run(pyz, code, place.env())
     assert result.returncode == 0, result.stderr
@@ -143,6 +147,10 @@ attempt("resolved", lambda: socket.create_connection(("localhost", 9), timeout=2
     assert f"fqdn {socket.getfqdn()}" in lines and "getfqdn: allowed" in lines, lines
     assert "localhost: allowed" in lines and any(x.startswith("localhost [") and "127.0.0.1" in x for x in lines)
     assert "resolved: blocked" in lines  # port 9 undeclared: Landlock's refusal, after the name resolved
+    # a name only DNS could answer: an error at once (the resolver's socket refused), not a hang
+    (unknown,) = [line for line in lines if line.startswith("unknown name: ")]
+    assert unknown.startswith("unknown name: error [Errno -"), lines
+    assert "unknown name took 0" in lines, lines
 
 
 class TestArchitecture:
