@@ -79,6 +79,10 @@ def test_a_declared_directory_under_run_is_bound_writable() -> None:
     ],
 )
 def test_udp_only_for_a_host_name(connect: tuple[str, ...], networks: tuple[str, ...], udp: bool) -> None:
-    service = _service(_confined(*connect, networks=networks))
+    units = _confined(*connect, networks=networks)
+    service = _service(units)
     assert ("Environment=ZIPAPP_CONFINE_UDP=1" in service) is udp
+    profile = render(units)["mysite.apparmor"].splitlines()
+    assert ("  network inet dgram," in profile, "  network inet6 dgram," in profile) == (udp, udp)
+    assert "  network inet stream," in profile and "  deny network raw," in profile
     assert not [line for line in service if "ZIPAPP_CONFINE_UDP=" in line and not line.endswith("=1")]
