@@ -968,6 +968,13 @@ MUTANTS = [
         "    if True:  # resolving",
         (f"{RUN_TESTS}::test_udp_only_for_a_host_name",),
     ),
+    Mutant(
+        "confine-apparmor-udp-always",
+        DEPLOY_CONFINE,
+        '*(["  network inet dgram,", "  network inet6 dgram,"] if _host_names(confinement) else []),',
+        '"  network inet dgram,",\n        "  network inet6 dgram,",',
+        (f"{RUN_TESTS}::test_udp_only_for_a_host_name",),
+    ),
 ]
 
 

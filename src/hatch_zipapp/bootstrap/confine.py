@@ -386,10 +386,10 @@ def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
 def _sockets(kernel: _Kernel, udp: bool) -> None:
     """The seccomp filter on IP sockets (seccomp.py): TCP only, and UDP when ``udp``. Refused by the kernel, nothing
     of the application runs (asked for, confinement is not silently dropped)."""
-    from . import seccomp
+    from .seccomp import install
 
     try:
-        line = seccomp.install(kernel._prctl, kernel.get_errno, udp)
+        line = install(kernel._prctl, kernel.get_errno, udp)
     except OSError as e:
         message = (
             f"cannot confine the site: the kernel refused its seccomp filter on sockets: {e.strerror}. Unset "
