@@ -57,8 +57,9 @@ _SYSTEM = ("/usr", "/boot", "/proc", "/sys", "/dev")
 HIDDEN_TREES = ("/etc", "/mnt", "/media", "/opt", "/srv", "/var/cache", "/var/lib", "/var/log", "/run")
 #: What a service needs of /run (hidden: Landlock does not filter connecting to another service's named Unix socket),
 #: bound back read-only, each optional: systemd's notify socket (Type=notify's READY=1) and the journal's (syslog's
-#: /dev/log is a link to dev-log), systemd-resolved's directory (/etc/resolv.conf links into it on Ubuntu), nscd's
-#: socket. systemd binds the unit's own credentials directory (/run/credentials/UNIT) itself.
+#: /dev/log is a link to dev-log), systemd-resolved's directory (its varlink socket, which nss-resolve asks where
+#: nsswitch.conf names `resolve`, as Ubuntu's does), nscd's socket. systemd binds the unit's own credentials
+#: directory (/run/credentials/UNIT) itself, and /etc/resolv.conf where it links into /run (it binds the target).
 RUN_SHOWN = (
     "/run/systemd/notify",
     "/run/systemd/journal/socket",
