@@ -54,6 +54,9 @@ CONFINED = "tests/test_confine.py"
 DEPLOY_CONFINE = "src/hatch_zipapp/deploy/confine.py"
 CONFINE_TESTS = "tests/test_systemd_confine.py"
 DECLARE = "tests/test_confine_declare.py"
+SECCOMP = "src/hatch_zipapp/bootstrap/seccomp.py"
+SECCOMP_TESTS = "tests/test_confine_seccomp.py"
+RUN_TESTS = "tests/test_systemd_confine_run.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -842,8 +845,8 @@ MUTANTS = [
     Mutant(
         "confine-var-lib-shown",
         DEPLOY_CONFINE,
-        '"/srv", "/var/cache", "/var/lib", "/var/log")',
-        '"/srv", "/var/cache", "/var/log")',
+        '"/srv", "/var/cache", "/var/lib", "/var/log", "/run")',
+        '"/srv", "/var/cache", "/var/log", "/run")',
         (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
     ),
     Mutant(
@@ -1271,6 +1274,84 @@ MUTANTS = [
         "        output.mkdir(parents=True, exist_ok=True)",
         "        output.mkdir(exist_ok=True)",
         ("tests/test_paths_not_yet.py::TestUnitsOutput",),
+    ),
+    # -- issue 25: UDP refused by the runtime's seccomp filter, /run hidden by the unit ------------------------------
+    Mutant(
+        "seccomp-not-installed",
+        CONFINE,
+        "        _sockets(kernel, rules.udp)\n",
+        "",
+        (f"{SECCOMP_TESTS}::test_udp_off_is_refused",),
+    ),
+    Mutant(
+        "seccomp-udp-always-allowed",
+        SECCOMP,
+        '(JEQ, "datagram", deny, SOCK_DGRAM) if udp else (RET, 0, 0, RET_ERRNO | EACCES),',
+        '(JEQ, "datagram", deny, SOCK_DGRAM),',
+        (f"{SECCOMP_TESTS}::test_udp_off_is_refused",),
+    ),
+    Mutant(
+        "seccomp-type-flags-not-masked",
+        SECCOMP,
+        "(AND, 0, 0, SOCK_TYPE_MASK),",
+        "(AND, 0, 0, 0xFFFFFFFF),",
+        (f"{SECCOMP_TESTS}::test_udp_off_is_refused", f"{SECCOMP_TESTS}::test_udp_on_is_allowed"),
+    ),
+    Mutant(
+        "seccomp-any-stream-protocol",
+        SECCOMP,
+        "(JEQ, allow, deny, IPPROTO_TCP),",
+        "(JEQ, allow, allow, IPPROTO_TCP),",
+        (f"{SECCOMP_TESTS}::test_udp_off_is_refused",),
+    ),
+    Mutant(
+        "seccomp-other-architecture-allowed",
+        SECCOMP,
+        "(JEQ, 0, deny, target.arch),",
+        "(JEQ, 0, 0, target.arch),",
+        (f"{SECCOMP_TESTS}::TestArchitecture",),
+    ),
+    Mutant(
+        "seccomp-udp-flag-ignored",
+        CONFINE,
+        "self.udp = flag(ZIPAPP_CONFINE_UDP)",
+        "self.udp = False",
+        (f"{SECCOMP_TESTS}::test_udp_on_is_allowed",),
+    ),
+    Mutant(
+        "confine-run-shown",
+        DEPLOY_CONFINE,
+        '"/var/log", "/run")',
+        '"/var/log")',
+        (f"{RUN_TESTS}::test_run_is_hidden_and_what_the_site_needs_bound_back",),
+    ),
+    Mutant(
+        "confine-notify-socket-hidden",
+        DEPLOY_CONFINE,
+        '    "/run/systemd/notify",\n',
+        "",
+        (f"{RUN_TESTS}::test_run_is_hidden_and_what_the_site_needs_bound_back",),
+    ),
+    Mutant(
+        "confine-runtime-directories-hidden",
+        DEPLOY_CONFINE,
+        '    read_write += [f"-{p}" for p in _runtime_directories(units) if _under(p, trees) is not None]\n',
+        "",
+        (f"{RUN_TESTS}::test_each_unit_sees_the_site_runtime_directories",),
+    ),
+    Mutant(
+        "confine-udp-always",
+        DEPLOY_CONFINE,
+        "    if _host_names(confinement):  # resolving",
+        "    if True:  # resolving",
+        (f"{RUN_TESTS}::test_udp_only_for_a_host_name",),
+    ),
+    Mutant(
+        "confine-apparmor-udp-always",
+        DEPLOY_CONFINE,
+        '*(["  network inet dgram,", "  network inet6 dgram,"] if _host_names(confinement) else []),',
+        '"  network inet dgram,",\n        "  network inet6 dgram,",',
+        (f"{RUN_TESTS}::test_udp_only_for_a_host_name",),
     ),
 ]
 

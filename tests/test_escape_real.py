@@ -318,3 +318,5 @@ def test_confined_unit(box: sdbox.Box, pyz: Path, tmp_path: Path) -> None:
     assert not said, said  # Landlock applied: the unit lets the runtime make its three system calls
     allowed = _allowed(found)
     assert set(allowed) == CONFINED_ALLOWED, allowed
+    assert found["unix-socket-other"]["detail"] == "ENOENT"  # /run hidden (TemporaryFileSystem=/run)
+    assert found["udp-local-other"]["detail"] == "EACCES"  # the runtime's seccomp filter: no UDP socket at all

@@ -89,8 +89,8 @@ def test_the_declaration_and_the_options_make_the_unit(tmp_path: Path, capsys: p
         "Environment=ZIPAPP_CONFINE_WRITE=/srv/mysite/media:/var/spool/mysite",
         "Environment=ZIPAPP_CONFINE_CONNECT=587,5432,6379",
         "Environment=ZIPAPP_CONFINE_BIND=",  # socket activation: the socket is inherited, nothing to bind
-        "TemporaryFileSystem=/etc:ro /mnt:ro /media:ro /opt:ro /srv:ro /var/cache:ro /var/lib:ro /var/log:ro",
-        "BindPaths=-/srv/mysite/media",  # under a hidden tree: bound back, writable
+        "TemporaryFileSystem=/etc:ro /mnt:ro /media:ro /opt:ro /srv:ro /var/cache:ro /var/lib:ro /var/log:ro /run:ro",
+        "BindPaths=-/srv/mysite/media -/run/mysite",  # under a hidden tree: bound back, writable
         "ReadWritePaths=-/var/spool/mysite",  # elsewhere: made writable in the read-only system
         "TemporaryFileSystem=/dev/shm:mode=1777,nosuid,nodev,noexec",
         "PrivateIPC=yes",
@@ -109,7 +109,7 @@ def test_the_declaration_and_the_options_make_the_unit(tmp_path: Path, capsys: p
     read_only = binds.removeprefix("BindReadOnlyPaths=").split()
     for path in ["-/etc/ld.so.cache", "-/etc/resolv.conf", "-/etc/ssl", "-/etc/passwd", "-/etc/mysite", "/srv/mysite"]:
         assert path in read_only, path
-    assert "/run/postgresql" not in read_only  # /run is not hidden
+    assert read_only[-1] == "/run/postgresql"  # the declared socket's directory, in the hidden /run
     for call in ["io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd", "perf_event_open", "bpf"]:
         assert call in REFUSED_CALLS
     profile = files["mysite.apparmor"]

@@ -68,6 +68,14 @@ def io_uring():
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
     os.close(fd)
 attempt("io_uring_setup", io_uring)
+def syslog():
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect("/dev/log")
+        s.send(b"<14>mysite-probe: through /dev/log")
+attempt("dev_log", syslog)
+attempt("credentials", lambda: sorted(os.listdir(os.environ["CREDENTIALS_DIRECTORY"])))
+attempt("notify_socket", lambda: os.stat("/run/systemd/notify").st_mode >> 12)
+attempt("resolv_conf", lambda: open("/etc/resolv.conf").read())
 found["confine"] = os.environ.get("ZIPAPP_CONFINE")
 print("PROBE " + json.dumps(found))
 """.replace("__OTHER_PORT__", str(OTHER_PORT))
@@ -107,6 +115,12 @@ def test_the_confined_site_runs_and_the_allow_lists_hold(box: sdbox.Box, server_
         " && chmod 0644 /var/lib/other/secret && echo host > /dev/shm/host-file",
         check=True,
     )
+    # Ubuntu's systemd-resolved: /etc/resolv.conf is a link into the hidden /run (systemd follows it when it binds it).
+    box.run(
+        "mkdir -p /run/systemd/resolve && echo 'nameserver 127.0.0.53' > /run/systemd/resolve/stub-resolv.conf"
+        " && ln -sfn ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf",
+        check=True,
+    )
     listener = ["python3", "-m", "http.server", str(OTHER_PORT), "--bind", "127.0.0.1", "-d", "/var/empty"]
     box.run(["systemd-run", "--unit=other-listener", "--collect", *listener], check=True)
     box.run("systemctl daemon-reload", check=True)
@@ -143,7 +157,10 @@ def test_the_confined_site_runs_and_the_allow_lists_hold(box: sdbox.Box, server_
     # Dropped by the IP firewall (no answer at all), where the declared address answers (nothing listens: refused).
     assert found["connect_undeclared"].split()[0] in {"TimeoutError", "PermissionError"}, found
     assert found["connect_declared"].startswith("ConnectionRefusedError"), found
-    assert found["io_uring_setup"].startswith("PermissionError [Errno 1]"), found
+    assert found["io_uring_setup"].startswith(("PermissionError [Errno 1]", "PermissionError [Errno 13]")), found
+    # What the site needs of the hidden /run: syslog's /dev/log, its credentials, systemd's notify socket (a socket).
+    assert found["dev_log"] == "ok None" and found["credentials"] == "ok ['secret_key']", found
+    assert found["notify_socket"] == "ok 12" and found["resolv_conf"] == "ok 'nameserver 127.0.0.53\\n'", found
     systemd_binds = "+BPF_FRAMEWORK" in box.run(["systemctl", "--version"]).stdout
     landlock = (Path(__file__).parent.parent / "src/hatch_zipapp/bootstrap/confine.py").is_file()
     if systemd_binds or landlock:

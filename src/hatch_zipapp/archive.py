@@ -8,7 +8,7 @@ Layout (shiv's names and environment.json, so shiv's tools and runtime variables
                          .pyz needs; the runtime's modules checked against the record (runtime_record); then
                          import _bootstrap; _bootstrap.bootstrap(record)
     _bootstrap/          the runtime: __init__.py (hatch_zipapp/bootstrap/runtime.py: the start) and its modules
-                         (RUNTIME_MODULES: documents, locks, roots, zipread, atomic, cleanup, confine)
+                         (RUNTIME_MODULES: documents, locks, roots, zipread, atomic, cleanup, confine, seccomp)
     environment.json     shiv-compatible settings: entry point, build id, build time, compile_pyc
     hatch-zipapp.json    the build information `ZIPAPP_INFO=1 ./app.pyz` and `hatch-zipapp info` print
     sbom.cdx.json        a CycloneDX SBOM of every embedded distribution (also written beside the .pyz)
@@ -57,7 +57,17 @@ DateTime = tuple[int, int, int, int, int, int]
 _TOP_LEVEL = frozenset({"__main__.py", "__main__.pyc", ENVIRONMENT_JSON, INFO_JSON, SBOM, RECORD})
 #: The runtime's modules besides the start (hatch_zipapp/bootstrap/NAME.py, embedded as _bootstrap/NAME.py); the
 #: start, runtime.py, is the package itself (_bootstrap/__init__.py).
-RUNTIME_MODULES = ("atomic", "cleanup", "confine", "documents", "locks", "roots", "sitecustomize", "zipread")
+RUNTIME_MODULES = (
+    "atomic",
+    "cleanup",
+    "confine",
+    "documents",
+    "locks",
+    "roots",
+    "seccomp",
+    "sitecustomize",
+    "zipread",
+)
 _SHIV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 

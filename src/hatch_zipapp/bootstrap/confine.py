@@ -16,6 +16,7 @@ What the confined site may do (docs/runtime.md, "Confinement"):
 - TCP (Landlock ABI 4, Linux 6.7): connect only to the ports of ``ZIPAPP_CONFINE_CONNECT``, bind only those of
   ``ZIPAPP_CONFINE_BIND``;
 - abstract Unix sockets and signals (ABI 6, Linux 6.12): only within the confined processes (the site, its workers).
+- IP sockets (seccomp.py, a filter installed with the ruleset): TCP only, UDP with ``ZIPAPP_CONFINE_UDP=1``.
 
 Children inherit the ruleset (a server's workers, ``sys.executable`` re-executions). A kernel without Landlock, or
 with an older ABI, gets the best it offers, said in one line on stderr (the journal): never a failed start. A bad
@@ -34,8 +35,10 @@ from .documents import (
     ZIPAPP_CONFINE_BIND,
     ZIPAPP_CONFINE_CONNECT,
     ZIPAPP_CONFINE_READ,
+    ZIPAPP_CONFINE_UDP,
     ZIPAPP_CONFINE_WRITE,
     BootstrapError,
+    flag,
 )
 
 TYPE_CHECKING = False
@@ -155,6 +158,7 @@ class Rules:
                     raise BootstrapError(message)
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
         self.bind = _ports(ZIPAPP_CONFINE_BIND)
+        self.udp = flag(ZIPAPP_CONFINE_UDP)  # UDP sockets (seccomp.py): the unit turns it on for DNS
 
 
 def _outermost(paths: list[str]) -> list[str]:
@@ -372,10 +376,28 @@ def _apply(kernel: _Kernel, abi: int, rules: Rules) -> bool:
                 for port in ports:
                     kernel.add_rule(ruleset, RULE_NET_PORT, _u64(rights) + _u64(port))
         kernel.no_new_privs()
+        _sockets(kernel, rules.udp)
         kernel.restrict_self(ruleset)
     finally:
         os.close(ruleset)
     return network
+
+
+def _sockets(kernel: _Kernel, udp: bool) -> None:
+    """The seccomp filter on IP sockets (seccomp.py): TCP only, and UDP when ``udp``. Refused by the kernel, nothing
+    of the application runs (asked for, confinement is not silently dropped)."""
+    from .seccomp import install
+
+    try:
+        line = install(kernel._prctl, kernel.get_errno, udp)
+    except OSError as e:
+        message = (
+            f"cannot confine the site: the kernel refused its seccomp filter on sockets: {e.strerror}. Unset "
+            f"ZIPAPP_CONFINE to run it unconfined"
+        )
+        raise BootstrapError(message) from None
+    if line is not None:
+        sys.stderr.write(f"{PREFIX}{line}\n")
 
 
 def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, named: str = "") -> None:

@@ -150,6 +150,7 @@ ZIPAPP_CONFINE_WRITE: Final = "ZIPAPP_CONFINE_WRITE"  # colon-separated director
 ZIPAPP_CONFINE_READ: Final = "ZIPAPP_CONFINE_READ"  # colon-separated paths it may read besides the runtime's own
 ZIPAPP_CONFINE_CONNECT: Final = "ZIPAPP_CONFINE_CONNECT"  # comma-separated TCP ports it may connect to
 ZIPAPP_CONFINE_BIND: Final = "ZIPAPP_CONFINE_BIND"  # comma-separated TCP ports it may bind
+ZIPAPP_CONFINE_UDP: Final = "ZIPAPP_CONFINE_UDP"  # on: the confined site may open UDP sockets (seccomp.py)
 
 #: The on/off variables (:func:`flag`): each is checked at every start, so a typo is one line even when unused.
 ON_OFF: Final = (
@@ -163,6 +164,7 @@ ON_OFF: Final = (
     SHIV_EXTEND_PYTHONPATH,
     ZIPAPP_REEXEC,
     ZIPAPP_CONFINE,
+    ZIPAPP_CONFINE_UDP,
 )
 
 DEFAULT_LOCK_TIMEOUT = 300.0

@@ -54,7 +54,20 @@ _SYSTEM = ("/usr", "/boot", "/proc", "/sys", "/dev")
 #: Trees replaced by an empty read-only tmpfs (`TemporaryFileSystem=`): other services' state, caches, logs, sites and
 #: the host's configuration. What the site needs in them is bound back (its own state and cache directories are
 #: mounted by systemd itself, DynamicUser's /var/lib/private/NAME included).
-HIDDEN_TREES = ("/etc", "/mnt", "/media", "/opt", "/srv", "/var/cache", "/var/lib", "/var/log")
+HIDDEN_TREES = ("/etc", "/mnt", "/media", "/opt", "/srv", "/var/cache", "/var/lib", "/var/log", "/run")
+#: What a service needs of /run (hidden: Landlock does not filter connecting to another service's named Unix socket),
+#: bound back read-only, each optional: systemd's notify socket (Type=notify's READY=1) and the journal's (syslog's
+#: /dev/log is a link to dev-log), systemd-resolved's directory (its varlink socket, which nss-resolve asks where
+#: nsswitch.conf names `resolve`, as Ubuntu's does), nscd's socket. systemd binds the unit's own credentials
+#: directory (/run/credentials/UNIT) itself, and /etc/resolv.conf where it links into /run (it binds the target).
+RUN_SHOWN = (
+    "/run/systemd/notify",
+    "/run/systemd/journal/socket",
+    "/run/systemd/journal/stdout",
+    "/run/systemd/journal/dev-log",
+    "/run/systemd/resolve",
+    "/run/nscd/socket",
+)
 #: The files of /etc a Python program reads (the loader's cache, names and addresses, certificates, time zone, MIME
 #: types, Debian's sitecustomize): bound back read-only, each optional.
 _ETC = (
@@ -397,6 +410,8 @@ def environment(units: Units, confinement: Confinement) -> list[str]:
     lines.append(f"Environment=ZIPAPP_CONFINE_CONNECT={','.join(map(str, ports))}")
     bound = sorted({e.port for e in _bind(units, confinement)})
     lines.append(f"Environment=ZIPAPP_CONFINE_BIND={','.join(map(str, bound))}")
+    if _host_names(confinement):  # resolving a host name is UDP to the resolver (bootstrap/seccomp.py)
+        lines.append("Environment=ZIPAPP_CONFINE_UDP=1")
     return lines
 
 
@@ -412,10 +427,18 @@ def _visible(units: Units, confinement: Confinement) -> tuple[list[str], list[st
     shown = {t for t in HIDDEN_TREES for p in [*needed_ro, *confinement.write] if p == t or t.startswith(p + "/")}
     trees = [t for t in HIDDEN_TREES if t not in shown]
     read_only = [f"-{p}" for p in _ETC] + [f"-/etc/{units.name}"]
+    read_only += [f"-{p}" for p in RUN_SHOWN if _under(p, trees) is not None]
     read_only += [p for p in dict.fromkeys(needed_ro) if _under(p, trees) is not None and p not in _ETC]
     read_write = [f"-{p}" for p in confinement.write if _under(p, trees) is not None]
+    read_write += [f"-{p}" for p in _runtime_directories(units) if _under(p, trees) is not None]
     writable = [f"-{p}" for p in confinement.write if _under(p, trees) is None]
     return trees, read_only, read_write, writable
+
+
+def _runtime_directories(units: Units) -> list[str]:
+    """The ``RuntimeDirectory=`` of each of the site's units (the web service's, each worker's and timer's: every
+    unit binds those there are, its own among them; `NAME-manage` has none of its own and sees the service's)."""
+    return [f"/run/{units.name}", *[f"/run/{units.name}-{t.suffix}" for t in units.tasks]]
 
 
 def directives(units: Units, confinement: Confinement) -> list[str]:
@@ -426,8 +449,9 @@ def directives(units: Units, confinement: Confinement) -> list[str]:
         "# Confinement (--confine; docs/security.md): the runtime applies Landlock (the ZIPAPP_CONFINE* variables),",
         "# systemd hides what the site does not need and refuses what it does not use, AppArmor holds it to the same.",
         *environment(units, confinement),
-        "# Other services' state, caches, logs and sites, and the host's configuration: empty here, but for what the",
-        "# site needs (its own state and cache directories, bound by systemd; the few /etc files Python reads).",
+        "# Other services' state, caches, logs, sites and sockets, and the host's configuration: empty here, but for",
+        "# what the site needs (its own state, cache and runtime directories; the few /etc files Python reads;",
+        "# systemd's notify and journal sockets, the resolver's, the declared sockets' directories).",
         f"TemporaryFileSystem={' '.join(f'{t}:ro' for t in trees)}",
         f"BindReadOnlyPaths={' '.join(read_only)}",
     ]
@@ -537,11 +561,11 @@ def apparmor(units: Units, confinement: Confinement) -> str:
         "  @{PROC}/sys/kernel/random/* r,",
         "  @{sys}/devices/system/cpu/** r,",
         "",
-        "  # The network: TCP and UDP over IPv4 and IPv6, Unix sockets; never raw, packet or netlink sockets.",
+        "  # The network: TCP over IPv4 and IPv6 (UDP too for a declared host name: DNS), Unix sockets; never raw,",
+        "  # packet or netlink sockets.",
         "  network inet stream,",
         "  network inet6 stream,",
-        "  network inet dgram,",
-        "  network inet6 dgram,",
+        *(["  network inet dgram,", "  network inet6 dgram,"] if _host_names(confinement) else []),
         "  network unix stream,",
         "  network unix dgram,",
         "  deny network raw,",
