@@ -408,6 +408,7 @@ def test_localhost_is_the_loopback_addresses_not_a_host_name(
     service = _lines(files["mysite.service"])
     assert "IPAddressAllow=127.0.0.1 ::1" in service
     assert "Environment=ZIPAPP_CONFINE_CONNECT=25" in service
+    assert not [line for line in service if "ZIPAPP_CONFINE_UDP" in line]  # /etc/hosts: no DNS, no UDP
 
 
 @pytest.mark.parametrize("host", ["mail.localhost", "localhost.example.com", "localhostx"])
