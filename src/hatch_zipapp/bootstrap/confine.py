@@ -106,7 +106,8 @@ NEEDS = (
     (5, "6.10", "device ioctls"),
     (6, "6.12", "abstract Unix sockets and signals"),
 )
-#: Seconds the last :func:`confine` took (docs/performance.md).
+#: Seconds the last :func:`confine` took, from ``started`` (the runtime's clock before it imported this module, so
+#: that loading the module from the .pyz counts too: docs/performance.md, bench/confine.py).
 elapsed = 0.0
 
 
@@ -302,13 +303,14 @@ def _u64(value: int) -> bytes:
     return value.to_bytes(8, sys.byteorder)
 
 
-def confine(archive: str, site_packages: str, lock_files: Iterable[str] = ()) -> None:
+def confine(archive: str, site_packages: str, lock_files: Iterable[str] = (), started: float | None = None) -> None:
     """Apply the ruleset (``ZIPAPP_CONFINE=1``) and install the audit hook that names refusals. A bad
-    ``ZIPAPP_CONFINE_*`` value is a :class:`BootstrapError` before anything is applied."""
+    ``ZIPAPP_CONFINE_*`` value is a :class:`BootstrapError` before anything is applied. ``started``: the
+    :func:`time.perf_counter` the step's cost is counted from (default: now)."""
     global elapsed
     import time
 
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     try:
         _confine(archive, site_packages, lock_files)
     finally:

@@ -196,9 +196,12 @@ def bootstrap(record: bytes | None = None) -> None:
             sys.exit(0)
         set_path(archive, site_packages, environment)
         if flag(ZIPAPP_CONFINE):  # before any code of the application (its entry point, Django's settings)
+            import time
+
+            started = time.perf_counter()  # the step's cost counts loading its modules from the .pyz
             from .confine import confine
 
-            confine(archive, site_packages, [lock.path for lock in _held])
+            confine(archive, site_packages, [lock.path for lock in _held], started)
     except BootstrapError as e:
         sys.stderr.write(f"{_program()}: {e}\n")
         sys.exit(1)
