@@ -899,6 +899,13 @@ MUTANTS = [
         (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
     ),
     Mutant(
+        "confine-outermost-by-text",
+        CONFINE,
+        "named = sorted({os.path.normpath(p) for p in paths if p}, key=lambda p: p.split(os.sep))",
+        "named = sorted({os.path.normpath(p) for p in paths if p})",
+        ("tests/test_confine_outermost.py",),
+    ),
+    Mutant(
         "confine-localhost-read-as-a-host-name",
         DEPLOY_CONFINE,
         'if self.host.lower().removesuffix(".") == "localhost":',

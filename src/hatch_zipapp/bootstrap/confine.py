@@ -165,10 +165,12 @@ class Rules:
 def _outermost(paths: list[str]) -> list[str]:
     """``paths`` without those a rule on another covers (the same path, or beneath it, as named): ``/usr`` is most
     often the interpreter's prefixes too, and one rule fewer is one open and one system call fewer at every start."""
-    named = sorted({os.path.normpath(p) for p in paths if p})
+    # Sorted by components, what is beneath a path comes right after it (by text, "/usr-x" would come between "/usr"
+    # and "/usr/lib"): each path needs comparing with the last one kept only.
+    named = sorted({os.path.normpath(p) for p in paths if p}, key=lambda p: p.split(os.sep))
     kept: list[str] = []
-    for path in named:  # a parent sorts before what is beneath it
-        if not any(path == k or path.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
+    for path in named:
+        if not kept or not (path == kept[-1] or path.startswith(kept[-1].rstrip(os.sep) + os.sep)):
             kept.append(path)
     return kept
 
