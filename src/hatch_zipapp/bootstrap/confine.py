@@ -421,6 +421,9 @@ def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, named: str
 
 
 # -- the lines that say what to declare -----------------------------------------------------------------------------
+#: Raised by the Django entry point (django_main.py) for each database the settings name by host and port: a client
+#: written in C (libpq, mysqlclient) connects without Python's ``socket.connect`` event.
+DATABASE_EVENT = "hatch_zipapp.database"
 #: The audit events the hook looks at; it returns at once for every other.
 WATCHED = frozenset(
     {
@@ -432,6 +435,7 @@ WATCHED = frozenset(
         "os.exec",
         "os.posix_spawn",
         "os.system",
+        DATABASE_EVENT,
     }
 )
 _WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -460,6 +464,7 @@ class _Hook:
             "os.exec": self._run,
             "os.posix_spawn": self._run,
             "os.system": lambda args: self._refused("/bin/sh"),
+            DATABASE_EVENT: self._named_database,
         }
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
@@ -505,6 +510,17 @@ class _Hook:
             return None
         where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         return f'{verb} to {where} is not declared: add "{where}" to {TABLE} {verb}, or --{verb} to {COMMAND}'
+
+    def _named_database(self, args: tuple[Any, ...]) -> str | None:
+        """(setting, host, port): the line an undeclared port gets, said before the client's own error."""
+        setting, host, port = args
+        if not self.network or port in self.connect:
+            return None
+        where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return (
+            f'connect to {where} ({setting}) is not declared: add "{where}" to {TABLE} connect, or --connect to '
+            f"{COMMAND}"
+        )
 
     def _connect(self, args: tuple[Any, ...]) -> str | None:
         return self._address(args, self.connect, "connect")
