@@ -337,6 +337,13 @@ def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> Non
     except (ImportError, AttributeError) as e:  # an interpreter without _ctypes
         sys.stderr.write(f"{PREFIX}nothing confined: no _ctypes in this Python ({e})\n")
         return
+    for path in _paths(ZIPAPP_CONFINE_WRITE):  # exists (Rules checked); EACCES there is not the hook's to name
+        if os.path.isdir(path) and not os.access(path, os.W_OK | os.X_OK):
+            sys.stderr.write(
+                f"{PREFIX}{ZIPAPP_CONFINE_WRITE}={path} is not writable by this process (uid {os.geteuid()}): writes "
+                f"there fail. Make it the service's (a DynamicUser= unit's uid is not fixed: use a directory under "
+                f"its state directory, writable undeclared, or chmod 0777 this one)\n"
+            )
     try:
         enforced = _apply(kernel, abi, rules)
     except OSError as e:  # Landlock is there and refused: asked for, confinement is not silently dropped
