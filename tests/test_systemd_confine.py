@@ -418,3 +418,16 @@ def test_only_localhost_itself_stands_for_the_loopback(
     status, files, _, err = _run(tmp_path, capsys, "--confine", "--connect", f"{host}:25")
     assert (status, files) == (2, {})
     assert err.startswith(f"hatch-zipapp systemd: --connect {host}:25 names a host:"), err
+
+
+def test_the_profiles_header_loads_it_as_docs_security_md_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The commands in NAME.apparmor's header are the ones docs/security.md gives (from the units' directory),
+    `-W` (write the compiled cache) among them."""
+    status, files, _, _ = _run(tmp_path, capsys, "--read", os.fspath(_pyz(tmp_path / "site.pyz")), "--confine")
+    assert status == 0
+    header = [line.removeprefix("#   ") for line in files["mysite.apparmor"].splitlines() if line.startswith("#   ")]
+    docs = (Path(__file__).parent.parent / "docs" / "security.md").read_text()
+    shown = [line.removeprefix("# ") for line in docs.splitlines() if line.startswith(("# install", "# apparmor_"))]
+    assert [line.replace("deploy/", "") for line in shown] == header

@@ -501,7 +501,7 @@ def apparmor(units: Units, confinement: Confinement) -> str:
         f"# AppArmor profile for {name}.service, its workers and timers and {name}-manage (AppArmorProfile={profile}),",
         "# written by `hatch-zipapp systemd --confine`. Load it before starting the units (docs/security.md):",
         f"#   install -m 0644 {name}.apparmor /etc/apparmor.d/{profile}",
-        f"#   apparmor_parser -r /etc/apparmor.d/{profile}",
+        f"#   apparmor_parser -r -W /etc/apparmor.d/{profile}",
         "abi <abi/3.0>,",
         "include <tunables/global>",
         "",
