@@ -431,3 +431,23 @@ def test_the_profiles_header_loads_it_as_docs_security_md_does(
     docs = (Path(__file__).parent.parent / "docs" / "security.md").read_text()
     shown = [line.removeprefix("# ") for line in docs.splitlines() if line.startswith(("# install", "# apparmor_"))]
     assert [line.replace("deploy/", "") for line in shown] == header
+
+
+def test_a_declared_host_name_is_said_to_come_from_the_pyz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A host name the build recorded (DATABASES' HOST, or the pyproject table) is refused as one typed with --connect
+    is, but the line names where it comes from: the user typed no --connect. With --allow-network it is accepted."""
+    pyz = _pyz(tmp_path / "site.pyz", {"write": [], "connect": ["db.internal:5432"], "bind": []})
+    status, files, _, err = _run(tmp_path, capsys, "--read", os.fspath(pyz), "--confine")
+    assert (status, files) == (2, {})
+    assert err.startswith(
+        f"hatch-zipapp systemd: {pyz}'s declaration (hatch-zipapp.json's 'confine': the build's Django settings or "
+        "[tool.hatch.build.targets.zipapp.confine]) connects to db.internal:5432, which names a host: systemd's "
+        "IPAddressAllow= takes addresses"
+    ), err
+    assert "--allow-network 10.0.0.0/8" in err and err.count("\n") == 1
+    status, files, _, err = _run(
+        tmp_path, capsys, "--read", os.fspath(pyz), "--confine", "--connect", "cache.internal:6379"
+    )
+    assert err.startswith(f"hatch-zipapp systemd: {pyz}'s declaration"), err
+    status, files, _, _ = _run(tmp_path, capsys, "--read", os.fspath(pyz), "--confine", "--allow-network", "10.0.0.0/8")
+    assert status == 0 and "IPAddressAllow=10.0.0.0/8" in files["mysite.service"]

@@ -356,10 +356,24 @@ def check(units: Units, confinement: Confinement) -> None:
                     f"its own code; declare a directory of its own, e.g. {posixpath.dirname(units.pyz)}/media"
                 )
                 raise SystemdError(message)
+    _refuse_host_names(confinement, confinement.networks, "--connect {}")
+
+
+def check_declared(declared: Confinement, networks: Sequence[str], pyz: str) -> None:
+    """Refuse a host name of the .pyz's declaration with no network named for it, saying where it comes from (the
+    user typed no --connect): before it is merged with the command line's."""
+    source = (
+        f"{pyz}'s declaration (hatch-zipapp.json's {DECLARATION!r}: the build's Django settings or "
+        f"[tool.hatch.build.targets.zipapp.confine]) connects to {{}}, which"
+    )
+    _refuse_host_names(declared, networks, source)
+
+
+def _refuse_host_names(confinement: Confinement, networks: Sequence[str], source: str) -> None:
     names = _host_names(confinement)
-    if names and not confinement.networks:
+    if names and not networks:
         message = (
-            f"--connect {names[0]} names a host: systemd's IPAddressAllow= takes addresses, and resolving it here "
+            f"{source.format(names[0])} names a host: systemd's IPAddressAllow= takes addresses, and resolving it here "
             f"would pin this machine's view of DNS into the unit; name the networks it (and the resolver in the "
             f"server's /etc/resolv.conf) live in with --allow-network CIDR, e.g. --allow-network 10.0.0.0/8, or "
             f"--allow-network any to leave outgoing IP unfiltered (docs/security.md)"
