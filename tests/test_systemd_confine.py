@@ -451,3 +451,24 @@ def test_a_declared_host_name_is_said_to_come_from_the_pyz(tmp_path: Path, capsy
     assert err.startswith(f"hatch-zipapp systemd: {pyz}'s declaration"), err
     status, files, _, _ = _run(tmp_path, capsys, "--read", os.fspath(pyz), "--confine", "--allow-network", "10.0.0.0/8")
     assert status == 0 and "IPAddressAllow=10.0.0.0/8" in files["mysite.service"]
+
+
+@pytest.mark.parametrize(
+    ("command", "port", "address"),
+    [
+        (("serve", "--bind", "127.0.0.1:9000"), "9000", "127.0.0.1"),
+        (("serve", "--workers", "2", "-b", "[::1]:9001"), "9001", "::1"),
+        (("serve", "--bind=127.0.0.1:9002", "--bind", "127.0.0.1:9003"), "9002,9003", "127.0.0.1"),
+        (("serve", "--workers", "2"), "8000", "127.0.0.1"),  # gunicorn's default address
+        (("serve", "--bind", "localhost:9004"), "8000", "127.0.0.1"),  # a name: not read, the default
+    ],
+)
+def test_a_serve_unit_binds_the_address_its_command_names(command: tuple[str, ...], port: str, address: str) -> None:
+    """`--command 'serve --bind ADDR:PORT'` (gunicorn's -b/--bind, repeatable) without --socket or --bind: the unit
+    allows what the server binds (was: the default 127.0.0.1:8000, and the server failed to start, refused)."""
+    service = _lines(render(Units("mysite", PYZ, command=command, confine=Confinement()))["mysite.service"])
+    assert f"Environment=ZIPAPP_CONFINE_BIND={port}" in service
+    assert [f"SocketBindAllow=tcp:{p}" for p in port.split(",")] == [
+        line for line in service if line.startswith("SocketBindAllow=")
+    ]
+    assert f"IPAddressAllow={address}" in service

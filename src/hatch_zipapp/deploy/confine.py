@@ -12,6 +12,7 @@ names the networks with `--allow-network` (docs/security.md).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import posixpath
 import re
 import string
@@ -337,7 +338,21 @@ def _bind(units: Units, confinement: Confinement) -> tuple[Endpoint, ...]:
     inherited: nothing to bind) nor a declared address, its default address."""
     if confinement.bind or units.socket is not None or not units.command or units.command[0] not in _SERVING:
         return confinement.bind
-    return (parse_bind(DEFAULT_BIND, "the default address"),)
+    return _command_binds(units.command[1:]) or (parse_bind(DEFAULT_BIND, "the default address"),)
+
+
+def _command_binds(args: Sequence[str]) -> tuple[Endpoint, ...]:
+    """The addresses ``serve --bind ADDR:PORT`` names (gunicorn's ``-b``/``--bind``, repeatable), which it binds
+    instead of the default; a value that is not an IP address and a port (a host name, ``unix:``) is not read."""
+    values = [b for a, b in itertools.pairwise(args) if a in ("--bind", "-b")]
+    values += [a.removeprefix("--bind=") for a in args if a.startswith("--bind=")]
+    found = []
+    for value in values:
+        try:
+            found.append(parse_bind(value, "--command's --bind"))
+        except SystemdError:
+            continue
+    return tuple(sorted(set(found), key=lambda e: e.port))
 
 
 def _host_names(confinement: Confinement) -> list[str]:
