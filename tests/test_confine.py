@@ -457,8 +457,8 @@ class TestBadValues:
         )
         result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_WRITE": f"{t}/missing"}))
         assert result.stderr == (
-            f"{pyz.name}: ZIPAPP_CONFINE_WRITE='{t}/missing' does not exist: create it (owned by the service's user), "
-            "or drop it\n"
+            f"{pyz.name}: ZIPAPP_CONFINE_WRITE='{t}/missing' does not exist: create it, writable by the service's user "
+            "(a DynamicUser= unit's uid is not fixed: chmod 0777, or use its state directory), or drop it\n"
         )
 
     def test_off_is_unconfined_and_silent(self, pyz: Path, place: Place) -> None:

@@ -181,7 +181,13 @@ def _paths(variable: str) -> list[str]:
         if not os.path.isabs(path):
             raise BootstrapError(f"{variable}={path!r} is not an absolute path: name it from /, or unset it")
         if not os.path.exists(path):
-            message = f"{variable}={path!r} does not exist: create it (owned by the service's user), or drop it"
+            how = "create it"
+            if variable == ZIPAPP_CONFINE_WRITE:
+                how += (
+                    ", writable by the service's user (a DynamicUser= unit's uid is not fixed: chmod 0777, or use its "
+                    "state directory)"
+                )
+            message = f"{variable}={path!r} does not exist: {how}, or drop it"
             raise BootstrapError(message)
         paths.append(path)
     return paths
