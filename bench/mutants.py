@@ -831,9 +831,12 @@ MUTANTS = [
     Mutant(
         "confine-host-name-without-network",
         DEPLOY_CONFINE,
-        "if names and not confinement.networks:",
+        "if names and not networks:",
         "if False:",
-        (f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",),
+        (
+            f"{CONFINE_TESTS}::test_each_bad_value_is_one_line_exit_2_nothing_written",
+            f"{CONFINE_TESTS}::test_a_declared_host_name_is_said_to_come_from_the_pyz",
+        ),
     ),
     Mutant(
         "confine-socket-activated-binds-anyway",
@@ -880,9 +883,30 @@ MUTANTS = [
     Mutant(
         "confine-declaration-ignored",
         "src/hatch_zipapp/__main__.py",
-        "asked = defaults.declared(str(local)).merged(asked)",
+        "asked = declared.merged(asked)",
         "asked = asked",
         (f"{CONFINE_TESTS}::test_the_declaration_and_the_options_make_the_unit",),
+    ),
+    Mutant(
+        "confine-serve-bind-default-only",
+        DEPLOY_CONFINE,
+        "return _command_binds(units.command[1:]) or (",
+        "return (",
+        (f"{CONFINE_TESTS}::test_a_serve_unit_binds_the_address_its_command_names",),
+    ),
+    Mutant(
+        "confine-database-unannounced",
+        "src/hatch_zipapp/bootstrap/django_main.py",
+        "        _announce_databases()\n",
+        "",
+        ("tests/test_django_hermetic.py::test_a_confined_site_names_its_undeclared_database",),
+    ),
+    Mutant(
+        "confine-unwritable-declared-unsaid",
+        CONFINE,
+        "not os.access(path, os.W_OK | os.X_OK)",
+        "False",
+        (f"{CONFINED}::test_a_declared_directory_the_user_cannot_write_is_said_at_start",),
     ),
     Mutant(
         "confine-write-over-the-code",

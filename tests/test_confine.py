@@ -8,10 +8,12 @@ system calls out."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -455,8 +457,8 @@ class TestBadValues:
         )
         result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_WRITE": f"{t}/missing"}))
         assert result.stderr == (
-            f"{pyz.name}: ZIPAPP_CONFINE_WRITE='{t}/missing' does not exist: create it (owned by the service's user), "
-            "or drop it\n"
+            f"{pyz.name}: ZIPAPP_CONFINE_WRITE='{t}/missing' does not exist: create it, writable by the service's user "
+            "(a DynamicUser= unit's uid is not fixed: chmod 0777, or use its state directory), or drop it\n"
         )
 
     def test_off_is_unconfined_and_silent(self, pyz: Path, place: Place) -> None:
@@ -464,6 +466,44 @@ class TestBadValues:
         assert _results(result) == {"shadow": "allowed"} and result.stderr == ""
         result = _run(pyz, "", place.env())
         assert result.stderr == ""  # ABI 7 here: everything confined, nothing to say
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"), reason="needs root and setpriv")
+def test_a_declared_directory_the_user_cannot_write_is_said_at_start(pyz: Path) -> None:
+    """A declared directory made by root (0755) exists, so the site starts, and every write there fails with EACCES
+    that the hook cannot name (the path is declared): the start says so, naming the directory, the uid and the fix.
+    One writable by the user (0777, or its own) and one of root's read-only declared to ZIPAPP_CONFINE_READ say
+    nothing. Run as nobody with the system's Python (pytest's may live where nobody reads)."""
+    top = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        top.chmod(0o755)
+        for name, mode in (("open", 0o777), ("roots", 0o755), ("config", 0o755)):
+            (top / name).mkdir()
+            (top / name).chmod(mode)
+        for name in ("root", "tmp", "own"):
+            (top / name).mkdir(mode=0o700)
+            os.chown(top / name, 65534, 65534)
+        shutil.copy(pyz, top / "app.pyz")
+        (top / "app.pyz").chmod(0o644)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "ZIPAPP_ROOT": f"{top}/root",
+            "TMPDIR": f"{top}/tmp",
+            "ZIPAPP_CONFINE": "1",
+            "ZIPAPP_CONFINE_WRITE": f"{top}/open:{top}/roots:{top}/own",
+            "ZIPAPP_CONFINE_READ": f"{top}/config",
+        }
+        code = f"attempt('roots', lambda: open('{top}/roots/upload', 'w').write('x'))"
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", f"{top}/app.pyz"]
+        result = subprocess.run([*command, code], env=env, cwd=top, capture_output=True, text=True, timeout=120)
+        assert _results(result) == {"roots": "blocked"}
+        assert _said(result) == [
+            f"ZIPAPP_CONFINE_WRITE={top}/roots is not writable by this process (uid 65534): writes there fail. "
+            "Make it the service's (a DynamicUser= unit's uid is not fixed: use a directory under its state "
+            "directory, writable undeclared, or chmod 0777 this one)"
+        ]
+    finally:
+        shutil.rmtree(top)
 
 
 class TestOlderKernels:

@@ -95,9 +95,11 @@ class WSGIApplication:
 }
 
 SETTINGS = """\
+import json, os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
+DATABASES = json.loads(os.environ.get("SITE_DATABASES", "{}"))
 STATIC_ROOT = BASE_DIR / "staticfiles"
 WSGI_APPLICATION = "app.wsgi.application"
 """
@@ -167,3 +169,38 @@ def test_serve_takes_the_socket_systemd_passes(site: Path, tmp_path: Path) -> No
     assert process.returncode == 0, stderr
     # gunicorn got the arguments and the application; sys.argv is the original again (gunicorn's USR2 re-exec)
     assert body == f"gunicorn --workers 1 app.wsgi:application; sys.argv {site} serve --workers 1"
+
+
+def test_a_confined_site_names_its_undeclared_database(site: Path, tmp_path: Path) -> None:
+    """A database client written in C (libpq, mysqlclient) connects without Python's ``socket.connect`` event, and
+    under Landlock fails with the driver's "Permission denied ... Is the server running": `migrate` and `serve`
+    say first which database HOST:PORT is not declared (the engine's default port where PORT is empty); a declared
+    port, a socket directory or an empty HOST (not Landlock's: a path) say nothing, and unconfined nothing is said."""
+    databases = {
+        "default": {"ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "PORT": "5433"},
+        "replica": {"ENGINE": "django.db.backends.postgresql", "HOST": "::1", "PORT": ""},
+        "legacy": {"ENGINE": "django.db.backends.mysql", "HOST": "db.internal"},
+        "declared": {"ENGINE": "django.db.backends.postgresql", "HOST": "10.0.0.5", "PORT": 6432},
+        "socket": {"ENGINE": "django.db.backends.postgresql", "HOST": "/run/postgresql"},
+        "local": {"ENGINE": "django.db.backends.postgresql", "HOST": ""},
+        "sqlite": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    }
+    env = {k: v for k, v in os.environ.items() if k not in {"SHIV_ROOT", "ZIPAPP_ROOT", "DJANGO_SETTINGS_MODULE"}}
+    env.update(ZIPAPP_ROOT=os.fspath(tmp_path / "root"), SITE_DATABASES=json.dumps(databases))
+    table = "[tool.hatch.build.targets.zipapp.confine]"
+    expected = [
+        f'hatch-zipapp: confine: connect to {where} (DATABASES["{alias}"]) is not declared: add "{where}" to {table} '
+        "connect, or --connect to hatch-zipapp systemd"
+        for alias, where in (("default", "127.0.0.1:5433"), ("legacy", "db.internal:3306"), ("replica", "[::1]:5432"))
+    ]
+    confined = {**env, "ZIPAPP_CONFINE": "1", "ZIPAPP_CONFINE_CONNECT": "6432", "TMPDIR": os.fspath(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    for command in ("migrate", "serve"):
+        result = subprocess.run(
+            [os.fspath(site), command, "--check"], env=confined, capture_output=True, text=True, timeout=120
+        )
+        said = [line for line in result.stderr.splitlines() if line.startswith("hatch-zipapp: confine:")]
+        assert said == expected, result.stderr
+    unconfined = subprocess.run([os.fspath(site), "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    assert unconfined.returncode == 0 and "hatch-zipapp" not in unconfined.stderr, unconfined.stderr
+    assert unconfined.stdout == "manage: migrate\n"

@@ -418,3 +418,57 @@ def test_only_localhost_itself_stands_for_the_loopback(
     status, files, _, err = _run(tmp_path, capsys, "--confine", "--connect", f"{host}:25")
     assert (status, files) == (2, {})
     assert err.startswith(f"hatch-zipapp systemd: --connect {host}:25 names a host:"), err
+
+
+def test_the_profiles_header_loads_it_as_docs_security_md_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The commands in NAME.apparmor's header are the ones docs/security.md gives (from the units' directory),
+    `-W` (write the compiled cache) among them."""
+    status, files, _, _ = _run(tmp_path, capsys, "--read", os.fspath(_pyz(tmp_path / "site.pyz")), "--confine")
+    assert status == 0
+    header = [line.removeprefix("#   ") for line in files["mysite.apparmor"].splitlines() if line.startswith("#   ")]
+    docs = (Path(__file__).parent.parent / "docs" / "security.md").read_text()
+    shown = [line.removeprefix("# ") for line in docs.splitlines() if line.startswith(("# install", "# apparmor_"))]
+    assert [line.replace("deploy/", "") for line in shown] == header
+
+
+def test_a_declared_host_name_is_said_to_come_from_the_pyz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A host name the build recorded (DATABASES' HOST, or the pyproject table) is refused as one typed with --connect
+    is, but the line names where it comes from: the user typed no --connect. With --allow-network it is accepted."""
+    pyz = _pyz(tmp_path / "site.pyz", {"write": [], "connect": ["db.internal:5432"], "bind": []})
+    status, files, _, err = _run(tmp_path, capsys, "--read", os.fspath(pyz), "--confine")
+    assert (status, files) == (2, {})
+    assert err.startswith(
+        f"hatch-zipapp systemd: {pyz}'s declaration (hatch-zipapp.json's 'confine': the build's Django settings or "
+        "[tool.hatch.build.targets.zipapp.confine]) connects to db.internal:5432, which names a host: systemd's "
+        "IPAddressAllow= takes addresses"
+    ), err
+    assert "--allow-network 10.0.0.0/8" in err and err.count("\n") == 1
+    status, files, _, err = _run(
+        tmp_path, capsys, "--read", os.fspath(pyz), "--confine", "--connect", "cache.internal:6379"
+    )
+    assert err.startswith(f"hatch-zipapp systemd: {pyz}'s declaration"), err
+    status, files, _, _ = _run(tmp_path, capsys, "--read", os.fspath(pyz), "--confine", "--allow-network", "10.0.0.0/8")
+    assert status == 0 and "IPAddressAllow=10.0.0.0/8" in files["mysite.service"]
+
+
+@pytest.mark.parametrize(
+    ("command", "port", "address"),
+    [
+        (("serve", "--bind", "127.0.0.1:9000"), "9000", "127.0.0.1"),
+        (("serve", "--workers", "2", "-b", "[::1]:9001"), "9001", "::1"),
+        (("serve", "--bind=127.0.0.1:9002", "--bind", "127.0.0.1:9003"), "9002,9003", "127.0.0.1"),
+        (("serve", "--workers", "2"), "8000", "127.0.0.1"),  # gunicorn's default address
+        (("serve", "--bind", "localhost:9004"), "8000", "127.0.0.1"),  # a name: not read, the default
+    ],
+)
+def test_a_serve_unit_binds_the_address_its_command_names(command: tuple[str, ...], port: str, address: str) -> None:
+    """`--command 'serve --bind ADDR:PORT'` (gunicorn's -b/--bind, repeatable) without --socket or --bind: the unit
+    allows what the server binds (was: the default 127.0.0.1:8000, and the server failed to start, refused)."""
+    service = _lines(render(Units("mysite", PYZ, command=command, confine=Confinement()))["mysite.service"])
+    assert f"Environment=ZIPAPP_CONFINE_BIND={port}" in service
+    assert [f"SocketBindAllow=tcp:{p}" for p in port.split(",")] == [
+        line for line in service if line.startswith("SocketBindAllow=")
+    ]
+    assert f"IPAddressAllow={address}" in service

@@ -244,7 +244,9 @@ def _systemd(options: argparse.Namespace) -> int:
             units = dataclasses.replace(units, command=command)
             notes.append((f"{local} is {defaults.reason}: ExecStart={units.exec_start}", False))
             if options.confine:
-                asked = defaults.declared(str(local)).merged(asked)
+                declared = defaults.declared(str(local))
+                confine.check_declared(declared, asked.networks, str(local))
+                asked = declared.merged(asked)
         else:
             assumed = []
             if command is None:

@@ -184,7 +184,13 @@ def _paths(variable: str) -> list[str]:
         if not os.path.isabs(path):
             raise BootstrapError(f"{variable}={path!r} is not an absolute path: name it from /, or unset it")
         if not os.path.exists(path):
-            message = f"{variable}={path!r} does not exist: create it (owned by the service's user), or drop it"
+            how = "create it"
+            if variable == ZIPAPP_CONFINE_WRITE:
+                how += (
+                    ", writable by the service's user (a DynamicUser= unit's uid is not fixed: chmod 0777, or use its "
+                    "state directory)"
+                )
+            message = f"{variable}={path!r} does not exist: {how}, or drop it"
             raise BootstrapError(message)
         paths.append(path)
     return paths
@@ -341,6 +347,13 @@ def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> Non
     except (ImportError, AttributeError) as e:  # an interpreter without _ctypes
         sys.stderr.write(f"{PREFIX}nothing confined: no _ctypes in this Python ({e})\n")
         return
+    for path in _paths(ZIPAPP_CONFINE_WRITE):  # exists (Rules checked); EACCES there is not the hook's to name
+        if os.path.isdir(path) and not os.access(path, os.W_OK | os.X_OK):
+            sys.stderr.write(
+                f"{PREFIX}{ZIPAPP_CONFINE_WRITE}={path} is not writable by this process (uid {os.geteuid()}): writes "
+                f"there fail. Make it the service's (a DynamicUser= unit's uid is not fixed: use a directory under "
+                f"its state directory, writable undeclared, or chmod 0777 this one)\n"
+            )
     try:
         enforced = _apply(kernel, abi, rules)
     except OSError as e:  # Landlock is there and refused: asked for, confinement is not silently dropped
@@ -425,6 +438,9 @@ def _path_rule(kernel: _Kernel, ruleset: int, path: str, rights: int, named: str
 
 
 # -- the lines that say what to declare -----------------------------------------------------------------------------
+#: Raised by the Django entry point (django_main.py) for each database the settings name by host and port: a client
+#: written in C (libpq, mysqlclient) connects without Python's ``socket.connect`` event.
+DATABASE_EVENT = "hatch_zipapp.database"
 #: The audit events the hook looks at; it returns at once for every other.
 WATCHED = frozenset(
     {
@@ -436,6 +452,7 @@ WATCHED = frozenset(
         "os.exec",
         "os.posix_spawn",
         "os.system",
+        DATABASE_EVENT,
     }
 )
 _WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -464,6 +481,7 @@ class _Hook:
             "os.exec": self._run,
             "os.posix_spawn": self._run,
             "os.system": lambda args: self._refused("/bin/sh"),
+            DATABASE_EVENT: self._named_database,
         }
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
@@ -509,6 +527,17 @@ class _Hook:
             return None
         where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         return f'{verb} to {where} is not declared: add "{where}" to {TABLE} {verb}, or --{verb} to {COMMAND}'
+
+    def _named_database(self, args: tuple[Any, ...]) -> str | None:
+        """(setting, host, port): the line an undeclared port gets, said before the client's own error."""
+        setting, host, port = args
+        if not self.network or port in self.connect:
+            return None
+        where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return (
+            f'connect to {where} ({setting}) is not declared: add "{where}" to {TABLE} connect, or --connect to '
+            f"{COMMAND}"
+        )
 
     def _connect(self, args: tuple[Any, ...]) -> str | None:
         return self._address(args, self.connect, "connect")

@@ -48,6 +48,7 @@ def main() -> int:
         if inside:
             sys.stderr.write("".join(f"{_program()} {sys.argv[1]}: {line}\n" for line in inside))
             return 2
+        _announce_databases()
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         return serve(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "pyuwsgi":
@@ -115,6 +116,32 @@ def _data_inside_the_extraction() -> list[str]:
                 f"[tool.hatch.build.targets.zipapp.django]"
             )
     return lines
+
+
+#: The engines' default ports (as the build's declaration reads them: hatch_zipapp/static.py).
+_DATABASE_PORTS = {"postgresql": 5432, "postgis": 5432, "mysql": 3306, "oracle": 1521}
+
+
+def _announce_databases() -> None:
+    """Each database the settings name by host and port, as the audit event ``hatch_zipapp.database``: a confined
+    site's hook (confine.py) says which is not declared. A client written in C (libpq, mysqlclient) connects without
+    Python's ``socket.connect`` event, and its own error ("Permission denied ... Is the server running") does not
+    say that the connection was not declared. Never in the way: a settings value of another shape is skipped."""
+    try:
+        from django.conf import settings
+
+        databases = sorted((getattr(settings, "DATABASES", None) or {}).items())
+    except Exception:
+        return
+    for alias, database in databases:
+        if not isinstance(database, dict) or not isinstance(database.get("HOST"), str) or not database["HOST"]:
+            continue
+        family = str(database.get("ENGINE") or "").rsplit(".", 1)[-1]
+        hosts = database["HOST"].split(",") if family in ("postgresql", "postgis") else [database["HOST"]]
+        ports = str(database.get("PORT") or _DATABASE_PORTS.get(family, "")).split(",")
+        for host, port in zip(hosts, ports * len(hosts) if len(ports) == 1 else ports, strict=False):
+            if not host.startswith("/") and port.strip().isdigit():
+                sys.audit("hatch_zipapp.database", f'DATABASES["{alias}"]', host.strip("[]"), int(port))
 
 
 class ServeError(Exception):

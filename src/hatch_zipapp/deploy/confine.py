@@ -12,6 +12,7 @@ names the networks with `--allow-network` (docs/security.md).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import posixpath
 import re
 import string
@@ -337,7 +338,21 @@ def _bind(units: Units, confinement: Confinement) -> tuple[Endpoint, ...]:
     inherited: nothing to bind) nor a declared address, its default address."""
     if confinement.bind or units.socket is not None or not units.command or units.command[0] not in _SERVING:
         return confinement.bind
-    return (parse_bind(DEFAULT_BIND, "the default address"),)
+    return _command_binds(units.command[1:]) or (parse_bind(DEFAULT_BIND, "the default address"),)
+
+
+def _command_binds(args: Sequence[str]) -> tuple[Endpoint, ...]:
+    """The addresses ``serve --bind ADDR:PORT`` names (gunicorn's ``-b``/``--bind``, repeatable), which it binds
+    instead of the default; a value that is not an IP address and a port (a host name, ``unix:``) is not read."""
+    values = [b for a, b in itertools.pairwise(args) if a in ("--bind", "-b")]
+    values += [a.removeprefix("--bind=") for a in args if a.startswith("--bind=")]
+    found = []
+    for value in values:
+        try:
+            found.append(parse_bind(value, "--command's --bind"))
+        except SystemdError:
+            continue
+    return tuple(sorted(set(found), key=lambda e: e.port))
 
 
 def _host_names(confinement: Confinement) -> list[str]:
@@ -356,10 +371,24 @@ def check(units: Units, confinement: Confinement) -> None:
                     f"its own code; declare a directory of its own, e.g. {posixpath.dirname(units.pyz)}/media"
                 )
                 raise SystemdError(message)
+    _refuse_host_names(confinement, confinement.networks, "--connect {}")
+
+
+def check_declared(declared: Confinement, networks: Sequence[str], pyz: str) -> None:
+    """Refuse a host name of the .pyz's declaration with no network named for it, saying where it comes from (the
+    user typed no --connect): before it is merged with the command line's."""
+    source = (
+        f"{pyz}'s declaration (hatch-zipapp.json's {DECLARATION!r}: the build's Django settings or "
+        f"[tool.hatch.build.targets.zipapp.confine]) connects to {{}}, which"
+    )
+    _refuse_host_names(declared, networks, source)
+
+
+def _refuse_host_names(confinement: Confinement, networks: Sequence[str], source: str) -> None:
     names = _host_names(confinement)
-    if names and not confinement.networks:
+    if names and not networks:
         message = (
-            f"--connect {names[0]} names a host: systemd's IPAddressAllow= takes addresses, and resolving it here "
+            f"{source.format(names[0])} names a host: systemd's IPAddressAllow= takes addresses, and resolving it here "
             f"would pin this machine's view of DNS into the unit; name the networks it (and the resolver in the "
             f"server's /etc/resolv.conf) live in with --allow-network CIDR, e.g. --allow-network 10.0.0.0/8, or "
             f"--allow-network any to leave outgoing IP unfiltered (docs/security.md)"
@@ -501,7 +530,7 @@ def apparmor(units: Units, confinement: Confinement) -> str:
         f"# AppArmor profile for {name}.service, its workers and timers and {name}-manage (AppArmorProfile={profile}),",
         "# written by `hatch-zipapp systemd --confine`. Load it before starting the units (docs/security.md):",
         f"#   install -m 0644 {name}.apparmor /etc/apparmor.d/{profile}",
-        f"#   apparmor_parser -r /etc/apparmor.d/{profile}",
+        f"#   apparmor_parser -r -W /etc/apparmor.d/{profile}",
         "abi <abi/3.0>,",
         "include <tunables/global>",
         "",
