@@ -458,7 +458,8 @@ class TestBadValues:
         result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_WRITE": f"{t}/missing"}))
         assert result.stderr == (
             f"{pyz.name}: ZIPAPP_CONFINE_WRITE='{t}/missing' does not exist: create it, writable by the service's user "
-            "(a DynamicUser= unit's uid is not fixed: chmod 0777, or use its state directory), or drop it\n"
+            "(a DynamicUser= unit's uid is not fixed: use a directory under its state directory, which systemd makes "
+            "the service's), or drop it\n"
         )
 
     def test_off_is_unconfined_and_silent(self, pyz: Path, place: Place) -> None:
@@ -500,7 +501,7 @@ def test_a_declared_directory_the_user_cannot_write_is_said_at_start(pyz: Path) 
         assert _said(result) == [
             f"ZIPAPP_CONFINE_WRITE={top}/roots is not writable by this process (uid 65534): writes there fail. "
             "Make it the service's (a DynamicUser= unit's uid is not fixed: use a directory under its state "
-            "directory, writable undeclared, or chmod 0777 this one)"
+            "directory, which systemd makes the service's and needs no declaring; never one writable by all)"
         ]
     finally:
         shutil.rmtree(top)

@@ -187,8 +187,8 @@ def _paths(variable: str) -> list[str]:
             how = "create it"
             if variable == ZIPAPP_CONFINE_WRITE:
                 how += (
-                    ", writable by the service's user (a DynamicUser= unit's uid is not fixed: chmod 0777, or use its "
-                    "state directory)"
+                    ", writable by the service's user (a DynamicUser= unit's uid is not fixed: use a directory under "
+                    "its state directory, which systemd makes the service's)"
                 )
             message = f"{variable}={path!r} does not exist: {how}, or drop it"
             raise BootstrapError(message)
@@ -352,7 +352,8 @@ def _confine(archive: str, site_packages: str, lock_files: Iterable[str]) -> Non
             sys.stderr.write(
                 f"{PREFIX}{ZIPAPP_CONFINE_WRITE}={path} is not writable by this process (uid {os.geteuid()}): writes "
                 f"there fail. Make it the service's (a DynamicUser= unit's uid is not fixed: use a directory under "
-                f"its state directory, writable undeclared, or chmod 0777 this one)\n"
+                f"its state directory, which systemd makes the service's and needs no declaring; never one writable "
+                f"by all)\n"
             )
     try:
         enforced = _apply(kernel, abi, rules)
