@@ -725,9 +725,52 @@ MUTANTS = [
     Mutant(
         "confine-writable-directory-holding-its-code",
         CONFINE,
-        "if code == real or code.startswith(real.rstrip(os.sep) + os.sep):",
+        "if _beneath(code, real):",
         "if False:",
         (f"{CONFINED}::TestBadValues",),
+    ),
+    Mutant(
+        "confine-after-pth-files",
+        RUNTIME,
+        "            confine(archive, site_packages, [lock.path for lock in _held])\n"
+        "        set_path(archive, site_packages, environment)\n",
+        "            pass\n"
+        "        set_path(archive, site_packages, environment)\n"
+        "        if flag(ZIPAPP_CONFINE):\n"
+        "            confine(archive, site_packages, [lock.path for lock in _held])\n",
+        ("tests/test_confine_attack.py::TestBeforeConfinement",),
+    ),
+    Mutant(
+        "confine-writable-beneath-its-code",
+        CONFINE,
+        "if _beneath(real, code):",
+        "if False:",
+        ("tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_writable_directory_beneath_its_code",),
+    ),
+    Mutant(
+        "confine-links-on-the-way-not-followed",
+        CONFINE,
+        "        if os.path.islink(candidate):\n",
+        "        if False:\n",
+        (
+            "tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_link_to_the_pyz_in_a_writable_directory",
+        ),
+    ),
+    Mutant(
+        "confine-root-as-named-not-checked",
+        CONFINE,
+        "named += [root for root in _roots()",
+        "named += [root for root in []",
+        (
+            "tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_link_to_the_root_in_a_writable_directory",
+        ),
+    ),
+    Mutant(
+        "confine-interpreter-in-writable-directory",
+        CONFINE,
+        "programs = [p for p in (sys.executable, os.path.dirname(os.__file__)) if p]",
+        "programs = []",
+        ("tests/test_confine_attack.py::TestCodeReachableFromWritable::test_its_interpreter_in_a_writable_directory",),
     ),
     Mutant(
         "confine-read-paths-writable",

@@ -146,19 +146,96 @@ class Rules:
         if temporary:
             self.write.append(temporary)
         self.write_files = ["/dev/null", *lock_files]
-        own = [os.path.realpath(extraction), os.path.realpath(archive)]
+        code = _Code(archive, extraction)
         for path, named in self.write:
-            real = os.path.realpath(path)
-            for code in own:
-                if code == real or code.startswith(real.rstrip(os.sep) + os.sep):
-                    message = (
-                        f"{named} holds this site's own code ({code}): a confined site never writes its code. "
-                        f"Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) out of it"
-                    )
-                    raise BootstrapError(message)
+            code.check(os.path.realpath(path), named)
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
         self.bind = _ports(ZIPAPP_CONFINE_BIND)
         self.udp = flag(ZIPAPP_CONFINE_UDP)  # UDP sockets (seccomp.py): the unit turns it on for DNS
+
+
+def _beneath(path: str, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or beneath it (both real, absolute)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _looked_up(path: str) -> list[str]:
+    """The real directories in which a name is looked up while ``path`` is resolved, link by link as the kernel does
+    (a link's own directory, then its target's): the site could change what ``path`` opens by renaming an entry in
+    any of them."""
+    directories: list[str] = []
+    remaining = os.path.join(os.getcwd(), path).split(os.sep)
+    current, hops = os.sep, 0
+    while remaining and hops <= 40:  # the kernel's limit of links followed (ELOOP)
+        name = remaining.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        directories.append(current)
+        candidate = os.path.join(current, name)
+        if os.path.islink(candidate):
+            hops += 1
+            target = os.readlink(candidate)
+            if target.startswith(os.sep):
+                current = os.sep
+            remaining = target.split(os.sep) + remaining
+        else:
+            current = candidate
+    return directories
+
+
+class _Code:
+    """What a writable directory must not reach, computed once: the site's code (real), the directories its names
+    are looked up in, and the interpreter's."""
+
+    def __init__(self, archive: str, extraction: str) -> None:
+        if archive.startswith("/proc/self/fd/") and sys.argv and sys.argv[0]:  # pinned.py: the name it started by
+            archive = sys.argv[0]
+        self.real = [os.path.realpath(extraction), os.path.realpath(archive)]
+        named = [extraction, archive]  # and the root the extraction is in, as named: a link there picks the code
+        named += [root for root in _roots() if _beneath(self.real[0], os.path.realpath(root))]
+        self.looked_up = [(path, _looked_up(path)) for path in named]
+        programs = [p for p in (sys.executable, os.path.dirname(os.__file__)) if p]
+        self.programs = [(p, [*_looked_up(p), os.path.realpath(p)]) for p in programs]
+
+    def check(self, real: str, named: str) -> None:
+        """A :class:`BootstrapError` if the writable directory ``real`` (named so) could change what runs at the
+        next start: it holds the site's code or its interpreter, is beneath its code, or holds a link on the way."""
+        never = (
+            "a confined site never writes its code. Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) "
+            "out of it"
+        )
+        for code in self.real:
+            if _beneath(code, real):
+                raise BootstrapError(f"{named} holds this site's own code ({code}): {never}")
+            if _beneath(real, code):
+                raise BootstrapError(f"{named} is beneath this site's own code ({code}): {never}")
+        for path, directories in self.looked_up:
+            if any(_beneath(directory, real) for directory in directories):
+                raise BootstrapError(f"{named} holds a link on the way to this site's own code ({path}): {never}")
+        for program, directories in self.programs:
+            if any(_beneath(directory, real) for directory in directories):
+                message = (
+                    f"{named} holds this site's interpreter ({program}): a confined site never writes the program "
+                    "that starts it. Use an interpreter outside the directories it writes"
+                )
+                raise BootstrapError(message)
+
+
+def _roots() -> list[str]:
+    """The extraction roots the environment names (roots.py), as named."""
+    from .roots import EXPLICIT, defaults, explicit
+
+    for variable in EXPLICIT:
+        value = os.environ.get(variable)
+        if value:
+            try:
+                return [explicit(variable, value)]
+            except BootstrapError:
+                return []
+    return [path for _, path in defaults() if os.path.isabs(path)]
 
 
 def _outermost(paths: list[str]) -> list[str]:

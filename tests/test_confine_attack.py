@@ -1,0 +1,163 @@
+"""Attacks on the confinement itself (issue 25): ways a site, or what it ships, could get around ``ZIPAPP_CONFINE=1``
+or make the runtime apply less than it says. Each is tried through a real .pyz run by a real interpreter
+(tests/test_confine.py's attempts project and its :class:`Place`); the test runs as root, so file modes stop nothing:
+only the confinement does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import build, make_project, make_wheel, pylock_text
+from tests.test_confine import ATTEMPTS_CLI, Place, _extraction, _run
+from tests.test_confine import pyz as _pyz
+
+pyz = _pyz  # the attempts' .pyz (tests/test_confine.py's module fixture)
+
+#: A dependency's start-up hook (a ``.pth`` line that imports, run by ``site.addsitedir``): it writes a file where
+#: ``ESCAPE_TO`` says and starts a thread that writes another a moment later, once the entry point runs.
+EARLY = """\
+import os
+import threading
+import time
+
+target = os.environ.get("ESCAPE_TO")
+if target:
+    try:
+        with open(os.path.join(target, "from-pth"), "w") as f:
+            f.write("x")
+    except OSError:
+        pass
+
+    def later():
+        time.sleep(0.3)
+        try:
+            with open(os.path.join(target, "from-thread"), "w") as f:
+                f.write("x")
+        except OSError:
+            pass
+
+    threading.Thread(target=later, daemon=True).start()
+"""
+
+
+@pytest.fixture(scope="module")
+def hooked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The attempts' .pyz with a dependency that ships a ``.pth`` running code at start (as setuptools' does)."""
+    root = tmp_path_factory.mktemp("hooked")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(root / "cache"))
+        monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+        files = {"hooky/__init__.py": "", "hooky_early.py": EARLY, "hooky-early.pth": "import hooky_early\n"}
+        hooky = make_wheel(root / "wheels", "hooky", "1.0", files=files)
+        project = make_project(root / "p", dependencies=["hooky"])
+        (project / "src" / "app" / "cli.py").write_text(ATTEMPTS_CLI, encoding="utf-8")
+        (project / "pylock.toml").write_text(pylock_text([[hooky]], base_url=None))
+        return build(project, root / "dist")
+
+
+@pytest.fixture
+def place(tmp_path: Path) -> Place:
+    return Place(tmp_path)
+
+
+class TestBeforeConfinement:
+    def test_a_dependencys_pth_runs_confined(self, hooked: Path, place: Place) -> None:
+        """A ``.pth`` in the .pyz's packages runs at start, before the entry point: confined, and so is any thread it
+        starts (Landlock and seccomp confine the thread that asks, and what it starts afterwards)."""
+        beside = place.tmp / "beside"
+        code = "import time; time.sleep(0.8)"
+        free = _run(hooked, code, place.env(confined=False, extra={"ESCAPE_TO": os.fspath(beside)}))
+        assert free.returncode == 0, free.stderr
+        assert sorted(p.name for p in beside.iterdir()) == ["from-pth", "from-thread"]  # it would, unconfined
+        for p in beside.iterdir():
+            p.unlink()
+        confined = _run(hooked, code, place.env(extra={"ESCAPE_TO": os.fspath(beside)}))
+        assert confined.returncode == 0, confined.stderr
+        assert confined.stdout == "RAN\n"
+        assert sorted(p.name for p in beside.iterdir()) == []
+
+
+def _refused(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a start refused with (nothing of the site ran)."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "RAN" not in result.stdout
+    (line,) = result.stderr.splitlines()
+    return line
+
+
+class TestCodeReachableFromWritable:
+    """A writable directory from which the site could change what runs at its next start (unconfined: a .pyz of its
+    own making runs no confinement) is refused at start, however it reaches the code: holding it, beneath it, or
+    holding a link on the way to it."""
+
+    def test_a_writable_directory_beneath_its_code(self, pyz: Path, place: Place) -> None:
+        _run(pyz, "", place.env(confined=False))  # extracted once
+        site_packages = _extraction(place)
+        for inside in (site_packages / "app", site_packages, site_packages.parent / "lib"):
+            inside.mkdir(exist_ok=True)
+            free = _run(
+                pyz,
+                f"attempt('plant', lambda: open('{inside}/evil.pth', 'w').write('import os'))",
+                place.env(confined=False),
+            )
+            assert "plant: allowed" in free.stdout  # it would, unconfined (as root)
+            result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_WRITE": os.fspath(inside)}))
+            assert _refused(result) == (
+                f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_WRITE={inside} is beneath this site's own code "
+                f"({site_packages.parent}): a confined site never writes its code. Declare a directory beside it, "
+                "or move the .pyz (or ZIPAPP_ROOT) out of it"
+            )
+
+    def test_a_link_to_the_pyz_in_a_writable_directory(self, pyz: Path, place: Place) -> None:
+        """Started as ``DATA/current.pyz`` (a link to the release): the site could point the link at its own .pyz."""
+        t = place.tmp
+        (t / "data" / "current.pyz").symlink_to(pyz)
+        (t / "data" / "releases").symlink_to(pyz.parent)  # a directory link on the way, as `current` often is
+        (t / "beside" / "via").symlink_to("../data/releases")  # a link outside, through one inside
+        started_as = [t / "data" / "current.pyz", t / "data" / "releases" / pyz.name, t / "beside" / "via" / pyz.name]
+        for started in started_as:
+            result = subprocess.run(
+                [sys.executable, os.fspath(started), ""],
+                env=place.env(),
+                cwd=t,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert _refused(result) == (
+                f"{started.name}: ZIPAPP_CONFINE_WRITE={t}/data holds a link on the way to this site's own code "
+                f"({started}): a confined site never writes its code. Declare a directory beside it, "
+                "or move the .pyz (or ZIPAPP_ROOT) out of it"
+            )
+
+    def test_a_link_to_the_root_in_a_writable_directory(self, pyz: Path, place: Place) -> None:
+        t = place.tmp
+        (t / "state" / "root").symlink_to(t / "root")
+        result = _run(pyz, "", place.env(extra={"ZIPAPP_ROOT": f"{t}/state/root"}))
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: STATE_DIRECTORY={t}/state holds a link on the way to this site's own code "
+            f"({t}/state/root): a confined site never writes its code. Declare a directory beside it, or move the "
+            ".pyz (or ZIPAPP_ROOT) out of it"
+        )
+
+    def test_its_interpreter_in_a_writable_directory(self, pyz: Path, place: Place) -> None:
+        """A copied interpreter (a virtual environment made with ``--copies``) in the state directory: the site could
+        replace it."""
+        t = place.tmp
+        venv = t / "state" / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--copies", venv], check=True, timeout=120)
+        python = venv / "bin" / "python"
+        result = subprocess.run(
+            [python, os.fspath(pyz), ""], env=place.env(), capture_output=True, text=True, timeout=120, check=False
+        )
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: STATE_DIRECTORY={t}/state holds this site's interpreter ({python}): a "
+            "confined site never writes the program that starts it. Use an interpreter outside the directories it "
+            "writes"
+        )
