@@ -773,6 +773,13 @@ MUTANTS = [
         ("tests/test_confine_attack.py::TestCodeReachableFromWritable::test_its_interpreter_in_a_writable_directory",),
     ),
     Mutant(
+        "seccomp-memory-files-executable",
+        SECCOMP,
+        "(JSET, allow, deny, MFD_NOEXEC_SEAL),",
+        "(JSET, allow, allow, MFD_NOEXEC_SEAL),",
+        ("tests/test_confine_attack.py::TestPrograms",),
+    ),
+    Mutant(
         "confine-read-paths-writable",
         CONFINE,
         "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",

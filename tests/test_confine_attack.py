@@ -161,3 +161,56 @@ class TestCodeReachableFromWritable:
             "confined site never writes the program that starts it. Use an interpreter outside the directories it "
             "writes"
         )
+
+
+#: Runs a copy of ``id`` from a memory file (``memfd_create``), by its /proc path or by its descriptor (``fexecve``):
+#: Landlock's rule on programs does not govern a memory file.
+MEMORY_PROGRAM = """
+def memory_program(how, flags=0):
+    def run():
+        fd = os.memfd_create("program", flags)
+        with open("/usr/bin/id", "rb") as f:
+            os.write(fd, f.read())
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(os.open("/dev/null", os.O_WRONLY), 1)
+            try:
+                os.execve(fd if how == "fd" else f"/proc/self/fd/{fd}", ["id"], {})
+            except PermissionError:
+                os._exit(13)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise PermissionError(status)
+    return run
+def memory_data():
+    fd = os.memfd_create("data", 8)  # MFD_NOEXEC_SEAL
+    os.write(fd, b"x" * 4096)
+    os.close(fd)
+attempt("proc path", memory_program("path"))
+attempt("fexecve", memory_program("fd"))
+attempt("cloexec", memory_program("fd", os.MFD_CLOEXEC))
+attempt("data", memory_data)
+"""
+
+
+class TestPrograms:
+    def test_no_program_from_a_memory_file(self, pyz: Path, place: Place) -> None:
+        """A memory file made to be run is refused (``EACCES``); one sealed against it (``MFD_NOEXEC_SEAL``, what a
+        site needs of them) is not."""
+        free = _run(pyz, MEMORY_PROGRAM, place.env(confined=False))
+        assert free.stdout.splitlines()[1:] == [
+            "proc path: allowed",
+            "fexecve: allowed",
+            "cloexec: allowed",
+            "data: allowed",
+        ], free.stderr
+        confined = _run(pyz, MEMORY_PROGRAM, place.env())
+        assert confined.returncode == 0, confined.stderr
+        assert confined.stdout.splitlines() == [
+            "RAN",
+            "proc path: blocked",
+            "fexecve: blocked",
+            "cloexec: blocked",
+            "data: allowed",
+        ], confined.stderr
