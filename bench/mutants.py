@@ -780,6 +780,22 @@ MUTANTS = [
         ("tests/test_confine_attack.py::TestPrograms",),
     ),
     Mutant(
+        "confine-standard-library-writable",
+        CONFINE,
+        "if _beneath(real, self.library):",
+        "if False:",
+        (
+            "tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_writable_directory_in_its_standard_library",
+        ),
+    ),
+    Mutant(
+        "systemd-confine-interpreter-writable",
+        DEPLOY_CONFINE,
+        """code += [("the interpreter", units.python)] if units.python.startswith("/") else []""",
+        "code += []",
+        ("tests/test_confine_attack.py::TestUnitRefuses",),
+    ),
+    Mutant(
         "confine-read-paths-writable",
         CONFINE,
         "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",

@@ -162,6 +162,32 @@ class TestCodeReachableFromWritable:
             "writes"
         )
 
+    def test_a_writable_directory_in_its_standard_library(self, pyz: Path, place: Place) -> None:
+        """``json/`` of the standard library writable: the next start's runtime imports it before it confines."""
+        venv = place.tmp / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--copies", venv], check=True, timeout=120)
+        python = venv / "bin" / "python"
+        library = subprocess.run(
+            [python, "-c", "import os; print(os.path.dirname(os.path.realpath(os.__file__)))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        result = subprocess.run(
+            [python, os.fspath(pyz), ""],
+            env=place.env(extra={"ZIPAPP_CONFINE_WRITE": f"{library}/json"}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_WRITE={library}/json is beneath this site's interpreter's "
+            f"standard library ({library}): a confined site never writes the modules its next start imports. "
+            "Declare a directory elsewhere"
+        )
+
 
 #: Runs a copy of ``id`` from a memory file (``memfd_create``), by its /proc path or by its descriptor (``fexecve``):
 #: Landlock's rule on programs does not govern a memory file.
@@ -214,3 +240,29 @@ class TestPrograms:
             "cloexec: blocked",
             "data: allowed",
         ], confined.stderr
+
+
+#: ``hatch-zipapp systemd --confine`` for a site run by an interpreter of its own in /opt.
+UNIT = [sys.executable, "-m", "hatch_zipapp", "systemd", "--name", "x", "--pyz", "/srv/x/current.pyz", "--confine"]
+UNIT += ["--python", "/opt/py/bin/python3", "--command", "serve", "--socket", "127.0.0.1:8000"]
+
+
+class TestUnitRefuses:
+    def test_a_written_directory_holding_the_interpreter(self, tmp_path: Path) -> None:
+        """``hatch-zipapp systemd --confine`` refuses a ``--write`` that holds ``--python``: the site could replace
+        the program its next start runs."""
+        for write in ("/opt/py", "/opt/py/bin", "/opt"):
+            result = subprocess.run(
+                [*UNIT, "--write", write, "-o", os.fspath(tmp_path / "out")],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 2, result.stderr
+            assert result.stderr == (
+                f"hatch-zipapp systemd: --write (or the .pyz's declaration) {write!r} holds the interpreter "
+                "(/opt/py/bin/python3): the site could rewrite its own code; declare a directory of its own, "
+                "e.g. /srv/x/media\n"
+            )
+            assert not (tmp_path / "out").exists()

@@ -199,6 +199,7 @@ class _Code:
         self.looked_up = [(path, _looked_up(path)) for path in named]
         programs = [p for p in (sys.executable, os.path.dirname(os.__file__)) if p]
         self.programs = [(p, [*_looked_up(p), os.path.realpath(p)]) for p in programs]
+        self.library = os.path.realpath(os.path.dirname(os.__file__))  # what the next start imports before confining
 
     def check(self, real: str, named: str) -> None:
         """A :class:`BootstrapError` if the writable directory ``real`` (named so) could change what runs at the
@@ -215,6 +216,12 @@ class _Code:
         for path, directories in self.looked_up:
             if any(_beneath(directory, real) for directory in directories):
                 raise BootstrapError(f"{named} holds a link on the way to this site's own code ({path}): {never}")
+        if _beneath(real, self.library):
+            message = (
+                f"{named} is beneath this site's interpreter's standard library ({self.library}): a confined site "
+                "never writes the modules its next start imports. Declare a directory elsewhere"
+            )
+            raise BootstrapError(message)
         for program, directories in self.programs:
             if any(_beneath(directory, real) for directory in directories):
                 message = (

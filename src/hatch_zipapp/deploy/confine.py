@@ -348,6 +348,7 @@ def check(units: Units, confinement: Confinement) -> None:
     """Refuse what cannot be confined as asked: a writable directory holding the site's code, a host name with no
     network named for it."""
     code = [("the .pyz", units.pyz), *([("the prepared root", units.prepared_root)] if units.prepared_root else [])]
+    code += [("the interpreter", units.python)] if units.python.startswith("/") else []
     for path in confinement.write:
         for what, where in code:
             if where == path or where.startswith(path.rstrip("/") + "/") or path.startswith(where + "/"):
