@@ -796,6 +796,13 @@ MUTANTS = [
         ("tests/test_confine_attack.py::TestUnitRefuses",),
     ),
     Mutant(
+        "confine-links-in-writable-directories-followed",
+        CONFINE,
+        "_check_links([*self.declared_read, *self.write], self.write)",
+        "pass",
+        ("tests/test_confine_attack.py::TestPlantedLinks",),
+    ),
+    Mutant(
         "confine-read-paths-writable",
         CONFINE,
         "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",

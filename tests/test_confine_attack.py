@@ -189,6 +189,35 @@ class TestCodeReachableFromWritable:
         )
 
 
+class TestPlantedLinks:
+    def test_a_declared_directory_replaced_by_a_link(self, pyz: Path, place: Place) -> None:
+        """The declared ``STATE/media`` (in the state directory, which the site writes) replaced by a link to another
+        service's state, or to /etc: the next start would give that to the site to write (or read). Refused, as is
+        a link on the way (``STATE/up/media``, ``up`` the link)."""
+        t = place.tmp
+        (t / "state" / "up").symlink_to(t)
+        for target in (t / "other-state", Path("/etc")):
+            (t / "state" / "media").unlink(missing_ok=True)
+            (t / "state" / "media").symlink_to(target)
+            code = f"attempt('other', lambda: open('{target}/planted', 'w').write('x'))"
+            for variable in ("ZIPAPP_CONFINE_WRITE", "ZIPAPP_CONFINE_READ"):
+                free = _run(pyz, code, place.env(confined=False, extra={variable: f"{t}/state/media"}))
+                assert "other: allowed" in free.stdout, free.stderr
+                (target / "planted").unlink()
+                result = _run(pyz, code, place.env(extra={variable: f"{t}/state/media"}))
+                assert _refused(result) == (
+                    f"app-1.0-py3-none-any.pyz: {variable}={t}/state/media goes through the link {t}/state/media in "
+                    f"a directory the site writes (STATE_DIRECTORY={t}/state): it could point it anywhere before "
+                    "its next start. Name the real directory, outside the ones it writes"
+                )
+        result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_WRITE": f"{t}/state/up/data"}))
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_WRITE={t}/state/up/data goes through the link {t}/state/up in "
+            f"a directory the site writes (STATE_DIRECTORY={t}/state): it could point it anywhere before its next "
+            "start. Name the real directory, outside the ones it writes"
+        )
+
+
 #: Runs a copy of ``id`` from a memory file (``memfd_create``), by its /proc path or by its descriptor (``fexecve``):
 #: Landlock's rule on programs does not govern a memory file.
 MEMORY_PROGRAM = """

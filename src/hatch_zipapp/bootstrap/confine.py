@@ -149,6 +149,7 @@ class Rules:
         code = _Code(archive, extraction)
         for path, named in self.write:
             code.check(os.path.realpath(path), named)
+        _check_links([*self.declared_read, *self.write], self.write)
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
         self.bind = _ports(ZIPAPP_CONFINE_BIND)
         self.udp = flag(ZIPAPP_CONFINE_UDP)  # UDP sockets (seccomp.py): the unit turns it on for DNS
@@ -163,7 +164,13 @@ def _looked_up(path: str) -> list[str]:
     """The real directories in which a name is looked up while ``path`` is resolved, link by link as the kernel does
     (a link's own directory, then its target's): the site could change what ``path`` opens by renaming an entry in
     any of them."""
+    return _resolved(path)[0]
+
+
+def _resolved(path: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """:func:`_looked_up`, and each link followed: (the real directory it is in, the link's path)."""
     directories: list[str] = []
+    links: list[tuple[str, str]] = []
     remaining = os.path.join(os.getcwd(), path).split(os.sep)
     current, hops = os.sep, 0
     while remaining and hops <= 40:  # the kernel's limit of links followed (ELOOP)
@@ -177,13 +184,29 @@ def _looked_up(path: str) -> list[str]:
         candidate = os.path.join(current, name)
         if os.path.islink(candidate):
             hops += 1
+            links.append((current, candidate))
             target = os.readlink(candidate)
             if target.startswith(os.sep):
                 current = os.sep
             remaining = target.split(os.sep) + remaining
         else:
             current = candidate
-    return directories
+    return directories, links
+
+
+def _check_links(paths: list[tuple[str, str]], writable: list[tuple[str, str]]) -> None:
+    """A :class:`BootstrapError` if a path given to the site (named so) goes through a link in a directory it writes:
+    the site could point it at another service's state, or its own code, before its next start."""
+    real_writable = [(os.path.realpath(w), named) for w, named in writable]
+    for path, named in paths:
+        for directory, link in _resolved(path)[1]:
+            for real, writes in real_writable:
+                if _beneath(directory, real):
+                    message = (
+                        f"{named} goes through the link {link} in a directory the site writes ({writes}): it could "
+                        "point it anywhere before its next start. Name the real directory, outside the ones it writes"
+                    )
+                    raise BootstrapError(message)
 
 
 class _Code:
