@@ -803,6 +803,13 @@ MUTANTS = [
         ("tests/test_confine_attack.py::TestPlantedLinks",),
     ),
     Mutant(
+        "confine-user-site-writable",
+        CONFINE,
+        "if self.user_site and _beneath(os.path.realpath(self.user_site), real):",
+        "if False:",
+        ("tests/test_confine_attack.py::TestUserSite",),
+    ),
+    Mutant(
         "confine-read-paths-writable",
         CONFINE,
         "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",

@@ -218,6 +218,49 @@ class TestPlantedLinks:
         )
 
 
+class TestUserSite:
+    def test_the_user_site_packages_in_a_writable_directory(self, pyz: Path, place: Place) -> None:
+        """``HOME`` the state directory (a service user's home often is): its ``~/.local/lib/python3.X/site-packages``
+        is processed by the interpreter at every start, before the runtime confines anything; a ``.pth`` the site
+        plants there would run unconfined at the next start. Refused at start, unless the interpreter skips it
+        (``-s``)."""
+        t = place.tmp
+        python = os.path.realpath(sys.executable)  # outside any virtual environment: the user site is on
+        user_site = subprocess.run(
+            [python, "-c", "import site; print(site.getusersitepackages())"],
+            env={**os.environ, "HOME": f"{t}/state"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        assert user_site.startswith(f"{t}/state/.local/")
+        plant = (
+            f"os.makedirs('{user_site}', exist_ok=True)\n"
+            f"attempt('plant', lambda: open('{user_site}/evil.pth', 'w').write("
+            f'\'import os; open("{t}/beside/from-user-site", "w").write("x")\'))'
+        )
+        env = place.env(extra={"HOME": f"{t}/state"})
+
+        def start(*flags: str) -> subprocess.CompletedProcess[str]:
+            command = [python, *flags, os.fspath(pyz), plant]
+            return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+        result = start()
+        assert not (t / "beside" / "from-user-site").exists()
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: STATE_DIRECTORY={t}/state holds the interpreter's user site-packages "
+            f"({user_site}), whose .pth files it runs at every start before anything is confined. Start it with "
+            "python -s (or -I), or give the service a home outside the directories it writes"
+        )
+        skipped = start("-s")
+        assert skipped.returncode == 0, skipped.stderr
+        assert "plant: allowed" in skipped.stdout
+        again = start("-s")
+        assert again.returncode == 0, again.stderr
+        assert not (t / "beside" / "from-user-site").exists()  # -s: the planted .pth is never run
+
+
 #: Runs a copy of ``id`` from a memory file (``memfd_create``), by its /proc path or by its descriptor (``fexecve``):
 #: Landlock's rule on programs does not govern a memory file.
 MEMORY_PROGRAM = """

@@ -223,6 +223,9 @@ class _Code:
         programs = [p for p in (sys.executable, os.path.dirname(os.__file__)) if p]
         self.programs = [(p, [*_looked_up(p), os.path.realpath(p)]) for p in programs]
         self.library = os.path.realpath(os.path.dirname(os.__file__))  # what the next start imports before confining
+        import site  # imported at start already (unless -S): its .pth files are run at every start, unconfined
+
+        self.user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
 
     def check(self, real: str, named: str) -> None:
         """A :class:`BootstrapError` if the writable directory ``real`` (named so) could change what runs at the
@@ -239,6 +242,13 @@ class _Code:
         for path, directories in self.looked_up:
             if any(_beneath(directory, real) for directory in directories):
                 raise BootstrapError(f"{named} holds a link on the way to this site's own code ({path}): {never}")
+        if self.user_site and _beneath(os.path.realpath(self.user_site), real):
+            message = (
+                f"{named} holds the interpreter's user site-packages ({self.user_site}), whose .pth files it runs "
+                "at every start before anything is confined. Start it with python -s (or -I), or give the service "
+                "a home outside the directories it writes"
+            )
+            raise BootstrapError(message)
         if _beneath(real, self.library):
             message = (
                 f"{named} is beneath this site's interpreter's standard library ({self.library}): a confined site "
