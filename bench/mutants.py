@@ -810,6 +810,13 @@ MUTANTS = [
         ("tests/test_confine_attack.py::TestUserSite",),
     ),
     Mutant(
+        "confine-paths-of-another-user-trusted",
+        CONFINE,
+        "_check_owners([*self.declared_read, *self.write])",
+        "pass",
+        ("tests/test_confine_attack.py::TestAnotherUser",),
+    ),
+    Mutant(
         "confine-read-paths-writable",
         CONFINE,
         "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",

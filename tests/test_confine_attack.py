@@ -6,8 +6,10 @@ only the confinement does."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -259,6 +261,45 @@ class TestUserSite:
         again = start("-s")
         assert again.returncode == 0, again.stderr
         assert not (t / "beside" / "from-user-site").exists()  # -s: the planted .pth is never run
+
+
+class TestAnotherUser:
+    def test_a_directory_on_the_way_owned_by_another_user(self, pyz: Path, place: Place) -> None:
+        """``SHARED/media`` declared, ``SHARED`` another user's (nobody): that user replaces ``media`` by a link to
+        another service's state, and the next start would give it to the site. Refused at start, as an extraction
+        root under such a directory is; so is one writable by all without the sticky bit."""
+        base = Path(tempfile.mkdtemp(prefix="confine-shared."))  # in /tmp, where uid 65534 can reach it
+        base.chmod(0o755)
+        shared = base / "shared"
+        shared.mkdir()
+        (shared / "media").mkdir()
+        os.chown(shared, 65534, 65534)
+        try:
+            self._attempts(pyz, place, shared)
+        finally:
+            shutil.rmtree(base)
+
+    def _attempts(self, pyz: Path, place: Place, shared: Path) -> None:
+        t = place.tmp
+        swap = f"mv {shared}/media {shared}/old && ln -s {t}/other-state {shared}/media"
+        subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", swap], check=True, timeout=60
+        )
+        code = f"attempt('other', lambda: open('{t}/other-state/planted', 'w').write('x'))"
+        result = _run(pyz, code, place.env(extra={"ZIPAPP_CONFINE_WRITE": f"{shared}/media"}))
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_WRITE={shared}/media: {shared} is unsafe: it is owned by "
+            "another user (uid 65534), so another user could replace what it names. Use a directory only root "
+            "or the service's user can change"
+        )
+        os.chown(shared, 0, 0)
+        shared.chmod(0o777)
+        result = _run(pyz, code, place.env(extra={"ZIPAPP_CONFINE_READ": f"{shared}/old"}))
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_READ={shared}/old: {shared} is unsafe: it is writable by "
+            "group or others (mode 0777), so another user could replace what it names. Use a directory only root "
+            "or the service's user can change"
+        )
 
 
 #: Runs a copy of ``id`` from a memory file (``memfd_create``), by its /proc path or by its descriptor (``fexecve``):

@@ -150,6 +150,7 @@ class Rules:
         for path, named in self.write:
             code.check(os.path.realpath(path), named)
         _check_links([*self.declared_read, *self.write], self.write)
+        _check_owners([*self.declared_read, *self.write])
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
         self.bind = _ports(ZIPAPP_CONFINE_BIND)
         self.udp = flag(ZIPAPP_CONFINE_UDP)  # UDP sockets (seccomp.py): the unit turns it on for DNS
@@ -192,6 +193,25 @@ def _resolved(path: str) -> tuple[list[str], list[tuple[str, str]]]:
         else:
             current = candidate
     return directories, links
+
+
+def _check_owners(paths: list[tuple[str, str]]) -> None:
+    """A :class:`BootstrapError` if a path given to the site (named so) is looked up in a directory another user could
+    change (roots.py's rule for an extraction root): that user could replace it by a link to anything."""
+    from .roots import untrusted
+
+    for path, named in paths:
+        for directory in dict.fromkeys(_looked_up(path)):
+            try:
+                why = untrusted(os.stat(directory), sticky_ok=True)
+            except OSError:
+                continue  # not there: opening the path says so
+            if why is not None:
+                message = (
+                    f"{named}: {directory} is unsafe: {why}, so another user could replace what it names. Use a "
+                    "directory only root or the service's user can change"
+                )
+                raise BootstrapError(message)
 
 
 def _check_links(paths: list[tuple[str, str]], writable: list[tuple[str, str]]) -> None:
