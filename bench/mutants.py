@@ -817,6 +817,13 @@ MUTANTS = [
         ("tests/test_confine_attack.py::TestAnotherUser",),
     ),
     Mutant(
+        "systemd-confine-user-site-on",
+        DEPLOY_CONFINE,
+        """    lines.append("Environment=PYTHONNOUSERSITE=1")\n""",
+        "",
+        ("tests/test_confine_attack.py::test_a_user_site_relative_to_the_working_directory",),
+    ),
+    Mutant(
         "confine-read-paths-writable",
         CONFINE,
         "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",

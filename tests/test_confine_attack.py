@@ -302,6 +302,54 @@ class TestAnotherUser:
         )
 
 
+def test_a_user_site_relative_to_the_working_directory(pyz: Path, tmp_path: Path) -> None:
+    """A service's user without a passwd entry (a dynamic user whose name the hidden /run cannot resolve) and no
+    ``HOME``: Python's user site-packages is ``~/.local/lib/python3.X/site-packages`` unexpanded, relative to the
+    working directory, the state directory (``WorkingDirectory=%S/NAME``). A ``.pth`` the site plants in
+    ``STATE/~/.local/...`` runs at the next start before anything is confined: that start is refused, and the unit
+    ``hatch-zipapp systemd --confine`` writes turns the user site off (``PYTHONNOUSERSITE=1``)."""
+    base = Path(tempfile.mkdtemp(prefix="confine-usersite."))  # in /tmp, where uid 4242 can reach it
+    try:
+        base.chmod(0o755)
+        shutil.copy(pyz, base / "app.pyz")
+        (base / "app.pyz").chmod(0o644)
+        for name in ("state", "root", "beside", "tmp"):
+            (base / name).mkdir()
+            os.chown(base / name, 4242, 4242)
+        planted = base / "state" / "~" / ".local" / "lib" / "python3.11" / "site-packages"
+        planted.mkdir(parents=True)  # what the confined site could write in its state directory
+        (planted / "evil.pth").write_text(f"import os; open('{base}/beside/escaped', 'w').write('x')\n")
+        env = {"PATH": "/usr/bin:/bin", "ZIPAPP_CONFINE": "1", "STATE_DIRECTORY": f"{base}/state"}
+        env |= {"ZIPAPP_ROOT": f"{base}/root", "TMPDIR": f"{base}/tmp"}
+
+        def start(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            command = ["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", "/usr/bin/python3.11"]
+            return subprocess.run(
+                [*command, f"{base}/app.pyz", ""],
+                env=env | extra,
+                cwd=base / "state",
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+        assert _refused(start({})) == (
+            f"app.pyz: STATE_DIRECTORY={base}/state holds the interpreter's user site-packages "
+            "(~/.local/lib/python3.11/site-packages), whose .pth files it runs at every start before anything is "
+            "confined. Start it with python -s (or -I), or give the service a home outside the directories it writes"
+        )
+        (base / "beside" / "escaped").unlink()  # the .pth planted by hand ran, before the refusal: a site never runs
+        off = start({"PYTHONNOUSERSITE": "1"})
+        assert off.returncode == 0 and off.stdout == "RAN\n", off.stderr
+        assert not (base / "beside" / "escaped").exists()
+    finally:
+        shutil.rmtree(base)
+    units = tmp_path / "units"
+    subprocess.run([*UNIT, "-o", os.fspath(units)], capture_output=True, timeout=120, check=True)
+    assert "Environment=PYTHONNOUSERSITE=1" in (units / "x.service").read_text().splitlines()
+
+
 #: Runs a copy of ``id`` from a memory file (``memfd_create``), by its /proc path or by its descriptor (``fexecve``):
 #: Landlock's rule on programs does not govern a memory file.
 MEMORY_PROGRAM = """
