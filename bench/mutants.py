@@ -725,9 +725,103 @@ MUTANTS = [
     Mutant(
         "confine-writable-directory-holding-its-code",
         CONFINE,
-        "if code == real or code.startswith(real.rstrip(os.sep) + os.sep):",
+        "if _beneath(code, real):",
         "if False:",
         (f"{CONFINED}::TestBadValues",),
+    ),
+    Mutant(
+        "confine-after-pth-files",
+        RUNTIME,
+        "            confine(archive, site_packages, [lock.path for lock in _held])\n"
+        "        set_path(archive, site_packages, environment)\n",
+        "            pass\n"
+        "        set_path(archive, site_packages, environment)\n"
+        "        if flag(ZIPAPP_CONFINE):\n"
+        "            confine(archive, site_packages, [lock.path for lock in _held])\n",
+        ("tests/test_confine_attack.py::TestBeforeConfinement",),
+    ),
+    Mutant(
+        "confine-writable-beneath-its-code",
+        CONFINE,
+        "if _beneath(real, code):",
+        "if False:",
+        ("tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_writable_directory_beneath_its_code",),
+    ),
+    Mutant(
+        "confine-links-on-the-way-not-followed",
+        CONFINE,
+        "        if os.path.islink(candidate):\n",
+        "        if False:\n",
+        (
+            "tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_link_to_the_pyz_in_a_writable_directory",
+        ),
+    ),
+    Mutant(
+        "confine-root-as-named-not-checked",
+        CONFINE,
+        "named += [root for root in _roots()",
+        "named += [root for root in []",
+        (
+            "tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_link_to_the_root_in_a_writable_directory",
+        ),
+    ),
+    Mutant(
+        "confine-interpreter-in-writable-directory",
+        CONFINE,
+        "programs = [p for p in (sys.executable, os.path.dirname(os.__file__)) if p]",
+        "programs = []",
+        ("tests/test_confine_attack.py::TestCodeReachableFromWritable::test_its_interpreter_in_a_writable_directory",),
+    ),
+    Mutant(
+        "seccomp-memory-files-executable",
+        SECCOMP,
+        "(JSET, allow, deny, MFD_NOEXEC_SEAL),",
+        "(JSET, allow, allow, MFD_NOEXEC_SEAL),",
+        ("tests/test_confine_attack.py::TestPrograms",),
+    ),
+    Mutant(
+        "confine-standard-library-writable",
+        CONFINE,
+        "if _beneath(real, self.library):",
+        "if False:",
+        (
+            "tests/test_confine_attack.py::TestCodeReachableFromWritable::test_a_writable_directory_in_its_standard_library",
+        ),
+    ),
+    Mutant(
+        "systemd-confine-interpreter-writable",
+        DEPLOY_CONFINE,
+        """code += [("the interpreter", units.python)] if units.python.startswith("/") else []""",
+        "code += []",
+        ("tests/test_confine_attack.py::TestUnitRefuses",),
+    ),
+    Mutant(
+        "confine-links-in-writable-directories-followed",
+        CONFINE,
+        "_check_links([*self.declared_read, *self.write], self.write)",
+        "pass",
+        ("tests/test_confine_attack.py::TestPlantedLinks",),
+    ),
+    Mutant(
+        "confine-user-site-writable",
+        CONFINE,
+        "if self.user_site and _beneath(os.path.realpath(self.user_site), real):",
+        "if False:",
+        ("tests/test_confine_attack.py::TestUserSite",),
+    ),
+    Mutant(
+        "confine-paths-of-another-user-trusted",
+        CONFINE,
+        "_check_owners([*self.declared_read, *self.write])",
+        "pass",
+        ("tests/test_confine_attack.py::TestAnotherUser",),
+    ),
+    Mutant(
+        "systemd-confine-user-site-on",
+        DEPLOY_CONFINE,
+        """    lines.append("Environment=PYTHONNOUSERSITE=1")\n""",
+        "",
+        ("tests/test_confine_attack.py::test_a_user_site_relative_to_the_working_directory",),
     ),
     Mutant(
         "confine-read-paths-writable",

@@ -147,19 +147,156 @@ class Rules:
         if temporary:
             self.write.append(temporary)
         self.write_files = ["/dev/null", *lock_files]
-        own = [os.path.realpath(extraction), os.path.realpath(archive)]
+        code = _Code(archive, extraction)
         for path, named in self.write:
-            real = os.path.realpath(path)
-            for code in own:
-                if code == real or code.startswith(real.rstrip(os.sep) + os.sep):
-                    message = (
-                        f"{named} holds this site's own code ({code}): a confined site never writes its code. "
-                        f"Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) out of it"
-                    )
-                    raise BootstrapError(message)
+            code.check(os.path.realpath(path), named)
+        _check_links([*self.declared_read, *self.write], self.write)
+        _check_owners([*self.declared_read, *self.write])
         self.connect = _ports(ZIPAPP_CONFINE_CONNECT)
         self.bind = _ports(ZIPAPP_CONFINE_BIND)
         self.udp = flag(ZIPAPP_CONFINE_UDP)  # UDP sockets (seccomp.py): the unit turns it on for DNS
+
+
+def _beneath(path: str, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or beneath it (both real, absolute)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _looked_up(path: str) -> list[str]:
+    """The real directories in which a name is looked up while ``path`` is resolved, link by link as the kernel does
+    (a link's own directory, then its target's): the site could change what ``path`` opens by renaming an entry in
+    any of them."""
+    return _resolved(path)[0]
+
+
+def _resolved(path: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """:func:`_looked_up`, and each link followed: (the real directory it is in, the link's path)."""
+    directories: list[str] = []
+    links: list[tuple[str, str]] = []
+    remaining = os.path.join(os.getcwd(), path).split(os.sep)
+    current, hops = os.sep, 0
+    while remaining and hops <= 40:  # the kernel's limit of links followed (ELOOP)
+        name = remaining.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        directories.append(current)
+        candidate = os.path.join(current, name)
+        if os.path.islink(candidate):
+            hops += 1
+            links.append((current, candidate))
+            target = os.readlink(candidate)
+            if target.startswith(os.sep):
+                current = os.sep
+            remaining = target.split(os.sep) + remaining
+        else:
+            current = candidate
+    return directories, links
+
+
+def _check_owners(paths: list[tuple[str, str]]) -> None:
+    """A :class:`BootstrapError` if a path given to the site (named so) is looked up in a directory another user could
+    change (roots.py's rule for an extraction root): that user could replace it by a link to anything."""
+    from .roots import untrusted
+
+    for path, named in paths:
+        for directory in dict.fromkeys(_looked_up(path)):
+            try:
+                why = untrusted(os.stat(directory), sticky_ok=True)
+            except OSError:
+                continue  # not there: opening the path says so
+            if why is not None:
+                message = (
+                    f"{named}: {directory} is unsafe: {why}, so another user could replace what it names. Use a "
+                    "directory only root or the service's user can change"
+                )
+                raise BootstrapError(message)
+
+
+def _check_links(paths: list[tuple[str, str]], writable: list[tuple[str, str]]) -> None:
+    """A :class:`BootstrapError` if a path given to the site (named so) goes through a link in a directory it writes:
+    the site could point it at another service's state, or its own code, before its next start."""
+    real_writable = [(os.path.realpath(w), named) for w, named in writable]
+    for path, named in paths:
+        for directory, link in _resolved(path)[1]:
+            for real, writes in real_writable:
+                if _beneath(directory, real):
+                    message = (
+                        f"{named} goes through the link {link} in a directory the site writes ({writes}): it could "
+                        "point it anywhere before its next start. Name the real directory, outside the ones it writes"
+                    )
+                    raise BootstrapError(message)
+
+
+class _Code:
+    """What a writable directory must not reach, computed once: the site's code (real), the directories its names
+    are looked up in, and the interpreter's."""
+
+    def __init__(self, archive: str, extraction: str) -> None:
+        if archive.startswith("/proc/self/fd/") and sys.argv and sys.argv[0]:  # pinned.py: the name it started by
+            archive = sys.argv[0]
+        self.real = [os.path.realpath(extraction), os.path.realpath(archive)]
+        named = [extraction, archive]  # and the root the extraction is in, as named: a link there picks the code
+        named += [root for root in _roots() if _beneath(self.real[0], os.path.realpath(root))]
+        self.looked_up = [(path, _looked_up(path)) for path in named]
+        programs = [p for p in (sys.executable, os.path.dirname(os.__file__)) if p]
+        self.programs = [(p, [*_looked_up(p), os.path.realpath(p)]) for p in programs]
+        self.library = os.path.realpath(os.path.dirname(os.__file__))  # what the next start imports before confining
+        import site  # imported at start already (unless -S): its .pth files are run at every start, unconfined
+
+        self.user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+
+    def check(self, real: str, named: str) -> None:
+        """A :class:`BootstrapError` if the writable directory ``real`` (named so) could change what runs at the
+        next start: it holds the site's code or its interpreter, is beneath its code, or holds a link on the way."""
+        never = (
+            "a confined site never writes its code. Declare a directory beside it, or move the .pyz (or ZIPAPP_ROOT) "
+            "out of it"
+        )
+        for code in self.real:
+            if _beneath(code, real):
+                raise BootstrapError(f"{named} holds this site's own code ({code}): {never}")
+            if _beneath(real, code):
+                raise BootstrapError(f"{named} is beneath this site's own code ({code}): {never}")
+        for path, directories in self.looked_up:
+            if any(_beneath(directory, real) for directory in directories):
+                raise BootstrapError(f"{named} holds a link on the way to this site's own code ({path}): {never}")
+        if self.user_site and _beneath(os.path.realpath(self.user_site), real):
+            message = (
+                f"{named} holds the interpreter's user site-packages ({self.user_site}), whose .pth files it runs "
+                "at every start before anything is confined. Start it with python -s (or -I), or give the service "
+                "a home outside the directories it writes"
+            )
+            raise BootstrapError(message)
+        if _beneath(real, self.library):
+            message = (
+                f"{named} is beneath this site's interpreter's standard library ({self.library}): a confined site "
+                "never writes the modules its next start imports. Declare a directory elsewhere"
+            )
+            raise BootstrapError(message)
+        for program, directories in self.programs:
+            if any(_beneath(directory, real) for directory in directories):
+                message = (
+                    f"{named} holds this site's interpreter ({program}): a confined site never writes the program "
+                    "that starts it. Use an interpreter outside the directories it writes"
+                )
+                raise BootstrapError(message)
+
+
+def _roots() -> list[str]:
+    """The extraction roots the environment names (roots.py), as named."""
+    from .roots import EXPLICIT, defaults, explicit
+
+    for variable in EXPLICIT:
+        value = os.environ.get(variable)
+        if value:
+            try:
+                return [explicit(variable, value)]
+            except BootstrapError:
+                return []
+    return [path for _, path in defaults() if os.path.isabs(path)]
 
 
 def _outermost(paths: list[str]) -> list[str]:

@@ -26,8 +26,8 @@ On start (once ``__main__.py``, bootstrap/check.py, has checked that this interp
    ``SHIV_ROOT``, ``SHIV_ENTRY_POINT``/``SHIV_MODULE``, ``SHIV_CONSOLE_SCRIPT``, ``SHIV_INTERPRETER``,
    ``SHIV_FORCE_EXTRACT``, ``SHIV_COMPILE_PYC``, ``SHIV_COMPILE_WORKERS``, ``SHIV_PREPEND_PYTHONPATH``,
    ``SHIV_EXTEND_PYTHONPATH``;
-7. with ``ZIPAPP_CONFINE=1``, between the two: puts the process under Landlock (confine.py), so that no code of the
-   application (its entry point, Django's settings) runs unconfined.
+7. with ``ZIPAPP_CONFINE=1``, before ``sys.path`` is set: puts the process under Landlock (confine.py), so that no
+   code of the site (the ``.pth`` files of its packages, its entry point, Django's settings) runs unconfined.
 
 Only documents.py, roots.py and locks.py are imported by a warm start (and confine.py when confined); zipread.py,
 atomic.py and cleanup.py by the start that extracts.
@@ -194,14 +194,14 @@ def bootstrap(record: bytes | None = None) -> None:
         if flag(ZIPAPP_PREPARE):  # a deploy step: extracted (readable by all, writable by no one else), not run
             say(f"{_program()}: prepared {os.path.dirname(site_packages)}\n")
             sys.exit(0)
-        set_path(archive, site_packages, environment)
-        if flag(ZIPAPP_CONFINE):  # before any code of the application (its entry point, Django's settings)
+        if flag(ZIPAPP_CONFINE):  # before any code of the site: its packages' .pth files, its entry point
             import time
 
             started = time.perf_counter()  # the step's cost counts loading its modules from the .pyz
             from .confine import confine
 
             confine(archive, site_packages, [lock.path for lock in _held], started)
+        set_path(archive, site_packages, environment)
     except BootstrapError as e:
         sys.stderr.write(f"{_program()}: {e}\n")
         sys.exit(1)

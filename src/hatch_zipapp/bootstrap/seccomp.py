@@ -8,8 +8,10 @@ A classic BPF program (standard library only: ``_ctypes`` for ``prctl`` and the 
 the audit architecture (x86_64 and aarch64; on any other machine no filter is installed, said once on stderr): a
 system call of another architecture (i386's ``int 0x80`` from an x86_64 process) is refused as a whole, as systemd's
 ``SystemCallArchitectures=native`` does. ``io_uring_setup`` is refused too (io_uring opens sockets without the
-``socket`` system call). Children inherit the filter, as they inherit the ruleset; installing it costs about
-0.15 ms, mostly making the ``_ctypes`` array that holds it (docs/performance.md).
+``socket`` system call), and so is ``memfd_create`` without ``MFD_NOEXEC_SEAL`` (Landlock does not govern running
+a memory file: ``execve("/proc/self/fd/N")`` would run any program the site writes there). Children inherit the
+filter, as they inherit the ruleset; installing it costs about 0.15 ms, mostly making the ``_ctypes`` array that holds
+it (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -26,27 +28,29 @@ PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 EACCES = 13
 RET_ALLOW, RET_ERRNO = 0x7FFF0000, 0x00050000
 # Classic BPF opcodes: load a word of seccomp_data, compare and jump, and with a constant, return a constant.
-LD_ABS, JEQ, AND, RET = 0x20, 0x15, 0x54, 0x06
+LD_ABS, JEQ, JSET, AND, RET = 0x20, 0x15, 0x45, 0x54, 0x06
 # seccomp_data: int nr; u32 arch; u64 instruction_pointer; u64 args[6] (the low word of an argument: little-endian).
 NR, ARCH, ARGS = 0, 4, 16
 AF_INET, AF_INET6 = 2, 10
 SOCK_STREAM, SOCK_DGRAM, SOCK_TYPE_MASK = 1, 2, 0xF  # the mask drops SOCK_NONBLOCK and SOCK_CLOEXEC
 IPPROTO_TCP, IPPROTO_UDP = 6, 17
+MFD_NOEXEC_SEAL = 0x0008  # Linux 6.3: the memory file is not executable, and cannot be made so
 X32 = 0x40000000  # x86_64's x32 system calls: the same audit architecture, this bit in the number
 
 
 class Machine:
     """An architecture the filter knows: its audit value and system call numbers."""
 
-    def __init__(self, arch: int, socket: int, io_uring_setup: int, x32: bool) -> None:
+    def __init__(self, arch: int, socket: int, io_uring_setup: int, memfd_create: int, x32: bool) -> None:
         self.arch, self.socket, self.io_uring_setup, self.x32 = arch, socket, io_uring_setup, x32
+        self.memfd_create = memfd_create
 
 
 #: ``os.uname().machine`` → what the filter checks (AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64).
 MACHINES = {
-    "x86_64": Machine(0xC000003E, 41, 425, x32=True),
-    "aarch64": Machine(0xC00000B7, 198, 425, x32=False),
-    "arm64": Machine(0xC00000B7, 198, 425, x32=False),
+    "x86_64": Machine(0xC000003E, 41, 425, 319, x32=True),
+    "aarch64": Machine(0xC00000B7, 198, 425, 279, x32=False),
+    "arm64": Machine(0xC00000B7, 198, 425, 279, x32=False),
 }
 #: Seconds the last :func:`install` took (docs/performance.md).
 elapsed = 0.0
@@ -69,7 +73,12 @@ def program(target: Machine, udp: bool) -> list[tuple[int, int, int, int]]:
         *([(JEQ, deny, 0, X32 | target.io_uring_setup)] if target.x32 else []),
         (JEQ, "socket", 0, target.socket),
         *([(JEQ, "socket", 0, X32 | target.socket)] if target.x32 else []),
+        (JEQ, "memfd", 0, target.memfd_create),
+        *([(JEQ, "memfd", 0, X32 | target.memfd_create)] if target.x32 else []),
         (RET, 0, 0, RET_ALLOW),
+        ("memfd", 0, 0, 0),
+        (LD_ABS, 0, 0, ARGS + 8),  # the flags: a memory file that can never be executed, or none
+        (JSET, allow, deny, MFD_NOEXEC_SEAL),
         ("socket", 0, 0, 0),
         (LD_ABS, 0, 0, ARGS),  # the domain
         (JEQ, "inet", 0, AF_INET),

@@ -363,6 +363,7 @@ def check(units: Units, confinement: Confinement) -> None:
     """Refuse what cannot be confined as asked: a writable directory holding the site's code, a host name with no
     network named for it."""
     code = [("the .pyz", units.pyz), *([("the prepared root", units.prepared_root)] if units.prepared_root else [])]
+    code += [("the interpreter", units.python)] if units.python.startswith("/") else []
     for path in confinement.write:
         for what, where in code:
             if where == path or where.startswith(path.rstrip("/") + "/") or path.startswith(where + "/"):
@@ -434,6 +435,10 @@ def environment(units: Units, confinement: Confinement) -> list[str]:
     """The runtime's Landlock request (docs/runtime.md): ZIPAPP_CONFINE and what it may write, connect and bind."""
     ports = sorted({e.port for e in confinement.connect if e.socket is None})
     lines = ["Environment=ZIPAPP_CONFINE=1"]
+    # No user site-packages: the dynamic user's home is not resolved behind the hidden /run, and Python's then
+    # unexpanded ~/.local/... is relative to the working directory, the state directory the site writes (confine.py
+    # refuses to start with it).
+    lines.append("Environment=PYTHONNOUSERSITE=1")
     if confinement.write:
         lines.append(f"Environment=ZIPAPP_CONFINE_WRITE={':'.join(confinement.write)}")
     lines.append(f"Environment=ZIPAPP_CONFINE_CONNECT={','.join(map(str, ports))}")
