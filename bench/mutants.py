@@ -732,12 +732,12 @@ MUTANTS = [
     Mutant(
         "confine-after-pth-files",
         RUNTIME,
-        "            confine(archive, site_packages, [lock.path for lock in _held])\n"
+        "            confine(archive, site_packages, [lock.path for lock in _held], started)\n"
         "        set_path(archive, site_packages, environment)\n",
         "            pass\n"
         "        set_path(archive, site_packages, environment)\n"
         "        if flag(ZIPAPP_CONFINE):\n"
-        "            confine(archive, site_packages, [lock.path for lock in _held])\n",
+        "            confine(archive, site_packages, [lock.path for lock in _held], started)\n",
         ("tests/test_confine_attack.py::TestBeforeConfinement",),
     ),
     Mutant(
