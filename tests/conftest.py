@@ -48,7 +48,38 @@ def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
     return build(project)
 
 
+def shared_directory(factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory every pytest-xdist worker of this run shares (the documented pattern: below the base temporary
+    directory's parent, which is the run's own); without workers, a fresh one of this process. What is made in it
+    must be made under a lock (several workers may want it at once)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return factory.mktemp(name)
+    directory = factory.getbasetemp().parent / name
+    directory.mkdir(exist_ok=True)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def server_builds(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The example site built once per server it can run (tests/servers.py), shared by every module of the run."""
-    return Built(tmp_path_factory.mktemp("servers"))
+    """The example site built once per server it can run (tests/servers.py), shared by every module of the run and,
+    under pytest-xdist, by every worker (the first to need a build makes it, under a lock)."""
+    return Built(shared_directory(tmp_path_factory, "servers"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (tests/run.sh: `--dist loadfile --no-loadscope-reorder`), the order in which the workers
+    take the modules: those that boot a systemd box first (the longest, mostly waiting on the box), then the others,
+    most tests first. Every worker sorts alike (the order is the same everywhere, as xdist requires); a serial run
+    keeps pytest's order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def weight(name: str) -> tuple[bool, int, str]:
+        tests = modules[name]
+        return (not any(item.get_closest_marker("systemd") for item in tests), -len(tests), name)
+
+    items[:] = [item for name in sorted(modules, key=weight) for item in modules[name]]
