@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,21 @@ def pyz(tmp_path: Path, wheelhouse: Path, index: IndexServer) -> Path:
     project = make_project(tmp_path / "p", dependencies=["alpha"])
     (project / "pylock.toml").write_text(pylock_text([[alpha]], base_url=index.url))
     return build(project)
+
+
+@pytest.fixture
+def demo_script() -> Iterator[Path]:
+    """fixtures/demo.sh, for this test alone while it runs: the script works in the checkout (its `.demo/` build
+    environment, which it partly removes first, and fixtures/mysite/dist), so two tests running it at once (on two
+    pytest-xdist workers) would break each other. An exclusive lock on `.demo/tests.lock` makes them take turns."""
+    root = Path(__file__).resolve().parent.parent
+    (root / ".demo").mkdir(exist_ok=True)
+    with (root / ".demo" / "tests.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield root / "fixtures" / "demo.sh"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def shared_directory(factory: pytest.TempPathFactory, name: str) -> Path:
