@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
 from tests.servers import Built
+from tests.shared import Shared, run_directory
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -64,22 +65,17 @@ def demo_script() -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def shared_directory(factory: pytest.TempPathFactory, name: str) -> Path:
-    """A directory every pytest-xdist worker of this run shares (the documented pattern: below the base temporary
-    directory's parent, which is the run's own); without workers, a fresh one of this process. What is made in it
-    must be made under a lock (several workers may want it at once)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return factory.mktemp(name)
-    directory = factory.getbasetemp().parent / name
-    directory.mkdir(exist_ok=True)
-    return directory
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Shared:
+    """Files made once per run and shared by every pytest-xdist worker (tests/shared.py)."""
+    return Shared(run_directory(tmp_path_factory, "shared"))
 
 
 @pytest.fixture(scope="session")
 def server_builds(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """The example site built once per server it can run (tests/servers.py), shared by every module of the run and,
     under pytest-xdist, by every worker (the first to need a build makes it, under a lock)."""
-    return Built(shared_directory(tmp_path_factory, "servers"))
+    return Built(run_directory(tmp_path_factory, "servers"))
 
 
 @pytest.hookimpl(tryfirst=True)

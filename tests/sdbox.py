@@ -208,7 +208,9 @@ class Box:
                 state = self.run(
                     ["systemctl", "is-system-running", "--wait"], timeout=max(1.0, deadline - time.monotonic())
                 ).stdout.strip()
-                if state:
+                # "offline" (or nothing): the box's systemd does not answer yet (entered before its manager is up,
+                # which a loaded machine shows): ask again, until the deadline.
+                if state not in {"", "offline", "unknown"}:
                     break
             time.sleep(0.2)
         if state not in {"running", "degraded"}:
