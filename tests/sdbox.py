@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["PACKAGES", "Box", "box", "required", "rootfs", "unavailable"]
+__all__ = ["PACKAGES", "Box", "box", "required", "rootfs", "unavailable", "unique"]
 
 #: The box's packages: systemd itself, python3 (3.11, the interpreter the .pyz runs on), curl for probes from inside,
 #: PostgreSQL for a site that uses one, iproute2 (`ss`) and procps (`ps`) for the tests' own checks.
@@ -151,11 +151,21 @@ def _cgroup_parents() -> list[Path]:
     return found
 
 
+def unique(name: str) -> str:
+    """``name`` made unique on this machine: the pytest-xdist worker (``gw0``...) and this process's PID appended, so
+    that boxes of parallel workers and of concurrent runs (another checkout) never share a machine name or cgroup."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return "-".join(part for part in (name, worker, str(os.getpid())) if part)
+
+
 class Box:
-    """One booted container: :meth:`run` a command in it, :meth:`put` a file into it, :meth:`stop` it."""
+    """One booted container: :meth:`run` a command in it, :meth:`put` a file into it, :meth:`stop` it.
+
+    ``name`` is a label; the box's machine name (:attr:`name`) is :func:`unique`'s, so tests need not choose names that
+    differ between workers."""
 
     def __init__(self, name: str, root: Path, log: Path, binds: Sequence[tuple[Path, str]] = ()) -> None:
-        self.name, self.root, self.log = name, root, log
+        self.label, self.name, self.root, self.log = name, unique(name), root, log
         self.binds = list(binds)  # (host directory, its path in the box), read-only
         self._process: subprocess.Popen[bytes] | None = None
         self.cgroups = [parent / f"hatch-zipapp-{name}" for parent in _cgroup_parents()]
@@ -201,7 +211,9 @@ class Box:
                 state = self.run(
                     ["systemctl", "is-system-running", "--wait"], timeout=max(1.0, deadline - time.monotonic())
                 ).stdout.strip()
-                if state:
+                # "offline" (or nothing): the box's systemd does not answer yet (entered before its manager is up,
+                # which a loaded machine shows): ask again, until the deadline.
+                if state not in {"", "offline", "unknown"}:
                     break
             time.sleep(0.2)
         if state not in {"running", "degraded"}:

@@ -66,7 +66,7 @@ def _session(sid: int) -> list[str]:
 @pytest.mark.network
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
-def test_a_signal_to_the_script_stops_the_server(signum: int, status: int, tmp_path: Path) -> None:
+def test_a_signal_to_the_script_stops_the_server(signum: int, status: int, tmp_path: Path, demo_script: Path) -> None:
     port = _free_port()
     log = (tmp_path / "demo.log").open("w")
     temp = tmp_path / "tmp"  # where the script makes its temporary database directory
@@ -75,7 +75,7 @@ def test_a_signal_to_the_script_stops_the_server(signum: int, status: int, tmp_p
     # Its own session: the signal goes to the script's PID alone (not to a process group, as Ctrl-C in a terminal
     # would), and whatever it leaves running can be found, and stopped, by the session.
     script = subprocess.Popen(
-        ["bash", os.fspath(DEMO)],
+        ["bash", os.fspath(demo_script)],
         env=env,
         cwd=ROOT,
         stdout=log,

@@ -237,12 +237,11 @@ class TestRun:
         assert result.returncode != 0 and "mysite.nonexistent" in result.stderr
 
 
-def test_readme_first_command(tmp_path: Path) -> None:
+def test_readme_first_command(tmp_path: Path, demo_script: Path) -> None:
     """`bash fixtures/demo.sh` (the README's first command) builds the site, migrates it and serves it."""
-    root = Path(__file__).parent.parent
     env = {**os.environ, "PORT": str(_free_port())}
     result = subprocess.run(
-        ["bash", os.fspath(root / "fixtures" / "demo.sh"), "--check"],
+        ["bash", os.fspath(demo_script), "--check"],
         env=env,
         capture_output=True,
         text=True,

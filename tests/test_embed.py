@@ -31,6 +31,7 @@ from hatch_zipapp.pyz.verify import verify
 from hatch_zipapp.target import Target
 from tests.helpers import IndexServer, build, build_fails, interpreters, make_project, make_wheel, pylock_text
 from tests.pbs_archive import make_archive
+from tests.shared import Shared
 from tests.test_hatch_e2e import checkout_wheel, hatch_build, installer_cache  # noqa: F401 - fixtures
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -224,12 +225,19 @@ class TestConfig:
 
 
 @pytest.fixture(scope="session")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An install_only archive of a CPython of the running Python's version, from this machine."""
+def archive(shared: Shared) -> Path:
+    """An install_only archive of a CPython of the running Python's version, from this machine (made once per run:
+    seven modules use it)."""
     python = interpreters().get(VERSION)
     if python is None:
         pytest.fail(f"no CPython {VERSION} on this machine to make an archive from")
-    return make_archive(python, tmp_path_factory.mktemp("pbs") / f"cpython-{VERSION}-install_only.tar.gz")
+    name = f"cpython-{VERSION}-install_only.tar.gz"
+
+    def make(directory: Path) -> None:
+        directory.mkdir()
+        make_archive(python, directory / name)
+
+    return shared.made("pbs", make) / name
 
 
 def _sha256(path: Path) -> str:
@@ -253,9 +261,30 @@ def _project(root: Path, archive: Path, index: IndexServer, wheelhouse: Path, ur
     return project
 
 
+@pytest.fixture(scope="module")
+def built_executable(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Path:
+    """The test app built once for the module (a 25 MB file: seconds of CPU to embed and write); each test takes its
+    own copy (`executable`)."""
+    base = tmp_path_factory.mktemp("executable")
+    (base / "wheelhouse").mkdir()
+    server = IndexServer(base / "wheelhouse")
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:  # as tests/conftest.py's _isolated does for a test
+            monkeypatch.setenv("HATCH_ZIPAPP_CACHE_DIR", os.fspath(base / "cache"))
+            monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+            for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+                monkeypatch.delenv(name, raising=False)
+                monkeypatch.delenv(name.upper(), raising=False)
+            return build(_project(base / "p", archive, server, base / "wheelhouse"))
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def executable(tmp_path: Path, archive: Path, index: IndexServer, wheelhouse: Path) -> Path:
-    return build(_project(tmp_path / "p", archive, index, wheelhouse))
+def executable(tmp_path: Path, built_executable: Path) -> Path:
+    """This test's copy of the built app (with its `.sha256` and `.cdx.json`), in tmp_path/p/dist."""
+    dist = shutil.copytree(built_executable.parent, tmp_path / "p" / "dist", copy_function=shutil.copy2)
+    return dist / built_executable.name
 
 
 def _python_paths() -> tuple[list[str], list[str], list[str]]:

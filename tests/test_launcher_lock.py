@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.embed import interpreter_dir
-from tests.test_embed import _env, _one_line, _sha256, _tools, archive, executable
+from tests.test_embed import _env, _one_line, _sha256, _tools, archive, built_executable, executable
 
-__all__ = ["archive", "executable"]
+__all__ = ["archive", "built_executable", "executable"]
 
 LOCKS = pytest.mark.parametrize("without", [(), ("flock",)], ids=["flock", "mkdir-lock"])
 

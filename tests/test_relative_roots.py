@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text
-from tests.test_embed import _sha256, archive, executable, no_python
+from tests.test_embed import _sha256, archive, built_executable, executable, no_python
 from tests.test_runtime_faults import _key
 
-__all__ = ["archive", "executable"]
+__all__ = ["archive", "built_executable", "executable"]
 
 #: The forms a variable may hold that are not absolute paths (by name), then the empty value (unset).
 NOT_ABSOLUTE = {"relative": "rel/cache", "tilde-user": "~root/cache", "tilde": "~/cache", "tilde-0": "~0"}
