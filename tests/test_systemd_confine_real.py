@@ -167,10 +167,12 @@ def test_the_confined_site_runs_and_the_allow_lists_hold(box: sdbox.Box, server_
         assert found["bind_other"].split()[0] in {"PermissionError", "OSError"}, found
     else:  # Debian 12's systemd does not enforce SocketBindDeny= (no BPF framework), and no Landlock here yet
         assert found["bind_other"] == "ok None", found
-    # The running unit's exposure (docs/security.md records it).
+    # The running unit's exposure (docs/security.md records it): 1.0 with the example site's declaration, whose
+    # `localhost:25` makes `IPAddressAllow=127.0.0.1 ::1`, which systemd 252 rates "non-localhost" running (0.9
+    # offline); the same unit without --confine scores 1.2.
     security = box.run(["systemd-analyze", "security", f"{NAME}.service", "--no-pager"]).stdout
     score = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security)
-    assert score is not None and float(score.group(1)) <= 0.9, security[-2000:]
+    assert score is not None and float(score.group(1)) <= 1.0, security[-2000:]
     print(f"systemd-analyze security {NAME}.service (confined, running): {score.group(1)}")
     box.run(f"systemctl stop {NAME}.service {NAME}.socket", check=True, timeout=60)
     assert box.show(f"{NAME}.service", "Result")["Result"] == "success", box.journal(f"{NAME}.service")
