@@ -5,6 +5,7 @@ the units and profile `hatch-zipapp systemd --confine` writes where the deploy s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,15 +15,22 @@ from pathlib import Path
 
 import pytest
 
+from hatch_zipapp import static
 from hatch_zipapp.bootstrap import confine, seccomp
+from hatch_zipapp.bootstrap.documents import INFO_CONFINE
 from hatch_zipapp.deploy.confine import REFUSED_CALLS, Confinement
 from hatch_zipapp.deploy.systemd import Units, render
 from tests.test_confine import PREFIX, Place, _both, _results, _run, _said
 from tests.test_confine import pyz as _pyz
+from tests.test_confine_declare import SETTINGS, _expected, _info, _settings
+from tests.test_confine_declare import site as _site
 from tests.test_systemd_confine import PYZ, _apparmor_parser, _lines
 from tests.test_systemd_confine import _run as _systemd
 
+_collect = static._collect
+
 pyz = _pyz  # the attempts' .pyz (tests/test_confine.py's module fixture)
+site = _site  # a project with the stand-in Django (tests/test_confine_declare.py)
 ROOT = Path(__file__).parent.parent
 
 
@@ -302,3 +310,46 @@ def test_the_embedded_profile_runs_every_program_of_the_launcher() -> None:
     (rule,) = [line for line in profile.splitlines() if line.startswith("  /{usr/,}bin/{")]
     allowed = set(rule.removeprefix("  /{usr/,}bin/{").split("}")[0].split(","))
     assert programs - {"id"} <= allowed, sorted(programs - allowed)
+
+
+# -- the build's cache of collectstatic ------------------------------------------------------------------------------
+def test_a_cache_of_the_previous_note_format_is_collected_again(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the declaration, the static bundle's note was [prefix, findings] under the key "settings-checks-1".
+    A cache warmed by that build (its key and note made here) is not read after an upgrade: collectstatic runs
+    again and the declaration is recorded, where reading the old note would be a traceback."""
+    from tests.helpers import build
+
+    _settings(site, SETTINGS["places-written"][0])
+    with monkeypatch.context() as previous:
+        from hatch_zipapp.cache import write_bundle as write
+        from hatch_zipapp.install import files_digest as digest
+
+        def old_key(files: object, names: object, salt: bytes) -> str:
+            salt = re.sub(rb'"settings-checks-[0-9]+"', b'"settings-checks-1"', salt)
+            return digest(files, names, salt=salt)  # type: ignore[arg-type]
+
+        def old_note(collected: object, note: str) -> object:
+            prefix, findings, _ = json.loads(note)
+            return write(collected, note=json.dumps([prefix, findings]))  # type: ignore[arg-type]
+
+        class OldJson:  # the previous build read its own note: two items
+            dumps = staticmethod(json.dumps)
+
+            @staticmethod
+            def loads(text: str) -> object:
+                loaded = json.loads(text)
+                return [*loaded, []] if isinstance(loaded, list) and len(loaded) == 2 else loaded
+
+        previous.setattr(static, "files_digest", old_key)
+        previous.setattr(static, "write_bundle", old_note)
+        previous.setattr(static, "json", OldJson)
+        build(site)
+    collected: list[object] = []
+
+    def counted(*arguments: object) -> object:
+        collected.append(1)
+        return _collect(*arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(static, "_collect", counted)
+    assert _info(build(site))[INFO_CONFINE] == _expected(SETTINGS["places-written"][1])
+    assert collected == [1]
