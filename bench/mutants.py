@@ -1585,6 +1585,13 @@ MUTANTS = [
         "sock.family not in _INET or",
         (f"{SURVIVORS}::test_what_is_no_refusal_says_nothing",),
     ),
+    Mutant(
+        "static-cache-key-not-bumped",
+        "src/hatch_zipapp/static.py",
+        'inputs = ["settings-checks-2",',
+        'inputs = ["settings-checks-1",',
+        (f"{SURVIVORS}::test_a_cache_of_the_previous_note_format_is_collected_again",),
+    ),
 ]
 
 
