@@ -57,6 +57,7 @@ DECLARE = "tests/test_confine_declare.py"
 SECCOMP = "src/hatch_zipapp/bootstrap/seccomp.py"
 SECCOMP_TESTS = "tests/test_confine_seccomp.py"
 RUN_TESTS = "tests/test_systemd_confine_run.py"
+SURVIVORS = "tests/test_confine_survivors.py"
 
 MUTANTS = [
     # -- the seven that survived in issue 11 ---------------------------------------------------------------------
@@ -1477,6 +1478,119 @@ MUTANTS = [
         '*(["  network inet dgram,", "  network inet6 dgram,"] if _host_names(confinement) else []),',
         '"  network inet dgram,",\n        "  network inet6 dgram,",',
         (f"{RUN_TESTS}::test_udp_only_for_a_host_name",),
+    ),
+    # -- issue 25: the unseen-mutants round's survivors (tests/test_confine_survivors.py) ------------------------------
+    Mutant(
+        "confine-dev-writable",
+        DEPLOY_CONFINE,
+        '_SYSTEM = ("/usr", "/boot", "/proc", "/sys", "/dev")',
+        '_SYSTEM = ("/usr", "/boot", "/proc", "/sys")',
+        (f"{SURVIVORS}::test_a_write_under_dev_sys_proc_is_refused",),
+    ),
+    Mutant(
+        "confine-pyuwsgi-binds-nothing",
+        DEPLOY_CONFINE,
+        '_SERVING = ("serve", "pyuwsgi")',
+        '_SERVING = ("serve",)',
+        (f"{SURVIVORS}::test_a_server_without_a_socket_binds_its_default_port",),
+    ),
+    Mutant(
+        "confine-apparmor-sigterm-refused",
+        DEPLOY_CONFINE,
+        '        "  signal (receive) peer=unconfined,",\n',
+        "",
+        (f"{SURVIVORS}::test_the_profile_lets_systemd_stop_the_service",),
+    ),
+    Mutant(
+        "confine-apparmor-no-flock",
+        DEPLOY_CONFINE,
+        '    "flock",\n',
+        "",
+        (f"{SURVIVORS}::test_the_embedded_profile_runs_every_program_of_the_launcher",),
+    ),
+    Mutant(
+        "confine-ptrace-allowed",
+        DEPLOY_CONFINE,
+        '    "ptrace",\n',
+        "",
+        (f"{SURVIVORS}::test_the_unit_refuses_the_documented_calls",),
+    ),
+    Mutant(
+        "seccomp-io-uring-allowed",
+        SECCOMP,
+        "(JEQ, deny, 0, target.io_uring_setup),",
+        "(JEQ, 0, 0, target.io_uring_setup),",
+        (f"{SURVIVORS}::test_io_uring_setup_is_refused_with_eacces",),
+    ),
+    Mutant(
+        "seccomp-x32-socket-allowed",
+        SECCOMP,
+        '*([(JEQ, "socket", 0, X32 | target.socket)] if target.x32 else []),',
+        "",
+        (f"{SURVIVORS}::test_x32_calls_are_filtered_as_the_native_ones",),
+    ),
+    Mutant(
+        "confine-no-ca-certificates",
+        CONFINE,
+        '    "/etc/ssl",\n',
+        "",
+        (f"{SURVIVORS}::test_what_the_site_reads_of_the_system",),
+    ),
+    Mutant(
+        "confine-landlock-off-misnamed",
+        CONFINE,
+        "EOPNOTSUPP = 95",
+        "EOPNOTSUPP = 94",
+        (f"{SURVIVORS}::test_landlock_off_or_missing_is_said",),
+    ),
+    Mutant(
+        "confine-declared-read-not-listed",
+        CONFINE,
+        "_path_rule(kernel, ruleset, path, READ & handled_fs, named)",
+        "_path_rule(kernel, ruleset, path, READ_FILE & handled_fs, named)",
+        (f"{SURVIVORS}::test_what_the_site_reads_of_the_system",),
+    ),
+    Mutant(
+        "confine-memory-database-said",
+        CONFINE,
+        'if name and name != ":memory:" and not name.startswith("file:"):',
+        'if name and not name.startswith("file:"):',
+        (f"{SURVIVORS}::test_what_is_no_refusal_says_nothing",),
+    ),
+    Mutant(
+        "confine-abi-2-renames-said",
+        CONFINE,
+        "    if abi < 2:\n",
+        "    if abi < 3:\n",
+        (f"{SURVIVORS}::test_said_for_abi_2_3_4",),
+    ),
+    Mutant(
+        "confine-abi-4-network-unsaid",
+        CONFINE,
+        'confined = "files and network confined" if abi >= 4 else "files confined"',
+        'confined = "files and network confined" if abi >= 5 else "files confined"',
+        (f"{SURVIVORS}::test_said_for_abi_2_3_4",),
+    ),
+    Mutant(
+        "confine-no-cpus-online",
+        CONFINE,
+        'SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/sys/devices/system/cpu")',
+        'SYSTEM = ("/usr", "/lib", "/lib64", "/lib32")',
+        (f"{SURVIVORS}::test_what_the_site_reads_of_the_system",),
+    ),
+    Mutant(
+        "confine-udp-connect-said",
+        CONFINE,
+        "sock.family not in _INET or sock.type != _STREAM or",
+        "sock.family not in _INET or",
+        (f"{SURVIVORS}::test_what_is_no_refusal_says_nothing",),
+    ),
+    Mutant(
+        "static-cache-key-not-bumped",
+        "src/hatch_zipapp/static.py",
+        'inputs = ["settings-checks-2",',
+        'inputs = ["settings-checks-1",',
+        (f"{SURVIVORS}::test_a_cache_of_the_previous_note_format_is_collected_again",),
     ),
 ]
 
