@@ -117,6 +117,15 @@ def setup() -> None:
     run(BIN / "python", "-m", "pip", "install", "-q", *wheels.glob("*.whl"))
 
 
+def build_example(temp: Path, env: dict[str, str]) -> tuple[Path, Path]:
+    """The example site (fixtures/mysite) copied into ``temp`` and built with the bench's hatch-zipapp into
+    ``temp/dist``: (the project, its .pyz); its wheel lies beside the .pyz."""
+    project = temp / "mysite"
+    shutil.copytree(ROOT / "fixtures" / "mysite", project, ignore=shutil.ignore_patterns("dist"))
+    run(BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", temp / "dist", cwd=project, env=env)
+    return project, next((temp / "dist").glob("*.pyz"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixture", default="fixtures/mysite", help="the project to build (default: %(default)s)")

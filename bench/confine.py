@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.fspath(Path(__file__).parent))
-from build import BIN, ROOT, WORK, run, setup
+from build import WORK, build_example, setup
 
 GOAL_MS = 1.0
 #: Seconds one start may take before the bench stops it: far above any real start.
@@ -59,11 +58,7 @@ def main() -> int:
     setup()
     with tempfile.TemporaryDirectory(prefix="hatch-zipapp-confine-") as temp_name:
         temp = Path(temp_name)
-        project = temp / "mysite"
-        shutil.copytree(ROOT / "fixtures" / "mysite", project, ignore=shutil.ignore_patterns("dist"))
-        build_env = {**os.environ, "HATCH_ZIPAPP_CACHE_DIR": os.fspath(WORK / "cache")}
-        run(BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", temp / "dist", cwd=project, env=build_env)
-        pyz = next((temp / "dist").glob("*.pyz"))
+        _, pyz = build_example(temp, {**os.environ, "HATCH_ZIPAPP_CACHE_DIR": os.fspath(WORK / "cache")})
         state, extracted, scratch = temp / "state", temp / "extracted", temp / "tmp"
         state.mkdir()
         scratch.mkdir()  # the site's temporary directory (writable when confined): not the one holding its code

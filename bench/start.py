@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.fspath(Path(__file__).parent))
-from build import BIN, ROOT, WORK, run, setup
+from build import BIN, ROOT, WORK, build_example, run, setup
 
 ROOT_MARK = "{root}"
 #: Seconds one start (or 32 at once) may take before the bench stops it: far above any real start.
@@ -59,16 +59,13 @@ def main() -> int:
     setup()
     with tempfile.TemporaryDirectory(prefix="hatch-zipapp-start-") as temp_name:
         temp = Path(temp_name)
-        project = temp / "mysite"
-        shutil.copytree(ROOT / "fixtures" / "mysite", project, ignore=shutil.ignore_patterns("dist"))
         env = {
             **os.environ,
             "HATCH_ZIPAPP_CACHE_DIR": os.fspath(WORK / "cache"),
             "PEX_ROOT": os.fspath(WORK / "pex-root"),
         }
         env.pop("PIP_FIND_LINKS", None)
-        run(BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", temp / "dist", cwd=project, env=env)
-        pyz = next((temp / "dist").glob("*.pyz"))
+        project, pyz = build_example(temp, env)
         wheel = next((temp / "dist").glob("*.whl"))
         wheelhouse, pins = temp / "wheelhouse", temp / "pins.txt"
         wheelhouse.mkdir()
