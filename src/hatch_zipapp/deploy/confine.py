@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hatch_zipapp.bootstrap.documents import CONFINE_BIND, CONFINE_CONNECT, CONFINE_WRITE, INFO_CONFINE
 from hatch_zipapp.errors import SystemdError
 
 if TYPE_CHECKING:
@@ -42,8 +43,9 @@ __all__ = [
 ]
 
 #: hatch-zipapp.json's key for the declaration: {"write": [...], "connect": [...], "bind": [...]}.
-DECLARATION = "confine"
-_KEYS = ("write", "connect", "bind")
+#: hatch-zipapp.json's key and its lists, as the build writes them (bootstrap/documents.py, pyz/confine.py).
+DECLARATION = INFO_CONFINE
+_KEYS = (CONFINE_WRITE, CONFINE_CONNECT, CONFINE_BIND)
 #: Where `serve` listens when given no address and no socket (bootstrap/django_main.py's DEFAULT_ADDRESS).
 DEFAULT_BIND = "127.0.0.1:8000"
 #: The commands of a Django site's .pyz that listen (their default address is DEFAULT_BIND).
@@ -327,9 +329,11 @@ def declared(info: object, pyz: str) -> Confinement:
             raise SystemdError(f"{where}[{key!r}] is not a list of strings: rebuild it with this hatch-zipapp")
         lists[key] = value
     return Confinement(
-        tuple(sorted({check_write(p, f"{where}[write] {p!r}") for p in lists["write"]})),
-        tuple(sorted({parse_connect(t, f"{where}[connect] {t!r}") for t in lists["connect"]}, key=lambda e: e.text)),
-        tuple(sorted({parse_bind(t, f"{where}[bind] {t!r}") for t in lists["bind"]}, key=lambda e: e.text)),
+        tuple(sorted({check_write(p, f"{where}[write] {p!r}") for p in lists[CONFINE_WRITE]})),
+        tuple(
+            sorted({parse_connect(t, f"{where}[connect] {t!r}") for t in lists[CONFINE_CONNECT]}, key=lambda e: e.text)
+        ),
+        tuple(sorted({parse_bind(t, f"{where}[bind] {t!r}") for t in lists[CONFINE_BIND]}, key=lambda e: e.text)),
     )
 
 
