@@ -1025,6 +1025,20 @@ MUTANTS = [
         ("tests/test_confine_outermost.py",),
     ),
     Mutant(
+        "confine-user-site-left-on",
+        DEPLOY_CONFINE,
+        'lines.append("Environment=PYTHONNOUSERSITE=1")',
+        "pass",
+        (f"{RUN_TESTS}::test_the_user_site_is_off",),
+    ),
+    Mutant(
+        "seccomp-x32-memfd-unfiltered",
+        SECCOMP,
+        '        *([(JEQ, "memfd", 0, X32 | target.memfd_create)] if target.x32 else []),\n',
+        "",
+        ("tests/test_confine_survivors.py::test_x32_calls_are_filtered_as_the_native_ones",),
+    ),
+    Mutant(
         "confine-localhost-read-as-a-host-name",
         DEPLOY_CONFINE,
         'if self.host.lower().removesuffix(".") == "localhost":',

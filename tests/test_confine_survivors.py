@@ -223,6 +223,9 @@ def test_x32_calls_are_filtered_as_the_native_ones(udp: bool) -> None:
         assert _run_filter(program, nr, x86.arch, tcp) == seccomp.RET_ALLOW
     for nr in (x86.io_uring_setup, seccomp.X32 | x86.io_uring_setup):
         assert _run_filter(program, nr, x86.arch, (1, 0)) == refused
+    for nr in (x86.memfd_create, seccomp.X32 | x86.memfd_create):  # a program run from a memory file: sealed only
+        assert _run_filter(program, nr, x86.arch, (0, 0)) == refused
+        assert _run_filter(program, nr, x86.arch, (0, seccomp.MFD_NOEXEC_SEAL)) == seccomp.RET_ALLOW
     assert _run_filter(program, 0, x86.arch, ()) == seccomp.RET_ALLOW  # read(2)
 
 

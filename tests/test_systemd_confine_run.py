@@ -47,6 +47,13 @@ def test_run_is_hidden_and_what_the_site_needs_bound_back() -> None:
     assert "LoadCredential=secret_key:/etc/mysite/secret_key" in service  # systemd binds /run/credentials/UNIT itself
 
 
+def test_the_user_site_is_off() -> None:
+    """A dynamic user has no home the service can resolve: Python's user site, `~/.local/...` unexpanded, would be
+    relative to WorkingDirectory=, the state directory the site writes (a planted .pth would run at the next start)."""
+    assert "Environment=PYTHONNOUSERSITE=1" in _service(_confined("127.0.0.1:5432"))
+    assert "Environment=PYTHONNOUSERSITE=1" not in _service(UNITS)  # the plain unit is as it was
+
+
 def test_each_unit_sees_the_site_runtime_directories() -> None:
     tasks = (Task("worker", ("rqworker",)), Task("clear", ("clearsessions",), calendar="daily"))
     units = dataclasses.replace(_confined(), tasks=tasks)
