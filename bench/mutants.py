@@ -1025,6 +1025,15 @@ MUTANTS = [
         ("tests/test_confine_outermost.py",),
     ),
     Mutant(
+        "confine-link-check-the-wrong-way",
+        CONFINE,
+        '                if _beneath(directory, real):\n                    message = (\n                        f"{named} goes through the link',
+        '                if _beneath(real, directory):\n                    message = (\n                        f"{named} goes through the link',
+        (
+            "tests/test_confine_attack.py::TestPlantedLinks::test_a_link_deeper_in_a_writable_directory_and_one_above_it",
+        ),
+    ),
+    Mutant(
         "confine-user-site-left-on",
         DEPLOY_CONFINE,
         'lines.append("Environment=PYTHONNOUSERSITE=1")',

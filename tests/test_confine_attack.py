@@ -219,6 +219,24 @@ class TestPlantedLinks:
             "start. Name the real directory, outside the ones it writes"
         )
 
+    def test_a_link_deeper_in_a_writable_directory_and_one_above_it(self, pyz: Path, place: Place) -> None:
+        """A link two levels down in the state directory (``STATE/sub/link``) is the site's to re-point: refused. A
+        link in a directory above it (``TMP/above`` → elsewhere), which the site does not write, is not: the start
+        goes on (merged-/usr systems' ``/lib`` is such a link above every writable directory)."""
+        t = place.tmp
+        (t / "state" / "sub").mkdir(exist_ok=True)
+        (t / "elsewhere" / "data").mkdir(parents=True, exist_ok=True)
+        (t / "state" / "sub" / "link").symlink_to(t / "elsewhere")
+        (t / "above").symlink_to(t / "elsewhere")
+        result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_READ": f"{t}/state/sub/link/data"}))
+        assert _refused(result) == (
+            f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_READ={t}/state/sub/link/data goes through the link "
+            f"{t}/state/sub/link in a directory the site writes (STATE_DIRECTORY={t}/state): it could point it "
+            "anywhere before its next start. Name the real directory, outside the ones it writes"
+        )
+        result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_READ": f"{t}/above/data"}))
+        assert result.returncode == 0, result.stderr
+
 
 class TestUserSite:
     def test_the_user_site_packages_in_a_writable_directory(self, pyz: Path, place: Place) -> None:
