@@ -1027,10 +1027,13 @@ MUTANTS = [
     Mutant(
         "confine-link-check-the-wrong-way",
         CONFINE,
-        '                if _beneath(directory, real):\n                    message = (\n                        f"{named} goes through the link',
-        '                if _beneath(real, directory):\n                    message = (\n                        f"{named} goes through the link',
+        "                if _beneath(directory, real):\n                    message = (\n"
+        '                        f"{named} goes through the link',
+        "                if _beneath(real, directory):\n                    message = (\n"
+        '                        f"{named} goes through the link',
         (
-            "tests/test_confine_attack.py::TestPlantedLinks::test_a_link_deeper_in_a_writable_directory_and_one_above_it",
+            "tests/test_confine_attack.py::TestPlantedLinks::"
+            "test_a_link_deeper_in_a_writable_directory_and_one_above_it",
         ),
     ),
     Mutant(
