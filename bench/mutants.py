@@ -1037,6 +1037,13 @@ MUTANTS = [
         ),
     ),
     Mutant(
+        "confine-absolute-link-target-from-the-link",
+        CONFINE,
+        "if target.startswith(os.sep):\n                current = os.sep",
+        "if False:\n                current = os.sep",
+        ("tests/test_confine_attack.py::TestAnotherUser::test_a_link_s_absolute_target_is_looked_up_from_the_root",),
+    ),
+    Mutant(
         "confine-user-site-left-on",
         DEPLOY_CONFINE,
         'lines.append("Environment=PYTHONNOUSERSITE=1")',

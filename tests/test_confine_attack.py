@@ -297,6 +297,28 @@ class TestAnotherUser:
         finally:
             shutil.rmtree(base)
 
+    def test_a_link_s_absolute_target_is_looked_up_from_the_root(self, pyz: Path, place: Place) -> None:
+        """A declared path through a link whose target is absolute (``TMP/abs`` → ``/tmp/.../shared``): the
+        directories of the target are checked as the kernel walks them, from ``/``, so another user's ``shared``
+        is found on the way."""
+        base = Path(tempfile.mkdtemp(prefix="confine-shared."))
+        base.chmod(0o755)
+        shared = base / "shared"
+        (shared / "data").mkdir(parents=True)
+        os.chown(shared, 65534, 65534)
+        link = place.tmp / "absolute-link"
+        link.symlink_to(shared)
+        try:
+            result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_READ": f"{link}/data"}))
+            assert _refused(result) == (
+                f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_READ={link}/data: {shared} is unsafe: it is owned by "
+                "another user (uid 65534), so another user could replace what it names. Use a directory only root "
+                "or the service's user can change"
+            )
+        finally:
+            link.unlink()
+            shutil.rmtree(base)
+
     def _attempts(self, pyz: Path, place: Place, shared: Path) -> None:
         t = place.tmp
         swap = f"mv {shared}/media {shared}/old && ln -s {t}/other-state {shared}/media"
