@@ -1044,6 +1044,13 @@ MUTANTS = [
         ("tests/test_confine_attack.py::TestAnotherUser::test_a_link_s_absolute_target_is_looked_up_from_the_root",),
     ),
     Mutant(
+        "database-host-brackets-kept",
+        "src/hatch_zipapp/bootstrap/django_main.py",
+        'host.strip("[]"), int(port))',
+        "host, int(port))",
+        ("tests/test_django_hermetic.py::test_a_confined_site_names_its_undeclared_database",),
+    ),
+    Mutant(
         "confine-user-site-left-on",
         DEPLOY_CONFINE,
         'lines.append("Environment=PYTHONNOUSERSITE=1")',

@@ -179,6 +179,7 @@ def test_a_confined_site_names_its_undeclared_database(site: Path, tmp_path: Pat
     databases = {
         "default": {"ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "PORT": "5433"},
         "replica": {"ENGINE": "django.db.backends.postgresql", "HOST": "::1", "PORT": ""},
+        "bracketed": {"ENGINE": "django.db.backends.postgresql", "HOST": "[2001:db8::7]", "PORT": "5433"},
         "legacy": {"ENGINE": "django.db.backends.mysql", "HOST": "db.internal"},
         "declared": {"ENGINE": "django.db.backends.postgresql", "HOST": "10.0.0.5", "PORT": 6432},
         "socket": {"ENGINE": "django.db.backends.postgresql", "HOST": "/run/postgresql"},
@@ -191,7 +192,12 @@ def test_a_confined_site_names_its_undeclared_database(site: Path, tmp_path: Pat
     expected = [
         f'hatch-zipapp: confine: connect to {where} (DATABASES["{alias}"]) is not declared: add "{where}" to {table} '
         "connect, or --connect to hatch-zipapp systemd"
-        for alias, where in (("default", "127.0.0.1:5433"), ("legacy", "db.internal:3306"), ("replica", "[::1]:5432"))
+        for alias, where in (
+            ("bracketed", "[2001:db8::7]:5433"),  # not "[[2001:db8::7]]:5433": what to add must be addable
+            ("default", "127.0.0.1:5433"),
+            ("legacy", "db.internal:3306"),
+            ("replica", "[::1]:5432"),
+        )
     ]
     confined = {**env, "ZIPAPP_CONFINE": "1", "ZIPAPP_CONFINE_CONNECT": "6432", "TMPDIR": os.fspath(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir()
