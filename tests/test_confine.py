@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from hatch_zipapp.bootstrap import confine
-from tests.helpers import build, make_project, make_wheel, pylock_text
+from hatch_zipapp.bootstrap.documents import BootstrapError
+from tests.helpers import build, interpreters, make_project, make_wheel, pylock_text
 from tests.servers import Built
 from tests.test_django import _env, _free_port
 from tests.test_django_servers import _check_site, _serve, _stop, _wait_for
@@ -49,6 +50,7 @@ def main():
     return 0
 """
 PREFIX = "hatch-zipapp: confine: "
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TABLE = "[tool.hatch.build.targets.zipapp.confine]"
 
 
@@ -539,6 +541,51 @@ class TestOlderKernels:
         assert confine.degraded(abi, f"kernel {kernel}") == line
 
 
+_LOADED = (
+    "m = sys.modules['_bootstrap.confine']; s = sys.modules['_bootstrap.seccomp']\n"
+    "here = os.path.join(os.path.dirname(sys.modules['_bootstrap'].__file__), 'confine.py')\n"
+    "print('spec:', m.__spec__ is None, s.__spec__ is None, m.__file__ == here)\n"
+    "import linecache; print('source:', bool(linecache.getline(m.__file__, 1, m.__dict__)))\n"
+    "attempt('write beside', lambda: open(os.path.join(os.path.dirname(os.environ['TMPDIR']), 'beside', 'x'), 'w'))"
+)
+
+
+def test_a_confined_start_reads_its_modules_bytecode_once(pyz: Path, place: Place) -> None:
+    """The runtime loads confine.py and seccomp.py from their bytecode in the .pyz itself (runtime.py
+    ``_runtime_module``: zipimport would read and unmarshal each twice, 0.3 ms): no import spec, the .pyz's file names,
+    their source lines for a traceback, and confinement in force."""
+    result = _run(pyz, _LOADED, place.env(extra={"PYZ": os.fspath(pyz)}))
+    results = _results(result)
+    assert results["write beside"] == "blocked"
+    assert results["spec"] == "True True True"
+    assert results["source"] == "True"
+
+
+def test_another_python_imports_the_modules_from_source(pyz: Path, place: Place) -> None:
+    """A .pyz of pure Python run by another minor version: its bytecode is not for it, so the runtime imports the
+    two modules as Python does (their source) and confines as well."""
+
+    def number(version: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in version.split("."))
+
+    others = {v: path for v, path in interpreters().items() if v != PY and number(v) >= (3, 8)}
+    if not others:
+        pytest.skip(f"no Python 3.8 or newer but {PY} on this machine")
+    version, python = max(others.items(), key=lambda item: number(item[0]))
+    result = subprocess.run(
+        [python, os.fspath(pyz), _LOADED],
+        env=place.env(extra={"PYZ": os.fspath(pyz)}),
+        cwd=pyz.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    results = _results(result)
+    assert results["write beside"] == "blocked", version
+    assert results["spec"] == "False False True", version
+
+
 def test_the_confinement_step_is_cheap(pyz: Path, place: Place) -> None:
     """The step costs about a millisecond (docs/performance.md): measured in the process, its median of 5 starts."""
     code = "print('timing', __import__('_bootstrap.confine').confine.elapsed)"
@@ -632,3 +679,25 @@ def test_under_systemd_confined_or_one_journal_line(pyz: Path, tmp_path: Path) -
             journal = box.journal(f"{name}.service").splitlines()
             assert f"shadow: {shadow}" in journal and "state: allowed" in journal, journal
             assert [line for line in journal if line.startswith(PREFIX)] == said, journal
+
+
+def test_each_ruleset_looks_at_the_paths_as_they_are_then(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """confine.py resolves each path once while it makes a ruleset (``_real``'s answers are kept for that start only):
+    a second ruleset in the same process sees the declared directory as it is now, replaced by a link in the
+    directory the site writes, and refuses it."""
+    state, other, extraction = tmp_path / "state", tmp_path / "other-state", tmp_path / "root" / "app_1"
+    for directory in (state / "media", other, extraction, tmp_path / "tmp"):
+        directory.mkdir(parents=True)
+    archive = tmp_path / "app.pyz"
+    archive.write_bytes(b"")
+    for variable in ("RUNTIME_DIRECTORY", "LOGS_DIRECTORY", "ZIPAPP_CONFINE_READ", "ZIPAPP_ROOT", "SHIV_ROOT"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("STATE_DIRECTORY", os.fspath(state))
+    monkeypatch.setenv("TMPDIR", os.fspath(tmp_path / "tmp"))
+    monkeypatch.setenv("ZIPAPP_CONFINE_WRITE", f"{state}/media")
+    rules = confine.Rules(os.fspath(archive), os.fspath(extraction), [])
+    assert (f"{state}/media", f"ZIPAPP_CONFINE_WRITE={state}/media") in rules.write
+    (state / "media").rmdir()
+    (state / "media").symlink_to(other)
+    with pytest.raises(BootstrapError, match=f"goes through the link {state}/media in a directory the site"):
+        confine.Rules(os.fspath(archive), os.fspath(extraction), [])
