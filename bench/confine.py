@@ -11,7 +11,9 @@ as bench/build.py makes it), extracts it once, then, in interleaved rounds after
   the checks of the variables, the ruleset, the socket filter and the audit hook; goal: at most 1 ms;
 - its floor: a fresh interpreter importing `_ctypes` (the one way to make a system call from the standard library;
   the step cannot cost less), timed in the process the same way;
-- a warm `check` (Django's system checks) confined and not, wall time: the ratio is what a user sees.
+- a warm `check` (Django's system checks) confined and not, wall time: the ratio is what a user sees;
+- an audit event (`id()`, which Django calls ~16 times a request) in a confined process and an unconfined one: what
+  the audit hook that names refusals adds to each of the ~25 events a request raises (the best of 5 runs of 100,000).
 
 docs/performance.md records a run.
 """
@@ -35,6 +37,14 @@ GOAL_MS = 1.0
 START_TIMEOUT = 120
 _STEP = "import _bootstrap.confine as c; print('elapsed', c.elapsed)"
 _FLOOR = "import time; t = time.perf_counter(); import _ctypes; print('elapsed', time.perf_counter() - t)"
+_EVENT = (
+    "import time\n"
+    "def best():\n"
+    "    t = time.perf_counter()\n"
+    "    for _ in range(100_000): id(None)\n"
+    "    return (time.perf_counter() - t) / 100_000\n"
+    "print('elapsed', min(best() for _ in range(5)))"
+)
 
 
 def _elapsed(command: list[str], env: dict[str, str], cwd: Path) -> float:
@@ -77,7 +87,9 @@ def main() -> int:
         step = [python, os.fspath(pyz), "shell", "-c", _STEP]
         check = [python, os.fspath(pyz), "check"]
         _wall(check, base, state)  # extracted once, before any clock
-        samples: dict[str, list[float]] = {"step": [], "floor": [], "check": [], "check, confined": []}
+        event = [python, os.fspath(pyz), "shell", "-c", _EVENT]
+        samples: dict[str, list[float]] = {name: [] for name in ("step", "floor", "check", "check, confined")}
+        samples.update({"event": [], "event, confined": []})
         for round_ in range(options.runs + 1):
             measured = {
                 "step": _elapsed(step, confined, state),
@@ -85,6 +97,10 @@ def main() -> int:
                 "check": _wall(check, base, state),
                 "check, confined": _wall(check, confined, state),
             }
+            if round_ <= 5:  # the events' loops are long: six rounds, the first not counted
+                measured.update(
+                    {"event": _elapsed(event, base, state), "event, confined": _elapsed(event, confined, state)}
+                )
             if round_:  # the first round is not counted
                 for name, value in measured.items():
                     samples[name].append(value)
@@ -100,6 +116,8 @@ def main() -> int:
     print(f"step: {step_median:.2f} ms median (goal <= {GOAL_MS} ms: {'met' if step_median <= GOAL_MS else 'MISSED'}),")
     print(f"      {step_median / floor_median:.2f}x its floor (importing _ctypes, {floor_median:.2f} ms)")
     print(f"warm check confined / unconfined: {ms['check, confined'][1] / ms['check'][1]:.3f}x (medians)")
+    per_event, confined_event = ms["event"][1] * 1e6, ms["event, confined"][1] * 1e6
+    print(f"an audit event (id()): {confined_event:.0f} ns confined, {per_event:.0f} ns not (medians of the best of 5)")
     return 0
 
 
