@@ -95,7 +95,7 @@ class TestBytecode:
         assert os.path.getsize(with_bytecode) > os.path.getsize(without)
         docs = Path(__file__).parent.parent / "docs" / "configuration.md"
         row = next(line for line in docs.read_text(encoding="utf-8").splitlines() if line.startswith("| `bytecode` |"))
-        for said in ("a first start that only extracts", "1.1–3.1x shiv's", "12.4 MB", "`bytecode = false`"):
+        for said in ("a first start that only extracts", "1.1\N{EN DASH}3.1x shiv's", "12.4 MB", "`bytecode = false`"):
             assert said in row, said
 
     def test_other_python_version(self, project: Path) -> None:
