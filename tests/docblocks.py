@@ -11,7 +11,9 @@ and compares. An HTML comment on the line before a block says how (it is invisib
 - `, exit N`: the block's last command exits with status N; every other command must exit 0.
 - `<!-- illustration -->` (or ```text): not run; it illustrates and says so.
 - `<!-- fixture: hello -->` before a block whose first line names a file (`# pyproject.toml`): the block is that
-  file of the fixture, exactly.
+  file of the fixture, exactly. Without it, in a page's `empty` scenario, such a block is written there (and one whose
+  first line is `# at the end of src/mysite/settings.py` is added at the end of that file) before the next
+  ```console block runs, as a reader pastes it.
 
 A ```console block whose lines all start with `# ` is commands for root on a server: shellchecked, not run.
 
@@ -131,6 +133,13 @@ class Block:
         """The file a block is, when its first line says so: `# pyproject.toml`, `# src/hello/cli.py`."""
         first = self.text.split("\n", 1)[0]
         match = re.fullmatch(r"# ([\w./-]+\.(?:toml|py|cfg|txt))", first)
+        return match[1] if match else None
+
+    @property
+    def appended_to(self) -> str | None:
+        """The file whose end a block goes at, when its first line says so: `# at the end of src/x/settings.py`."""
+        first = self.text.split("\n", 1)[0]
+        match = re.fullmatch(r"# at the end of ([\w./-]+\.(?:toml|py|cfg|txt))", first)
         return match[1] if match else None
 
 
@@ -302,6 +311,22 @@ class Scenario:
         for pid in mine:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+
+    def paste(self, block: Block) -> None:
+        """A block that is a file (`# pyproject.toml`) or lines for the end of one (`# at the end of ...`), written
+        in the working directory once, as a reader pastes it."""
+        if block.id in self.done:
+            return
+        name = block.file_name or block.appended_to
+        assert name is not None, f"{block.id} names no file"
+        path = self.cwd / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if block.file_name:
+            path.write_text(block.text)
+        else:
+            with path.open("a") as end:
+                end.write("\n\n" + block.text)
+        self.done[block.id] = []
 
     def run_block(self, block: Block) -> list[Result]:
         if block.id in self.done:

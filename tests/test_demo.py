@@ -1,4 +1,5 @@
-"""fixtures/demo.sh: shellcheck-clean, and SIGINT or SIGTERM to the script's own process stops the server it started.
+"""fixtures/demo.sh: shellcheck-clean; it says where its database is and how to make the admin's user (the command,
+run as printed, makes one); and SIGINT or SIGTERM to the script's own process stops the server it started.
 
 The signal test builds the example Django site with the real package index (network) and serves it on 127.0.0.1.
 """
@@ -10,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -63,6 +65,25 @@ def _session(sid: int) -> list[str]:
     return found
 
 
+def _make_the_admin_user_as_it_says(output: str, temp: Path) -> None:
+    """`admin at /admin/` comes with where the database is and the command that makes the admin's user: run as
+    printed (from another shell: none of the script's variables), it makes a superuser in that database."""
+    database = next((line for line in output.splitlines() if line.startswith("== database: ")), None)
+    assert database is not None, output
+    path = Path(database.removeprefix("== database: ").partition(" (")[0])
+    assert path.is_file() and path.parent.parent == temp, output
+    command = next((line.strip() for line in output.splitlines() if line.endswith(" createsuperuser")), None)
+    assert command is not None, output
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "SHIV_ROOT", "ZIPAPP_ROOT"}}
+    env.update(DJANGO_SUPERUSER_USERNAME="admin", DJANGO_SUPERUSER_EMAIL="a@example.com", DJANGO_SUPERUSER_PASSWORD="x")
+    made = subprocess.run(
+        ["bash", "-c", f"{command} --noinput"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert made.returncode == 0 and made.stdout == "Superuser created successfully.\n", made.stdout + made.stderr
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT username, is_superuser FROM auth_user").fetchall() == [("admin", 1)]
+
+
 @pytest.mark.network
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
@@ -88,6 +109,7 @@ def test_a_signal_to_the_script_stops_the_server(signum: int, status: int, tmp_p
             assert script.poll() is None, f"demo.sh exited {script.returncode} before serving"
             assert time.monotonic() < deadline, "demo.sh did not serve in time"
             time.sleep(1)
+        _make_the_admin_user_as_it_says((tmp_path / "demo.log").read_text(), temp)
         os.kill(script.pid, signum)
         script.wait(timeout=60)
         output = (tmp_path / "demo.log").read_text()

@@ -234,14 +234,14 @@ def test_console_block(
 ) -> None:
     """Each command runs and prints what the block shows; the blocks of a page run in order, in one directory."""
     scenario = scenario_for(block, scenarios, docs_env, memo, scenario_base)
-    page_blocks = [b for b in ALL if b.page == block.page and b.lang == "console" and b.line < block.line]
+    page_blocks = [b for b in ALL if b.page == block.page and b.line < block.line]
     for earlier in page_blocks:  # this block's state is what the earlier blocks of its scenario left
-        if (
-            scenario_key(earlier) == scenario_key(block)
-            and not earlier.marker.illustration
-            and not root_commands(earlier)
-        ):
+        if scenario_key(earlier) != scenario_key(block) or earlier.marker.illustration:
+            continue
+        if earlier.lang == "console" and not root_commands(earlier):
             scenario.run_block(earlier)
+        elif earlier.lang != "console" and (earlier.file_name or earlier.appended_to) and earlier.comment is None:
+            scenario.paste(earlier)  # a file of the reader's own project, in the empty scenario
     commands = console_commands(block)
     assert commands, f"{block.id}: a console block with no `$ ` command; make it ```text"
     results = scenario.run_block(block)

@@ -34,6 +34,7 @@ __all__ = [
     "DjangoError",
     "add_django_entry_point",
     "check_settings",
+    "check_static_root",
     "choose_server",
     "collect_static",
     "read_declared",
@@ -43,20 +44,41 @@ __all__ = [
 _OWNER = "hatch-zipapp (Django)"
 _PASSED_THROUGH = ("PATH", "TMPDIR", "SYSTEMROOT")
 _MARKER = "HATCH_ZIPAPP_STATIC_ROOT="
+#: The STATIC_ROOT the messages suggest: the settings module's own directory, whatever BASE_DIR is (startproject's
+#: is the directory above the package, which in the .pyz is site-packages itself).
+_SUGGESTED = "STATIC_ROOT = Path(__file__).resolve().parent / 'staticfiles'"
 _FINDINGS = "HATCH_ZIPAPP_SETTINGS_FINDINGS="
 _DECLARED = "HATCH_ZIPAPP_SETTINGS_CONFINE="
 #: The settings pitfalls, looked at while collectstatic has the settings imported (the same interpreter): paths that
 #: resolve against the working directory instead of the package (read: a warning), and places data is written to
 #: that lie inside the package, i.e. inside the extraction the next deploy deletes (an error unless allowed).
 _CHECKS = f"""\
-import json
+import importlib, json, pathlib
 findings = []
+base = getattr(settings, "BASE_DIR", None)
+def absolute(value):
+    # The fix in the settings' own terms: BASE_DIR / '...' for a Path, os.path.join(BASE_DIR, '...') for a str, the
+    # settings module's directory without one; relative to it when the package ships the path (or a tail of it).
+    if isinstance(base, (str, os.PathLike)) and os.path.isabs(os.fspath(base)):
+        start = os.path.realpath(os.fspath(base))
+        form = "BASE_DIR / {{!r}}" if isinstance(base, pathlib.PurePath) else "os.path.join(BASE_DIR, {{!r}})"
+    else:
+        module = importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
+        start = os.path.dirname(os.path.realpath(module.__file__))
+        form = "os.path.join(os.path.dirname(os.path.abspath(__file__)), {{!r}})"
+    real = os.path.realpath(packages)
+    parts = pathlib.PurePath(value).parts
+    for index in range(len(parts)):
+        shipped = os.path.realpath(os.path.join(real, *parts[index:]))
+        if os.path.commonpath([shipped, real]) == real and shipped != real and os.path.exists(shipped):
+            return form.format(os.path.relpath(shipped, start))
+    return form.format(value)
 def relative(setting, values):
     for value in values or ():
         if isinstance(value, (tuple, list)) and len(value) == 2:  # STATICFILES_DIRS: (prefix, path)
             value = value[1]
         if isinstance(value, (str, os.PathLike)) and not os.path.isabs(os.fspath(value)):
-            findings.append(["relative", setting, os.fspath(value), ""])
+            findings.append(["relative", setting, os.fspath(value), absolute(os.fspath(value))])
 def inside(setting, value, allowance):
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
         return
@@ -69,6 +91,15 @@ relative("STATICFILES_DIRS", getattr(settings, "STATICFILES_DIRS", []))
 relative("LOCALE_PATHS", getattr(settings, "LOCALE_PATHS", []))
 relative("FIXTURE_DIRS", getattr(settings, "FIXTURE_DIRS", []))
 inside("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), "media-root")
+storage, where = ((getattr(settings, "STORAGES", None) or {{}}).get("staticfiles") or {{}}).get("BACKEND"), "STORAGES"
+if not storage:
+    storage, where = getattr(settings, "STATICFILES_STORAGE", None), "STATICFILES_STORAGE"
+if isinstance(storage, str) and storage.startswith("whitenoise.storage.Compressed"):
+    try:  # as whitenoise's compress.py decides whether it writes .br variants
+        import brotli
+    except ImportError:
+        setting = 'STORAGES["staticfiles"]["BACKEND"]' if where == "STORAGES" else where
+        findings.append(["no-brotli", setting, storage.rpartition(".")[2], ""])
 for alias, database in sorted(getattr(settings, "DATABASES", {{}}).items()):
     name = database.get("NAME")
     if "sqlite" in database.get("ENGINE", "") and name and not str(name).startswith((":memory:", "file:")):
@@ -178,7 +209,7 @@ from django.conf import settings
 django.setup()
 from django.core.management import call_command
 if not settings.STATIC_ROOT:
-    sys.exit("settings.STATIC_ROOT is not set: set it inside the package, e.g. STATIC_ROOT = BASE_DIR / 'staticfiles'")
+    sys.exit("settings.STATIC_ROOT is not set: set it inside the package, e.g. " + {_SUGGESTED!r})
 call_command("collectstatic", interactive=False, verbosity=0)
 print({_MARKER!r} + os.path.realpath(str(settings.STATIC_ROOT)))
 {_CHECKS}
@@ -311,6 +342,7 @@ def collect_static(
         bundle = Bundle(written)
     with bundle:  # staged a file at a time (a site's static files and their variants: megabytes)
         prefix, findings, declared = json.loads(bundle.note)
+        check_static_root(django, prefix, tree)
         check_settings(context, django, findings)
         for path in [p for p in tree.files if p.startswith(prefix)]:
             del tree.files[path]
@@ -350,19 +382,44 @@ def read_declared(context: BuildContext, django: DjangoConfig, declared: list[li
     return Declaration.of(entries)
 
 
+def check_static_root(django: DjangoConfig, prefix: str, tree: StagingTree) -> None:
+    """STATIC_ROOT (the archive prefix ``prefix`` collectstatic wrote below) must lie inside a package the .pyz
+    ships: site-packages itself, or a directory of its own beside the packages (startproject's ``BASE_DIR /
+    'staticfiles'``), would scatter the collected files among the installed distributions."""
+    top = prefix.removeprefix(f"{SITE_PACKAGES}/").split("/", 1)[0]
+    if top not in ("", ".") and any(path.startswith(f"{SITE_PACKAGES}/{top}/") for path in tree.files):
+        return
+    shown = os.path.normpath(prefix.rstrip("/"))
+    message = (
+        f"settings.STATIC_ROOT of {django.settings!r} is {shown!r}, beside the installed packages, not inside one "
+        f"(startproject's BASE_DIR is the directory above the package): point it inside the package, e.g. "
+        f"{_SUGGESTED}"
+    )
+    raise DjangoError(message)
+
+
 def check_settings(context: BuildContext, django: DjangoConfig, findings: list[list[str]]) -> None:
-    """Warn of relative paths the settings read (they resolve against the server's working directory, not the
-    package); stop the build for places data is written inside the package, unless `allow` names them."""
+    """Stop the build for relative paths the settings read (they resolve against the server's working directory,
+    never the extraction: templates there are every page a 500), with the absolute form in the settings' own terms,
+    and for places data is written inside the package, unless `allow` names them; say when whitenoise is asked for
+    .br variants it cannot write (no brotli in the lock)."""
     errors = []
-    for kind, setting, value, allowance in findings:
+    for kind, setting, value, detail in findings:
         where = f"settings {setting} of {django.settings!r}"
-        if kind == "relative":
-            message = (
+        if kind == "relative":  # detail: the absolute form
+            errors.append(
                 f"{where} holds the relative path {value!r}, which resolves against the server's working directory, "
-                f"not the package: Django will not find what is there. Make it absolute: BASE_DIR / {value!r}"
+                f"not the package: Django will not find what is there. Make it absolute: {detail}"
             )
-            context.display.display_warning(message)
             continue
+        if kind == "no-brotli":
+            context.display.display_warning(
+                f"{where} is whitenoise's {value}, which writes .br variants only where it can import brotli, and "
+                f"the lock has none: the .pyz gets .gz variants alone. For .br too, add brotli to the project's "
+                f"dependencies and lock again (hatch-zipapp lock)"
+            )
+            continue
+        allowance = detail
         lost = _LOST[allowance]
         message = (
             f"{where} is {value!r} inside the installed package, which the .pyz extracts and the next deploy "
@@ -379,7 +436,7 @@ def check_settings(context: BuildContext, django: DjangoConfig, findings: list[l
 
 
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int, python: str) -> str:
-    inputs = ["settings-checks-2", python, django.settings, sorted(django.environment.items()), epoch]
+    inputs = ["settings-checks-3", python, django.settings, sorted(django.environment.items()), epoch]
     salt = json.dumps(inputs).encode()
     return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
@@ -429,7 +486,7 @@ def _collect(
     if not static_root.is_relative_to(real_packages):
         message = (
             f"settings.STATIC_ROOT of {django.settings!r} is {static_root}, outside the installed project, so it "
-            f"cannot ship in the .pyz: point it inside the package, e.g. STATIC_ROOT = BASE_DIR / 'staticfiles'"
+            f"cannot ship in the .pyz: point it inside the package, e.g. {_SUGGESTED}"
         )
         raise DjangoError(message)
     prefix = f"{SITE_PACKAGES}/{static_root.relative_to(real_packages).as_posix()}/"
