@@ -251,6 +251,20 @@ def test_sdist_holds_the_tests_fixtures_docs_and_no_stray_file(sdist: Path) -> N
         assert untracked == set(), "untracked files would ship: commit them, or ignore them in .gitignore"
 
 
+def test_sdist_and_wheel_pass_twine_check(sdist: Path, wheel: Path) -> None:
+    """release.yml's `twine check --strict` (metadata PyPI accepts, a README it renders) passes before a tag."""
+    result = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", os.fspath(sdist), os.fspath(wheel)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("PASSED") == 2, result.stdout
+
+
 def test_sdist_changelog_is_the_checkouts(unpacked: Path) -> None:
     assert (unpacked / "CHANGELOG.md").read_bytes() == (ROOT / "CHANGELOG.md").read_bytes()
 
