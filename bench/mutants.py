@@ -1628,9 +1628,9 @@ MUTANTS = [
     Mutant(
         "static-cache-key-not-bumped",
         "src/hatch_zipapp/static.py",
+        'inputs = ["settings-checks-3",',
         'inputs = ["settings-checks-2",',
-        'inputs = ["settings-checks-1",',
-        (f"{SURVIVORS}::test_a_cache_of_the_previous_note_format_is_collected_again",),
+        (f"{SURVIVORS}::test_a_cache_of_the_warning_era_note_is_collected_again",),
     ),
     Mutant(
         "runtime-module-bytecode-of-another-python",

@@ -356,3 +356,35 @@ def test_a_cache_of_the_previous_note_format_is_collected_again(site: Path, monk
     monkeypatch.setattr(static, "_collect", counted)
     assert _info(build(site))[INFO_CONFINE] == _expected(SETTINGS["places-written"][1])
     assert collected == [1]
+
+
+def test_a_cache_of_the_warning_era_note_is_collected_again(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under "settings-checks-2" a relative template directory was a finding without its absolute form (a warning
+    then). A cache warmed by such a build is not read after the upgrade: the build stops with the absolute form the
+    settings' BASE_DIR allows, never with an empty one."""
+    from hatch_zipapp.errors import ZipappError
+    from tests.helpers import build
+
+    _settings(site, 'BASE_DIR = "/srv/site"\nTEMPLATES = [{"BACKEND": "t", "DIRS": ["templates"]}]\n')
+    with monkeypatch.context() as previous:
+        from hatch_zipapp.cache import write_bundle as write
+        from hatch_zipapp.install import files_digest as digest
+
+        def old_key(files: object, names: object, salt: bytes) -> str:
+            salt = re.sub(rb'"settings-checks-[0-9]+"', b'"settings-checks-2"', salt)
+            return digest(files, names, salt=salt)  # type: ignore[arg-type]
+
+        def old_note(collected: object, note: str) -> object:
+            prefix, findings, declared = json.loads(note)
+            findings = [
+                [kind, setting, value, "" if kind == "relative" else detail]
+                for kind, setting, value, detail in findings
+            ]
+            return write(collected, note=json.dumps([prefix, findings, declared]))  # type: ignore[arg-type]
+
+        previous.setattr(static, "files_digest", old_key)
+        previous.setattr(static, "write_bundle", old_note)
+        with pytest.raises(ZipappError, match=r"Make it absolute: $"):
+            build(site)
+    with pytest.raises(ZipappError, match=re.escape("Make it absolute: os.path.join(BASE_DIR, 'templates')")):
+        build(site)
