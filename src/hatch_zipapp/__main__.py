@@ -48,8 +48,8 @@ def _lock(options: argparse.Namespace) -> int:
         uv = find_uv()
         if uv is None:
             print(
-                "hatch-zipapp lock: a universal pylock.toml is made by uv, which is not installed: "
-                "`pip install 'hatch-zipapp[uv]'` (or `--format requirements` for a pip-compile lock)",
+                f"hatch-zipapp lock: a universal pylock.toml is made by uv, which is not installed: "
+                f"{_add_extra('uv')} (or `--format requirements` for a pip-compile lock)",
                 file=sys.stderr,
             )
             return 2
@@ -64,8 +64,8 @@ def _lock(options: argparse.Namespace) -> int:
             import piptools  # noqa: F401
         except ImportError:
             print(
-                "hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not "
-                "installed: `pip install 'hatch-zipapp[pip-tools]'` (or the default --format pylock, made by uv)",
+                f"hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not "
+                f"installed: {_add_extra('pip-tools')} (or the default --format pylock, made by uv)",
                 file=sys.stderr,
             )
             return 2
@@ -85,6 +85,41 @@ def _lock(options: argparse.Namespace) -> int:
     if result.returncode == 0:
         print(f"hatch-zipapp lock: wrote {project / output}")
     return result.returncode
+
+
+def _add_extra(extra: str) -> str:
+    """The command that adds the packages of hatch-zipapp's ``extra`` to the environment this command runs from, the
+    way it was installed (docs/installation.md): a uv tool (`uv tool install <checkout>`: its `uv-receipt.toml`),
+    pipx (`pipx_metadata.json`), else this interpreter's pip. The extra itself (`hatch-zipapp[uv]`) needs
+    hatch-zipapp on the package index."""
+    import importlib.metadata
+    import json
+    import shlex
+    import urllib.parse
+
+    from packaging.requirements import Requirement
+
+    try:
+        requirements = importlib.metadata.requires("hatch-zipapp") or []
+        origin = json.loads(importlib.metadata.distribution("hatch-zipapp").read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        requirements, origin = [], {}
+    packages = []
+    for text in requirements:
+        requirement = Requirement(text)
+        marker, requirement.marker = requirement.marker, None
+        if marker is not None and marker.evaluate({"extra": extra}) and not marker.evaluate({"extra": ""}):
+            packages.append(str(requirement))
+    named = " ".join(shlex.quote(package) for package in packages or [extra])
+    prefix = Path(sys.prefix)
+    if (prefix / "uv-receipt.toml").is_file():
+        url = urllib.parse.urlsplit(str(origin.get("url", "")) if isinstance(origin, dict) else "")
+        source = urllib.parse.unquote(url.path) if url.scheme == "file" else "hatch-zipapp"
+        withs = " ".join(f"--with {package}" for package in named.split(" "))
+        return f"`uv tool install {withs} {shlex.quote(source)}`"
+    if (prefix / "pipx_metadata.json").is_file():
+        return f"`pipx inject hatch-zipapp {named}`"
+    return f"`{shlex.quote(sys.executable)} -m pip install {named}`"
 
 
 def _info(options: argparse.Namespace) -> int:
