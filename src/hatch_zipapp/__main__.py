@@ -43,8 +43,17 @@ def _lock(options: argparse.Namespace) -> int:
     if specifier and floor is None:
         print(f"hatch-zipapp lock: {pyproject}: requires-python = {specifier!r} allows no Python 3", file=sys.stderr)
         return 2
+    output = options.output or ("pylock.toml" if options.format == "pylock" else "requirements.txt")
+    directory = (project / output).parent
+    if not directory.is_dir():
+        what = (
+            "is not a directory: name another"
+            if directory.exists()
+            else "does not exist: create it first, or name another"
+        )
+        print(f"hatch-zipapp lock: -o {output}: {directory} {what}", file=sys.stderr)
+        return 2
     if options.format == "pylock":
-        output = options.output or "pylock.toml"
         uv = find_uv()
         if uv is None:
             print(
@@ -59,7 +68,6 @@ def _lock(options: argparse.Namespace) -> int:
             command += ["--python-version", floor]
         command += [*extra, "pyproject.toml"]
     else:
-        output = options.output or "requirements.txt"
         try:  # run below as `python -m piptools`; imported here to say so when it is missing
             import piptools  # noqa: F401
         except ImportError:
@@ -122,13 +130,30 @@ def _add_extra(extra: str) -> str:
     return f"`{shlex.quote(sys.executable)} -m pip install {named}`"
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a .pyz ("" when it is a file): it does not exist, it is a directory (with the
+    .pyz files in it named), or not a regular file."""
+    if path.is_file():
+        return ""
+    if not path.exists():
+        return f"{path} does not exist"
+    if not path.is_dir():
+        return f"{path} is not a regular file: name the .pyz itself"
+    try:
+        inside = sorted(p.name for p in path.iterdir() if p.suffix == ".pyz" and p.is_file())
+    except OSError:
+        inside = []
+    held = f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else ""
+    return f"{path} is a directory, not a .pyz: name the .pyz file in it{held}"
+
+
 def _info(options: argparse.Namespace) -> int:
     import zipfile
 
     from hatch_zipapp.bootstrap.documents import INFO_JSON
 
-    if not Path(options.file).is_file():
-        print(f"hatch-zipapp info: {options.file} does not exist (or is not a file)", file=sys.stderr)
+    if _not_a_file(Path(options.file)):
+        print(f"hatch-zipapp info: {_not_a_file(Path(options.file))}", file=sys.stderr)
         return 2
     try:
         with zipfile.ZipFile(options.file) as archive:
@@ -172,8 +197,8 @@ def _verify(options: argparse.Namespace) -> int:
     from hatch_zipapp.pyz.verify import verify
 
     pyz = Path(options.file)
-    if not pyz.is_file():
-        print(f"hatch-zipapp verify: {pyz} does not exist", file=sys.stderr)
+    if _not_a_file(pyz):
+        print(f"hatch-zipapp verify: {_not_a_file(pyz)}", file=sys.stderr)
         return 2
     checksum = Path(options.sha256) if options.sha256 else None
     if checksum is not None and not checksum.is_file():
@@ -210,8 +235,8 @@ def _links(options: argparse.Namespace) -> int:
         print(f"hatch-zipapp links: {message}", file=sys.stderr)  # stderr escapes what it cannot encode
         return 2
 
-    if not Path(options.file).is_file():
-        return fail(f"{options.file} does not exist (or is not a file)")
+    if _not_a_file(Path(options.file)):
+        return fail(_not_a_file(Path(options.file)))
     try:
         with zipfile.ZipFile(options.file) as archive:
             settings = environment(archive.read(ENVIRONMENT_JSON))
@@ -384,7 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "file (for the interpreter running it). Arguments after `--` go to the tool (uv pip compile / pip-compile)."
         ),
     )
-    lock.add_argument("--format", choices=["pylock", "requirements"], default="pylock")
+    lock.add_argument(
+        "--format",
+        choices=["pylock", "requirements"],
+        default="pylock",
+        help="pylock: a universal pylock.toml, made by uv (the default); requirements: a requirements.txt for the "
+        "Python running this command, made by pip-compile",
+    )
     lock.add_argument("-o", "--output", help="the file to write (default: pylock.toml or requirements.txt)")
     lock.add_argument("--project", default=".", help="the project directory (default: the current one)")
     lock.add_argument("tool_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -500,7 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a network the site may reach by IP besides the endpoints' addresses: where its host names and the "
         "resolver live (repeat; --confine; `any` leaves outgoing IP unfiltered)",
     )
-    systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
+    systemd.add_argument(
+        "-o", "--output", default=".", help="the directory to write the units to (default: the current one)"
+    )
     deploy = commands.add_parser(
         "deploy",
         help="deploy a release onto this server (as root): fetch, verify, prepare, check, switch, restart, roll back",
