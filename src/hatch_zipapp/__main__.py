@@ -152,8 +152,8 @@ def _info(options: argparse.Namespace) -> int:
 
     from hatch_zipapp.bootstrap.documents import INFO_JSON
 
-    if _not_a_file(Path(options.file)):
-        print(f"hatch-zipapp info: {_not_a_file(Path(options.file))}", file=sys.stderr)
+    if problem := _not_a_file(Path(options.file)):
+        print(f"hatch-zipapp info: {problem}", file=sys.stderr)
         return 2
     try:
         with zipfile.ZipFile(options.file) as archive:
@@ -197,8 +197,8 @@ def _verify(options: argparse.Namespace) -> int:
     from hatch_zipapp.pyz.verify import verify
 
     pyz = Path(options.file)
-    if _not_a_file(pyz):
-        print(f"hatch-zipapp verify: {_not_a_file(pyz)}", file=sys.stderr)
+    if problem := _not_a_file(pyz):
+        print(f"hatch-zipapp verify: {problem}", file=sys.stderr)
         return 2
     checksum = Path(options.sha256) if options.sha256 else None
     if checksum is not None and not checksum.is_file():
@@ -235,8 +235,8 @@ def _links(options: argparse.Namespace) -> int:
         print(f"hatch-zipapp links: {message}", file=sys.stderr)  # stderr escapes what it cannot encode
         return 2
 
-    if _not_a_file(Path(options.file)):
-        return fail(_not_a_file(Path(options.file)))
+    if problem := _not_a_file(Path(options.file)):
+        return fail(problem)
     try:
         with zipfile.ZipFile(options.file) as archive:
             settings = environment(archive.read(ENVIRONMENT_JSON))
