@@ -281,7 +281,7 @@ def test_links_bad_input_is_one_line(tmp_path: Path, locked: str) -> None:
     missing = tmp_path / "nope.pyz"
     assert _hatch_zipapp("links", os.fspath(missing), os.fspath(tmp_path))[1:] == (
         "",
-        f"hatch-zipapp links: {missing} does not exist (or is not a file)\n",
+        f"hatch-zipapp links: {missing} does not exist\n",
     )
     not_a_pyz = tmp_path / "x.pyz"
     not_a_pyz.write_text("#!/bin/sh\n")

@@ -225,6 +225,23 @@ class TestRun:
         ):
             assert _get(f"http://127.0.0.1:{port}/admin/login/")[0] == 200
 
+    def test_help_lists_and_explains_the_pyz_commands(self, site: Path, tmp_path: Path) -> None:
+        """`help` lists serve and pyuwsgi beside Django's commands, and `help serve` explains it, as `help
+        runserver` does (Django alone: "Unknown command: 'serve'. Did you mean runserver?")."""
+        env, program = _env(tmp_path), site.name
+        listing = _run(site, "help", env=env, cwd=tmp_path)
+        assert "\n[hatch-zipapp]\n    pyuwsgi\n    serve\n" in listing and "\n[staticfiles]\n" in listing
+        assert _run(site, "--help", env=env, cwd=tmp_path) == listing
+        commands = _run(site, "help", "--commands", env=env, cwd=tmp_path).split()
+        assert commands == sorted(commands) and {"migrate", "pyuwsgi", "runserver", "serve"} <= set(commands)
+        serve = _run(site, "help", "serve", env=env, cwd=tmp_path)
+        assert serve.startswith(f"usage: {program} serve [the server's own options]\n\n")
+        assert "in this process: gunicorn (chosen at build time)" in serve and "(GUNICORN_CMD_ARGS)" in serve
+        assert f"`{program} serve --help` lists them" in serve
+        pyuwsgi = _run(site, "help", "pyuwsgi", env=env, cwd=tmp_path)
+        assert pyuwsgi.startswith(f"usage: {program} pyuwsgi [uWSGI's own options]\n\nuWSGI on settings.WSGI_APP")
+        assert _run(site, "help", "runserver", env=env, cwd=tmp_path).startswith(f"usage: {program} runserver")
+
     def test_settings_module_overridable(self, site: Path, tmp_path: Path) -> None:
         result = subprocess.run(
             [os.fspath(site), "check"],

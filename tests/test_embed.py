@@ -27,6 +27,7 @@ from hatch_zipapp.builder import ZipappBuilder
 from hatch_zipapp.config import ZipappBuilderConfig
 from hatch_zipapp.embed import interpreter_dir, select
 from hatch_zipapp.errors import ConfigError, FetchError, HashMismatchError
+from hatch_zipapp.layout import PyzReader
 from hatch_zipapp.pyz.verify import verify
 from hatch_zipapp.target import Target
 from tests.helpers import IndexServer, build, build_fails, interpreters, make_project, make_wheel, pylock_text
@@ -261,6 +262,13 @@ def _project(root: Path, archive: Path, index: IndexServer, wheelhouse: Path, ur
     return project
 
 
+def _needed_tag(glibc: str = "2_17") -> str:
+    """The tag of a build-host .pyz embedding CPython: that CPython and python-build-standalone's glibc floor (2.17),
+    or a wheel's higher one, on this machine's architecture; never the build machine's own glibc."""
+    host = Target.host()
+    return f"{host.interpreter_tag}-{host.abi_tag}-manylinux_{glibc}_{host.platform.split('_', 3)[3]}"
+
+
 @pytest.fixture(scope="module")
 def built_executable(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Path:
     """The test app built once for the module (a 25 MB file: seconds of CPU to embed and write); each test takes its
@@ -351,7 +359,7 @@ class TestRun:
         root = tmp_path / "root"
         (tmp_path / "hostonly").mkdir()
         (tmp_path / "hostonly" / "sitecustomize.py").write_text("import sys; sys.modules['hostonly'] = sys\n")
-        assert executable.name == f"app-1.0-{Target.host().name}.pyz"  # not py3-none-any: it holds an x86_64 CPython
+        assert executable.name == f"app-1.0-{_needed_tag()}.pyz"  # not py3-none-any: it holds an x86_64 CPython
         result = _run(no_python([os.fspath(executable), "a b", "c"]), _env(root))
         assert result.returncode == 0, result.stderr
         unpacked = root / interpreter_dir(_sha256(archive))
@@ -457,6 +465,53 @@ class TestCoverage:
         cached.write_bytes(archive.read_bytes()[:-1])  # a damaged cache entry is an error naming it, not embedded
         shutil.rmtree(first / "dist")
         build_fails(first, HashMismatchError, f"Cached file {cached} has sha256")
+
+
+class TestOneName:
+    @pytest.mark.parametrize("native", [None, "manylinux_2_28"], ids=["pure", "a-manylinux_2_28-wheel"])
+    def test_the_name_and_the_record_say_what_it_needs(
+        self, tmp_path: Path, archive: Path, index: IndexServer, wheelhouse: Path, native: str | None
+    ) -> None:
+        """`embed-python = true` for the build host (glibc 2.36 here): the file's name, hatch-zipapp.json's tag and
+        the tag the runtime checks (`__main__.py`) are one: python-build-standalone's glibc floor, or a wheel's
+        higher one (was: named by the build machine's glibc, recorded by the wheels'). The local python-archive is
+        said to be read, not downloaded, as `hatchling build` prints it."""
+        host = Target.host()
+        assert host.platform.startswith("manylinux_") and host.platform > "manylinux_2_28", host.platform
+        project = _project(tmp_path / "p", archive, index, wheelhouse)
+        if native is not None:
+            arch = host.platform.split("_", 3)[3]
+            tag = f"{host.interpreter_tag}-{host.abi_tag}-{native}_{arch}"
+            wheel = make_wheel(wheelhouse, "beta", "1.0", tag=tag)
+            alpha = make_wheel(wheelhouse, "alpha", "1.0")
+            pyproject = project / "pyproject.toml"
+            pyproject.write_text(pyproject.read_text().replace('"alpha"', '"alpha", "beta"'))
+            (project / "pylock.toml").write_text(pylock_text([[alpha], [wheel]], base_url=index.url))
+        result = subprocess.run(
+            [sys.executable, "-m", "hatchling", "build", "-t", "zipapp"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        needed = _needed_tag("2_28" if native else "2_17")
+        (built,) = (project / "dist").glob("*.pyz")
+        assert built.name == f"app-1.0-{needed}.pyz"
+        info = json.loads(subprocess.run(
+            [sys.executable, "-m", "hatch_zipapp", "info", os.fspath(built)],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout)  # fmt: skip
+        assert info["target"]["tag"] == info["target"]["requires"]["tag"] == needed
+        assert info["target"]["requires"]["minimum"] == ([2, 28] if native else [2, 17])
+        with PyzReader(built) as pyz:
+            assert f"'tag': {needed!r}," in pyz.read("__main__.py").decode()
+        lines = result.stderr.splitlines()
+        cache = os.environ["HATCH_ZIPAPP_CACHE_DIR"]
+        assert f"Read 1 local file (python-archive) into {cache}" in lines, result.stderr
+        downloaded = 2 if native else 1  # the locked wheels, from 127.0.0.1
+        assert f"Downloaded {downloaded} files into {cache}".replace("1 files", "1 file") in lines, result.stderr
 
 
 class TestBuildWithIt:
@@ -1071,7 +1126,7 @@ def test_end_to_end_through_hatch_build(
     assert 'requires = ["hatchling", "hatch-zipapp"]' in (project / "pyproject.toml").read_text()
     result = hatch_build(project, checkout_wheel, installer_cache, tmp_path / "hatch-data")
     assert result.returncode == 0, result.stderr
-    executable = project / "dist" / f"app-1.0-{Target.host().name}.pyz"
+    executable = project / "dist" / f"app-1.0-{_needed_tag()}.pyz"
     assert executable.read_bytes().startswith(b"#!/bin/sh\n")
     run = _run(no_python([os.fspath(executable)]), _env(tmp_path / "root"))
     assert run.returncode == 0 and "alpha 1.0" in run.stdout, run.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from hatch_zipapp.__main__ import main
 from hatch_zipapp.lock import find_uv
+from tests.docblocks import CHECKOUT_IGNORE, ROOT
 from tests.helpers import IndexServer, build, make_project, make_wheel, run_pyz
 
 
@@ -61,7 +63,9 @@ def test_uv_lock_is_exported_and_used(project: Path, index: IndexServer) -> None
 
 
 def test_requirements_without_pip_tools_names_the_extra(project: Path, tmp_path: Path) -> None:
-    """pip-tools is an extra: without it, `--format requirements` is one line naming `hatch-zipapp[pip-tools]`."""
+    """pip-tools is an extra: without it, `--format requirements` is one line naming what installs it where
+    hatch-zipapp runs (here a virtual environment: its pip), not `hatch-zipapp[pip-tools]`, which needs hatch-zipapp
+    on the package index."""
     hidden = tmp_path / "hidden"
     (hidden / "piptools").mkdir(parents=True)
     # What `import piptools` raises when it is not installed.
@@ -72,7 +76,9 @@ def test_requirements_without_pip_tools_names_the_extra(project: Path, tmp_path:
     command = [sys.executable, "-m", "hatch_zipapp", "lock", "--format", "requirements", "--project", str(project)]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "pip install 'hatch-zipapp[pip-tools]'" in result.stderr, result.stderr
+    fix = f"`{shlex.quote(sys.executable)} -m pip install 'pip-tools>=7.4'` (or the default --format pylock"
+    assert result.stderr.count("\n") == 1 and fix in result.stderr, result.stderr
+    assert "hatch-zipapp[" not in result.stderr
     assert not (project / "requirements.txt").exists()
 
 
@@ -193,3 +199,57 @@ def test_the_stale_requirements_commands_work_as_printed(tmp_path: Path, wheelho
             and "--hash=sha256:" in (project / "requirements.txt").read_text()
         )
         assert build(project, tmp_path / command.split()[0]).name.endswith(".pyz")
+
+
+@pytest.mark.network
+def test_installed_as_the_docs_say_lock_names_what_adds_uv_or_pip_tools(
+    project: Path, index: IndexServer, tmp_path: Path
+) -> None:
+    """Installed as docs/installation.md does (`uv tool install <checkout>`), without uv on PATH or pip-tools: each
+    format is one line with the `uv tool install --with ... <checkout>` that adds what it needs, and that command
+    run as printed makes `lock --format requirements` work (the extras' `pip install 'hatch-zipapp[uv]'` cannot:
+    hatch-zipapp is not on the package index)."""
+    checkout = tmp_path / "src" / "hatch-zipapp"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(*CHECKOUT_IGNORE))
+    uv = find_uv()
+    assert uv is not None, "uv is a test dependency"
+    bare = "/usr/bin:/bin"
+    assert shutil.which("uv", path=bare) is None
+    env = {**os.environ, "UV_TOOL_DIR": os.fspath(tmp_path / "tools"), "UV_TOOL_BIN_DIR": os.fspath(tmp_path / "bin")}
+    env.pop("VIRTUAL_ENV", None)
+    install = [uv, "tool", "install", "--quiet", os.fspath(checkout)]
+    subprocess.run(install, env=env, check=True, timeout=600, capture_output=True)
+    tool = os.fspath(tmp_path / "bin" / "hatch-zipapp")
+    bare_env = {**env, "PATH": bare}
+
+    def lock(*args: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [tool, "lock", *args, "--project", os.fspath(project), "--", "--index-url", index.simple]
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, check=False)
+
+    quoted = shlex.quote(os.fspath(checkout))
+    result = lock(environment=bare_env)
+    assert (
+        result.returncode == 2
+        and result.stdout == ""
+        and result.stderr
+        == (
+            "hatch-zipapp lock: a universal pylock.toml is made by uv, which is not installed: "
+            f"`uv tool install --with 'uv>=0.9' {quoted}` (or `--format requirements` for a pip-compile lock)\n"
+        )
+    )
+    result = lock("--format", "requirements", environment=bare_env)
+    suggested = f"uv tool install --with 'pip-tools>=7.4' {quoted}"
+    assert (
+        result.returncode == 2
+        and result.stdout == ""
+        and result.stderr
+        == (
+            "hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not installed: "
+            f"`{suggested}` (or the default --format pylock, made by uv)\n"
+        )
+    )
+    assert not (project / "requirements.txt").exists() and not (project / "pylock.toml").exists()
+    path = f"{Path(uv).parent}:{bare}"
+    subprocess.run(suggested, shell=True, env={**env, "PATH": path}, check=True, timeout=600, capture_output=True)  # noqa: S602 - the printed command, as a user pastes it
+    result = lock("--format", "requirements", environment=bare_env)
+    assert result.returncode == 0 and "alpha==1.0" in (project / "requirements.txt").read_text(), result.stderr

@@ -123,6 +123,59 @@ def test_a_bad_value_is_one_line(pyz: Path, tmp_path: Path, variable: str, value
     assert _extractions(root) == []
 
 
+# -- a truncated copy ------------------------------------------------------------------------------------------------
+
+RUNTIME_MD = Path(__file__).parent.parent / "docs" / "runtime.md"
+
+
+def test_a_truncated_copy_is_what_the_docs_say(pyz: Path, tmp_path: Path) -> None:
+    """A copy cut short has lost the zip's end record, which Python looks for before any of the .pyz runs: Python
+    itself says what is wrong (not the runtime's one line), a copy cut right after its `#!` line runs nothing and
+    exits 0, nothing is extracted, and `hatch-zipapp verify` refuses every one. docs/runtime.md says exactly that,
+    each of Python's lines as it is printed (was: "refused in one line" for "a truncated copy")."""
+    data = pyz.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = sorted(archive.infolist(), key=lambda i: i.header_offset)
+        directory = archive.start_dir
+    end, last = data.rindex(b"PK\x05\x06"), infos[-1]
+    null_bytes = "SyntaxError: source code cannot contain null bytes"
+    no_main = f"{sys.executable}: can't find '__main__' module in 'CUT'"
+    cuts = {
+        "just after the #! line": (data.index(b"\n") + 1, None),
+        "inside the first member": (infos[0].header_offset + 40, null_bytes),
+        "inside the last member": (last.header_offset + 30 + len(last.filename) + last.compress_size // 2, null_bytes),
+        "inside the central directory": (directory + (end - directory) // 2, no_main),
+        "inside the end record": (end + 10, null_bytes),
+        "one byte short": (len(data) - 1, null_bytes),
+    }
+    documented = " ".join(RUNTIME_MD.read_text().split())
+    for where, (offset, said) in cuts.items():
+        cut = tmp_path / "cut" / pyz.name
+        cut.parent.mkdir(exist_ok=True)
+        cut.write_bytes(data[:offset])
+        root = tmp_path / f"root-{offset}"
+        result = _start(cut, root)
+        last_line = (result.stderr.splitlines() or [""])[-1]
+        if said is None:
+            assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), where
+        else:
+            assert (result.returncode, result.stdout) == (1, ""), (where, result)
+            assert last_line == said.replace("CUT", os.fspath(cut)), (where, result.stderr)
+            assert said.replace(f"{sys.executable}:", "python3:").replace("CUT", "app.pyz") in documented, said
+        assert _extractions(root) == [], where
+        verify = subprocess.run(
+            [sys.executable, "-m", "hatch_zipapp", "verify", os.fspath(cut)],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert verify.returncode == 1, (where, verify)
+        assert (
+            f"{pyz.name}: no end of central directory record in its last 22 bytes (a truncated copy," in verify.stderr
+        ), (where, verify.stderr)
+        assert f"{cut} is NOT the file that was built" in verify.stderr, (where, verify.stderr)
+    for words in ("cut right after its first line (the `#!` line) runs nothing and exits 0", "hatch-zipapp verify"):
+        assert words in documented, words
+
+
 # -- one flipped bit -------------------------------------------------------------------------------------------------
 
 #: What Python's zipimport reads and runs before anything of the .pyz can check it (zipimport checks no CRC):

@@ -144,7 +144,7 @@ BAD_INPUTS = {
     "unknown relaxation": (["--relax", "nope"], "Unknown relaxation(s) nope"),
     "command with a variable": (["--command", "serve --bind $HOST"], "'$HOST' holds '$'"),
     "command unbalanced quote": (["--command", "serve 'x"], "cannot be split"),
-    "unreadable --read": (["--read", "missing.pyz"], "is not a .pyz built by hatch-zipapp"),
+    "unreadable --read": (["--read", "missing.pyz"], "missing.pyz does not exist: name the .pyz with --read"),
     "relative prepared root": (["--prepared-root", "extracted"], "--prepared-root 'extracted' is not an absolute"),
     "prepared root in /home": (["--prepared-root", "/home/deploy/x"], "is under /home, which the service does not"),
     "prepared root in /tmp": (["--prepared-root", "/tmp/x"], "is under /tmp"),

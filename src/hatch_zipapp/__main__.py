@@ -43,13 +43,22 @@ def _lock(options: argparse.Namespace) -> int:
     if specifier and floor is None:
         print(f"hatch-zipapp lock: {pyproject}: requires-python = {specifier!r} allows no Python 3", file=sys.stderr)
         return 2
+    output = options.output or ("pylock.toml" if options.format == "pylock" else "requirements.txt")
+    directory = (project / output).parent
+    if not directory.is_dir():
+        what = (
+            "is not a directory: name another"
+            if directory.exists()
+            else "does not exist: create it first, or name another"
+        )
+        print(f"hatch-zipapp lock: -o {output}: {directory} {what}", file=sys.stderr)
+        return 2
     if options.format == "pylock":
-        output = options.output or "pylock.toml"
         uv = find_uv()
         if uv is None:
             print(
-                "hatch-zipapp lock: a universal pylock.toml is made by uv, which is not installed: "
-                "`pip install 'hatch-zipapp[uv]'` (or `--format requirements` for a pip-compile lock)",
+                f"hatch-zipapp lock: a universal pylock.toml is made by uv, which is not installed: "
+                f"{_add_extra('uv')} (or `--format requirements` for a pip-compile lock)",
                 file=sys.stderr,
             )
             return 2
@@ -59,13 +68,12 @@ def _lock(options: argparse.Namespace) -> int:
             command += ["--python-version", floor]
         command += [*extra, "pyproject.toml"]
     else:
-        output = options.output or "requirements.txt"
         try:  # run below as `python -m piptools`; imported here to say so when it is missing
             import piptools  # noqa: F401
         except ImportError:
             print(
-                "hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not "
-                "installed: `pip install 'hatch-zipapp[pip-tools]'` (or the default --format pylock, made by uv)",
+                f"hatch-zipapp lock: --format requirements is made by pip-compile (pip-tools), which is not "
+                f"installed: {_add_extra('pip-tools')} (or the default --format pylock, made by uv)",
                 file=sys.stderr,
             )
             return 2
@@ -87,13 +95,65 @@ def _lock(options: argparse.Namespace) -> int:
     return result.returncode
 
 
+def _add_extra(extra: str) -> str:
+    """The command that adds the packages of hatch-zipapp's ``extra`` to the environment this command runs from, the
+    way it was installed (docs/installation.md): a uv tool (`uv tool install <checkout>`: its `uv-receipt.toml`),
+    pipx (`pipx_metadata.json`), else this interpreter's pip. The extra itself (`hatch-zipapp[uv]`) needs
+    hatch-zipapp on the package index."""
+    import importlib.metadata
+    import json
+    import shlex
+    import urllib.parse
+
+    from packaging.requirements import Requirement
+
+    try:
+        requirements = importlib.metadata.requires("hatch-zipapp") or []
+        origin = json.loads(importlib.metadata.distribution("hatch-zipapp").read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        requirements, origin = [], {}
+    packages = []
+    for text in requirements:
+        requirement = Requirement(text)
+        marker, requirement.marker = requirement.marker, None
+        if marker is not None and marker.evaluate({"extra": extra}) and not marker.evaluate({"extra": ""}):
+            packages.append(str(requirement))
+    named = " ".join(shlex.quote(package) for package in packages or [extra])
+    prefix = Path(sys.prefix)
+    if (prefix / "uv-receipt.toml").is_file():
+        url = urllib.parse.urlsplit(str(origin.get("url", "")) if isinstance(origin, dict) else "")
+        source = urllib.parse.unquote(url.path) if url.scheme == "file" else "hatch-zipapp"
+        withs = " ".join(f"--with {package}" for package in named.split(" "))
+        return f"`uv tool install {withs} {shlex.quote(source)}`"
+    if (prefix / "pipx_metadata.json").is_file():
+        return f"`pipx inject hatch-zipapp {named}`"
+    return f"`{shlex.quote(sys.executable)} -m pip install {named}`"
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a .pyz ("" when it is a file): it does not exist, it is a directory (with the
+    .pyz files in it named), or not a regular file."""
+    if path.is_file():
+        return ""
+    if not path.exists():
+        return f"{path} does not exist"
+    if not path.is_dir():
+        return f"{path} is not a regular file: name the .pyz itself"
+    try:
+        inside = sorted(p.name for p in path.iterdir() if p.suffix == ".pyz" and p.is_file())
+    except OSError:
+        inside = []
+    held = f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else ""
+    return f"{path} is a directory, not a .pyz: name the .pyz file in it{held}"
+
+
 def _info(options: argparse.Namespace) -> int:
     import zipfile
 
     from hatch_zipapp.bootstrap.documents import INFO_JSON
 
-    if not Path(options.file).is_file():
-        print(f"hatch-zipapp info: {options.file} does not exist (or is not a file)", file=sys.stderr)
+    if problem := _not_a_file(Path(options.file)):
+        print(f"hatch-zipapp info: {problem}", file=sys.stderr)
         return 2
     try:
         with zipfile.ZipFile(options.file) as archive:
@@ -137,8 +197,8 @@ def _verify(options: argparse.Namespace) -> int:
     from hatch_zipapp.pyz.verify import verify
 
     pyz = Path(options.file)
-    if not pyz.is_file():
-        print(f"hatch-zipapp verify: {pyz} does not exist", file=sys.stderr)
+    if problem := _not_a_file(pyz):
+        print(f"hatch-zipapp verify: {problem}", file=sys.stderr)
         return 2
     checksum = Path(options.sha256) if options.sha256 else None
     if checksum is not None and not checksum.is_file():
@@ -175,8 +235,8 @@ def _links(options: argparse.Namespace) -> int:
         print(f"hatch-zipapp links: {message}", file=sys.stderr)  # stderr escapes what it cannot encode
         return 2
 
-    if not Path(options.file).is_file():
-        return fail(f"{options.file} does not exist (or is not a file)")
+    if problem := _not_a_file(Path(options.file)):
+        return fail(problem)
     try:
         with zipfile.ZipFile(options.file) as archive:
             settings = environment(archive.read(ENVIRONMENT_JSON))
@@ -349,7 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "file (for the interpreter running it). Arguments after `--` go to the tool (uv pip compile / pip-compile)."
         ),
     )
-    lock.add_argument("--format", choices=["pylock", "requirements"], default="pylock")
+    lock.add_argument(
+        "--format",
+        choices=["pylock", "requirements"],
+        default="pylock",
+        help="pylock: a universal pylock.toml, made by uv (the default); requirements: a requirements.txt for the "
+        "Python running this command, made by pip-compile",
+    )
     lock.add_argument("-o", "--output", help="the file to write (default: pylock.toml or requirements.txt)")
     lock.add_argument("--project", default=".", help="the project directory (default: the current one)")
     lock.add_argument("tool_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -465,7 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a network the site may reach by IP besides the endpoints' addresses: where its host names and the "
         "resolver live (repeat; --confine; `any` leaves outgoing IP unfiltered)",
     )
-    systemd.add_argument("-o", "--output", default=".", help="the directory to write to")
+    systemd.add_argument(
+        "-o", "--output", default=".", help="the directory to write the units to (default: the current one)"
+    )
     deploy = commands.add_parser(
         "deploy",
         help="deploy a release onto this server (as root): fetch, verify, prepare, check, switch, restart, roll back",

@@ -191,7 +191,7 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         """One target's .pyz (hatchling's version callable), stage by stage; put in place, and its path."""
         run = self._run or self._start(Path(directory), target)
         context = run.for_target(target, *self._hook_data(build_data, run))
-        downloaded = context.fetcher.downloaded
+        downloaded, read_locally = context.fetcher.downloaded, context.fetcher.read_locally
         with contextlib.closing(stage_packages(context)) as staged:  # lock → fetch (→ sdist) → install
             context = self._with_embedded_compiler(context)  # bytecode and collectstatic by an embedded Python
             collected, declared = stage_django(context, staged)  # the Django entry point and collectstatic
@@ -206,6 +206,10 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         if count:
             files = "file" if count == 1 else "files"
             self.app.display_info(f"Downloaded {count} {files} into {context.fetcher.cache.root}")
+        count = context.fetcher.read_locally - read_locally
+        if count:
+            files = "file" if count == 1 else "files"
+            self.app.display_info(f"Read {count} local {files} (python-archive) into {context.fetcher.cache.root}")
         if wheel is not None:
             self.app.display_info(f"Wheel: {wheel}")
         return os.fspath(next(final for _, final in pending if final.suffix == ".pyz"))
@@ -305,11 +309,8 @@ class ZipappBuilder(BuilderInterface[ZipappBuilderConfig, PluginManager]):
         config, target, lock, epoch = context.config, context.target, context.lock, context.epoch
         tree, requirement, embedded = staged.tree, staged.requirement, staged.embedded
         tree.check_paths()  # again: collectstatic and bytecode added files
-        tag = requirement["tag"]
-        if config.embedded.get(target.name) is not None:  # it carries the target's interpreter: named by the target
-            final = context.output / f"{context.project.project_id}-{target.name}.pyz"
-        else:
-            final = context.output / f"{context.project.project_id}-{tag}.pyz"
+        tag = requirement["tag"]  # with an embedded interpreter, what it needs too (install.py)
+        final = context.output / f"{context.project.project_id}-{tag}.pyz"
         settings: Environment = {
             COMMANDS: entry.commands,
             COMPILE_PYC: config.bytecode and not compiled,

@@ -121,6 +121,17 @@ def pbs_installer_version() -> str:
     return distribution_version("pbs-installer")
 
 
+def interpreter_wheel_name(target: Target) -> str:
+    """A wheel filename that stands for the embedded interpreter in :meth:`Target.requirement`: that exact CPython
+    and python-build-standalone's glibc floor (2.17) on the target's architecture, as an extension module's wheel
+    would need them. A build-host target's .pyz is then named and checked by what it needs (`manylinux_2_17`, or a
+    wheel's higher glibc), not by the build machine's glibc; an explicit target keeps its own tag."""
+    parts = target.platform.split("_")
+    arch = "_".join(parts[3:] if target.platform.startswith("manylinux_") else parts[1:])
+    floor = f"manylinux_{_PBS_GLIBC[0]}_{_PBS_GLIBC[1]}_{arch}"
+    return f"python-0-{target.interpreter_tag}-{target.abi_tag}-{floor}.linux_{arch}.whl"
+
+
 def select(target: Target) -> ArchiveSource:
     """The python-build-standalone ``install_only`` archive for ``target``, from pbs-installer's table; one clear error
     for a target that has none (Windows and macOS have no launcher yet; musl and old glibc have no such archive)."""
@@ -193,7 +204,10 @@ def load(context: BuildContext, source: ArchiveSource) -> Interpreter:
             )
             raise HashMismatchError(message)
         cache.write(source.sha256, data)
-        context.fetcher.downloaded += 1
+        if urllib.parse.urlsplit(source.url).scheme in {"http", "https"}:
+            context.fetcher.downloaded += 1
+        else:  # a path or a file: URL: read, not downloaded
+            context.fetcher.read_locally += 1
     version, executable = _inspect(data, source)
     wanted = context.target.python_version
     if version != wanted and not version.startswith(f"{wanted}."):

@@ -387,6 +387,8 @@ class Fetcher:
         self.indexes: list[WheelSource] = [IndexSource(url, self.http) for url in self.index_urls]
         self.directories = [LocalDirectory(path) for path in wheel_dirs]
         self.downloaded = 0
+        #: Files read from this machine into the cache (a `python-archive` path), counted apart from downloads.
+        self.read_locally = 0
         #: sha256 → the file, open, so several targets read and hash each file once; on disk, not in memory
         self._verified: dict[str, BinaryIO] = {}
 

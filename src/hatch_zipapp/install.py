@@ -560,6 +560,7 @@ def stage_packages(context: BuildContext) -> Staged:
     installed into a new staging tree."""
     from packaging.utils import canonicalize_name
 
+    from hatch_zipapp.embed import interpreter_wheel_name
     from hatch_zipapp.fetch import fetch_wheels
     from hatch_zipapp.lock import Wanted, check_not_stale
 
@@ -578,9 +579,12 @@ def stage_packages(context: BuildContext) -> Staged:
     chosen: list[str] = []
     requirements: list[Requirement] = []
 
+    # An embedded interpreter is needed like an extension module's wheel: the .pyz is named and checked by it too.
+    interpreter = [] if context.config.embedded.get(target.name) is None else [interpreter_wheel_name(target)]
+
     def installer_for(wheels: list[str]) -> Callable[[str, bytes | IO[bytes]], None]:
         chosen.extend([*wheels, context.wheel.name])
-        requirements.append(target.requirement(chosen))
+        requirements.append(target.requirement([*chosen, *interpreter]))
         # The default shebang names the Python the .pyz needs (target.py); the scripts in bin/ get the same.
         shebang = context.config.shebang or target.shebang(requirements[0])
         return functools.partial(install_wheel, tree, interpreter=shebang, locked=True)

@@ -6,6 +6,7 @@
                                   server's own (--bind, --http, --port, GUNICORN_CMD_ARGS, UWSGI_*, UVICORN_*,
                                   GRANIAN_*); systemd socket activation (LISTEN_FDS) where the server supports it
     ./site.pyz pyuwsgi [args]     uWSGI, as django-pyuwsgi's command does (`./site.pyz pyuwsgi --http=:8000`)
+    ./site.pyz help [command]     manage.py's help, with serve and pyuwsgi listed (`help serve` says what it runs)
 
 Standard library only at import; Django and the server are imported when a command needs them.
 """
@@ -55,6 +56,8 @@ def main() -> int:
         return serve(sys.argv[2:], server="pyuwsgi", command="pyuwsgi")
     if len(sys.argv) > 1 and sys.argv[1] == "runserver":
         _restartable_as_a_file()
+    if sys.argv[1:2] == ["help"] or sys.argv[1:] in (["--help"], ["-h"]):
+        return _help()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
@@ -71,6 +74,63 @@ def _restartable_as_a_file() -> None:
     spec = getattr(main_module, "__spec__", None)
     if spec is not None and spec.name == "__main__" and not spec.parent:
         main_module.__spec__ = None  # type: ignore[union-attr]
+
+
+#: The .pyz's own commands (beside Django's), as `help` lists them: name → (arguments, what it does).
+_OWN_COMMANDS = {
+    "pyuwsgi": (
+        "[uWSGI's own options]",
+        "uWSGI on settings.WSGI_APPLICATION, in this process, as django-pyuwsgi's command does (the lock must carry "
+        "pyuwsgi); its options and UWSGI_* variables are uWSGI's own: `{prog} pyuwsgi --help` lists them. Without "
+        "any, it serves HTTP on 127.0.0.1:8000.",
+    ),
+    "serve": (
+        "[the server's own options]",
+        "The site's server, in this process: {server}. Its options and environment variables ({variables}) are its "
+        "own: `{prog} serve --help` lists them. systemd socket activation (LISTEN_FDS) where the server supports "
+        "it, READY=1 for Type=notify, SIGTERM stops it gracefully, SIGHUP reloads it.",
+    ),
+}
+_SERVER_VARIABLES = {
+    "gunicorn": "GUNICORN_CMD_ARGS",
+    "pyuwsgi": "UWSGI_*",
+    "uvicorn": "UVICORN_*",
+    "granian": "GRANIAN_*",
+}
+
+
+def _help() -> int:
+    """manage.py's `help` (`help`, `help --commands`, `help CMD`, `--help`), with this .pyz's own commands: listed
+    beside Django's, and `help serve` / `help pyuwsgi` answered (Django alone says "Unknown command: 'serve'")."""
+    from django.core.management import ManagementUtility
+    from django.core.management.color import color_style
+
+    class Command:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def print_help(self, prog_name: str, subcommand: str) -> None:
+            arguments, text = _OWN_COMMANDS[self.name]
+            server = SERVER if SERVER in _RUNNERS or not SERVER else "gunicorn"
+            chosen = f"{server} (chosen at build time)" if server else "none: this .pyz carries no server"
+            text = text.format(prog=prog_name, server=chosen, variables=_SERVER_VARIABLES.get(server, "none"))
+            sys.stdout.write(f"usage: {prog_name} {subcommand} {arguments}\n\n{text}\n")
+
+    class Utility(ManagementUtility):  # type: ignore[misc]
+        def main_help_text(self, commands_only: bool = False) -> str:
+            text: str = super().main_help_text(commands_only)
+            if commands_only:
+                return "\n".join(sorted([*text.split("\n"), *_OWN_COMMANDS]))
+            lines = text.split("\n")
+            note = [lines.pop()] if self.settings_exception is not None else []
+            own = ["", color_style().NOTICE("[hatch-zipapp]"), *(f"    {name}" for name in sorted(_OWN_COMMANDS))]
+            return "\n".join([*lines, *own, *note])
+
+        def fetch_command(self, subcommand: str) -> object:
+            return Command(subcommand) if subcommand in _OWN_COMMANDS else super().fetch_command(subcommand)
+
+    Utility(sys.argv).execute()
+    return 0
 
 
 def _program() -> str:

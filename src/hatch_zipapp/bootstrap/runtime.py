@@ -631,11 +631,37 @@ def _own_link(path: str, target: str) -> bool:
 
 
 def _interpreter() -> None:
+    """``SHIV_INTERPRETER=1``: Python's own `-c CODE`, `-m MODULE`, `-` (stdin) or `SCRIPT`, with the arguments after
+    it, or an interactive interpreter; as shiv 1.0.8's bootstrap (``shiv/bootstrap/interpreter.py``) does it:
+    ``sys.argv`` is `["-c", ARGS...]`, `[MODULE, ARGS...]`, `["-", ARGS...]` or `[SCRIPT, ARGS...]`; the code runs
+    as `__main__` in a namespace of its own, named `<string>` / `<stdin>` in tracebacks as Python names it. A missing
+    argument or an unreadable script is one line (shiv: a traceback)."""
     import code
     import runpy
 
-    if len(sys.argv) > 1:
-        sys.argv = sys.argv[1:]
-        runpy.run_path(sys.argv[0], run_name="__main__")
-    else:
+    args = sys.argv[1:]
+    if not args:
         code.interact(local={"__name__": "__main__"})
+        return
+    first = args[0]
+    if first in ("-c", "-m") and len(args) < 2:
+        _fail(f"SHIV_INTERPRETER: {first} needs an argument (the {'code' if first == '-c' else 'module'} to run)")
+    if first == "-m":
+        sys.argv = args[1:]
+        runpy.run_module(args[1], run_name="__main__")
+        return
+    if first == "-c":
+        name, source, sys.argv = "<string>", args[1], ["-c", *args[2:]]
+    elif first == "-":
+        name, source, sys.argv = "<stdin>", sys.stdin.read(), args
+    else:
+        if not os.path.exists(first) or not os.access(first, os.R_OK):  # a directory or a zip with __main__ runs
+            why = "no such file or directory" if not os.path.exists(first) else "permission denied"
+            _fail(f"SHIV_INTERPRETER: cannot open {first!r}: {why}")
+        sys.argv = args
+        runpy.run_path(first, run_name="__main__")
+        return
+    import builtins
+
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    exec(compile(source, name, "exec", dont_inherit=True), namespace)  # noqa: S102 - the code given to run

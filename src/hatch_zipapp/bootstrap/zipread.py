@@ -170,7 +170,8 @@ def directory(
     tail = reader.read(tail_size, end - tail_size)
     end_record = tail[-END_SIZE:]
     if len(end_record) != END_SIZE or end_record[:4] != END_OF_DIRECTORY:
-        raise Refused(what, "no end of central directory record in its last 22 bytes (a comment, or bytes after it)")
+        why = "no end of central directory record in its last 22 bytes (a truncated copy, a comment, or bytes after it)"
+        raise Refused(what, why)
     disk, directory_disk, disk_count, count, size, offset, comment = struct.unpack_from("<4H2LH", end_record, 4)
     if disk or directory_disk or disk_count != count or comment:
         raise Refused(what, "its end record spans disks or has a comment (the build writes neither)")

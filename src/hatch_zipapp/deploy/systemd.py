@@ -166,13 +166,27 @@ def _check_name(name: str) -> None:
     raise SystemdError(message)
 
 
+def _example(path: str, option: str) -> str:
+    """How to find the absolute path of ``path`` (a relative one given to ``option``), for a message: an interpreter
+    named by its command name (`python3`) where this machine has it (/usr/bin first, as on a Debian server); else
+    how to find it on the server. Never a path made up from the relative one."""
+    if option == "--python" and "/" not in path:
+        import shutil
+
+        found = f"/usr/bin/{path}" if Path(f"/usr/bin/{path}").is_file() else shutil.which(path)
+        if found:
+            return f", e.g. {option} {found} (where `{path}` is on this machine; `command -v {path}` on the server)"
+        return f" (`command -v {path}` on the server prints it)"
+    return " (starting with /)"
+
+
 def _check_path(path: str, option: str, what: str) -> None:
     where = f"{option} {path!r}"
     bad = sorted({c for c in path if c not in _UNQUOTED_PATH_CHARACTERS})
     if not path.startswith("/"):
         message = (
             f"{where} is not an absolute path: systemd starts the service elsewhere (its working directory is "
-            f"the state directory), so give {what}'s full path on the server, e.g. {option} /{path.lstrip('./')}"
+            f"the state directory), so give {what}'s full path on the server{_example(path, option)}"
         )
     elif bad:
         message = (
@@ -412,6 +426,9 @@ def read_defaults(pyz: Path) -> PyzDefaults:
         TARGET_TAG,
     )
 
+    if not pyz.exists() or pyz.is_dir():
+        what = "is a directory, not a .pyz" if pyz.is_dir() else "does not exist"
+        raise SystemdError(f"{pyz} {what}: name the .pyz with --read, or give --command")
     try:
         with zipfile.ZipFile(pyz) as archive:
             environment = json.loads(archive.read(ENVIRONMENT_JSON))
