@@ -1632,6 +1632,20 @@ MUTANTS = [
         'inputs = ["settings-checks-1",',
         (f"{SURVIVORS}::test_a_cache_of_the_previous_note_format_is_collected_again",),
     ),
+    Mutant(
+        "runtime-module-foreign-bytecode-run",
+        RUNTIME,
+        "        if data[:4] == MAGIC_NUMBER:",
+        "        if data[:4] == MAGIC_NUMBER or data:",
+        ("tests/test_confine_attack.py::TestRuntimeModules::test_bytecode_of_another_python",),
+    ),
+    Mutant(
+        "confine-real-without-proc-unresolved",
+        CONFINE,
+        "real = _REAL[path] = _kernel_real(path) or os.path.realpath(path)",
+        "real = _REAL[path] = _kernel_real(path) or path",
+        ("tests/test_confine_attack.py::test_the_start_checks_without_proc",),
+    ),
 ]
 
 

@@ -5,15 +5,19 @@ only the confinement does."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from hatch_zipapp.bootstrap.documents import RECORD
 from tests.helpers import build, make_project, make_wheel, pylock_text
 from tests.test_confine import ATTEMPTS_CLI, Place, _extraction, _run
 from tests.test_confine import pyz as _pyz
@@ -467,3 +471,94 @@ class TestUnitRefuses:
                 "e.g. /srv/x/media\n"
             )
             assert not (tmp_path / "out").exists()
+
+
+#: Python 3.12's bytecode magic: a .pyc another Python compiled (its marshal format is not this Python's).
+OTHER_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"
+
+
+def _with_members(pyz: Path, out: Path, members: dict[str, bytes]) -> Path:
+    """A copy of ``pyz`` (its shebang kept) with ``members`` replaced, their sha256 in the record with them."""
+    data = pyz.read_bytes()
+    with zipfile.ZipFile(pyz) as z:
+        infos = z.infolist()
+        items = {i.filename: z.read(i.filename) for i in infos}
+    record = items[RECORD]
+    for name, body in members.items():
+        record = record.replace(
+            hashlib.sha256(items[name]).hexdigest().encode(), hashlib.sha256(body).hexdigest().encode()
+        )
+        items[name] = body
+    items[RECORD] = record
+    written = io.BytesIO(data[: infos[0].header_offset])  # the shebang: the members' offsets count it, as built
+    with zipfile.ZipFile(written, "a") as w:
+        for info in infos:
+            w.writestr(info, items[info.filename])
+    out.write_bytes(written.getvalue())
+    return out
+
+
+class TestRuntimeModules:
+    def test_bytecode_of_another_python(self, pyz: Path, place: Place) -> None:
+        """``_bootstrap/confine.pyc`` and ``seccomp.pyc`` compiled by another Python (recorded as built): a confined
+        start never unmarshals them; it loads their source (checked at start too) and confines, one module at a time
+        and both."""
+        t = place.tmp
+        code = f"attempt('other', lambda: open('{t}/other-state/db.key').read())"
+        foreign = OTHER_MAGIC + bytes(12) + b"\xe3not this Python's marshal format"
+        for names in (["confine"], ["seccomp"], ["confine", "seccomp"]):
+            members = {f"_bootstrap/{name}.pyc": foreign for name in names}
+            other = _with_members(pyz, t / f"{'-'.join(names)}.pyz", members)
+            free = _run(other, code, place.env(confined=False))
+            assert free.stdout == "RAN\nother: allowed\n", free.stderr
+            confined = _run(other, code, place.env())
+            assert (confined.returncode, confined.stdout, confined.stderr) == (0, "RAN\nother: blocked\n", "")
+
+
+#: Runs the rest of the command in a mount namespace of its own where /proc is not the process's (an empty file
+#: system) or hides other processes (``hidepid=2``): the kernel's name of a path is then not asked of /proc.
+WITHOUT_PROC = {
+    "no /proc": [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t tmpfs none /proc && exec "$@"',
+        "-",
+    ],
+    "hidepid=2": [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t proc -o hidepid=2 proc /proc && exec "$@"',
+        "-",
+    ],
+}
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+def test_the_start_checks_without_proc(pyz: Path, place: Place) -> None:
+    """Without /proc (or with another user's processes hidden), the real names of the declared paths come from
+    their links: a declared path through a link the site could re-point is still refused, and a start confines."""
+    t = place.tmp
+    (t / "state" / "media").symlink_to(t / "other-state")
+    code = f"attempt('other', lambda: open('{t}/other-state/db.key').read())"
+    for how, prefix in WITHOUT_PROC.items():
+
+        def start(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            command = [*prefix, sys.executable, os.fspath(pyz), code]
+            env = place.env(extra=extra)
+            return subprocess.run(command, env=env, cwd=t, capture_output=True, text=True, timeout=120, check=False)
+
+        assert _refused(start({"ZIPAPP_CONFINE_READ": f"{t}/state/media"})) == (
+            f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_READ={t}/state/media goes through the link {t}/state/media in "
+            f"a directory the site writes (STATE_DIRECTORY={t}/state): it could point it anywhere before its next "
+            "start. Name the real directory, outside the ones it writes"
+        ), how
+        confined = start({})
+        assert (confined.returncode, confined.stdout, confined.stderr) == (0, "RAN\nother: blocked\n", ""), how
