@@ -806,7 +806,7 @@ MUTANTS = [
     Mutant(
         "confine-user-site-writable",
         CONFINE,
-        "if self.user_site and _beneath(os.path.realpath(self.user_site), real):",
+        "if self.user_site and self.real_user_site and _beneath(self.real_user_site, real):",
         "if False:",
         ("tests/test_confine_attack.py::TestUserSite",),
     ),
@@ -827,8 +827,8 @@ MUTANTS = [
     Mutant(
         "confine-read-paths-writable",
         CONFINE,
-        "_path_rule(kernel, ruleset, path, READ & handled_fs)\n",
-        "_path_rule(kernel, ruleset, path, WRITE & handled_fs)\n",
+        'paths += [(path, READ & handled_fs, "") for path in rules.read]',
+        'paths += [(path, WRITE & handled_fs, "") for path in rules.read]',
         (f"{CONFINED}::TestFiles::test_writes_only_where_declared",),
     ),
     Mutant(
@@ -1586,8 +1586,8 @@ MUTANTS = [
     Mutant(
         "confine-declared-read-not-listed",
         CONFINE,
-        "_path_rule(kernel, ruleset, path, READ & handled_fs, named)",
-        "_path_rule(kernel, ruleset, path, READ_FILE & handled_fs, named)",
+        "paths += [(path, READ & handled_fs, named) for path, named in rules.declared_read]",
+        "paths += [(path, READ_FILE & handled_fs, named) for path, named in rules.declared_read]",
         (f"{SURVIVORS}::test_what_the_site_reads_of_the_system",),
     ),
     Mutant(
