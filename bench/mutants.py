@@ -1646,6 +1646,13 @@ MUTANTS = [
         "real = _REAL[path] = _kernel_real(path) or path",
         ("tests/test_confine_attack.py::test_the_start_checks_without_proc",),
     ),
+    Mutant(
+        "confine-rule-on-a-replaced-path",
+        CONFINE,
+        "if named and seen.get(path, (opened.st_dev, opened.st_ino)) != (opened.st_dev, opened.st_ino):",
+        "if False:",
+        ("tests/test_confine_attack.py::TestPlantedLinks::test_a_declared_directory_replaced_while_it_starts",),
+    ),
 ]
 
 

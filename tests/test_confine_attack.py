@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -240,6 +241,52 @@ class TestPlantedLinks:
         )
         result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_READ": f"{t}/above/data"}))
         assert result.returncode == 0, result.stderr
+
+    @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (its fault injection holds the start)")
+    def test_a_declared_directory_replaced_while_it_starts(self, pyz: Path, place: Place) -> None:
+        """The declared ``STATE/media`` is a directory when the start checks it, and a link to another service's state
+        when the rule is made (the site's other process, which writes ``STATE``, swaps it meanwhile): the rule would
+        be on that state. strace holds the start where it loads ``_ctypes`` (after the checks, before the rules), so
+        the swap lands there every time. Refused, for a declared readable and writable path alike."""
+        t = place.tmp
+        _run(pyz, "", place.env(confined=False))  # extracted once
+        ctypes = subprocess.run(
+            [sys.executable, "-c", "import _ctypes; print(_ctypes.__file__)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        code = f"attempt('other', lambda: open('{t}/state/media/db.key').read())"
+        for variable in ("ZIPAPP_CONFINE_READ", "ZIPAPP_CONFINE_WRITE"):
+            media = t / "state" / "media"
+            if media.is_symlink():
+                media.unlink()
+                (t / "state" / "media.old").rename(media)
+            media.mkdir(exist_ok=True)
+            trace = t / f"trace-{variable}"
+            held = ["strace", "-qq", "-o", os.fspath(trace), "-P", ctypes, "-e", "trace=openat"]
+            held += ["-e", "inject=openat:delay_exit=1000000"]
+            with subprocess.Popen(
+                [*held, sys.executable, os.fspath(pyz), code],
+                env=place.env(extra={variable: f"{media}"}),
+                cwd=t,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ) as started:
+                for _ in range(3000):  # until the start opens _ctypes (held there for a second)
+                    if trace.exists() and ctypes in trace.read_text():
+                        break
+                    time.sleep(0.01)
+                media.rename(t / "state" / "media.old")
+                media.symlink_to(t / "other-state")
+                stdout, stderr = started.communicate(timeout=120)
+            result = subprocess.CompletedProcess(started.args, started.returncode, stdout, stderr)
+            assert _refused(result) == (
+                f"app-1.0-py3-none-any.pyz: {variable}={media} was replaced while the site started (its rule would "
+                "be on another file than the one checked): start it again, and find out what replaces it"
+            )
 
 
 class TestUserSite:
