@@ -595,17 +595,17 @@ def test_the_start_checks_without_proc(pyz: Path, place: Place) -> None:
     t = place.tmp
     (t / "state" / "media").symlink_to(t / "other-state")
     code = f"attempt('other', lambda: open('{t}/other-state/db.key').read())"
+
+    def start(prefix: list[str], extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [*prefix, sys.executable, os.fspath(pyz), code]
+        env = place.env(extra=extra)
+        return subprocess.run(command, env=env, cwd=t, capture_output=True, text=True, timeout=120, check=False)
+
     for how, prefix in WITHOUT_PROC.items():
-
-        def start(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-            command = [*prefix, sys.executable, os.fspath(pyz), code]
-            env = place.env(extra=extra)
-            return subprocess.run(command, env=env, cwd=t, capture_output=True, text=True, timeout=120, check=False)
-
-        assert _refused(start({"ZIPAPP_CONFINE_READ": f"{t}/state/media"})) == (
+        assert _refused(start(prefix, {"ZIPAPP_CONFINE_READ": f"{t}/state/media"})) == (
             f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_READ={t}/state/media goes through the link {t}/state/media in "
             f"a directory the site writes (STATE_DIRECTORY={t}/state): it could point it anywhere before its next "
             "start. Name the real directory, outside the ones it writes"
         ), how
-        confined = start({})
+        confined = start(prefix, {})
         assert (confined.returncode, confined.stdout, confined.stderr) == (0, "RAN\nother: blocked\n", ""), how
