@@ -1653,6 +1653,27 @@ MUTANTS = [
         "    if absolute != os.sep:",
         ("tests/test_confine_attack.py",),
     ),
+    Mutant(
+        "runtime-module-foreign-bytecode-run",
+        RUNTIME,
+        "        if data[:4] == MAGIC_NUMBER:",
+        "        if data[:4] == MAGIC_NUMBER or data:",
+        ("tests/test_confine_attack.py::TestRuntimeModules::test_bytecode_of_another_python",),
+    ),
+    Mutant(
+        "confine-real-without-proc-unresolved",
+        CONFINE,
+        "real = _REAL[path] = _kernel_real(path) or os.path.realpath(path)",
+        "real = _REAL[path] = _kernel_real(path) or path",
+        ("tests/test_confine_attack.py::test_the_start_checks_without_proc",),
+    ),
+    Mutant(
+        "confine-rule-on-a-replaced-path",
+        CONFINE,
+        "if named and seen.get(path, (opened.st_dev, opened.st_ino)) != (opened.st_dev, opened.st_ino):",
+        "if False:",
+        ("tests/test_confine_attack.py::TestPlantedLinks::test_a_declared_directory_replaced_while_it_starts",),
+    ),
 ]
 
 

@@ -5,15 +5,20 @@ only the confinement does."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from hatch_zipapp.bootstrap.documents import RECORD
 from tests.helpers import build, make_project, make_wheel, pylock_text
 from tests.test_confine import ATTEMPTS_CLI, Place, _extraction, _run
 from tests.test_confine import pyz as _pyz
@@ -236,6 +241,52 @@ class TestPlantedLinks:
         )
         result = _run(pyz, "", place.env(extra={"ZIPAPP_CONFINE_READ": f"{t}/above/data"}))
         assert result.returncode == 0, result.stderr
+
+    @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (its fault injection holds the start)")
+    def test_a_declared_directory_replaced_while_it_starts(self, pyz: Path, place: Place) -> None:
+        """The declared ``STATE/media`` is a directory when the start checks it, and a link to another service's state
+        when the rule is made (the site's other process, which writes ``STATE``, swaps it meanwhile): the rule would
+        be on that state. strace holds the start where it loads ``_ctypes`` (after the checks, before the rules), so
+        the swap lands there every time. Refused, for a declared readable and writable path alike."""
+        t = place.tmp
+        _run(pyz, "", place.env(confined=False))  # extracted once
+        ctypes = subprocess.run(
+            [sys.executable, "-c", "import _ctypes; print(_ctypes.__file__)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        code = f"attempt('other', lambda: open('{t}/state/media/db.key').read())"
+        for variable in ("ZIPAPP_CONFINE_READ", "ZIPAPP_CONFINE_WRITE"):
+            media = t / "state" / "media"
+            if media.is_symlink():
+                media.unlink()
+                (t / "state" / "media.old").rename(media)
+            media.mkdir(exist_ok=True)
+            trace = t / f"trace-{variable}"
+            held = ["strace", "-qq", "-o", os.fspath(trace), "-P", ctypes, "-e", "trace=openat"]
+            held += ["-e", "inject=openat:delay_exit=1000000"]
+            with subprocess.Popen(
+                [*held, sys.executable, os.fspath(pyz), code],
+                env=place.env(extra={variable: f"{media}"}),
+                cwd=t,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ) as started:
+                for _ in range(3000):  # until the start opens _ctypes (held there for a second)
+                    if trace.exists() and ctypes in trace.read_text():
+                        break
+                    time.sleep(0.01)
+                media.rename(t / "state" / "media.old")
+                media.symlink_to(t / "other-state")
+                stdout, stderr = started.communicate(timeout=120)
+            result = subprocess.CompletedProcess(started.args, started.returncode, stdout, stderr)
+            assert _refused(result) == (
+                f"app-1.0-py3-none-any.pyz: {variable}={media} was replaced while the site started (its rule would "
+                "be on another file than the one checked): start it again, and find out what replaces it"
+            )
 
 
 class TestUserSite:
@@ -467,3 +518,94 @@ class TestUnitRefuses:
                 "e.g. /srv/x/media\n"
             )
             assert not (tmp_path / "out").exists()
+
+
+#: Python 3.12's bytecode magic: a .pyc another Python compiled (its marshal format is not this Python's).
+OTHER_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"
+
+
+def _with_members(pyz: Path, out: Path, members: dict[str, bytes]) -> Path:
+    """A copy of ``pyz`` (its shebang kept) with ``members`` replaced, their sha256 in the record with them."""
+    data = pyz.read_bytes()
+    with zipfile.ZipFile(pyz) as z:
+        infos = z.infolist()
+        items = {i.filename: z.read(i.filename) for i in infos}
+    record = items[RECORD]
+    for name, body in members.items():
+        record = record.replace(
+            hashlib.sha256(items[name]).hexdigest().encode(), hashlib.sha256(body).hexdigest().encode()
+        )
+        items[name] = body
+    items[RECORD] = record
+    written = io.BytesIO(data[: infos[0].header_offset])  # the shebang: the members' offsets count it, as built
+    with zipfile.ZipFile(written, "a") as w:
+        for info in infos:
+            w.writestr(info, items[info.filename])
+    out.write_bytes(written.getvalue())
+    return out
+
+
+class TestRuntimeModules:
+    def test_bytecode_of_another_python(self, pyz: Path, place: Place) -> None:
+        """``_bootstrap/confine.pyc`` and ``seccomp.pyc`` compiled by another Python (recorded as built): a confined
+        start never unmarshals them; it loads their source (checked at start too) and confines, one module at a time
+        and both."""
+        t = place.tmp
+        code = f"attempt('other', lambda: open('{t}/other-state/db.key').read())"
+        foreign = OTHER_MAGIC + bytes(12) + b"\xe3not this Python's marshal format"
+        for names in (["confine"], ["seccomp"], ["confine", "seccomp"]):
+            members = {f"_bootstrap/{name}.pyc": foreign for name in names}
+            other = _with_members(pyz, t / f"{'-'.join(names)}.pyz", members)
+            free = _run(other, code, place.env(confined=False))
+            assert free.stdout == "RAN\nother: allowed\n", free.stderr
+            confined = _run(other, code, place.env())
+            assert (confined.returncode, confined.stdout, confined.stderr) == (0, "RAN\nother: blocked\n", "")
+
+
+#: Runs the rest of the command in a mount namespace of its own where /proc is not the process's (an empty file
+#: system) or hides other processes (``hidepid=2``): the kernel's name of a path is then not asked of /proc.
+WITHOUT_PROC = {
+    "no /proc": [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t tmpfs none /proc && exec "$@"',
+        "-",
+    ],
+    "hidepid=2": [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t proc -o hidepid=2 proc /proc && exec "$@"',
+        "-",
+    ],
+}
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+def test_the_start_checks_without_proc(pyz: Path, place: Place) -> None:
+    """Without /proc (or with another user's processes hidden), the real names of the declared paths come from
+    their links: a declared path through a link the site could re-point is still refused, and a start confines."""
+    t = place.tmp
+    (t / "state" / "media").symlink_to(t / "other-state")
+    code = f"attempt('other', lambda: open('{t}/other-state/db.key').read())"
+
+    def start(prefix: list[str], extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [*prefix, sys.executable, os.fspath(pyz), code]
+        env = place.env(extra=extra)
+        return subprocess.run(command, env=env, cwd=t, capture_output=True, text=True, timeout=120, check=False)
+
+    for how, prefix in WITHOUT_PROC.items():
+        assert _refused(start(prefix, {"ZIPAPP_CONFINE_READ": f"{t}/state/media"})) == (
+            f"app-1.0-py3-none-any.pyz: ZIPAPP_CONFINE_READ={t}/state/media goes through the link {t}/state/media in "
+            f"a directory the site writes (STATE_DIRECTORY={t}/state): it could point it anywhere before its next "
+            "start. Name the real directory, outside the ones it writes"
+        ), how
+        confined = start(prefix, {})
+        assert (confined.returncode, confined.stdout, confined.stderr) == (0, "RAN\nother: blocked\n", ""), how

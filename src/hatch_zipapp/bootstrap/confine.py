@@ -127,6 +127,7 @@ class Rules:
 
     def __init__(self, archive: str, extraction: str, lock_files: Iterable[str]) -> None:
         _REAL.clear()  # the paths as they are now
+        _SEEN.clear()
         self.archive, self.extraction = archive, extraction
         self.executables = _executables()
         read = [*SYSTEM, *ETC, "/dev/urandom", "/dev/random"]  # what this machine lacks is skipped
@@ -160,6 +161,8 @@ class Rules:
 
 #: :func:`_real`'s answers during one :class:`Rules` (emptied when one is made: the paths as they are at that start).
 _REAL: dict[str, str] = {}
+#: The (device, inode) each path opened as when :func:`_real` looked: its rule must be on that same file.
+_SEEN: dict[str, tuple[int, int]] = {}
 
 
 def _real(path: str) -> str:
@@ -177,6 +180,8 @@ def _kernel_real(path: str) -> str | None:
     except OSError:
         return None  # not there (realpath names what it would be), or not reachable
     try:
+        seen = os.fstat(fd)
+        _SEEN[path] = (seen.st_dev, seen.st_ino)
         real = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return None  # no /proc
@@ -593,9 +598,10 @@ def _sockets(kernel: _Kernel, udp: bool) -> None:
 def _path_rules(kernel: _Kernel, ruleset: int, paths: list[tuple[str, int, str]]) -> None:
     """Allow each (path, rights, what names it) beneath its path (only a file's rights when it is a file). A path that
     cannot be opened is skipped (a system path this machine does not have), unless named (declared): then it is an
-    error naming it. One loop, its names local: ~40 paths at every start."""
+    error naming it; one that is not the file it was when checked (replaced meanwhile) is an error too. One loop, its
+    names local: ~40 paths at every start."""
     add_rule, path_beneath, byteorder = kernel.add_rule, RULE_PATH_BENEATH, sys.byteorder
-    flags, is_directory = os.O_PATH | os.O_CLOEXEC, stat.S_ISDIR
+    flags, is_directory, seen = os.O_PATH | os.O_CLOEXEC, stat.S_ISDIR, _SEEN
     for path, rights, named in paths:
         try:
             fd = os.open(path, flags)
@@ -606,7 +612,13 @@ def _path_rules(kernel: _Kernel, ruleset: int, paths: list[tuple[str, int, str]]
                 ) from None
             continue
         try:
-            if not is_directory(os.fstat(fd).st_mode):
+            opened = os.fstat(fd)
+            if named and seen.get(path, (opened.st_dev, opened.st_ino)) != (opened.st_dev, opened.st_ino):
+                raise BootstrapError(
+                    f"{named} was replaced while the site started (its rule would be on another file than the one "
+                    "checked): start it again, and find out what replaces it"
+                )
+            if not is_directory(opened.st_mode):
                 rights &= FILE_RIGHTS
             add_rule(ruleset, path_beneath, rights.to_bytes(8, byteorder) + fd.to_bytes(4, byteorder, signed=True))
         finally:
