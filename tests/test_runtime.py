@@ -88,7 +88,7 @@ class TestWhere:
 
 class TestConcurrency:
     def test_32_cold_starts_at_once(self, tmp_path: Path, wheelhouse: Path, index: IndexServer) -> None:
-        """32 processes start the same cold .pyz at the same moment, 4 rounds: every one runs, one extraction is
+        """32 processes start the same cold .pyz at the same moment, 2 rounds: every one runs, one extraction is
         left, nothing temporary. Each process waits at a barrier (a small Python that execs the .pyz, keeping its
         PID) until all 32 are ready, so they reach the runtime together instead of one Popen after another (then
         the first had often extracted before the last started). The application looks at its package directory,
@@ -115,7 +115,7 @@ class TestConcurrency:
             "    time.sleep(0.002)\n"
             "os.execv(sys.argv[2], sys.argv[2:])\n"
         )
-        for round_number in range(4):
+        for round_number in range(2):  # (extracting under a shared lock fails the first)
             root, gate = tmp_path / f"round-{round_number}", tmp_path / f"gate-{round_number}"
             gate.mkdir()
             env = _env(root)

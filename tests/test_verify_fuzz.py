@@ -1,6 +1,7 @@
-"""`hatch-zipapp verify` against damage: every one-bit flip of a small .pyz, at every byte offset, gets a verdict
-(problems, exit status 1), never a traceback and never "every member matches"; and the edges of the command: the
-shebang line, the `.cdx.json` beside the .pyz, a `--sha256` file that does not exist, no `.sha256` beside it.
+"""`hatch-zipapp verify` against damage: every one-bit flip of a small .pyz, at every byte offset (in the runtime's
+own sources, one byte in seven and the first and last 16 of each), gets a verdict (problems, exit status 1), never a
+traceback and never "every member matches"; and the edges of the command: the shebang line, the `.cdx.json` beside
+the .pyz, a `--sha256` file that does not exist, no `.sha256` beside it.
 
 The flips are checked without the `.sha256` beside the .pyz (with it, the whole-file digest alone would catch them):
 the archive's own record has to bind every byte."""
@@ -24,6 +25,10 @@ from hatch_zipapp.pyz.verify import check
 from tests.helpers import small_pyz
 
 SUCCESS = "every member matches its record"
+#: In the data of the runtime's own sources (``__main__.py``, ``_bootstrap/*.py``: 170 of the file's 184 KB, stored,
+#: and read by verify only to be digested, every byte alike), one byte in STRIDE is flipped (7, coprime with 8: the
+#: bit cycles) and the first and last EDGE bytes of each; every byte everywhere else.
+STRIDE, EDGE = 7, 16
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +71,10 @@ def test_the_intact_file_passes(built: Path) -> None:
 
 
 def test_every_one_bit_flip_gets_a_verdict(built: Path) -> None:
-    """Every byte offset, one bit each (the bit cycling with the offset), and all eight bits of every byte where the
-    meaning of a bit is not just "a byte of a stored member" (the shebang line, every header, the central directory,
-    the record, and the inner zip with its deflate streams, whose last bits zlib ignores): each flip is reported as a
-    problem, and none raises."""
+    """Every byte offset, one bit each (the bit cycling with the offset; in the runtime's sources, STRIDE's sample),
+    and all eight bits of every byte where the meaning of a bit is not just "a byte of a stored member" (the shebang
+    line, every header, the central directory, the record, and the inner zip with its deflate streams, whose last bits
+    zlib ignores): each flip is reported as a problem, and none raises."""
     data = built.read_bytes()
     regions = _regions(built)
     every_bit = [
@@ -77,7 +82,13 @@ def test_every_one_bit_flip_gets_a_verdict(built: Path) -> None:
         for label, (start, end) in regions.items()
         if not label.endswith(" data") or label in {"hatch-zipapp.sha256 data", "site-packages.zip data"}
     ]
-    flips = [(offset, offset % 8) for offset in range(len(data))]
+    sources = [
+        (start, end)
+        for label, (start, end) in regions.items()
+        if label.endswith(" data") and label.startswith(("__main__.py ", "_bootstrap/"))
+    ]
+    skipped = {o for start, end in sources for o in range(start + EDGE, end - EDGE) if (o - start) % STRIDE}
+    flips = [(offset, offset % 8) for offset in range(len(data)) if offset not in skipped]
     flips += [(o, bit) for start, end in every_bit for o in range(start, end) for bit in range(8) if bit != o % 8]
     passed, raised = [], []
     for offset, bit in flips:
@@ -88,7 +99,7 @@ def test_every_one_bit_flip_gets_a_verdict(built: Path) -> None:
             continue
         if not problems:
             passed.append((offset, bit))
-    assert len(flips) > len(data) + 7 * 4000
+    assert len(flips) > len(data) - len(skipped) + 7 * 4000
     assert raised == []
     assert passed == []
 
