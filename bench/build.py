@@ -117,13 +117,46 @@ def setup() -> None:
     run(BIN / "python", "-m", "pip", "install", "-q", *wheels.glob("*.whl"))
 
 
-def build_example(temp: Path, env: dict[str, str]) -> tuple[Path, Path]:
-    """The example site (fixtures/mysite) copied into ``temp`` and built with the bench's hatch-zipapp into
-    ``temp/dist``: (the project, its .pyz); its wheel lies beside the .pyz."""
-    project = temp / "mysite"
+def build_example(temp: Path, env: dict[str, str], bin_dir: Path = BIN, label: str = "") -> tuple[Path, Path]:
+    """The example site (fixtures/mysite of this checkout) copied into ``temp`` and built with the hatch-zipapp of
+    ``bin_dir``'s virtualenv (the bench's, or :func:`checkout_builder`'s) into ``temp/dist`` (``temp/dist@LABEL``
+    for another checkout's builder): (the project, its .pyz); its wheel lies beside the .pyz."""
+    suffix = f"@{label}" if label else ""
+    project, dist = temp / f"mysite{suffix}", temp / f"dist{suffix}"
     shutil.copytree(ROOT / "fixtures" / "mysite", project, ignore=shutil.ignore_patterns("dist"))
-    run(BIN / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", temp / "dist", cwd=project, env=env)
-    return project, next((temp / "dist").glob("*.pyz"))
+    run(bin_dir / "python", "-m", "hatchling", "build", "-t", "zipapp", "-d", dist, cwd=project, env=env)
+    return project, next(dist.glob("*.pyz"))
+
+
+def checkout_builder(revision: str) -> tuple[str, Path]:
+    """Another checkout's builder: the commit ``revision`` names in this repository (a hash, a branch, a tag,
+    ``main~3``), its tree written out with ``git archive`` (no worktree is registered), its wheel built and installed
+    with hatchling into a virtualenv of its own, ``.bench/against/COMMIT/venv`` (kept for the next run: a commit's
+    builder never changes). (the commit's 12-digit hash, that virtualenv's bin directory)."""
+    resolved = subprocess.run(
+        ["git", "-C", os.fspath(ROOT), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if resolved.returncode:
+        sys.exit(f"bench: --against {revision}: no such commit in {ROOT}")
+    commit = resolved.stdout.strip()
+    home = WORK / "against" / commit
+    bin_dir, ready = home / "venv" / "bin", home / "ready"
+    if ready.exists():
+        return commit[:12], bin_dir
+    shutil.rmtree(home, ignore_errors=True)
+    tree, wheels = home / "tree", home / "wheels"
+    tree.mkdir(parents=True)
+    run("git", "-C", ROOT, "archive", "--format=tar", "-o", home / "tree.tar", commit)
+    run("tar", "-xf", home / "tree.tar", "-C", tree)
+    run(BIN / "python", "-m", "hatchling", "build", "-t", "wheel", "-d", wheels, cwd=tree)
+    run(sys.executable, "-m", "venv", home / "venv")
+    run(bin_dir / "python", "-m", "pip", "install", "-q", "hatchling", *wheels.glob("*.whl"))
+    ready.touch()
+    return commit[:12], bin_dir
 
 
 def main() -> int:

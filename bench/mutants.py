@@ -427,6 +427,37 @@ MUTANTS = [
         "                    pass",
         (f"{SHARED}::test_the_user_cannot_write_into_its_extraction_and_cleanup_still_deletes_it",),
     ),
+    # -- issue 26: the cold start's extraction made cheaper, its flush begun part way ---------------------------
+    Mutant(
+        "extraction-early-flush-not-waited",  # a thread of the runtime's alive when the application runs
+        ZIPREAD,
+        '            workers.append(threading.Thread(target=midway, name="hatch-zipapp-flush", daemon=True))\n'
+        "            workers[-1].start()\n",
+        '            threading.Thread(target=midway, name="hatch-zipapp-flush", daemon=True).start()\n',
+        ("tests/test_extract_cold.py::test_the_flush_starts_part_way_in_a_thread_and_is_waited_for",),
+    ),
+    Mutant(
+        "extraction-no-early-flush",
+        RUNTIME,
+        "            write_members(archive, work, todo, lambda: flush_early(work))",
+        "            write_members(archive, work, todo)",
+        ("tests/test_extract_cold.py::test_a_cold_start_flushes_part_way_and_before_the_rename",),
+    ),
+    Mutant(
+        "extraction-early-flush-fault-raised",
+        ATOMIC,
+        "    try:  # noqa: SIM105 - contextlib: one module more to import\n        flush_file_system(path)\n"
+        "    except OSError:\n        pass\n",
+        "    flush_file_system(path)\n",
+        ("tests/test_extract_cold.py::test_an_early_flush_that_fails_is_no_fault",),
+    ),
+    Mutant(
+        "file-times-january-as-a-leap-month",  # calendar.timegm's arithmetic, one comparison off
+        ZIPREAD,
+        "    shifted = year - (month <= 2)",
+        "    shifted = year - (month < 2)",
+        ("tests/test_extract_cold.py::test_file_times_are_calendar_timegm_for_every_dos_date",),
+    ),
     # -- issue 16: no thread of the runtime's alive while the application runs (uWSGI's C fork hung its worker) --
     Mutant(
         "old-extractions-deleted-by-a-thread",

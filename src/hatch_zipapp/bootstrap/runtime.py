@@ -386,7 +386,7 @@ def _extract(archive: str, environment: Environment, record: bytes, directory: A
     """Extract into ``directory`` (its work directory, then one rename), once the shebang line's and
     site-packages.zip's bytes match their sha256 in the record. What a forced re-extraction replaces goes to
     ``directory.doomed``; leftovers of processes killed midway are cleanup.py's."""
-    from .atomic import MODE, make_read_only
+    from .atomic import MODE, flush_early, make_read_only
     from .zipread import members, write_members
 
     todo = [m for m in members(archive, parse_record(record)) if ".." not in m[0].split("/")]
@@ -402,7 +402,7 @@ def _extract(archive: str, environment: Environment, record: bytes, directory: A
         try:
             for path in sorted(directories):  # parents sort before their children
                 os.mkdir(os.path.join(work, path), MODE)
-            write_members(archive, work, todo)
+            write_members(archive, work, todo, lambda: flush_early(work))  # a first flush part way
             compile_pyc = flag(SHIV_COMPILE_PYC, bool(environment.get(COMPILE_PYC, True)))
             compiled = compile_pyc and not any(m[0].endswith(".pyc") for m in todo)
             if compiled:  # it makes __pycache__ directories: found by a walk

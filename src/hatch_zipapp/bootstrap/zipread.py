@@ -26,7 +26,7 @@ from .documents import RECORD, RECORD_PREFIX, SITE_PACKAGES, SITE_PACKAGES_ZIP, 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
     #: (name, compression, compressed size, size, offset of the local header in the .pyz, crc32, st_mode, the local
@@ -313,9 +313,15 @@ def contents(reader: Reader, member: Member) -> Iterator[bytes]:
     """The bytes of one member, a piece at a time, its local header, sizes and CRC checked (:func:`inflate`) by the
     time the last piece is out. A small member (the common case) is one piece, checked before it is out: one read at
     its offset, one inflate, no generator (a few thousand of them are the cold start's hot loop)."""
-    name, method, size, file_size, offset, crc, _, header = member
-    if size > CHUNK or file_size > CHUNK:
+    if member[2] > CHUNK or member[3] > CHUNK:
         return _large(reader, member)
+    return iter((_small(reader, member),))
+
+
+def _small(reader: Reader, member: Member) -> bytes:
+    """The bytes of a member of at most :data:`CHUNK` bytes (compressed and not), every check of :func:`contents`
+    done."""
+    name, method, size, file_size, offset, crc, _, header = member
     block = reader.read(len(header) + size, offset)
     if block[: len(header)] != header:
         raise Refused(name, "its local header differs from its central directory entry")
@@ -334,7 +340,7 @@ def contents(reader: Reader, member: Member) -> Iterator[bytes]:
         data = raw
     if zlib.crc32(data) != crc:
         raise Refused(name, "fails its CRC")
-    return iter((data,))
+    return data
 
 
 def _large(reader: Reader, member: Member) -> Iterator[bytes]:
@@ -454,30 +460,33 @@ def member_time(member: Member) -> tuple[int, int]:
     """(atime, mtime) of an extracted member: its zip timestamp (the build's ``SOURCE_DATE_EPOCH``, written in UTC),
     so every extraction of a .pyz, on every server and at any time, has the same file times: whitenoise's
     ``Last-Modified`` and ``ETag`` come from them, and two servers of one release must answer alike."""
-    import calendar
-
     dos_time, dos_date = struct.unpack_from("<HH", member[7], 10)
-    moment = (
-        1980 + (dos_date >> 9),
-        (dos_date >> 5) & 0xF,
-        dos_date & 0x1F,
-        dos_time >> 11,
-        (dos_time >> 5) & 0x3F,
-        (dos_time & 0x1F) * 2,
-    )
-    seconds = calendar.timegm((*moment, 0, 0, 0))
+    year, month, day = 1980 + (dos_date >> 9), (dos_date >> 5) & 0xF, dos_date & 0x1F
+    if not 1 <= month <= 12:  # no such month: calendar.timegm's own error, as it would say it
+        import calendar
+
+        calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0))
+    # calendar.timegm's arithmetic (days since 1970-01-01 of the month's first day, then the day, hours, minutes and
+    # seconds added as they are), without importing calendar, datetime and locale for it on every cold start
+    shifted = year - (month <= 2)
+    days = 365 * shifted + shifted // 4 - shifted // 100 + shifted // 400 + (153 * ((month + 9) % 12) + 2) // 5 - 719468
+    seconds = ((days + day - 1) * 24 + (dos_time >> 11)) * 3600 + ((dos_time >> 5) & 0x3F) * 60 + (dos_time & 0x1F) * 2
     return seconds, seconds
 
 
-def write_members(archive: str, directory: str, todo: list[Member]) -> None:
+def write_members(archive: str, directory: str, todo: list[Member], midway: Callable[[], object] | None = None) -> None:
     """Write every member under ``directory`` (its parent directories exist), read-only (0444, or 0555 when
     executable in the archive: the application cannot change its own code): the hot loop of a cold start. Each
     thread writes its own slice of the members (every n-th in archive order, so the reads stay near each other);
-    each file is one read at its offset, one inflate, one open and one write (a large one a piece at a time)."""
+    each file is one read at its offset, one inflate, one open and one write (a large one a piece at a time).
+    ``midway``, if given, runs in a thread of its own once the calling thread has written 3/5 of its slice, and is
+    waited for before this returns (the runtime's: the files so far start going to disk while the rest are
+    written, so the flush before the rename waits for less)."""
     import threading
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     set_times = os.utime in os.supports_fd
+    times: dict[bytes, tuple[int, int]] = {}  # by the header's DOS time and date: the build writes one for all
     ordered = sorted(todo, key=lambda m: m[4])  # in archive order: the reads stay sequential
     failures: list[BaseException] = []
     reader = Reader(archive)
@@ -485,19 +494,26 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
     def work(mine: list[Member]) -> None:
         try:
             for member in mine:
-                pieces = contents(reader, member)
-                first = next(pieces, b"")  # its header checked (a small member inflated) before its file is made
+                small = member[2] <= CHUNK and member[3] <= CHUNK
+                # its header checked (a small member inflated and its CRC checked) before its file is made
+                pieces = None if small else contents(reader, member)
+                data: bytes | None = _small(reader, member) if pieces is None else next(pieces, b"")
                 name, mode = member[0], member[6]
                 out = os.open(os.path.join(directory, name), flags, 0o555 if mode & 0o111 else 0o444)
                 try:
-                    data: bytes | None = first
                     while data is not None:
-                        view = memoryview(data)
-                        while view:
-                            view = view[os.write(out, view) :]
-                        data = next(pieces, None)  # a large member's next piece; its checks once the last is out
+                        written = os.write(out, data)
+                        if written < len(data):  # a short write (a signal, a full disk): the rest
+                            view = memoryview(data)[written:]
+                            while view:
+                                view = view[os.write(out, view) :]
+                        data = None if pieces is None else next(pieces, None)  # a large one: checked after its last
                     if set_times:
-                        os.utime(out, member_time(member))
+                        stamp = member[7][10:14]
+                        when = times.get(stamp)
+                        if when is None:
+                            when = times[stamp] = member_time(member)
+                        os.utime(out, when)
                 finally:
                     os.close(out)
         except BaseException as e:  # re-raised by the main thread
@@ -510,7 +526,12 @@ def write_members(archive: str, directory: str, todo: list[Member]) -> None:
         workers = [threading.Thread(target=work, args=(mine,), daemon=True) for mine in slices[1:]]
         for worker in workers:
             worker.start()
-        work(slices[0])
+        cut = len(slices[0]) * 3 // 5
+        work(slices[0][:cut])
+        if midway is not None and not failures:
+            workers.append(threading.Thread(target=midway, name="hatch-zipapp-flush", daemon=True))
+            workers[-1].start()
+        work(slices[0][cut:])
         for worker in workers:
             worker.join()
     finally:
