@@ -75,6 +75,41 @@ def test_systemd_read_names_a_missing_file_and_a_directory(tmp_path: Path) -> No
     assert not output.exists()
 
 
+def _tagged_pyz(path: Path, tag: str, python: str) -> Path:
+    """A .pyz of a Django site as far as `--read` looks: its entry point and its target."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("environment.json", json.dumps({"entry_point": "_hatch_zipapp_django:main"}))
+        archive.writestr("hatch-zipapp.json", json.dumps({"target": {"tag": tag, "python": python}}))
+    return path
+
+
+def test_systemd_python_of_another_version_than_the_pyz_is_refused(tmp_path: Path) -> None:
+    """`--read` of a .pyz built for Python 3.11 with `--python /usr/bin/python3.12` (or python2.7, python3.1) wrote a
+    unit whose start the runtime refuses ("needs CPython 3.11"): it is one line before anything is written. A
+    `--python` that names no version (`python3`, `/opt/py/bin/python`) is the user's to know, and so is any
+    interpreter for a `py3-none-any` .pyz."""
+    output = tmp_path / "units"
+    base = ["systemd", "--name", "site", "--pyz", "/srv/site/current.pyz", "-o", os.fspath(output)]
+    pyz = _tagged_pyz(tmp_path / "site.pyz", "cp311-cp311-manylinux_2_17_x86_64", "3.11.2")
+    for python, version in [("/usr/bin/python3.12", "3.12"), ("/usr/bin/python2.7", "2.7"), ("/opt/python3.1", "3.1")]:
+        _one_line(
+            _cli(*base, "--read", os.fspath(pyz), "--python", python),
+            f"hatch-zipapp systemd: --python {python!r} is Python {version}, but {pyz} is built for Python 3.11 "
+            "(cp311-cp311-manylinux_2_17_x86_64), which its runtime refuses to start on: give --python "
+            "/usr/bin/python3.11 (the path of Python 3.11 on the server), or leave --python out",
+        )
+        assert not output.exists()
+    for python in ["/usr/bin/python3.11", "/usr/bin/python3", "/opt/py/bin/python"]:
+        result = _cli(*base, "--read", os.fspath(pyz), "--python", python)
+        assert result.returncode == 0, result.stderr
+        assert f"ExecStart={python} /srv/site/current.pyz serve\n" in (output / "site.service").read_text()
+    portable = _tagged_pyz(tmp_path / "portable.pyz", "py3-none-any", "3.11.2")
+    assert _cli(*base, "--read", os.fspath(portable), "--python", "/usr/bin/python3.13").returncode == 0
+
+
 def test_systemd_relative_paths_suggest_an_absolute_one_that_exists(tmp_path: Path) -> None:
     """`--python python3` suggests where python3 is (was `--python /python3`); a name found nowhere, or a relative
     path, is told how to find it, never given a path made up from the relative one."""
