@@ -72,6 +72,14 @@ def test_systemd_read_names_a_missing_file_and_a_directory(tmp_path: Path) -> No
         _cli(*base, "--read", os.fspath(tmp_path)),
         f"hatch-zipapp systemd: {tmp_path} is a directory, not a .pyz: {fix}",
     )
+    dist = tmp_path / "dist"  # `--read dist`, as verify and info are told, names the .pyz files in it
+    dist.mkdir()
+    for name in ("site-1.1.pyz", "site-1.0.pyz", "site-1.0.pyz.sha256"):
+        (dist / name).write_bytes(b"")
+    _one_line(
+        _cli(*base, "--read", os.fspath(dist)),
+        f"hatch-zipapp systemd: {dist} is a directory, not a .pyz (it holds site-1.0.pyz, site-1.1.pyz): {fix}",
+    )
     assert not output.exists()
 
 

@@ -429,7 +429,14 @@ def read_defaults(pyz: Path) -> PyzDefaults:
     )
 
     if not pyz.exists() or pyz.is_dir():
-        what = "is a directory, not a .pyz" if pyz.is_dir() else "does not exist"
+        what = "does not exist"
+        if pyz.is_dir():
+            try:
+                inside = sorted(p.name for p in pyz.iterdir() if p.suffix == ".pyz" and p.is_file())
+            except OSError:
+                inside = []
+            held = f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else ""
+            what = f"is a directory, not a .pyz{held}"
         raise SystemdError(f"{pyz} {what}: name the .pyz with --read, or give --command")
     try:
         with zipfile.ZipFile(pyz) as archive:
