@@ -182,3 +182,24 @@ def test_every_option_says_what_it_is() -> None:
     assert "--format {pylock,requirements} pylock: a universal pylock.toml, made by uv (the default)" in lock
     systemd = " ".join(_cli("systemd", "--help").stdout.split())
     assert "-o OUTPUT, --output OUTPUT the directory to write the units to (default: the current one)" in systemd
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o755, 0o100600, 0o120777])
+def test_verify_names_the_modes_the_build_writes(tmp_path: Path, mode: int) -> None:
+    """A member whose mode lacks the regular file's type bits (as in a wheel named in place of its .pyz: 0o644) was
+    told "mode 0o644 (the build writes regular files, 0644 or 0755)", which reads as if 0o644 were allowed: the
+    message names the modes as the build writes them, type bits included."""
+    import zipfile
+
+    archive = tmp_path / "site-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(archive, "w") as zip_file:
+        info = zipfile.ZipInfo("site/__init__.py", (1980, 1, 1, 0, 0, 0))
+        info.create_system, info.external_attr = 3, mode << 16
+        zip_file.writestr(info, b"\n")
+    result = _cli("verify", os.fspath(archive))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"hatch-zipapp verify: site/__init__.py: mode {mode:#o}, not a regular file's 0o100644 or 0o100755 (the "
+        "modes the build writes: a regular file's type bits and rw-r--r-- or rwxr-xr-x)",
+        f"hatch-zipapp verify: {archive} is NOT the file that was built (1 problem)",
+    ]
