@@ -126,6 +126,8 @@ def test_shiv_interpreter_wrong_usage_is_one_line(both: tuple[Path, Path], tmp_p
         (["-c"], "SHIV_INTERPRETER: -c needs an argument (the code to run)"),
         (["-m"], "SHIV_INTERPRETER: -m needs an argument (the module to run)"),
         (["-m", "nosuch"], "SHIV_INTERPRETER: -m nosuch: No module named nosuch"),
+        (["-V"], "SHIV_INTERPRETER: -V is not an option it takes: -c CODE, -m MODULE, - (stdin), or a script"),
+        (["-u", "x.py"], "SHIV_INTERPRETER: -u is not an option it takes: -c CODE, -m MODULE, - (stdin), or a script"),
         (["-m", "probe.nosuch"], "SHIV_INTERPRETER: -m probe.nosuch: No module named probe.nosuch"),
         (["-m", "nosuch.sub"], "SHIV_INTERPRETER: -m nosuch.sub: No module named 'nosuch'"),
         (

@@ -672,6 +672,8 @@ def _interpreter() -> None:
     elif first == "-":
         name, source, sys.argv = "<stdin>", sys.stdin.read(), args
     else:
+        if first.startswith("-") and not os.path.exists(first):  # -V, -u, -X ...: Python's, not shiv's
+            _fail(f"SHIV_INTERPRETER: {first} is not an option it takes: -c CODE, -m MODULE, - (stdin), or a script")
         if not os.path.exists(first) or not os.access(first, os.R_OK):  # a directory or a zip with __main__ runs
             why = "no such file or directory" if not os.path.exists(first) else "permission denied"
             _fail(f"SHIV_INTERPRETER: cannot open {first!r}: {why}")
