@@ -190,6 +190,12 @@ def test_a_truncated_copy_says_what_the_docs_say_under_the_systems_python(pyz: P
         cut.parent.mkdir()
         cut.write_bytes(data[:offset])
         for python in sorted({sys.executable, "/usr/bin/python3"}):
+            version = subprocess.run(
+                [python, "-c", "import sys; print(sys.version_info >= (3, 11))"], capture_output=True, text=True,
+                check=False, timeout=60,
+            )  # fmt: skip
+            if version.stdout.strip() != "True":  # a Python the .pyz is not built for: its lines differ (docs say so)
+                continue
             result = subprocess.run(
                 [python, os.fspath(cut), "tiny"], env=_env(tmp_path / "root"), capture_output=True, text=True,
                 check=False, timeout=60,
