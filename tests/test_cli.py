@@ -72,7 +72,50 @@ def test_systemd_read_names_a_missing_file_and_a_directory(tmp_path: Path) -> No
         _cli(*base, "--read", os.fspath(tmp_path)),
         f"hatch-zipapp systemd: {tmp_path} is a directory, not a .pyz: {fix}",
     )
+    dist = tmp_path / "dist"  # `--read dist`, as verify and info are told, names the .pyz files in it
+    dist.mkdir()
+    for name in ("site-1.1.pyz", "site-1.0.pyz", "site-1.0.pyz.sha256"):
+        (dist / name).write_bytes(b"")
+    _one_line(
+        _cli(*base, "--read", os.fspath(dist)),
+        f"hatch-zipapp systemd: {dist} is a directory, not a .pyz (it holds site-1.0.pyz, site-1.1.pyz): {fix}",
+    )
     assert not output.exists()
+
+
+def _tagged_pyz(path: Path, tag: str, python: str) -> Path:
+    """A .pyz of a Django site as far as `--read` looks: its entry point and its target."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("environment.json", json.dumps({"entry_point": "_hatch_zipapp_django:main"}))
+        archive.writestr("hatch-zipapp.json", json.dumps({"target": {"tag": tag, "python": python}}))
+    return path
+
+
+def test_systemd_python_of_another_version_than_the_pyz_is_refused(tmp_path: Path) -> None:
+    """`--read` of a .pyz built for Python 3.11 with `--python /usr/bin/python3.12` (or python2.7, python3.1) wrote a
+    unit whose start the runtime refuses ("needs CPython 3.11"): it is one line before anything is written. A
+    `--python` that names no version (`python3`, `/opt/py/bin/python`) is the user's to know, and so is any
+    interpreter for a `py3-none-any` .pyz."""
+    output = tmp_path / "units"
+    base = ["systemd", "--name", "site", "--pyz", "/srv/site/current.pyz", "-o", os.fspath(output)]
+    pyz = _tagged_pyz(tmp_path / "site.pyz", "cp311-cp311-manylinux_2_17_x86_64", "3.11.2")
+    for python, version in [("/usr/bin/python3.12", "3.12"), ("/usr/bin/python2.7", "2.7"), ("/opt/python3.1", "3.1")]:
+        _one_line(
+            _cli(*base, "--read", os.fspath(pyz), "--python", python),
+            f"hatch-zipapp systemd: --python {python!r} is Python {version}, but {pyz} is built for Python 3.11 "
+            "(cp311-cp311-manylinux_2_17_x86_64), which its runtime refuses to start on: give --python "
+            "/usr/bin/python3.11 (the path of Python 3.11 on the server), or leave --python out",
+        )
+        assert not output.exists()
+    for python in ["/usr/bin/python3.11", "/usr/bin/python3", "/opt/py/bin/python"]:
+        result = _cli(*base, "--read", os.fspath(pyz), "--python", python)
+        assert result.returncode == 0, result.stderr
+        assert f"ExecStart={python} /srv/site/current.pyz serve\n" in (output / "site.service").read_text()
+    portable = _tagged_pyz(tmp_path / "portable.pyz", "py3-none-any", "3.11.2")
+    assert _cli(*base, "--read", os.fspath(portable), "--python", "/usr/bin/python3.13").returncode == 0
 
 
 def test_systemd_relative_paths_suggest_an_absolute_one_that_exists(tmp_path: Path) -> None:
@@ -139,3 +182,24 @@ def test_every_option_says_what_it_is() -> None:
     assert "--format {pylock,requirements} pylock: a universal pylock.toml, made by uv (the default)" in lock
     systemd = " ".join(_cli("systemd", "--help").stdout.split())
     assert "-o OUTPUT, --output OUTPUT the directory to write the units to (default: the current one)" in systemd
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o755, 0o100600, 0o120777])
+def test_verify_names_the_modes_the_build_writes(tmp_path: Path, mode: int) -> None:
+    """A member whose mode lacks the regular file's type bits (as in a wheel named in place of its .pyz: 0o644) was
+    told "mode 0o644 (the build writes regular files, 0644 or 0755)", which reads as if 0o644 were allowed: the
+    message names the modes as the build writes them, type bits included."""
+    import zipfile
+
+    archive = tmp_path / "site-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(archive, "w") as zip_file:
+        info = zipfile.ZipInfo("site/__init__.py", (1980, 1, 1, 0, 0, 0))
+        info.create_system, info.external_attr = 3, mode << 16
+        zip_file.writestr(info, b"\n")
+    result = _cli("verify", os.fspath(archive))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"hatch-zipapp verify: site/__init__.py: mode {mode:#o}, not a regular file's 0o100644 or 0o100755 (the "
+        "modes the build writes: a regular file's type bits and rw-r--r-- or rwxr-xr-x)",
+        f"hatch-zipapp verify: {archive} is NOT the file that was built (1 problem)",
+    ]

@@ -226,12 +226,14 @@ class TestRun:
             assert _get(f"http://127.0.0.1:{port}/admin/login/")[0] == 200
 
     def test_help_lists_and_explains_the_pyz_commands(self, site: Path, tmp_path: Path) -> None:
-        """`help` lists serve and pyuwsgi beside Django's commands, and `help serve` explains it, as `help
-        runserver` does (Django alone: "Unknown command: 'serve'. Did you mean runserver?")."""
+        """`help` (and `--help`, and no command at all) lists serve and pyuwsgi beside Django's commands, and `help
+        serve` explains it, as `help runserver` does (Django alone: "Unknown command: 'serve'. Did you mean
+        runserver?")."""
         env, program = _env(tmp_path), site.name
         listing = _run(site, "help", env=env, cwd=tmp_path)
         assert "\n[hatch-zipapp]\n    pyuwsgi\n    serve\n" in listing and "\n[staticfiles]\n" in listing
         assert _run(site, "--help", env=env, cwd=tmp_path) == listing
+        assert _run(site, env=env, cwd=tmp_path) == listing  # no command at all is `help` (was: Django's own listing)
         commands = _run(site, "help", "--commands", env=env, cwd=tmp_path).split()
         assert commands == sorted(commands) and {"migrate", "pyuwsgi", "runserver", "serve"} <= set(commands)
         serve = _run(site, "help", "serve", env=env, cwd=tmp_path)

@@ -119,11 +119,22 @@ def test_shiv_interpreter_runs_what_shiv_runs(
 
 
 def test_shiv_interpreter_wrong_usage_is_one_line(both: tuple[Path, Path], tmp_path: Path) -> None:
-    """What shiv answers with a traceback (IndexError, RuntimeError) is one line here."""
+    """What shiv answers with a traceback (IndexError, RuntimeError, ImportError) is one line here: for `-m`, the line
+    Python's own `-m` prints (a module not there, a package without __main__; was: runpy's traceback)."""
     pyz = both[0]
     for args, line in [
         (["-c"], "SHIV_INTERPRETER: -c needs an argument (the code to run)"),
         (["-m"], "SHIV_INTERPRETER: -m needs an argument (the module to run)"),
+        (["-m", "nosuch"], "SHIV_INTERPRETER: -m nosuch: No module named nosuch"),
+        (["-V"], "SHIV_INTERPRETER: -V is not an option it takes: -c CODE, -m MODULE, - (stdin), or a script"),
+        (["-u", "x.py"], "SHIV_INTERPRETER: -u is not an option it takes: -c CODE, -m MODULE, - (stdin), or a script"),
+        (["-m", "probe.nosuch"], "SHIV_INTERPRETER: -m probe.nosuch: No module named probe.nosuch"),
+        (["-m", "nosuch.sub"], "SHIV_INTERPRETER: -m nosuch.sub: No module named 'nosuch'"),
+        (
+            ["-m", "probe", "x"],
+            "SHIV_INTERPRETER: -m probe: No module named probe.__main__; 'probe' is a package and cannot be directly "
+            "executed",
+        ),
         (
             [os.fspath(tmp_path / "gone.py")],
             f"SHIV_INTERPRETER: cannot open {os.fspath(tmp_path / 'gone.py')!r}: no such file or directory",

@@ -254,7 +254,7 @@ def _systemd(options: argparse.Namespace) -> int:
     import shlex
 
     from hatch_zipapp.deploy import confine
-    from hatch_zipapp.deploy.systemd import Units, check, executable, parse_task, read_defaults, render
+    from hatch_zipapp.deploy.systemd import Units, check, check_python, executable, parse_task, read_defaults, render
 
     def fail(message: str) -> int:
         print(f"hatch-zipapp systemd: {message}", file=sys.stderr)
@@ -295,6 +295,8 @@ def _systemd(options: argparse.Namespace) -> int:
         local = options.read or (options.pyz if Path(options.pyz).is_file() else None)
         if local is not None:
             defaults = read_defaults(Path(local))
+            if options.python is not None:
+                check_python(options.python, defaults, str(local))
             if command is None:
                 command = defaults.command
             if options.python is None and defaults.embedded is not None:  # it runs itself

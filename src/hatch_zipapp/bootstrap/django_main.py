@@ -56,7 +56,7 @@ def main() -> int:
         return serve(sys.argv[2:], server="pyuwsgi", command="pyuwsgi")
     if len(sys.argv) > 1 and sys.argv[1] == "runserver":
         _restartable_as_a_file()
-    if sys.argv[1:2] == ["help"] or sys.argv[1:] in (["--help"], ["-h"]):
+    if sys.argv[1:2] == ["help"] or sys.argv[1:] in ([], ["--help"], ["-h"]):  # no command: Django's `help` too
         return _help()
     from django.core.management import execute_from_command_line
 

@@ -630,12 +630,28 @@ def _own_link(path: str, target: str) -> bool:
         return False
 
 
+def _runnable_module(module: str) -> None:
+    """`-m MODULE` of ``SHIV_INTERPRETER``: a module that is not there, or a package without ``__main__``, is the one
+    line Python's own `-m` prints (runpy alone: a traceback). Finding it imports its parent packages, as runpy does."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            _fail(f"SHIV_INTERPRETER: -m {module}: No module named {module}")
+        if spec.submodule_search_locations is not None and importlib.util.find_spec(f"{module}.__main__") is None:
+            message = f"No module named {module}.__main__; {module!r} is a package and cannot be directly executed"
+            _fail(f"SHIV_INTERPRETER: -m {module}: {message}")
+    except (ImportError, ValueError) as e:  # a parent package that is not there; an empty or relative name
+        _fail(f"SHIV_INTERPRETER: -m {module}: {e}")
+
+
 def _interpreter() -> None:
     """``SHIV_INTERPRETER=1``: Python's own `-c CODE`, `-m MODULE`, `-` (stdin) or `SCRIPT`, with the arguments after
     it, or an interactive interpreter; as shiv 1.0.8's bootstrap (``shiv/bootstrap/interpreter.py``) does it:
     ``sys.argv`` is `["-c", ARGS...]`, `[MODULE, ARGS...]`, `["-", ARGS...]` or `[SCRIPT, ARGS...]`; the code runs
     as `__main__` in a namespace of its own, named `<string>` / `<stdin>` in tracebacks as Python names it. A missing
-    argument or an unreadable script is one line (shiv: a traceback)."""
+    argument, a module not there or an unreadable script is one line (shiv: a traceback)."""
     import code
     import runpy
 
@@ -647,6 +663,7 @@ def _interpreter() -> None:
     if first in ("-c", "-m") and len(args) < 2:
         _fail(f"SHIV_INTERPRETER: {first} needs an argument (the {'code' if first == '-c' else 'module'} to run)")
     if first == "-m":
+        _runnable_module(args[1])
         sys.argv = args[1:]
         runpy.run_module(args[1], run_name="__main__")
         return
@@ -655,6 +672,8 @@ def _interpreter() -> None:
     elif first == "-":
         name, source, sys.argv = "<stdin>", sys.stdin.read(), args
     else:
+        if first.startswith("-") and not os.path.exists(first):  # -V, -u, -X ...: Python's, not shiv's
+            _fail(f"SHIV_INTERPRETER: {first} is not an option it takes: -c CODE, -m MODULE, - (stdin), or a script")
         if not os.path.exists(first) or not os.access(first, os.R_OK):  # a directory or a zip with __main__ runs
             why = "no such file or directory" if not os.path.exists(first) else "permission denied"
             _fail(f"SHIV_INTERPRETER: cannot open {first!r}: {why}")

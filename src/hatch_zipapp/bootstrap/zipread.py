@@ -277,7 +277,8 @@ def _refuse_entry(
     if made_by != MADE_BY or version != VERSION or disk or internal:
         raise Refused(name, "version, disk or attribute fields the build never writes")
     if attributes >> 16 not in MODES or attributes & 0xFFFF:
-        raise Refused(name, f"mode {attributes >> 16:#o} (the build writes regular files, 0644 or 0755)")
+        raise Refused(name, f"mode {attributes >> 16:#o}, not a regular file's 0o100644 or 0o100755 (the modes the "
+                            "build writes: a regular file's type bits and rw-r--r-- or rwxr-xr-x)")  # fmt: skip
     if method not in {STORED, DEFLATED}:
         raise Refused(name, f"compression method {method} (the build stores or deflates)")
     if method == STORED and size != file_size:

@@ -403,6 +403,8 @@ class PyzDefaults:
     embedded: str | None = None
     #: hatch-zipapp.json as read: its declaration (`"confine"`) is checked only when a unit asks for confinement.
     info: object = None
+    #: The .pyz's tag, as hatch-zipapp.json's target names it (`cp312-cp312-manylinux_2_28_x86_64`).
+    tag: str = ""
 
     def declared(self, pyz: str) -> confinement.Confinement:
         """What the .pyz says its site writes, reaches and binds (hatch-zipapp.json's `"confine"`)."""
@@ -427,7 +429,14 @@ def read_defaults(pyz: Path) -> PyzDefaults:
     )
 
     if not pyz.exists() or pyz.is_dir():
-        what = "is a directory, not a .pyz" if pyz.is_dir() else "does not exist"
+        what = "does not exist"
+        if pyz.is_dir():
+            try:
+                inside = sorted(p.name for p in pyz.iterdir() if p.suffix == ".pyz" and p.is_file())
+            except OSError:
+                inside = []
+            held = f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else ""
+            what = f"is a directory, not a .pyz{held}"
         raise SystemdError(f"{pyz} {what}: name the .pyz with --read, or give --command")
     try:
         with zipfile.ZipFile(pyz) as archive:
@@ -453,9 +462,26 @@ def read_defaults(pyz: Path) -> PyzDefaults:
         runs_on = f"its embedded CPython {embedded_version} (an executable: no Python on the server)"
     if entry_point == DJANGO_ENTRY_POINT:
         reason = f"a Django site (entry point {entry_point}) for {runs_on}"
-        return PyzDefaults(["serve"], python_version, reason, embedded_version, info)
+        return PyzDefaults(["serve"], python_version, reason, embedded_version, info, tag)
     reason = f"entry point {entry_point} (no arguments) for {runs_on}"
-    return PyzDefaults([], python_version, reason, embedded_version, info)
+    return PyzDefaults([], python_version, reason, embedded_version, info, tag)
+
+
+def check_python(python: str, defaults: PyzDefaults, pyz: str) -> None:
+    """Refuse a ``--python`` whose name says a version (`python3.12`) other than the one the .pyz is built for: the
+    runtime would refuse every start. A name without a version (`python3`) is the user's to know."""
+
+    named = re.fullmatch(r"python(\d+\.\d+)", posixpath.basename(python))
+    if defaults.python_version is None or defaults.embedded is not None or named is None:
+        return
+    if named.group(1) != defaults.python_version:
+        version = defaults.python_version
+        message = (
+            f"--python {python!r} is Python {named.group(1)}, but {pyz} is built for Python {version} "
+            f"({defaults.tag}), which its runtime refuses to start on: give --python /usr/bin/python{version} (the "
+            f"path of Python {version} on the server), or leave --python out"
+        )
+        raise SystemdError(message)
 
 
 def _where(units: Units) -> list[str]:
