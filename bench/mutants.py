@@ -1659,9 +1659,9 @@ MUTANTS = [
     Mutant(
         "static-cache-key-not-bumped",
         "src/hatch_zipapp/static.py",
+        'inputs = ["settings-checks-4",',
         'inputs = ["settings-checks-3",',
-        'inputs = ["settings-checks-2",',
-        (f"{SURVIVORS}::test_a_cache_of_the_warning_era_note_is_collected_again",),
+        (f"{SURVIVORS}::test_a_cache_without_the_missing_directory_finding_is_collected_again",),
     ),
     Mutant(
         "runtime-module-bytecode-of-another-python",

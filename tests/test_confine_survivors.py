@@ -388,3 +388,34 @@ def test_a_cache_of_the_warning_era_note_is_collected_again(site: Path, monkeypa
             build(site)
     with pytest.raises(ZipappError, match=re.escape("Make it absolute: os.path.join(BASE_DIR, 'templates')")):
         build(site)
+
+
+def test_a_cache_without_the_missing_directory_finding_is_collected_again(
+    site: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Under "settings-checks-3" a template directory inside the package that the .pyz does not ship was not a
+    finding. A cache warmed by such a build is not read after the upgrade: the build says so."""
+    from tests.helpers import build
+
+    _settings(site, 'TEMPLATES = [{"BACKEND": "t", "DIRS": [os.path.join(os.path.dirname(__file__), "gone")]}]\n')
+    with monkeypatch.context() as previous:
+        from hatch_zipapp.cache import write_bundle as write
+        from hatch_zipapp.install import files_digest as digest
+
+        def old_key(files: object, names: object, salt: bytes) -> str:
+            salt = re.sub(rb'"settings-checks-[0-9]+"', b'"settings-checks-3"', salt)
+            return digest(files, names, salt=salt)  # type: ignore[arg-type]
+
+        def old_note(collected: object, note: str) -> object:
+            prefix, findings, declared = json.loads(note)
+            findings = [finding for finding in findings if finding[0] != "missing"]
+            return write(collected, note=json.dumps([prefix, findings, declared]))  # type: ignore[arg-type]
+
+        previous.setattr(static, "files_digest", old_key)
+        previous.setattr(static, "write_bundle", old_note)
+        build(site)
+        assert "does not ship" not in capfd.readouterr().err
+    build(site)
+    assert "names 'app/gone' in the installed packages, which the .pyz does not ship" in " ".join(
+        capfd.readouterr().err.split()
+    )

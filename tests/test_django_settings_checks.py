@@ -116,6 +116,16 @@ BASE_DIRS = {
         "app/templates",
         "os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')",
     ),
+    "str above the package, the directory's own name (found in the settings' package)": (
+        "import os\nBASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\n",
+        "templates",
+        "os.path.join(BASE_DIR, 'app/templates')",
+    ),
+    "Path above the package, the directory's own name": (
+        "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\n",
+        "templates",
+        "BASE_DIR / 'app/templates'",
+    ),
 }
 
 
@@ -181,10 +191,66 @@ def test_allowed_ones_are_warnings(site: Path, capfd: pytest.CaptureFixture[str]
 
 
 def test_paths_outside_the_package_pass_silently(site: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Data outside the package, and a template directory inside it that the package ships: nothing is said."""
+    (site / "src" / "app" / "templates").mkdir()
+    (site / "src" / "app" / "templates" / "index.html").write_text("<title>app</title>\n")
     _settings(site, OUTSIDE)
     assert build(site).is_file()
     err = capfd.readouterr().err
     assert "settings " not in err
+
+
+#: startproject-style BASE_DIRs, a template directory the settings name with it that the package does not ship, and
+#: what the build says of it: the directory the package ships, in the settings' own terms, or that none is.
+MISSING = {
+    "Path above the package (startproject)": (
+        "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\n",
+        "BASE_DIR / 'templates'",
+        "templates",
+        "point it at the directory the package ships: BASE_DIR / 'app/templates'",
+    ),
+    "str above the package": (
+        "BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\n",
+        "os.path.join(BASE_DIR, 'templates')",
+        "templates",
+        "point it at the directory the package ships: os.path.join(BASE_DIR, 'app/templates')",
+    ),
+    "Path the package, nothing of that name shipped": (
+        "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent\n",
+        "BASE_DIR / 'jinja2'",
+        "app/jinja2",
+        "ship them there",
+    ),
+}
+
+
+@pytest.mark.parametrize(("base_dir", "entry", "shown", "fix"), list(MISSING.values()), ids=list(MISSING))
+def test_a_template_directory_the_package_does_not_ship_is_said_with_the_one_it_does(
+    site: Path, base_dir: str, entry: str, shown: str, fix: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """startproject's ``BASE_DIR / "templates"`` with the templates in the package (``app/templates``): in the .pyz
+    BASE_DIR is site-packages, where no ``templates`` is shipped, and Django says nothing of a missing directory (the
+    pages are a 500). The build says so, naming the directory the package ships in the settings' own terms, and the
+    named one builds silently. A warning, not an error: an entry meant to be empty (APP_DIRS finds the templates) is
+    common."""
+    (site / "src" / "app" / "templates").mkdir()
+    (site / "src" / "app" / "templates" / "index.html").write_text("<title>app</title>\n")
+    settings = site / "src" / "app" / "settings.py"
+    common = 'STATIC_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "staticfiles")\n'
+    templates = 'TEMPLATES = [{{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [{}]}}]\n'
+    settings.write_text(f"import os\n{base_dir}{common}{templates.format(entry)}")
+    assert build(site).is_file()
+    assert (
+        f"settings TEMPLATES[0][\"DIRS\"] of 'app.settings' names {shown!r} in the installed packages, which the .pyz "
+        "does not ship: what is meant to be there is not found in production (Django says nothing of a missing "
+        f"directory). If it is meant to hold files, {fix}"
+    ) in " ".join(capfd.readouterr().err.split())
+    if fix.startswith("point"):
+        named = fix.rpartition(": ")[2]
+        check = f"assert os.path.isfile(os.path.join({named}, 'index.html')), {named}\n"
+        settings.write_text(f"import os\n{base_dir}{common}{templates.format(named)}{check}")
+        assert build(site).is_file()
+        assert "settings " not in capfd.readouterr().err
 
 
 FROM_THE_ENVIRONMENT = """

@@ -56,29 +56,44 @@ _CHECKS = f"""\
 import importlib, json, pathlib
 findings = []
 base = getattr(settings, "BASE_DIR", None)
+real = os.path.realpath(packages)
+here = os.path.dirname(os.path.realpath(importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"]).__file__))
+if isinstance(base, (str, os.PathLike)) and os.path.isabs(os.fspath(base)):
+    start = os.path.realpath(os.fspath(base))
+    form = "BASE_DIR / {{!r}}" if isinstance(base, pathlib.PurePath) else "os.path.join(BASE_DIR, {{!r}})"
+else:
+    start, form = here, "os.path.join(os.path.dirname(os.path.abspath(__file__)), {{!r}})"
 def absolute(value):
     # The fix in the settings' own terms: BASE_DIR / '...' for a Path, os.path.join(BASE_DIR, '...') for a str, the
     # settings module's directory without one; relative to it when the package ships the path (or a tail of it).
-    if isinstance(base, (str, os.PathLike)) and os.path.isabs(os.fspath(base)):
-        start = os.path.realpath(os.fspath(base))
-        form = "BASE_DIR / {{!r}}" if isinstance(base, pathlib.PurePath) else "os.path.join(BASE_DIR, {{!r}})"
-    else:
-        module = importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
-        start = os.path.dirname(os.path.realpath(module.__file__))
-        form = "os.path.join(os.path.dirname(os.path.abspath(__file__)), {{!r}})"
-    real = os.path.realpath(packages)
+    return shipped(value) or form.format(value)
+def shipped(value):
+    # A directory the package ships for the path ``value`` (or a tail of it), looked for in site-packages, then in
+    # the settings module's directory and each above it up to site-packages, in the settings' terms; else "".
     parts = pathlib.PurePath(value).parts
+    tops, top = [real], here
+    while os.path.commonpath([top, real]) == real and top != real:
+        tops.append(top)
+        top = os.path.dirname(top)
     for index in range(len(parts)):
-        shipped = os.path.realpath(os.path.join(real, *parts[index:]))
-        if os.path.commonpath([shipped, real]) == real and shipped != real and os.path.exists(shipped):
-            return form.format(os.path.relpath(shipped, start))
-    return form.format(value)
+        for top in tops:
+            found = os.path.realpath(os.path.join(top, *parts[index:]))
+            if os.path.commonpath([found, real]) == real and found != real and os.path.isdir(found):
+                return form.format(os.path.relpath(found, start))
+    return ""
 def relative(setting, values):
     for value in values or ():
         if isinstance(value, (tuple, list)) and len(value) == 2:  # STATICFILES_DIRS: (prefix, path)
             value = value[1]
-        if isinstance(value, (str, os.PathLike)) and not os.path.isabs(os.fspath(value)):
-            findings.append(["relative", setting, os.fspath(value), absolute(os.fspath(value))])
+        if not isinstance(value, (str, os.PathLike)):
+            continue
+        value = os.fspath(value)
+        if not os.path.isabs(value):
+            findings.append(["relative", setting, value, absolute(value)])
+            continue
+        path = os.path.realpath(value)  # inside the package, not shipped: nothing is there in production either
+        if os.path.commonpath([path, real]) == real and not os.path.isdir(path):
+            findings.append(["missing", setting, os.path.relpath(path, real), shipped(os.path.relpath(path, real))])
 def inside(setting, value, allowance):
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
         return
@@ -400,7 +415,8 @@ def check_static_root(django: DjangoConfig, prefix: str, tree: StagingTree) -> N
 
 def check_settings(context: BuildContext, django: DjangoConfig, findings: list[list[str]]) -> None:
     """Stop the build for relative paths the settings read (they resolve against the server's working directory,
-    never the extraction: templates there are every page a 500), with the absolute form in the settings' own terms,
+    never the extraction: templates there are every page a 500), with the absolute form in the settings' own terms
+    (warn of absolute ones inside the packages that the .pyz does not ship: the same 500, or an unused entry),
     and for places data is written inside the package, unless `allow` names them; say when whitenoise is asked for
     .br variants it cannot write (no brotli in the lock)."""
     errors = []
@@ -410,6 +426,14 @@ def check_settings(context: BuildContext, django: DjangoConfig, findings: list[l
             errors.append(
                 f"{where} holds the relative path {value!r}, which resolves against the server's working directory, "
                 f"not the package: Django will not find what is there. Make it absolute: {detail}"
+            )
+            continue
+        if kind == "missing":  # value: the path in site-packages; detail: a shipped directory of that name, if any
+            context.display.display_warning(
+                f"{where} names {value!r} in the installed packages, which the .pyz does not ship: what is meant to "
+                f"be there is not found in production (Django says nothing of a missing directory). If it is meant "
+                f"to hold files, "
+                + (f"point it at the directory the package ships: {detail}" if detail else "ship them there")
             )
             continue
         if kind == "no-brotli":
@@ -436,7 +460,7 @@ def check_settings(context: BuildContext, django: DjangoConfig, findings: list[l
 
 
 def _digest(runnable: StagingTree, django: DjangoConfig, epoch: int, python: str) -> str:
-    inputs = ["settings-checks-3", python, django.settings, sorted(django.environment.items()), epoch]
+    inputs = ["settings-checks-4", python, django.settings, sorted(django.environment.items()), epoch]
     salt = json.dumps(inputs).encode()
     return files_digest(runnable.files, sorted(runnable.files), salt=salt)
 
