@@ -68,6 +68,9 @@ def _session(sid: int) -> list[str]:
 def _make_the_admin_user_as_it_says(output: str, temp: Path) -> None:
     """`admin at /admin/` comes with where the database is and the command that makes the admin's user: run as
     printed (from another shell: none of the script's variables), it makes a superuser in that database."""
+    lines = output.splitlines()
+    step = lines.index("== hatch-zipapp from this checkout")
+    assert lines[step + 1] == "== hatch build -t zipapp (fixtures/mysite)", output  # nothing stray between steps
     database = next((line for line in output.splitlines() if line.startswith("== database: ")), None)
     assert database is not None, output
     path = Path(database.removeprefix("== database: ").partition(" (")[0])
