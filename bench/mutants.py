@@ -1705,6 +1705,13 @@ MUTANTS = [
         "if False:",
         ("tests/test_confine_attack.py::TestPlantedLinks::test_a_declared_directory_replaced_while_it_starts",),
     ),
+    Mutant(
+        "zipread-no-zip-said-as-truncated",
+        ZIPREAD,
+        "        if LOCAL_HEADER not in reader.read(min(65536, end - start), start):",
+        "        if False:",
+        ("tests/test_runtime_damage.py::test_a_truncated_copy_is_what_the_docs_say",),
+    ),
 ]
 
 

@@ -170,6 +170,8 @@ def directory(
     tail = reader.read(tail_size, end - tail_size)
     end_record = tail[-END_SIZE:]
     if len(end_record) != END_SIZE or end_record[:4] != END_OF_DIRECTORY:
+        if LOCAL_HEADER not in reader.read(min(65536, end - start), start):  # a member would start in the first bytes
+            raise Refused(what, "no zip in it: not a .pyz, or a copy cut before its first member")
         why = "no end of central directory record in its last 22 bytes (a truncated copy, a comment, or bytes after it)"
         raise Refused(what, why)
     disk, directory_disk, disk_count, count, size, offset, comment = struct.unpack_from("<4H2LH", end_record, 4)
