@@ -170,10 +170,11 @@ def _checked(archive: str, member: str, record: bytes) -> bytes:
 
 
 def _runtime_module(archive: str, record: bytes, name: str) -> Any:
-    """The runtime's module ``name`` (confine, seccomp: those a confined start adds), from its bytecode in the archive,
-    checked against the record, read and unmarshalled once: Python 3.11's zipimport does both twice (for the module's
-    file name, then for its code), 0.3 ms of a confined start. Imported as usual where the archive holds no bytecode
-    for this Python, or this package was not imported from the archive."""
+    """The runtime's module ``name`` (confine, seccomp: those a confined start adds), from its bytecode in the archive
+    (checked against the record with every runtime module before this package ran: check.runtime_record), read and
+    unmarshalled once: Python 3.11's zipimport does both twice (for the module's file name, then for its code), 0.3
+    ms of a confined start. Imported as usual where the archive holds no bytecode for this Python, or this package
+    was not imported from the archive."""
     package = __package__ or ""
     fullname = f"{package}.{name}"
     if fullname in sys.modules:
@@ -185,14 +186,14 @@ def _runtime_module(archive: str, record: bytes, name: str) -> Any:
         import marshal
         from _frozen_importlib_external import MAGIC_NUMBER  # what importlib.util names so, without importing it
 
-        data = _checked(archive, member, record)
+        data = _read(archive, member)
         if data[:4] == MAGIC_NUMBER:
             module: Any = type(sys)(fullname)
             module.__file__ = os.path.join(archive, package, f"{name}.py")
             module.__package__, module.__loader__ = package, loader  # relative imports; a traceback's source lines
             sys.modules[fullname] = module
             try:
-                exec(marshal.loads(memoryview(data)[16:]), module.__dict__)  # noqa: S102, S302 - checked against the record
+                exec(marshal.loads(memoryview(data)[16:]), module.__dict__)  # noqa: S102, S302 - checked at start
             except BaseException:
                 del sys.modules[fullname]
                 raise
