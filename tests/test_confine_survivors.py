@@ -5,12 +5,14 @@ the units and profile `hatch-zipapp systemd --confine` writes where the deploy s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -358,6 +360,29 @@ def test_a_cache_of_the_previous_note_format_is_collected_again(site: Path, monk
     assert collected == [1]
 
 
+@contextlib.contextmanager
+def _an_earlier_build(
+    monkeypatch: pytest.MonkeyPatch, version: int, findings: Callable[[list[list[str]]], list[list[str]]]
+) -> Iterator[None]:
+    """Builds in this block are an earlier version's: their static bundle cached under "settings-checks-VERSION",
+    their note's findings as that version wrote them (``findings`` of the current ones)."""
+    from hatch_zipapp.cache import write_bundle as write
+    from hatch_zipapp.install import files_digest as digest
+
+    def old_key(files: object, names: object, salt: bytes) -> str:
+        salt = re.sub(rb'"settings-checks-[0-9]+"', f'"settings-checks-{version}"'.encode(), salt)
+        return digest(files, names, salt=salt)  # type: ignore[arg-type]
+
+    def old_note(collected: object, note: str) -> object:
+        prefix, current, declared = json.loads(note)
+        return write(collected, note=json.dumps([prefix, findings(current), declared]))  # type: ignore[arg-type]
+
+    with monkeypatch.context() as previous:
+        previous.setattr(static, "files_digest", old_key)
+        previous.setattr(static, "write_bundle", old_note)
+        yield
+
+
 def test_a_cache_of_the_warning_era_note_is_collected_again(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under "settings-checks-2" a relative template directory was a finding without its absolute form (a warning
     then). A cache warmed by such a build is not read after the upgrade: the build stops with the absolute form the
@@ -366,26 +391,12 @@ def test_a_cache_of_the_warning_era_note_is_collected_again(site: Path, monkeypa
     from tests.helpers import build
 
     _settings(site, 'BASE_DIR = "/srv/site"\nTEMPLATES = [{"BACKEND": "t", "DIRS": ["templates"]}]\n')
-    with monkeypatch.context() as previous:
-        from hatch_zipapp.cache import write_bundle as write
-        from hatch_zipapp.install import files_digest as digest
 
-        def old_key(files: object, names: object, salt: bytes) -> str:
-            salt = re.sub(rb'"settings-checks-[0-9]+"', b'"settings-checks-2"', salt)
-            return digest(files, names, salt=salt)  # type: ignore[arg-type]
+    def without_the_fix(found: list[list[str]]) -> list[list[str]]:
+        return [[kind, setting, value, "" if kind == "relative" else fix] for kind, setting, value, fix in found]
 
-        def old_note(collected: object, note: str) -> object:
-            prefix, findings, declared = json.loads(note)
-            findings = [
-                [kind, setting, value, "" if kind == "relative" else detail]
-                for kind, setting, value, detail in findings
-            ]
-            return write(collected, note=json.dumps([prefix, findings, declared]))  # type: ignore[arg-type]
-
-        previous.setattr(static, "files_digest", old_key)
-        previous.setattr(static, "write_bundle", old_note)
-        with pytest.raises(ZipappError, match=r"Make it absolute: $"):
-            build(site)
+    with _an_earlier_build(monkeypatch, 2, without_the_fix), pytest.raises(ZipappError, match=r"Make it absolute: $"):
+        build(site)
     with pytest.raises(ZipappError, match=re.escape("Make it absolute: os.path.join(BASE_DIR, 'templates')")):
         build(site)
 
@@ -398,21 +409,7 @@ def test_a_cache_without_the_missing_directory_finding_is_collected_again(
     from tests.helpers import build
 
     _settings(site, 'TEMPLATES = [{"BACKEND": "t", "DIRS": [os.path.join(os.path.dirname(__file__), "gone")]}]\n')
-    with monkeypatch.context() as previous:
-        from hatch_zipapp.cache import write_bundle as write
-        from hatch_zipapp.install import files_digest as digest
-
-        def old_key(files: object, names: object, salt: bytes) -> str:
-            salt = re.sub(rb'"settings-checks-[0-9]+"', b'"settings-checks-3"', salt)
-            return digest(files, names, salt=salt)  # type: ignore[arg-type]
-
-        def old_note(collected: object, note: str) -> object:
-            prefix, findings, declared = json.loads(note)
-            findings = [finding for finding in findings if finding[0] != "missing"]
-            return write(collected, note=json.dumps([prefix, findings, declared]))  # type: ignore[arg-type]
-
-        previous.setattr(static, "files_digest", old_key)
-        previous.setattr(static, "write_bundle", old_note)
+    with _an_earlier_build(monkeypatch, 3, lambda found: [finding for finding in found if finding[0] != "missing"]):
         build(site)
         assert "does not ship" not in capfd.readouterr().err
     build(site)
