@@ -1705,6 +1705,14 @@ MUTANTS = [
         "if False:",
         ("tests/test_confine_attack.py::TestPlantedLinks::test_a_declared_directory_replaced_while_it_starts",),
     ),
+    # -- issue 26: round 3 of the unseen mutants (docs/unseen-round-3.md), the survivors made tests ----------------
+    Mutant(
+        "config-keep-extractions-zero",
+        "src/hatch_zipapp/config.py",
+        '        if value < 1:\n            message = f"{field} must be {what}, got {value!r}"',
+        '        if value < 0:\n            message = f"{field} must be {what}, got {value!r}"',
+        ("tests/test_config.py::TestKeepExtractions",),
+    ),
 ]
 
 
