@@ -1713,6 +1713,13 @@ MUTANTS = [
         '        if value < 0:\n            message = f"{field} must be {what}, got {value!r}"',
         ("tests/test_config.py::TestKeepExtractions",),
     ),
+    Mutant(
+        "locks-old-mode-kept",
+        LOCKS,
+        "os.fchmod(self.fd, MODE)",
+        "pass",
+        ("tests/test_runtime_locks.py::test_a_lock_file_left_open_to_others_is_made_owner_only_again",),
+    ),
 ]
 
 
