@@ -1720,6 +1720,15 @@ MUTANTS = [
         "pass",
         ("tests/test_runtime_locks.py::test_a_lock_file_left_open_to_others_is_made_owner_only_again",),
     ),
+    # The round's `contains(pin.version)` is equivalent under packaging >= 26.1 (its default now admits a
+    # pre-release); `prereleases=False` is what it meant under packaging < 26, where the default excluded them.
+    Mutant(
+        "lock-stale-prerelease-pin",
+        "src/hatch_zipapp/lock.py",
+        "contains(pin.version, prereleases=True)",
+        "contains(pin.version, prereleases=False)",
+        ("tests/test_lock.py::TestStaleLock::test_a_pre_release_pin_inside_the_specifier_is_not_stale",),
+    ),
 ]
 
 
