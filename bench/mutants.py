@@ -1729,6 +1729,13 @@ MUTANTS = [
         "contains(pin.version, prereleases=False)",
         ("tests/test_lock.py::TestStaleLock::test_a_pre_release_pin_inside_the_specifier_is_not_stale",),
     ),
+    Mutant(
+        "sitecustomize-other-version-same-prefix",
+        "src/hatch_zipapp/bootstrap/sitecustomize.py",
+        "if hexversion != str(sys.hexversion) or os.path.realpath(prefix) != os.path.realpath(sys.prefix):",
+        "if os.path.realpath(prefix) != os.path.realpath(sys.prefix):",
+        ("tests/test_applications.py::test_reexec_another_python_version_sharing_the_prefix_sees_nothing",),
+    ),
 ]
 
 
