@@ -1711,6 +1711,36 @@ MUTANTS = [
         "        if LOCAL_HEADER not in reader.read(min(65536, end - start), start):",
         "        if False:",
         ("tests/test_runtime_damage.py::test_a_truncated_copy_is_what_the_docs_say",),
+    # -- issue 26: round 3 of the unseen mutants (docs/unseen-round-3.md), the survivors made tests ----------------
+    Mutant(
+        "config-keep-extractions-zero",
+        "src/hatch_zipapp/config.py",
+        '        if value < 1:\n            message = f"{field} must be {what}, got {value!r}"',
+        '        if value < 0:\n            message = f"{field} must be {what}, got {value!r}"',
+        ("tests/test_config.py::TestKeepExtractions",),
+    ),
+    Mutant(
+        "locks-old-mode-kept",
+        LOCKS,
+        "os.fchmod(self.fd, MODE)",
+        "pass",
+        ("tests/test_runtime_locks.py::test_a_lock_file_left_open_to_others_is_made_owner_only_again",),
+    ),
+    # The round's `contains(pin.version)` is equivalent under packaging >= 26.1 (its default now admits a
+    # pre-release); `prereleases=False` is what it meant under packaging < 26, where the default excluded them.
+    Mutant(
+        "lock-stale-prerelease-pin",
+        "src/hatch_zipapp/lock.py",
+        "contains(pin.version, prereleases=True)",
+        "contains(pin.version, prereleases=False)",
+        ("tests/test_lock.py::TestStaleLock::test_a_pre_release_pin_inside_the_specifier_is_not_stale",),
+    ),
+    Mutant(
+        "sitecustomize-other-version-same-prefix",
+        "src/hatch_zipapp/bootstrap/sitecustomize.py",
+        "if hexversion != str(sys.hexversion) or os.path.realpath(prefix) != os.path.realpath(sys.prefix):",
+        "if os.path.realpath(prefix) != os.path.realpath(sys.prefix):",
+        ("tests/test_applications.py::test_reexec_another_python_version_sharing_the_prefix_sees_nothing",),
     ),
 ]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -310,6 +311,47 @@ def test_reexec_another_python_version_sees_nothing_and_says_nothing(tmp_path: P
     for version in (others[0], others[-1]):  # the oldest (3.6 here) and the newest
         code, out, err = run([os.fspath(pyz), "--exec", interpreters()[version], "-c", probe])
         assert (code, out, err) == (0, "True False False []\n", ""), version
+
+
+def test_reexec_another_python_version_sharing_the_prefix_sees_nothing(tmp_path: Path, locked: str) -> None:
+    """Two Python versions under one prefix (Debian's /usr/bin/python3.11 and python3.12, both `/usr`), made here from
+    pyenv's: a copy of each binary in PREFIX/bin, each one's standard library linked into PREFIX/lib. The .pyz runs on
+    the first; its child of the same version sees the packages, the other version's sees nothing and drops the
+    variables, though its `sys.prefix` is the parent's (unseen round 3, #28: the version half of the test was never
+    taken alone)."""
+    from tests.helpers import interpreters
+
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    found = interpreters()
+    others = sorted((v for v in found if v != running), key=lambda v: tuple(map(int, v.split("."))))
+    assert running in found and others, f"no second Python 3 besides {running} here (tests/helpers.py interpreters())"
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    pythons = {}
+    for version in (running, others[-1]):
+        probe = "import sysconfig; print(sysconfig.get_path('stdlib'))"
+        stdlib = subprocess.run(
+            [found[version], "-c", probe], capture_output=True, text=True, timeout=60, check=True
+        ).stdout.strip()
+        pythons[version] = prefix / "bin" / f"python{version}"
+        shutil.copy2(os.path.realpath(found[version]), pythons[version])  # a link would be followed to its own prefix
+        (prefix / "lib" / Path(stdlib).name).symlink_to(stdlib)
+    where = "import sys; print(sys.prefix)"
+    for version, python in pythons.items():
+        assert run([os.fspath(python), "-c", where]) == (0, f"{prefix}\n", ""), version
+    pyz = built(tmp_path, locked, 'entry-point = "tool-run"\nreexec = true')
+    code, out, err = run([os.fspath(pythons[running]), os.fspath(pyz), "-c", _SEES])
+    assert (code, out) == (0, "child sees alpha 1.0 True\n"), err
+    probe = (
+        "import os, sys; print(sys.version_info[:2], sys.prefix, '_bootstrap' in os.environ.get('PYTHONPATH', ''), "
+        "'_ZIPAPP_CHILD' in os.environ, [p for p in sys.path if 'shiv-root' in p or '.pyz' in p]); import alpha"
+    )
+    code, out, err = run([os.fspath(pythons[running]), os.fspath(pyz), "--exec", os.fspath(pythons[others[-1]]),
+                          "-c", probe])  # fmt: skip
+    major, minor = others[-1].split(".")
+    assert out == f"({major}, {minor}) {prefix} False False []\n", err
+    assert code == 1 and err.endswith("ModuleNotFoundError: No module named 'alpha'\n"), err
 
 
 def test_the_bootstrap_on_pythonpath_without_the_variable_is_inert(tmp_path: Path, locked: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hatch_zipapp.builder import ZipappBuilder
 from hatch_zipapp.config import OPTIONS, ZipappBuilderConfig
 from hatch_zipapp.errors import ConfigError, LockError
-from tests.helpers import make_project
+from tests.helpers import build, build_fails, make_project, pylock_text
 
 DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"
 
@@ -252,6 +252,27 @@ class TestDjango:
             match=r"`tool.hatch.build.targets.zipapp.django.collect-static`: did you mean `collectstatic`\?",
         ):
             _ = config_for(tmp_path, zipapp).django
+
+
+class TestKeepExtractions:
+    """The documented rule is "a whole number of at least 1": 0 (the first bad value) is refused at build like -1,
+    in one line naming the key and the range (0 was accepted and the runtime silently kept 1: unseen round 3, #38)."""
+
+    @pytest.mark.parametrize("value", [0, -1])
+    def test_below_one_is_refused_at_build(self, tmp_path: Path, value: int) -> None:
+        project = make_project(tmp_path / "p", zipapp=f"keep-extractions = {value}")
+        (project / "pylock.toml").write_text(pylock_text([], base_url=None) + "packages = []\n")
+        message = build_fails(project, ConfigError)
+        assert message == (
+            "Field `tool.hatch.build.targets.zipapp.keep-extractions` must be a whole number of at least 1, "
+            f"got {value}"
+        )
+
+    def test_one_is_built(self, tmp_path: Path) -> None:
+        project = make_project(tmp_path / "p", zipapp="keep-extractions = 1")
+        (project / "pylock.toml").write_text(pylock_text([], base_url=None) + "packages = []\n")
+        assert build(project).is_file()
+        assert config_for(tmp_path / "q", "keep-extractions = 1").keep_extractions == 1
 
 
 class TestReexec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,16 @@ from packaging.version import Version
 from hatch_zipapp.errors import LockError, StaleLockError
 from hatch_zipapp.lock import PylockFile, RequirementsFile, load_lock
 from hatch_zipapp.target import Target
-from tests.helpers import IndexServer, build, make_project, make_wheel, pylock_text, requirements_text, snapshot
+from tests.helpers import (
+    IndexServer,
+    build,
+    make_project,
+    make_wheel,
+    pylock_text,
+    requirements_text,
+    run_pyz,
+    snapshot,
+)
 
 HOST = Target.host()
 
@@ -168,6 +178,30 @@ class TestStaleLock:
             StaleLockError, match=r"asks for 'alpha<3,>=2' but the lock pins alpha 1.0 \(pylock.toml packages\[0\]\)"
         ):
             build(project)
+
+    @pytest.mark.parametrize("lock_name", ["pylock.toml", "requirements.txt"])
+    def test_a_pre_release_pin_inside_the_specifier_is_not_stale(
+        self, tmp_path: Path, wheelhouse: Path, index: IndexServer, lock_name: str
+    ) -> None:
+        """A lock pinning alpha 2.0rc1 (`uv lock --prerelease allow`, pip-compile `--pre`) for `alpha>=1.0`: the
+        pin satisfies the requirement, so the build passes and the .pyz runs it; for `alpha>=2.0` it does not (2.0rc1
+        comes before 2.0), and that lock is stale (unseen round 3, #34: pre-releases were once called stale)."""
+        alpha = make_wheel(wheelhouse, "alpha", "2.0rc1")
+        text = (
+            pylock_text([[alpha]], base_url=index.url)
+            if lock_name == "pylock.toml"
+            else requirements_text([[alpha]], index_url=index.simple)
+        )
+        project = make_project(tmp_path / "p", dependencies=["alpha>=1.0"])
+        (project / lock_name).write_text(text)
+        pyz = build(project)
+        probe = "import alpha; print(alpha.VALUE)"
+        assert run_pyz(pyz, "-c", probe, env={**os.environ, "SHIV_INTERPRETER": "1"}) == "alpha 2.0rc1\n"
+        project = make_project(tmp_path / "q", dependencies=["alpha>=2.0"])
+        (project / lock_name).write_text(text)
+        with pytest.raises(StaleLockError) as info:
+            build(project)
+        assert f"asks for 'alpha>=2.0' but the lock pins alpha 2.0rc1 ({lock_name}" in str(info.value)
 
     def test_dependency_for_another_platform_is_not_required(
         self, tmp_path: Path, wheelhouse: Path, index: IndexServer

@@ -8,7 +8,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -111,3 +114,48 @@ def test_no_extraction_while_another_process_holds_the_exclusive_lock(project: P
     assert len(lines) == 2 and lines[0].startswith(f"{pyz.name}: waiting for another process extracting app_"), lines
     assert f"lock: {lock}, held by" in lines[0] and f"{os.getpid()}" in lines[0], lines[0]
     assert lines[0].endswith("for at most 3 s (ZIPAPP_LOCK_TIMEOUT)"), lines[0]
+
+
+#: Another user's attempt to hold a lock file: open it read-only (all 0644 lets others do) and ``flock`` it shared.
+_HOLD = """
+import fcntl, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+except OSError as e:
+    print("refused:", e.strerror)
+else:
+    print("held")
+"""
+
+
+def _as_nobody(lock: Path) -> str:
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", _HOLD]
+    result = subprocess.run([*command, os.fspath(lock)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="runs as another user: needs root")
+def test_a_lock_file_left_open_to_others_is_made_owner_only_again(project: Path) -> None:
+    """A lock file an earlier hatch-zipapp left 0644 (or 0666), in a root others can enter (``ZIPAPP_PREPARE=1``
+    makes it 0755): another user can open and hold it, so every start waits on them. The next start makes it 0600
+    again, and then they cannot (unseen round 3, #36: the repair was never asserted)."""
+    pyz = build(project)
+    top = Path(tempfile.mkdtemp(prefix="hatch-zipapp-lock-mode-", dir="/tmp"))  # tmp_path's parents are 0700
+    try:
+        top.chmod(0o755)
+        root = top / "root"
+        run_pyz(pyz, env=_env(root, ZIPAPP_PREPARE="1"))
+        assert stat.S_IMODE(root.stat().st_mode) == 0o755
+        (lock,) = (p for p in root.iterdir() if p.name.endswith(".lock"))
+        assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+        assert _as_nobody(lock) == "refused: Permission denied\n"
+        for old in (0o644, 0o666):
+            lock.chmod(old)
+            assert _as_nobody(lock) == "held\n", oct(old)  # what the repair is for
+            run_pyz(pyz, env=_env(root))  # the fast path: the extraction is there
+            assert stat.S_IMODE(lock.stat().st_mode) == 0o600, oct(old)
+            assert _as_nobody(lock) == "refused: Permission denied\n", oct(old)
+    finally:
+        shutil.rmtree(top)
