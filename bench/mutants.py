@@ -1711,6 +1711,7 @@ MUTANTS = [
         "        if LOCAL_HEADER not in reader.read(min(65536, end - start), start):",
         "        if False:",
         ("tests/test_runtime_damage.py::test_a_truncated_copy_is_what_the_docs_say",),
+    ),
     # -- issue 26: round 3 of the unseen mutants (docs/unseen-round-3.md), the survivors made tests ----------------
     Mutant(
         "config-keep-extractions-zero",
