@@ -362,8 +362,9 @@ CASES: dict[str, Callable[[], Case]] = {
         [stored(b"site-packages/./zz.pth", EVIL)], "site-packages/./zz.pth", "not a plain relative path"
     ),
     "a name with a . part beside the same name without it": lambda: Case(  # two members to verify, one file
-        [stored(PTH, b"# nothing\n"), stored(b"site-packages/./zz.pth", EVIL)], "site-packages/./zz.pth",
-        "not a plain relative path"
+        [stored(PTH, b"# nothing\n"), stored(b"site-packages/./zz.pth", EVIL)],
+        "site-packages/./zz.pth",
+        "not a plain relative path",
     ),
     # the local header against the directory entry
     "local header: another name": lambda: Case(
