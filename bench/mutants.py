@@ -1743,6 +1743,35 @@ MUTANTS = [
         "if os.path.realpath(prefix) != os.path.realpath(sys.prefix):",
         ("tests/test_applications.py::test_reexec_another_python_version_sharing_the_prefix_sees_nothing",),
     ),
+    # -- issue 26: the third unseen round's survivors (docs/unseen-round-3.md: #20, #21, #22, #37) ------------------
+    Mutant(
+        "zipread-stored-crc-unchecked",
+        ZIPREAD,
+        "    if zlib.crc32(data) != crc:",
+        "    if method == DEFLATED and zlib.crc32(data) != crc:",
+        ("tests/test_zip_differential.py::test_a_stored_outer_member_whose_crc_is_wrong_in_both_headers",),
+    ),
+    Mutant(
+        "zipread-dot-part-plain",
+        ZIPREAD,
+        'return not {"", ".", ".."} & set(name.split("/"))',
+        'return not {"", ".."} & set(name.split("/"))',
+        ("tests/test_zip_differential.py::test_a_name_with_a_dot_part_in_the_outer_zip",),
+    ),
+    Mutant(
+        "verify-checksum-file-case",
+        "src/hatch_zipapp/pyz/verify.py",
+        'expected = text.split()[0].lower() if text.strip() else ""',
+        'expected = text.split()[0] if text.strip() else ""',
+        ("tests/test_verify_messages.py::test_a_checksum_file_in_upper_case",),
+    ),
+    Mutant(
+        "config-shebang-length-boundary",
+        "src/hatch_zipapp/config.py",
+        "if len(value) + 3 > _BINPRM_BUF_SIZE:",
+        "if len(value) + 2 > _BINPRM_BUF_SIZE:",
+        ("tests/test_config.py::TestShebang::test_the_longest_line_linux_reads_whole_and_one_more",),
+    ),
 ]
 
 

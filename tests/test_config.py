@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from hatch_zipapp.builder import ZipappBuilder
 from hatch_zipapp.config import OPTIONS, ZipappBuilderConfig
 from hatch_zipapp.errors import ConfigError, LockError
-from tests.helpers import build, build_fails, make_project, pylock_text
+from tests.helpers import build, build_fails, make_project, pylock_text, run_pyz
 
 DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"
 
@@ -146,6 +147,34 @@ class TestShebang:
     def test_too_long(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"Linux reads at most 125"):
             _ = config_for(tmp_path, f'shebang = "/{"x" * 130}"').shebang
+
+    @pytest.mark.parametrize("hash_bang", ["", "#!"])
+    def test_the_longest_line_linux_reads_whole_and_one_more(self, tmp_path: Path, hash_bang: str) -> None:
+        """Linux before 5.1 reads 128 bytes of a script and cuts its first line at the 127th: `#!`, 125 characters
+        and the newline fit; 126 are refused, by their number (whether written with `#!` or without)."""
+        longest = "/" + "x" * 124
+        assert config_for(tmp_path / "125", f'shebang = "{hash_bang}{longest}"').shebang == longest
+        with pytest.raises(ConfigError) as refused:
+            _ = config_for(tmp_path / "126", f'shebang = "{hash_bang}{longest}x"').shebang
+        assert str(refused.value) == (
+            "Field `tool.hatch.build.targets.zipapp.shebang` is 126 characters long; Linux reads at most 125 of a "
+            "shebang line: use a shorter path or `/usr/bin/env python3`"
+        )
+
+    def test_a_shebang_of_the_longest_length_runs(self, tmp_path: Path) -> None:
+        """The real thing: a .pyz built with a 125-character interpreter path (a link to this Python) runs through
+        its shebang line, the kernel reading it."""
+        interpreter = tmp_path / "i"
+        interpreter = interpreter.with_name("i" * (125 - len(os.fspath(tmp_path)) - 1))
+        assert len(os.fspath(interpreter)) == 125
+        interpreter.symlink_to(os.path.realpath(sys.executable))
+        project = make_project(tmp_path / "p", zipapp=f'shebang = "{interpreter}"')
+        (project / "requirements.txt").write_text("")  # no dependency: a lock with nothing in it
+        pyz = build(project)
+        assert pyz.read_bytes().split(b"\n", 1)[0] == b"#!" + os.fsencode(interpreter)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIV_", "ZIPAPP_", "PYTHON"))}
+        env["ZIPAPP_ROOT"] = os.fspath(tmp_path / "root")
+        assert run_pyz(pyz, env=env) == "app ok\n"
 
     def test_multi_line(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"must be one line"):

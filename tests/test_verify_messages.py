@@ -154,6 +154,32 @@ def test_the_sidecars(built: Path, tmp_path: Path) -> None:
     assert verify(built, missing) == [f"{missing}: no such checksum file"]
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["{digest}  app.pyz\n", "{digest}\r\n", "{digest}"],
+    ids=["sha256sum", "Get-FileHash-CRLF", "bare"],
+)
+def test_a_checksum_file_in_upper_case(
+    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    """`verify --sha256 FILE` with the digest in upper case (PowerShell's `Get-FileHash`, some CI tools): the same
+    digest, so an intact .pyz passes, and a wrong one in upper case is still refused, named in lower case."""
+    pyz = tmp_path / "app.pyz"
+    pyz.write_bytes(built.read_bytes())
+    real = _sha256(pyz.read_bytes())
+    checksum = tmp_path / "published.sha256"
+    checksum.write_text(line.format(digest=real.upper()), newline="")
+    assert cli(["verify", "--sha256", os.fspath(checksum), os.fspath(pyz)]) == 0
+    assert capsys.readouterr().out == f"hatch-zipapp verify: {pyz}: every member matches its record\n"
+    other = "AB" * 32
+    checksum.write_text(line.format(digest=other), newline="")
+    assert cli(["verify", "--sha256", os.fspath(checksum), os.fspath(pyz)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"hatch-zipapp verify: app.pyz: sha256 {real}, but published.sha256 says {other.lower()}",
+        f"hatch-zipapp verify: {pyz} is NOT the file that was built (1 problem)",
+    ]
+
+
 def test_the_command_shows_every_finding(built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two findings at once: both shown, one line each, then the verdict with their number."""
     entries = _entries(built)

@@ -358,6 +358,14 @@ CASES: dict[str, Callable[[], Case]] = {
         [stored(b"site-packages/../zz.pth", EVIL)], "site-packages/../zz.pth", "not a plain relative path"
     ),
     "a member listed twice": _listed_twice,
+    "a name with a . part": lambda: Case(
+        [stored(b"site-packages/./zz.pth", EVIL)], "site-packages/./zz.pth", "not a plain relative path"
+    ),
+    "a name with a . part beside the same name without it": lambda: Case(  # two members to verify, one file
+        [stored(PTH, b"# nothing\n"), stored(b"site-packages/./zz.pth", EVIL)],
+        "site-packages/./zz.pth",
+        "not a plain relative path",
+    ),
     # the local header against the directory entry
     "local header: another name": lambda: Case(
         [stored(PTH, EVIL, local={"name": b"site-packages/zy.pth"})], PTH.decode(), "its local header differs"
@@ -388,6 +396,9 @@ CASES: dict[str, Callable[[], Case]] = {
     ),
     "a member comment": lambda: Case([stored(PTH, EVIL, comment=b"hi")], PTH.decode(), "an extra field or a comment"),
     "a symlink's mode": lambda: Case([stored(PTH, b"/etc/passwd", mode=0o120777)], PTH.decode(), "mode 0o120777"),
+    "a stored member whose CRC is wrong in both headers": lambda: Case(  # zipfile and unzip -t refuse it too
+        [Member(PTH, EVIL, 0, zlib.crc32(EVIL) ^ 1, len(EVIL))], PTH.decode(), "fails its CRC"
+    ),
     "a stored member whose sizes differ": lambda: Case(
         [Member(PTH, EVIL, 0, zlib.crc32(EVIL[:8]), 8)], PTH.decode(), "stored, with a compressed size"
     ),
@@ -486,3 +497,55 @@ def test_what_every_reader_reads_alike_but_the_build_never_writes(built: Path, t
     changed.with_name(changed.name + ".sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  {changed.name}\n")
     problems = verify(changed)
     assert len(problems) == 1 and problems[0].startswith(f"{changed.name}: its zip headers differ"), problems
+
+
+@pytest.mark.parametrize("name", ["__main__.py", "environment.json", "_bootstrap/zipread.py"])
+def test_a_stored_outer_member_whose_crc_is_wrong_in_both_headers(built: Path, tmp_path: Path, name: str) -> None:
+    """An outer member (stored, as the build stores every one) with its bytes intact, so its digest matches the
+    record, but another CRC-32 in its local header and in its directory entry alike, and the .sha256 beside it made
+    to match: zipfile and `unzip -t` fail it, so verify refuses it, in one line naming it (its rebuilt headers would
+    carry the same wrong CRC: only reading it says so)."""
+    data = bytearray(built.read_bytes())
+    with zipfile.ZipFile(built) as archive:
+        header = archive.getinfo(name).header_offset  # (zipfile's offsets are the file's)
+        entry = archive.start_dir
+    while data[entry + 46 : entry + 46 + len(name)] != name.encode():
+        entry += 46 + sum(struct.unpack_from("<3H", data, entry + 28))  # past its name, extra field and comment
+    assert data[header + 8] == data[entry + 10] == zipfile.ZIP_STORED
+    for offset in (entry + 16, header + 14):  # the CRC-32 in its directory entry, and in its local header
+        struct.pack_into("<L", data, offset, struct.unpack_from("<L", data, offset)[0] ^ 1)
+    changed = tmp_path / built.name
+    changed.write_bytes(bytes(data))
+    changed.with_name(changed.name + ".sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  {changed.name}\n")
+    with zipfile.ZipFile(changed) as archive:
+        assert archive.testzip() == name  # what every other reader says
+    assert verify(changed) == [f"{name}: fails its CRC"]
+
+
+def test_a_name_with_a_dot_part_in_the_outer_zip(built: Path, tmp_path: Path) -> None:
+    """`_bootstrap/./zipread.py` beside `_bootstrap/zipread.py` in the outer zip, listed in the record with its digest
+    (the outer zip written by the build's own writer): two members to a reader that takes the name as it is, one file
+    to a reader that normalizes it. Refused by verify and by the runtime's start, one line naming it."""
+    dotted = "_bootstrap/./zipread.py"
+    with zipfile.ZipFile(built) as archive:
+        infos = archive.infolist()
+        outer: dict[str, tuple[bytes | InnerZip, bool]] = {
+            i.filename: (archive.read(i), bool(i.external_attr >> 16 & 0o111)) for i in infos
+        }
+        listed = {line[66:]: line[:64] for line in archive.read(RECORD).decode().splitlines()}
+        date_time = infos[0].date_time
+    body = cast(bytes, outer["_bootstrap/zipread.py"][0])
+    outer[dotted] = (body, False)
+    listed[dotted] = hashlib.sha256(body).hexdigest()
+    outer[RECORD] = (record(listed), False)
+    pyz = tmp_path / "app.pyz"
+    with pyz.open("wb") as out:
+        out.write(built.read_bytes().split(b"\n", 1)[0] + b"\n")
+        write_outer(out, outer, date_time)
+    why = "a name not a plain relative path (the build writes none)"
+    assert verify(pyz) == [f"{dotted}: {why}"]
+    run = _start(pyz, tmp_path / "root")
+    assert run.returncode == 1 and run.stdout == "", run
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"damaged .pyz ({dotted}: {why})" in run.stderr, run.stderr
+    assert _extracted(tmp_path / "root") is None
