@@ -1772,6 +1772,13 @@ MUTANTS = [
         "if len(value) + 2 > _BINPRM_BUF_SIZE:",
         ("tests/test_config.py::TestShebang::test_the_longest_line_linux_reads_whole_and_one_more",),
     ),
+    Mutant(
+        "uvicorn-idle-connection-closed-at-shutdown",
+        "src/hatch_zipapp/bootstrap/django_main.py",
+        "    _idle_connections_get_a_moment()\n    target, factory = _asgi_target()",
+        "    target, factory = _asgi_target()",
+        ("tests/test_django_servers.py::test_uvicorn_answers_a_connection_made_as_its_shutdown_begins",),
+    ),
 ]
 
 

@@ -130,6 +130,39 @@ def _stop(process: subprocess.Popen[bytes], server: str) -> None:
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.parametrize("site", ["uvicorn"], indirect=True)
+def test_uvicorn_answers_a_connection_made_as_its_shutdown_begins(
+    site: tuple[str, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A client that connected before uvicorn's graceful shutdown (SIGTERM; a reload is one) and sends its request
+    just after it began is answered, not reset: uvicorn closes at once a connection it has read nothing from, which
+    reset one request of 1,163 through a reload under a real systemd (django_main.py gives it UVICORN_GRACE). One
+    worker, as the units run it: with several, uvicorn's supervisor spawns fresh interpreters, which the fix does
+    not reach."""
+    server, pyz, env = site
+    port = _free_port()
+    log = tmp_path / "server.log"
+    one_worker = ["--host", "127.0.0.1", "--port", str(port)]  # a unit's default: reloaded by a stop and an exec
+    with _serve([os.fspath(pyz), "serve", *one_worker], env, tmp_path) as process:
+        _wait_for(f"http://127.0.0.1:{port}/", process, log)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as idle:
+            time.sleep(0.5)  # accepted by uvicorn, nothing sent yet
+            process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while "Shutting down" not in log.read_text(errors="replace"):
+                assert time.monotonic() < deadline and process.poll() is None, log.read_text(errors="replace")
+                time.sleep(0.005)
+            response = b""
+            try:
+                idle.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                while chunk := idle.recv(65536):
+                    response += chunk
+            except ConnectionResetError:
+                pass
+        assert response.startswith(b"HTTP/1.1 200"), (response[:300], log.read_text(errors="replace")[-2000:])
+        assert process.wait(timeout=30) in STOPPED[server]
+
+
 @pytest.mark.parametrize("site", SERVERS, indirect=True)
 class TestServe:
     def test_ready_then_site_static_async_view_reload_and_sigterm(
